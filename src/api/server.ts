@@ -1,0 +1,88 @@
+// HTTP server for the Docker Engine API on a Unix socket (or TCP). Handlers live in one router per
+// API area (containers.ts, images.ts, system.ts, …); this file strips the /v1.NN prefix, checks
+// the version, and turns thrown errors into Docker's {"message": …} bodies.
+import * as http from 'node:http';
+import { promises as fsp } from 'node:fs';
+import { Router } from './router';
+import { Req, sendJson } from './http';
+import { httpStatus } from './errors';
+import { API_VERSION, MIN_API_VERSION, versionNumber } from './version';
+import { errorMessage } from '../lib/errors';
+import { log } from '../lib/log';
+
+const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
+
+export function createServer(router: Router): http.Server {
+  const server = http.createServer({ keepAliveTimeout: 60_000 }, (raw, res) => {
+    void dispatch(router, raw, res);
+  });
+  // attach and exec start arrive with "Upgrade: tcp": node hands those over as 'upgrade' events.
+  server.on('upgrade', (raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
+    const res = new http.ServerResponse(raw);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    void dispatch(router, raw, res, { socket, head });
+  });
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  return server;
+}
+
+async function dispatch(router: Router, raw: http.IncomingMessage, res: http.ServerResponse, upgrade?: Req['upgrade']): Promise<void> {
+  const url = new URL(raw.url ?? '/', 'http://d');
+  let path = url.pathname;
+  let version = versionNumber(API_VERSION);
+  const m = versionPrefix.exec(path);
+  res.setHeader('Api-Version', API_VERSION);
+  res.setHeader('Docker-Experimental', 'false');
+  res.setHeader('Ostype', 'linux');
+  res.setHeader('Server', `Docker/${API_VERSION} (linux)`);
+  if (m) {
+    version = versionNumber(m[1]);
+    path = m[2];
+    if (version > versionNumber(API_VERSION)) {
+      return sendJson(res, 400, { message: `client version ${m[1]} is too new. Maximum supported API version is ${API_VERSION}` });
+    }
+    if (version < versionNumber(MIN_API_VERSION)) {
+      return sendJson(res, 400, { message: `client version ${m[1]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` });
+    }
+  }
+  const method = raw.method ?? 'GET';
+  const found = router.match(method, path);
+  if (!found) return sendJson(res, 404, { message: `page not found` });
+  if (found === 'method') return sendJson(res, 405, { message: `method ${method} not allowed for ${path}` });
+  const req: Req = { raw, res, method, path, params: found.params, query: url.searchParams, version, upgrade };
+  const t0 = Date.now();
+  try {
+    await found.handler(req);
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status >= 500) log.error('request failed', { method, path, error: errorMessage(err), stack: (err as Error)?.stack });
+    if (!res.headersSent) {
+      if (status === 304) { res.writeHead(304); res.end(); } else sendJson(res, status, { message: errorMessage(err) });
+    } else if (!res.writableEnded) {
+      res.end();
+    }
+  } finally {
+    log.debug('request', { method, path: url.pathname, ms: Date.now() - t0, status: res.statusCode });
+  }
+}
+
+/** Listens on unix:///path or tcp://host:port; a stale socket file from a crash is replaced. */
+export async function listen(server: http.Server, host: string): Promise<void> {
+  if (host.startsWith('unix://') || host.startsWith('/')) {
+    const sock = host.replace(/^unix:\/\//, '');
+    await fsp.rm(sock, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(sock, () => { server.off('error', reject); resolve(); });
+    });
+    await fsp.chmod(sock, 0o660);
+    return;
+  }
+  const u = new URL(host.replace(/^tcp:/, 'http:'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(u.port || 2375), u.hostname, () => { server.off('error', reject); resolve(); });
+  });
+}

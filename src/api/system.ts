@@ -1,0 +1,158 @@
+// /_ping, /version, /info, /events, /system/df, the swarm refusals, and the placeholders of areas
+// that later issues fill (networks beyond host/none, volumes, build cache).
+import * as os from 'node:os';
+import { Router } from './router';
+import { Req, sendJson, parseFilters, checkFilterKeys, startJsonStream, Filters } from './http';
+import { API_VERSION, MIN_API_VERSION, ENGINE_VERSION } from './version';
+import type { Engine } from '../engine/engine';
+import type { EngineEvent } from '../engine/events';
+import { notImplemented, unavailable, invalid, notFound } from '../lib/errors';
+import { untilCutoff } from './containers';
+
+export function registerSystemRoutes(r: Router, engine: Engine): void {
+  const ping = (req: Req) => {
+    req.res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-cache, no-store, must-revalidate',
+      Pragma: 'no-cache',
+      'Builder-Version': '1',
+      'Content-Length': req.method === 'HEAD' ? '0' : '2',
+    });
+    req.res.end(req.method === 'HEAD' ? undefined : 'OK');
+  };
+  r.get('/_ping', ping);
+  r.head('/_ping', ping);
+
+  r.get('/version', async (req) => sendJson(req.res, 200, await engine.version()));
+  r.get('/info', async (req) => sendJson(req.res, 200, await engine.info()));
+
+  r.get('/events', async (req) => eventsHandler(req, engine));
+
+  r.get('/system/df', async (req) => sendJson(req.res, 200, await engine.diskUsage()));
+
+  // A non-swarm daemon answers swarm endpoints with 503, which clients such as testcontainers expect.
+  const noSwarm = () => { throw unavailable('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'); };
+  for (const p of ['/swarm', '/nodes', '/services', '/tasks', '/secrets', '/configs']) r.get(p, noSwarm);
+  for (const p of ['/swarm/init', '/swarm/join', '/swarm/leave', '/swarm/update', '/swarm/unlock']) r.post(p, noSwarm);
+
+  // Networks: until the networking issue lands, only "host" and "none" exist.
+  const nets = () => ['none', 'host'].map((n) => networkRecord(n));
+  r.get('/networks', async (req) => {
+    const f = parseFilters(req.query.get('filters'));
+    checkFilterKeys(f, ['name', 'id', 'driver', 'label', 'type', 'scope', 'dangling']);
+    sendJson(req.res, 200, nets().filter((n) => matchNet(n, f)));
+  });
+  r.get('/networks/:id', async (req) => {
+    const n = nets().find((x) => x.Name === req.params.id || x.Id.startsWith(req.params.id));
+    if (!n) throw notFound(`network ${req.params.id} not found`);
+    sendJson(req.res, 200, n);
+  });
+  r.post('/networks/create', () => { throw notImplemented('creating networks is not implemented yet (only "host" and "none" exist)'); });
+  r.post('/networks/prune', async (req) => sendJson(req.res, 200, { NetworksDeleted: null }));
+  r.delete('/networks/:id', async (req) => {
+    const n = nets().find((x) => x.Name === req.params.id || x.Id.startsWith(req.params.id));
+    if (!n) throw notFound(`network ${req.params.id} not found`);
+    throw invalid(`${n.Name} is a pre-defined network and cannot be removed`);
+  });
+  r.post('/networks/:id/connect', () => { throw notImplemented('network connect is not implemented yet'); });
+  r.post('/networks/:id/disconnect', () => { throw notImplemented('network disconnect is not implemented yet'); });
+
+  // Volumes: named volumes arrive with the volumes issue.
+  r.get('/volumes', async (req) => sendJson(req.res, 200, { Volumes: [], Warnings: null }));
+  r.post('/volumes/create', () => { throw notImplemented('named volumes are not implemented yet (bind mounts and tmpfs work)'); });
+  r.get('/volumes/:name', async (req) => { throw notFound(`get ${req.params.name}: no such volume`); });
+  r.delete('/volumes/:name', async (req) => { throw notFound(`get ${req.params.name}: no such volume`); });
+  r.post('/volumes/prune', async (req) => sendJson(req.res, 200, { VolumesDeleted: null, SpaceReclaimed: 0 }));
+
+  // The builder arrives with the build issue.
+  r.post('/build', () => { throw notImplemented('building images is not implemented yet'); });
+  r.post('/build/prune', async (req) => sendJson(req.res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }));
+  r.post('/session', () => { throw notImplemented('BuildKit sessions are not supported; use DOCKER_BUILDKIT=0'); });
+  r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });
+  r.post('/auth', () => { throw notImplemented('registry login is not implemented yet'); });
+  r.get('/plugins', async (req) => sendJson(req.res, 200, []));
+}
+
+function networkRecord(name: string) {
+  const id = name === 'host' ? 'c4a8f2d0e1b3'.padEnd(64, '0') : '9e1f0a3b5c7d'.padEnd(64, '0');
+  return {
+    Name: name, Id: id, Created: '0001-01-01T00:00:00Z', Scope: 'local', Driver: name === 'host' ? 'host' : 'null',
+    EnableIPv6: false, IPAM: { Driver: 'default', Options: null, Config: [] }, Internal: false, Attachable: false, Ingress: false,
+    ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: {},
+  };
+}
+
+function matchNet(n: ReturnType<typeof networkRecord>, f: Filters): boolean {
+  for (const v of f.get('name') ?? []) if (!n.Name.includes(v)) return false;
+  for (const v of f.get('id') ?? []) if (!n.Id.startsWith(v)) return false;
+  for (const v of f.get('driver') ?? []) if (n.Driver !== v) return false;
+  for (const v of f.get('type') ?? []) if (v !== 'builtin') return false;
+  return true;
+}
+
+// ---- events ---------------------------------------------------------------------------------------
+
+function eventMatches(e: EngineEvent, f: Filters): boolean {
+  const any = (k: string, pred: (v: string) => boolean) => { const vs = f.get(k); return !vs || vs.length === 0 || vs.some(pred); };
+  const name = e.Actor.Attributes.name ?? '';
+  return any('type', (v) => v === e.Type)
+    && any('event', (v) => e.Action === v || e.Action.startsWith(v + ':'))
+    && any('container', (v) => e.Type === 'container' && (e.Actor.ID.startsWith(v) || name === v))
+    && any('image', (v) => (e.Type === 'image' && (e.Actor.ID === v || name === v || e.Actor.ID.replace('sha256:', '').startsWith(v))) || e.Actor.Attributes.image === v)
+    && any('label', (v) => { const i = v.indexOf('='); return i < 0 ? v in e.Actor.Attributes : e.Actor.Attributes[v.slice(0, i)] === v.slice(i + 1); })
+    && any('volume', (v) => e.Type === 'volume' && (e.Actor.ID === v))
+    && any('network', (v) => e.Type === 'network' && (e.Actor.ID.startsWith(v) || name === v))
+    && any('daemon', () => e.Type === 'daemon')
+    && any('scope', (v) => v === 'local');
+}
+
+function parseTimeParam(v: string | null): number | undefined {
+  if (!v) return undefined;
+  return untilCutoff(v) * 1e6; // ms → ns
+}
+
+async function eventsHandler(req: Req, engine: Engine): Promise<void> {
+  const f = parseFilters(req.query.get('filters'));
+  checkFilterKeys(f, ['type', 'event', 'container', 'image', 'label', 'volume', 'network', 'daemon', 'plugin', 'node', 'service', 'secret', 'config', 'scope']);
+  const since = parseTimeParam(req.query.get('since'));
+  const until = parseTimeParam(req.query.get('until'));
+  const write = startJsonStream(req.res);
+  req.res.flushHeaders();
+  const ok = (e: EngineEvent) => eventMatches(e, f) && (since === undefined || e.timeNano >= since) && (until === undefined || e.timeNano <= until);
+  const send = (e: EngineEvent) => write(e);
+  const nowNs = Date.now() * 1e6;
+  if (since !== undefined) for (const e of engine.events.history()) if (ok(e)) send(e);
+  if (until !== undefined && until <= nowNs) { req.res.end(); return; }
+  await new Promise<void>((resolve) => {
+    const unsub = engine.events.subscribe((e) => { if (ok(e)) send(e); });
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => { unsub(); if (timer) clearTimeout(timer); resolve(); };
+    if (until !== undefined) timer = setTimeout(done, Math.max(0, (until - nowNs) / 1e6));
+    req.res.on('close', done);
+  });
+  if (!req.res.writableEnded) req.res.end();
+}
+
+export function versionInfo(kernel: string, components: { Name: string; Version: string; Details?: Record<string, string> }[]) {
+  return {
+    Platform: { Name: 'Dray Engine' },
+    Components: [
+      { Name: 'Engine', Version: ENGINE_VERSION, Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: '', Experimental: 'false', GitCommit: 'dray', GoVersion: `node${process.versions.node}`, KernelVersion: kernel, MinAPIVersion: MIN_API_VERSION, Os: 'linux' } },
+      ...components,
+    ],
+    Version: ENGINE_VERSION,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: 'dray',
+    GoVersion: `node${process.versions.node}`,
+    Os: 'linux',
+    Arch: goArch(),
+    KernelVersion: kernel,
+    BuildTime: '',
+  };
+}
+
+export function goArch(): string {
+  const a = os.arch();
+  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a;
+}

@@ -1,0 +1,141 @@
+// drayd: the daemon. Foreground process for supervisors; `dray daemon start` backgrounds it.
+import { promises as fsp, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { defaultConfig, DaemonConfig } from '../engine/config';
+import { Engine } from '../engine/engine';
+import { buildRouter } from '../api';
+import { createServer, listen } from '../api/server';
+import { log, setDebug } from '../lib/log';
+import { errorMessage } from '../lib/errors';
+import { prepareCgroups } from '../runtime/cgroups';
+import { ENGINE_VERSION } from '../api/version';
+
+const usage = `Usage: drayd [OPTIONS]
+
+A Docker-compatible container engine daemon.
+
+Options:
+  -H, --host list            Daemon socket(s) to listen on (default unix:///run/dray.sock)
+      --data-root string     Root of persistent state (default /var/lib/dray)
+      --exec-root string     Root of runtime state (default /run/dray)
+      --runtime string       Default OCI runtime: crun or runc (default crun)
+      --config-file string   Daemon JSON config file (default /etc/dray/daemon.json)
+      --pidfile string       Path of the pid file (default <exec-root>/drayd.pid)
+      --log-max-size bytes   Rotate a container log past this size (default 20971520)
+      --log-max-files n      Container log files kept, the live one included (default 3)
+  -D, --debug                Debug logging
+  -v, --version              Print version and exit
+`;
+
+interface Flags { config: Partial<DaemonConfig>; configFile: string; pidfile?: string }
+
+function parseArgs(argv: string[]): Flags {
+  const out: Flags = { config: {}, configFile: '/etc/dray/daemon.json' };
+  const hosts: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let val: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
+    const next = () => {
+      if (val !== undefined) return val;
+      const v = argv[++i];
+      if (v === undefined) fail(`flag needs an argument: ${a}`);
+      return v;
+    };
+    switch (a) {
+      case '-H': case '--host': hosts.push(next()); break;
+      case '--data-root': out.config.dataRoot = path.resolve(next()); break;
+      case '--exec-root': out.config.execRoot = path.resolve(next()); break;
+      case '--runtime': case '--default-runtime': out.config.defaultRuntime = next(); break;
+      case '--config-file': out.configFile = next(); break;
+      case '--pidfile': case '-p': out.pidfile = next(); break;
+      case '--log-max-size': out.config.logMaxSize = Number(next()); break;
+      case '--log-max-files': out.config.logMaxFiles = Number(next()); break;
+      case '-D': case '--debug': out.config.debug = true; break;
+      case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
+      // falls through (unreachable)
+      case '-h': case '--help': process.stdout.write(usage); process.exit(0);
+      // falls through (unreachable)
+      default: fail(`unknown flag: ${a}`);
+    }
+  }
+  if (hosts.length) out.config.hosts = hosts;
+  return out;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`drayd: ${msg}\nSee 'drayd --help'.\n`);
+  process.exit(1);
+}
+
+function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e: any) {
+    if (e.code === 'ENOENT' && !explicit) return {};
+    fail(`cannot read config file ${file}: ${e.message}`);
+  }
+  let raw: any;
+  try { raw = JSON.parse(text); } catch (e: any) { fail(`invalid JSON in ${file}: ${e.message}`); }
+  // Docker's daemon.json spellings where they exist.
+  const c: Partial<DaemonConfig> = {};
+  if (raw.hosts) c.hosts = raw.hosts;
+  if (raw['data-root']) c.dataRoot = raw['data-root'];
+  if (raw['exec-root']) c.execRoot = raw['exec-root'];
+  if (raw['default-runtime']) c.defaultRuntime = raw['default-runtime'];
+  if (raw.runtimes) c.runtimes = Object.fromEntries(Object.entries(raw.runtimes).map(([k, v]: [string, any]) => [k, v.path ?? v]));
+  if (raw.debug !== undefined) c.debug = !!raw.debug;
+  if (raw['log-opts']?.['max-size']) c.logMaxSize = parseSize(raw['log-opts']['max-size']);
+  if (raw['log-opts']?.['max-file']) c.logMaxFiles = Number(raw['log-opts']['max-file']);
+  return c;
+}
+
+function parseSize(s: string | number): number {
+  if (typeof s === 'number') return s;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
+  if (!m) fail(`invalid size: ${s}`);
+  return Math.round(Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()]);
+}
+
+async function main(): Promise<void> {
+  const flags = parseArgs(process.argv.slice(2));
+  const explicitConfig = process.argv.includes('--config-file') || process.argv.some((a) => a.startsWith('--config-file='));
+  const config: DaemonConfig = { ...defaultConfig(), ...loadConfigFile(flags.configFile, explicitConfig), ...flags.config };
+  if (!config.runtimes[config.defaultRuntime]) fail(`unknown runtime ${config.defaultRuntime} (known: ${Object.keys(config.runtimes).join(', ')})`);
+  setDebug(config.debug);
+  if (process.getuid?.() !== 0) fail('drayd must run as root');
+
+  for (const line of await prepareCgroups()) log.info(line);
+
+  const engine = new Engine(config);
+  await engine.init();
+  const server = createServer(buildRouter(engine));
+  for (const h of config.hosts) await listen(server, h);
+  const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');
+  await fsp.writeFile(pidfile, `${process.pid}\n`);
+  log.info('drayd ready', { hosts: config.hosts, dataRoot: config.dataRoot, execRoot: config.execRoot, runtime: config.defaultRuntime, pid: process.pid });
+  engine.events.publish('daemon', 'reload', 'dray', {});
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down; containers keep running under conmon', { signal: sig });
+    server.close();
+    server.closeAllConnections?.();
+    await engine.shutdown().catch(() => {});
+    await fsp.rm(pidfile, { force: true });
+    for (const h of config.hosts) if (h.startsWith('unix://')) await fsp.rm(h.slice(7), { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGPIPE', () => {});
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e), stack: (e as Error)?.stack }));
+}
+
+main().catch((e) => {
+  log.error('drayd failed to start', { error: errorMessage(e) });
+  process.stderr.write(`drayd: ${errorMessage(e)}\n`);
+  process.exit(1);
+});

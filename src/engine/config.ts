@@ -1,0 +1,29 @@
+// Daemon settings: flags override the JSON config file, which overrides these defaults.
+export interface DaemonConfig {
+  hosts: string[];
+  dataRoot: string;
+  execRoot: string;
+  defaultRuntime: string;
+  runtimes: Record<string, string>;
+  debug: boolean;
+  /** Name of the bridge device and subnet for the default network (networking issue). */
+  bridge: string;
+  bridgeSubnet: string;
+  logMaxSize: number;
+  logMaxFiles: number;
+  conmon: string;
+}
+
+export const defaultConfig = (): DaemonConfig => ({
+  hosts: ['unix:///run/dray.sock'],
+  dataRoot: '/var/lib/dray',
+  execRoot: '/run/dray',
+  defaultRuntime: 'crun',
+  runtimes: { crun: '/usr/bin/crun', runc: '/usr/sbin/runc' },
+  debug: false,
+  bridge: 'dray0',
+  bridgeSubnet: '10.88.0.0/16',
+  logMaxSize: 20 * 1024 * 1024,
+  logMaxFiles: 3,
+  conmon: '/usr/bin/conmon',
+});

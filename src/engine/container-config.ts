@@ -1,0 +1,122 @@
+// Turning a create request plus its image into the container's effective config, with Docker's
+// merge rules and Docker's wording for what it refuses.
+import type { ContainerConfig, Image } from './types';
+import type { HostConfig } from './container-record';
+import { invalid, notImplemented } from '../lib/errors';
+
+export interface CreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> };
+}
+
+function envKey(e: string): string { const i = e.indexOf('='); return i < 0 ? e : e.slice(0, i); }
+
+/** Image env first, then the request's, a later key replacing an earlier one in place. */
+export function mergeEnv(base: string[] | null | undefined, over: string[] | null | undefined): string[] {
+  const out: string[] = [];
+  const index = new Map<string, number>();
+  for (const e of [...(base ?? []), ...(over ?? [])]) {
+    const k = envKey(e);
+    const i = index.get(k);
+    if (i === undefined) { index.set(k, out.length); out.push(e); } else out[i] = e;
+  }
+  return out;
+}
+
+export function mergeConfig(req: CreateRequest, image: Image, imageRef: string): ContainerConfig {
+  const ic = image.config.config ?? {};
+  const cfg: ContainerConfig = {
+    Hostname: req.Hostname ?? '',
+    Domainname: req.Domainname ?? '',
+    User: req.User || ic.User || '',
+    AttachStdin: !!req.AttachStdin,
+    AttachStdout: !!req.AttachStdout,
+    AttachStderr: !!req.AttachStderr,
+    ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
+    Tty: !!req.Tty,
+    OpenStdin: !!req.OpenStdin,
+    StdinOnce: !!req.StdinOnce,
+    Env: mergeEnv(ic.Env, req.Env),
+    Cmd: null,
+    Image: imageRef,
+    Volumes: { ...(ic.Volumes ?? {}), ...(req.Volumes ?? {}) },
+    WorkingDir: req.WorkingDir || ic.WorkingDir || '',
+    Entrypoint: null,
+    OnBuild: null,
+    Labels: { ...(ic.Labels ?? {}), ...(req.Labels ?? {}) },
+    StopSignal: req.StopSignal || ic.StopSignal || undefined,
+    StopTimeout: req.StopTimeout ?? undefined,
+    Healthcheck: req.Healthcheck ?? ic.Healthcheck,
+  };
+  // An explicit entrypoint discards the image's CMD (Docker's rule); [""] resets the entrypoint.
+  const epGiven = req.Entrypoint !== undefined && req.Entrypoint !== null;
+  if (epGiven) {
+    const ep = (req.Entrypoint as string[]).filter((x, i) => !(i === 0 && x === '' && (req.Entrypoint as string[]).length === 1));
+    cfg.Entrypoint = ep.length ? ep : null;
+    cfg.Cmd = req.Cmd && req.Cmd.length ? req.Cmd : null;
+  } else {
+    cfg.Entrypoint = ic.Entrypoint && ic.Entrypoint.length ? ic.Entrypoint : null;
+    cfg.Cmd = req.Cmd && req.Cmd.length ? req.Cmd : (ic.Cmd && ic.Cmd.length ? ic.Cmd : null);
+  }
+  if (!cfg.StopSignal) delete cfg.StopSignal;
+  if (cfg.StopTimeout === undefined) delete cfg.StopTimeout;
+  if (!cfg.Healthcheck) delete cfg.Healthcheck;
+  return cfg;
+}
+
+export function commandOf(cfg: ContainerConfig): { path: string; args: string[] } {
+  const argv = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
+  if (argv.length === 0) throw invalid('no command specified');
+  return { path: argv[0], args: argv.slice(1) };
+}
+
+const restartNames = new Set(['', 'no', 'always', 'unless-stopped', 'on-failure']);
+
+/** Validates and normalises the HostConfig of a create request. */
+export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: string, runtimes: string[]): HostConfig {
+  const h: HostConfig = { ...(hc ?? {}) };
+  const rp = h.RestartPolicy ?? { Name: '' };
+  if (!restartNames.has(rp.Name ?? '')) throw invalid(`invalid restart policy '${rp.Name}'`);
+  if (rp.Name !== 'on-failure' && rp.MaximumRetryCount) throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
+  if (h.AutoRemove && rp.Name && rp.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
+  h.RestartPolicy = { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
+  const nm = h.NetworkMode || 'default';
+  if (nm === 'default') h.NetworkMode = 'none';
+  else if (nm !== 'none' && nm !== 'host') {
+    throw notImplemented(`network mode "${nm}" is not implemented yet: only "none" (the default for now) and "host" work`);
+  }
+  if (h.PortBindings && Object.keys(h.PortBindings).length && h.NetworkMode !== 'host') {
+    throw notImplemented('publishing ports is not implemented yet (bridge networking is not available)');
+  }
+  h.Runtime = h.Runtime || defaultRuntime;
+  if (!runtimes.includes(h.Runtime)) throw invalid(`unknown or invalid runtime name: ${h.Runtime}`);
+  if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
+  if (h.Memory && h.MemorySwap && h.MemorySwap > 0 && h.MemorySwap < h.Memory) throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (h.NanoCpus && (h.CpuQuota || h.CpuPeriod)) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (h.NanoCpus && h.NanoCpus > require('node:os').cpus().length * 1e9) {
+    throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
+  }
+  for (const b of h.Binds ?? []) parseBind(b);
+  if (h.VolumesFrom && h.VolumesFrom.length) throw notImplemented('--volumes-from is not implemented yet');
+  for (const m of h.Mounts ?? []) {
+    if (m.Type !== 'bind' && m.Type !== 'tmpfs') throw notImplemented(`mount type "${m.Type}" is not implemented yet`);
+    if (!m.Target || !m.Target.startsWith('/')) throw invalid(`invalid mount config for type "${m.Type}": invalid mount path: '${m.Target ?? ''}' mount path must be absolute`);
+  }
+  h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'k8s-file', Config: {} };
+  return h;
+}
+
+export interface Bind { source: string; destination: string; readonly: boolean }
+
+/** `-v` strings: /host:/ctr[:ro|rw]. Named and anonymous volumes belong to the volumes issue. */
+export function parseBind(spec: string): Bind {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3) throw invalid(`invalid volume specification: '${spec}'`);
+  const [source, destination, mode = 'rw'] = parts;
+  if (!destination.startsWith('/')) throw invalid(`invalid volume specification: '${spec}': invalid mount config for type "bind": invalid mount path: '${destination}' mount path must be absolute`);
+  if (!source.startsWith('/')) throw notImplemented(`named volumes are not implemented yet: '${spec}'`);
+  const modes = mode.split(',');
+  for (const m of modes) if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'].includes(m)) throw invalid(`invalid mode: ${mode}`);
+  return { source, destination, readonly: modes.includes('ro') };
+}

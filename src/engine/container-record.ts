@@ -1,0 +1,154 @@
+// A container as stored: one JSON file per container in Docker's inspect shape (so `inspect` serves
+// it as it is) plus the daemon's private bookkeeping under `Dray`, which is never served.
+import type { ContainerConfig } from './types';
+
+export interface ContainerState {
+  Status: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+export interface MountPoint {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+export interface ContainerRecord {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: ContainerState;
+  Image: string;
+  ResolvConfPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  LogPath: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  MountLabel: string;
+  ProcessLabel: string;
+  AppArmorProfile: string;
+  ExecIDs: string[] | null;
+  HostConfig: HostConfig;
+  GraphDriver: { Name: string; Data: Record<string, string> | null };
+  Mounts: MountPoint[];
+  Config: ContainerConfig;
+  NetworkSettings: Record<string, any>;
+  Dray: {
+    runtime: string;
+    /** Set by an explicit stop/kill so restart policies leave the container down. */
+    manuallyStopped?: boolean;
+    hasBeenStarted?: boolean;
+    /** The lowerdirs of its image, top first, fixed at create. */
+    lowerDirs: string[];
+  };
+}
+
+export interface HostConfig {
+  Binds?: string[] | null;
+  NetworkMode?: string;
+  PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[]> | null;
+  RestartPolicy?: { Name: string; MaximumRetryCount?: number };
+  AutoRemove?: boolean;
+  VolumeDriver?: string;
+  VolumesFrom?: string[] | null;
+  Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number; Mode?: number } }[] | null;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Dns?: string[] | null;
+  DnsOptions?: string[] | null;
+  DnsSearch?: string[] | null;
+  ExtraHosts?: string[] | null;
+  GroupAdd?: string[] | null;
+  IpcMode?: string;
+  PidMode?: string;
+  UTSMode?: string;
+  Privileged?: boolean;
+  PublishAllPorts?: boolean;
+  ReadonlyRootfs?: boolean;
+  SecurityOpt?: string[] | null;
+  Tmpfs?: Record<string, string> | null;
+  ShmSize?: number;
+  Sysctls?: Record<string, string> | null;
+  Runtime?: string;
+  Init?: boolean | null;
+  Memory?: number;
+  MemorySwap?: number;
+  MemoryReservation?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  CpuPeriod?: number;
+  CpuQuota?: number;
+  CpusetCpus?: string;
+  PidsLimit?: number | null;
+  BlkioWeight?: number;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  OomKillDisable?: boolean;
+  OomScoreAdj?: number;
+  LogConfig?: { Type: string; Config: Record<string, string> };
+  ConsoleSize?: [number, number] | null;
+  [k: string]: unknown;
+}
+
+const emptyState = (): ContainerState => ({
+  Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+  Pid: 0, ExitCode: 0, Error: '', StartedAt: '0001-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z',
+});
+export { emptyState };
+
+export function publicView(c: ContainerRecord): Omit<ContainerRecord, 'Dray'> {
+  const { Dray: _private, ...rest } = c;
+  return rest;
+}
+
+/** Docker's human status column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
+export function statusText(c: ContainerRecord, now = Date.now()): string {
+  const s = c.State;
+  if (s.Status === 'removing') return 'Removal In Progress';
+  if (s.Running) {
+    const up = humanDuration(now - Date.parse(s.StartedAt));
+    if (s.Paused) return `Up ${up} (Paused)`;
+    if (s.Restarting) return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+    return `Up ${up}`;
+  }
+  if (s.Status === 'restarting') return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+  if (s.Dead) return 'Dead';
+  if (s.Status === 'created' || !c.Dray.hasBeenStarted) return 'Created';
+  return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+}
+
+/** go-units HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(seconds / 3600);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}

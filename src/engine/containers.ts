@@ -1,0 +1,870 @@
+// The container lifecycle: create → start → (exit | stop | kill) → remove, with conmon keeping each
+// running container so it outlives the daemon. One lock per container serialises its transitions.
+//
+//   <dataRoot>/containers/<id>/
+//       container.json   the record (atomic writes)
+//       hostname hosts resolv.conf   bind-mounted into the container
+//       container.log[.N]            conmon's k8s-file log and its rotations
+//       fs/                          rootfs (store/container-fs.ts)
+//   <execRoot>/containers/<id>/      OCI bundle: config.json, pidfile, conmon.pid, ctl (conmon)
+//   <execRoot>/exits/<id>            conmon writes the exit code here
+//   <execRoot>/socks/<id>/attach     conmon's attach socket (a link to the bundle)
+import { promises as fsp, watch, FSWatcher, readFileSync, constants as fsc } from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { writeFileAtomic, writeJsonAtomic, readJsonIfExists } from '../lib/atomic';
+import { conflict, invalid, notFound, notModified, systemError, DrayError, errorMessage } from '../lib/errors';
+import { newId, shortId } from '../lib/ids';
+import { KeyedMutex } from '../lib/lock';
+import { log } from '../lib/log';
+import { EventBus } from './events';
+import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from './container-record';
+import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf, parseBind } from './container-config';
+import { isValidName, randomName } from './names';
+import { logFiles, rotate } from './logs';
+import type { ImageService } from './images';
+import type { DaemonConfig } from './config';
+import { ContainerFs } from '../store/container-fs';
+import { OciRuntime } from '../runtime/oci';
+import { startConmon } from '../runtime/conmon';
+import { connectAttach, AttachConnection } from '../runtime/attach';
+import { buildSpec, SpecInput } from '../runtime/spec';
+import { resolveUser } from '../runtime/user';
+
+type Waiter = (code: number) => void;
+
+export class ContainerService {
+  private byId = new Map<string, ContainerRecord>();
+  private byName = new Map<string, string>();
+  private lock = new KeyedMutex();
+  readonly fs: ContainerFs;
+  readonly runtimes: Map<string, OciRuntime>;
+  private exitWaiters = new Map<string, Waiter[]>();
+  private removeWaiters = new Map<string, (() => void)[]>();
+  /** Attach requests made before start: connected between `create` and `start` of the runtime. */
+  private pendingAttach = new Map<string, ((socket: string) => Promise<void>)[]>();
+  private exitWatcher?: FSWatcher;
+  private rotateTimer?: NodeJS.Timeout;
+  private restartTimers = new Map<string, NodeJS.Timeout>();
+  private shuttingDown = false;
+
+  readonly containersDir: string;
+  readonly bundlesDir: string;
+  readonly exitDir: string;
+  readonly socketDir: string;
+
+  constructor(private cfg: DaemonConfig, private images: ImageService, private events: EventBus) {
+    this.containersDir = path.join(cfg.dataRoot, 'containers');
+    this.bundlesDir = path.join(cfg.execRoot, 'containers');
+    this.exitDir = path.join(cfg.execRoot, 'exits');
+    this.socketDir = path.join(cfg.execRoot, 'socks');
+    this.fs = new ContainerFs(this.containersDir);
+    this.runtimes = new Map(Object.entries(cfg.runtimes).map(([n, p]) => [n, new OciRuntime(n, p)]));
+  }
+
+  // ---- lookup -------------------------------------------------------------------------------
+
+  list(): ContainerRecord[] { return [...this.byId.values()]; }
+
+  /** By full ID, name (with or without "/"), or unique ID prefix; Docker's NotFound wording. */
+  get(ref: string): ContainerRecord {
+    const c = this.find(ref);
+    if (!c) throw notFound(`No such container: ${ref}`);
+    return c;
+  }
+
+  find(ref: string): ContainerRecord | undefined {
+    if (!ref) return undefined;
+    const direct = this.byId.get(ref);
+    if (direct) return direct;
+    const byName = this.byName.get(ref.replace(/^\//, ''));
+    if (byName) return this.byId.get(byName);
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref));
+      if (matches.length > 1) throw invalid(`multiple IDs found with provided prefix: ${ref}`);
+      if (matches.length === 1) return this.byId.get(matches[0]);
+    }
+    return undefined;
+  }
+
+  usersOfImage(imageId: string): { id: string; running: boolean }[] {
+    return this.list().filter((c) => c.Image === imageId).map((c) => ({ id: c.Id, running: c.State.Running }));
+  }
+
+  inspect(c: ContainerRecord) { return publicView(c); }
+
+  // ---- start-up and recovery ----------------------------------------------------------------
+
+  async init(): Promise<void> {
+    await Promise.all([this.containersDir, this.bundlesDir, this.exitDir, this.socketDir].map((d) => fsp.mkdir(d, { recursive: true })));
+    const ids = await fsp.readdir(this.containersDir);
+    for (const id of ids) {
+      const rec = await readJsonIfExists<ContainerRecord>(path.join(this.containersDir, id, 'container.json')).catch(() => undefined);
+      if (!rec) {
+        // A create that died before its record was written: nothing refers to it.
+        log.warn('removing half-created container directory', { id });
+        await this.fs.remove(id).catch(() => {});
+        await fsp.rm(path.join(this.containersDir, id), { recursive: true, force: true });
+        continue;
+      }
+      if (rec.State.Status === 'removing') {
+        await this.finishRemove(rec).catch((e) => log.error('finishing removal failed', { id, error: errorMessage(e) }));
+        continue;
+      }
+      this.byId.set(rec.Id, rec);
+      this.byName.set(rec.Name.slice(1), rec.Id);
+    }
+    this.exitWatcher = watch(this.exitDir, (_ev, name) => { if (name) void this.onExitFile(String(name)); });
+    await Promise.all(this.list().map((c) => this.reconcile(c).catch((e) => log.error('reconcile failed', { id: c.Id, error: errorMessage(e) }))));
+    this.rotateTimer = setInterval(() => void this.rotateLogs(), 2000);
+    this.rotateTimer.unref();
+  }
+
+  /** Brings one record in line with reality after a daemon (re)start. */
+  private async reconcile(c: ContainerRecord): Promise<void> {
+    if (c.State.Running || c.State.Restarting) {
+      if (await exists(path.join(this.exitDir, c.Id))) return this.onExitFile(c.Id);
+      if (this.conmonAlive(c.Id)) {
+        this.fs.adopt(c.Id);
+        log.info('container still running', { id: c.Id });
+        return;
+      }
+      // conmon is gone: the container may live on unmonitored; it cannot be kept, so end it.
+      const rt = this.runtimeOf(c);
+      const st = await rt.state(c.Id);
+      if (st && st.status !== 'stopped') await rt.kill(c.Id, 'KILL').catch(() => {});
+      log.warn('container lost its monitor; marking it exited', { id: c.Id });
+      await this.handleExit(c.Id, st ? 137 : 255);
+      return;
+    }
+    // Stopped containers hold no mounts or runtime state; remove what a crash left.
+    await this.fs.unmount(c.Id, true).catch(() => {});
+    await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
+    if (c.Dray.hasBeenStarted && ['always', 'unless-stopped'].includes(c.HostConfig.RestartPolicy?.Name ?? '') && !c.Dray.manuallyStopped && c.State.Status === 'exited') {
+      // Docker restarts these when the daemon starts (e.g. after a host reboot).
+      void this.start(c.Id).catch((e) => log.error('restart on boot failed', { id: c.Id, error: errorMessage(e) }));
+    }
+  }
+
+  private conmonAlive(id: string): boolean {
+    try {
+      const pid = Number(readFileSync(path.join(this.bundlesDir, id, 'conmon.pid'), 'utf8').trim());
+      if (!pid) return false;
+      process.kill(pid, 0);
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmd.includes('conmon') && cmd.includes(id);
+    } catch {
+      return false;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    this.exitWatcher?.close();
+    if (this.rotateTimer) clearInterval(this.rotateTimer);
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+  }
+
+  // ---- create -------------------------------------------------------------------------------
+
+  async create(req: CreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    if (!req.Image) throw invalid('No image was specified'.replace('No', 'no'));
+    if (name !== undefined && name !== '' && !isValidName(name)) {
+      throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    }
+    const image = await this.images.resolve(req.Image);
+    const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
+    const config = mergeConfig(req, image, req.Image);
+    const { path: cmdPath, args } = commandOf(config);
+    const id = newId();
+    const cname = name ? name.replace(/^\//, '') : randomName((n) => this.byName.has(n));
+    if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === 'host' ? os.hostname() : id.slice(0, 12);
+    const lowerDirs = await this.images.lowerDirs(image);
+    const dir = path.join(this.containersDir, id);
+    const rec: ContainerRecord = {
+      Id: id,
+      Created: new Date().toISOString(),
+      Path: cmdPath,
+      Args: args,
+      State: emptyState(),
+      Image: image.id,
+      ResolvConfPath: path.join(dir, 'resolv.conf'),
+      HostnamePath: path.join(dir, 'hostname'),
+      HostsPath: path.join(dir, 'hosts'),
+      LogPath: path.join(dir, 'container.log'),
+      Name: '/' + cname,
+      RestartCount: 0,
+      Driver: 'overlay2',
+      Platform: 'linux',
+      MountLabel: '',
+      ProcessLabel: '',
+      AppArmorProfile: '',
+      ExecIDs: null,
+      HostConfig: hostConfig,
+      GraphDriver: {
+        Name: 'overlay2',
+        Data: {
+          LowerDir: lowerDirs.join(':'),
+          UpperDir: this.fs.upper(id),
+          MergedDir: this.fs.merged(id),
+          WorkDir: path.join(this.fs.dirOf(id), 'work'),
+        },
+      },
+      Mounts: [],
+      Config: config,
+      NetworkSettings: networkSettings(hostConfig.NetworkMode!),
+      Dray: { runtime: hostConfig.Runtime!, lowerDirs },
+    };
+    rec.Mounts = mountPoints(rec);
+    // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
+    const holder = this.byName.get(cname);
+    if (holder) {
+      throw conflict(`Conflict. The container name "/${cname}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    this.byName.set(cname, id);
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+      await this.fs.create(id);
+      await this.writeHostFiles(rec);
+      await this.save(rec);
+    } catch (e) {
+      this.byName.delete(cname);
+      await this.fs.remove(id).catch(() => {});
+      await fsp.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    this.byId.set(id, rec);
+    this.events.publish('container', 'create', id, this.attrs(rec));
+    return { Id: id, Warnings: [] };
+  }
+
+  private async writeHostFiles(c: ContainerRecord): Promise<void> {
+    const hostname = c.Config.Hostname || c.Id.slice(0, 12);
+    await writeFileAtomic(c.HostnamePath, hostname + '\n');
+    let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
+    if (c.HostConfig.NetworkMode === 'host') hosts = await fsp.readFile('/etc/hosts', 'utf8').catch(() => hosts);
+    for (const h of c.HostConfig.ExtraHosts ?? []) {
+      const i = h.indexOf(':');
+      if (i < 0) throw invalid(`invalid argument "${h}" for "--add-host" flag: bad format for add-host: "${h}"`);
+      hosts += `${h.slice(i + 1)}\t${h.slice(0, i)}\n`;
+    }
+    await writeFileAtomic(c.HostsPath, hosts);
+    let resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    if (c.HostConfig.Dns?.length || c.HostConfig.DnsSearch?.length || c.HostConfig.DnsOptions?.length) {
+      resolv = (c.HostConfig.Dns ?? []).map((d) => `nameserver ${d}\n`).join('') +
+        ((c.HostConfig.DnsSearch ?? []).length ? `search ${c.HostConfig.DnsSearch!.join(' ')}\n` : '') +
+        ((c.HostConfig.DnsOptions ?? []).length ? `options ${c.HostConfig.DnsOptions!.join(' ')}\n` : '');
+    }
+    await writeFileAtomic(c.ResolvConfPath, resolv);
+  }
+
+  private async save(c: ContainerRecord): Promise<void> {
+    await writeJsonAtomic(path.join(this.containersDir, c.Id, 'container.json'), c);
+  }
+
+  private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(c.Config.Labels ?? {}), image: c.Config.Image ?? '', name: c.Name.slice(1), ...extra };
+  }
+
+  private runtimeOf(c: ContainerRecord): OciRuntime {
+    const rt = this.runtimes.get(c.Dray.runtime) ?? this.runtimes.get(this.cfg.defaultRuntime);
+    if (!rt) throw systemError(`unknown runtime ${c.Dray.runtime}`);
+    return rt;
+  }
+
+  // ---- start --------------------------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const c0 = this.get(ref);
+    await this.lock.run(c0.Id, async () => {
+      const c = this.get(c0.Id);
+      if (c.State.Paused) throw conflict('cannot start a paused container, try unpause instead');
+      if (c.State.Running) throw notModified();
+      if (c.State.Status === 'removing') throw conflict(`container is marked for removal and cannot be started`);
+      await this.startLocked(c);
+    });
+  }
+
+  private async startLocked(c: ContainerRecord): Promise<void> {
+    const id = c.Id;
+    const bundle = path.join(this.bundlesDir, id);
+    const rt = this.runtimeOf(c);
+    const restartTimer = this.restartTimers.get(id);
+    if (restartTimer) { clearTimeout(restartTimer); this.restartTimers.delete(id); }
+    let mounted = false;
+    try {
+      await fsp.rm(path.join(this.exitDir, id), { force: true });
+      await fsp.rm(bundle, { recursive: true, force: true });
+      await fsp.mkdir(bundle, { recursive: true });
+      const rootfs = await this.fs.mount(id, c.Dray.lowerDirs);
+      mounted = true;
+      const spec = buildSpec(await this.specInput(c, rootfs));
+      await fsp.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      const pid = await startConmon({
+        conmon: this.cfg.conmon,
+        runtimePath: rt.path,
+        containerId: id,
+        sessionId: id,
+        name: c.Name.slice(1),
+        bundle,
+        logPath: c.LogPath,
+        exitDir: this.exitDir,
+        socketDir: this.socketDir,
+        pidFile: path.join(bundle, 'pidfile'),
+        conmonPidFile: path.join(bundle, 'conmon.pid'),
+        tty: !!c.Config.Tty,
+        stdin: !!c.Config.OpenStdin,
+      });
+      // Clients that attached before start connect now, so they miss no output.
+      const pending = this.pendingAttach.get(id) ?? [];
+      this.pendingAttach.delete(id);
+      await Promise.all(pending.map((fn) => fn(this.attachSocket(id)).catch((e) => log.warn('attach failed', { id, error: errorMessage(e) }))));
+      await rt.start(id);
+      c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
+      c.Dray.hasBeenStarted = true;
+      c.Dray.manuallyStopped = false;
+      await this.save(c);
+      this.events.publish('container', 'start', id, this.attrs(c));
+    } catch (e) {
+      await rt.delete(id, true).catch(() => {});
+      if (mounted) await this.fs.unmount(id, true).catch(() => {});
+      await fsp.rm(bundle, { recursive: true, force: true }).catch(() => {});
+      const err = startError(e);
+      c.State = { ...c.State, Status: c.Dray.hasBeenStarted ? 'exited' : 'created', Running: false, Pid: 0, Error: err.message, ExitCode: exitCodeForStartError(err.message) };
+      await this.save(c).catch(() => {});
+      // Attach clients waiting for this start learn that it failed.
+      const pending = this.pendingAttach.get(id) ?? [];
+      this.pendingAttach.delete(id);
+      for (const fn of pending) void fn('').catch(() => {});
+      this.notifyExit(id, c.State.ExitCode);
+      throw err;
+    }
+  }
+
+  private async specInput(c: ContainerRecord, rootfs: string): Promise<SpecInput> {
+    const hc = c.HostConfig;
+    const user = await resolveUser(rootfs, c.Config.User || undefined);
+    const groupAdd = (hc.GroupAdd ?? []).map((g) => {
+      const n = Number(g);
+      if (!Number.isInteger(n)) throw invalid(`Unable to find group ${g}`);
+      return n;
+    });
+    const mounts: SpecInput['mounts'] = [
+      { destination: '/etc/resolv.conf', source: c.ResolvConfPath, type: 'bind', options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hostname', source: c.HostnamePath, type: 'bind', options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', source: c.HostsPath, type: 'bind', options: ['rbind', 'rprivate'] },
+    ];
+    for (const b of hc.Binds ?? []) {
+      const bind = parseBind(b);
+      // `-v /missing:/x` creates the host directory, as Docker does.
+      await fsp.mkdir(bind.source, { recursive: true }).catch(() => {});
+      mounts.push({ destination: bind.destination, source: bind.source, type: 'bind', options: ['rbind', bind.readonly ? 'ro' : 'rw'] });
+    }
+    for (const m of hc.Mounts ?? []) {
+      if (m.Type === 'bind') {
+        if (!m.Source || !(await exists(m.Source))) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source ?? ''}`);
+        mounts.push({ destination: m.Target, source: m.Source, type: 'bind', options: ['rbind', m.ReadOnly ? 'ro' : 'rw'] });
+      } else if (m.Type === 'tmpfs') {
+        const opts = ['nosuid', 'nodev', 'noexec'];
+        if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
+        if (m.TmpfsOptions?.Mode) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+        mounts.push({ destination: m.Target, source: 'tmpfs', type: 'tmpfs', options: opts });
+      }
+    }
+    for (const [dest, o] of Object.entries(hc.Tmpfs ?? {})) {
+      mounts.push({ destination: dest, source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(o ? o.split(',') : [])] });
+    }
+    const env = [...(c.Config.Env ?? [])];
+    if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
+    return {
+      id: c.Id,
+      rootfs,
+      args: [c.Path, ...c.Args],
+      env,
+      cwd: c.Config.WorkingDir || '/',
+      user: { uid: user.uid, gid: user.gid, additionalGids: [...user.additionalGids, ...groupAdd] },
+      tty: !!c.Config.Tty,
+      hostname: c.Config.Hostname || c.Id.slice(0, 12),
+      domainname: c.Config.Domainname || undefined,
+      readonlyRootfs: !!hc.ReadonlyRootfs,
+      privileged: !!hc.Privileged,
+      capAdd: hc.CapAdd ?? undefined,
+      capDrop: hc.CapDrop ?? undefined,
+      securityOpt: hc.SecurityOpt ?? undefined,
+      network: { mode: hc.NetworkMode === 'host' ? 'host' : 'none' },
+      ipc: hc.IpcMode === 'host' ? 'host' : 'private',
+      pid: hc.PidMode === 'host' ? 'host' : 'private',
+      uts: hc.UTSMode === 'host' ? 'host' : 'private',
+      mounts,
+      cgroupsPath: `/dray/${c.Id}`,
+      resources: {
+        memory: hc.Memory || undefined,
+        memorySwap: hc.MemorySwap || undefined,
+        cpuShares: hc.CpuShares || undefined,
+        cpuQuota: hc.CpuQuota || undefined,
+        cpuPeriod: hc.CpuPeriod || undefined,
+        cpusetCpus: hc.CpusetCpus || undefined,
+        pidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : undefined,
+        nanoCpus: hc.NanoCpus || undefined,
+        blkioWeight: hc.BlkioWeight || undefined,
+      },
+      shmSize: hc.ShmSize || undefined,
+      sysctls: hc.Sysctls ?? undefined,
+      ulimits: hc.Ulimits ?? undefined,
+      init: !!hc.Init,
+      oomScoreAdj: hc.OomScoreAdj || undefined,
+      devices: hc.Devices ?? undefined,
+    };
+  }
+
+  attachSocket(id: string): string { return path.join(this.socketDir, id, 'attach'); }
+
+  // ---- exit ---------------------------------------------------------------------------------
+
+  private async onExitFile(name: string): Promise<void> {
+    if (!this.byId.has(name)) return;
+    const file = path.join(this.exitDir, name);
+    let text: string;
+    try { text = await fsp.readFile(file, 'utf8'); } catch { return; }
+    if (!text.trim()) return; // being written; the next event brings the content
+    const code = Number(text.trim());
+    await this.handleExit(name, Number.isFinite(code) ? code : 255);
+  }
+
+  private async handleExit(id: string, code: number): Promise<void> {
+    let after: (() => Promise<void>) | undefined;
+    await this.lock.run(id, async () => {
+      const c = this.byId.get(id);
+      if (!c || (!c.State.Running && !c.State.Restarting)) {
+        await fsp.rm(path.join(this.exitDir, id), { force: true });
+        return;
+      }
+      const rt = this.runtimeOf(c);
+      const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
+      await rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) }));
+      await this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) }));
+      await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
+      await fsp.rm(path.join(this.socketDir, id), { force: true });
+      c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+      await this.save(c);
+      await fsp.rm(path.join(this.exitDir, id), { force: true });
+      if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
+      this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
+      this.notifyExit(id, code);
+      if (this.shouldRestart(c)) after = () => this.scheduleRestart(c);
+      else if (c.HostConfig.AutoRemove) after = () => this.remove(id, { force: true, volumes: true }).catch((e) => log.warn('auto-remove failed', { id, error: errorMessage(e) }));
+    });
+    if (after) await after();
+  }
+
+  private shouldRestart(c: ContainerRecord): boolean {
+    if (this.shuttingDown || c.Dray.manuallyStopped) return false;
+    const p = c.HostConfig.RestartPolicy ?? { Name: 'no' };
+    if (p.Name === 'always' || p.Name === 'unless-stopped') return true;
+    if (p.Name === 'on-failure') return c.State.ExitCode !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
+    return false;
+  }
+
+  private async scheduleRestart(c: ContainerRecord): Promise<void> {
+    // Docker's back-off: 100 ms doubling, reset after a run of 10 s or more.
+    const ranFor = Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt);
+    const delay = ranFor >= 10_000 ? 100 : Math.min(100 * 2 ** Math.min(c.RestartCount, 10), 60_000);
+    c.State = { ...c.State, Status: 'restarting', Restarting: true };
+    await this.save(c);
+    const t = setTimeout(() => {
+      this.restartTimers.delete(c.Id);
+      void this.lock.run(c.Id, async () => {
+        const cur = this.byId.get(c.Id);
+        if (!cur || !cur.State.Restarting || cur.Dray.manuallyStopped) return;
+        cur.RestartCount++;
+        this.events.publish('container', 'restart', cur.Id, this.attrs(cur));
+        await this.startLocked(cur);
+      }).catch((e) => log.warn('restart failed', { id: c.Id, error: errorMessage(e) }));
+    }, delay);
+    this.restartTimers.set(c.Id, t);
+  }
+
+  private notifyExit(id: string, code: number): void {
+    const ws = this.exitWaiters.get(id) ?? [];
+    this.exitWaiters.delete(id);
+    for (const w of ws) w(code);
+  }
+
+  /** Resolves with the exit code at the container's next exit. */
+  nextExit(id: string): Promise<number> {
+    return new Promise((resolve) => {
+      const ws = this.exitWaiters.get(id) ?? [];
+      ws.push(resolve);
+      this.exitWaiters.set(id, ws);
+    });
+  }
+
+  /** Docker's wait conditions: not-running (default), next-exit, removed. */
+  async wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const c = this.get(ref);
+    if (condition === 'removed') {
+      const removed = new Promise<void>((resolve) => {
+        const ws = this.removeWaiters.get(c.Id) ?? [];
+        ws.push(resolve);
+        this.removeWaiters.set(c.Id, ws);
+      });
+      await removed;
+      return { StatusCode: c.State.ExitCode, Error: null };
+    }
+    if (condition === 'next-exit' || c.State.Running || c.State.Restarting) {
+      const code = await this.nextExit(c.Id);
+      return { StatusCode: code, Error: null };
+    }
+    if (condition && condition !== 'not-running') throw invalid(`invalid condition: "${condition}"`);
+    return { StatusCode: c.State.ExitCode, Error: null };
+  }
+
+  // ---- stop / kill / restart / pause ---------------------------------------------------------
+
+  async stop(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const c = this.get(ref);
+    const t = this.restartTimers.get(c.Id);
+    if (!c.State.Running) {
+      if (c.State.Restarting || t) {
+        if (t) { clearTimeout(t); this.restartTimers.delete(c.Id); }
+        await this.lock.run(c.Id, async () => {
+          c.Dray.manuallyStopped = true;
+          c.State = { ...c.State, Status: 'exited', Restarting: false };
+          await this.save(c);
+        });
+        return;
+      }
+      throw notModified();
+    }
+    const exited = this.nextExit(c.Id);
+    await this.lock.run(c.Id, async () => {
+      c.Dray.manuallyStopped = true;
+      await this.save(c);
+    });
+    const sig = signal || c.Config.StopSignal || 'SIGTERM';
+    const timeout = timeoutSec ?? c.Config.StopTimeout ?? 10;
+    if (c.State.Paused) await this.runtimeOf(c).resume(c.Id).catch(() => {});
+    await this.signal(c, sig).catch(() => {});
+    const done = timeout < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), delay(timeout * 1000).then(() => false)]);
+    if (!done) {
+      await this.signal(c, 'SIGKILL').catch(() => {});
+      await Promise.race([exited, delay(30_000)]);
+    }
+    this.events.publish('container', 'stop', c.Id, this.attrs(c));
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    const sig = normalizeSignal(signal);
+    // A kill with the stop signal or SIGKILL is a request to stop: restart policies leave it down.
+    if (sig === 'SIGKILL' || sig === normalizeSignal(c.Config.StopSignal || 'SIGTERM')) {
+      await this.lock.run(c.Id, async () => { c.Dray.manuallyStopped = true; await this.save(c); });
+    }
+    await this.signal(c, sig);
+    this.events.publish('container', 'kill', c.Id, this.attrs(c, { signal: String(os.constants.signals[sig as keyof typeof os.constants.signals] ?? sig) }));
+  }
+
+  private async signal(c: ContainerRecord, signal: string): Promise<void> {
+    const sig = normalizeSignal(signal);
+    if (!c.State.Pid) throw conflict(`Container ${c.Id} is not running`);
+    try {
+      process.kill(c.State.Pid, sig as NodeJS.Signals);
+    } catch (e: any) {
+      if (e.code !== 'ESRCH') throw systemError(`cannot kill container ${c.Id}: ${e.message}`);
+    }
+  }
+
+  async restart(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Running) await this.stop(c.Id, timeoutSec, signal);
+    await this.lock.run(c.Id, async () => {
+      const cur = this.get(c.Id);
+      if (cur.State.Running) return;
+      await this.startLocked(cur);
+    });
+    this.events.publish('container', 'restart', c.Id, this.attrs(c));
+  }
+
+  async pause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    await this.lock.run(c.Id, async () => {
+      if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+      if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
+      await this.runtimeOf(c).pause(c.Id);
+      c.State = { ...c.State, Status: 'paused', Paused: true };
+      await this.save(c);
+    });
+    this.events.publish('container', 'pause', c.Id, this.attrs(c));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const c = this.get(ref);
+    await this.lock.run(c.Id, async () => {
+      if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
+      await this.runtimeOf(c).resume(c.Id);
+      c.State = { ...c.State, Status: 'running', Paused: false };
+      await this.save(c);
+    });
+    this.events.publish('container', 'unpause', c.Id, this.attrs(c));
+  }
+
+  /** `docker update`: restart policy and resource limits (applied to a running container too). */
+  async update(ref: string, body: Partial<HostConfig>): Promise<void> {
+    const c = this.get(ref);
+    const resourceKeys = ['Memory', 'MemorySwap', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'PidsLimit', 'BlkioWeight', 'NanoCpus'] as const;
+    await this.lock.run(c.Id, async () => {
+      const next: HostConfig = { ...c.HostConfig };
+      if (body.RestartPolicy?.Name !== undefined) {
+        if (c.HostConfig.AutoRemove && body.RestartPolicy.Name !== 'no') throw invalid('Restart policy cannot be updated because AutoRemove is enabled for the container');
+        next.RestartPolicy = body.RestartPolicy;
+      }
+      for (const k of resourceKeys) if (body[k] !== undefined && body[k] !== 0 && body[k] !== '') (next as any)[k] = body[k];
+      const normalized = normalizeHostConfig(next, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
+      if (c.State.Running) {
+        const args: string[] = [];
+        if (body.Memory) args.push('--memory', String(body.Memory));
+        if (body.MemorySwap) args.push('--memory-swap', String(body.MemorySwap));
+        if (body.CpuShares) args.push('--cpu-share', String(body.CpuShares));
+        if (body.CpuQuota) args.push('--cpu-quota', String(body.CpuQuota));
+        if (body.CpuPeriod) args.push('--cpu-period', String(body.CpuPeriod));
+        if (body.CpusetCpus) args.push('--cpuset-cpus', body.CpusetCpus);
+        if (body.PidsLimit) args.push('--pids-limit', String(body.PidsLimit));
+        if (args.length) await this.runtimeOf(c).update(c.Id, args);
+      }
+      c.HostConfig = normalized;
+      await this.save(c);
+    });
+    this.events.publish('container', 'update', c.Id, this.attrs(c));
+  }
+
+  // ---- remove / rename ------------------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
+    const c = this.get(ref);
+    if (c.State.Running || c.State.Restarting) {
+      if (!opts.force) {
+        const what = c.State.Paused ? 'paused' : 'running';
+        throw conflict(`You cannot remove a ${what} container ${c.Id}. Stop the container before attempting removal or force remove`);
+      }
+      const t = this.restartTimers.get(c.Id);
+      if (t) { clearTimeout(t); this.restartTimers.delete(c.Id); }
+      if (c.State.Running) {
+        const exited = this.nextExit(c.Id);
+        await this.lock.run(c.Id, async () => { c.Dray.manuallyStopped = true; await this.save(c); });
+        if (c.State.Paused) await this.runtimeOf(c).resume(c.Id).catch(() => {});
+        await this.signal(c, 'SIGKILL').catch(() => {});
+        await Promise.race([exited, delay(30_000)]);
+      }
+    }
+    await this.lock.run(c.Id, async () => {
+      if (!this.byId.has(c.Id)) return;
+      if (c.State.Running) throw conflict(`could not kill running container ${c.Id}, cannot remove`);
+      c.State = { ...c.State, Status: 'removing' };
+      await this.save(c);
+      await this.finishRemove(c);
+    });
+  }
+
+  /** Deletes everything of a container; safe to repeat after a crash halfway through. */
+  private async finishRemove(c: ContainerRecord): Promise<void> {
+    await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
+    await this.fs.remove(c.Id);
+    await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
+    await fsp.rm(path.join(this.socketDir, c.Id), { force: true });
+    await fsp.rm(path.join(this.exitDir, c.Id), { force: true });
+    // The record goes last: until then a restart finishes the job.
+    await fsp.rm(path.join(this.containersDir, c.Id), { recursive: true, force: true });
+    this.byId.delete(c.Id);
+    if (this.byName.get(c.Name.slice(1)) === c.Id) this.byName.delete(c.Name.slice(1));
+    this.events.publish('container', 'destroy', c.Id, this.attrs(c));
+    const ws = this.removeWaiters.get(c.Id) ?? [];
+    this.removeWaiters.delete(c.Id);
+    for (const w of ws) w();
+    this.notifyExit(c.Id, c.State.ExitCode);
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const c = this.get(ref);
+    const n = newName.replace(/^\//, '');
+    if (!n) throw invalid('Neither old nor new names may be empty');
+    if (!isValidName(n)) throw invalid(`Invalid container name (${n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (c.Name === '/' + n) throw conflict(`Renaming a container with the same name as its current name`);
+    const holder = this.byName.get(n);
+    if (holder) throw conflict(`Conflict. The container name "/${n}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    await this.lock.run(c.Id, async () => {
+      const old = c.Name;
+      this.byName.set(n, c.Id);
+      c.Name = '/' + n;
+      try { await this.save(c); } catch (e) { c.Name = old; this.byName.delete(n); throw e; }
+      this.byName.delete(old.slice(1));
+      this.events.publish('container', 'rename', c.Id, this.attrs(c, { oldName: old }));
+    });
+  }
+
+  // ---- attach, logs, resize -------------------------------------------------------------------
+
+  /**
+   * Connects to the container's stdio: now if it runs, otherwise at its next start (before the
+   * runtime starts the process). Resolves with the connection, or undefined if the start failed.
+   */
+  async attach(ref: string): Promise<{ conn?: AttachConnection; waitForStart?: Promise<AttachConnection | undefined> }> {
+    const c = this.get(ref);
+    if (c.State.Running) {
+      return { conn: await connectAttach(this.attachSocket(c.Id)) };
+    }
+    const waitForStart = new Promise<AttachConnection | undefined>((resolve, reject) => {
+      const list = this.pendingAttach.get(c.Id) ?? [];
+      list.push(async (socket) => {
+        if (!socket) { resolve(undefined); return; }
+        try { resolve(await connectAttach(socket)); } catch (e) { reject(e); }
+      });
+      this.pendingAttach.set(c.Id, list);
+    });
+    return { waitForStart };
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const c = this.get(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    await writeCtl(path.join(this.bundlesDir, c.Id, 'ctl'), `1 ${h} ${w}\n`);
+  }
+
+  logFiles(c: ContainerRecord): string[] { return logFiles(c.LogPath, this.cfg.logMaxFiles); }
+
+  /** Rotates logs that outgrew the limit: rename, then conmon reopens (ctl message 2). */
+  private async rotateLogs(): Promise<void> {
+    for (const c of this.list()) {
+      if (!c.State.Running) continue;
+      const st = await fsp.stat(c.LogPath).catch(() => undefined);
+      if (!st || st.size < this.cfg.logMaxSize) continue;
+      await this.lock.run(c.Id, async () => {
+        await rotate(c.LogPath, this.cfg.logMaxFiles);
+        await writeCtl(path.join(this.bundlesDir, c.Id, 'ctl'), '2 0 0\n').catch((e) => log.warn('log reopen failed', { id: c.Id, error: errorMessage(e) }));
+      });
+    }
+  }
+
+  // ---- ps ---------------------------------------------------------------------------------------
+
+  summary(c: ContainerRecord, withSize = false): Record<string, unknown> {
+    const cmd = [c.Path, ...c.Args].join(' ');
+    const s: Record<string, unknown> = {
+      Id: c.Id,
+      Names: ['/' + c.Name.slice(1)],
+      Image: c.Config.Image,
+      ImageID: c.Image,
+      Command: cmd,
+      Created: Math.floor(Date.parse(c.Created) / 1000),
+      Ports: [],
+      Labels: c.Config.Labels ?? {},
+      State: c.State.Status,
+      Status: statusText(c),
+      HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+      NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
+      Mounts: c.Mounts,
+    };
+    if (withSize) { s.SizeRw = 0; s.SizeRootFs = 0; }
+    return s;
+  }
+
+  async sizes(c: ContainerRecord): Promise<{ rw: number; rootfs: number }> {
+    const rw = await dirSize(this.fs.upper(c.Id));
+    const img = await this.images.resolve(c.Image).then((i) => i.size).catch(() => 0);
+    return { rw, rootfs: rw + img };
+  }
+
+  // ---- helpers for exec ---------------------------------------------------------------------
+
+  runtimeFor(c: ContainerRecord): OciRuntime { return this.runtimeOf(c); }
+  rootfs(c: ContainerRecord): string { return this.fs.merged(c.Id); }
+}
+
+function networkSettings(mode: string): Record<string, any> {
+  return {
+    Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '', GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
+    Networks: {
+      [mode]: { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DriverOpts: null, DNSNames: null },
+    },
+  };
+}
+
+function mountPoints(c: ContainerRecord): ContainerRecord['Mounts'] {
+  const out: ContainerRecord['Mounts'] = [];
+  for (const b of c.HostConfig.Binds ?? []) {
+    const p = parseBind(b);
+    out.push({ Type: 'bind', Source: p.source, Destination: p.destination, Mode: p.readonly ? 'ro' : '', RW: !p.readonly, Propagation: 'rprivate' });
+  }
+  for (const m of c.HostConfig.Mounts ?? []) {
+    out.push({ Type: m.Type as 'bind' | 'tmpfs', Source: m.Source ?? '', Destination: m.Target, Mode: '', RW: !m.ReadOnly, Propagation: m.Type === 'bind' ? 'rprivate' : '' });
+  }
+  return out;
+}
+
+function startError(e: unknown): DrayError {
+  const msg = errorMessage(e).replace(/\s+$/, '');
+  if (e instanceof DrayError && e.kind !== 'System') return e;
+  // Docker's wording, which the docker CLI reads to choose exit code 126 or 127.
+  const m = /executable file `(.+?)` not found/.exec(msg) ?? /exec `?(.+?)`?: No such file or directory/.exec(msg);
+  if (m) return new DrayError('System', `failed to create task for container: OCI runtime create failed: unable to start container process: exec: "${m[1]}": executable file not found in $PATH: unknown`);
+  if (/permission denied/i.test(msg)) return new DrayError('System', `failed to create task for container: OCI runtime create failed: unable to start container process: ${msg}: permission denied: unknown`);
+  return new DrayError('System', `failed to create task for container: OCI runtime create failed: ${msg}: unknown`);
+}
+
+export function exitCodeForStartError(msg: string): number {
+  if (/executable file not found|no such file or directory/i.test(msg)) return 127;
+  if (/permission denied/i.test(msg)) return 126;
+  return 128;
+}
+
+export function normalizeSignal(s: string): string {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    const name = Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0];
+    if (!name) throw invalid(`Invalid signal: ${s}`);
+    return name;
+  }
+  const up = s.toUpperCase();
+  const name = up.startsWith('SIG') ? up : 'SIG' + up;
+  if (!(name in os.constants.signals)) throw invalid(`Invalid signal: ${s}`);
+  return name;
+}
+
+async function oomKilled(id: string): Promise<boolean> {
+  const t = await fsp.readFile(`/sys/fs/cgroup/memory/dray/${id}/memory.oom_control`, 'utf8').catch(() => '');
+  return /oom_kill [1-9]/.test(t);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try { await fsp.access(p); return true; } catch { return false; }
+}
+
+const delay = (ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); t.unref?.(); });
+
+/** conmon's control FIFO: never a blocking open (it would hang once conmon is gone). */
+export async function writeCtl(file: string, msg: string): Promise<void> {
+  let fh;
+  try {
+    fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_NONBLOCK);
+  } catch (e: any) {
+    throw systemError(`control pipe ${file}: ${e.code === 'ENXIO' ? 'the monitor is gone' : e.message}`);
+  }
+  try { await fh.write(msg); } finally { await fh.close(); }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string) => {
+    let ents;
+    try { ents = await fsp.readdir(d, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await fsp.lstat(p).catch(() => ({ size: 0 }))).size;
+    }
+  };
+  await walk(dir);
+  return total;
+}

@@ -1,0 +1,147 @@
+// The daemon's domain in one place: the services and what spans them (info, version, disk usage).
+import * as os from 'node:os';
+import { promises as fsp } from 'node:fs';
+import { DaemonConfig } from './config';
+import { EventBus } from './events';
+import { ImageService } from './images';
+import { ContainerService } from './containers';
+import { ExecService } from './exec';
+import { run } from '../lib/exec';
+import { API_VERSION, ENGINE_VERSION } from '../api/version';
+import { versionInfo, goArch } from '../api/system';
+
+export class Engine {
+  readonly events = new EventBus();
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  readonly execs: ExecService;
+  private componentVersions?: { Name: string; Version: string }[];
+  private readonly startedAt = Date.now();
+
+  constructor(readonly config: DaemonConfig) {
+    this.images = new ImageService({ dataRoot: config.dataRoot, events: this.events });
+    this.containers = new ContainerService(config, this.images, this.events);
+    this.execs = new ExecService(config, this.containers, this.events);
+    this.images.setUsageCheck((imageId) => this.containers.usersOfImage(imageId));
+  }
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.config.dataRoot, { recursive: true, mode: 0o711 });
+    await fsp.mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
+    await this.images.init();
+    await this.containers.init();
+    await this.execs.init();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.containers.shutdown();
+  }
+
+  private async components(): Promise<{ Name: string; Version: string }[]> {
+    if (this.componentVersions) return this.componentVersions;
+    const first = async (cmd: string, args: string[]) => {
+      const r = await run(cmd, args, { allowFailure: true }).catch(() => undefined);
+      const line = (r?.stdout || r?.stderr || '').split('\n')[0];
+      return /(\d+\.\d+(\.\d+)?)/.exec(line)?.[1] ?? 'unknown';
+    };
+    const list = [];
+    for (const [name, p] of Object.entries(this.config.runtimes)) list.push({ Name: name, Version: await first(p, ['--version']), Details: { Path: p } });
+    list.push({ Name: 'conmon', Version: await first(this.config.conmon, ['--version']), Details: { Path: this.config.conmon } });
+    this.componentVersions = list;
+    return list;
+  }
+
+  async version() { return versionInfo(os.release(), await this.components()); }
+
+  async info() {
+    const cs = this.containers.list();
+    const images = await this.images.list();
+    const running = cs.filter((c) => c.State.Running && !c.State.Paused).length;
+    const paused = cs.filter((c) => c.State.Paused).length;
+    const osRelease = await fsp.readFile('/etc/os-release', 'utf8').catch(() => '');
+    const pretty = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? 'Linux';
+    const osVersion = /^VERSION_ID="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? '';
+    return {
+      ID: 'dray',
+      Containers: cs.length,
+      ContainersRunning: running,
+      ContainersPaused: paused,
+      ContainersStopped: cs.length - running - paused,
+      Images: images.length,
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'false']],
+      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      MemoryLimit: true, SwapLimit: false, KernelMemory: false, KernelMemoryTCP: false,
+      CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
+      IPv4Forwarding: true, BridgeNfIptables: false, BridgeNfIp6tables: false,
+      Debug: this.config.debug,
+      NFd: await fsp.readdir('/proc/self/fd').then((x) => x.length).catch(() => 0),
+      OomKillDisable: true,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'k8s-file',
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: '1',
+      NEventsListener: 0,
+      KernelVersion: os.release(),
+      OperatingSystem: pretty,
+      OSVersion: osVersion,
+      OSType: 'linux',
+      Architecture: os.machine?.() ?? 'x86_64',
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: { AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null, InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: null },
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      GenericResources: null,
+      DockerRootDir: this.config.dataRoot,
+      HttpProxy: '', HttpsProxy: '', NoProxy: '',
+      Name: os.hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: ENGINE_VERSION,
+      Runtimes: Object.fromEntries(Object.entries(this.config.runtimes).map(([n, p]) => [n, { path: p }])),
+      DefaultRuntime: this.config.defaultRuntime,
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: 'docker-init',
+      ContainerdCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: '', Expected: '' },
+      InitCommit: { ID: '', Expected: '' },
+      SecurityOptions: ['name=seccomp,profile=builtin'],
+      Warnings: [],
+      // Dray's own facts.
+      DrayExecRoot: this.config.execRoot,
+      DrayApiVersion: API_VERSION,
+      DrayUptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      DrayArch: goArch(),
+    };
+  }
+
+  async diskUsage() {
+    const images = await this.images.list();
+    const cs = this.containers.list();
+    const containers = [];
+    for (const c of cs) {
+      const s = this.containers.summary(c, true);
+      const z = await this.containers.sizes(c);
+      s.SizeRw = z.rw; s.SizeRootFs = z.rootfs;
+      containers.push(s);
+    }
+    const imageSummaries = images.map((i) => {
+      const s = this.images.summary(i) as Record<string, unknown>;
+      s.Containers = cs.filter((c) => c.Image === i.id).length;
+      return s;
+    });
+    // Layers shared between images are counted once.
+    const seen = new Set<string>();
+    let layersSize = 0;
+    for (const i of images) {
+      const ids = i.config.rootfs.diff_ids;
+      if (ids.every((d) => seen.has(d))) continue;
+      ids.forEach((d) => seen.add(d));
+      layersSize += i.size;
+    }
+    return { LayersSize: layersSize, Images: imageSummaries, Containers: containers, Volumes: [], BuildCache: [] };
+  }
+}

@@ -1,0 +1,149 @@
+// conmon is the per-container monitor (HOST-STACK.md): it runs `<runtime> create` (or exec), holds
+// stdio and the TTY, writes the k8s-file log and the exit code, and outlives the daemon.
+// It reports through pipes named by env vars: _OCI_SYNCPIPE (pid, then for exec the exit code),
+// _OCI_ATTACHPIPE (exec: attach socket ready), _OCI_STARTPIPE (waits for one byte before going on).
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { systemError } from '../lib/errors';
+
+export interface ConmonOptions {
+  conmon: string;
+  runtimePath: string;
+  containerId: string;
+  /** Unique id of this session: the container id, or the exec id. */
+  sessionId: string;
+  name?: string;
+  bundle: string;
+  logPath: string;
+  exitDir: string;
+  socketDir: string;
+  pidFile: string;
+  conmonPidFile: string;
+  tty: boolean;
+  stdin: boolean;
+  /** exec only: path of the OCI process spec to run. */
+  execSpec?: string;
+  /** exec only: hold the process until an attach client connected (no early output lost). */
+  execAttach?: boolean;
+  timeoutMs?: number;
+}
+
+export interface ExecSession {
+  /** Resolves with the exec process's pid once the runtime started it. */
+  started: Promise<number>;
+  /** Resolves with the exit code. */
+  exited: Promise<number>;
+  /** With execAttach: call after connecting to the attach socket to let the process run. */
+  release(): void;
+}
+
+/** Reads newline-delimited JSON messages of the {"data": n, "message"?: s} form. */
+function messageReader(stream: Readable) {
+  let buf = '';
+  const queue: { data: number; message?: string }[] = [];
+  const waiters: { resolve: (m: { data: number; message?: string }) => void; reject: (e: Error) => void }[] = [];
+  let ended = false;
+  const flush = () => {
+    while (queue.length && waiters.length) waiters.shift()!.resolve(queue.shift()!);
+    if (ended) while (waiters.length) waiters.shift()!.reject(systemError('conmon exited without reporting (see the daemon log)'));
+  };
+  stream.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      try { queue.push(JSON.parse(line)); } catch { queue.push({ data: -1, message: `bad message from conmon: ${line}` }); }
+    }
+    flush();
+  });
+  const end = () => { ended = true; flush(); };
+  stream.on('end', end);
+  stream.on('close', end);
+  stream.on('error', end);
+  return () => new Promise<{ data: number; message?: string }>((resolve, reject) => { waiters.push({ resolve, reject }); flush(); });
+}
+
+function spawnConmon(o: ConmonOptions) {
+  const args = [
+    '--api-version', '1',
+    '-c', o.containerId, '-u', o.sessionId,
+    '-r', o.runtimePath, '-b', o.bundle,
+    '-p', o.pidFile, '--conmon-pidfile', o.conmonPidFile,
+    '-l', `k8s-file:${o.logPath}`,
+    '--exit-dir', o.exitDir, '--socket-dir-path', o.socketDir,
+    '--log-level', 'error',
+  ];
+  if (o.name) args.push('-n', o.name);
+  if (o.tty) args.push('-t');
+  if (o.stdin) args.push('-i');
+  if (o.execSpec) {
+    args.push('--exec', '--exec-process-spec', o.execSpec);
+    if (o.execAttach) args.push('--exec-attach');
+  }
+  // fd 3 sync; with exec-attach also fd 4 start and fd 5 attach-ready
+  const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe', 'pipe'];
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' };
+  if (o.execAttach) {
+    stdio.push('pipe', 'pipe');
+    env._OCI_STARTPIPE = '4';
+    env._OCI_ATTACHPIPE = '5';
+  }
+  const child = spawn(o.conmon, args, { stdio, env, detached: true });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => { if (stderr.length < 8192) stderr += b.toString(); });
+  child.on('error', () => {});
+  child.unref();
+  const sync = child.stdio[3] as Readable;
+  const timeout = o.timeoutMs ?? 60_000;
+  const withTimeout = <T>(p: Promise<T>, what: string): Promise<T> => new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(systemError(`timed out waiting for conmon (${what})`)), timeout);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+  const withStderr = (e: unknown): Error => {
+    const msg = (e as Error).message;
+    return stderr.trim() ? systemError(`${msg}: ${stderr.trim()}`) : (e as Error);
+  };
+  return { child, sync, next: messageReader(sync), withTimeout, withStderr };
+}
+
+/** Starts conmon for a container: resolves with the container's pid once `<runtime> create` is done. */
+export async function startConmon(o: ConmonOptions): Promise<number> {
+  const { sync, next, withTimeout, withStderr } = spawnConmon(o);
+  try {
+    const first = await withTimeout(next(), 'create');
+    if (first.data < 0) throw systemError((first.message ?? 'container create failed').trim());
+    return first.data;
+  } catch (e) {
+    throw withStderr(e);
+  } finally {
+    // The pipe stays open until the container exits; only the first message matters here.
+    sync.destroy();
+  }
+}
+
+/** Starts conmon for an exec session. With execAttach, resolves once the attach socket exists. */
+export async function startConmonExec(o: ConmonOptions): Promise<ExecSession> {
+  const { child, sync, next, withTimeout, withStderr } = spawnConmon(o);
+  let release = () => {};
+  if (o.execAttach) {
+    const startPipe = (child.stdio as unknown as Writable[])[4];
+    const ready = (child.stdio as unknown as Readable[])[5];
+    try {
+      await withTimeout(messageReader(ready)(), 'attach socket');
+    } catch (e) {
+      sync.destroy(); startPipe.destroy(); ready.destroy();
+      throw withStderr(e);
+    }
+    ready.destroy();
+    release = () => { startPipe.end('0'); };
+  }
+  const started = withTimeout(next(), 'exec').then((m) => {
+    if (m.data < 0) throw systemError((m.message ?? 'exec failed').trim());
+    return m.data;
+  }).catch((e) => { sync.destroy(); throw withStderr(e); });
+  const exited = started.then(() => next()).then((m) => m.data, () => -1).finally(() => sync.destroy());
+  started.catch(() => {});
+  return { started, exited, release };
+}

@@ -1,0 +1,36 @@
+// Thin driver of an OCI runtime's CLI (crun by default, runc selectable). Both take the same verbs.
+import { run, ExecError } from '../lib/exec';
+import { systemError } from '../lib/errors';
+
+export interface RuntimeState { id: string; pid: number; status: 'created' | 'running' | 'paused' | 'stopped'; bundle?: string }
+
+export class OciRuntime {
+  constructor(readonly name: string, readonly path: string) {}
+
+  async start(id: string): Promise<void> { await this.call(['start', id]); }
+  async kill(id: string, signal: string, all = false): Promise<void> { await this.call(['kill', ...(all ? ['--all'] : []), id, signal]); }
+  async update(id: string, args: string[]): Promise<void> { await this.call(['update', ...args, id]); }
+  async pause(id: string): Promise<void> { await this.call(['pause', id]); }
+  async resume(id: string): Promise<void> { await this.call(['resume', id]); }
+
+  /** Deletes the runtime's state; a container it no longer knows is not an error. */
+  async delete(id: string, force = false): Promise<void> {
+    const r = await run(this.path, ['delete', ...(force ? ['--force'] : []), id], { allowFailure: true, timeoutMs: 30_000 });
+    if (r.code !== 0 && !/does not exist|not found|No such file/i.test(r.stderr)) throw systemError(`${this.name} delete: ${r.stderr.trim()}`);
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    const r = await run(this.path, ['state', id], { allowFailure: true, timeoutMs: 10_000 });
+    if (r.code !== 0) return undefined;
+    try { return JSON.parse(r.stdout) as RuntimeState; } catch { return undefined; }
+  }
+
+  private async call(args: string[]): Promise<void> {
+    try {
+      await run(this.path, args, { timeoutMs: 30_000 });
+    } catch (e) {
+      if (e instanceof ExecError) throw systemError(`${this.name} ${args[0]}: ${e.result.stderr.trim() || e.message}`);
+      throw e;
+    }
+  }
+}

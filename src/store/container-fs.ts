@@ -1,0 +1,87 @@
+// Container root filesystems: overlay of the image's unpacked layers (read-only lowers) and the
+// container's own upper directory. Mounted while the container runs, or briefly for cp/export/diff;
+// mounts are counted so two users of one rootfs share one mount.
+//
+//   <dataRoot>/containers/<id>/fs/
+//       upper/    the container's changes (overlay upperdir; a layer diff for commit)
+//       work/     overlay workdir
+//       merged/   mount point
+//       empty/    stand-in lower for an image without layers (overlay needs one)
+import { promises as fsp, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { run } from '../lib/exec';
+import { systemError } from '../lib/errors';
+import { KeyedMutex } from '../lib/lock';
+
+export class ContainerFs {
+  private refs = new Map<string, number>();
+  private lock = new KeyedMutex();
+
+  constructor(private containersDir: string) {}
+
+  dirOf(id: string) { return path.join(this.containersDir, id, 'fs'); }
+  upper(id: string) { return path.join(this.dirOf(id), 'upper'); }
+  merged(id: string) { return path.join(this.dirOf(id), 'merged'); }
+
+  async create(id: string): Promise<void> {
+    const d = this.dirOf(id);
+    await Promise.all(['upper', 'work', 'merged'].map((n) => fsp.mkdir(path.join(d, n), { recursive: true })));
+  }
+
+  /** Mounts (or shares the existing mount of) the container's rootfs and returns its path. */
+  async mount(id: string, lowerDirs: string[]): Promise<string> {
+    return this.lock.run(id, async () => {
+      const merged = this.merged(id);
+      const n = this.refs.get(id) ?? 0;
+      if (n > 0) { this.refs.set(id, n + 1); return merged; }
+      if (!isMounted(merged)) {
+        let lowers = lowerDirs;
+        if (lowers.length === 0) {
+          const empty = path.join(this.dirOf(id), 'empty');
+          await fsp.mkdir(empty, { recursive: true });
+          lowers = [empty];
+        }
+        const opts = `lowerdir=${lowers.join(':')},upperdir=${this.upper(id)},workdir=${path.join(this.dirOf(id), 'work')}`;
+        if (opts.length > 4000) throw systemError('too many image layers for one overlay mount');
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged]);
+      }
+      this.refs.set(id, 1);
+      return merged;
+    });
+  }
+
+  /** Drops one user of the mount; unmounts when none is left. `force` unmounts regardless. */
+  async unmount(id: string, force = false): Promise<void> {
+    await this.lock.run(id, async () => {
+      const n = (this.refs.get(id) ?? 0) - 1;
+      if (n > 0 && !force) { this.refs.set(id, n); return; }
+      this.refs.delete(id);
+      await unmountIfMounted(this.merged(id));
+    });
+  }
+
+  /** After a daemon restart: a running container's existing mount counts as one user. */
+  adopt(id: string): void {
+    if (isMounted(this.merged(id))) this.refs.set(id, 1);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.unmount(id, true);
+    await fsp.rm(this.dirOf(id), { recursive: true, force: true });
+  }
+}
+
+export function isMounted(dir: string): boolean {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8');
+  const target = ' ' + dir.replace(/ /g, '\\040') + ' ';
+  return mounts.includes(target);
+}
+
+export async function unmountIfMounted(dir: string): Promise<void> {
+  if (!isMounted(dir)) return;
+  const r = await run('umount', [dir], { allowFailure: true });
+  if (r.code !== 0 && isMounted(dir)) {
+    // Busy (a process still holds it): detach it so state can still be cleaned.
+    await run('umount', ['-l', dir], { allowFailure: true });
+  }
+}
