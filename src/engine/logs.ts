@@ -174,6 +174,8 @@ async function* readRange(fh: fsp.FileHandle, start: number, end: number, o: Rea
   let pos = start;
   let carry: Buffer = Buffer.alloc(0);
   const buf = Buffer.alloc(chunk);
+  // The binary search lands up to a block early: drop lines before `since` until the first one after.
+  let sinceCheck = !!o.since;
   while (pos < end) {
     if (o.signal?.aborted) return;
     const { bytesRead } = await fh.read(buf, 0, Math.min(chunk, end - pos), pos);
@@ -186,6 +188,10 @@ async function* readRange(fh: fsp.FileHandle, start: number, end: number, o: Rea
       const e = parseLine(data.subarray(s, i));
       s = i + 1;
       if (!e) continue;
+      if (sinceCheck) {
+        if (parseTime(e.time) < o.since!) continue;
+        sinceCheck = false;
+      }
       if (o.until && parseTime(e.time) > o.until) { if (out.length) yield out; yield 'until'; return; }
       if ((e.stream === 1 && o.stdout) || (e.stream === 2 && o.stderr)) out.push(e);
     }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Dray needs on a Debian 12 host, as root: the low-level stack from Debian's
+# packages and the npm packages; then builds dist/. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  crun runc conmon
+  netavark aardvark-dns iptables iproute2
+  golang-github-containers-common
+  busybox-static
+  tini
+  attr tar procps util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "dray: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "dray: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+
+# Commands on PATH for root.
+ln -sf "$PWD/dist/dray.js" /usr/local/bin/dray
+ln -sf "$PWD/dist/drayd.js" /usr/local/bin/drayd

@@ -1,0 +1,160 @@
+// Starts a private drayd for a test file: its own data root, exec root and socket under /tmp, so
+// it never touches a daemon someone already runs. stop() removes every container it made, stops
+// the daemon by PID and checks that nothing (mount, conmon, runtime state) is left behind.
+import { spawn, ChildProcess, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+export const drayJs = path.join(root, 'dist', 'dray.js');
+export const draydJs = path.join(root, 'dist', 'drayd.js');
+
+export interface ApiResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer; json: any }
+
+export class TestDaemon {
+  proc?: ChildProcess;
+  readonly dir: string;
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  log = '';
+
+  constructor(readonly extraArgs: string[] = []) {
+    this.dir = mkdtempSync('/tmp/dray-it-');
+    this.socket = path.join(this.dir, 'd.sock');
+    this.dataRoot = path.join(this.dir, 'data');
+    this.execRoot = path.join(this.dir, 'run');
+  }
+
+  get host() { return `unix://${this.socket}`; }
+  get env() { return { ...process.env, DOCKER_HOST: this.host, DRAY_HOST: this.host }; }
+
+  async start(): Promise<void> {
+    // An empty config file of its own: a host's /etc/dray/daemon.json must not leak into tests.
+    const cfg = path.join(this.dir, 'daemon.json');
+    writeFileSync(cfg, '{}\n');
+    this.proc = spawn(process.execPath, [draydJs, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (b) => { this.log += b; });
+    this.proc.stderr!.on('data', (b) => { this.log += b; });
+    for (let i = 0; i < 100; i++) {
+      if (this.proc.exitCode !== null) throw new Error(`drayd exited: ${this.log}`);
+      try {
+        const r = await this.api('GET', '/_ping');
+        if (r.status === 200) return;
+      } catch { /* not yet */ }
+      await sleep(100);
+    }
+    throw new Error(`drayd did not answer: ${this.log}`);
+  }
+
+  api(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      const req = http.request({ socketPath: this.socket, method, path: p, headers: { ...(data && !Buffer.isBuffer(body) ? { 'Content-Type': 'application/json' } : {}), ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const b = Buffer.concat(chunks);
+          let json: any;
+          try { json = JSON.parse(b.toString()); } catch { json = undefined; }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, json });
+        });
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  /** Runs the dray CLI against this daemon. */
+  dray(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [drayJs, ...args], { env: this.env, input, encoding: 'utf8', timeout: 60_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Runs the real docker CLI against this daemon. */
+  docker(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+    const r = spawnSync('/usr/local/bin/docker', args, { env: { ...this.env, DOCKER_BUILDKIT: '0', DOCKER_CONFIG: path.join(this.dir, 'docker-config') }, input, encoding: 'utf8', timeout: 60_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async bootstrapBusybox(): Promise<string> {
+    const r = await this.api('POST', '/dray/images/bootstrap?name=busybox');
+    if (r.status !== 200) throw new Error(`bootstrap failed: ${r.status} ${r.body}`);
+    return r.json.Id;
+  }
+
+  /** Creates and starts a container through the API; returns its id. */
+  async runDetached(cmd: string[], extra: Record<string, unknown> = {}): Promise<string> {
+    const c = await this.api('POST', '/containers/create', { Image: 'busybox', Cmd: cmd, ...extra });
+    if (c.status !== 201) throw new Error(`create: ${c.status} ${c.body}`);
+    const s = await this.api('POST', `/containers/${c.json.Id}/start`);
+    if (s.status !== 204) throw new Error(`start: ${s.status} ${s.body}`);
+    return c.json.Id;
+  }
+
+  conmonPids(): number[] {
+    const out: number[] = [];
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        if (cmd.startsWith('/usr/bin/conmon') && cmd.includes(this.execRoot)) out.push(Number(p));
+      } catch { /* gone */ }
+    }
+    return out;
+  }
+
+  mounts(): string[] {
+    return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.dir));
+  }
+
+  async stopDaemon(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc!.once('exit', r));
+    this.proc.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    if (this.proc.exitCode === null && this.proc.signalCode === null) { this.proc.kill('SIGKILL'); await exited; }
+  }
+
+  /** Removes every container, stops the daemon and reports anything left behind. */
+  async stop(): Promise<string[]> {
+    const leaks: string[] = [];
+    try {
+      if (this.proc && this.proc.exitCode === null) {
+        const list = await this.api('GET', '/containers/json?all=1');
+        for (const c of list.json ?? []) await this.api('DELETE', `/containers/${c.Id}?force=1`);
+      }
+    } finally {
+      await this.stopDaemon();
+    }
+    for (let i = 0; i < 20 && this.conmonPids().length; i++) await sleep(100);
+    for (const pid of this.conmonPids()) { leaks.push(`conmon ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const m of this.mounts()) {
+      leaks.push(`mount ${m}`);
+      spawnSync('umount', ['-l', m.split(' ')[1]]);
+    }
+    const crunDirs = existsSync('/run/crun') ? readdirSync('/run/crun') : [];
+    const ours = existsSync(path.join(this.dataRoot, 'containers')) ? readdirSync(path.join(this.dataRoot, 'containers')) : [];
+    for (const id of ours) if (crunDirs.includes(id)) { leaks.push(`crun state ${id}`); spawnSync('crun', ['delete', '-f', id]); }
+    rmSync(this.dir, { recursive: true, force: true });
+    return leaks;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Splits a Docker multiplexed stream into stdout and stderr. */
+export function demux(buf: Buffer): { stdout: string; stderr: string } {
+  let out = '';
+  let err = '';
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const t = buf[i];
+    const n = buf.readUInt32BE(i + 4);
+    const p = buf.subarray(i + 8, i + 8 + n).toString();
+    if (t === 1) out += p; else if (t === 2) err += p;
+    i += 8 + n;
+  }
+  return { stdout: out, stderr: err };
+}
