@@ -5,29 +5,13 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { invalid, notFound, systemError } from '../lib/errors';
+import { resolveInRoot } from '../runtime/user';
 
-/** Resolves `p` inside `root` like a chroot would, following symlinks (the last one only if asked). */
-export async function resolveInRoot(root: string, p: string, followLast = true): Promise<string> {
-  const parts = path.posix.normalize('/' + p).split('/').filter(Boolean);
-  let cur = '/';
-  let hops = 0;
-  while (parts.length) {
-    const name = parts.shift()!;
-    if (name === '..') { cur = path.posix.dirname(cur); continue; }
-    const next = path.posix.join(cur, name);
-    const host = path.join(root, next);
-    const st = await fsp.lstat(host).catch(() => undefined);
-    if (st?.isSymbolicLink() && (parts.length > 0 || followLast)) {
-      if (++hops > 40) throw invalid(`too many levels of symbolic links: ${p}`);
-      const target = await fsp.readlink(host);
-      const rest = target.split('/').filter(Boolean);
-      parts.unshift(...rest);
-      if (target.startsWith('/')) cur = '/';
-      continue;
-    }
-    cur = next;
-  }
-  return path.join(root, cur);
+/** `p` inside `root` as the container sees it; the last component's symlink only followed if asked. */
+async function resolve(root: string, p: string, followLast: boolean): Promise<string> {
+  if (followLast) return resolveInRoot(root, p);
+  const norm = path.posix.normalize('/' + p);
+  return path.join(await resolveInRoot(root, path.posix.dirname(norm)), path.posix.basename(norm));
 }
 
 // Go's os.FileMode type bits, which the docker CLI reads from the stat header.
@@ -35,7 +19,7 @@ const MODE_DIR = 0x80000000;
 const MODE_SYMLINK = 0x08000000;
 
 export async function archiveStat(root: string, p: string) {
-  const host = await resolveInRoot(root, p, false);
+  const host = await resolve(root, p, false);
   const st = await fsp.lstat(host).catch(() => undefined);
   if (!st) throw notFound(`Could not find the file ${p} in container`);
   let mode = st.mode & 0o7777;
@@ -43,14 +27,14 @@ export async function archiveStat(root: string, p: string) {
   if (st.isDirectory()) mode = (mode | MODE_DIR) >>> 0;
   if (st.isSymbolicLink()) {
     mode = (mode | MODE_SYMLINK) >>> 0;
-    linkTarget = '/' + path.relative(root, await resolveInRoot(root, p, true));
+    linkTarget = '/' + path.relative(root, await resolve(root, p, true));
   }
   return { name: path.posix.basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget };
 }
 
 export async function getArchive(root: string, p: string, res: ServerResponse): Promise<void> {
   const st = await archiveStat(root, p);
-  const host = await resolveInRoot(root, p, p.endsWith('/'));
+  const host = await resolve(root, p, p.endsWith('/'));
   const dir = path.dirname(host);
   const base = path.basename(host);
   res.writeHead(200, {
@@ -66,7 +50,7 @@ export async function getArchive(root: string, p: string, res: ServerResponse): 
 }
 
 export async function putArchive(root: string, p: string, body: NodeJS.ReadableStream, _o: { noOverwriteDirNonDir: boolean }): Promise<void> {
-  const host = await resolveInRoot(root, p, true);
+  const host = await resolve(root, p, true);
   const st = await fsp.stat(host).catch(() => undefined);
   if (!st) throw notFound(`Could not find the file ${p} in container`);
   if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);

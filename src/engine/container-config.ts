@@ -3,25 +3,14 @@
 import type { ContainerConfig, Image } from './types';
 import type { HostConfig } from './container-record';
 import { invalid, notImplemented } from '../lib/errors';
+import { mergeEnv } from '../lib/env';
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
   NetworkingConfig?: { EndpointsConfig?: Record<string, unknown> };
 }
 
-function envKey(e: string): string { const i = e.indexOf('='); return i < 0 ? e : e.slice(0, i); }
-
-/** Image env first, then the request's, a later key replacing an earlier one in place. */
-export function mergeEnv(base: string[] | null | undefined, over: string[] | null | undefined): string[] {
-  const out: string[] = [];
-  const index = new Map<string, number>();
-  for (const e of [...(base ?? []), ...(over ?? [])]) {
-    const k = envKey(e);
-    const i = index.get(k);
-    if (i === undefined) { index.set(k, out.length); out.push(e); } else out[i] = e;
-  }
-  return out;
-}
+export { mergeEnv };
 
 export function mergeConfig(req: CreateRequest, image: Image, imageRef: string): ContainerConfig {
   const ic = image.config.config ?? {};

@@ -28,7 +28,7 @@ import { ContainerFs } from '../store/container-fs';
 import { OciRuntime } from '../runtime/oci';
 import { startConmon } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
-import { buildSpec, SpecInput } from '../runtime/spec';
+import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
 
 type Waiter = (code: number) => void;
@@ -276,13 +276,21 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const c0 = this.get(ref);
-    await this.lock.run(c0.Id, async () => {
-      const c = this.get(c0.Id);
-      if (c.State.Paused) throw conflict('cannot start a paused container, try unpause instead');
-      if (c.State.Running) throw notModified();
-      if (c.State.Status === 'removing') throw conflict(`container is marked for removal and cannot be started`);
-      await this.startLocked(c);
-    });
+    try {
+      await this.lock.run(c0.Id, async () => {
+        const c = this.get(c0.Id);
+        if (c.State.Paused) throw conflict('cannot start a paused container, try unpause instead');
+        if (c.State.Running) throw notModified();
+        if (c.State.Status === 'removing') throw conflict(`container is marked for removal and cannot be started`);
+        await this.startLocked(c);
+      });
+    } catch (e) {
+      // As Docker: a --rm container that fails to start is removed at once.
+      if (c0.HostConfig.AutoRemove && !(e instanceof DrayError && (e.kind === 'NotModified' || e.kind === 'Conflict'))) {
+        await this.remove(c0.Id, { force: true, volumes: true }).catch(() => {});
+      }
+      throw e;
+    }
   }
 
   private async startLocked(c: ContainerRecord): Promise<void> {
@@ -299,7 +307,7 @@ export class ContainerService {
       const rootfs = await this.fs.mount(id, c.Dray.lowerDirs);
       mounted = true;
       const spec = buildSpec(await this.specInput(c, rootfs));
-      await fsp.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
       const pid = await startConmon({
         conmon: this.cfg.conmon,
         runtimePath: rt.path,

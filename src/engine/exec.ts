@@ -15,7 +15,7 @@ import type { DaemonConfig } from './config';
 import type { EventBus } from './events';
 import { startConmonExec } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
-import { buildProcess } from '../runtime/process';
+import { buildProcess, processToJson } from '../runtime/process';
 import { resolveUser } from '../runtime/user';
 
 export interface ExecConfig {
@@ -123,7 +123,7 @@ export class ExecService {
       capDrop: c.HostConfig.CapDrop ?? undefined,
     });
     const specFile = path.join(s.dir, 'process.json');
-    await fsp.writeFile(specFile, JSON.stringify(proc));
+    await fsp.writeFile(specFile, processToJson(proc));
     const rt = this.containers.runtimeFor(c);
     this.events.publish('container', `exec_start: ${s.config.Cmd.join(' ')}`, c.Id, { execID: id, name: c.Name.slice(1), image: c.Config.Image ?? '' });
     let session;

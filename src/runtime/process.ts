@@ -1,22 +1,36 @@
-// The OCI `process` object for an exec session: the same defaults as a container's process
-// (capabilities, rlimits, no_new_privileges), taken from the one spec builder.
-import { buildSpec, SpecInput } from './spec';
+// The OCI `process` object for an exec session, with the same defaults as a container's process
+// (capabilities as Docker computes them, rlimits the daemon can grant).
+import { tweakCapabilities } from './caps';
+import { containerRlimits } from './rlimits';
+import { specToJson, DEFAULT_PATH, OciSpec } from './spec';
+import { mergeEnv } from '../lib/env';
 
 export interface ProcessInput {
   args: string[];
   env: string[];
   cwd: string;
-  user: SpecInput['user'];
+  user: { uid: number; gid: number; additionalGids: number[] };
   tty: boolean;
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
 }
 
-export function buildProcess(p: ProcessInput): unknown {
-  const spec = buildSpec({
-    id: 'exec', rootfs: '/', args: p.args, env: p.env, cwd: p.cwd, user: p.user, tty: p.tty, hostname: '',
-    privileged: p.privileged, capAdd: p.capAdd, capDrop: p.capDrop, network: { mode: 'none' }, mounts: [], cgroupsPath: '',
-  } as SpecInput) as { process: unknown };
-  return spec.process;
+export function buildProcess(p: ProcessInput): OciSpec['process'] {
+  const caps = tweakCapabilities(p.capAdd, p.capDrop, !!p.privileged);
+  return {
+    terminal: p.tty,
+    user: { uid: p.user.uid, gid: p.user.gid, additionalGids: [...p.user.additionalGids] },
+    args: p.args,
+    env: mergeEnv([`PATH=${DEFAULT_PATH}`, ...(p.tty ? ['TERM=xterm'] : [])], p.env),
+    cwd: p.cwd || '/',
+    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    rlimits: containerRlimits(undefined),
+    noNewPrivileges: false,
+  };
+}
+
+/** JSON text of a process object (unlimited rlimits written exactly, as for config.json). */
+export function processToJson(p: OciSpec['process']): string {
+  return specToJson(p as unknown as OciSpec);
 }
