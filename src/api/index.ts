@@ -6,6 +6,9 @@ import { registerContainerRoutes } from './containers';
 import { registerExecRoutes } from './exec';
 import { registerImageRoutes } from './images';
 import { registerDrayRoutes } from './dray';
+import { registerNetworkRoutes } from './networks';
+import { registerVolumeRoutes } from './volumes';
+import { rememberEndpoint } from '../engine/containers';
 
 export function buildRouter(engine: Engine): Router {
   const r = new Router();
@@ -14,5 +17,22 @@ export function buildRouter(engine: Engine): Router {
   registerExecRoutes(r, engine.execs);
   registerImageRoutes(r, engine.images, { containersUsingImage: (id) => engine.containers.usersOfImage(id) });
   registerDrayRoutes(r, engine);
+  registerVolumeRoutes(r, engine.volumes);
+  registerNetworkRoutes(r, engine.networks, {
+    lookup: (ref) => {
+      const c = engine.containers.get(ref);
+      return { id: c.Id, name: c.Name.slice(1), hostname: c.Config.Hostname ?? '', running: c.State.Running, networkMode: c.HostConfig.NetworkMode, dns: c.HostConfig.Dns ?? undefined };
+    },
+    onConnect: (id, net, endpoint, config) => engine.containers.updateNetworks(id, (c) => {
+      c.NetworkSettings.Networks = { ...(c.NetworkSettings.Networks ?? {}), [net.Name]: endpoint };
+      if (!c.State.Running) rememberEndpoint(c, net.Name, config);
+    }),
+    onDisconnect: (id, net) => engine.containers.updateNetworks(id, (c) => {
+      const nets = { ...(c.NetworkSettings.Networks ?? {}) };
+      delete nets[net.Name];
+      c.NetworkSettings.Networks = nets;
+      rememberEndpoint(c, net.Name, undefined);
+    }),
+  });
   return r;
 }

@@ -1,12 +1,12 @@
 // /_ping, /version, /info, /events, /system/df, the swarm refusals, and the placeholders of areas
-// that later issues fill (networks beyond host/none, volumes, build cache).
+// that later issues fill (build, registry).
 import * as os from 'node:os';
 import { Router } from './router';
 import { Req, sendJson, parseFilters, checkFilterKeys, startJsonStream, Filters } from './http';
 import { API_VERSION, MIN_API_VERSION, ENGINE_VERSION } from './version';
 import type { Engine } from '../engine/engine';
 import type { EngineEvent } from '../engine/events';
-import { notImplemented, unavailable, invalid, notFound } from '../lib/errors';
+import { notImplemented, unavailable } from '../lib/errors';
 import { untilCutoff } from './containers';
 
 export function registerSystemRoutes(r: Router, engine: Engine): void {
@@ -35,35 +35,6 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
   for (const p of ['/swarm', '/nodes', '/services', '/tasks', '/secrets', '/configs']) r.get(p, noSwarm);
   for (const p of ['/swarm/init', '/swarm/join', '/swarm/leave', '/swarm/update', '/swarm/unlock']) r.post(p, noSwarm);
 
-  // Networks: until the networking issue lands, only "host" and "none" exist.
-  const nets = () => ['none', 'host'].map((n) => networkRecord(n));
-  r.get('/networks', async (req) => {
-    const f = parseFilters(req.query.get('filters'));
-    checkFilterKeys(f, ['name', 'id', 'driver', 'label', 'type', 'scope', 'dangling']);
-    sendJson(req.res, 200, nets().filter((n) => matchNet(n, f)));
-  });
-  r.get('/networks/:id', async (req) => {
-    const n = nets().find((x) => x.Name === req.params.id || x.Id.startsWith(req.params.id));
-    if (!n) throw notFound(`network ${req.params.id} not found`);
-    sendJson(req.res, 200, n);
-  });
-  r.post('/networks/create', () => { throw notImplemented('creating networks is not implemented yet (only "host" and "none" exist)'); });
-  r.post('/networks/prune', async (req) => sendJson(req.res, 200, { NetworksDeleted: null }));
-  r.delete('/networks/:id', async (req) => {
-    const n = nets().find((x) => x.Name === req.params.id || x.Id.startsWith(req.params.id));
-    if (!n) throw notFound(`network ${req.params.id} not found`);
-    throw invalid(`${n.Name} is a pre-defined network and cannot be removed`);
-  });
-  r.post('/networks/:id/connect', () => { throw notImplemented('network connect is not implemented yet'); });
-  r.post('/networks/:id/disconnect', () => { throw notImplemented('network disconnect is not implemented yet'); });
-
-  // Volumes: named volumes arrive with the volumes issue.
-  r.get('/volumes', async (req) => sendJson(req.res, 200, { Volumes: [], Warnings: null }));
-  r.post('/volumes/create', () => { throw notImplemented('named volumes are not implemented yet (bind mounts and tmpfs work)'); });
-  r.get('/volumes/:name', async (req) => { throw notFound(`get ${req.params.name}: no such volume`); });
-  r.delete('/volumes/:name', async (req) => { throw notFound(`get ${req.params.name}: no such volume`); });
-  r.post('/volumes/prune', async (req) => sendJson(req.res, 200, { VolumesDeleted: null, SpaceReclaimed: 0 }));
-
   // The builder arrives with the build issue.
   r.post('/build', () => { throw notImplemented('building images is not implemented yet'); });
   r.post('/build/prune', async (req) => sendJson(req.res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }));
@@ -71,23 +42,6 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
   r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });
   r.post('/auth', () => { throw notImplemented('registry login is not implemented yet'); });
   r.get('/plugins', async (req) => sendJson(req.res, 200, []));
-}
-
-function networkRecord(name: string) {
-  const id = name === 'host' ? 'c4a8f2d0e1b3'.padEnd(64, '0') : '9e1f0a3b5c7d'.padEnd(64, '0');
-  return {
-    Name: name, Id: id, Created: '0001-01-01T00:00:00Z', Scope: 'local', Driver: name === 'host' ? 'host' : 'null',
-    EnableIPv6: false, IPAM: { Driver: 'default', Options: null, Config: [] }, Internal: false, Attachable: false, Ingress: false,
-    ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: {},
-  };
-}
-
-function matchNet(n: ReturnType<typeof networkRecord>, f: Filters): boolean {
-  for (const v of f.get('name') ?? []) if (!n.Name.includes(v)) return false;
-  for (const v of f.get('id') ?? []) if (!n.Id.startsWith(v)) return false;
-  for (const v of f.get('driver') ?? []) if (n.Driver !== v) return false;
-  for (const v of f.get('type') ?? []) if (v !== 'builtin') return false;
-  return true;
 }
 
 // ---- events ---------------------------------------------------------------------------------------

@@ -71,13 +71,10 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   if (h.AutoRemove && rp.Name && rp.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
   h.RestartPolicy = { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
   const nm = h.NetworkMode || 'default';
-  if (nm === 'default') h.NetworkMode = 'none';
-  else if (nm !== 'none' && nm !== 'host') {
-    throw notImplemented(`network mode "${nm}" is not implemented yet: only "none" (the default for now) and "host" work`);
-  }
-  if (h.PortBindings && Object.keys(h.PortBindings).length && h.NetworkMode !== 'host') {
-    throw notImplemented('publishing ports is not implemented yet (bridge networking is not available)');
-  }
+  h.NetworkMode = nm === 'default' ? 'bridge' : nm;
+  if (nm.startsWith('container:')) throw notImplemented(`network mode "${nm}" is not implemented yet`);
+  // Docker discards published ports with the host's or no network (with a warning).
+  if (h.NetworkMode === 'host' || h.NetworkMode === 'none') h.PortBindings = {};
   h.Runtime = h.Runtime || defaultRuntime;
   if (!runtimes.includes(h.Runtime)) throw invalid(`unknown or invalid runtime name: ${h.Runtime}`);
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
@@ -86,26 +83,7 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   if (h.NanoCpus && h.NanoCpus > require('node:os').cpus().length * 1e9) {
     throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
   }
-  for (const b of h.Binds ?? []) parseBind(b);
-  if (h.VolumesFrom && h.VolumesFrom.length) throw notImplemented('--volumes-from is not implemented yet');
-  for (const m of h.Mounts ?? []) {
-    if (m.Type !== 'bind' && m.Type !== 'tmpfs') throw notImplemented(`mount type "${m.Type}" is not implemented yet`);
-    if (!m.Target || !m.Target.startsWith('/')) throw invalid(`invalid mount config for type "${m.Type}": invalid mount path: '${m.Target ?? ''}' mount path must be absolute`);
-  }
   h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'k8s-file', Config: {} };
   return h;
 }
 
-export interface Bind { source: string; destination: string; readonly: boolean }
-
-/** `-v` strings: /host:/ctr[:ro|rw]. Named and anonymous volumes belong to the volumes issue. */
-export function parseBind(spec: string): Bind {
-  const parts = spec.split(':');
-  if (parts.length < 2 || parts.length > 3) throw invalid(`invalid volume specification: '${spec}'`);
-  const [source, destination, mode = 'rw'] = parts;
-  if (!destination.startsWith('/')) throw invalid(`invalid volume specification: '${spec}': invalid mount config for type "bind": invalid mount path: '${destination}' mount path must be absolute`);
-  if (!source.startsWith('/')) throw notImplemented(`named volumes are not implemented yet: '${spec}'`);
-  const modes = mode.split(',');
-  for (const m of modes) if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'].includes(m)) throw invalid(`invalid mode: ${mode}`);
-  return { source, destination, readonly: modes.includes('ro') };
-}

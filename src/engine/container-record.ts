@@ -58,7 +58,21 @@ export interface ContainerRecord {
     hasBeenStarted?: boolean;
     /** The lowerdirs of its image, top first, fixed at create. */
     lowerDirs: string[];
+    /** Networks to attach at start besides the primary one, and their endpoint settings. */
+    endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }>;
   };
+}
+
+/** One entry of HostConfig.Mounts (`--mount`), as the API carries it. */
+export interface HostMount {
+  Type: string;
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  Consistency?: string;
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean; ReadOnlyNonRecursive?: boolean; ReadOnlyForceRecursive?: boolean } | null;
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> | null; DriverConfig?: { Name?: string; Options?: Record<string, string> | null } | null; Subpath?: string } | null;
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number; Options?: string[][] | null } | null;
 }
 
 export interface HostConfig {
@@ -69,7 +83,7 @@ export interface HostConfig {
   AutoRemove?: boolean;
   VolumeDriver?: string;
   VolumesFrom?: string[] | null;
-  Mounts?: { Type: string; Source?: string; Target: string; ReadOnly?: boolean; TmpfsOptions?: { SizeBytes?: number; Mode?: number } }[] | null;
+  Mounts?: HostMount[] | null;
   CapAdd?: string[] | null;
   CapDrop?: string[] | null;
   Dns?: string[] | null;

@@ -19,10 +19,14 @@ import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
 import { EventBus } from './events';
 import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from './container-record';
-import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf, parseBind } from './container-config';
+import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf } from './container-config';
 import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
 import type { ImageService } from './images';
+import type { NetworkService, EndpointConfig } from './networks';
+import type { VolumeService } from './volumes';
+import { planMounts, startMounts, stopMounts, removeAnonymous, adoptMounts } from './container-mounts';
+import type { NetworkRecord } from './network-views';
 import type { DaemonConfig } from './config';
 import { ContainerFs } from '../store/container-fs';
 import { OciRuntime } from '../runtime/oci';
@@ -53,7 +57,7 @@ export class ContainerService {
   readonly exitDir: string;
   readonly socketDir: string;
 
-  constructor(private cfg: DaemonConfig, private images: ImageService, private events: EventBus) {
+  constructor(private cfg: DaemonConfig, private images: ImageService, private networks: NetworkService, private volumes: VolumeService, private events: EventBus) {
     this.containersDir = path.join(cfg.dataRoot, 'containers');
     this.bundlesDir = path.join(cfg.execRoot, 'containers');
     this.exitDir = path.join(cfg.execRoot, 'exits');
@@ -114,6 +118,7 @@ export class ContainerService {
       this.byId.set(rec.Id, rec);
       this.byName.set(rec.Name.slice(1), rec.Id);
     }
+    this.volumes.setUsage((n) => this.list().filter((c) => c.Mounts.some((m) => m.Type === 'volume' && m.Name === n)).map((c) => c.Id));
     this.exitWatcher = watch(this.exitDir, (_ev, name) => { if (name) void this.onExitFile(String(name)); });
     await Promise.all(this.list().map((c) => this.reconcile(c).catch((e) => log.error('reconcile failed', { id: c.Id, error: errorMessage(e) }))));
     this.rotateTimer = setInterval(() => void this.rotateLogs(), 2000);
@@ -126,6 +131,7 @@ export class ContainerService {
       if (await exists(path.join(this.exitDir, c.Id))) return this.onExitFile(c.Id);
       if (this.conmonAlive(c.Id)) {
         this.fs.adopt(c.Id);
+        await adoptMounts(c.Mounts, this.volumes, c.Id);
         log.info('container still running', { id: c.Id });
         return;
       }
@@ -140,9 +146,14 @@ export class ContainerService {
     // Stopped containers hold no mounts or runtime state; remove what a crash left.
     await this.fs.unmount(c.Id, true).catch(() => {});
     await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
-    if (c.Dray.hasBeenStarted && ['always', 'unless-stopped'].includes(c.HostConfig.RestartPolicy?.Name ?? '') && !c.Dray.manuallyStopped && c.State.Status === 'exited') {
-      // Docker restarts these when the daemon starts (e.g. after a host reboot).
-      void this.start(c.Id).catch((e) => log.error('restart on boot failed', { id: c.Id, error: errorMessage(e) }));
+  }
+
+  /** Docker restarts `always`/`unless-stopped` containers found stopped at daemon start (host reboot). */
+  async startOnBoot(): Promise<void> {
+    for (const c of this.list()) {
+      if (c.State.Running || !c.Dray.hasBeenStarted || c.Dray.manuallyStopped) continue;
+      if (!['always', 'unless-stopped'].includes(c.HostConfig.RestartPolicy?.Name ?? '')) continue;
+      await this.start(c.Id).catch((e) => log.error('restart on boot failed', { id: c.Id, error: errorMessage(e) }));
     }
   }
 
@@ -174,6 +185,12 @@ export class ContainerService {
     }
     const image = await this.images.resolve(req.Image);
     const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
+    const endpoints: Record<string, EndpointConfig> = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, EndpointConfig>;
+    let primaryNet: NetworkRecord | undefined;
+    if (usesNetworkService(hostConfig.NetworkMode!)) {
+      primaryNet = this.networks.get(hostConfig.NetworkMode!);
+      for (const k of Object.keys(endpoints)) this.networks.get(k);
+    }
     const config = mergeConfig(req, image, req.Image);
     const { path: cmdPath, args } = commandOf(config);
     const id = newId();
@@ -212,10 +229,9 @@ export class ContainerService {
       },
       Mounts: [],
       Config: config,
-      NetworkSettings: networkSettings(hostConfig.NetworkMode!),
-      Dray: { runtime: hostConfig.Runtime!, lowerDirs },
+      NetworkSettings: networkSettings(primaryNet?.Name ?? hostConfig.NetworkMode!),
+      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints },
     };
-    rec.Mounts = mountPoints(rec);
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
     const holder = this.byName.get(cname);
     if (holder) {
@@ -223,12 +239,23 @@ export class ContainerService {
     }
     this.byName.set(cname, id);
     try {
+      rec.Mounts = await planMounts({
+        binds: hostConfig.Binds ?? [], mounts: hostConfig.Mounts ?? [], tmpfs: hostConfig.Tmpfs ?? {},
+        volumesFrom: hostConfig.VolumesFrom ?? [], imageVolumes: Object.keys(config.Volumes ?? {}),
+        readContainerMounts: (ref) => this.get(ref).Mounts, volumeDriver: hostConfig.VolumeDriver,
+      }, this.volumes);
+    } catch (e) {
+      this.byName.delete(cname);
+      throw e;
+    }
+    try {
       await fsp.mkdir(dir, { recursive: true });
       await this.fs.create(id);
       await this.writeHostFiles(rec);
       await this.save(rec);
     } catch (e) {
       this.byName.delete(cname);
+      await removeAnonymous(rec.Mounts, this.volumes, id).catch(() => {});
       await this.fs.remove(id).catch(() => {});
       await fsp.rm(dir, { recursive: true, force: true });
       throw e;
@@ -238,9 +265,8 @@ export class ContainerService {
     return { Id: id, Warnings: [] };
   }
 
-  private async writeHostFiles(c: ContainerRecord): Promise<void> {
-    const hostname = c.Config.Hostname || c.Id.slice(0, 12);
-    await writeFileAtomic(c.HostnamePath, hostname + '\n');
+  /** /etc/hosts before the network adds the container's own address: localhost and --add-host. */
+  private async baseHosts(c: ContainerRecord): Promise<string> {
     let hosts = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
     if (c.HostConfig.NetworkMode === 'host') hosts = await fsp.readFile('/etc/hosts', 'utf8').catch(() => hosts);
     for (const h of c.HostConfig.ExtraHosts ?? []) {
@@ -248,7 +274,13 @@ export class ContainerService {
       if (i < 0) throw invalid(`invalid argument "${h}" for "--add-host" flag: bad format for add-host: "${h}"`);
       hosts += `${h.slice(i + 1)}\t${h.slice(0, i)}\n`;
     }
-    await writeFileAtomic(c.HostsPath, hosts);
+    return hosts;
+  }
+
+  private async writeHostFiles(c: ContainerRecord): Promise<void> {
+    const hostname = c.Config.Hostname || c.Id.slice(0, 12);
+    await writeFileAtomic(c.HostnamePath, hostname + '\n');
+    await writeFileAtomic(c.HostsPath, await this.baseHosts(c));
     let resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     if (c.HostConfig.Dns?.length || c.HostConfig.DnsSearch?.length || c.HostConfig.DnsOptions?.length) {
       resolv = (c.HostConfig.Dns ?? []).map((d) => `nameserver ${d}\n`).join('') +
@@ -300,13 +332,31 @@ export class ContainerService {
     const restartTimer = this.restartTimers.get(id);
     if (restartTimer) { clearTimeout(restartTimer); this.restartTimers.delete(id); }
     let mounted = false;
+    let networked = false;
     try {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });
       await fsp.mkdir(bundle, { recursive: true });
       const rootfs = await this.fs.mount(id, c.Dray.lowerDirs);
       mounted = true;
-      const spec = buildSpec(await this.specInput(c, rootfs));
+      const input = await this.specInput(c, rootfs);
+      if (usesNetworkService(c.HostConfig.NetworkMode!)) {
+        networked = true;
+        const net = await this.networks.attachContainer({
+          id, name: c.Name.slice(1), hostname: c.Config.Hostname || id.slice(0, 12),
+          networkMode: c.HostConfig.NetworkMode!,
+          endpoints: c.Dray.endpoints ?? {},
+          portBindings: c.HostConfig.PortBindings ?? {},
+          publishAll: !!c.HostConfig.PublishAllPorts,
+          exposedPorts: Object.keys(c.Config.ExposedPorts ?? {}),
+          dns: c.HostConfig.Dns ?? undefined, dnsSearch: c.HostConfig.DnsSearch ?? undefined, dnsOptions: c.HostConfig.DnsOptions ?? undefined,
+        });
+        input.network = { mode: 'path', path: net.netnsPath };
+        c.NetworkSettings = net.settings;
+        await writeFileAtomic(c.ResolvConfPath, net.resolvConf);
+        await writeFileAtomic(c.HostsPath, (await this.baseHosts(c)) + net.hostsEntries);
+      }
+      const spec = buildSpec(input);
       await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
       const pid = await startConmon({
         conmon: this.cfg.conmon,
@@ -335,6 +385,8 @@ export class ContainerService {
       this.events.publish('container', 'start', id, this.attrs(c));
     } catch (e) {
       await rt.delete(id, true).catch(() => {});
+      if (networked) await this.networks.detachContainer(id).catch((e2) => log.warn('network detach failed', { id, error: errorMessage(e2) }));
+      await stopMounts(c.Mounts, this.volumes, { containerId: id });
       if (mounted) await this.fs.unmount(id, true).catch(() => {});
       await fsp.rm(bundle, { recursive: true, force: true }).catch(() => {});
       const err = startError(e);
@@ -362,26 +414,7 @@ export class ContainerService {
       { destination: '/etc/hostname', source: c.HostnamePath, type: 'bind', options: ['rbind', 'rprivate'] },
       { destination: '/etc/hosts', source: c.HostsPath, type: 'bind', options: ['rbind', 'rprivate'] },
     ];
-    for (const b of hc.Binds ?? []) {
-      const bind = parseBind(b);
-      // `-v /missing:/x` creates the host directory, as Docker does.
-      await fsp.mkdir(bind.source, { recursive: true }).catch(() => {});
-      mounts.push({ destination: bind.destination, source: bind.source, type: 'bind', options: ['rbind', bind.readonly ? 'ro' : 'rw'] });
-    }
-    for (const m of hc.Mounts ?? []) {
-      if (m.Type === 'bind') {
-        if (!m.Source || !(await exists(m.Source))) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source ?? ''}`);
-        mounts.push({ destination: m.Target, source: m.Source, type: 'bind', options: ['rbind', m.ReadOnly ? 'ro' : 'rw'] });
-      } else if (m.Type === 'tmpfs') {
-        const opts = ['nosuid', 'nodev', 'noexec'];
-        if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
-        if (m.TmpfsOptions?.Mode) opts.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
-        mounts.push({ destination: m.Target, source: 'tmpfs', type: 'tmpfs', options: opts });
-      }
-    }
-    for (const [dest, o] of Object.entries(hc.Tmpfs ?? {})) {
-      mounts.push({ destination: dest, source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(o ? o.split(',') : [])] });
-    }
+    mounts.push(...await startMounts(c.Mounts, rootfs, this.volumes, { containerId: c.Id, hostConfig: c.HostConfig }));
     const env = [...(c.Config.Env ?? [])];
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
     return {
@@ -399,7 +432,7 @@ export class ContainerService {
       capAdd: hc.CapAdd ?? undefined,
       capDrop: hc.CapDrop ?? undefined,
       securityOpt: hc.SecurityOpt ?? undefined,
-      network: { mode: hc.NetworkMode === 'host' ? 'host' : 'none' },
+      network: { mode: hc.NetworkMode === 'host' ? 'host' : 'none' }, // a bridge network replaces this at start
       ipc: hc.IpcMode === 'host' ? 'host' : 'private',
       pid: hc.PidMode === 'host' ? 'host' : 'private',
       uts: hc.UTSMode === 'host' ? 'host' : 'private',
@@ -450,6 +483,8 @@ export class ContainerService {
       const rt = this.runtimeOf(c);
       const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
       await rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) }));
+      await this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) }));
+      await stopMounts(c.Mounts, this.volumes, { containerId: id });
       await this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) }));
       await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
       await fsp.rm(path.join(this.socketDir, id), { force: true });
@@ -646,6 +681,12 @@ export class ContainerService {
     this.events.publish('container', 'update', c.Id, this.attrs(c));
   }
 
+  /** Applies a change to a container's network settings (network connect/disconnect). */
+  async updateNetworks(id: string, change: (c: ContainerRecord) => void): Promise<void> {
+    const c = this.get(id);
+    await this.lock.run(c.Id, async () => { change(c); await this.save(c); });
+  }
+
   // ---- remove / rename ------------------------------------------------------------------------
 
   async remove(ref: string, opts: { force: boolean; volumes: boolean }): Promise<void> {
@@ -670,13 +711,15 @@ export class ContainerService {
       if (c.State.Running) throw conflict(`could not kill running container ${c.Id}, cannot remove`);
       c.State = { ...c.State, Status: 'removing' };
       await this.save(c);
-      await this.finishRemove(c);
+      await this.finishRemove(c, opts.volumes);
     });
   }
 
   /** Deletes everything of a container; safe to repeat after a crash halfway through. */
-  private async finishRemove(c: ContainerRecord): Promise<void> {
+  private async finishRemove(c: ContainerRecord, removeVolumes = false): Promise<void> {
     await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
+    await this.networks.detachContainer(c.Id).catch(() => {});
+    await stopMounts(c.Mounts, this.volumes, { containerId: c.Id });
     await this.fs.remove(c.Id);
     await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
     await fsp.rm(path.join(this.socketDir, c.Id), { force: true });
@@ -685,6 +728,7 @@ export class ContainerService {
     await fsp.rm(path.join(this.containersDir, c.Id), { recursive: true, force: true });
     this.byId.delete(c.Id);
     if (this.byName.get(c.Name.slice(1)) === c.Id) this.byName.delete(c.Name.slice(1));
+    if (removeVolumes) await removeAnonymous(c.Mounts, this.volumes, c.Id).catch((e) => log.warn('removing anonymous volumes failed', { id: c.Id, error: errorMessage(e) }));
     this.events.publish('container', 'destroy', c.Id, this.attrs(c));
     const ws = this.removeWaiters.get(c.Id) ?? [];
     this.removeWaiters.delete(c.Id);
@@ -764,7 +808,7 @@ export class ContainerService {
       ImageID: c.Image,
       Command: cmd,
       Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: [],
+      Ports: portList(c),
       Labels: c.Config.Labels ?? {},
       State: c.State.Status,
       Status: statusText(c),
@@ -788,6 +832,32 @@ export class ContainerService {
   rootfs(c: ContainerRecord): string { return this.fs.merged(c.Id); }
 }
 
+/** Modes whose network is a netavark-managed bridge (the default bridge or a user network). */
+export function usesNetworkService(mode: string): boolean {
+  return mode !== 'host' && mode !== 'none' && !mode.startsWith('container:');
+}
+
+/** ps's Ports: published bindings, and exposed ports without one. */
+function portList(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  const ports = (c.State.Running ? c.NetworkSettings.Ports : undefined) as Record<string, { HostIp: string; HostPort: string }[] | null> | undefined;
+  const keys = new Set([...Object.keys(c.Config.ExposedPorts ?? {}), ...Object.keys(ports ?? {})]);
+  for (const k of keys) {
+    const [port, proto = 'tcp'] = k.split('/');
+    const bindings = ports?.[k];
+    if (bindings && bindings.length) for (const b of bindings) out.push({ IP: b.HostIp || '0.0.0.0', PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: proto });
+    else out.push({ PrivatePort: Number(port), Type: proto });
+  }
+  return out;
+}
+
+/** `network connect` to a stopped container: remembered for its next start. */
+export function rememberEndpoint(c: ContainerRecord, net: string, config: EndpointConfig | undefined): void {
+  const eps = { ...(c.Dray.endpoints ?? {}) };
+  if (config) eps[net] = config; else delete eps[net];
+  c.Dray.endpoints = eps;
+}
+
 function networkSettings(mode: string): Record<string, any> {
   return {
     Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
@@ -797,18 +867,6 @@ function networkSettings(mode: string): Record<string, any> {
       [mode]: { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DriverOpts: null, DNSNames: null },
     },
   };
-}
-
-function mountPoints(c: ContainerRecord): ContainerRecord['Mounts'] {
-  const out: ContainerRecord['Mounts'] = [];
-  for (const b of c.HostConfig.Binds ?? []) {
-    const p = parseBind(b);
-    out.push({ Type: 'bind', Source: p.source, Destination: p.destination, Mode: p.readonly ? 'ro' : '', RW: !p.readonly, Propagation: 'rprivate' });
-  }
-  for (const m of c.HostConfig.Mounts ?? []) {
-    out.push({ Type: m.Type as 'bind' | 'tmpfs', Source: m.Source ?? '', Destination: m.Target, Mode: '', RW: !m.ReadOnly, Propagation: m.Type === 'bind' ? 'rprivate' : '' });
-  }
-  return out;
 }
 
 function startError(e: unknown): DrayError {

@@ -6,6 +6,8 @@ import { EventBus } from './events';
 import { ImageService } from './images';
 import { ContainerService } from './containers';
 import { ExecService } from './exec';
+import { NetworkService } from './networks';
+import { VolumeService } from './volumes';
 import { run } from '../lib/exec';
 import { API_VERSION, ENGINE_VERSION } from '../api/version';
 import { versionInfo, goArch } from '../api/system';
@@ -15,12 +17,16 @@ export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
   readonly execs: ExecService;
+  readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   private componentVersions?: { Name: string; Version: string }[];
   private readonly startedAt = Date.now();
 
   constructor(readonly config: DaemonConfig) {
     this.images = new ImageService({ dataRoot: config.dataRoot, events: this.events });
-    this.containers = new ContainerService(config, this.images, this.events);
+    this.networks = new NetworkService({ dataRoot: config.dataRoot, execRoot: config.execRoot, events: this.events, defaultBridge: config.bridge, defaultSubnet: config.bridgeSubnet });
+    this.volumes = new VolumeService({ dataRoot: config.dataRoot, events: this.events });
+    this.containers = new ContainerService(config, this.images, this.networks, this.volumes, this.events);
     this.execs = new ExecService(config, this.containers, this.events);
     this.images.setUsageCheck((imageId) => this.containers.usersOfImage(imageId));
   }
@@ -29,8 +35,17 @@ export class Engine {
     await fsp.mkdir(this.config.dataRoot, { recursive: true, mode: 0o711 });
     await fsp.mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
     await this.images.init();
+    await this.volumes.init();
     await this.containers.init();
+    await this.volumes.sweepMounts();
+    // Network reconciliation asks which containers still run: after the containers' own.
+    this.networks.setContainerLookup((id) => {
+      const c = this.containers.find(id);
+      return c ? { running: c.State.Running, name: c.Name.slice(1) } : undefined;
+    });
+    await this.networks.init();
     await this.execs.init();
+    await this.containers.startOnBoot();
   }
 
   async shutdown(): Promise<void> {
@@ -70,7 +85,7 @@ export class Engine {
       Images: images.length,
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'false']],
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
       MemoryLimit: true, SwapLimit: false, KernelMemory: false, KernelMemoryTCP: false,
       CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
       IPv4Forwarding: true, BridgeNfIptables: false, BridgeNfIp6tables: false,
@@ -142,6 +157,6 @@ export class Engine {
       ids.forEach((d) => seen.add(d));
       layersSize += i.size;
     }
-    return { LayersSize: layersSize, Images: imageSummaries, Containers: containers, Volumes: [], BuildCache: [] };
+    return { LayersSize: layersSize, Images: imageSummaries, Containers: containers, Volumes: await this.volumes.diskUsage(), BuildCache: [] };
   }
 }

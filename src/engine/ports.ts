@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { invalid, systemError } from '../lib/errors';
+import type { NetavarkPortMapping } from '../runtime/netavark';
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 
@@ -210,8 +211,6 @@ export function probeHostPort(m: PortMapping): Promise<boolean> {
     s.listen({ port: m.hostPort, host, exclusive: true }, () => s.close(() => resolve(true)));
   });
 }
-
-export interface NetavarkPortMapping { host_ip: string; container_port: number; host_port: number; range: number; protocol: Proto }
 
 /** Consecutive mappings (8000-8009 → 80-89) become one netavark entry with a range. */
 export function toNetavarkPorts(ms: PortMapping[]): NetavarkPortMapping[] {

@@ -1,0 +1,604 @@
+// Networks: the records (one JSON per network), address and port allocation, and the netavark
+// work that attaches a container's network namespace to bridges.
+//
+// Lifecycle of an endpoint (a container on a network):
+//   attach: address and host ports booked in memory (synchronous, so no two starts get the same) →
+//           endpoint persisted in the network's JSON → netns created → netavark setup → persisted
+//           again with the MAC address.
+//   detach: netavark teardown → netns deleted → booking released → persisted.
+// Since the endpoint is on disk before anything exists on the host, a crash at any point leaves a
+// record that init() can tear down; init() keeps only endpoints of containers still running.
+//
+// Layout:  <dataRoot>/networks/<network id>.json     NetworkRecord, endpoints included
+//          <execRoot>/netavark/                      netavark's and aardvark-dns's state
+//          /run/netns/dray-<container short id>      one namespace per container
+import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readJson, sweepTempFiles, writeJsonAtomic } from '../lib/atomic';
+import { conflict, errorMessage, forbidden, invalid, notFound, notImplemented, DrayError } from '../lib/errors';
+import { KeyedMutex } from '../lib/lock';
+import { log } from '../lib/log';
+import { newId } from '../lib/ids';
+import type { EventBus } from './events';
+import { AddressPool, defaultCandidates, intToIp, parseCidr, resolvePoolConfig } from './ipam';
+import { allocatePorts, Binding, PortBook, portRequests, Probe, probeHostPort, toNetavarkPorts } from './ports';
+import {
+  EndpointRecord, NetworkRecord, dnsAliases, endpointSettings, inspectNetwork, labelMatches,
+  matchesFilters, networkSettings, parseResolvConf, resolvConf,
+} from './network-views';
+import { Netavark, NetavarkOptions, createNetns, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
+
+export type { NetworkRecord, EndpointRecord } from './network-views';
+
+export interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }
+
+export interface ContainerNetSpec {
+  id: string;
+  name: string;
+  hostname: string;
+  /** "bridge" or "default" for the default bridge, else a network name or id. */
+  networkMode: string;
+  endpoints: Record<string, EndpointConfig>;
+  portBindings: Record<string, Binding[] | null | undefined>;
+  publishAll: boolean;
+  exposedPorts: string[];
+  /** HostConfig.Dns, DnsSearch, DnsOptions. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+}
+
+/** The container side of `network connect`; `running` defaults to the container lookup's answer. */
+export interface ConnectTarget { id: string; name: string; hostname?: string; networkMode?: string; running?: boolean; dns?: string[] }
+
+export interface AttachResult {
+  netnsPath: string;
+  settings: Record<string, unknown>;
+  resolvConf: string;
+  hostsEntries: string;
+}
+
+export interface CreateNetworkRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Labels?: Record<string, string> | null;
+  Options?: Record<string, string> | null;
+  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null; Options?: Record<string, string> | null } | null;
+  CheckDuplicate?: boolean;
+  EnableIPv6?: boolean;
+}
+
+export type ContainerLookup = (id: string) => { running: boolean; name: string } | undefined;
+
+export interface NetworkServiceOptions {
+  dataRoot: string;
+  execRoot: string;
+  events: EventBus;
+  /** Device name of the default bridge, e.g. "dray0". */
+  defaultBridge: string;
+  /** Subnet of the default bridge, e.g. "10.88.0.0/16". */
+  defaultSubnet: string;
+  /** Replaceable for tests: the trial bind of a host port. */
+  probe?: Probe;
+  netavarkBinary?: string;
+  aardvarkBinary?: string;
+}
+
+const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
+const MTU_OPT = 'com.docker.network.driver.mtu';
+const NETNS_PREFIX = 'dray-';
+
+export class NetworkService {
+  private nets = new Map<string, NetworkRecord>();
+  private pools = new Map<string, AddressPool>();
+  private ports = new PortBook();
+  private netLock = new KeyedMutex();
+  private ctrLock = new KeyedMutex();
+  private writes = new KeyedMutex();
+  private lookup?: ContainerLookup;
+  private driver: Netavark;
+  private dir: string;
+  private probe: Probe;
+
+  constructor(private opts: NetworkServiceOptions) {
+    this.dir = path.join(opts.dataRoot, 'networks');
+    this.driver = new Netavark({ configDir: path.join(opts.execRoot, 'netavark'), binary: opts.netavarkBinary, aardvarkBinary: opts.aardvarkBinary });
+    this.probe = opts.probe ?? probeHostPort;
+  }
+
+  setContainerLookup(fn: ContainerLookup): void { this.lookup = fn; }
+
+  // ---- records ------------------------------------------------------------------------------
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    await sweepTempFiles(this.dir);
+    for (const f of await fsp.readdir(this.dir)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        const n = await readJson<NetworkRecord>(path.join(this.dir, f));
+        this.nets.set(n.Id, n);
+        const pool = this.poolOf(n);
+        if (pool) this.pools.set(n.Id, pool);
+        for (const ep of Object.values(n.Endpoints)) for (const m of ep.PortMappings) this.ports.take(ep.ContainerId, m);
+      } catch (e) {
+        log.warn('skipping unreadable network record', { file: f, error: errorMessage(e) });
+      }
+    }
+    await this.ensurePredefined();
+    await this.reconcile();
+  }
+
+  private poolOf(n: NetworkRecord): AddressPool | undefined {
+    const cfg = n.IPAM.Config[0];
+    if (n.Driver !== 'bridge' || !cfg) return undefined;
+    return new AddressPool(cfg, Object.values(n.Endpoints).map((e) => e.IPv4Address));
+  }
+
+  private async ensurePredefined(): Promise<void> {
+    const byName = (name: string) => [...this.nets.values()].find((n) => n.Name === name && n.Predefined);
+    for (const name of ['host', 'none']) {
+      if (byName(name)) continue;
+      const n = baseRecord(name, name === 'host' ? 'host' : 'null');
+      n.Predefined = true;
+      this.nets.set(n.Id, n);
+      await this.save(n);
+    }
+    let b = byName('bridge');
+    const subnet = parseCidr(this.opts.defaultSubnet, false);
+    const cfg = { Subnet: this.opts.defaultSubnet, Gateway: intToIp(subnet.base + 1) };
+    const options = {
+      'com.docker.network.bridge.default_bridge': 'true',
+      'com.docker.network.bridge.enable_icc': 'true',
+      'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+      [BRIDGE_NAME_OPT]: this.opts.defaultBridge,
+      [MTU_OPT]: '1500',
+    };
+    const changed = b && (b.BridgeName !== this.opts.defaultBridge || b.IPAM.Config[0]?.Subnet !== cfg.Subnet);
+    // The daemon's flags may have changed since the record was written; follow them unless
+    // containers still hold addresses of the old subnet.
+    if (!b || (changed && Object.keys(b.Endpoints).length === 0)) {
+      b ??= baseRecord('bridge', 'bridge');
+      b.Predefined = true;
+      b.IPAM = { Driver: 'default', Options: null, Config: [cfg] };
+      b.Options = options;
+      b.BridgeName = this.opts.defaultBridge;
+      b.DnsEnabled = false;
+      this.nets.set(b.Id, b);
+      this.pools.set(b.Id, this.poolOf(b)!);
+      await this.save(b);
+    }
+  }
+
+  /** After a crash: endpoints of containers that no longer run, and their namespaces, go. */
+  private async reconcile(): Promise<void> {
+    if (!this.lookup) return;
+    const stale = new Set<string>();
+    for (const n of this.nets.values()) {
+      for (const ep of Object.values(n.Endpoints)) {
+        if (!this.lookup(ep.ContainerId)?.running) stale.add(ep.ContainerId);
+      }
+    }
+    for (const id of stale) {
+      log.info('removing network endpoints of a container that is not running', { container: id });
+      await this.detachContainer(id).catch((e) => log.warn('stale endpoint cleanup failed', { container: id, error: errorMessage(e) }));
+    }
+    // Namespaces are created only after their endpoint is on disk, so one without an endpoint is
+    // a leftover. Only those of containers this daemon knows are touched: another daemon on the
+    // same host may use the same prefix.
+    const owned = new Set<string>();
+    for (const n of this.nets.values()) for (const ep of Object.values(n.Endpoints)) owned.add(ep.Netns);
+    for (const name of await listNetns(NETNS_PREFIX)) {
+      if (owned.has(name)) continue;
+      const c = this.lookup(name.slice(NETNS_PREFIX.length));
+      if (c && !c.running) await deleteNetns(name).catch((e) => log.warn('netns cleanup failed', { netns: name, error: errorMessage(e) }));
+    }
+  }
+
+  /** Serialised per network, each write taking the state current when it runs: the last wins. */
+  private save(n: NetworkRecord): Promise<void> {
+    return this.writes.run(n.Id, async () => {
+      const file = path.join(this.dir, `${n.Id}.json`);
+      if (this.nets.get(n.Id) === n) await writeJsonAtomic(file, n);
+      else await fsp.rm(file, { force: true });
+    });
+  }
+
+  get(ref: string): NetworkRecord {
+    const all = [...this.nets.values()];
+    const hit = all.find((n) => n.Id === ref) ?? all.find((n) => n.Name === ref);
+    if (hit) return hit;
+    const byPrefix = ref ? all.filter((n) => n.Id.startsWith(ref)) : [];
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1) throw invalid(`network ${ref} is ambiguous (${byPrefix.length} matches found based on ID prefix)`);
+    throw notFound(`network ${ref} not found`);
+  }
+
+  list(filters: Map<string, string[]> = new Map()): NetworkRecord[] {
+    const allowed = ['name', 'id', 'driver', 'label', 'label!', 'type', 'scope', 'dangling'];
+    for (const k of filters.keys()) if (!allowed.includes(k)) throw invalid(`invalid filter '${k}'`);
+    return [...this.nets.values()].filter((n) => matchesFilters(n, filters)).sort((a, b) => a.Created.localeCompare(b.Created) || a.Name.localeCompare(b.Name));
+  }
+
+  inspect(n: NetworkRecord, withContainers = true): Record<string, unknown> { return inspectNetwork(n, withContainers); }
+
+  async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
+    const name = req.Name ?? '';
+    if (!name) throw invalid('network name is required');
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > 128) {
+      throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    }
+    const driver = req.Driver || 'bridge';
+    if (driver === 'host' || driver === 'null') throw forbidden(`only one instance of "${driver}" network is allowed`);
+    if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+    if (req.EnableIPv6) throw notImplemented('IPv6 networks are not supported');
+    if ([...this.nets.values()].some((n) => n.Name === name)) throw conflict(`network with name ${name} already exists`);
+    if (req.IPAM?.Driver && req.IPAM.Driver !== 'default') throw notFound(`plugin "${req.IPAM.Driver}" not found`);
+    const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange));
+    const v4 = configs.filter((c) => !(c.Subnet ?? '').includes(':'));
+    if (configs.length > v4.length) throw notImplemented('IPv6 subnets are not supported');
+    if (v4.length > 1) throw notImplemented('more than one IPv4 subnet per network is not supported');
+
+    const options = { ...(req.Options ?? {}) };
+    const id = newId();
+    const bridgeName = options[BRIDGE_NAME_OPT] || `dray-${id.slice(0, 8)}`;
+    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(bridgeName)) throw invalid(`invalid bridge name "${bridgeName}": at most 15 characters of [a-zA-Z0-9_.-]`);
+    if ([...this.nets.values()].some((n) => n.BridgeName === bridgeName)) throw conflict(`bridge name ${bridgeName} is already used by another network`);
+    // netavark would enslave veths to any device of that name; only an existing bridge may be reused.
+    if (existsSync(`/sys/class/net/${bridgeName}`) && !existsSync(`/sys/class/net/${bridgeName}/bridge`)) {
+      throw invalid(`cannot use ${bridgeName} as the bridge: a device of that name exists and is not a bridge`);
+    }
+    if (options[MTU_OPT] && !/^\d+$/.test(options[MTU_OPT])) throw invalid(`invalid MTU ${options[MTU_OPT]}`);
+
+    const taken = [...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet));
+    const pool = resolvePoolConfig(v4[0] ?? {}, taken, defaultCandidates, v4[0]?.Subnet ? [] : hostRoutes());
+    const n = baseRecord(name, 'bridge', id);
+    n.Internal = !!req.Internal;
+    n.Attachable = !!req.Attachable;
+    n.Labels = { ...(req.Labels ?? {}) };
+    n.Options = options;
+    n.IPAM = { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [pool] };
+    n.BridgeName = bridgeName;
+    n.DnsEnabled = true;
+    // Registered before the first await: a concurrent create of the same name or subnet sees it.
+    this.nets.set(n.Id, n);
+    this.pools.set(n.Id, this.poolOf(n)!);
+    try {
+      await this.save(n);
+    } catch (e) {
+      this.nets.delete(n.Id);
+      this.pools.delete(n.Id);
+      throw e;
+    }
+    this.opts.events.publish('network', 'create', n.Id, { name: n.Name, type: n.Driver });
+    return { Id: n.Id, Warning: '' };
+  }
+
+  async remove(ref: string): Promise<void> {
+    const n = this.get(ref);
+    if (n.Predefined) throw forbidden(`${n.Name} is a pre-defined network and cannot be removed`);
+    if (Object.keys(n.Endpoints).length) throw forbidden(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    this.nets.delete(n.Id);
+    this.pools.delete(n.Id);
+    await this.save(n);
+    this.opts.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
+  }
+
+  async prune(filters: Map<string, string[]> = new Map()): Promise<string[]> {
+    for (const k of filters.keys()) if (!['until', 'label', 'label!'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    const until = filters.get('until')?.[0];
+    const cutoff = until ? untilCutoff(until) : undefined;
+    const removed: string[] = [];
+    for (const n of [...this.nets.values()]) {
+      if (n.Predefined || Object.keys(n.Endpoints).length) continue;
+      if (cutoff !== undefined && Date.parse(n.Created) >= cutoff) continue;
+      if (!(filters.get('label') ?? []).every((l) => labelMatches(n.Labels, l))) continue;
+      if ((filters.get('label!') ?? []).some((l) => labelMatches(n.Labels, l))) continue;
+      try {
+        await this.remove(n.Id);
+        removed.push(n.Name);
+      } catch (e) {
+        log.warn('prune: network not removed', { network: n.Name, error: errorMessage(e) });
+      }
+    }
+    return removed;
+  }
+
+  // ---- containers ---------------------------------------------------------------------------
+
+  /** Called at container start, before the runtime creates the container. */
+  attachContainer(c: ContainerNetSpec): Promise<AttachResult> {
+    return this.ctrLock.run(c.id, async () => {
+      // Endpoints left by a previous run that was never detached (a crash) go first.
+      await this.detachLocked(c.id);
+      const primary = this.resolveMode(c.networkMode);
+      const targets: { net: NetworkRecord; cfg: EndpointConfig }[] = [{ net: primary, cfg: configFor(c.endpoints, primary) }];
+      for (const [key, cfg] of Object.entries(c.endpoints ?? {})) {
+        const n = this.resolveMode(key);
+        if (!targets.some((t) => t.net.Id === n.Id)) targets.push({ net: n, cfg: cfg ?? {} });
+      }
+      const netns = NETNS_PREFIX + c.id.slice(0, 12);
+      const made: { net: NetworkRecord; ep: EndpointRecord }[] = [];
+      const setUp = new Set<EndpointRecord>();
+      try {
+        targets.forEach((t, i) => made.push({ net: t.net, ep: this.reserveEndpoint(t.net, c, t.cfg, `eth${i}`, netns) }));
+        made[0].ep.PortMappings = await this.allocatePortsFor(c, made[0].ep);
+        await Promise.all(made.map((m) => this.save(m.net)));
+        await deleteNetns(netns);
+        await createNetns(netns);
+        for (const m of made) {
+          // Counted before the call: a failed setup may have half-built what teardown undoes.
+          setUp.add(m.ep);
+          await this.setupEndpoint(m.net, m.ep);
+        }
+        await Promise.all(made.map((m) => this.save(m.net)));
+      } catch (e) {
+        for (const m of made.reverse()) await this.removeEndpoint(m.net, m.ep, false, setUp.has(m.ep));
+        this.ports.releaseOwner(c.id);
+        await deleteNetns(netns).catch(() => {});
+        throw e;
+      }
+      for (const m of made) this.publish('connect', m.net, c.id);
+      return this.attachResult(c, made);
+    });
+  }
+
+  /** At container exit or removal: idempotent, and safe after a crash. */
+  detachContainer(containerId: string): Promise<void> {
+    return this.ctrLock.run(containerId, () => this.detachLocked(containerId));
+  }
+
+  /** The NetworkSettings of a running container, rebuilt from the records (e.g. after a restart). */
+  containerSettings(containerId: string, exposedPorts: string[] = []): Record<string, unknown> | undefined {
+    const entries = this.endpointsOf(containerId);
+    return entries.length ? networkSettings(entries, exposedPorts) : undefined;
+  }
+
+  /**
+   * `docker network connect`. For a running container the network is set up at once in its
+   * namespace; for one that is not running only the checks run, and the caller records the
+   * endpoint config for its next start.
+   */
+  connect(ref: string, c: ConnectTarget, opts: { Aliases?: string[]; IPv4Address?: string; MacAddress?: string } = {}): Promise<Record<string, unknown>> {
+    return this.ctrLock.run(c.id, async () => {
+      const net = this.get(ref);
+      if (net.Driver !== 'bridge') throw forbidden('container cannot be disconnected from host network or connected to host network');
+      const mode = c.networkMode || 'default';
+      if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
+        throw forbidden(`container sharing network namespace with another container or host cannot be connected to any other network`);
+      }
+      if (net.Endpoints[c.id]) throw forbidden(`endpoint with name ${stripSlash(c.name)} already exists in network ${net.Name}`);
+      const cfg: EndpointConfig = { Aliases: opts.Aliases, IPAMConfig: opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : undefined, MacAddress: opts.MacAddress };
+      const existing = this.endpointsOf(c.id);
+      const running = c.running ?? this.lookup?.(c.id)?.running ?? existing.length > 0;
+      if (!running) {
+        checkEndpointConfig(net, cfg);
+        return { IPAMConfig: opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : null, Aliases: opts.Aliases?.length ? opts.Aliases : null, NetworkID: net.Id };
+      }
+      // A running container without our namespace runs in the host's, or another container's.
+      const netns = existing[0]?.ep.Netns ?? NETNS_PREFIX + c.id.slice(0, 12);
+      if (!existsSync(netnsPath(netns))) throw forbidden('container sharing network namespace with another container or host cannot be connected to any other network');
+      const used = new Set(existing.map((e) => e.ep.Interface));
+      let i = 0;
+      while (used.has(`eth${i}`)) i++;
+      const ep = this.reserveEndpoint(net, c, cfg, `eth${i}`, netns);
+      try {
+        await this.save(net);
+        await this.setupEndpoint(net, ep);
+        await this.save(net);
+      } catch (e) {
+        await this.removeEndpoint(net, ep, false);
+        throw e;
+      }
+      this.publish('connect', net, c.id);
+      return endpointSettings(net, ep);
+    });
+  }
+
+  disconnect(ref: string, containerId: string, force = false): Promise<void> {
+    return this.ctrLock.run(containerId, async () => {
+      const net = this.get(ref);
+      const ep = net.Endpoints[containerId];
+      if (!ep) {
+        if (force) return;
+        throw forbidden(`container ${containerId} is not connected to network ${net.Name}`);
+      }
+      await this.removeEndpoint(net, ep, true);
+    });
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private resolveMode(mode: string): NetworkRecord {
+    const m = !mode || mode === 'default' ? 'bridge' : mode;
+    if (m === 'host' || m === 'none' || m.startsWith('container:')) throw invalid(`network mode "${m}" does not use a bridge network`);
+    const n = this.get(m);
+    if (n.Driver !== 'bridge') throw invalid(`network mode "${m}" does not use a bridge network`);
+    return n;
+  }
+
+  private endpointsOf(containerId: string): { net: NetworkRecord; ep: EndpointRecord }[] {
+    const out: { net: NetworkRecord; ep: EndpointRecord }[] = [];
+    for (const net of this.nets.values()) {
+      const ep = net.Endpoints[containerId];
+      if (ep) out.push({ net, ep });
+    }
+    return out.sort((a, b) => ifaceIndex(a.ep.Interface) - ifaceIndex(b.ep.Interface));
+  }
+
+  /** Synchronous: the address is booked before anything awaits. */
+  private reserveEndpoint(net: NetworkRecord, c: ConnectTarget, cfg: EndpointConfig, iface: string, netns: string): EndpointRecord {
+    checkEndpointConfig(net, cfg);
+    if (net.Endpoints[c.id]) throw forbidden(`endpoint with name ${stripSlash(c.name)} already exists in network ${net.Name}`);
+    const pool = this.pools.get(net.Id)!;
+    const staticIp = cfg.IPAMConfig?.IPv4Address ?? '';
+    const ip = staticIp ? pool.reserve(staticIp) : pool.allocate();
+    const ep: EndpointRecord = {
+      ContainerId: c.id, Name: stripSlash(c.name), EndpointID: randomBytes(32).toString('hex'), MacAddress: '',
+      IPv4Address: ip, PrefixLen: pool.prefix, Gateway: net.IPAM.Config[0].Gateway, Interface: iface, Netns: netns,
+      Aliases: [...new Set(cfg.Aliases ?? [])], StaticIP: staticIp, StaticMac: cfg.MacAddress ?? '',
+      PortMappings: [], DnsServers: c.dns?.length ? [...c.dns] : null, DnsServerIps: [], DnsSearch: [],
+    };
+    net.Endpoints[c.id] = ep;
+    return ep;
+  }
+
+  private async allocatePortsFor(c: ContainerNetSpec, ep: EndpointRecord) {
+    const reqs = portRequests(c.portBindings ?? {}, c.publishAll, c.exposedPorts ?? []);
+    if (!reqs.length) return [];
+    try {
+      return await allocatePorts(reqs, this.ports, c.id, this.probe);
+    } catch (e) {
+      if (e instanceof DrayError) {
+        throw new DrayError(e.kind, `driver failed programming external connectivity on endpoint ${ep.Name} (${ep.EndpointID}): ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  private netavarkOptions(net: NetworkRecord, ep: EndpointRecord): NetavarkOptions {
+    const options: Record<string, string> = { isolate: 'true' };
+    if (net.Options[MTU_OPT]) options.mtu = net.Options[MTU_OPT];
+    return {
+      container_id: ep.ContainerId,
+      container_name: ep.Name,
+      networks: {
+        [net.Name]: {
+          interface_name: ep.Interface,
+          static_ips: [ep.IPv4Address],
+          aliases: net.DnsEnabled ? dnsAliases(ep) : [],
+          ...(ep.StaticMac ? { static_mac: ep.StaticMac } : {}),
+        },
+      },
+      network_info: {
+        [net.Name]: {
+          name: net.Name, id: net.Id, driver: 'bridge', network_interface: net.BridgeName,
+          subnets: net.IPAM.Config.map((c) => ({ subnet: c.Subnet, gateway: c.Gateway })),
+          ipv6_enabled: false, internal: net.Internal, dns_enabled: net.DnsEnabled, options,
+        },
+      },
+      port_mappings: ep.PortMappings.length ? toNetavarkPorts(ep.PortMappings) : null,
+      dns_servers: ep.DnsServers,
+    };
+  }
+
+  private async setupEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    const status = await this.netLock.run(net.Id, () => this.driver.setup(netnsPath(ep.Netns), this.netavarkOptions(net, ep)));
+    const st = status[net.Name];
+    const iface = st?.interfaces?.[ep.Interface];
+    ep.MacAddress = iface?.mac_address ?? '';
+    ep.DnsServerIps = st?.dns_server_ips ?? [];
+    ep.DnsSearch = st?.dns_search_domains ?? [];
+  }
+
+  /** Best effort: what netavark cannot undo is logged, the booking is released regardless. */
+  private async teardownEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    const nsPath = netnsPath(ep.Netns);
+    // netavark needs the namespace to undo its firewall rules; a crash may have lost it.
+    const recreated = !existsSync(nsPath);
+    try {
+      if (recreated) await createNetns(ep.Netns);
+      await this.netLock.run(net.Id, () => this.driver.teardown(nsPath, this.netavarkOptions(net, ep)));
+    } catch (e) {
+      log.warn('netavark teardown failed', { network: net.Name, container: ep.ContainerId, error: errorMessage(e) });
+    } finally {
+      if (recreated) await deleteNetns(ep.Netns).catch(() => {});
+    }
+  }
+
+  private async removeEndpoint(net: NetworkRecord, ep: EndpointRecord, announce: boolean, teardown = true): Promise<void> {
+    if (teardown) await this.teardownEndpoint(net, ep);
+    if (net.Endpoints[ep.ContainerId] === ep) delete net.Endpoints[ep.ContainerId];
+    this.pools.get(net.Id)?.release(ep.IPv4Address);
+    for (const m of ep.PortMappings) this.ports.drop(ep.ContainerId, m);
+    if (this.nets.get(net.Id) === net) await this.save(net);
+    if (announce) this.publish('disconnect', net, ep.ContainerId);
+  }
+
+  private async detachLocked(containerId: string, announce = true): Promise<void> {
+    const entries = this.endpointsOf(containerId);
+    // Reverse order: the first network carries the published ports and the default route.
+    for (const { net, ep } of entries.reverse()) await this.removeEndpoint(net, ep, announce);
+    this.ports.releaseOwner(containerId);
+    const netns = NETNS_PREFIX + containerId.slice(0, 12);
+    await deleteNetns(netns);
+  }
+
+  private attachResult(c: ContainerNetSpec, made: { net: NetworkRecord; ep: EndpointRecord }[]): AttachResult {
+    let host = { nameservers: [] as string[], search: [] as string[], options: [] as string[] };
+    try { host = parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8')); } catch { /* none on the host */ }
+    const dnsIps = [...new Set(made.flatMap((m) => m.ep.DnsServerIps))];
+    const search = [...new Set(made.flatMap((m) => m.ep.DnsSearch))];
+    const first = made[0].ep;
+    return {
+      netnsPath: netnsPath(first.Netns),
+      settings: networkSettings(made, c.exposedPorts ?? []),
+      resolvConf: resolvConf(dnsIps, search, host, { dns: c.dns, dnsSearch: c.dnsSearch, dnsOptions: c.dnsOptions }),
+      hostsEntries: `${first.IPv4Address}\t${c.hostname}\n`,
+    };
+  }
+
+  private publish(action: 'connect' | 'disconnect', net: NetworkRecord, containerId: string): void {
+    this.opts.events.publish('network', action, net.Id, { name: net.Name, type: net.Driver, container: containerId });
+  }
+}
+
+function checkEndpointConfig(net: NetworkRecord, cfg: EndpointConfig): void {
+  const isDefault = net.Predefined && net.Name === 'bridge';
+  if (isDefault && cfg.Aliases?.length) throw invalid('network-scoped alias is supported only for containers in user defined networks');
+  if (isDefault && cfg.IPAMConfig?.IPv4Address) throw invalid('user specified IP address is supported on user defined networks only');
+  if (cfg.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(cfg.MacAddress)) throw invalid(`invalid MAC address: ${cfg.MacAddress}`);
+}
+
+/** The endpoint config the container gave for `net`, under its name, its id or an id prefix. */
+function configFor(endpoints: Record<string, EndpointConfig>, net: NetworkRecord): EndpointConfig {
+  for (const [k, v] of Object.entries(endpoints ?? {})) {
+    if (k === net.Name || k === net.Id || (k.length >= 12 && net.Id.startsWith(k)) || (k === 'default' && net.Name === 'bridge')) return v ?? {};
+  }
+  return {};
+}
+
+function baseRecord(name: string, driver: NetworkRecord['Driver'], id = newId()): NetworkRecord {
+  return {
+    Name: name, Id: id, Created: new Date().toISOString(), Driver: driver, Internal: false, Attachable: false,
+    Labels: {}, Options: {}, IPAM: { Driver: 'default', Options: null, Config: [] }, BridgeName: '', DnsEnabled: false,
+    Predefined: false, Endpoints: {},
+  };
+}
+
+const stripSlash = (s: string): string => s.replace(/^\//, '');
+const ifaceIndex = (iface: string): number => Number(iface.replace(/^\D+/, '')) || 0;
+
+/** IPv4 routes on the host (eth0's subnet, other engines' bridges): automatic subnets avoid them. */
+function hostRoutes(): string[] {
+  try {
+    const out: string[] = [];
+    const lines = readFileSync('/proc/net/route', 'utf8').trim().split('\n').slice(1);
+    for (const l of lines) {
+      const f = l.trim().split(/\s+/);
+      const dest = parseInt(f[1], 16);
+      const mask = parseInt(f[7], 16);
+      if (!mask) continue; // the default route overlaps everything
+      const toIp = (le: number) => [le & 255, (le >>> 8) & 255, (le >>> 16) & 255, le >>> 24].join('.');
+      const prefix = mask.toString(2).split('').filter((b) => b === '1').length;
+      out.push(`${toIp(dest)}/${prefix}`);
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/** Docker's `until`: a Unix timestamp, an RFC 3339 date, or a duration before now ("24h", "90m"). */
+function untilCutoff(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(v);
+  if (d) return Date.now() - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[d[2] as 'h' | 'm' | 's'];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
+  return t;
+}

@@ -1,0 +1,121 @@
+// Driver for netavark (bridges, veths, NAT, DNAT for published ports, aardvark-dns) and for the
+// named network namespaces it configures. netavark is stateless: teardown needs the same JSON that
+// setup got, which the caller rebuilds from its own records.
+import { promises as fsp, existsSync } from 'node:fs';
+import { run, ExecError } from '../lib/exec';
+import { systemError } from '../lib/errors';
+
+export const NETNS_DIR = '/run/netns';
+
+export interface NetavarkNetwork {
+  name: string;
+  id: string;
+  driver: 'bridge';
+  network_interface: string;
+  subnets: { subnet: string; gateway: string }[];
+  ipv6_enabled: boolean;
+  internal: boolean;
+  dns_enabled: boolean;
+  options?: Record<string, string>;
+}
+
+export interface NetavarkPortMapping { host_ip: string; container_port: number; host_port: number; range: number; protocol: 'tcp' | 'udp' | 'sctp' }
+
+export interface NetavarkPerNetwork { interface_name: string; static_ips: string[]; aliases: string[]; static_mac?: string }
+
+export interface NetavarkOptions {
+  container_id: string;
+  container_name: string;
+  networks: Record<string, NetavarkPerNetwork>;
+  network_info: Record<string, NetavarkNetwork>;
+  port_mappings: NetavarkPortMapping[] | null;
+  dns_servers: string[] | null;
+}
+
+export interface NetavarkNetworkStatus {
+  interfaces: Record<string, { mac_address: string; subnets?: { ipnet: string; gateway?: string }[] }>;
+  dns_server_ips?: string[];
+  dns_search_domains?: string[];
+}
+
+export type NetavarkStatus = Record<string, NetavarkNetworkStatus>;
+
+export interface NetavarkDriverOptions {
+  /** Where netavark keeps aardvark-dns's state: one directory per daemon. */
+  configDir: string;
+  binary?: string;
+  aardvarkBinary?: string;
+}
+
+const TIMEOUT_MS = 60_000;
+
+export class Netavark {
+  private binary: string;
+  private aardvark: string;
+  constructor(private opts: NetavarkDriverOptions) {
+    this.binary = opts.binary ?? '/usr/lib/podman/netavark';
+    this.aardvark = opts.aardvarkBinary ?? '/usr/lib/podman/aardvark-dns';
+  }
+
+  async setup(netnsPath: string, o: NetavarkOptions): Promise<NetavarkStatus> {
+    const out = await this.call('setup', netnsPath, o);
+    try {
+      return JSON.parse(out) as NetavarkStatus;
+    } catch {
+      throw systemError(`netavark setup: unexpected output: ${out.slice(0, 500)}`);
+    }
+  }
+
+  async teardown(netnsPath: string, o: NetavarkOptions): Promise<void> {
+    await this.call('teardown', netnsPath, o);
+  }
+
+  private async call(cmd: 'setup' | 'teardown', netnsPath: string, o: NetavarkOptions): Promise<string> {
+    await fsp.mkdir(this.opts.configDir, { recursive: true });
+    const args = ['--config', this.opts.configDir];
+    if (existsSync(this.aardvark)) args.push('--aardvark-binary', this.aardvark);
+    args.push(cmd, netnsPath);
+    const r = await run(this.binary, args, { input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0) throw systemError(`netavark ${cmd} failed: ${netavarkError(r.stdout, r.stderr, r.code)}`);
+    return r.stdout;
+  }
+}
+
+/** netavark reports failures as {"error": "…"} on stdout; fall back to whatever it printed. */
+export function netavarkError(stdout: string, stderr: string, code: number): string {
+  for (const text of [stdout, stderr]) {
+    const t = text.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(t);
+      if (typeof j?.error === 'string') return j.error;
+    } catch { /* not JSON */ }
+  }
+  return (stderr.trim() || stdout.trim() || `exit status ${code}`).slice(0, 2000);
+}
+
+export const netnsPath = (name: string): string => `${NETNS_DIR}/${name}`;
+
+export async function createNetns(name: string): Promise<string> {
+  await run('ip', ['netns', 'add', name]);
+  return netnsPath(name);
+}
+
+/** Idempotent: a namespace that is already gone is not an error. */
+export async function deleteNetns(name: string): Promise<void> {
+  if (!existsSync(netnsPath(name))) return;
+  try {
+    await run('ip', ['netns', 'delete', name]);
+  } catch (e) {
+    if (e instanceof ExecError && !existsSync(netnsPath(name))) return;
+    throw e;
+  }
+}
+
+export async function listNetns(prefix: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(NETNS_DIR)).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
