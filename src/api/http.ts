@@ -28,7 +28,13 @@ export function sendNoContent(res: ServerResponse, status = 204): void {
   res.end();
 }
 
+// Bodies of hijacked (Upgrade) requests are read by the server before dispatch.
+const preRead = new WeakMap<IncomingMessage, Buffer>();
+export function setPreReadBody(req: IncomingMessage, body: Buffer): void { preRead.set(req, body); }
+
 export async function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  const pre = preRead.get(req);
+  if (pre) return pre;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {

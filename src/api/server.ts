@@ -4,7 +4,7 @@
 import * as http from 'node:http';
 import { promises as fsp } from 'node:fs';
 import { Router } from './router';
-import { Req, sendJson } from './http';
+import { Req, sendJson, setPreReadBody } from './http';
 import { httpStatus } from './errors';
 import { API_VERSION, MIN_API_VERSION, versionNumber } from './version';
 import { errorMessage } from '../lib/errors';
@@ -21,7 +21,11 @@ export function createServer(router: Router): http.Server {
     const res = new http.ServerResponse(raw);
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
-    void dispatch(router, raw, res, { socket, head });
+    // The request body (exec start sends one) arrives in `head`, before the raw stream.
+    void splitUpgradeBody(raw, socket, head).then(({ body, rest }) => {
+      setPreReadBody(raw, body);
+      return dispatch(router, raw, res, { socket, head: rest });
+    });
   });
   server.headersTimeout = 0;
   server.requestTimeout = 0;
@@ -85,4 +89,24 @@ export async function listen(server: http.Server, host: string): Promise<void> {
     server.once('error', reject);
     server.listen(Number(u.port || 2375), u.hostname, () => { server.off('error', reject); resolve(); });
   });
+}
+
+/** Separates Content-Length bytes of body from the start of the hijacked stream. */
+async function splitUpgradeBody(raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
+  const len = Number(raw.headers['content-length'] ?? 0) || 0;
+  let buf = head;
+  while (buf.length < len) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (b: Buffer) => { cleanup(); resolve(b); };
+      const onEnd = () => { cleanup(); resolve(null); };
+      const cleanup = () => { socket.off('data', onData); socket.off('end', onEnd); socket.off('close', onEnd); socket.pause(); };
+      socket.on('data', onData);
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+      socket.resume();
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+  }
+  return { body: buf.subarray(0, len), rest: buf.subarray(len) };
 }

@@ -23,6 +23,8 @@ Options:
       --pidfile string       Path of the pid file (default <exec-root>/drayd.pid)
       --log-max-size bytes   Rotate a container log past this size (default 20971520)
       --log-max-files n      Container log files kept, the live one included (default 3)
+  -b, --bridge string        Device name of the default bridge network (default dray0)
+      --bip string           Address of the default bridge, in CIDR (default 10.88.0.1/16)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -52,6 +54,8 @@ function parseArgs(argv: string[]): Flags {
       case '--pidfile': case '-p': out.pidfile = next(); break;
       case '--log-max-size': out.config.logMaxSize = Number(next()); break;
       case '--log-max-files': out.config.logMaxFiles = Number(next()); break;
+      case '-b': case '--bridge': out.config.bridge = next(); break;
+      case '--bip': out.config.bridgeSubnet = subnetOf(next()); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -62,6 +66,16 @@ function parseArgs(argv: string[]): Flags {
   }
   if (hosts.length) out.config.hosts = hosts;
   return out;
+}
+
+/** "10.88.0.1/16" (Docker's --bip: the bridge's address) → "10.88.0.0/16". */
+function subnetOf(cidr: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m || Number(m[5]) > 30 || m.slice(1, 5).some((x) => Number(x) > 255)) fail(`invalid --bip ${cidr}: expected an IPv4 CIDR like 10.88.0.1/16`);
+  const ip = m.slice(1, 5).reduce((a, x) => a * 256 + Number(x), 0);
+  const bits = Number(m[5]);
+  const net = bits === 0 ? 0 : Math.floor(ip / 2 ** (32 - bits)) * 2 ** (32 - bits);
+  return `${[24, 16, 8, 0].map((sh) => Math.floor(net / 2 ** sh) % 256).join('.')}/${bits}`;
 }
 
 function fail(msg: string): never {
@@ -85,6 +99,8 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['default-runtime']) c.defaultRuntime = raw['default-runtime'];
   if (raw.runtimes) c.runtimes = Object.fromEntries(Object.entries(raw.runtimes).map(([k, v]: [string, any]) => [k, v.path ?? v]));
   if (raw.debug !== undefined) c.debug = !!raw.debug;
+  if (raw.bridge) c.bridge = raw.bridge;
+  if (raw.bip) c.bridgeSubnet = subnetOf(raw.bip);
   if (raw['log-opts']?.['max-size']) c.logMaxSize = parseSize(raw['log-opts']['max-size']);
   if (raw['log-opts']?.['max-file']) c.logMaxFiles = Number(raw['log-opts']['max-file']);
   return c;
@@ -114,7 +130,6 @@ async function main(): Promise<void> {
   const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');
   await fsp.writeFile(pidfile, `${process.pid}\n`);
   log.info('drayd ready', { hosts: config.hosts, dataRoot: config.dataRoot, execRoot: config.execRoot, runtime: config.defaultRuntime, pid: process.pid });
-  engine.events.publish('daemon', 'reload', 'dray', {});
 
   let stopping = false;
   const stop = async (sig: string) => {

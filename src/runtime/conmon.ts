@@ -1,7 +1,8 @@
 // conmon is the per-container monitor (HOST-STACK.md): it runs `<runtime> create` (or exec), holds
 // stdio and the TTY, writes the k8s-file log and the exit code, and outlives the daemon.
 // It reports through pipes named by env vars: _OCI_SYNCPIPE (pid, then for exec the exit code),
-// _OCI_ATTACHPIPE (exec: attach socket ready), _OCI_STARTPIPE (waits for one byte before going on).
+// _OCI_ATTACHPIPE (exec: attach socket ready), _OCI_STARTPIPE (waits for a byte before going on;
+// twice with --exec-attach: before creating the attach socket and before running the process).
 import { spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { systemError } from '../lib/errors';
@@ -130,6 +131,9 @@ export async function startConmonExec(o: ConmonOptions): Promise<ExecSession> {
   if (o.execAttach) {
     const startPipe = (child.stdio as unknown as Writable[])[4];
     const ready = (child.stdio as unknown as Readable[])[5];
+    // conmon reads the start pipe twice with --exec-attach: once to begin (it then creates the
+    // attach socket and reports on the attach pipe), and once more to run the process.
+    startPipe.write('0');
     try {
       await withTimeout(messageReader(ready)(), 'attach socket');
     } catch (e) {

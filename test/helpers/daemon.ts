@@ -19,6 +19,9 @@ export class TestDaemon {
   readonly dataRoot: string;
   readonly execRoot: string;
   log = '';
+  /** A bridge device and subnet of its own, so no other daemon's network is touched. */
+  readonly bridge = `drt${Math.random().toString(36).slice(2, 8)}`;
+  readonly subnetByte = 200 + Math.floor(Math.random() * 50);
 
   constructor(readonly extraArgs: string[] = []) {
     this.dir = mkdtempSync('/tmp/dray-it-');
@@ -34,7 +37,8 @@ export class TestDaemon {
     // An empty config file of its own: a host's /etc/dray/daemon.json must not leak into tests.
     const cfg = path.join(this.dir, 'daemon.json');
     writeFileSync(cfg, '{}\n');
-    this.proc = spawn(process.execPath, [draydJs, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [draydJs, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg,
+      '--bridge', this.bridge, '--bip', `10.${this.subnetByte}.0.1/24`, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (b) => { this.log += b; });
     this.proc.stderr!.on('data', (b) => { this.log += b; });
     for (let i = 0; i < 100; i++) {
@@ -137,6 +141,11 @@ export class TestDaemon {
     const crunDirs = existsSync('/run/crun') ? readdirSync('/run/crun') : [];
     const ours = existsSync(path.join(this.dataRoot, 'containers')) ? readdirSync(path.join(this.dataRoot, 'containers')) : [];
     for (const id of ours) if (crunDirs.includes(id)) { leaks.push(`crun state ${id}`); spawnSync('crun', ['delete', '-f', id]); }
+    if (spawnSync('ip', ['link', 'show', this.bridge]).status === 0) leaks.push(`bridge ${this.bridge}`);
+    const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout ?? '';
+    if (rules.includes(`10.${this.subnetByte}.0.`)) leaks.push(`iptables rules for 10.${this.subnetByte}.0.0/24`);
+    const netns = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
+    for (const id of ours) if (netns.includes(`dray-${id.slice(0, 12)}`)) leaks.push(`netns of ${id}`);
     rmSync(this.dir, { recursive: true, force: true });
     return leaks;
   }

@@ -1,0 +1,835 @@
+// Images: the engine's view over the store (blobs, layers, metadata and tags; see store/layout.ts
+// for the on-disk layout). Image ID = sha256 of the exact config bytes; layers by DiffID.
+// Deletion follows moby's daemon/images/image_delete.go rule for rule, so `rmi` conflicts read
+// exactly as Docker's.
+import { promises as fsp, createWriteStream } from 'node:fs';
+import { randomBytes, createHash } from 'node:crypto';
+import * as path from 'node:path';
+import * as https from 'node:https';
+import * as http from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { spawn } from 'node:child_process';
+import * as tarStream from 'tar-stream';
+import type { Image, ContainerConfig, ImageConfigFile } from './types';
+import type { EventBus } from './events';
+import { applyChanges } from './changes';
+import { StoreLayout, chainIds } from '../store/layout';
+import { BlobStore } from '../store/blobs';
+import { LayerStore } from '../store/layers';
+import { MetadataStore, ImageMeta } from '../store/metadata';
+import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage } from '../store/tar';
+import { readArchiveDir, writeArchive, SaveImage } from '../store/archive';
+import {
+  Reference, parseAnyReference, parseReference, withDefaultTag, fullString, familiarString, fullName, registryHost, referenceFilterMatch,
+} from '../store/reference';
+import { KeyedMutex } from '../lib/lock';
+import { conflict, invalid, notFound, systemError, DrayError } from '../lib/errors';
+import { shortId } from '../lib/ids';
+import { log } from '../lib/log';
+
+type DeleteRecord = { Untagged?: string; Deleted?: string };
+type UsageCheck = (imageId: string) => { id: string; running: boolean }[];
+
+export function hostArch(): string {
+  const m: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return m[process.arch] ?? process.arch;
+}
+
+const ENGINE_VERSION_FOR_CONFIG = '25.0.0-dray';
+
+class DeleteConflict extends DrayError {
+  constructor(readonly imgId: string, readonly hard: boolean, readonly used: boolean, msg: string) {
+    super('Conflict', `conflict: unable to delete ${shortId(imgId)} (${hard ? 'cannot' : 'must'} be forced) - ${msg}`);
+  }
+}
+
+const CONFLICT_CHILD = 1, CONFLICT_RUNNING = 2, CONFLICT_REFERENCE = 4, CONFLICT_STOPPED = 8;
+const CONFLICT_HARD = CONFLICT_CHILD | CONFLICT_RUNNING;
+const CONFLICT_SOFT = CONFLICT_REFERENCE | CONFLICT_STOPPED;
+
+export class ImageService {
+  private readonly layout: StoreLayout;
+  private readonly blobs: BlobStore;
+  private readonly layers: LayerStore;
+  private readonly meta: MetadataStore;
+  private readonly events: EventBus;
+  private images = new Map<string, Image>();
+  private metas = new Map<string, ImageMeta>();
+  private lock = new KeyedMutex();
+  private pins = new Map<string, number>();
+  private usage: UsageCheck = () => [];
+
+  constructor(opts: { dataRoot: string; events: EventBus }) {
+    this.layout = new StoreLayout(opts.dataRoot);
+    this.blobs = new BlobStore(this.layout);
+    this.layers = new LayerStore(this.layout, this.blobs);
+    this.meta = new MetadataStore(this.layout);
+    this.events = opts.events;
+  }
+
+  setUsageCheck(fn: UsageCheck): void { this.usage = fn; }
+
+  // ---- start-up --------------------------------------------------------------------------------
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.layout.root, { recursive: true, mode: 0o700 });
+    await fsp.rm(this.layout.tmpDir, { recursive: true, force: true });
+    await fsp.mkdir(this.layout.tmpDir, { recursive: true });
+    await this.blobs.init();
+    await this.layers.init();
+    await this.meta.init();
+    this.images.clear();
+    this.metas.clear();
+    for (const id of await this.meta.listImageIds()) {
+      const m = await this.meta.readMeta(id);
+      const bytes = await this.blobs.read(id).catch(() => undefined);
+      let config: ImageConfigFile | undefined;
+      try { config = bytes && sha(bytes) === id ? JSON.parse(bytes.toString('utf8')) : undefined; } catch { config = undefined; }
+      const diffIds = config?.rootfs?.diff_ids ?? [];
+      if (!m || !config || !diffIds.every((d) => this.layers.has(d))) {
+        log.warn('removing incomplete image', { id });
+        await this.meta.deleteMeta(id);
+        continue;
+      }
+      this.metas.set(id, m);
+      this.images.set(id, { id, config, repoTags: [], repoDigests: [], size: this.sizeOf(config), parent: m.parent ?? '' });
+    }
+    let dropped = false;
+    for (const [ref, id] of [...this.meta.refs]) {
+      if (!this.images.has(id)) { this.meta.refs.delete(ref); dropped = true; }
+    }
+    if (dropped) await this.meta.saveRefs();
+    for (const id of this.images.keys()) this.refreshTags(id);
+    // Blobs that nothing references any more (a crash between ingest and use, a superseded copy).
+    const keep = new Set<string>([...this.images.keys(), ...this.layers.all().map((l) => l.blob.digest)]);
+    for (const b of await this.blobs.list()) if (!keep.has(b)) await this.blobs.delete(b);
+  }
+
+  // ---- lookup ----------------------------------------------------------------------------------
+
+  async resolve(ref: string): Promise<Image> {
+    const img = this.lookup(ref);
+    if (!img) throw notFound(`No such image: ${this.displayRef(ref)}`);
+    return img;
+  }
+
+  private displayRef(ref: string): string {
+    try {
+      const a = parseAnyReference(ref);
+      if ('ref' in a) return familiarString(withDefaultTag(a.ref));
+    } catch { /* shown raw */ }
+    return ref;
+  }
+
+  private lookup(ref: string): Image | undefined {
+    const a = parseAnyReference(ref);
+    if ('id' in a) return this.images.get(a.id);
+    const id = this.meta.refs.get(fullString(withDefaultTag(a.ref)));
+    if (id && this.images.has(id)) return this.images.get(id);
+    // Search by (short) ID.
+    const m = /^(?:sha256:)?([a-f0-9]+)$/.exec(ref);
+    if (m) {
+      const found = [...this.images.keys()].filter((k) => k.slice(7).startsWith(m[1]));
+      if (found.length === 1) return this.images.get(found[0]);
+    }
+    return undefined;
+  }
+
+  async list(): Promise<Image[]> {
+    return [...this.images.values()].sort((a, b) => createdMs(b) - createdMs(a));
+  }
+
+  children(id: string): Image[] {
+    return [...this.images.values()].filter((i) => i.parent === id);
+  }
+
+  async lowerDirs(image: Image): Promise<string[]> {
+    const ids = image.config.rootfs?.diff_ids ?? [];
+    for (const d of ids) if (!this.layers.has(d)) throw systemError(`layer ${d} of image ${shortId(image.id)} is missing`);
+    return [...ids].reverse().map((d) => this.layers.diffDir(d));
+  }
+
+  private sizeOf(config: ImageConfigFile): number {
+    return (config.rootfs?.diff_ids ?? []).reduce((n, d) => n + (this.layers.get(d)?.size ?? 0), 0);
+  }
+
+  private refreshTags(id: string): void {
+    const img = this.images.get(id);
+    if (!img) return;
+    const refs = this.meta.refsOf(id).map((r) => parseReference(r));
+    img.repoTags = refs.filter((r) => r.tag && !r.digest).map(familiarString).sort();
+    img.repoDigests = refs.filter((r) => r.digest).map(familiarString).sort();
+  }
+
+  // ---- creating images -------------------------------------------------------------------------
+
+  private pin(diffIds: string[]): () => void {
+    for (const d of diffIds) this.pins.set(d, (this.pins.get(d) ?? 0) + 1);
+    return () => {
+      for (const d of diffIds) {
+        const n = (this.pins.get(d) ?? 1) - 1;
+        if (n <= 0) this.pins.delete(d); else this.pins.set(d, n);
+      }
+    };
+  }
+
+  /**
+   * Stores a config whose layers are present and (optionally) tags it. Returns the image and, for
+   * each tag that moved, the ID it was taken from.
+   */
+  private async addImage(configBytes: Buffer, parent: string, tags: Reference[]): Promise<{ image: Image; moved: { ref: Reference; from: string }[] }> {
+    return this.lock.run('meta', async () => {
+      const config = JSON.parse(configBytes.toString('utf8')) as ImageConfigFile;
+      if (!config.rootfs || !Array.isArray(config.rootfs.diff_ids)) throw invalid('invalid image config: no rootfs');
+      for (const d of config.rootfs.diff_ids) if (!this.layers.has(d)) throw systemError(`layer ${d} is missing`);
+      const { digest: id } = await this.blobs.putBytes(configBytes);
+      let m = this.metas.get(id);
+      if (!m) {
+        m = { parent };
+        await this.meta.writeMeta(id, m);
+        this.metas.set(id, m);
+      }
+      let image = this.images.get(id);
+      if (!image) {
+        image = { id, config, repoTags: [], repoDigests: [], size: this.sizeOf(config), parent: m.parent ?? '' };
+        this.images.set(id, image);
+      }
+      const moved = await this.setTags(id, tags);
+      return { image, moved };
+    });
+  }
+
+  /** Points each tag at `id` (caller holds the lock). */
+  private async setTags(id: string, tags: Reference[]): Promise<{ ref: Reference; from: string }[]> {
+    const moved: { ref: Reference; from: string }[] = [];
+    if (tags.length === 0) return moved;
+    const touched = new Set<string>([id]);
+    for (const r of tags) {
+      const key = fullString(r);
+      const old = this.meta.refs.get(key);
+      if (old && old !== id) { moved.push({ ref: r, from: old }); touched.add(old); }
+      this.meta.refs.set(key, id);
+    }
+    await this.meta.saveRefs();
+    const m = this.metas.get(id);
+    if (m) {
+      m.lastTagTime = new Date().toISOString();
+      await this.meta.writeMeta(id, m);
+    }
+    for (const t of touched) this.refreshTags(t);
+    return moved;
+  }
+
+  private tagRef(s: string): Reference {
+    const r = parseReference(s);
+    if (r.digest) throw invalid('refusing to create a tag with a digest reference');
+    return withDefaultTag(r);
+  }
+
+  async tag(ref: string, newRef: string): Promise<void> {
+    const img = await this.resolve(ref);
+    const r = this.tagRef(newRef);
+    await this.lock.run('meta', async () => {
+      if (!this.images.has(img.id)) throw notFound(`No such image: ${this.displayRef(ref)}`);
+      await this.setTags(img.id, [r]);
+    });
+    this.events.publish('image', 'tag', img.id, { name: familiarString(r) });
+  }
+
+  async commit(opts: {
+    upperDir: string; parent?: Image; config: ContainerConfig; containerId?: string; comment?: string; author?: string;
+    createdBy?: string; emptyLayer?: boolean; ref?: string;
+  }): Promise<Image> {
+    const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
+    const parentCfg = opts.parent?.config;
+    const diffIds = [...(parentCfg?.rootfs?.diff_ids ?? [])];
+    const unpin = this.pin(diffIds);
+    try {
+      if (!opts.emptyLayer) {
+        const pack = tarStream.pack();
+        const ingest = this.blobs.ingest(pack as unknown as NodeJS.ReadableStream);
+        await Promise.all([writeDiffTar(opts.upperDir, pack), ingest]);
+        const blob = await ingest;
+        // An uncompressed layer blob's digest is its DiffID.
+        const layer = await this.layers.fromBlob(blob.digest, blob.digest);
+        diffIds.push(layer.diffId);
+        this.pins.set(layer.diffId, (this.pins.get(layer.diffId) ?? 0) + 1);
+      }
+      const created = new Date().toISOString();
+      const history = [...(parentCfg?.history ?? [])];
+      const h: NonNullable<ImageConfigFile['history']>[number] = { created, created_by: opts.createdBy ?? (opts.config.Cmd ?? []).join(' ') };
+      if (opts.author) h.author = opts.author;
+      if (opts.comment) h.comment = opts.comment;
+      if (opts.emptyLayer) h.empty_layer = true;
+      history.push(h);
+      const cfg: ImageConfigFile = {
+        architecture: parentCfg?.architecture ?? hostArch(),
+        ...(opts.author ? { author: opts.author } : {}),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        config: opts.config,
+        ...(opts.containerId ? { container: opts.containerId } : {}),
+        created,
+        docker_version: ENGINE_VERSION_FOR_CONFIG,
+        history,
+        os: parentCfg?.os ?? 'linux',
+        rootfs: { type: 'layers', diff_ids: diffIds },
+      };
+      const { image } = await this.addImage(Buffer.from(JSON.stringify(cfg)), opts.parent?.id ?? '', tags);
+      for (const t of tags) this.events.publish('image', 'tag', image.id, { name: familiarString(t) });
+      return image;
+    } finally {
+      unpin();
+      if (!opts.emptyLayer && diffIds.length) {
+        const top = diffIds[diffIds.length - 1];
+        const n = (this.pins.get(top) ?? 1) - 1;
+        if (n <= 0) this.pins.delete(top); else this.pins.set(top, n);
+      }
+    }
+  }
+
+  /**
+   * Creates an image from a base image config with no parent image record (the builder's FROM
+   * scratch + files, bootstrap recipes): `layerTars` are uncompressed or compressed tar streams.
+   */
+  async createFromLayers(opts: { layers: NodeJS.ReadableStream[]; config: Omit<ImageConfigFile, 'rootfs'>; ref?: string }): Promise<Image> {
+    const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
+    const diffIds: string[] = [];
+    for (const l of opts.layers) {
+      const blob = await this.blobs.ingest(l);
+      const plain = (await fileCompression(this.blobs.path(blob.digest))) === 'none';
+      diffIds.push((await this.layers.fromBlob(blob.digest, plain ? blob.digest : undefined)).diffId);
+    }
+    const unpin = this.pin(diffIds);
+    try {
+      const cfg = { ...opts.config, rootfs: { type: 'layers' as const, diff_ids: diffIds } };
+      const { image } = await this.addImage(Buffer.from(JSON.stringify(cfg)), '', tags);
+      for (const t of tags) this.events.publish('image', 'tag', image.id, { name: familiarString(t) });
+      return image;
+    } finally { unpin(); }
+  }
+
+  async importRootfs(tar: NodeJS.ReadableStream, opts: { ref?: string; changes?: string[]; message?: string }): Promise<Image> {
+    const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
+    const config = applyChanges({}, opts.changes ?? []);
+    const blob = await this.blobs.ingest(tar);
+    const layer = await this.layers.fromBlob(blob.digest);
+    const unpin = this.pin([layer.diffId]);
+    try {
+      const created = new Date().toISOString();
+      const msg = opts.message || 'Imported from -';
+      const cfg: ImageConfigFile = {
+        architecture: hostArch(),
+        comment: msg,
+        config,
+        created,
+        docker_version: ENGINE_VERSION_FOR_CONFIG,
+        history: [{ created, comment: msg }],
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+      };
+      const { image } = await this.addImage(Buffer.from(JSON.stringify(cfg)), '', tags);
+      this.events.publish('image', 'import', image.id, { name: image.id });
+      for (const t of tags) this.events.publish('image', 'tag', image.id, { name: familiarString(t) });
+      return image;
+    } finally { unpin(); }
+  }
+
+  async load(tar: NodeJS.ReadableStream, progress: (line: string) => void): Promise<Image[]> {
+    const work = path.join(this.layout.tmpDir, `load-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(path.join(work, 'x'), { recursive: true });
+    try {
+      const archive = path.join(work, 'archive');
+      await pipeline(tar, createWriteStream(archive));
+      await extractPlainTar(await openDecompressed(archive), path.join(work, 'x'));
+      await fsp.rm(archive, { force: true });
+      const entries = await readArchiveDir(path.join(work, 'x'), hostArch());
+      if (entries.length === 0) throw invalid('no images found in the archive');
+      const adopted = new Map<string, string>();
+      const out: Image[] = [];
+      for (const e of entries) {
+        let cfg: ImageConfigFile;
+        try { cfg = JSON.parse(e.config.toString('utf8')); } catch { throw invalid('invalid image config in archive'); }
+        const diffIds = cfg.rootfs?.diff_ids ?? [];
+        if (diffIds.length !== e.layers.length) throw invalid(`invalid manifest, layers length mismatch: expected ${diffIds.length}, got ${e.layers.length}`);
+        const tags = e.repoTags.map((t) => this.tagRef(t));
+        const unpin = this.pin(diffIds);
+        try {
+          for (let i = 0; i < diffIds.length; i++) {
+            if (this.layers.has(diffIds[i])) continue;
+            let digest = adopted.get(e.layers[i]);
+            if (!digest) {
+              digest = (await this.blobs.adoptFile(e.layers[i])).digest;
+              adopted.set(e.layers[i], digest);
+            }
+            await this.layers.fromBlob(digest, diffIds[i]);
+          }
+          const { image, moved } = await this.addImage(e.config, '', tags);
+          for (const mv of moved) {
+            const left = this.images.get(mv.from);
+            if (left && left.repoTags.length === 0) progress(`The image ${familiarString(mv.ref)} already exists, renaming the old one with ID ${mv.from} to empty string\n`);
+          }
+          this.events.publish('image', 'load', image.id, { name: image.id });
+          for (const t of tags) {
+            this.events.publish('image', 'tag', image.id, { name: familiarString(t) });
+            progress(`Loaded image: ${familiarString(t)}\n`);
+          }
+          if (tags.length === 0) progress(`Loaded image ID: ${image.id}\n`);
+          out.push(image);
+        } finally { unpin(); }
+      }
+      return out;
+    } finally {
+      await fsp.rm(work, { recursive: true, force: true });
+    }
+  }
+
+  async save(refs: string[], out: NodeJS.WritableStream): Promise<void> {
+    const byId = new Map<string, SaveImage>();
+    for (const ref of refs) {
+      const img = await this.resolve(ref);
+      let s = byId.get(img.id);
+      if (!s) {
+        const diffIds = img.config.rootfs.diff_ids;
+        s = {
+          id: img.id,
+          config: await this.blobs.read(img.id),
+          layers: diffIds.map((d) => {
+            const l = this.layers.get(d);
+            if (!l) throw systemError(`layer ${d} is missing`);
+            return { path: this.blobs.path(l.blob.digest), digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType };
+          }),
+          repoTags: [], fullTags: [],
+        };
+        byId.set(img.id, s);
+      }
+      // A name saves the tag it names (all the repository's tags for a bare name); an ID no tag.
+      const a = parseAnyReference(ref);
+      if ('ref' in a && !a.ref.digest) {
+        const r = a.ref;
+        const byName = this.meta.refs.get(fullString(withDefaultTag(r))) === img.id;
+        if (byName) {
+          const wanted = r.tag ? [r] : this.meta.refsOf(img.id).map((x) => parseReference(x)).filter((x) => x.tag && !x.digest && fullName(x) === fullName(r));
+          for (const t of wanted) {
+            const fam = familiarString(t);
+            if (!s.repoTags.includes(fam)) { s.repoTags.push(fam); s.fullTags.push(fullString(t)); }
+          }
+        }
+      }
+    }
+    const pack = tarStream.pack();
+    await Promise.all([pipeline(pack as unknown as NodeJS.ReadableStream, out), writeArchive(pack, [...byId.values()])]);
+    for (const s of byId.values()) this.events.publish('image', 'save', s.id, { name: s.repoTags[0] ?? s.id });
+  }
+
+  // ---- removal ---------------------------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean; noprune: boolean }): Promise<DeleteRecord[]> {
+    return this.lock.run('meta', async () => (await this.removeLocked(ref, opts.force, !opts.noprune)).records);
+  }
+
+  private async removeLocked(ref: string, force: boolean, prune: boolean): Promise<{ records: DeleteRecord[]; reclaimed: number }> {
+    const img = this.lookup(ref);
+    if (!img) throw notFound(`No such image: ${this.displayRef(ref)}`);
+    const id = img.id;
+    const records: DeleteRecord[] = [];
+    const acc = { reclaimed: 0 };
+    let repoRefs = this.meta.refsOf(id);
+    const using = this.usage(id);
+    let removedRepositoryRef = false;
+    if (!isImageIdPrefix(id, ref)) {
+      const r = withDefaultTag(parseReference(ref));
+      if (!force && isSingleReference(repoRefs) && using.length > 0) {
+        throw conflict(`conflict: unable to remove repository reference "${ref}" (must force) - container ${shortId(using[0].id)} is using its referenced image ${shortId(id)}`);
+      }
+      const key = fullString(r);
+      if (this.meta.refs.get(key) !== id) throw notFound(`No such image: ${familiarString(r)}`);
+      this.meta.refs.delete(key);
+      await this.meta.saveRefs();
+      this.refreshTags(id);
+      records.push({ Untagged: familiarString(r) });
+      this.events.publish('image', 'untag', id, { name: id });
+      repoRefs = this.meta.refsOf(id);
+      if (repoRefs.length > 0) return { records, reclaimed: 0 };
+      removedRepositoryRef = true;
+    } else if (isSingleReference(repoRefs)) {
+      const mask = CONFLICT_HARD | (force ? 0 : CONFLICT_SOFT & ~CONFLICT_REFERENCE);
+      const c = this.checkConflict(id, mask);
+      if (c) throw c;
+      for (const k of repoRefs) {
+        this.meta.refs.delete(k);
+        records.push({ Untagged: familiarString(parseReference(k)) });
+        this.events.publish('image', 'untag', id, { name: id });
+      }
+      await this.meta.saveRefs();
+      this.refreshTags(id);
+    }
+    await this.deleteHelper(id, records, force, prune, removedRepositoryRef, acc);
+    return { records, reclaimed: acc.reclaimed };
+  }
+
+  private checkConflict(id: string, mask: number): DeleteConflict | undefined {
+    if (mask & CONFLICT_CHILD && this.children(id).length > 0) return new DeleteConflict(id, true, false, 'image has dependent child images');
+    const users = this.usage(id);
+    const running = users.find((u) => u.running);
+    if (mask & CONFLICT_RUNNING && running) return new DeleteConflict(id, true, true, `image is being used by running container ${shortId(running.id)}`);
+    if (mask & CONFLICT_REFERENCE && this.meta.refsOf(id).length > 0) return new DeleteConflict(id, false, false, 'image is referenced in multiple repositories');
+    const stopped = users.find((u) => !u.running);
+    if (mask & CONFLICT_STOPPED && stopped) return new DeleteConflict(id, false, true, `image is being used by stopped container ${shortId(stopped.id)}`);
+    return undefined;
+  }
+
+  private isDangling(id: string): boolean {
+    return this.meta.refsOf(id).length === 0 && this.children(id).length === 0;
+  }
+
+  private async deleteHelper(id: string, records: DeleteRecord[], force: boolean, prune: boolean, quiet: boolean, acc: { reclaimed: number }): Promise<void> {
+    const c = this.checkConflict(id, CONFLICT_HARD | (force ? 0 : CONFLICT_SOFT));
+    if (c) {
+      if (quiet && (!this.isDangling(id) || c.used)) return;
+      throw c;
+    }
+    const img = this.images.get(id)!;
+    const parent = img.parent;
+    const inUse = this.usage(id).length > 0;
+    // Remove every remaining reference.
+    const refs = this.meta.refsOf(id);
+    if (refs.length) {
+      for (const k of refs) {
+        this.meta.refs.delete(k);
+        records.push({ Untagged: familiarString(parseReference(k)) });
+        this.events.publish('image', 'untag', id, { name: id });
+      }
+      await this.meta.saveRefs();
+    }
+    // Metadata first: a crash after this leaves only unreferenced blobs and layers.
+    await this.meta.deleteMeta(id);
+    this.images.delete(id);
+    this.metas.delete(id);
+    await this.blobs.delete(id);
+    this.events.publish('image', 'delete', id, { name: id });
+    records.push({ Deleted: id });
+    // Layers no other image needs (kept when a stopped container still sits on them).
+    if (!inUse) {
+      const diffIds = img.config.rootfs.diff_ids;
+      const chains = chainIds(diffIds);
+      const stillUsed = new Set<string>();
+      for (const other of this.images.values()) for (const d of other.config.rootfs.diff_ids) stillUsed.add(d);
+      const done = new Set<string>();
+      for (let i = diffIds.length - 1; i >= 0; i--) {
+        const d = diffIds[i];
+        if (stillUsed.has(d) || this.pins.has(d) || done.has(d)) continue;
+        done.add(d);
+        acc.reclaimed += this.layers.get(d)?.size ?? 0;
+        await this.layers.delete(d);
+        records.push({ Deleted: chains[i] });
+      }
+    }
+    if (!prune || !parent || !this.images.has(parent)) return;
+    await this.deleteHelper(parent, records, false, true, true, acc);
+  }
+
+  async prune(opts: { all: boolean; filters: Map<string, string[]> }): Promise<{ ImagesDeleted: DeleteRecord[]; SpaceReclaimed: number }> {
+    const f = opts.filters;
+    for (const k of f.keys()) if (!['dangling', 'until', 'label', 'label!'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    let all = opts.all;
+    const dangling = f.get('dangling');
+    if (dangling && dangling.length) {
+      const v = dangling[0].toLowerCase();
+      if (!['true', 'false', '1', '0'].includes(v)) throw invalid(`invalid filter 'dangling=${dangling[0]}'`);
+      all = v === 'false' || v === '0';
+    }
+    const until = f.get('until')?.[0];
+    const untilMs = until !== undefined ? parseTimestamp(until) : undefined;
+    const matches = (img: Image) => {
+      if (untilMs !== undefined && !(createdMs(img) < untilMs)) return false;
+      const labels = img.config.config?.Labels ?? {};
+      for (const l of f.get('label') ?? []) if (!labelMatch(labels, l)) return false;
+      for (const l of f.get('label!') ?? []) if (labelMatch(labels, l)) return false;
+      return true;
+    };
+    return this.lock.run('meta', async () => {
+      const deleted: DeleteRecord[] = [];
+      let reclaimed = 0;
+      const tried = new Set<string>();
+      for (;;) {
+        const candidates = [...this.images.values()].filter((img) => !tried.has(img.id) && this.children(img.id).length === 0
+          && (all || img.repoTags.length + img.repoDigests.length === 0) && this.usage(img.id).length === 0 && matches(img));
+        if (candidates.length === 0) break;
+        for (const img of candidates) {
+          tried.add(img.id);
+          if (!this.images.has(img.id)) continue;
+          try {
+            const refs = this.meta.refsOf(img.id);
+            const targets = refs.length ? refs.map((r) => familiarString(parseReference(r))) : [img.id];
+            for (const t of targets) {
+              if (!this.images.has(img.id)) break;
+              const r = await this.removeLocked(t, false, true);
+              deleted.push(...r.records);
+              reclaimed += r.reclaimed;
+            }
+          } catch (e) {
+            if (!(e instanceof DrayError && e.kind === 'Conflict')) throw e;
+          }
+        }
+      }
+      return { ImagesDeleted: deleted, SpaceReclaimed: reclaimed };
+    });
+  }
+
+  // ---- views -----------------------------------------------------------------------------------
+
+  inspect(image: Image): object {
+    const c = image.config;
+    const diffIds = c.rootfs?.diff_ids ?? [];
+    const dirs = [...diffIds].reverse().map((d) => this.layout.layer(d));
+    const graph: Record<string, string> = {};
+    if (dirs.length) {
+      if (dirs.length > 1) graph.LowerDir = dirs.slice(1).map((d) => path.join(d, 'diff')).join(':');
+      graph.MergedDir = path.join(dirs[0], 'merged');
+      graph.UpperDir = path.join(dirs[0], 'diff');
+      graph.WorkDir = path.join(dirs[0], 'work');
+    }
+    return {
+      Id: image.id,
+      RepoTags: image.repoTags,
+      RepoDigests: image.repoDigests,
+      Parent: image.parent,
+      Comment: c.comment ?? '',
+      Created: c.created ?? '0001-01-01T00:00:00Z',
+      Container: c.container ?? '',
+      ContainerConfig: fullConfig(c.container_config),
+      DockerVersion: c.docker_version ?? '',
+      Author: c.author ?? '',
+      Config: fullConfig(c.config),
+      Architecture: c.architecture,
+      ...(c.variant ? { Variant: c.variant } : {}),
+      Os: c.os,
+      ...(c['os.version'] ? { OsVersion: c['os.version'] } : {}),
+      Size: image.size,
+      VirtualSize: image.size,
+      GraphDriver: { Name: 'overlay2', Data: dirs.length ? graph : null },
+      RootFS: { Type: 'layers', Layers: diffIds },
+      Metadata: { LastTagTime: this.metas.get(image.id)?.lastTagTime ?? '0001-01-01T00:00:00Z' },
+    };
+  }
+
+  summary(image: Image): object {
+    return {
+      Containers: -1,
+      Created: Math.floor(createdMs(image) / 1000),
+      Id: image.id,
+      Labels: image.config.config?.Labels ?? {},
+      ParentId: image.parent,
+      RepoDigests: image.repoDigests,
+      RepoTags: image.repoTags,
+      SharedSize: -1,
+      Size: image.size,
+      VirtualSize: image.size,
+    };
+  }
+
+  history(image: Image): object[] {
+    const c = image.config;
+    const diffIds = c.rootfs?.diff_ids ?? [];
+    const items: { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[] = [];
+    let li = 0;
+    for (const h of c.history ?? []) {
+      let size = 0;
+      if (!h.empty_layer) {
+        const d = diffIds[li++];
+        size = d ? this.layers.get(d)?.size ?? 0 : 0;
+      }
+      items.unshift({ Id: '<missing>', Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null, Size: size, Comment: h.comment ?? '' });
+    }
+    let cur: Image | undefined = image;
+    for (const it of items) {
+      if (!cur) break;
+      it.Id = cur.id;
+      it.Tags = cur.repoTags.length ? [...cur.repoTags] : null;
+      cur = cur.parent ? this.images.get(cur.parent) : undefined;
+    }
+    return items;
+  }
+
+  /** Images for GET /images/json with Docker's filters (dangling, label, before, since, reference). */
+  async listFiltered(opts: { all: boolean; filters: Map<string, string[]> }): Promise<Image[]> {
+    const f = opts.filters;
+    for (const k of f.keys()) if (!['dangling', 'label', 'before', 'since', 'reference', 'until'].includes(k)) throw invalid(`invalid filter '${k}'`);
+    let dangling: boolean | undefined;
+    const dv = f.get('dangling');
+    if (dv && dv.length) {
+      const v = dv[0].toLowerCase();
+      if (!['true', 'false', '1', '0'].includes(v)) throw invalid(`invalid filter 'dangling=${dv[0]}'`);
+      dangling = v === 'true' || v === '1';
+    }
+    const before = f.get('before')?.length ? await this.resolve(f.get('before')![0]) : undefined;
+    const since = f.get('since')?.length ? await this.resolve(f.get('since')![0]) : undefined;
+    const until = f.get('until')?.[0];
+    const untilMs = until !== undefined ? parseTimestamp(until) : undefined;
+    const out: Image[] = [];
+    for (const img of await this.list()) {
+      const isDangling = img.repoTags.length === 0 && img.repoDigests.length === 0;
+      if (dangling === true && !isDangling) continue;
+      if (dangling === false && isDangling) continue;
+      if (!opts.all && dangling === undefined && isDangling && this.children(img.id).length > 0) continue;
+      if (before && !(createdMs(img) < createdMs(before))) continue;
+      if (since && !(createdMs(img) > createdMs(since))) continue;
+      if (untilMs !== undefined && !(createdMs(img) < untilMs)) continue;
+      const labels = img.config.config?.Labels ?? {};
+      if (!(f.get('label') ?? []).every((l) => labelMatch(labels, l))) continue;
+      const pats = f.get('reference') ?? [];
+      if (pats.length) {
+        const refs = this.meta.refsOf(img.id).map((r) => parseReference(r));
+        if (!refs.some((r) => pats.some((p) => referenceFilterMatch(p, r)))) continue;
+      }
+      out.push(img);
+    }
+    return out;
+  }
+
+  // ---- docker diff -----------------------------------------------------------------------------
+
+  async changes(upperDir: string, lowerDirs: string[]): Promise<{ Path: string; Kind: 0 | 1 | 2 }[]> {
+    const out: { Path: string; Kind: 0 | 1 | 2 }[] = [];
+    const inLowers = async (rel: string): Promise<boolean> => {
+      for (const l of lowerDirs) {
+        const st = await fsp.lstat(path.join(l, rel)).catch(() => undefined);
+        if (st) return !isWhiteoutDevice(st);
+        // A whiteout or opaque parent in this lower hides anything below it.
+        const parts = rel.split('/').filter(Boolean);
+        for (let i = parts.length - 1; i > 0; i--) {
+          const pst = await fsp.lstat(path.join(l, ...parts.slice(0, i))).catch(() => undefined);
+          if (pst && (isWhiteoutDevice(pst) || !pst.isDirectory())) return false;
+        }
+      }
+      return false;
+    };
+    const walk = async (abs: string, rel: string): Promise<void> => {
+      const names = (await fsp.readdir(abs)).sort();
+      for (const n of names) {
+        const p = path.join(abs, n);
+        const r = `${rel}/${n}`;
+        const st = await fsp.lstat(p);
+        if (isWhiteoutDevice(st)) { out.push({ Path: r, Kind: 2 }); continue; }
+        out.push({ Path: r, Kind: (await inLowers(r)) ? 0 : 1 });
+        if (st.isDirectory()) await walk(p, r);
+      }
+    };
+    await walk(upperDir, '');
+    return out.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
+  }
+
+  // ---- pull (no registry client yet) -----------------------------------------------------------
+
+  /**
+   * Until the registry client exists: contacts the registry's /v2/ endpoint (5 s timeout) and
+   * fails with the real network error in Docker's wording, or says that pulling is not implemented.
+   */
+  async pull(ref: string): Promise<never> {
+    const r = withDefaultTag(parseReference(ref));
+    const host = registryHost(r.domain);
+    const insecure = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
+    let err = await probe(`https://${host}/v2/`);
+    if (err && insecure) {
+      const plain = await probe(`http://${host}/v2/`);
+      if (!plain) err = undefined; else err = plain;
+    }
+    if (err) throw systemError(err);
+    throw systemError(`pulling ${familiarString(r)} from ${host} is not implemented yet (the registry answered, but Dray has no registry client)`);
+  }
+}
+
+// ---- helpers -------------------------------------------------------------------------------------
+
+const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+function createdMs(img: Image): number {
+  const t = img.config.created ? Date.parse(img.config.created) : 0;
+  return Number.isFinite(t) ? t : 0;
+}
+
+function parseTimestamp(s: string): number {
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  const m = /^(\d+)(s|m|h)$/.exec(s);
+  if (m) return Date.now() - Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2]] * 1000;
+  const t = Date.parse(s);
+  if (!Number.isFinite(t)) throw invalid(`failed to parse value as time or duration: "${s}"`);
+  return t;
+}
+
+function labelMatch(labels: Record<string, string>, f: string): boolean {
+  const i = f.indexOf('=');
+  if (i < 0) return f in labels;
+  return labels[f.slice(0, i)] === f.slice(i + 1);
+}
+
+function isImageIdPrefix(id: string, ref: string): boolean {
+  return id.startsWith(ref) || id.slice(7).startsWith(ref);
+}
+
+function isSingleReference(refs: string[]): boolean {
+  if (refs.length <= 1) return refs.length === 1;
+  const parsed = refs.map((r) => parseReference(r));
+  const canonical = new Set<string>();
+  let single: Reference | undefined;
+  for (const r of parsed) {
+    if (r.digest) canonical.add(fullName(r));
+    else if (!single) single = r;
+    else return false;
+  }
+  single ??= parsed[0];
+  return canonical.size === 1 && canonical.has(fullName(single));
+}
+
+/** Docker's ContainerConfig with every field present, as its API returns it. */
+export function fullConfig(c: ContainerConfig | undefined): ContainerConfig | null {
+  if (!c) return null;
+  return {
+    Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: false, AttachStderr: false,
+    Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Image: '', Volumes: null, WorkingDir: '',
+    Entrypoint: null, OnBuild: null, Labels: null,
+    ...c,
+  };
+}
+
+/** Extracts a plain tar stream into `dir` with GNU tar (no whiteout handling: archives, not layers). */
+async function extractPlainTar(src: NodeJS.ReadableStream, dir: string): Promise<void> {
+  const tar = spawn('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  tar.stderr.on('data', (b) => { err += b; });
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('error', reject);
+    tar.on('close', (code) => (code === 0 ? resolve() : reject(invalid(`invalid archive: ${tarMessage(err) || `tar exit status ${code}`}`))));
+  });
+  tar.stdin.on('error', () => {});
+  // tar stops reading at the end-of-archive marker, so a closed stdin after a clean exit is fine.
+  const fed = pipeline(src, tar.stdin).then(() => undefined, (e) => e as Error);
+  await done.catch(async (e) => { await fed; throw e; });
+  const feedErr = await fed;
+  if (feedErr && (src as any).errored) throw feedErr;
+}
+
+/** GET url with a 5 s timeout: undefined when the server answered, else Docker's wording of the error. */
+function probe(url: string): Promise<string | undefined> {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve) => {
+    const req = mod.get(url, { timeout: 5000, headers: { 'User-Agent': 'dray' } }, (res) => { res.resume(); resolve(undefined); });
+    req.on('timeout', () => { req.destroy(new Error('__timeout')); });
+    req.on('error', (e: any) => {
+      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+      let msg: string;
+      if (e.message === '__timeout') msg = 'net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)';
+      else if (e.code === 'ENOTFOUND') msg = `dial tcp: lookup ${u.hostname}: no such host`;
+      else if (e.code === 'EAI_AGAIN') msg = `dial tcp: lookup ${u.hostname}: Temporary failure in name resolution`;
+      else if (e.code === 'ECONNREFUSED') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: connection refused`;
+      else if (e.code === 'ENETUNREACH') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: network is unreachable`;
+      else if (e.code === 'EHOSTUNREACH') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: no route to host`;
+      else if (e.code === 'ECONNRESET') msg = `read tcp: connection reset by peer`;
+      else if (e.code === 'EPROTO' || /SSL|TLS|certificate/i.test(e.message)) msg = `tls: ${e.message}`;
+      else msg = e.message;
+      resolve(`Get "${url}": ${msg}`);
+    });
+  });
+}
+

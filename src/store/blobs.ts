@@ -1,0 +1,87 @@
+// Content store: immutable blobs by sha256 digest.
+// Lifecycle: ingest (bytes stream into blobs/ingest/<random> while hashed) → commit (fsync, rename
+// to blobs/sha256/<hex>; a blob that already exists is kept and the new copy dropped) → read by
+// digest → delete (by the image store's garbage collection). Uncommitted data is never visible
+// under a digest; init() removes whatever a crash left in ingest/.
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { StoreLayout, hex } from './layout';
+import { writeFileAtomic, fsyncDir } from '../lib/atomic';
+
+export interface BlobInfo { digest: string; size: number }
+
+export class BlobStore {
+  constructor(private layout: StoreLayout) {}
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.layout.blobsDir, { recursive: true });
+    await fsp.rm(this.layout.ingestDir, { recursive: true, force: true });
+    await fsp.mkdir(this.layout.ingestDir, { recursive: true });
+  }
+
+  path(digest: string): string { return this.layout.blob(digest); }
+
+  async has(digest: string): Promise<boolean> {
+    try { await fsp.access(this.path(digest)); return true; } catch { return false; }
+  }
+
+  async size(digest: string): Promise<number> { return (await fsp.stat(this.path(digest))).size; }
+
+  read(digest: string): Promise<Buffer> { return fsp.readFile(this.path(digest)); }
+
+  async list(): Promise<string[]> {
+    return (await fsp.readdir(this.layout.blobsDir)).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  async putBytes(data: Buffer | string): Promise<BlobInfo> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const digest = 'sha256:' + createHash('sha256').update(buf).digest('hex');
+    if (!(await this.has(digest))) await writeFileAtomic(this.path(digest), buf);
+    return { digest, size: buf.length };
+  }
+
+  /** Streams `src` into the store; resolves once the blob is committed under its digest. */
+  async ingest(src: NodeJS.ReadableStream): Promise<BlobInfo> {
+    const tmp = path.join(this.layout.ingestDir, randomBytes(8).toString('hex'));
+    const hash = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); } });
+    try {
+      const out = createWriteStream(tmp, { flags: 'wx' });
+      await pipeline(src, tap, out);
+      const fh = await fsp.open(tmp, 'r');
+      try { await fh.sync(); } finally { await fh.close(); }
+      const digest = 'sha256:' + hash.digest('hex');
+      await this.commitFile(tmp, digest);
+      return { digest, size };
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+
+  /** Moves a file (on the same filesystem, e.g. from the store's tmp/) into the store. */
+  async adoptFile(file: string): Promise<BlobInfo> {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const c of createReadStream(file)) { hash.update(c as Buffer); size += (c as Buffer).length; }
+    const digest = 'sha256:' + hash.digest('hex');
+    const fh = await fsp.open(file, 'r');
+    try { await fh.sync(); } finally { await fh.close(); }
+    await this.commitFile(file, digest);
+    return { digest, size };
+  }
+
+  private async commitFile(file: string, digest: string): Promise<void> {
+    hex(digest);
+    if (await this.has(digest)) { await fsp.rm(file, { force: true }); return; }
+    await fsp.rename(file, this.path(digest));
+    await fsyncDir(this.layout.blobsDir);
+  }
+
+  async delete(digest: string): Promise<void> {
+    await fsp.rm(this.path(digest), { force: true });
+  }
+}

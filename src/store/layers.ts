@@ -1,0 +1,108 @@
+// Layer store: unpacked layers keyed by DiffID, each with the blob it came from.
+// Lifecycle: a blob already committed to the content store is unpacked into layers/.tmp-<random>/
+// (diff/ + layer.json), which is renamed to layers/<diffid hex>/ only when complete → read
+// (lowerdir paths, records) → delete (when no image references it). Concurrent unpacks of one blob
+// share a single flight; two blobs with the same content (say gzip and plain) end in one layer.
+import { promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { StoreLayout, hex } from './layout';
+import { BlobStore } from './blobs';
+import { unpackLayer, openDecompressed, fileCompression, MEDIA_TYPES } from './tar';
+import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../lib/atomic';
+import { SingleFlight, KeyedMutex } from '../lib/lock';
+import { invalid } from '../lib/errors';
+import { log } from '../lib/log';
+
+export interface LayerRecord {
+  diffId: string;
+  /** Bytes of file content in the layer. */
+  size: number;
+  /** The original blob (as received or as committed), kept for save and push. */
+  blob: { digest: string; size: number; mediaType: string };
+}
+
+export class LayerStore {
+  private records = new Map<string, LayerRecord>();
+  private flights = new SingleFlight();
+  private lock = new KeyedMutex();
+
+  constructor(private layout: StoreLayout, private blobs: BlobStore) {}
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.layout.layersDir, { recursive: true });
+    this.records.clear();
+    for (const name of await fsp.readdir(this.layout.layersDir)) {
+      const dir = path.join(this.layout.layersDir, name);
+      if (!/^[a-f0-9]{64}$/.test(name)) {
+        log.info('removing partial layer left by a crash', { dir });
+        await fsp.rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      const rec = await readJsonIfExists<LayerRecord>(path.join(dir, 'layer.json')).catch(() => undefined);
+      const diffOk = await fsp.stat(path.join(dir, 'diff')).then((s) => s.isDirectory()).catch(() => false);
+      if (!rec || !diffOk || rec.diffId !== `sha256:${name}` || !(await this.blobs.has(rec.blob.digest))) {
+        log.warn('removing incomplete layer', { dir });
+        await fsp.rm(dir, { recursive: true, force: true });
+        continue;
+      }
+      this.records.set(rec.diffId, rec);
+    }
+  }
+
+  get(diffId: string): LayerRecord | undefined { return this.records.get(diffId); }
+  has(diffId: string): boolean { return this.records.has(diffId); }
+  all(): LayerRecord[] { return [...this.records.values()]; }
+  diffDir(diffId: string): string { return this.layout.layerDiff(diffId); }
+
+  /**
+   * Unpacks a committed blob into a layer (or finds the layer it already is). `expectDiffId`,
+   * when known (load, pull), lets an existing layer be found without unpacking, and is verified.
+   */
+  async fromBlob(blobDigest: string, expectDiffId?: string): Promise<LayerRecord> {
+    if (expectDiffId && this.records.has(expectDiffId)) return this.records.get(expectDiffId)!;
+    return this.flights.run(blobDigest, async () => {
+      if (expectDiffId && this.records.has(expectDiffId)) return this.records.get(expectDiffId)!;
+      const blobPath = this.blobs.path(blobDigest);
+      const compression = await fileCompression(blobPath);
+      const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+      await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+      try {
+        const res = await unpackLayer(await openDecompressed(blobPath), path.join(tmp, 'diff'));
+        if (expectDiffId && res.diffId !== expectDiffId) throw invalid(`invalid diffID for layer: expected "${expectDiffId}", got "${res.diffId}"`);
+        const rec: LayerRecord = {
+          diffId: res.diffId, size: res.size,
+          blob: { digest: blobDigest, size: await this.blobs.size(blobDigest), mediaType: MEDIA_TYPES[compression] },
+        };
+        return await this.lock.run(rec.diffId, async () => {
+          const existing = this.records.get(rec.diffId);
+          if (existing) return existing;
+          await writeJsonAtomic(path.join(tmp, 'layer.json'), rec);
+          const dest = this.layout.layer(rec.diffId);
+          await fsp.rm(dest, { recursive: true, force: true });
+          await fsp.rename(tmp, dest);
+          await fsyncDir(this.layout.layersDir);
+          this.records.set(rec.diffId, rec);
+          return rec;
+        });
+      } finally {
+        await fsp.rm(tmp, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Removes the layer directory (its blob too unless `keepBlob`). */
+  async delete(diffId: string, keepBlob = false): Promise<void> {
+    await this.lock.run(diffId, async () => {
+      const rec = this.records.get(diffId);
+      this.records.delete(diffId);
+      hex(diffId);
+      // Rename first so a crash mid-removal leaves a ".tmp-" dir that init() sweeps.
+      const dir = this.layout.layer(diffId);
+      const doomed = path.join(this.layout.layersDir, `.tmp-rm-${randomBytes(6).toString('hex')}`);
+      try { await fsp.rename(dir, doomed); } catch (e: any) { if (e?.code !== 'ENOENT') throw e; return; }
+      await fsp.rm(doomed, { recursive: true, force: true });
+      if (rec && !keepBlob) await this.blobs.delete(rec.blob.digest);
+    });
+  }
+}

@@ -1,0 +1,256 @@
+// Tar helpers for layers: compression detection, unpacking with GNU tar (which can mknod, chown
+// and set xattrs, which Node cannot) plus translation of OCI whiteouts to overlayfs ones, and the
+// reverse: an overlay upper directory to a layer tar (tar-stream, deterministic order).
+import { spawn } from 'node:child_process';
+import { createReadStream, promises as fsp, Stats } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
+import * as tarStream from 'tar-stream';
+import { run } from '../lib/exec';
+import { invalid, systemError, errorMessage } from '../lib/errors';
+
+/** GNU tar's stderr as one message: its "tar: " prefixes and the closing summary line dropped. */
+export function tarMessage(stderr: string): string {
+  return stderr.split('\n').map((l) => l.replace(/^tar: /, '').trim())
+    .filter((l) => l && !/^Exiting with failure status/.test(l)).join('; ');
+}
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+export const MEDIA_TYPES: Record<Compression, string> = {
+  none: 'application/vnd.oci.image.layer.v1.tar',
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+export async function fileCompression(file: string): Promise<Compression> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    return detectCompression(buf.subarray(0, bytesRead));
+  } finally { await fh.close(); }
+}
+
+/** A stream of the file's uncompressed bytes (gzip by zlib, zstd by the zstd tool). */
+export async function openDecompressed(file: string): Promise<Readable> {
+  const c = await fileCompression(file);
+  if (c === 'gzip') {
+    const src = createReadStream(file);
+    const gz = createGunzip();
+    src.on('error', (e) => gz.destroy(e));
+    return src.pipe(gz);
+  }
+  if (c === 'zstd') {
+    const child = spawn('zstd', ['-dcq', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = new PassThrough();
+    let err = '';
+    child.stderr.on('data', (b) => { err += b; });
+    child.on('error', (e: any) => out.destroy(e?.code === 'ENOENT' ? systemError('zstd-compressed layers need the zstd tool, which is not installed') : e));
+    child.stdout.pipe(out, { end: false });
+    child.on('close', (code) => {
+      if (code === 0) out.end();
+      else out.destroy(systemError(`zstd: ${err.trim() || `exit status ${code}`}`));
+    });
+    return out;
+  }
+  return createReadStream(file);
+}
+
+/** Normalises a member name: no leading "./" or "/", no trailing "/". */
+export function cleanName(name: string): string {
+  let n = name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
+  if (n === '.') n = '';
+  return n;
+}
+
+function hasDotDot(n: string): boolean {
+  return n.split('/').some((c) => c === '..');
+}
+
+/** Joins `rel` under `root`, refusing any existing symlink on the way (never escapes `root`). */
+async function safeParent(root: string, rel: string): Promise<string> {
+  const parts = rel.split('/').filter(Boolean);
+  let cur = root;
+  for (const p of parts.slice(0, -1)) {
+    cur = path.join(cur, p);
+    const st = await fsp.lstat(cur);
+    if (!st.isDirectory()) throw invalid(`invalid layer: ${rel}: parent is not a directory`);
+  }
+  return cur;
+}
+
+export interface UnpackResult { diffId: string; size: number }
+
+/**
+ * Unpacks the uncompressed tar `src` into `dir` (which must exist and be empty) with GNU tar,
+ * then turns OCI whiteouts into overlayfs whiteouts. Whiteout names are collected while the same
+ * bytes stream through tar-stream, so the tree is never walked. Resolves with the DiffID (sha256
+ * of the tar) and the size of the layer's content.
+ */
+export async function unpackLayer(src: Readable, dir: string): Promise<UnpackResult> {
+  const hash = createHash('sha256');
+  const whiteouts: string[] = [];
+  const opaques: string[] = [];
+  let size = 0;
+
+  const tar = spawn('tar', ['-x', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let tarErr = '';
+  tar.stderr.on('data', (b) => { tarErr += b; });
+  const tarDone = new Promise<void>((resolve, reject) => {
+    tar.on('error', reject);
+    tar.on('close', (code) => (code === 0 ? resolve() : reject((/No space left|Read-only file system|Disk quota/.test(tarErr) ? systemError : invalid)(`invalid layer: ${tarMessage(tarErr) || `tar exit status ${code}`}`))));
+  });
+  tar.stdin.on('error', () => { /* reported by tarDone */ });
+
+  const extract = tarStream.extract();
+  extract.on('entry', (h, stream, next) => {
+    const name = cleanName(h.name);
+    const base = path.posix.basename(name);
+    if (base.startsWith('.wh.')) {
+      if (hasDotDot(name)) { next(invalid(`invalid layer: whiteout ${h.name}`)); return; }
+      if (base === '.wh..wh..opq') opaques.push(path.posix.dirname(name));
+      else whiteouts.push(name);
+    } else if (h.type === 'file' || h.type === 'contiguous-file') {
+      size += h.size ?? 0;
+    }
+    stream.on('end', () => next());
+    stream.resume();
+  });
+  const parsed = new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', (e: Error) => reject(e instanceof Error && 'kind' in e ? e : invalid(`invalid layer: ${e.message}`)));
+  });
+
+  const tap = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } });
+  const fed = new Promise<void>((resolve, reject) => {
+    src.on('error', reject);
+    tap.on('error', reject);
+    tap.on('end', resolve);
+  });
+  tap.pipe(tar.stdin);
+  tap.pipe(extract);
+  src.pipe(tap);
+
+  try {
+    await Promise.all([fed, parsed, tarDone]);
+  } catch (e) {
+    tar.kill('SIGKILL');
+    src.destroy();
+    throw e instanceof Error && 'kind' in e ? e : systemError(`failed to unpack layer: ${errorMessage(e)}`);
+  }
+
+  for (const w of whiteouts) {
+    const parent = await safeParent(dir, w);
+    const target = path.join(parent, path.posix.basename(w).slice(4));
+    await fsp.rm(path.join(parent, path.posix.basename(w)), { force: true });
+    await fsp.rm(target, { recursive: true, force: true });
+    await run('mknod', ['-m', '0', target, 'c', '0', '0']);
+  }
+  const opaqueDirs: string[] = [];
+  for (const o of opaques) {
+    const rel = o === '.' ? '' : o;
+    const d = rel ? path.join(await safeParent(dir, rel), path.posix.basename(rel)) : dir;
+    const st = await fsp.lstat(d).catch(() => undefined);
+    if (!st?.isDirectory()) throw invalid(`invalid layer: opaque whiteout in ${o}, which is not a directory`);
+    await fsp.rm(path.join(d, '.wh..wh..opq'), { force: true });
+    opaqueDirs.push(d);
+  }
+  for (let i = 0; i < opaqueDirs.length; i += 200) {
+    await run('setfattr', ['-h', '-n', 'trusted.overlay.opaque', '-v', 'y', ...opaqueDirs.slice(i, i + 200)]);
+  }
+  return { diffId: 'sha256:' + hash.digest('hex'), size };
+}
+
+/** Paths (absolute) of the directories under `root` that carry trusted.overlay.opaque=y. */
+export async function opaqueDirs(root: string): Promise<Set<string>> {
+  const r = await run('getfattr', ['-R', '--absolute-names', '-h', '-m', '^trusted.overlay.opaque$', '-d', root], { allowFailure: true });
+  const out = new Set<string>();
+  let cur: string | undefined;
+  for (const line of r.stdout.split('\n')) {
+    if (line.startsWith('# file: ')) cur = unescapeOctal(line.slice(8));
+    else if (cur && /^trusted\.overlay\.opaque="?y"?$/.test(line.trim())) out.add(path.resolve(cur));
+  }
+  return out;
+}
+
+function unescapeOctal(s: string): string {
+  if (!s.includes('\\')) return s;
+  const bytes: number[] = [];
+  const raw = Buffer.from(s, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0x5c && i + 3 < raw.length + 0 && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString())) {
+      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString(), 8));
+      i += 3;
+    } else bytes.push(raw[i]);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+export const isWhiteoutDevice = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
+
+const major = (rdev: number) => Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+const minor = (rdev: number) => Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+
+/** Entries of `dir` sorted by name (byte order), with lstat. */
+async function sortedEntries(dir: string): Promise<{ name: string; st: Stats }[]> {
+  const names = (await fsp.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return Promise.all(names.map(async (name) => ({ name, st: await fsp.lstat(path.join(dir, name)) })));
+}
+
+/**
+ * Writes the overlay upper directory `upper` as an OCI layer tar to `pack`: whiteout devices
+ * become `.wh.<name>`, opaque directories get a `.wh..wh..opq` entry; depth-first in byte order,
+ * so the same tree always gives the same bytes. Ends the pack.
+ */
+export async function writeDiffTar(upper: string, pack: tarStream.Pack): Promise<void> {
+  const opaque = await opaqueDirs(upper);
+  const links = new Map<string, string>();
+  const entry = (h: Partial<tarStream.Header> & { name: string }, body?: Readable | Buffer) => new Promise<void>((resolve, reject) => {
+    if (!body || Buffer.isBuffer(body)) { pack.entry(h, body ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())); return; }
+    const w = pack.entry(h, (e) => (e ? reject(e) : resolve()));
+    body.on('error', reject);
+    body.pipe(w as unknown as Writable);
+  });
+  const walk = async (abs: string, rel: string): Promise<void> => {
+    for (const { name, st } of await sortedEntries(abs)) {
+      const p = path.join(abs, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+      if (isWhiteoutDevice(st)) {
+        await entry({ ...base, name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', mode: 0o644, size: 0 });
+      } else if (st.isDirectory()) {
+        await entry({ ...base, name: r + '/', type: 'directory' });
+        if (opaque.has(path.resolve(p))) await entry({ ...base, name: `${r}/.wh..wh..opq`, type: 'file', mode: 0o644, size: 0 });
+        await walk(p, r);
+      } else if (st.isSymbolicLink()) {
+        await entry({ ...base, name: r, type: 'symlink', linkname: await fsp.readlink(p) });
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        if (st.nlink > 1 && links.has(key)) { await entry({ ...base, name: r, type: 'link', linkname: links.get(key)! }); continue; }
+        if (st.nlink > 1) links.set(key, r);
+        await entry({ ...base, name: r, type: 'file', size: st.size }, st.size ? createReadStream(p) : undefined);
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        await entry({ ...base, name: r, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major(st.rdev), devminor: minor(st.rdev) });
+      } else if (st.isFIFO()) {
+        await entry({ ...base, name: r, type: 'fifo' });
+      }
+      // sockets are not archived (as in Docker)
+    }
+  };
+  try {
+    await walk(upper, '');
+    pack.finalize();
+  } catch (e) {
+    pack.destroy(e as Error);
+    throw e;
+  }
+}
