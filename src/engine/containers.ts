@@ -186,6 +186,11 @@ export class ContainerService {
     const image = await this.images.resolve(req.Image);
     const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
     const endpoints: Record<string, EndpointConfig> = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, EndpointConfig>;
+    // The docker CLI names the default network "default" in EndpointsConfig.
+    if (endpoints.default) {
+      endpoints[hostConfig.NetworkMode!] = { ...endpoints.default, ...(endpoints[hostConfig.NetworkMode!] ?? {}) };
+      delete endpoints.default;
+    }
     let primaryNet: NetworkRecord | undefined;
     if (usesNetworkService(hostConfig.NetworkMode!)) {
       primaryNet = this.networks.get(hostConfig.NetworkMode!);
@@ -800,7 +805,8 @@ export class ContainerService {
   // ---- ps ---------------------------------------------------------------------------------------
 
   summary(c: ContainerRecord, withSize = false): Record<string, unknown> {
-    const cmd = [c.Path, ...c.Args].join(' ');
+    // Docker quotes arguments that contain spaces.
+    const cmd = [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
     const s: Record<string, unknown> = {
       Id: c.Id,
       Names: ['/' + c.Name.slice(1)],

@@ -55,7 +55,7 @@ test('the detached lifecycle: ps, exec, logs, inspect, stop, rm', () => {
   const id = r.stdout.trim();
   assert.match(id, /^[0-9a-f]{64}$/);
   const ps = d.docker(['ps', '--format', '{{.Names}} {{.Image}} {{.Command}}']);
-  assert.equal(ps.stdout.trim(), 'web busybox "sh -c \'echo started;…"');
+  assert.equal(ps.stdout.trim(), 'web busybox "sh -c \'echo started…"');
   const ex = d.docker(['exec', 'web', 'sh', '-c', 'echo $GREETING; exit 4']);
   assert.equal(ex.stdout, 'hi\n');
   assert.equal(ex.code, 4);

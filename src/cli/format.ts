@@ -1,0 +1,48 @@
+// --format handling shared by listing commands, as docker's formatter.Context does it: "table",
+// "table TEMPLATE" (header row from the same template, tabwriter-aligned), "json", or a template.
+import { Template, TemplateError } from './template';
+import { tabwrite } from './tabwriter';
+
+export interface FormatSpec {
+  /** The template used by "table" and by an empty --format. */
+  defaultTable: string;
+  /** Header text per field name: { ID: 'CONTAINER ID', … }. */
+  headers: Record<string, string | ((...a: string[]) => string)>;
+}
+
+/** Docker lets users type \t and \n in formats. */
+export const unescapeFormat = (f: string) => f.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+
+// In the header row, functions pass their argument through, so {{upper .Names}} still says NAMES.
+const headerFuncs: Record<string, (...a: any[]) => any> = Object.fromEntries(
+  ['json', 'join', 'split', 'lower', 'upper', 'title', 'pad', 'truncate', 'printf', 'len', 'index', 'println'].map((n) => [n, (...a: any[]) => (n === 'printf' ? a[1] ?? '' : a[0])]),
+);
+
+export function renderList(format: string | undefined, rows: unknown[], spec: FormatSpec): string {
+  let f = format ?? '';
+  if (f === '' || f === 'table') f = `table ${spec.defaultTable}`;
+  if (f === 'json') f = '{{json .}}';
+  const isTable = f.startsWith('table');
+  if (isTable) f = f.slice('table'.length);
+  f = unescapeFormat(f.trim());
+  const tmpl = new Template(f);
+  let body = '';
+  for (const r of rows) body += tmpl.execute(r) + '\n';
+  if (!isTable) return body;
+  const header = new Template(f, { funcs: headerFuncs }).execute(spec.headers) + '\n';
+  return tabwrite(header + body);
+}
+
+/** Plain template over one object (inspect -f, version -f, info -f). */
+export function renderOne(format: string, data: unknown, floats = true): string {
+  if (format === 'json') return JSON.stringify(data) + '\n';
+  return new Template(unescapeFormat(format), { floats }).execute(data) + '\n';
+}
+
+export { TemplateError };
+
+/** Go's json.MarshalIndent with 4 spaces and HTML escaping, as docker inspect prints. */
+export function inspectJson(v: unknown): string {
+  return JSON.stringify(v, null, 4)
+    .replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,0 +1,71 @@
+// /images/*, /build and Dray's /dray/images/* endpoints.
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Transport } from './transport';
+import type { Filters, HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, PruneResponse } from './types';
+import { progressMessages, JsonMessage } from './stream';
+
+const p = (name: string) => `/images/${encodeURIComponent(name).replace(/%2F/g, '/')}`;
+const f = (filters?: Filters) => (filters && Object.keys(filters).length ? filters : undefined);
+
+export class ImagesApi {
+  constructor(private readonly t: Transport) {}
+
+  list(o: { all?: boolean; filters?: Filters; digests?: boolean; sharedSize?: boolean } = {}): Promise<ImageSummary[]> {
+    return this.t.json('GET', '/images/json', { query: { all: o.all || undefined, filters: f(o.filters), digests: o.digests || undefined, 'shared-size': o.sharedSize || undefined } });
+  }
+
+  inspect(name: string): Promise<ImageInspect> { return this.t.json('GET', `${p(name)}/json`); }
+
+  history(name: string): Promise<HistoryItem[]> { return this.t.json('GET', `${p(name)}/history`); }
+
+  tag(name: string, repo: string, tag?: string): Promise<void> {
+    return this.t.json('POST', `${p(name)}/tag`, { query: { repo, tag } });
+  }
+
+  remove(name: string, o: { force?: boolean; noprune?: boolean } = {}): Promise<ImageDeleteItem[]> {
+    return this.t.json('DELETE', p(name), { query: { force: o.force || undefined, noprune: o.noprune || undefined } });
+  }
+
+  prune(filters?: Filters): Promise<PruneResponse> {
+    return this.t.json('POST', '/images/prune', { query: { filters: f(filters) } });
+  }
+
+  /** POST /images/create?fromImage=…: progress messages; throws StreamError on an in-stream error. */
+  async pull(fromImage: string, tag: string | undefined, o: { platform?: string; auth?: string } = {}): Promise<AsyncGenerator<JsonMessage>> {
+    const headers: Record<string, string> = {};
+    if (o.auth) headers['X-Registry-Auth'] = o.auth;
+    const res = await this.t.request('POST', '/images/create', { query: { fromImage, tag, platform: o.platform || undefined }, headers });
+    return progressMessages(res);
+  }
+
+  /** POST /images/create?fromSrc=-: import a root filesystem tarball. */
+  async import(src: Readable | Buffer | string, o: { repo?: string; tag?: string; message?: string; changes?: string[]; platform?: string }): Promise<AsyncGenerator<JsonMessage>> {
+    const fromSrc = typeof src === 'string' ? src : '-';
+    const res = await this.t.request('POST', '/images/create', {
+      query: { fromSrc, repo: o.repo, tag: o.tag, message: o.message, changes: o.changes, platform: o.platform },
+      body: typeof src === 'string' ? undefined : src, contentType: 'application/x-tar',
+    });
+    return progressMessages(res);
+  }
+
+  async push(name: string, tag: string | undefined, auth = 'e30='): Promise<AsyncGenerator<JsonMessage>> {
+    const res = await this.t.request('POST', `${p(name)}/push`, { query: { tag }, headers: { 'X-Registry-Auth': auth } });
+    return progressMessages(res);
+  }
+
+  /** GET /images/get?names=…: a tar stream. */
+  save(names: string[]): Promise<IncomingMessage> {
+    return this.t.request('GET', '/images/get', { query: { names } });
+  }
+
+  async load(tar: Readable | Buffer, quiet: boolean): Promise<AsyncGenerator<JsonMessage>> {
+    const res = await this.t.request('POST', '/images/load', { query: { quiet: quiet || undefined }, body: tar, contentType: 'application/x-tar' });
+    return progressMessages(res);
+  }
+
+  /** Dray extension: make a base image locally (busybox from Debian's busybox-static). */
+  bootstrap(name: string): Promise<{ Id: string; RepoTags?: string[] }> {
+    return this.t.json('POST', '/dray/images/bootstrap', { query: { name } });
+  }
+}
