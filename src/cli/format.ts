@@ -25,18 +25,38 @@ export function renderList(format: string | undefined, rows: unknown[], spec: Fo
   const isTable = f.startsWith('table');
   if (isTable) f = f.slice('table'.length);
   f = unescapeFormat(f.trim());
-  const tmpl = new Template(f);
+  let tmpl: Template;
+  try { tmpl = new Template(f); } catch (e: any) { throw new TemplateError(`failed to parse template: ${e.message}`); }
   let body = '';
-  for (const r of rows) body += tmpl.execute(r) + '\n';
+  // docker's list contexts marshal as maps, so {{json .}} has sorted keys.
+  const sorted = (r: any) => {
+    const o = r && typeof r.toJSON === 'function' ? r.toJSON() : r;
+    return o && typeof o === 'object' && !Array.isArray(o) ? Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])) : o;
+  };
+  try {
+    for (const r of rows) body += tmpl.execute(format === 'json' ? sorted(r) : r) + '\n';
+  } catch (e: any) {
+    if (e instanceof TemplateError) throw new TemplateError(`failed to execute template: ${e.message}`);
+    throw e;
+  }
   if (!isTable) return body;
   const header = new Template(f, { funcs: headerFuncs }).execute(spec.headers) + '\n';
   return tabwrite(header + body);
 }
 
 /** Plain template over one object (inspect -f, version -f, info -f). */
-export function renderOne(format: string, data: unknown, floats = true): string {
+export function renderOne(format: string, data: unknown, floats = false): string {
   if (format === 'json') return JSON.stringify(data) + '\n';
-  return new Template(unescapeFormat(format), { floats }).execute(data) + '\n';
+  let t: Template;
+  try { t = new Template(unescapeFormat(format), { floats, missingKeyError: true }); } catch (e: any) { throw new TemplateError(`template parsing error: ${e.message}`); }
+  try { return t.execute(data) + '\n'; } catch (e: any) {
+    if (e instanceof TemplateError) {
+      // docker discards the partial output but still ends the line.
+      process.stdout.write('\n');
+      throw new TemplateError(`template parsing error: ${e.message}`);
+    }
+    throw e;
+  }
 }
 
 export { TemplateError };

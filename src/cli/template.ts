@@ -8,6 +8,8 @@ export class TemplateError extends Error {}
 const NO_VALUE = Symbol('no value');
 
 export interface TemplateOptions {
+  /** Go's missingkey=error (docker inspect): a missing map key is an error, not "<no value>". */
+  missingKeyError?: boolean;
   /** Print numbers the way Go prints float64 (JSON decoded into interface{}: inspect -f). */
   floats?: boolean;
   funcs?: Record<string, (...a: any[]) => any>;
@@ -26,7 +28,7 @@ type Tok =
   | { t: '(' } | { t: ')' } | { t: '|' } | { t: ':=' } | { t: '=' } | { t: ',' }
   | { t: 'fieldAfter'; v: string[] };    // .A after a ')' : (x).A
 
-function lexAction(src: string): Tok[] {
+function lexAction(src: string, base = 0): Tok[] {
   const out: Tok[] = [];
   let i = 0;
   const fieldChain = (): string[] => {
@@ -48,13 +50,15 @@ function lexAction(src: string): Tok[] {
     if (c === '=') { out.push({ t: '=' }); i++; continue; }
     if (c === '.') {
       if (/[0-9]/.test(src[i + 1] ?? '')) { const m = /^\.[0-9]+/.exec(src.slice(i))!; out.push({ t: 'num', v: Number(m[0]) }); i += m[0].length; continue; }
-      out.push({ t: 'field', v: fieldChain() });
+      const at = i;
+      out.push({ t: 'field', v: fieldChain(), pos: base + at } as Tok);
       continue;
     }
     if (c === '$') {
       const m = /^\$[A-Za-z0-9_]*/.exec(src.slice(i))!;
+      const at = i;
       i += m[0].length;
-      out.push({ t: 'var', v: m[0], f: fieldChain() });
+      out.push({ t: 'var', v: m[0], f: fieldChain(), pos: base + at } as Tok);
       continue;
     }
     if (c === '"') {
@@ -97,8 +101,8 @@ function lexAction(src: string): Tok[] {
 // ---- parser ----------------------------------------------------------------------------------
 
 type Operand =
-  | { k: 'field'; path: string[] }
-  | { k: 'var'; name: string; path: string[] }
+  | { k: 'field'; path: string[]; pos?: number }
+  | { k: 'var'; name: string; path: string[]; pos?: number }
   | { k: 'func'; name: string }
   | { k: 'lit'; v: unknown }
   | { k: 'sub'; pipe: Pipeline; path: string[] };
@@ -140,8 +144,8 @@ function parsePipeline(ts: TokStream, funcs: Record<string, unknown>, inParen = 
         if (!cmd.args.length) throw new TemplateError('missing command');
         pipe.cmds.push(cmd); cmd = { args: [] };
         continue;
-      case 'field': cmd.args.push({ k: 'field', path: tok.v }); break;
-      case 'var': cmd.args.push({ k: 'var', name: tok.v, path: tok.f }); break;
+      case 'field': cmd.args.push({ k: 'field', path: tok.v, pos: (tok as any).pos }); break;
+      case 'var': cmd.args.push({ k: 'var', name: tok.v, path: tok.f, pos: (tok as any).pos }); break;
       case 'str': case 'num': case 'bool': cmd.args.push({ k: 'lit', v: tok.v }); break;
       case 'nil': cmd.args.push({ k: 'lit', v: null }); break;
       case 'ident':
@@ -164,7 +168,7 @@ function parsePipeline(ts: TokStream, funcs: Record<string, unknown>, inParen = 
   return pipe;
 }
 
-interface RawAction { text?: string; action?: string }
+interface RawAction { text?: string; action?: string; pos?: number }
 
 function split(src: string): RawAction[] {
   const out: RawAction[] = [];
@@ -191,7 +195,7 @@ function split(src: string): RawAction[] {
     if (j >= src.length) throw new TemplateError('unclosed action');
     let body = src.slice(start, j);
     if (/\s-$/.test(body)) { body = body.slice(0, -2); trimNext = true; }
-    out.push({ action: body.trim() });
+    out.push({ action: body.trim(), pos: start + (body.length - body.trimStart().length) });
     i = j + 2;
   }
   return out;
@@ -200,7 +204,7 @@ function split(src: string): RawAction[] {
 function parse(src: string, funcs: Record<string, unknown>): Node[] {
   const items = split(src);
   let pos = 0;
-  const parseList = (stopAt: string[]): { nodes: Node[]; stop: string; rest: string } => {
+  const parseList = (stopAt: string[]): { nodes: Node[]; stop: string; rest: string; restPos?: number } => {
     const nodes: Node[] = [];
     while (pos < items.length) {
       const it = items[pos++];
@@ -208,27 +212,27 @@ function parse(src: string, funcs: Record<string, unknown>): Node[] {
       const a = it.action!;
       if (a.startsWith('/*')) continue;
       const kw = /^(if|range|with|else|end)\b\s*/.exec(a);
-      if (!kw) { nodes.push({ k: 'action', pipe: parsePipeline(new TokStream(lexAction(a)), funcs) }); continue; }
+      if (!kw) { nodes.push({ k: 'action', pipe: parsePipeline(new TokStream(lexAction(a, it.pos)), funcs) }); continue; }
       const word = kw[1];
       const rest = a.slice(kw[0].length);
       if (word === 'end' || word === 'else') {
         if (!stopAt.includes(word)) throw new TemplateError(`unexpected {{${word}}}`);
-        return { nodes, stop: word, rest };
+        return { nodes, stop: word, rest, restPos: (it.pos ?? 0) + kw[0].length };
       }
-      nodes.push(parseBlock(word as 'if' | 'range' | 'with', rest));
+      nodes.push(parseBlock(word as 'if' | 'range' | 'with', rest, (it.pos ?? 0) + kw[0].length));
     }
     if (stopAt.length) throw new TemplateError('unexpected EOF');
     return { nodes, stop: '', rest: '' };
   };
-  const parseBlock = (word: 'if' | 'range' | 'with', rest: string): Node => {
-    const pipe = parsePipeline(new TokStream(lexAction(rest)), funcs);
+  const parseBlock = (word: 'if' | 'range' | 'with', rest: string, pos = 0): Node => {
+    const pipe = parsePipeline(new TokStream(lexAction(rest, pos)), funcs);
     const body = parseList(['else', 'end']);
     let elseNodes: Node[] = [];
     if (body.stop === 'else') {
       const elseIf = /^(if|with)\b\s*/.exec(body.rest);
       if (elseIf) {
         // {{else if x}} … {{end}}: a nested block that consumes the shared {{end}}.
-        elseNodes = [parseBlock(elseIf[1] as 'if' | 'with', body.rest.slice(elseIf[0].length))];
+        elseNodes = [parseBlock(elseIf[1] as 'if' | 'with', body.rest.slice(elseIf[0].length), (body.restPos ?? 0) + elseIf[0].length)];
       } else {
         const e = parseList(['end']);
         elseNodes = e.nodes;
@@ -281,6 +285,8 @@ const expForm = (s: string) => s.replace(/e([+-])(\d+)$/, (_m, sign: string, d: 
 
 /** Go's json.Marshal (docker's "json" template function), HTML-escaping <, > and & like Go. */
 export function goJson(v: unknown): string {
+  // Key order is the value's own: API objects keep the daemon's (struct) order, as docker's typed
+  // structs do; list contexts produce sorted keys in their toJSON, as docker's map-based ones do.
   const s = JSON.stringify(v === undefined || v === NO_VALUE ? null : v, (_k, x) => (typeof x === 'function' ? undefined : x)) ?? 'null';
   return s.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
@@ -395,6 +401,13 @@ function goSprint(a: unknown[], floats: boolean): string {
 
 // ---- execution -------------------------------------------------------------------------------
 
+/** An execution error at a node: Go reports the node's line:col and text. */
+class NodeError extends TemplateError {
+  constructor(readonly pos: number | undefined, readonly expr: string, message: string) { super(message); }
+}
+
+let missingKeyError = false;
+
 function field(obj: any, name: string, args: unknown[] = []): unknown {
   if (obj === null || obj === undefined || obj === NO_VALUE) {
     throw new TemplateError(`nil pointer evaluating interface {}.${name}`);
@@ -402,11 +415,14 @@ function field(obj: any, name: string, args: unknown[] = []): unknown {
   if (typeof obj !== 'object') throw new TemplateError(`can't evaluate field ${name} in type ${typeof obj}`);
   const plain = Object.getPrototypeOf(obj) === Object.prototype || Object.getPrototypeOf(obj) === null;
   if (plain) {
-    if (!Object.prototype.hasOwnProperty.call(obj, name)) return NO_VALUE;
+    if (!Object.prototype.hasOwnProperty.call(obj, name)) {
+      if (missingKeyError) throw new TemplateError(`map has no entry for key ${JSON.stringify(name)}`);
+      return NO_VALUE;
+    }
     const v = obj[name];
     return typeof v === 'function' ? v.apply(obj, args) : v;
   }
-  if (!(name in obj)) throw new TemplateError(`can't evaluate field ${name} in type ${obj.constructor?.name ?? 'object'}`);
+  if (!(name in obj)) throw new TemplateError(`can't evaluate field ${name} in type *formatter.${obj.constructor?.name ?? 'object'}`);
   const v = obj[name];
   return typeof v === 'function' ? v.apply(obj, args) : v;
 }
@@ -476,10 +492,23 @@ class Exec {
   private operand(o: Operand, dot: unknown, args: unknown[] = []): unknown {
     switch (o.k) {
       case 'lit': return o.v;
-      case 'field': return o.path.length ? this.chain(dot, o.path, args) : dot;
-      case 'var': return this.chain(this.lookupVar(o.name), o.path, args);
+      case 'field': return o.path.length ? this.at(o, () => this.chain(dot, o.path, args)) : dot;
+      case 'var': return this.at(o, () => this.chain(this.lookupVar(o.name), o.path, args));
       case 'sub': return this.chain(this.pipe(o.pipe, dot), o.path, args);
       case 'func': return this.funcs[o.name](...args);
+    }
+  }
+
+  private at(o: Operand & { pos?: number }, fn: () => unknown): unknown {
+    try { return fn(); } catch (e: any) {
+      if (e instanceof TemplateError && !(e instanceof NodeError)) {
+        const expr = o.k === 'field' ? `.${o.path.join('.')}` : o.k === 'var' ? `${o.name}${o.path.map((p) => `.${p}`).join('')}` : '';
+        // Go points at the last field of a chain (".State.Foo" → ".Foo").
+        const path = o.k === 'field' || o.k === 'var' ? o.path : [];
+        const last = path.length ? path[path.length - 1].length + 1 : expr.length;
+        throw new NodeError(o.pos === undefined ? undefined : o.pos + expr.length - last, expr, e.message);
+      }
+      throw e;
     }
   }
 
@@ -511,9 +540,11 @@ export class Template {
   private readonly nodes: Node[];
   private readonly funcs: Record<string, (...a: any[]) => any>;
   private readonly floats: boolean;
+  private readonly missingKeyError: boolean;
 
   constructor(readonly source: string, opts: TemplateOptions = {}) {
     this.floats = !!opts.floats;
+    this.missingKeyError = !!opts.missingKeyError;
     this.funcs = { ...makeFuncs(this.floats), ...(opts.funcs ?? {}) };
     try {
       this.nodes = parse(source, this.funcs);
@@ -526,12 +557,21 @@ export class Template {
     const out: string[] = [];
     const ex = new Exec(this.funcs, this.floats);
     (ex as any).vars.push(['$', data]);
+    missingKeyError = this.missingKeyError;
     try {
       ex.run(this.nodes, data, out);
     } catch (e: any) {
-      if (e instanceof TemplateError) throw new TemplateError(`template: :1: executing "" at <${this.source.slice(0, 40)}>: ${e.message}`);
+      if (e instanceof NodeError) {
+        const before = this.source.slice(0, e.pos ?? 0);
+        const line = before.split('\n').length;
+        const col = (e.pos ?? 0) - (before.lastIndexOf('\n') + 1);
+        const err = new TemplateError(`template: :${line}:${col}: executing "" at <${e.expr}>: ${e.message}`);
+        (err as any).partial = out.join('');
+        throw err;
+      }
+      if (e instanceof TemplateError) throw new TemplateError(`template: :1: executing "": ${e.message}`);
       throw e;
-    }
+    } finally { missingKeyError = false; }
     return out.join('');
   }
 }

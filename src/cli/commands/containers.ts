@@ -88,7 +88,12 @@ export const rm = simple('Remove one or more containers', '[OPTIONS] CONTAINER [
 export const rename = simple('Rename a container', 'CONTAINER NEW_NAME', [], async (ctx, _f, args) => {
   const [oldName, newName] = args.map((s) => s.trim());
   if (!oldName || !newName) throw new StatusError(1, 'Error: Neither old nor new names may be empty');
-  await ctx.client().containers.rename(oldName, newName);
+  try {
+    await ctx.client().containers.rename(oldName, newName);
+  } catch (e: any) {
+    if (e instanceof ApiError) throw new StatusError(1, `Error response from daemon: ${e.message}\nError: failed to rename container named ${oldName}`);
+    throw e;
+  }
 }, { args: { exact: 2 }, aliases: ['dray container rename', 'dray rename'] });
 
 export const wait = simple('Block until one or more containers stop, then print their exit codes', 'CONTAINER [CONTAINER...]', [],
@@ -174,7 +179,7 @@ export const port: Command = {
       proto ||= 'tcp';
       const key = `${p}/${proto}`;
       const b = ports[key];
-      if (!b || !b.length) throw new StatusError(1, `Error: No public port '${key}' published for ${args[0]}`);
+      if (!b || !b.length) throw new StatusError(1, `Error: No public port '${args[1]}' published for ${args[0]}`);
       for (const x of b) process.stdout.write(`${fmt(x)}\n`);
       return;
     }
@@ -244,14 +249,16 @@ export const attach: Command = {
     const tty = !!c.Config.Tty;
     const stdin = !f['no-stdin'] && !!c.Config.OpenStdin;
     if (tty && stdin && !process.stdin.isTTY) throw new StatusError(1, 'the input device is not a TTY');
+    // As docker: the wait is registered first, so the exit code is known when the stream ends.
+    const { result } = await client.containers.waitRegistered(c.Id, 'not-running');
+    result.catch(() => {});
     const { socket } = await client.containers.attach(c.Id, { stream: true, stdin, stdout: true, stderr: true, detachKeys: f['detach-keys'] });
     const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(f['detach-keys']) });
     const unresize = tty ? watchResize((h, w) => client.containers.resize(c.Id, h, w)) : () => {};
     const unsig = !tty && f['sig-proxy'] ? proxySignals((s) => client.containers.kill(c.Id, s)) : () => {};
     try {
       if (await pump.done) return 0;
-      const after = await client.containers.inspect(c.Id).catch(() => undefined);
-      return after && !after.State.Running ? after.State.ExitCode : 0;
+      return (await result).StatusCode;
     } finally { unresize(); unsig(); pump.cleanup(); socket.destroy(); }
   },
 };

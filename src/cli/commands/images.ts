@@ -18,7 +18,7 @@ class ImageContext {
   get CreatedSince() { return timeAgo(this.i.Created); }
   get CreatedAt() { return goTimeString(this.i.Created); }
   get Size() { return humanSizeWithPrecision(this.i.Size, 3); }
-  get VirtualSize() { return humanSizeWithPrecision(this.i.VirtualSize ?? this.i.Size, 3); }
+  get VirtualSize() { return humanSize(this.i.VirtualSize ?? this.i.Size); }
   get SharedSize() { return this.i.SharedSize < 0 ? 'N/A' : humanSizeWithPrecision(this.i.SharedSize, 3); }
   get UniqueSize() { return this.i.SharedSize < 0 ? 'N/A' : humanSizeWithPrecision(this.i.Size - this.i.SharedSize, 3); }
   get Containers() { return this.i.Containers < 0 ? 'N/A' : String(this.i.Containers); }
@@ -118,11 +118,11 @@ export const history: Command = {
       CreatedSince: f.human ? timeAgo(x.Created) : new Date(x.Created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       CreatedAt: new Date(x.Created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       CreatedBy: trunc ? ellipsis(x.CreatedBy.replace(/\t/g, ' '), 45) : x.CreatedBy.replace(/\t/g, ' '),
-      Size: f.human ? humanSize(x.Size) : String(x.Size),
+      Size: f.human ? humanSizeWithPrecision(x.Size, 3) : String(x.Size),
       Comment: x.Comment,
     }));
     if (f.quiet && !f.format) { for (const r of rows) process.stdout.write(`${r.ID}\n`); return; }
-    process.stdout.write(renderList(f.format, rows, { defaultTable: '{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' } }));
+    process.stdout.write(renderList(f.format, rows, { defaultTable: f.human ? '{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}' : '{{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}', headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' } }));
   },
 };
 

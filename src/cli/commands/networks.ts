@@ -74,10 +74,13 @@ export const rm: Command = {
   usage: 'NETWORK [NETWORK...]', description: 'Remove one or more networks', aliases: ['dray network rm', 'dray network remove'],
   flags: [boolFlag('force', 'f', 'Do not error if the network does not exist')], args: { min: 1 },
   async run(ctx, f, args) {
-    return forEachArg(args, async (a) => {
+    const rc = await forEachArg(args, async (a) => {
       try { await ctx.client().networks.remove(a); } catch (e) { if (f.force && e instanceof ApiError && e.status === 404) return; throw e; }
       return a;
     });
+    // docker network rm ends a failure with this line (its StatusError carries no message).
+    if (rc) process.stderr.write('exit status 1\n');
+    return rc;
   },
 };
 

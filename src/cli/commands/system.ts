@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, strFlag } from '../flags';
 import { renderOne, renderList, inspectJson } from '../format';
-import { humanSize, apiTimestamp, timeAgo } from '../units';
+import { humanSize, humanSizeWithPrecision, apiTimestamp, timeAgo } from '../units';
 import { filterFlag, formatFlag, parseFilterArgs, confirm, shortId, inspectFormatFlag } from './common';
 import { ApiError, CLIENT_API_VERSION } from '../../client';
 import { printInspect } from './containers';
@@ -111,6 +111,9 @@ Server:
  Runtimes: ${Object.keys(i.Runtimes ?? {}).sort().join(' ')}
  Default Runtime: ${i.DefaultRuntime ?? ''}
  Init Binary: ${i.InitBinary ?? ''}
+ containerd version: ${i.ContainerdCommit?.ID ?? ''}
+ runc version: ${i.RuncCommit?.ID ?? ''}
+ init version: ${i.InitCommit?.ID ?? ''}
 `;
     if (i.SecurityOptions?.length) {
       s += ' Security Options:\n';
@@ -133,6 +136,7 @@ Server:
  Experimental: ${yes(i.ExperimentalBuild)}
  Insecure Registries:
 ${((i.RegistryConfig?.InsecureRegistryCIDRs ?? []) as string[]).map((r) => `  ${r}\n`).join('')} Live Restore Enabled: ${yes(i.LiveRestoreEnabled)}
+
 `;
     process.stdout.write(s);
     for (const w of (i.Warnings ?? []) as string[]) process.stderr.write(`${w}\n`);
@@ -168,21 +172,31 @@ export const df: Command = {
     const containers = d.Containers ?? [];
     const volumes = d.Volumes ?? [];
     const cache = d.BuildCache ?? [];
-    const reclaimPct = (r: number, t: number) => (t > 0 ? `${humanSize(r)} (${Math.round((r / t) * 100)}%)` : humanSize(r));
+    const reclaimPct = (r: number, t: number) => (t > 0 ? `${humanSize(r)} (${Math.trunc((r * 100) / t)}%)` : humanSize(r));
     if (f.verbose) {
+      const p3 = (n: number) => humanSizeWithPrecision(n, 3);
+      const na = (n: number, f: (x: number) => string) => (n < 0 ? 'N/A' : f(n));
       let s = 'Images space usage:\n\n';
-      s += renderList(undefined, images.map((i) => ({ Repository: (i.RepoTags?.[0] ?? '<none>:<none>').split(':')[0], Tag: (i.RepoTags?.[0] ?? '<none>:<none>').split(':').slice(1).join(':'), ID: shortId(i.Id), Created: timeAgo(i.Created), Size: humanSize(i.Size), SharedSize: humanSize(i.SharedSize > 0 ? i.SharedSize : 0), UniqueSize: humanSize(i.Size - Math.max(0, i.SharedSize)), Containers: String(i.Containers < 0 ? 0 : i.Containers) })), { defaultTable: '{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}', headers: { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Created: 'CREATED', Size: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' } });
+      const imgRows = [...images].sort((a, b) => b.Created - a.Created).flatMap((i) => {
+        const tags = (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+        const base = { ID: shortId(i.Id), Created: timeAgo(i.Created), Size: p3(i.Size), SharedSize: na(i.SharedSize, p3), UniqueSize: i.SharedSize < 0 ? 'N/A' : p3(i.Size - i.SharedSize), Containers: String(Math.max(0, i.Containers)) };
+        if (!tags.length) return [{ Repository: '<none>', Tag: '<none>', ...base }];
+        return tags.map((t) => ({ Repository: t.slice(0, t.lastIndexOf(':')), Tag: t.slice(t.lastIndexOf(':') + 1), ...base }));
+      });
+      s += renderList(undefined, imgRows, { defaultTable: '{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}', headers: { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', Created: 'CREATED', Size: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' } });
       s += '\nContainers space usage:\n\n';
-      s += renderList(undefined, containers.map((c) => ({ ID: shortId(c.Id), Image: c.Image, Command: JSON.stringify(c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command), LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Type === 'volume').length), Size: humanSize(c.SizeRw ?? 0), Created: timeAgo(c.Created), Status: c.Status, Names: (c.Names ?? []).map((n) => n.replace(/^\//, '')).join(',') })), { defaultTable: '{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.Created}}\t{{.Status}}\t{{.Names}}', headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', Created: 'CREATED', Status: 'STATUS', Names: 'NAMES' } });
+      s += renderList(undefined, containers.map((c) => ({ ID: shortId(c.Id), Image: c.Image, Command: JSON.stringify([...c.Command].length > 20 ? `${[...c.Command].slice(0, 19).join('')}…` : c.Command), LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Type === 'volume').length), Size: p3(c.SizeRw ?? 0), Created: timeAgo(c.Created), Status: c.Status, Names: (c.Names ?? []).map((n) => n.replace(/^\//, '')).join(',') })), { defaultTable: '{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.Created}}\t{{.Status}}\t{{.Names}}', headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', Created: 'CREATED', Status: 'STATUS', Names: 'NAMES' } });
       s += '\nLocal Volumes space usage:\n\n';
-      s += renderList(undefined, volumes.map((v) => ({ Name: v.Name, Links: String(v.UsageData?.RefCount ?? 0), Size: humanSize(v.UsageData?.Size ?? 0) })), { defaultTable: '{{.Name}}\t{{.Links}}\t{{.Size}}', headers: { Name: 'VOLUME NAME', Links: 'LINKS', Size: 'SIZE' } });
-      s += '\nBuild cache usage: ' + humanSize(cache.reduce((a, b) => a + b.Size, 0)) + '\n\n';
+      s += renderList(undefined, volumes.map((v) => ({ Name: v.Name, Links: String(v.UsageData?.RefCount ?? 0), Size: na(v.UsageData?.Size ?? -1, p3) })), { defaultTable: '{{.Name}}\t{{.Links}}\t{{.Size}}', headers: { Name: 'VOLUME NAME', Links: 'LINKS', Size: 'SIZE' } });
+      s += `\nBuild cache usage: ${humanSize(cache.reduce((a, b) => a + b.Size, 0))}\n\n`;
+      s += renderList(undefined, cache.map((b) => ({ ID: b.ID.slice(0, 12), CacheType: b.Type, Size: p3(b.Size), CreatedSince: b.CreatedAt ? timeAgo(b.CreatedAt) : '', LastUsedSince: b.LastUsedAt ? timeAgo(b.LastUsedAt) : '', UsageCount: String(b.UsageCount ?? 0), Shared: String(b.Shared) })), { defaultTable: '{{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}', headers: { ID: 'CACHE ID', CacheType: 'CACHE TYPE', Size: 'SIZE', CreatedSince: 'CREATED', LastUsedSince: 'LAST USED', UsageCount: 'USAGE', Shared: 'SHARED' } });
       process.stdout.write(s);
       return;
     }
     const imgSize = d.LayersSize ?? images.reduce((a, i) => a + i.Size, 0);
     const usedImages = images.filter((i) => i.Containers > 0);
-    const imgReclaim = imgSize - usedImages.reduce((a, i) => a + i.Size, 0);
+    // As docker: what containers use is each used image's unique part (size minus shared size).
+    const imgReclaim = imgSize - usedImages.filter((i) => i.Size >= 0 && i.SharedSize >= 0).reduce((a, i) => a + i.Size - i.SharedSize, 0);
     const ctrSize = containers.reduce((a, c) => a + (c.SizeRw ?? 0), 0);
     const ctrReclaim = containers.filter((c) => c.State !== 'running').reduce((a, c) => a + (c.SizeRw ?? 0), 0);
     const volSize = volumes.reduce((a, v) => a + Math.max(0, v.UsageData?.Size ?? 0), 0);
@@ -262,6 +276,7 @@ export const inspect: Command = {
     const errors: string[] = [];
     for (const a of args) {
       let got: unknown;
+      let lastErr: ApiError | undefined;
       for (const k of type ? [type] : kinds) {
         try {
           if (k === 'container') got = await c.containers.inspect(a, { size: f.size });
@@ -271,13 +286,15 @@ export const inspect: Command = {
           break;
         } catch (e: any) {
           if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 501 && e.status !== 400)) throw e;
+          lastErr = e;
         }
       }
-      if (got === undefined) errors.push(type ? `No such ${type}: ${a}` : `No such object: ${a}`);
+      if (got === undefined && lastErr && type) errors.push(`Error response from daemon: ${lastErr.message}`);
+      else if (got === undefined) errors.push(`Error: No such object: ${a}`);
       else found.push(got);
     }
     printInspect(found, f.format);
-    if (errors.length) { process.stderr.write(errors.map((e) => `Error: ${e}\n`).join('')); return 1; }
+    if (errors.length) { process.stderr.write(errors.map((e) => `${e}\n`).join('')); return 1; }
     return 0;
   },
 };
