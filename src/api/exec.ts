@@ -40,7 +40,7 @@ export function registerExecRoutes(r: Router, execs: ExecService): void {
     };
     let started;
     try {
-      started = await execs.start(s.id, { detach: false, tty });
+      started = await execs.start(s.id, { detach: false, tty, consoleSize: body.ConsoleSize });
     } catch (e) {
       fail(e);
       return;

@@ -131,10 +131,40 @@ export function parseFlags(argv: string[], defs: FlagDef[], o: { interspersed?: 
   return { values, args, changed, help };
 }
 
-/** Flag list for --help, in Docker's layout (sorted by long name). */
-export function formatFlagHelp(defs: FlagDef[]): string {
-  const all = [...defs.filter((d) => !d.hidden), { name: 'help', kind: 'bool', usage: 'Print usage' } as FlagDef];
-  all.sort((a, b) => a.name.localeCompare(b.name));
+/** pflag's wrapN: cut before `i` at a space, unless the rest fits within i+slack. */
+function wrapN(i: number, slack: number, s: string): [string, string] {
+  if (i + slack >= s.length) return [s, ''];
+  const head = s.slice(0, i);
+  const w = Math.max(head.lastIndexOf(' '), head.lastIndexOf('\t'), head.lastIndexOf('\n'));
+  if (w <= 0) return [s, ''];
+  const nl = head.lastIndexOf('\n');
+  if (nl > 0 && nl < w) return [s.slice(0, nl), s.slice(nl + 1)];
+  return [s.slice(0, w), s.slice(w + 1)];
+}
+
+/** pflag's wrap: usage text wrapped to `cols`, continuation lines indented by `indent`. */
+export function wrapUsage(indent: number, cols: number, s: string): string {
+  const r = `\n${' '.repeat(indent)}`;
+  let wrap = cols - indent;
+  if (wrap < 24) return s.replace(/\n/g, r);
+  const slack = 5;
+  wrap -= slack;
+  let [line, rest] = wrapN(wrap, slack, s);
+  let out = line.replace(/\n/g, r);
+  while (rest.length) {
+    [line, rest] = wrapN(wrap, slack, rest);
+    out += r + line.replace(/\n/g, r);
+  }
+  return out;
+}
+
+/** Flag list for --help, in pflag's layout (sorted by long name, wrapped for 80 columns). */
+export function formatFlagHelp(defs: FlagDef[], cols = 78): string {
+  // Docker lists --help only where -h means something else (run's --hostname), i.e. where the
+  // command had to declare its own help flag.
+  const ownHelp = defs.some((d) => d.short === 'h');
+  const all = [...defs.filter((d) => !d.hidden), ...(ownHelp ? [{ name: 'help', kind: 'bool', usage: 'Print usage' } as FlagDef] : [])];
+  all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const left = all.map((d) => {
     const s = d.short ? `  -${d.short}, --${d.name}` : `      --${d.name}`;
     return d.kind === 'bool' ? s : `${s} ${d.type ?? 'string'}`;
@@ -143,8 +173,9 @@ export function formatFlagHelp(defs: FlagDef[]): string {
   return all.map((d, i) => {
     let usage = d.usage;
     if (d.defaultText !== undefined) usage += ` (default ${d.defaultText})`;
-    else if (d.kind === 'value' && d.default !== undefined && d.default !== '' && d.default !== 0 || (d.kind === 'bool' && d.default === true)) usage += ` (default ${d.kind === 'value' && (d.type ?? 'string') === 'string' ? JSON.stringify(d.default) : String(d.default)})`;
-    const lines = usage.split('\n');
-    return left[i].padEnd(w) + lines[0] + lines.slice(1).map((l) => `\n${' '.repeat(w)}${l}`).join('');
+    else if ((d.kind === 'value' && d.default !== undefined && d.default !== '' && d.default !== 0) || (d.kind === 'bool' && d.default === true)) {
+      usage += ` (default ${d.kind === 'value' && (d.type ?? 'string') === 'string' ? JSON.stringify(d.default) : String(d.default)})`;
+    }
+    return left[i].padEnd(w) + wrapUsage(w, cols, usage);
   }).join('\n');
 }

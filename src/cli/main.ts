@@ -33,7 +33,7 @@ function printFlagError(path: string, cmd: Command | undefined, msg: string): vo
 }
 
 export function commandHelp(path: string, cmd: Command): string {
-  let s = `\nUsage:  ${path} ${cmd.usage}\n\n${cmd.description}\n`;
+  let s = `Usage:  ${path} ${cmd.usage}\n\n${cmd.description}\n`;
   if (cmd.aliases?.length) s += `\nAliases:\n  ${cmd.aliases.join(', ')}\n`;
   s += `\nOptions:\n${formatFlagHelp(cmd.flags)}\n`;
   return s;
@@ -69,6 +69,10 @@ async function main(argv: string[]): Promise<number> {
   }
   // writeSync: touching process.stdout would load the stream machinery (a few ms) just to print a line.
   if (g.values.version) { writeSync(1, `Dray version ${VERSION}, build ${buildId()}\n`); return 0; }
+  // A closed pipe (dray events | head) ends us quietly, as SIGPIPE ends the Go docker CLI.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: any) => { if (e?.code === 'EPIPE') process.exit(141); throw e; });
+  }
   const rest = argv.slice(i);
   if (g.help || rest.length === 0 || rest[0] === 'help' && rest.length === 1) { process.stdout.write(topLevelHelp()); return 0; }
   const hosts: string[] = g.values.host;

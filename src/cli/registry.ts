@@ -148,7 +148,7 @@ const pad = (s: string, n: number) => s.padEnd(n);
 export function topLevelHelp(): string {
   const common = ['run', 'exec', 'ps', 'build', 'pull', 'push', 'images', 'login', 'logout', 'search', 'version', 'info'];
   const others = Object.keys(TOP).filter((k) => !common.includes(k) && !GROUPS[k] && k !== 'compose').sort();
-  let s = '\nUsage:  dray [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers (Docker-compatible)\n\nCommon Commands:\n';
+  let s = 'Usage:  dray [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers (Docker-compatible)\n\nCommon Commands:\n';
   for (const k of common) s += `  ${pad(k, 11)} ${TOP[k].desc}\n`;
   s += '\nManagement Commands:\n';
   s += `  ${pad('compose', 11)} Docker Compose\n`;
@@ -170,7 +170,7 @@ Run 'dray COMMAND --help' for more information on a command.
 
 export function groupHelp(group: string): string {
   const g = GROUPS[group];
-  let s = `\nUsage:  dray ${group} COMMAND\n\n${g.desc}\n\nCommands:\n`;
+  let s = `Usage:  dray ${group} COMMAND\n\n${g.desc}\n\nCommands:\n`;
   for (const k of Object.keys(g.subs).sort()) s += `  ${pad(k, 11)} ${g.subs[k].desc}\n`;
   s += `\nRun 'dray ${group} COMMAND --help' for more information on a command.\n`;
   return s;

@@ -362,6 +362,10 @@ export class ContainerService {
         await writeFileAtomic(c.HostsPath, (await this.baseHosts(c)) + net.hostsEntries);
       }
       const spec = buildSpec(input);
+      // The terminal starts at the client's size (docker sends ConsoleSize): a resize after start
+      // would race with the first thing the process prints.
+      const cs = c.HostConfig.ConsoleSize;
+      if (c.Config.Tty && cs && cs[0] > 0 && cs[1] > 0) (spec.process as Record<string, unknown>).consoleSize = { height: cs[0], width: cs[1] };
       await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
       const pid = await startConmon({
         conmon: this.cfg.conmon,

@@ -100,7 +100,7 @@ export class ExecService {
    * Starts the session. With `attach`, the process waits until the caller has connected, so no
    * early output is lost. Resolves once the process runs; `finished` gives the exit code.
    */
-  async start(id: string, opts: { detach: boolean; tty?: boolean }): Promise<{ conn?: AttachConnection; finished: Promise<number> }> {
+  async start(id: string, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] | null }): Promise<{ conn?: AttachConnection; finished: Promise<number> }> {
     const s = this.get(id);
     if (s.started) throw conflict(`Error: Exec command ${id} has already run`);
     const c = this.containers.get(s.containerId);
@@ -122,6 +122,8 @@ export class ExecService {
       capAdd: c.HostConfig.CapAdd ?? undefined,
       capDrop: c.HostConfig.CapDrop ?? undefined,
     });
+    const cs = opts.consoleSize ?? s.config.ConsoleSize;
+    if (tty && cs && cs[0] > 0 && cs[1] > 0) (proc as Record<string, unknown>).consoleSize = { height: cs[0], width: cs[1] };
     const specFile = path.join(s.dir, 'process.json');
     await fsp.writeFile(specFile, processToJson(proc));
     const rt = this.containers.runtimeFor(c);

@@ -77,9 +77,14 @@ test('the detached lifecycle: ps, exec, logs, inspect, stop, rm', () => {
 
 test('-it gives a real terminal', () => {
   // script(1) supplies the terminal the docker CLI needs for -t.
-  const r = spawnSync('script', ['-qec', 'docker run -it --rm busybox sh -c "tty; stty size"', '/dev/null'], { env: { ...d.env, COLUMNS: '100', LINES: '30' }, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('script', ['-qec', 'stty cols 100 rows 30; docker run -it --rm busybox sh -c "tty; stty size"', '/dev/null'], { env: d.env, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /\/dev\/pts\/\d+/);
+  assert.match(r.stdout, /^30 100\r?$/m, 'the terminal starts at the client\'s size');
+  assert.equal(d.docker(['run', '-d', '--name', 'tt', 'busybox', 'sleep', '60']).code, 0);
+  const e = spawnSync('script', ['-qec', 'stty cols 90 rows 20; docker exec -it tt stty size', '/dev/null'], { env: d.env, encoding: 'utf8', timeout: 30_000 });
+  assert.match(e.stdout, /^(\^@)*20 90\r?$/m);
+  assert.equal(d.docker(['rm', '-f', 'tt']).code, 0);
 });
 
 test('cp in both directions', () => {

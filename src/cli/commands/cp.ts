@@ -18,6 +18,8 @@ export function splitCpArg(a: string): { container?: string; path: string } {
 }
 
 const sedEscape = (s: string) => s.replace(/[\\,&.*^$[\]]/g, '\\$&');
+/** The replacement side of a tar --transform: only \, & and the delimiter are special. */
+const sedReplacement = (s: string) => s.replace(/[\\,&]/g, '\\$&');
 
 export const cp: Command = {
   usage: `[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
@@ -58,7 +60,7 @@ container source to stdout.`,
         dest = dest.replace(/\/+$/, '');
         const parent = path.dirname(dest);
         // Docker renames the copied root to the destination's name.
-        await runTool('tar', ['-x', '-C', parent, '--transform', `s,^${sedEscape(base)},${sedEscape(path.basename(dest))},`, ...(f.archive ? ['--same-owner'] : ['--no-same-owner']), '-f', '-'], { input: tar });
+        await runTool('tar', ['-x', '-C', parent, '--transform', `s,^${sedEscape(base)},${sedReplacement(path.basename(dest))},`, ...(f.archive ? ['--same-owner'] : ['--no-same-owner']), '-f', '-'], { input: tar });
       }
       if (!f.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(tar.length)} to ${args[1]}\n`);
       return;
@@ -83,7 +85,7 @@ container source to stdout.`,
       if (!destExistsDir) {
         if (dst.path.endsWith('/')) throw new StatusError(1, `Error response from daemon: Could not find the file ${dst.path} in container ${container}`);
         destDir = path.posix.dirname(dst.path) || '/';
-        transform = ['--transform', `s,^${sedEscape(base)},${sedEscape(path.posix.basename(dst.path))},`];
+        transform = ['--transform', `s,^${sedEscape(base)},${sedReplacement(path.posix.basename(dst.path))},`];
       }
       void localStat;
       const r = await runToolBuffer('tar', ['-C', path.dirname(path.resolve(src.path)), ...transform, ...(f['follow-link'] ? ['-h'] : []), '-cf', '-', base]);

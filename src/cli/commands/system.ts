@@ -153,9 +153,11 @@ export const events: Command = {
     const gen = await ctx.client().system.events({ since: f.since ? apiTimestamp(f.since) : undefined, until: f.until ? apiTimestamp(f.until) : undefined, filters: parseFilterArgs(f.filter) });
     for await (const e of gen) {
       if (f.format) { process.stdout.write(renderOne(f.format === 'json' ? '{{json .}}' : f.format, e, false)); continue; }
-      const t = new Date(Math.floor(e.timeNano / 1e6)).toISOString().replace(/\.(\d{3})Z$/, (_m, ms) => `.${ms}${String(e.timeNano % 1e6).padStart(6, '0')}Z`);
-      const attrs = Object.entries(e.Actor?.Attributes ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(', ');
-      const local = t.replace('T', 'T').replace('Z', '+00:00');
+      // RFC3339 with 9 fixed fractional digits, from the exact nanosecond count.
+      const nano = (e as any).timeNanoText ?? String(e.timeNano);
+      const secs = Number(nano.slice(0, -9) || '0');
+      const local = `${new Date(secs * 1000).toISOString().slice(0, 19)}.${nano.slice(-9).padStart(9, '0')}Z`;
+      const attrs = Object.entries(e.Actor?.Attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(', ');
       process.stdout.write(`${local} ${e.Type} ${e.Action} ${e.Actor?.ID ?? ''}${attrs ? ` (${attrs})` : ''}\n`);
     }
   },

@@ -111,7 +111,8 @@ export function parseExpose(specs: string[]): Record<string, {}> {
 export function displayPorts(ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> | null | undefined): string {
   if (!ports || !ports.length) return '';
   // Docker groups consecutive ports into ranges; keep it simple but ordered like docker.
-  const sorted = [...ports].sort((a, b) => (a.PrivatePort - b.PrivatePort) || ((a.PublicPort ?? 0) - (b.PublicPort ?? 0)) || (a.IP ?? '').localeCompare(b.IP ?? ''));
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  const sorted = [...ports].sort((a, b) => (a.PrivatePort - b.PrivatePort) || ((a.PublicPort ?? 0) - (b.PublicPort ?? 0)) || cmp(a.Type, b.Type) || cmp(a.IP ?? '', b.IP ?? ''));
   const groups = new Map<string, Array<{ pub?: number; priv: number }>>();
   for (const p of sorted) {
     const ip = p.IP ?? '';

@@ -1,0 +1,95 @@
+// The build cache: which image a step produced from a given parent. One JSON index under the data
+// root, written atomically, read once per daemon:
+//
+//   <dataRoot>/builder/cache.json   {"version": 1, "entries": {"<key>": {parent, text, sources?, image, at}}}
+//
+// key = sha256(parent image ID, instruction text after ARG/ENV substitution with the build args
+// it uses, and for COPY/ADD the content hash of the sources). An entry whose image was deleted is
+// a miss and is dropped. The entries also explain a miss (explaincache=1): same parent and text
+// with other sources means "sources changed", same parent only means "instruction changed".
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { writeJsonAtomic, readJsonIfExists } from '../lib/atomic';
+import { KeyedMutex } from '../lib/lock';
+import { shortId } from '../lib/ids';
+
+export interface CacheProbe {
+  parent: string;
+  text: string;
+  /** COPY/ADD: the combined source hash, and per-file hashes for explanations. */
+  sourceHash?: string;
+  sources?: Record<string, string>;
+}
+
+interface Entry { parent: string; text: string; sourceHash?: string; sources?: Record<string, string>; image: string; at: number }
+interface IndexFile { version: 1; entries: Record<string, Entry> }
+
+const MAX_ENTRIES = 20_000;
+const MAX_SOURCE_NAMES = 2_000;
+
+export class BuildCache {
+  private index?: IndexFile;
+  private readonly file: string;
+  private readonly lock = new KeyedMutex();
+
+  constructor(dataRoot: string, private exists: (imageId: string) => boolean) {
+    this.file = path.join(dataRoot, 'builder', 'cache.json');
+  }
+
+  static key(p: CacheProbe): string {
+    return createHash('sha256').update(`${p.parent}\n${p.text}\n${p.sourceHash ?? ''}`).digest('hex');
+  }
+
+  private async load(): Promise<IndexFile> {
+    if (this.index) return this.index;
+    const f = await readJsonIfExists<IndexFile>(this.file).catch(() => undefined);
+    this.index = f && f.version === 1 && f.entries ? f : { version: 1, entries: {} };
+    return this.index;
+  }
+
+  /** The cached image for this step, if it still exists. */
+  async lookup(p: CacheProbe): Promise<string | undefined> {
+    const idx = await this.load();
+    const e = idx.entries[BuildCache.key(p)];
+    if (!e) return undefined;
+    if (!this.exists(e.image)) return undefined;
+    return e.image;
+  }
+
+  /** Why `p` missed, in words (for explaincache). */
+  async explain(p: CacheProbe, what: string): Promise<string> {
+    const idx = await this.load();
+    const e = idx.entries[BuildCache.key(p)];
+    if (e && !this.exists(e.image)) return `cached image ${shortId(e.image)} was deleted`;
+    const sameParent = Object.values(idx.entries).filter((x) => x.parent === p.parent && this.exists(x.image));
+    if (sameParent.length === 0) return `no cached layer for parent ${p.parent ? shortId(p.parent) : 'scratch'}`;
+    const sameText = sameParent.filter((x) => x.text === p.text);
+    if (sameText.length === 0) return 'instruction changed';
+    const prev = sameText.sort((a, b) => b.at - a.at)[0];
+    const changed: string[] = [];
+    if (prev.sources && p.sources) {
+      const names = new Set([...Object.keys(prev.sources), ...Object.keys(p.sources)]);
+      for (const n of [...names].sort()) if (prev.sources[n] !== p.sources[n]) changed.push(n);
+    }
+    const list = changed.length > 5 ? [...changed.slice(0, 5), `and ${changed.length - 5} more`] : changed;
+    return `${what} sources changed${list.length ? ` (${list.join(', ')})` : ''}`;
+  }
+
+  async store(p: CacheProbe, image: string): Promise<void> {
+    await this.lock.run('index', async () => {
+      const idx = await this.load();
+      const sources = p.sources && Object.keys(p.sources).length <= MAX_SOURCE_NAMES ? p.sources : undefined;
+      idx.entries[BuildCache.key(p)] = { parent: p.parent, text: p.text, sourceHash: p.sourceHash, sources, image, at: Date.now() };
+      // Bounded: entries of deleted images go first, then the oldest.
+      const keys = Object.keys(idx.entries);
+      if (keys.length > MAX_ENTRIES) {
+        for (const k of keys) if (!this.exists(idx.entries[k].image)) delete idx.entries[k];
+        const rest = Object.entries(idx.entries).sort((a, b) => a[1].at - b[1].at);
+        for (let i = 0; i < rest.length - MAX_ENTRIES; i++) delete idx.entries[rest[i][0]];
+      }
+      await fsp.mkdir(path.dirname(this.file), { recursive: true });
+      await writeJsonAtomic(this.file, idx);
+    });
+  }
+}
