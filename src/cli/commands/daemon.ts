@@ -1,6 +1,6 @@
 // daemon start|stop|status (Dray extension): drayd in the background with a pid file and a log.
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync, mkdirSync, existsSync } from 'node:fs';
+import { openSync, readFileSync, mkdirSync, existsSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command, Ctx } from '../command';
 import { StatusError } from '../command';
@@ -48,7 +48,8 @@ export const start: Command = {
     const running = readPid(f.pidfile);
     if (running) { process.stdout.write(`drayd is already running (pid ${running})\n`); return 0; }
     const hosts: string[] = f.host.length ? f.host : ctx.hostFlag ? [ctx.hostFlag] : [];
-    const script = path.join(path.dirname(process.argv[1]), 'drayd.js');
+    // dray may be reached through a symlink (/usr/local/bin/dray): drayd.js sits beside the real file.
+    const script = path.join(path.dirname(realpathSync(process.argv[1])), 'drayd.js');
     if (!existsSync(script)) throw new StatusError(1, `cannot find drayd at ${script}`);
     const dargs = [script, '--pidfile', f.pidfile];
     for (const h of hosts) dargs.push('--host', h);
