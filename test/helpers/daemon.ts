@@ -113,6 +113,14 @@ export class TestDaemon {
     return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.dir));
   }
 
+  /** Kills the daemon with SIGKILL, as a crash would. */
+  async killDaemon(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc!.once('exit', r));
+    this.proc.kill('SIGKILL');
+    await exited;
+  }
+
   async stopDaemon(): Promise<void> {
     if (!this.proc || this.proc.exitCode !== null) return;
     const exited = new Promise((r) => this.proc!.once('exit', r));

@@ -221,3 +221,22 @@ test('pause, top, rename, archive and changes', async () => {
   assert.equal(kinds['/etc/group'], 2);
   await d.api('DELETE', `/containers/${id}?force=1`);
 });
+
+test('a daemon killed with SIGKILL restarts consistent: running containers, networks and volumes kept', async () => {
+  const id = await d.runDetached(['sh', '-c', 'echo up; sleep 60'], { HostConfig: { NetworkMode: 'bridge', Binds: ['crashvol:/data'] } });
+  const created = await d.api('POST', '/containers/create?name=never-started', { Image: 'busybox', Cmd: ['true'] });
+  await d.killDaemon();
+  await d.start();
+  const i = await d.api('GET', `/containers/${id}/json`);
+  assert.equal(i.json.State.Running, true);
+  assert.ok(i.json.NetworkSettings.IPAddress, 'keeps its address');
+  assert.equal((await d.api('GET', '/volumes/crashvol')).status, 200);
+  assert.equal((await d.api('GET', `/containers/${created.json.Id}/json`)).json.State.Status, 'created');
+  const e = await d.api('POST', `/containers/${id}/exec`, { Cmd: ['true'] });
+  assert.equal(e.status, 201, 'exec works after the restart');
+  assert.equal((await d.api('POST', `/containers/${id}/stop?t=1`)).status, 204);
+  assert.equal((await d.api('GET', `/containers/${id}/json`)).json.State.Running, false);
+  for (const c of [id, created.json.Id]) assert.equal((await d.api('DELETE', `/containers/${c}?v=1`)).status, 204);
+  assert.equal((await d.api('DELETE', '/volumes/crashvol')).status, 204);
+  assert.deepEqual(d.mounts(), []);
+});
