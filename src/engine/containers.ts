@@ -338,13 +338,17 @@ export class ContainerService {
     if (restartTimer) { clearTimeout(restartTimer); this.restartTimers.delete(id); }
     let mounted = false;
     let networked = false;
+    const t0 = performance.now();
+    const lap = (what: string) => log.debug('start phase', { id: id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     try {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });
       await fsp.mkdir(bundle, { recursive: true });
       const rootfs = await this.fs.mount(id, c.Dray.lowerDirs);
       mounted = true;
+      lap('mounted');
       const input = await this.specInput(c, rootfs);
+      lap('spec input');
       if (usesNetworkService(c.HostConfig.NetworkMode!)) {
         networked = true;
         const net = await this.networks.attachContainer({
@@ -367,6 +371,7 @@ export class ContainerService {
       const cs = c.HostConfig.ConsoleSize;
       if (c.Config.Tty && cs && cs[0] > 0 && cs[1] > 0) (spec.process as Record<string, unknown>).consoleSize = { height: cs[0], width: cs[1] };
       await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
+      lap('bundle written');
       const pid = await startConmon({
         conmon: this.cfg.conmon,
         runtimePath: rt.path,
@@ -386,11 +391,14 @@ export class ContainerService {
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);
       await Promise.all(pending.map((fn) => fn(this.attachSocket(id)).catch((e) => log.warn('attach failed', { id, error: errorMessage(e) }))));
+      lap('created');
       await rt.start(id);
+      lap('started');
       c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
       c.Dray.hasBeenStarted = true;
       c.Dray.manuallyStopped = false;
       await this.save(c);
+      lap('saved');
       this.events.publish('container', 'start', id, this.attrs(c));
     } catch (e) {
       await rt.delete(id, true).catch(() => {});
