@@ -10,7 +10,7 @@ packages=(
   golang-github-containers-common
   busybox-static
   tini
-  attr tar procps util-linux curl
+  attr tar procps util-linux curl mmdebstrap
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -8,6 +8,7 @@ import { registerImageRoutes } from './images';
 import { registerDrayRoutes } from './dray';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
+import { registerBuildRoutes } from './build';
 import { rememberEndpoint } from '../engine/containers';
 
 export function buildRouter(engine: Engine): Router {
@@ -17,6 +18,7 @@ export function buildRouter(engine: Engine): Router {
   registerExecRoutes(r, engine.execs);
   registerImageRoutes(r, engine.images, { containersUsingImage: (id) => engine.containers.usersOfImage(id) });
   registerDrayRoutes(r, engine);
+  registerBuildRoutes(r, engine);
   registerVolumeRoutes(r, engine.volumes);
   registerNetworkRoutes(r, engine.networks, {
     lookup: (ref) => {

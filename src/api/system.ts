@@ -35,8 +35,7 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
   for (const p of ['/swarm', '/nodes', '/services', '/tasks', '/secrets', '/configs']) r.get(p, noSwarm);
   for (const p of ['/swarm/init', '/swarm/join', '/swarm/leave', '/swarm/update', '/swarm/unlock']) r.post(p, noSwarm);
 
-  // The builder arrives with the build issue.
-  r.post('/build', () => { throw notImplemented('building images is not implemented yet'); });
+  // POST /build is in api/build.ts.
   r.post('/build/prune', async (req) => sendJson(req.res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }));
   r.post('/session', () => { throw notImplemented('BuildKit sessions are not supported; use DOCKER_BUILDKIT=0'); });
   r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });

@@ -33,7 +33,7 @@ export class BuildCache {
   private readonly file: string;
   private readonly lock = new KeyedMutex();
 
-  constructor(dataRoot: string, private exists: (imageId: string) => boolean) {
+  constructor(dataRoot: string, private exists: (imageId: string) => Promise<boolean>) {
     this.file = path.join(dataRoot, 'builder', 'cache.json');
   }
 
@@ -53,7 +53,7 @@ export class BuildCache {
     const idx = await this.load();
     const e = idx.entries[BuildCache.key(p)];
     if (!e) return undefined;
-    if (!this.exists(e.image)) return undefined;
+    if (!(await this.exists(e.image))) return undefined;
     return e.image;
   }
 
@@ -61,8 +61,9 @@ export class BuildCache {
   async explain(p: CacheProbe, what: string): Promise<string> {
     const idx = await this.load();
     const e = idx.entries[BuildCache.key(p)];
-    if (e && !this.exists(e.image)) return `cached image ${shortId(e.image)} was deleted`;
-    const sameParent = Object.values(idx.entries).filter((x) => x.parent === p.parent && this.exists(x.image));
+    if (e && !(await this.exists(e.image))) return `cached image ${shortId(e.image)} was deleted`;
+    const sameParent: Entry[] = [];
+    for (const x of Object.values(idx.entries)) if (x.parent === p.parent && (await this.exists(x.image))) sameParent.push(x);
     if (sameParent.length === 0) return `no cached layer for parent ${p.parent ? shortId(p.parent) : 'scratch'}`;
     const sameText = sameParent.filter((x) => x.text === p.text);
     if (sameText.length === 0) return 'instruction changed';
@@ -84,7 +85,7 @@ export class BuildCache {
       // Bounded: entries of deleted images go first, then the oldest.
       const keys = Object.keys(idx.entries);
       if (keys.length > MAX_ENTRIES) {
-        for (const k of keys) if (!this.exists(idx.entries[k].image)) delete idx.entries[k];
+        for (const k of keys) if (!(await this.exists(idx.entries[k].image))) delete idx.entries[k];
         const rest = Object.entries(idx.entries).sort((a, b) => a[1].at - b[1].at);
         for (let i = 0; i < rest.length - MAX_ENTRIES; i++) delete idx.entries[rest[i][0]];
       }

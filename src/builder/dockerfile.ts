@@ -263,7 +263,8 @@ function group(raw: Instruction[], directives: Record<string, string>, escape: s
 /** `ARG a=1 b` → [["a","1"],["b",undefined]]; values keep their quotes removed. */
 export function parseArgDecls(ins: Instruction): [string, string | undefined][] {
   const out: [string, string | undefined][] = [];
-  for (const w of splitQuoted(ins.args)) {
+  for (const raw of splitQuoted(ins.args)) {
+    const w = unquote(raw);
     const eq = w.indexOf('=');
     const k = eq < 0 ? w : w.slice(0, eq);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw perr(ins, `invalid ARG name: "${k}"`);

@@ -3,11 +3,14 @@
 // container's upper directory then becomes the step's layer. Containers are removed here in every
 // outcome the caller asks for, and a mount never outlives the call that made it.
 import { StringDecoder } from 'node:string_decoder';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import type { ImageService } from '../engine/images';
 import type { ContainerService } from '../engine/containers';
 import type { ContainerConfig, Image } from '../engine/types';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
+import { run } from '../lib/exec';
 
 export interface BuilderBackend {
   images: ImageService;
@@ -83,4 +86,42 @@ export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (
   } finally {
     await removeContainer(be, id);
   }
+}
+
+/** Files the runtime bind-mounts over; when the image lacks them, crun leaves empty stand-ins. */
+const MOUNT_TARGETS = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
+
+/**
+ * Drops from a RUN container's upper directory the empty mount-point files the runtime created
+ * (a RUN cannot write them: they are bind mounts), so layers hold only what the command made, as
+ * with Docker.
+ */
+export async function pruneMountTargets(be: BuilderBackend, id: string, image: Image): Promise<void> {
+  const upper = be.containers.fs.upper(id);
+  const lowers = await be.images.lowerDirs(image);
+  for (const rel of MOUNT_TARGETS) {
+    const p = path.join(upper, rel);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st || !st.isFile() || st.size !== 0) continue;
+    let inImage = false;
+    for (const l of lowers) if (await fsp.lstat(path.join(l, rel)).then(() => true, () => false)) { inImage = true; break; }
+    if (!inImage) await fsp.rm(p, { force: true });
+  }
+  // Creating those files copied /etc up; with nothing else changed there, the copy goes too.
+  const etc = path.join(upper, 'etc');
+  const st = await fsp.lstat(etc).catch(() => undefined);
+  if (!st?.isDirectory() || (await fsp.readdir(etc)).length) return;
+  const lower = await firstStat(lowers, 'etc');
+  if (!lower?.isDirectory() || lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) return;
+  const opaque = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', etc], { allowFailure: true });
+  if (opaque.code === 0 && opaque.stdout.trim() === 'y') return;
+  await fsp.rmdir(etc).catch(() => {});
+}
+
+async function firstStat(lowers: string[], rel: string) {
+  for (const l of lowers) {
+    const st = await fsp.lstat(path.join(l, rel)).catch(() => undefined);
+    if (st) return st;
+  }
+  return undefined;
 }

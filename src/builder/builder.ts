@@ -1,0 +1,561 @@
+// The legacy builder: runs a parsed Dockerfile stage by stage. Each step starts from the previous
+// step's image and commits a new one: RUN in a real container, COPY/ADD/WORKDIR by writing into a
+// mounted rootfs, everything else as a metadata-only image (history `empty_layer`). Steps are
+// looked up in the build cache first. Output is the legacy builder's text; api/build.ts frames it.
+// Tags are set only after the last step succeeded, so a failed build never moves a tag.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { ContainerConfig, Image } from '../engine/types';
+import { hostArch } from '../engine/images';
+import { lexWords, parseKeyValues, parsePortSpecs } from '../engine/changes';
+import { invalid, isKind, notImplemented, systemError } from '../lib/errors';
+import { shortId } from '../lib/ids';
+import { resolveUser, resolveInRoot } from '../runtime/user';
+import { Dockerfile, Instruction, Stage, parseDockerfile, parseArgDecls, flagValue, parseDuration } from './dockerfile';
+import { BuildContext } from './context';
+import { BuildCache, CacheProbe } from './cache';
+import { resolveSources, hashSources, copyInto, SourceItem } from './copy';
+import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
+import { cleanPath } from './dockerignore';
+
+export interface BuildOptions {
+  tags: string[];
+  buildArgs: Record<string, string | null>;
+  labels: Record<string, string>;
+  networkMode: string;
+  noCache: boolean;
+  pull: boolean;
+  rm: boolean;
+  forceRm: boolean;
+  target?: string;
+  platform?: string;
+  explainCache: boolean;
+}
+
+export interface BuildOutput {
+  /** Text for `{"stream": …}` lines. */
+  stream(text: string): void;
+  signal: AbortSignal;
+}
+
+/** Args every build knows without an ARG line; kept out of history and cache keys (as Docker). */
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+
+interface StageState {
+  stage: Stage;
+  image?: Image;
+  config: ContainerConfig;
+  author?: string;
+  /** ARGs declared in this stage, with their values (undefined: declared without a value). */
+  args: Map<string, string | undefined>;
+  /** CMD was set in this stage: a later ENTRYPOINT keeps it. */
+  cmdSet: boolean;
+}
+
+/** Go's %q of a []string, as the legacy builder writes CMD/ENTRYPOINT into history. */
+const goList = (l: string[]) => `[${l.map((s) => JSON.stringify(s)).join(' ')}]`;
+
+export class Builder {
+  private step = 0;
+  private total = 0;
+  private stageImages = new Map<number, Image | undefined>();
+  private globalArgs = new Map<string, string | undefined>();
+  private usedArgs = new Set<string>();
+  private df?: Dockerfile;
+
+  constructor(private be: BuilderBackend, private cache: BuildCache, private ctx: BuildContext, private o: BuildOptions, private out: BuildOutput) {}
+
+  private say(s: string) { this.out.stream(s); }
+
+  async build(): Promise<Image> {
+    const df = parseDockerfile(this.ctx.dockerfile, this.ctx.dockerfileName);
+    this.df = df;
+    checkPlatform(this.o.platform);
+    for (const ins of df.globalArgs) {
+      for (const [k, def] of parseArgDecls(ins)) {
+        this.usedArgs.add(k);
+        const env = this.argEnv(this.globalArgs);
+        this.globalArgs.set(k, this.o.buildArgs[k] ?? (def === undefined ? undefined : expand(def, env)));
+      }
+    }
+    const target = this.targetStage(df);
+    if (Object.keys(this.o.labels).length) {
+      const text = 'LABEL ' + Object.entries(this.o.labels).sort().map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+      target.instructions = [...target.instructions, { cmd: 'label', original: text, line: 0, flags: [], args: text.slice(6), heredocs: [] }];
+    }
+    const needed = neededStages(df, target);
+    this.total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
+    let last: Image | undefined;
+    for (const s of needed) {
+      last = await this.runStage(s);
+      this.stageImages.set(s.index, last);
+    }
+    if (!last) throw invalid('No image was generated. Is your Dockerfile empty?');
+    const unused = Object.keys(this.o.buildArgs).filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k)).sort();
+    if (unused.length) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
+    return last;
+  }
+
+  private targetStage(df: Dockerfile): Stage {
+    if (!this.o.target) return df.stages[df.stages.length - 1];
+    const t = this.o.target.toLowerCase();
+    const s = df.stages.find((x) => x.name === t);
+    if (!s) throw invalid(`failed to reach build target ${this.o.target} in Dockerfile`);
+    return s;
+  }
+
+  private argEnv(args: Map<string, string | undefined>): string[] {
+    return [...args].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
+  }
+
+  /** Variables for substitution: ARG values, then ENV (ENV wins). */
+  private subEnv(st: StageState): string[] {
+    return [...this.argEnv(st.args), ...(st.config.Env ?? [])];
+  }
+
+  // ---- stages ------------------------------------------------------------------------------
+
+  private async runStage(stage: Stage): Promise<Image | undefined> {
+    this.say(`Step ${++this.step}/${this.total} : ${stage.from.original}\n`);
+    const genv = this.argEnv(this.globalArgs);
+    const baseName = expand(stage.base, genv);
+    if (!baseName) throw invalid(`base name (${stage.base}) should not be blank`);
+    checkPlatform(stage.platform ? expand(stage.platform, genv) : undefined);
+    let image: Image | undefined;
+    const byStage = this.stageRef(baseName, stage.index);
+    if (byStage !== undefined) image = this.stageImages.get(byStage);
+    else if (baseName.toLowerCase() !== 'scratch') image = await this.baseImage(baseName);
+    if (image) this.say(` ---> ${shortId(image.id)}\n`);
+    const config: ContainerConfig = image?.config.config ? JSON.parse(JSON.stringify(image.config.config)) : {};
+    if (!(config.Env ?? []).some((e) => e.startsWith('PATH='))) config.Env = [...(config.Env ?? []), DEFAULT_PATH];
+    delete config.Image;
+    config.OpenStdin = false;
+    config.StdinOnce = false;
+    const st: StageState = { stage, image, config, args: new Map(), cmdSet: false };
+    const triggers = config.OnBuild ?? [];
+    if (triggers.length) {
+      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      config.OnBuild = null;
+      for (const t of triggers) {
+        const parsed = parseDockerfile(`FROM scratch\n${t}\n`).stages[0].instructions[0];
+        await this.dispatch(st, parsed);
+      }
+    }
+    for (const ins of stage.instructions) {
+      this.say(`Step ${++this.step}/${this.total} : ${ins.original}\n`);
+      await this.dispatch(st, ins);
+    }
+    // A stage with no step of its own is its base image (or nothing, for an empty scratch stage).
+    return st.image;
+  }
+
+  private async baseImage(name: string): Promise<Image> {
+    try {
+      return await this.be.images.resolve(name);
+    } catch (e) {
+      if (!isKind(e, 'NotFound')) throw e;
+      // No registry client yet: pull() fails with the network's or "not implemented" wording.
+      return this.be.images.pull(name);
+    }
+  }
+
+  // ---- steps -------------------------------------------------------------------------------
+
+  private async dispatch(st: StageState, ins: Instruction): Promise<void> {
+    if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
+    switch (ins.cmd) {
+      case 'run': return this.run(st, ins);
+      case 'copy': case 'add': return this.copy(st, ins);
+      case 'workdir': return this.workdir(st, ins);
+      case 'arg': return this.arg(st, ins);
+      default: return this.metadata(st, ins);
+    }
+  }
+
+  private shell(st: StageState): string[] {
+    return st.config.Shell && st.config.Shell.length ? st.config.Shell : DEFAULT_SHELL;
+  }
+
+  private nop(st: StageState, comment: string, twoSpaces = true): string {
+    return `${this.shell(st).join(' ')} #(nop) ${twoSpaces ? ' ' : ''}${comment}`;
+  }
+
+  /** Cache lookup; on a hit the step is done. */
+  private async fromCache(st: StageState, probe: CacheProbe, what: string): Promise<boolean> {
+    if (this.o.noCache) return false;
+    const hit = await this.cache.lookup(probe);
+    if (hit) {
+      st.image = await this.be.images.resolve(hit);
+      st.config = JSON.parse(JSON.stringify(st.image.config.config ?? {}));
+      this.say(' ---> Using cache\n');
+      this.say(` ---> ${shortId(hit)}\n`);
+      return true;
+    }
+    if (this.o.explainCache) this.say(` ---> Cache miss: ${await this.cache.explain(probe, what)}\n`);
+    return false;
+  }
+
+  private async committed(st: StageState, probe: CacheProbe, image: Image): Promise<void> {
+    st.image = image;
+    await this.cache.store(probe, image.id);
+    this.say(` ---> ${shortId(image.id)}\n`);
+  }
+
+  private probe(st: StageState, text: string, extra: Partial<CacheProbe> = {}): CacheProbe {
+    return { parent: st.image?.id ?? '', text, ...extra };
+  }
+
+  private commitConfig(st: StageState): ContainerConfig {
+    return JSON.parse(JSON.stringify(st.config));
+  }
+
+  /** Metadata-only steps: the config changes, the image gets an empty-layer history entry. */
+  private async metadata(st: StageState, ins: Instruction): Promise<void> {
+    const env = this.subEnv(st);
+    const c = st.config;
+    let comment: string;
+    switch (ins.cmd) {
+      case 'cmd':
+        c.Cmd = ins.json ?? [...this.shell(st), ins.args];
+        st.cmdSet = true;
+        comment = `CMD ${goList(c.Cmd)}`;
+        break;
+      case 'entrypoint':
+        c.Entrypoint = ins.json ?? (ins.args === '' ? null : [...this.shell(st), ins.args]);
+        if (!st.cmdSet) c.Cmd = null;
+        comment = `ENTRYPOINT ${goList(c.Entrypoint ?? [])}`;
+        break;
+      case 'env': {
+        const list = [...(c.Env ?? [])];
+        const pairs = parseKeyValues('env', ins.args, env);
+        for (const [k, v] of pairs) {
+          const i = list.findIndex((e) => e === k || e.startsWith(k + '='));
+          if (i >= 0) list[i] = `${k}=${v}`; else list.push(`${k}=${v}`);
+        }
+        c.Env = list;
+        comment = 'ENV ' + pairs.map(([k, v]) => `${k}=${v}`).join(' ');
+        break;
+      }
+      case 'label': {
+        const pairs = parseKeyValues('label', ins.args, env);
+        c.Labels = { ...(c.Labels ?? {}) };
+        for (const [k, v] of pairs) c.Labels[k] = v;
+        comment = 'LABEL ' + pairs.map(([k, v]) => `${k}=${v}`).join(' ');
+        break;
+      }
+      case 'expose': {
+        const words = lexWords(ins.args, env);
+        c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+        for (const p of parsePortSpecs(words)) c.ExposedPorts[p] = {};
+        comment = `EXPOSE ${words.join(' ')}`;
+        break;
+      }
+      case 'volume': {
+        const list = (ins.json ?? lexWords(ins.args, env)).map((v) => (ins.json ? expand(v, env) : v));
+        c.Volumes = { ...(c.Volumes ?? {}) };
+        for (const v of list) {
+          if (!v.trim()) throw invalid('VOLUME specified can not be an empty string');
+          c.Volumes[v] = {};
+        }
+        comment = `VOLUME [${list.join(' ')}]`;
+        break;
+      }
+      case 'user':
+        c.User = expand(ins.args, env);
+        comment = `USER ${c.User}`;
+        break;
+      case 'stopsignal':
+        c.StopSignal = expand(ins.args, env);
+        comment = `STOPSIGNAL ${c.StopSignal}`;
+        break;
+      case 'maintainer':
+        st.author = ins.args;
+        comment = `MAINTAINER ${ins.args}`;
+        break;
+      case 'shell':
+        c.Shell = ins.json!;
+        comment = `SHELL [${ins.json!.join(' ')}]`;
+        break;
+      case 'onbuild':
+        c.OnBuild = [...(c.OnBuild ?? []), ins.args];
+        comment = `ONBUILD ${ins.args}`;
+        break;
+      case 'healthcheck': {
+        c.Healthcheck = healthcheck(ins);
+        comment = `HEALTHCHECK &{${goList(c.Healthcheck.Test ?? [])} "${dur(c.Healthcheck.Interval)}" "${dur(c.Healthcheck.Timeout)}" "${dur(c.Healthcheck.StartPeriod)}" "0s" '\\x0${c.Healthcheck.Retries ?? 0}'}`;
+        break;
+      }
+      default:
+        throw invalid(`dockerfile parse error on line ${ins.line}: unknown instruction: ${ins.cmd.toUpperCase()}`);
+    }
+    await this.commitMeta(st, this.nop(st, comment));
+  }
+
+  private async commitMeta(st: StageState, createdBy: string): Promise<void> {
+    const probe = this.probe(st, `${createdBy}\n${JSON.stringify(st.config)}`);
+    const config = this.commitConfig(st);
+    if (await this.fromCache(st, probe, 'metadata')) return;
+    const img = await this.be.images.commit({ upperDir: '', emptyLayer: true, parent: st.image, config, createdBy, author: st.author });
+    await this.committed(st, probe, img);
+  }
+
+  private async arg(st: StageState, ins: Instruction): Promise<void> {
+    const env = this.subEnv(st);
+    const parts: string[] = [];
+    for (const [k, def] of parseArgDecls(ins)) {
+      this.usedArgs.add(k);
+      let v: string | undefined = this.o.buildArgs[k] ?? undefined;
+      if (v === undefined) v = def !== undefined ? expand(def, env) : this.globalArgs.get(k);
+      st.args.set(k, v);
+      parts.push(def !== undefined ? `${k}=${def}` : k);
+    }
+    // The value a build arg gets is part of the key: `ARG v` with another --build-arg misses.
+    await this.commitMetaArgs(st, this.nop(st, `ARG ${parts.join(' ')}`));
+  }
+
+  private async commitMetaArgs(st: StageState, createdBy: string): Promise<void> {
+    const probe = this.probe(st, `${createdBy}\n${JSON.stringify(st.config)}\n${JSON.stringify(this.argEnv(st.args))}`);
+    if (await this.fromCache(st, probe, 'ARG')) return;
+    const img = await this.be.images.commit({ upperDir: '', emptyLayer: true, parent: st.image, config: this.commitConfig(st), createdBy, author: st.author });
+    await this.committed(st, probe, img);
+  }
+
+  /** Build args a RUN sees: declared ARGs with values not overridden by ENV, plus proxy args. */
+  private runArgs(st: StageState): { history: string[]; env: string[] } {
+    const envKeys = new Set((st.config.Env ?? []).map((e) => e.split('=')[0]));
+    const history = [...st.args].filter(([k, v]) => v !== undefined && !envKeys.has(k)).map(([k, v]) => `${k}=${v}`).sort();
+    const proxies = PROXY_ARGS.filter((k) => typeof this.o.buildArgs[k] === 'string' && !envKeys.has(k)).map((k) => `${k}=${this.o.buildArgs[k]}`);
+    return { history, env: [...history, ...proxies] };
+  }
+
+  private async run(st: StageState, ins: Instruction): Promise<void> {
+    for (const f of ins.flags) throw notImplemented(`RUN --${f.name} is a BuildKit feature; the legacy builder in Dray does not implement it`);
+    let argv: string[];
+    if (ins.json) argv = ins.json;
+    else {
+      let script = ins.args;
+      const only = /^<<-?(["']?)([A-Za-z_][A-Za-z0-9_.-]*)\1$/.exec(script.trim());
+      if (only && ins.heredocs.length === 1) script = ins.heredocs[0].content;
+      else for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
+      argv = [...this.shell(st), script];
+    }
+    const { history, env } = this.runArgs(st);
+    const createdBy = (history.length ? `|${history.length} ${history.join(' ')} ` : '') + argv.join(' ');
+    const probe = this.probe(st, `RUN ${createdBy}\n${JSON.stringify(st.config)}`);
+    if (await this.fromCache(st, probe, 'RUN')) return;
+    if (!st.image) st.image = await this.emptyBase(st);
+    const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
+    const id = await createStepContainer(this.be, st.image, runConfig, argv, this.o.networkMode);
+    this.say(` ---> Running in ${shortId(id)}\n`);
+    let ok = false;
+    try {
+      const code = await runToExit(this.be, id, (t) => this.say(t), this.out.signal);
+      if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
+      if (code !== 0) throw new StepFailed(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`);
+      await pruneMountTargets(this.be, id, st.image);
+      const img = await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), parent: st.image, config: this.commitConfig(st), containerId: id, createdBy, author: st.author });
+      ok = true;
+      if (this.o.rm) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
+      await this.committed(st, probe, img);
+    } finally {
+      // Dray removes a failed step's container unless rm=0 (Docker keeps it without --force-rm):
+      // a failed build leaves nothing behind.
+      if (!ok && (this.o.rm || this.o.forceRm)) await removeContainer(this.be, id);
+    }
+  }
+
+  /** FROM scratch has no image to run or mount: an empty one stands in. */
+  private async emptyBase(st: StageState): Promise<Image> {
+    return this.be.images.commit({ upperDir: '', emptyLayer: true, config: this.commitConfig(st), createdBy: this.nop(st, 'FROM scratch', false) });
+  }
+
+  private async workdir(st: StageState, ins: Instruction): Promise<void> {
+    const w = expand(ins.args, this.subEnv(st));
+    st.config.WorkingDir = cleanPath(w.startsWith('/') ? w : `${st.config.WorkingDir || '/'}/${w}`);
+    const dir = st.config.WorkingDir;
+    const createdBy = this.nop(st, `WORKDIR ${dir}`, false);
+    const probe = this.probe(st, `${createdBy}\n${JSON.stringify(st.config)}`);
+    if (await this.fromCache(st, probe, 'WORKDIR')) return;
+    const config = this.commitConfig(st);
+    const img = await this.inLayer(st, createdBy, async (rootfs) => {
+      const host = await resolveInRoot(rootfs, dir);
+      if (await fsp.stat(host).then((s) => s.isDirectory(), () => false)) return false;
+      // resolveInRoot followed every existing link in scope; what is missing is created plainly.
+      await fsp.mkdir(host, { recursive: true, mode: 0o755 });
+      return true;
+    }, config);
+    await this.committed(st, probe, img);
+  }
+
+  /**
+   * Runs `fn` on a writable rootfs of the current image and commits what it wrote as a layer
+   * (or, when `fn` returns false, an empty-layer image).
+   */
+  private async inLayer(st: StageState, createdBy: string, fn: (rootfs: string) => Promise<boolean>, config: ContainerConfig): Promise<Image> {
+    if (!st.image) {
+      const upper = await fsp.mkdtemp(path.join(this.ctx.scratch, 'layer-'));
+      try {
+        const wrote = await fn(upper);
+        return await this.be.images.commit({ upperDir: upper, emptyLayer: !wrote, config, createdBy, author: st.author });
+      } finally {
+        await fsp.rm(upper, { recursive: true, force: true });
+      }
+    }
+    const image = st.image;
+    const id = await createStepContainer(this.be, image, st.config, [...this.shell(st), createdBy.replace(/^.*? #\(nop\) /, '#(nop) ')], 'none');
+    try {
+      const wrote = await withRootfs(this.be, id, image, fn);
+      return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author });
+    } finally {
+      await removeContainer(this.be, id);
+    }
+  }
+
+  private async copy(st: StageState, ins: Instruction): Promise<void> {
+    const what = ins.cmd.toUpperCase();
+    for (const f of ins.flags) {
+      if (['parents', 'exclude', 'checksum', 'keep-git-dir'].includes(f.name)) throw notImplemented(`${what} --${f.name} is not implemented in Dray's legacy builder`);
+    }
+    const env = this.subEnv(st);
+    const words = ins.json ? ins.json.map((w) => expand(w, env)) : lexWords(ins.args, env);
+    const dest0 = words[words.length - 1];
+    const srcs = words.slice(0, -1);
+    const slash = dest0.endsWith('/');
+    let dest = dest0.startsWith('/') ? dest0 : `${st.config.WorkingDir || '/'}/${dest0}`;
+    dest = cleanPath(dest) + (slash && cleanPath(dest) !== '/' ? '/' : '');
+    const from = flagValue(ins, 'from');
+    const chown = flagValue(ins, 'chown');
+    const chmodFlag = flagValue(ins, 'chmod');
+    let mode: number | undefined;
+    if (chmodFlag !== undefined) {
+      if (!/^[0-7]{3,4}$/.test(chmodFlag)) throw invalid(`invalid chmod parameter: ${chmodFlag}`);
+      mode = parseInt(chmodFlag, 8);
+    }
+    // Heredoc sources become files in the scratch area.
+    const heredocDir = ins.heredocs.length ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'heredoc-')) : undefined;
+    try {
+      for (const h of ins.heredocs) await fsp.writeFile(path.join(heredocDir!, h.name), h.content, { mode: 0o644 });
+      const heredocSrcs = new Set(ins.heredocs.map((h) => h.name));
+      const gather = async (root: string, fromContext: boolean): Promise<SourceItem[]> => {
+        const items: SourceItem[] = [];
+        for (const s of srcs) {
+          const hd = /^<<-?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?$/.exec(s);
+          if (hd && heredocSrcs.has(hd[1])) items.push(...await resolveSources(heredocDir!, [hd[1]], { what, fromContext: true }));
+          else items.push(...await resolveSources(root, [s], { what, fromContext }));
+        }
+        return items;
+      };
+      const doCopy = async (items: SourceItem[], fromDesc: string) => {
+        const { digest, files } = await hashSources(items);
+        const createdBy = this.nop(st, `${what} ${digest} in ${dest} `, false);
+        // The text leaves the hash out so that a miss can tell "sources changed" from "instruction changed".
+        const text = `${what} ${fromDesc}in ${dest}\n${chown ?? ''}\n${chmodFlag ?? ''}\n${JSON.stringify(st.config)}`;
+        const probe = this.probe(st, text, { sourceHash: digest, sources: files });
+        if (await this.fromCache(st, probe, what)) return;
+        const config = this.commitConfig(st);
+        const img = await this.inLayer(st, createdBy, async (rootfs) => {
+          const owner = chown ? await chownIds(rootfs, chown) : { uid: 0, gid: 0 };
+          await copyInto(rootfs, items, dest, { uid: owner.uid, gid: owner.gid, mode, extractArchives: what === 'ADD', keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
+          return true;
+        }, config);
+        await this.committed(st, probe, img);
+      };
+      if (from === undefined) {
+        await doCopy(await gather(this.ctx.dir, true), '');
+        return;
+      }
+      if (what === 'ADD') throw invalid('ADD does not support --from');
+      const fromName = expand(from, env);
+      const src = await this.copySourceImage(fromName);
+      if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(await gather(rootfs, false), `from ${shortId(src.id)} `));
+    } finally {
+      if (heredocDir) await fsp.rm(heredocDir, { recursive: true, force: true });
+    }
+  }
+
+  private async copySourceImage(name: string): Promise<Image | undefined> {
+    const ref = this.stageRef(name, Number.MAX_SAFE_INTEGER);
+    if (ref === undefined) return this.baseImage(name);
+    if (!this.stageImages.has(ref)) throw invalid(`${name}: COPY --from names a stage that was not built (stage references through ARGs are not followed)`);
+    return this.stageImages.get(ref);
+  }
+
+  /** The index of an earlier stage named (or numbered) `name`. */
+  private stageRef(name: string, before: number): number | undefined {
+    const l = name.toLowerCase();
+    return this.df?.stages.find((s) => s.index < before && (s.name === l || String(s.index) === name))?.index;
+  }
+}
+
+/** A RUN that exited non-zero: the message is the whole error, as Docker prints it. */
+export class StepFailed extends Error {}
+
+/**
+ * --chown=user[:group] against the image's own passwd/group. Without a group, BuildKit's rule:
+ * the user's primary group (a numeric uid unknown to passwd gets gid = uid).
+ */
+async function chownIds(rootfs: string, spec: string): Promise<{ uid: number; gid: number }> {
+  if (spec.split(':').length > 2) throw invalid(`invalid chown string format: ${spec}`);
+  const r = await resolveUser(rootfs, spec);
+  if (!spec.includes(':') && /^\d+$/.test(spec) && r.gid === 0) return { uid: r.uid, gid: r.uid };
+  return { uid: r.uid, gid: r.gid };
+}
+
+function expand(s: string, env: string[]): string {
+  return lexWords(s, env, true)[0] ?? '';
+}
+
+function dur(ns?: number): string {
+  if (!ns) return '0s';
+  return `${ns / 1e9}s`;
+}
+
+function healthcheck(ins: Instruction): NonNullable<ContainerConfig['Healthcheck']> {
+  const words = ins.args.split(/\s+/);
+  if (words[0].toUpperCase() === 'NONE') return { Test: ['NONE'] };
+  const rest = ins.args.replace(/^\S+\s*/, '');
+  let json: string[] | undefined;
+  if (rest.startsWith('[')) { try { const v = JSON.parse(rest); if (Array.isArray(v)) json = v; } catch { /* shell form */ } }
+  const hc: NonNullable<ContainerConfig['Healthcheck']> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', rest] };
+  const d = (n: string) => { const v = flagValue(ins, n); return v === undefined ? undefined : parseDuration(v); };
+  const interval = d('interval'); if (interval !== undefined) hc.Interval = interval;
+  const timeout = d('timeout'); if (timeout !== undefined) hc.Timeout = timeout;
+  const start = d('start-period'); if (start !== undefined) hc.StartPeriod = start;
+  const retries = flagValue(ins, 'retries');
+  if (retries !== undefined) {
+    if (!/^\d+$/.test(retries)) throw invalid(`invalid retries value: ${retries}`);
+    hc.Retries = Number(retries);
+  }
+  return hc;
+}
+
+function checkPlatform(p: string | undefined): void {
+  if (!p) return;
+  const [os, arch] = p.toLowerCase().split('/');
+  if (os !== 'linux' || (arch && arch !== hostArch())) throw notImplemented(`building for platform ${p} is not implemented: Dray builds for linux/${hostArch()} only`);
+}
+
+/** The stages `target` depends on (FROM <stage>, COPY --from=<stage>), in file order, and itself. */
+export function neededStages(df: Dockerfile, target: Stage): Stage[] {
+  const byName = (ref: string, before: number): Stage | undefined => {
+    const l = ref.toLowerCase();
+    return df.stages.find((s) => s.index < before && (s.name === l || String(s.index) === ref));
+  };
+  const need = new Set<number>();
+  const visit = (s: Stage, depth: number) => {
+    if (need.has(s.index) || depth > df.stages.length) return;
+    need.add(s.index);
+    const b = byName(s.base, s.index);
+    if (b) visit(b, depth + 1);
+    for (const ins of s.instructions) {
+      const f = ins.cmd === 'copy' ? flagValue(ins, 'from') : undefined;
+      const d = f !== undefined ? byName(f, s.index) : undefined;
+      if (d) visit(d, depth + 1);
+    }
+  };
+  visit(target, 0);
+  return df.stages.filter((s) => need.has(s.index));
+}
