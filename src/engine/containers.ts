@@ -144,6 +144,7 @@ export class ContainerService {
       return;
     }
     // Stopped containers hold no mounts or runtime state; remove what a crash left.
+    if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
     await this.fs.unmount(c.Id, true).catch(() => {});
     await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
   }
@@ -499,12 +500,16 @@ export class ContainerService {
       }
       const rt = this.runtimeOf(c);
       const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
-      await rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) }));
-      await this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) }));
-      await stopMounts(c.Mounts, this.volumes, { containerId: id });
-      await this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) }));
-      await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
-      await fsp.rm(path.join(this.socketDir, id), { force: true });
+      // The network goes in parallel with the runtime; mounts only once no process can hold them.
+      await Promise.all([
+        this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) })),
+        rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })).then(() => Promise.all([
+          stopMounts(c.Mounts, this.volumes, { containerId: id }),
+          this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) })),
+          fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true }),
+          fsp.rm(path.join(this.socketDir, id), { force: true }),
+        ])),
+      ]);
       c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
       await this.save(c);
       await fsp.rm(path.join(this.exitDir, id), { force: true });
@@ -734,7 +739,8 @@ export class ContainerService {
 
   /** Deletes everything of a container; safe to repeat after a crash halfway through. */
   private async finishRemove(c: ContainerRecord, removeVolumes = false): Promise<void> {
-    await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
+    // A stopped container's runtime state went at its exit; a bundle left means a crash halfway.
+    if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
     await this.networks.detachContainer(c.Id).catch(() => {});
     await stopMounts(c.Mounts, this.volumes, { containerId: c.Id });
     await this.fs.remove(c.Id);
