@@ -1,0 +1,71 @@
+// What a scenario produces: rows of samples per side, with the targets from the issue.
+import { median } from './stats';
+
+export type Side = 'dray' | 'docker';
+export type Unit = 'ms' | 'MiB' | 'MB/s';
+
+/**
+ * A target from the issue. `ratio`: Dray median / Docker median must be ≤ max.
+ * `abs`: Dray median must be ≤ max (in the row's unit). `floor`: Dray median / floor median ≤ max.
+ */
+export type Target =
+  | { kind: 'ratio'; max: number }
+  | { kind: 'abs'; max: number }
+  | { kind: 'floor'; max: number };
+
+export interface Row {
+  /** stable id, also matched by --only (as are the scenario ids) */
+  id: string;
+  label: string;
+  unit: Unit;
+  /** lower is better for ms and MiB, higher for MB/s */
+  samples: Partial<Record<Side | 'floor', number[]>>;
+  errors?: Partial<Record<Side | 'floor', string>>;
+  targets?: Target[];
+  /** "n/a (not implemented yet)" and similar: a row with no measurement */
+  na?: string;
+  note?: string;
+  /** extra data kept in the JSON (e.g. PSS next to RSS) */
+  extra?: Record<string, unknown>;
+}
+
+export interface Verdict { target: Target; value?: number; ok?: boolean }
+
+export function med(row: Row, side: Side | 'floor'): number | undefined {
+  return median(row.samples[side] ?? []);
+}
+
+export function ratio(row: Row): number | undefined {
+  const d = med(row, 'dray');
+  const k = med(row, 'docker');
+  if (d === undefined || k === undefined || k === 0) return undefined;
+  return d / k;
+}
+
+export function floorRatio(row: Row): number | undefined {
+  const d = med(row, 'dray');
+  const f = med(row, 'floor');
+  if (d === undefined || f === undefined || f === 0) return undefined;
+  return d / f;
+}
+
+export function verdicts(row: Row): Verdict[] {
+  return (row.targets ?? []).map((target) => {
+    const value = target.kind === 'ratio' ? ratio(row) : target.kind === 'floor' ? floorRatio(row) : med(row, 'dray');
+    return { target, value, ok: value === undefined ? undefined : value <= target.max };
+  });
+}
+
+export function targetText(t: Target, unit: Unit): string {
+  if (t.kind === 'ratio') return `≤ ${t.max}×`;
+  if (t.kind === 'floor') return `≤ ${t.max}× floor`;
+  return `≤ ${t.max} ${unit}`;
+}
+
+export function newRow(id: string, label: string, unit: Unit, targets?: Target[]): Row {
+  return { id, label, unit, samples: {}, targets };
+}
+
+export function naRow(id: string, label: string, why = 'n/a (not implemented yet)'): Row {
+  return { id, label, unit: 'ms', samples: {}, na: why };
+}

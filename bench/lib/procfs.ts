@@ -1,0 +1,51 @@
+// Process facts from /proc: who belongs to which engine, and how much memory they hold.
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface ProcInfo { pid: number; ppid: number; comm: string; cmdline: string; rssKiB: number; pssKiB?: number }
+
+function read(p: string): string | undefined {
+  try { return readFileSync(p, 'utf8'); } catch { return undefined; }
+}
+
+export function procInfo(pid: number): ProcInfo | undefined {
+  const status = read(`/proc/${pid}/status`);
+  const cmd = read(`/proc/${pid}/cmdline`);
+  if (status === undefined || cmd === undefined) return undefined;
+  const field = (k: string) => status.match(new RegExp(`^${k}:\\s*(.*)$`, 'm'))?.[1] ?? '';
+  const rollup = read(`/proc/${pid}/smaps_rollup`);
+  const pss = rollup?.match(/^Pss:\s+(\d+) kB/m)?.[1];
+  return {
+    pid,
+    ppid: Number(field('PPid')),
+    comm: field('Name'),
+    cmdline: cmd.split('\0').filter(Boolean).join(' '),
+    rssKiB: Number(field('VmRSS').replace(/\s*kB$/, '')) || 0,
+    pssKiB: pss === undefined ? undefined : Number(pss),
+  };
+}
+
+export function allProcs(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const p = procInfo(Number(d));
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+export interface MemoryTotal { rssMiB: number; pssMiB: number; procs: { pid: number; comm: string; rssKiB: number }[] }
+
+export function memoryOf(procs: ProcInfo[]): MemoryTotal {
+  const rss = procs.reduce((a, p) => a + p.rssKiB, 0);
+  const pss = procs.reduce((a, p) => a + (p.pssKiB ?? 0), 0);
+  return { rssMiB: rss / 1024, pssMiB: pss / 1024, procs: procs.map((p) => ({ pid: p.pid, comm: p.comm, rssKiB: p.rssKiB })) };
+}
+
+export function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+export function mountsUnder(prefix: string): string[] {
+  return (read('/proc/mounts') ?? '').split('\n').filter((l) => l.split(' ')[1]?.startsWith(prefix)).map((l) => l.split(' ')[1]);
+}

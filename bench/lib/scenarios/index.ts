@@ -1,0 +1,27 @@
+// Every scenario, in the order they run. --only picks by scenario id or row id (prefix match).
+import type { Scenario } from '../scenario';
+import { idleRss } from './memory';
+import { runRm, runRmDockerCli } from './latency';
+import { runPhases } from './phases';
+import { cliStartup, cliRoundtrip } from './cli';
+import { runDetachedSerial, runDetachedParallel } from './bulk';
+import { logs100mb } from './logs';
+import { scaling } from './scaling';
+import { build, registry, publishedPorts } from './pending';
+
+export const scenarios: Scenario[] = [
+  idleRss('idle-rss', 'fresh'),
+  runRm,
+  runRmDockerCli,
+  runPhases,
+  cliStartup,
+  cliRoundtrip,
+  runDetachedSerial,
+  runDetachedParallel,
+  logs100mb,
+  scaling,
+  build,
+  registry,
+  publishedPorts,
+  idleRss('idle-rss-after', 'after the workload'),
+];

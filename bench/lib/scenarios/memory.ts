@@ -1,0 +1,30 @@
+// Idle daemon memory: the daemon alone with no containers (Dray: drayd; Docker: dockerd + containerd).
+import { newRow } from '../model';
+import { Scenario, removeAllContainers, reps, sleep } from '../scenario';
+import { memoryOf } from '../procfs';
+
+export function idleRss(id: string, when: string): Scenario {
+  return {
+    id,
+    title: `idle daemon RSS (${when})`,
+    async run(ctx) {
+      const n = reps(ctx, 5, 3);
+      const row = newRow(id, `idle daemon RSS, ${when}`, 'MiB', [{ kind: 'abs', max: 60 }]);
+      row.note = 'Dray: drayd; Docker: dockerd + containerd; no containers';
+      const detail: Record<string, unknown[]> = { dray: [], docker: [] };
+      for (const e of ctx.engines) await removeAllContainers(e).catch(() => undefined);
+      await sleep(1000);
+      for (let i = 0; i < n; i++) {
+        for (const e of ctx.engines) {
+          const m = memoryOf(e.daemonProcs());
+          if (!m.procs.length) { row.errors = { ...row.errors, [e.side]: 'daemon process not found' }; continue; }
+          (row.samples[e.side] ??= []).push(m.rssMiB);
+          detail[e.side].push({ rssMiB: m.rssMiB, pssMiB: m.pssMiB, procs: m.procs });
+        }
+        await sleep(300);
+      }
+      row.extra = detail;
+      return [row];
+    },
+  };
+}
