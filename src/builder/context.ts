@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { run } from '../lib/exec';
 import { invalid, notFound } from '../lib/errors';
 import { tarMessage } from '../store/tar';
-import { resolveInRoot } from '../runtime/user';
+import { resolveInRoot } from '../lib/root-path';
 import { IgnoreMatcher } from './dockerignore';
 
 export interface BuildContext {

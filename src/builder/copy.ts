@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { run } from '../lib/exec';
 import { invalid, notImplemented } from '../lib/errors';
 import { tarMessage } from '../store/tar';
-import { resolveInRoot } from '../runtime/user';
+import { resolveInRoot } from '../lib/root-path';
 import { globMatch, hasGlob, cleanPath } from './dockerignore';
 
 const MAX_ENTRIES = 1_000_000;

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { invalid, notFound, systemError } from '../lib/errors';
-import { resolveInRoot } from '../runtime/user';
+import { resolveInRoot } from '../lib/root-path';
 
 /** `p` inside `root` as the container sees it; the last component's symlink only followed if asked. */
 async function resolve(root: string, p: string, followLast: boolean): Promise<string> {

@@ -6,6 +6,7 @@
 //   rm -v  → removeAnonymous
 // Parsing follows moby's linux mount parser (volume/mounts/linux_parser.go): the messages are
 // matched by scripts and tests, so they are reproduced exactly.
+import { resolveInRoot } from '../lib/root-path';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../lib/exec';
@@ -437,29 +438,6 @@ async function copyUp(rootfs: string, destination: string, data: string): Promis
   await fsp.chown(data, st.uid, st.gid);
   await fsp.chmod(data, st.mode & 0o7777);
   return true;
-}
-
-/** Resolves `p` inside `root` following symlinks as if `root` were `/` (never escapes `root`). */
-export async function resolveInRoot(root: string, p: string): Promise<string> {
-  const todo = p.split('/').filter(Boolean);
-  const cur: string[] = [];
-  let hops = 0;
-  while (todo.length) {
-    const c = todo.shift()!;
-    if (c === '.') continue;
-    if (c === '..') { cur.pop(); continue; }
-    const full = path.join(root, ...cur, c);
-    const st = await fsp.lstat(full).catch(() => undefined);
-    if (st?.isSymbolicLink()) {
-      if (++hops > 255) throw invalid(`too many levels of symbolic links: ${p}`);
-      const target = await fsp.readlink(full);
-      if (target.startsWith('/')) cur.length = 0;
-      todo.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    cur.push(c);
-  }
-  return path.join(root, ...cur);
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -77,7 +77,15 @@ test('help text lists flags sorted with their types', () => {
   const h = formatFlagHelp(defs);
   assert.match(h, /^ {2}-d, --detach/m);
   assert.match(h, /^ {6}--name string/m);
-  assert.match(h, /^ {6}--help/m);
+  assert.doesNotMatch(h, /--help/);
+  // --help is listed only where -h is taken by another flag (run's --hostname).
+  assert.match(formatFlagHelp([strFlag('hostname', 'h', 'x')]), /^ {6}--help/m);
+});
+
+test('help text wraps long usages like pflag', () => {
+  const h = formatFlagHelp([boolFlag('latest', 'l', 'Show the latest created container (includes all states)'), strFlag('filter', 'f', 'x')]);
+  assert.equal(h.split('\n')[1], '  -l, --latest          Show the latest created container (includes all');
+  assert.equal(h.split('\n')[2], '                        states)');
 });
 
 const runDefs = [...containerFlags, ...runOnlyFlags];

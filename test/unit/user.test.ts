@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { resolveUser, resolveInRoot } from '../../src/runtime/user';
+import { resolveUser } from '../../src/runtime/user';
+import { resolveInRoot } from '../../src/lib/root-path';
 
 let root: string;
 let outside: string;

@@ -10,6 +10,7 @@ import {
 } from '../opts/misc';
 import type { ContainerCreateBody, HostConfig, EndpointSettings } from '../../client/types';
 import { readFileSync } from 'node:fs';
+import { StatusError } from '../command';
 
 const bytesFlag = (name: string, short: string | undefined, usage: string, parse = ramInBytes): FlagDef =>
   ({ name, short, kind: 'value', type: 'bytes', usage, parse });
@@ -17,7 +18,7 @@ const durFlag = (name: string, usage: string): FlagDef =>
   ({ name, kind: 'value', type: 'duration', usage, parse: parseDuration, defaultText: '0s' });
 
 export const containerFlags: FlagDef[] = [
-  listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
+  { name: 'add-host', kind: 'list', type: 'list', usage: 'Add a custom host-to-IP mapping (host:ip)', parse: parseExtraHost },
   listFlag('annotation', undefined, 'Add an annotation to the container (passed through to the OCI runtime)', 'map'),
   listFlag('attach', 'a', 'Attach to STDIN, STDOUT or STDERR'),
   { name: 'blkio-weight', kind: 'value', type: 'uint16', usage: 'Block IO (relative weight), between 10 and 1000, or 0 to disable', parse: (v) => parseUintFlag(v, 16), defaultText: '0' },
@@ -34,7 +35,7 @@ export const containerFlags: FlagDef[] = [
   { name: 'cpus', kind: 'value', type: 'decimal', usage: 'Number of CPUs', parse: parseCpus },
   strFlag('cpuset-cpus', undefined, 'CPUs in which to allow execution (0-3, 0,1)'),
   strFlag('cpuset-mems', undefined, 'MEMs in which to allow execution (0-3, 0,1)'),
-  { name: 'device', kind: 'list', type: 'list', usage: 'Add a host device to the container', parse: parseDevice },
+  listFlag('device', undefined, 'Add a host device to the container'),
   listFlag('device-cgroup-rule', undefined, 'Add a rule to the cgroup allowed devices list'),
   strFlag('detach-keys', undefined, 'Override the key sequence for detaching a container'),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
@@ -135,7 +136,7 @@ export function buildCreateRequest(f: FlagValues, args: string[], changed: Set<s
   let attachStdout = attach.includes('stdout');
   let attachStderr = attach.includes('stderr');
   if (!detached && attach.length === 0) { attachStdout = true; attachStderr = true; if (f.interactive) attachStdin = true; }
-  if (detached && attach.length) throw new OptsError('Conflicting options: -a and -d');
+  if (detached && attach.length) throw new StatusError(1, 'conflicting options: cannot specify both --attach and --detach');
 
   const env: string[] = [];
   for (const file of f['env-file'] as string[]) env.push(...must(() => readEnvFile(file)));
@@ -156,8 +157,8 @@ export function buildCreateRequest(f: FlagValues, args: string[], changed: Set<s
   const annotations = Object.fromEntries((f.annotation as string[]).map((a) => must(() => parseKeyValue(a, 'annotation'))));
   const storageOpt = Object.fromEntries((f['storage-opt'] as string[]).map((a) => must(() => parseKeyValue(a, 'storage-opt'))));
   const restart = must(() => parseRestartPolicy(f.restart));
-  if (f.rm && restart.Name && restart.Name !== 'no') throw new OptsError('Conflicting options: cannot specify both --restart and --rm');
-  const extraHosts = (f['add-host'] as string[]).map((h) => must(() => parseExtraHost(h)));
+  if (f.rm && restart.Name && restart.Name !== 'no') throw new OptsError('conflicting options: cannot specify both --restart and --rm');
+  const extraHosts = f['add-host'] as string[];
   const securityOpt = must(() => parseSecurityOpts(f['security-opt']));
 
   let healthcheck: ContainerCreateBody['Healthcheck'];
@@ -251,7 +252,7 @@ export function buildCreateRequest(f: FlagValues, args: string[], changed: Set<s
     CpuRealtimeRuntime: f['cpu-rt-runtime'] ?? 0,
     CpusetCpus: f['cpuset-cpus'] ?? '',
     CpusetMems: f['cpuset-mems'] ?? '',
-    Devices: f.device,
+    Devices: (f.device as string[]).length ? (f.device as string[]).map((d) => must(() => parseDevice(d))) : undefined,
     DeviceCgroupRules: (f['device-cgroup-rule'] as string[]).length ? f['device-cgroup-rule'] : undefined,
     KernelMemory: f['kernel-memory'] ?? 0,
     MemoryReservation: f['memory-reservation'] ?? 0,
@@ -263,12 +264,7 @@ export function buildCreateRequest(f: FlagValues, args: string[], changed: Set<s
     Mounts: (f.mount as unknown[]).length ? f.mount : undefined,
     Init: changed.has('init') ? !!f.init : undefined,
   };
-  if (memory !== undefined && f['memory-swap'] !== undefined && f['memory-swap'] > 0 && f['memory-swap'] < memory) {
-    throw new OptsError('Minimum memoryswap limit should be larger than memory limit, see usage');
-  }
-  if (f['oom-score-adj'] !== undefined && (f['oom-score-adj'] < -1000 || f['oom-score-adj'] > 1000)) {
-    throw new OptsError('invalid value: ' + f['oom-score-adj'] + '. Valid values are in range [-1000, 1000]');
-  }
+  // Limits (memory vs swap, oom-score-adj range) are the daemon's to validate, as with Docker.
 
   const body: ContainerCreateBody = {
     Hostname: f.hostname ?? '',

@@ -81,7 +81,13 @@ export const rm = simple('Remove one or more containers', '[OPTIONS] CONTAINER [
   boolFlag('volumes', 'v', 'Remove anonymous volumes associated with the container'),
 ], async (ctx, f, args) => forEachArg(args, async (a) => {
   if (a.replace(/^\//, '') === '') throw new Error('Container name cannot be empty');
-  await ctx.client().containers.remove(a, { force: f.force, v: f.volumes, link: f.link });
+  try {
+    await ctx.client().containers.remove(a, { force: f.force, v: f.volumes, link: f.link });
+  } catch (e) {
+    // rm -f of a container that does not exist is reported but does not fail, as docker's.
+    if (f.force && e instanceof ApiError && e.status === 404) { process.stderr.write(`Error response from daemon: ${e.message}\n`); return; }
+    throw e;
+  }
   return a;
 }), { aliases: ['dray container rm', 'dray container remove', 'dray rm'] });
 

@@ -1,5 +1,8 @@
 // Image commands.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readAll } from '../../client/transport';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from '../command';
 import { StatusError } from '../command';
@@ -134,7 +137,7 @@ export const tag: Command = {
   args: { exact: 2 },
   async run(ctx, _f, args) {
     const { repo, tag } = splitReference(args[1]);
-    if (/[A-Z]/.test(repo)) throw new StatusError(1, `Error parsing reference: "${args[1]}" is not a valid repository/tag: invalid reference format: repository name (${repo}) must be lowercase`);
+    if (/[A-Z]/.test(repo)) throw new StatusError(1, `Error parsing reference: "${args[1]}" is not a valid repository/tag: invalid reference format: repository name (${repo.includes('/') ? repo : `library/${repo}`}) must be lowercase`);
     await ctx.client().images.tag(args[0], repo, tag);
   },
 };
@@ -147,7 +150,12 @@ export const rmi: Command = {
   args: { min: 1 },
   async run(ctx, f, args) {
     return forEachArg(args, async (a) => {
-      const r = await ctx.client().images.remove(a, { force: f.force, noprune: f['no-prune'] });
+      let r;
+      try { r = await ctx.client().images.remove(a, { force: f.force, noprune: f['no-prune'] }); } catch (e) {
+        // -f: a missing image is reported but does not fail the command.
+        if (f.force && e instanceof ApiError && e.status === 404) { process.stderr.write(`Error response from daemon: ${e.message}\n`); return; }
+        throw e;
+      }
       for (const d of r ?? []) process.stdout.write(d.Untagged ? `Untagged: ${d.Untagged}\n` : `Deleted: ${d.Deleted}\n`);
     });
   },
@@ -182,8 +190,7 @@ export const pull: Command = {
     const { repo, tag, digest } = splitReference(ref);
     if (!f['all-tags'] && ref.indexOf(':', ref.lastIndexOf('/') + 1) < 0 && !digest) process.stdout.write(`Using default tag: ${tag}\n`);
     await pullImage(ctx.client(), ref, { platform: f.platform, quiet: f.quiet, out: process.stdout });
-    const full = repo.includes('/') ? repo : `docker.io/library/${repo}`;
-    process.stdout.write(`${f.quiet ? '' : ''}${full.startsWith('docker.io/') || full.includes('.') || full.includes(':') ? full : `docker.io/${full}`}${digest ? `@${digest}` : `:${tag}`}\n`);
+    process.stdout.write(`${normalizeName(repo)}${digest ? `@${digest}` : `:${tag}`}\n`);
   },
 };
 
@@ -195,7 +202,8 @@ export const push: Command = {
   args: { exact: 1 },
   async run(ctx, f, args) {
     const { repo, tag } = splitReference(args[0]);
-    const s = await ctx.client().images.push(repo, f['all-tags'] ? undefined : tag);
+    if (!f['all-tags'] && !args[0].slice(args[0].lastIndexOf('/') + 1).includes(':')) process.stdout.write(`Using default tag: ${tag}\n`);
+    const s = await ctx.client().images.push(normalizeName(repo), f['all-tags'] ? undefined : tag);
     const p = new ProgressPrinter(process.stdout);
     for await (const m of s) if (!f.quiet) p.print(m);
     if (f.quiet) process.stdout.write(`${args[0]}\n`);
@@ -260,17 +268,63 @@ export const bootstrap: Command = {
   },
 };
 
+/** Docker's fully qualified form: busybox → docker.io/library/busybox. */
+export function normalizeName(repo: string): string {
+  const first = repo.split('/')[0];
+  const hasDomain = repo.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (hasDomain) return repo;
+  return `docker.io/${repo.includes('/') ? repo : `library/${repo}`}`;
+}
+
 const notYet = (what: string, description: string, usage: string): Command => ({
   usage, description, flags: [], interspersed: false,
   async run() { throw new StatusError(1, `${what}: not implemented yet`); },
 });
 
+const DEFAULT_REGISTRY = 'https://index.docker.io/v1/';
+const configFile = () => path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'), 'config.json');
+function readConfig(): any { try { return JSON.parse(readFileSync(configFile(), 'utf8')); } catch { return {}; } }
+function writeConfig(c: any): void {
+  mkdirSync(path.dirname(configFile()), { recursive: true, mode: 0o700 });
+  writeFileSync(configFile(), JSON.stringify(c, null, '\t') + '\n', { mode: 0o600 });
+}
+
 export const login: Command = {
-  usage: '[OPTIONS] [SERVER]', description: 'Authenticate to a registry',
-  flags: [strFlag('password', 'p', 'Password'), boolFlag('password-stdin', undefined, 'Take the password from stdin'), strFlag('username', 'u', 'Username')],
+  usage: '[OPTIONS] [SERVER]',
+  description: `Authenticate to a registry.
+Defaults to Docker Hub if no server is specified.`,
+  flags: [strFlag('password', 'p', 'Password or Personal Access Token (PAT)'), boolFlag('password-stdin', undefined, 'Take the Password or Personal Access Token (PAT) from stdin'), strFlag('username', 'u', 'Username')],
   args: { max: 1 },
-  async run() { throw new StatusError(1, 'dray login: not implemented yet (waiting for the registry client)'); },
+  async run(ctx, f, args) {
+    const server = args[0] ?? DEFAULT_REGISTRY;
+    let password: string | undefined = f.password;
+    if (f['password-stdin']) {
+      if (f.password) throw new StatusError(1, '--password and --password-stdin are mutually exclusive');
+      if (!f.username) throw new StatusError(1, 'Must provide --username with --password-stdin');
+      password = (await readAll(process.stdin)).toString().replace(/\r?\n$/, '');
+    } else if (password) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+    if (!f.username || password === undefined) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
+    const r = await ctx.client().system.auth({ username: f.username, password, serveraddress: server });
+    const cfg = readConfig();
+    cfg.auths ??= {};
+    cfg.auths[server] = r.IdentityToken ? { auth: '', identitytoken: r.IdentityToken } : { auth: Buffer.from(`${f.username}:${password}`).toString('base64') };
+    writeConfig(cfg);
+    process.stdout.write(`${r.Status || 'Login Succeeded'}\n`);
+  },
 };
-export const logout = notYet('dray logout', 'Log out from a registry', '[SERVER]');
+
+export const logout: Command = {
+  usage: '[SERVER]',
+  description: `Log out from a registry.
+If no server is specified, the default is defined by the daemon.`,
+  flags: [],
+  args: { max: 1 },
+  async run(_ctx, _f, args) {
+    const server = args[0] ?? DEFAULT_REGISTRY;
+    process.stdout.write(`Removing login credentials for ${server}\n`);
+    const cfg = readConfig();
+    if (cfg.auths && server in cfg.auths) { delete cfg.auths[server]; writeConfig(cfg); }
+  },
+};
 export const build = notYet('dray build', 'Build an image from a Dockerfile', '[OPTIONS] PATH | URL | -');
 export const search = notYet('dray search', 'Search Docker Hub for images', '[OPTIONS] TERM');

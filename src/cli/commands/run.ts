@@ -26,14 +26,17 @@ function request(ctx: Ctx, f: FlagValues, args: string[], changed: Set<string>):
   }
 }
 
-async function createContainer(ctx: Ctx, client: DockerClient, req: CreateRequest, pull: string, quiet: boolean): Promise<string> {
+/** How run and create report daemon errors: run as "dray: …" + hint with 125, create plainly with 1. */
+type DaemonErr = (msg: string) => StatusError;
+
+async function createContainer(ctx: Ctx, client: DockerClient, req: CreateRequest, pull: string, quiet: boolean, daemonErr: DaemonErr): Promise<string> {
   const image = req.body.Image!;
   if (!['always', 'missing', 'never'].includes(pull)) throw runError(ctx, `invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
   const doPull = async () => {
     try {
       await pullImage(client, image, { platform: req.platform, quiet, out: process.stderr });
     } catch (e: any) {
-      throw runError(ctx, daemonMsg(e));
+      throw daemonErr(daemonMsg(e));
     }
   };
   if (pull === 'always') await doPull();
@@ -47,9 +50,9 @@ async function createContainer(ctx: Ctx, client: DockerClient, req: CreateReques
       await doPull();
       try {
         res = await client.containers.create(req.body, { name: req.name, platform: req.platform });
-      } catch (e2: any) { throw runError(ctx, daemonMsg(e2)); }
+      } catch (e2: any) { throw daemonErr(daemonMsg(e2)); }
     } else if (e instanceof ApiError || e?.name === 'ConnectionError') {
-      throw runError(ctx, daemonMsg(e));
+      throw daemonErr(daemonMsg(e));
     } else throw e;
   }
   for (const w of res.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
@@ -72,7 +75,7 @@ export const create: Command = {
   async run(ctx, f, args, changed) {
     const req = request(ctx, f, args, changed);
     checkCidfile(ctx, f);
-    const id = await createContainer(ctx, ctx.client(), req, f.pull, f.quiet);
+    const id = await createContainer(ctx, ctx.client(), req, f.pull, f.quiet, (m) => new StatusError(1, m));
     process.stdout.write(`${id}\n`);
   },
 };
@@ -96,7 +99,7 @@ export const run: Command = {
     }
     checkCidfile(ctx, f);
     const client = ctx.client();
-    const id = await createContainer(ctx, client, req, f.pull, f.quiet);
+    const id = await createContainer(ctx, client, req, f.pull, f.quiet, (m) => runError(ctx, m));
 
     if (detached) {
       try { await client.containers.start(id); } catch (e: any) { throw runError(ctx, daemonMsg(e), startFailureStatus(e.message ?? '')); }

@@ -82,16 +82,22 @@ export const info: Command = {
   flags: [strFlag('format', 'f', "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.")],
   args: { exact: 0 },
   async run(ctx, f) {
-    const i = await ctx.client().system.info();
-    if (f.format) { process.stdout.write(renderOne(f.format, { ...i, ClientInfo: clientInfo(ctx) }, false)); return; }
     const yes = (b: unknown) => (b ? 'true' : 'false');
-    let s = `Client:
+    const clientPart = `Client:
  Version:    ${CLIENT_VERSION}
  Context:    ${ctx.globals.context || 'default'}
  Debug Mode: ${yes(ctx.globals.debug)}
 
 Server:
- Containers: ${i.Containers ?? 0}
+`;
+    let i;
+    try { i = await ctx.client().system.info(); } catch (e) {
+      // docker shows its client half before the daemon error.
+      if (!f.format) process.stdout.write(clientPart);
+      throw e;
+    }
+    if (f.format) { process.stdout.write(renderOne(f.format, { ...i, ClientInfo: clientInfo(ctx) }, false)); return; }
+    let s = `${clientPart} Containers: ${i.Containers ?? 0}
   Running: ${i.ContainersRunning ?? 0}
   Paused: ${i.ContainersPaused ?? 0}
   Stopped: ${i.ContainersStopped ?? 0}

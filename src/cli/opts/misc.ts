@@ -102,7 +102,7 @@ export function parseDevice(v: string): { PathOnHost: string; PathInContainer: s
     else dst = parts[1];
   } else if (parts.length === 3) { dst = parts[1]; perms = parts[2]; if (!/^[rwm]+$/.test(perms)) throw new Error(`invalid device specification: ${v}`); }
   else if (parts.length > 3) throw new Error(`invalid device specification: ${v}`);
-  if (!dst.startsWith('/')) throw new Error(`invalid device specification: ${v}`);
+  if (!dst.startsWith('/')) throw new Error(`${dst} is not an absolute path`);
   src = src || dst;
   return { PathOnHost: src, PathInContainer: dst, CgroupPermissions: perms };
 }

@@ -135,6 +135,6 @@ export function parseMount(value: string): Mount {
 export function parseTmpfs(value: string): [string, string] {
   const i = value.indexOf(':');
   const target = i >= 0 ? value.slice(0, i) : value;
-  if (!target.startsWith('/')) throw new Error(`invalid mount path: '${target}' mount path must be absolute`);
+  // The path is checked by the daemon ("invalid mount path: … must be absolute"), as Docker's does.
   return [target, i >= 0 ? value.slice(i + 1) : ''];
 }
