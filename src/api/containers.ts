@@ -343,6 +343,9 @@ async function attachHandler(req: Req, containers: ContainerService): Promise<vo
   }
   if (!stream) { sock.end(); return; }
   let clientGone = false;
+  // Input is read from the start (so an early end is not lost) or drained (so a hang-up is seen).
+  const input = wantIn && c.Config.OpenStdin ? captureInput(sock) : undefined;
+  if (!input) sock.resume();
   sock.on('close', () => { clientGone = true; });
   sock.on('error', () => { clientGone = true; });
   const { conn: now, waitForStart } = await containers.attach(c.Id);
@@ -350,19 +353,33 @@ async function attachHandler(req: Req, containers: ContainerService): Promise<vo
   if (!conn && waitForStart) conn = await waitForStart;
   if (!conn) { sock.end(); return; }
   if (clientGone) { conn.close(); return; }
-  wire(sock, conn, { wantIn: wantIn && !!c.Config.OpenStdin, stdinOnce: !!c.Config.StdinOnce, out });
+  wire(sock, conn, { input, stdinOnce: !!c.Config.StdinOnce, out });
+}
+
+/**
+ * The client's input from the moment of hijacking: a client may send its stdin, and close it,
+ * before the container is running; none of it may be lost.
+ */
+export interface ClientInput { chunks: Buffer[]; ended: boolean; onData?: (d: Buffer) => void; onEnd?: () => void }
+
+export function captureInput(sock: Duplex): ClientInput {
+  const input: ClientInput = { chunks: [], ended: false };
+  sock.on('data', (d: Buffer) => (input.onData ? input.onData(d) : input.chunks.push(d)));
+  sock.on('end', () => { input.ended = true; input.onEnd?.(); });
+  return input;
 }
 
 /** Joins a hijacked client connection and a conmon attach connection. */
-export function wire(sock: Duplex, conn: AttachConnection, o: { wantIn: boolean; stdinOnce: boolean; out: (s: 1 | 2, b: Buffer) => void; endAfter?: Promise<unknown> }): void {
+export function wire(sock: Duplex, conn: AttachConnection, o: { input?: ClientInput; stdinOnce: boolean; out: (s: 1 | 2, b: Buffer) => void; endAfter?: Promise<unknown> }): void {
   conn.on('data', o.out);
   // exec: the client reads the exit code right after EOF, so EOF waits until it is known.
   conn.on('end', () => { void Promise.resolve(o.endAfter).catch(() => {}).then(() => { if (!sock.destroyed) sock.end(); }); });
-  if (o.wantIn) {
-    sock.on('data', (d: Buffer) => conn.write(d));
-    sock.on('end', () => { if (o.stdinOnce) conn.closeStdin(); });
-  } else {
-    sock.resume();
+  const input = o.input;
+  if (input) {
+    for (const d of input.chunks.splice(0)) conn.write(d);
+    input.onData = (d) => conn.write(d);
+    input.onEnd = () => { if (o.stdinOnce) conn.closeStdin(); };
+    if (input.ended) input.onEnd();
   }
   sock.on('close', () => conn.close());
   sock.on('error', () => conn.close());

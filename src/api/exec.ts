@@ -1,7 +1,7 @@
 // /containers/{id}/exec and /exec/*.
 import { Router } from './router';
 import { sendJson, readJsonBody, qInt, hijack } from './http';
-import { wire } from './containers';
+import { wire, captureInput } from './containers';
 import type { ExecService } from '../engine/exec';
 import { frame } from '../engine/logs';
 import { errorMessage } from '../lib/errors';
@@ -34,6 +34,8 @@ export function registerExecRoutes(r: Router, execs: ExecService): void {
     // Validate before hijacking, so refusals are ordinary HTTP errors.
     execs.get(s.id);
     const sock = hijack(req, tty);
+    const input = s.config.AttachStdin ? captureInput(sock) : undefined;
+    if (!input) sock.resume();
     const fail = (e: unknown) => {
       const msg = Buffer.from(`OCI runtime exec failed: exec failed: unable to start container process: ${errorMessage(e)}: unknown\r\n`);
       if (!sock.destroyed) sock.end(tty ? msg : frame(1, msg));
@@ -49,7 +51,7 @@ export function registerExecRoutes(r: Router, execs: ExecService): void {
     finished.catch(fail);
     if (!conn) { await finished.catch(() => {}); sock.end(); return; }
     wire(sock, conn, {
-      wantIn: !!s.config.AttachStdin,
+      input,
       stdinOnce: true,
       out: (st, b) => {
         if ((st === 1 && !s.config.AttachStdout) || (st === 2 && !s.config.AttachStderr) || sock.destroyed) return;

@@ -119,6 +119,11 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
     req.res.end();
   });
 
+  router.post('/images/*name/push', async (req) => {
+    await images.resolve(req.params.name);
+    throw notImplemented('pushing images is not implemented yet (the registry client is a later issue)');
+  });
+
   router.delete('/images/*name', async (req) => {
     const records = await images.remove(req.params.name, { force: qBool(req.query, 'force'), noprune: qBool(req.query, 'noprune') });
     sendJson(req.res, 200, records);

@@ -107,6 +107,17 @@ export class ExecService {
     if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
     if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
     s.started = true;
+    try {
+      return await this.run(s, c, opts);
+    } catch (e) {
+      // Refused before it ran (user not found, no such command…): Docker reports 126 or 127.
+      if (s.exitCode === null) this.finish(s, execFailureCode(errorMessage(e)));
+      throw e;
+    }
+  }
+
+  private async run(s: ExecSessionRecord, c: ReturnType<ContainerService['get']>, opts: { detach: boolean; tty?: boolean; consoleSize?: [number, number] | null }): Promise<{ conn?: AttachConnection; finished: Promise<number> }> {
+    const id = s.id;
     const tty = opts.tty ?? !!s.config.Tty;
     const attach = !opts.detach && !!(s.config.AttachStdin || s.config.AttachStdout || s.config.AttachStderr);
     await fsp.mkdir(path.join(s.dir, 'exits'), { recursive: true });

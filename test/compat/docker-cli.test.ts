@@ -35,6 +35,11 @@ test('run returns the container exit code and output', () => {
   assert.equal(b.code, 3);
   assert.equal(b.stderr, 'oops\n');
   assert.equal(d.docker(['ps', '-aq']).stdout, '', '--rm removed it');
+  // stdin that ends at once still reaches the container (the client closes it before start).
+  const c = d.docker(['run', '-i', '--rm', 'busybox', 'cat'], '');
+  assert.equal(c.code, 0);
+  const e = d.docker(['run', '-i', '--rm', 'busybox', 'sh', '-c', 'cat; echo end'], 'piped\n');
+  assert.equal(e.stdout, 'piped\nend\n');
 });
 
 test('run of a missing command exits 127, of a missing image 125', () => {
@@ -60,6 +65,7 @@ test('the detached lifecycle: ps, exec, logs, inspect, stop, rm', () => {
   assert.equal(ex.stdout, 'hi\n');
   assert.equal(ex.code, 4);
   assert.equal(d.docker(['exec', 'web', 'nosuch']).code, 127);
+  assert.equal(d.docker(['exec', '-u', 'nobody9', 'web', 'true']).code, 126, 'an unknown user cannot run it');
   assert.equal(d.docker(['logs', 'web']).stdout, 'started\n');
   assert.equal(d.docker(['inspect', '-f', '{{.State.Running}} {{.Name}}', 'web']).stdout.trim(), 'true /web');
   const rm = d.docker(['rm', 'web']);
