@@ -31,5 +31,5 @@ fi
 npm run --silent build
 
 # Commands on PATH for root.
-ln -sf "$PWD/dist/dray.js" /usr/local/bin/dray
+ln -sf "$PWD/bin/dray" /usr/local/bin/dray
 ln -sf "$PWD/dist/drayd.js" /usr/local/bin/drayd

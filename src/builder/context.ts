@@ -38,6 +38,7 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
     let dockerfileName = dockerfileParam || 'Dockerfile';
     let dockerfile: string;
     if (await isArchive(archive)) {
+      await completeTar(archive);
       const r = await run('tar', ['-x', '--no-same-owner', '-f', archive, '-C', dir], { allowFailure: true });
       if (r.code !== 0) throw invalid(`failed to read the build context: ${tarMessage(r.stderr) || `tar exit status ${r.code}`}`);
       dockerfile = await readDockerfile(dir, dockerfileName, !dockerfileParam);
@@ -54,6 +55,24 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
   } catch (e) {
     await cleanup();
     throw e;
+  }
+}
+
+/**
+ * The docker CLI sends a context tar whose last block is unpadded and has no end-of-archive
+ * marker when -f names a Dockerfile outside the context; Docker's own reader accepts that, GNU tar
+ * does not. An uncompressed tar is completed here (extra zero blocks after a real end are harmless).
+ */
+async function completeTar(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r+');
+  try {
+    const magic = Buffer.alloc(5);
+    await fh.read(magic, 0, 5, 257);
+    if (magic.toString('latin1') !== 'ustar') return;
+    const { size } = await fh.stat();
+    await fh.write(Buffer.alloc((512 - (size % 512)) % 512 + 1024), 0, undefined, size);
+  } finally {
+    await fh.close();
   }
 }
 

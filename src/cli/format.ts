@@ -25,6 +25,8 @@ export function renderList(format: string | undefined, rows: unknown[], spec: Fo
   const isTable = f.startsWith('table');
   if (isTable) f = f.slice('table'.length);
   f = unescapeFormat(f.trim());
+  const fast = renderSimple(f, isTable, rows, spec);
+  if (fast !== undefined) return fast;
   let tmpl: Template;
   try { tmpl = new Template(f); } catch (e: any) { throw new TemplateError(`failed to parse template: ${e.message}`); }
   let body = '';
@@ -41,6 +43,33 @@ export function renderList(format: string | undefined, rows: unknown[], spec: Fo
   }
   if (!isTable) return body;
   const header = new Template(f, { funcs: headerFuncs }).execute(spec.headers) + '\n';
+  return tabwrite(header + body);
+}
+
+const SIMPLE_FORMAT = /^(?:[^{}]|\{\{\s*\.[A-Za-z_]\w*\s*\}\})*$/;
+const FIELD = /\{\{\s*\.([A-Za-z_]\w*)\s*\}\}/g;
+
+/**
+ * The common case without the template engine: a format of plain text and {{.Field}} whose values
+ * are all strings (the default tables) prints exactly what the template would, a few ms sooner on
+ * a cold start. Anything else (functions, non-string values, unknown fields) returns undefined.
+ */
+function renderSimple(f: string, isTable: boolean, rows: unknown[], spec: FormatSpec): string | undefined {
+  if (!SIMPLE_FORMAT.test(f)) return undefined;
+  let ok = true;
+  const fill = (o: any) => f.replace(FIELD, (_m, k: string) => {
+    const v = o?.[k];
+    if (typeof v !== 'string') { ok = false; return ''; }
+    return v;
+  });
+  let body = '';
+  for (const r of rows) {
+    body += fill(r) + '\n';
+    if (!ok) return undefined;
+  }
+  if (!isTable) return body;
+  const header = fill(spec.headers) + '\n';
+  if (!ok) return undefined;
   return tabwrite(header + body);
 }
 

@@ -7,6 +7,8 @@ import { StatusError, UsageError } from './command';
 import { lookupCommand, topLevelHelp, groupHelp, GROUPS } from './registry';
 
 declare const DRAY_BUILD: string | undefined;
+/** Set once process.stdout/stderr exist (the --version fast path never creates them). */
+let stdioReady = false;
 const VERSION = '0.1.0';
 
 const globalFlags: FlagDef[] = [
@@ -70,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   // writeSync: touching process.stdout would load the stream machinery (a few ms) just to print a line.
   if (g.values.version) { writeSync(1, `Dray version ${VERSION}, build ${buildId()}\n`); return 0; }
   // A closed pipe (dray events | head) ends us quietly, as SIGPIPE ends the Go docker CLI.
+  stdioReady = true;
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: any) => { if (e?.code === 'EPIPE') process.exit(141); throw e; });
   }
@@ -155,7 +158,26 @@ function reportError(e: any, path: string, cmd: Command): number {
   return status;
 }
 
+/**
+ * Exits once stdout and stderr have flushed: writes to a non-blocking pipe (a parent that spawned us
+ * with pipes, a slow reader) are queued, and process.exit() would drop what is still queued. A
+ * write('') callback runs after everything written before it. Streams never touched are skipped
+ * (creating process.stdout costs a few ms).
+ */
+export function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  if (process.env.DRAY_NO_EXIT) return;
+  const pending = stdioReady ? [process.stdout, process.stderr].filter((s) => !s.destroyed && s.writableLength > 0) : [];
+  if (!pending.length) { process.exit(code); return; }
+  let left = pending.length;
+  const done = () => { if (--left === 0) process.exit(code); };
+  for (const s of pending) {
+    s.once('error', done);
+    s.write('', done);
+  }
+}
+
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; if (!process.env.DRAY_NO_EXIT) process.exit(code); },
-  (e) => { process.stderr.write(`${e?.stack ?? e}\n`); process.exit(1); },
+  (code) => exitWhenFlushed(code),
+  (e) => { process.stderr.write(`${e?.stack ?? e}\n`); exitWhenFlushed(1); },
 );

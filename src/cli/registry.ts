@@ -16,6 +16,7 @@ const volumes = () => require('./commands/volumes');
 const networks = () => require('./commands/networks');
 const daemon = () => require('./commands/daemon');
 const cp = () => require('./commands/cp');
+const build = () => require('./commands/build');
 
 /** `docker container <sub>` and the top-level shortcuts that share the same command. */
 const containerSubs: Record<string, Entry> = {
@@ -47,6 +48,7 @@ const containerSubs: Record<string, Entry> = {
 };
 
 const imageSubs: Record<string, Entry> = {
+  build: { desc: 'Build an image from a Dockerfile', load: c(build, 'build') },
   bootstrap: { desc: 'Make a base image locally (Dray extension: busybox)', load: c(images, 'bootstrap') },
   history: { desc: 'Show the history of an image', load: c(images, 'history') },
   import: { desc: 'Import the contents from a tarball to create a filesystem image', load: c(images, 'importCmd') },
@@ -115,7 +117,7 @@ const TOP: Record<string, Entry> = {
   tag: imageSubs.tag,
   login: { desc: 'Authenticate to a registry', load: c(images, 'login') },
   logout: { desc: 'Log out from a registry', load: c(images, 'logout') },
-  build: { desc: 'Build an image from a Dockerfile', load: c(images, 'build') },
+  build: { desc: 'Build an image from a Dockerfile', load: c(build, 'build') },
   search: { desc: 'Search Docker Hub for images', load: c(images, 'search') },
   version: { desc: 'Show the Docker version information', load: c(system, 'version') },
   info: systemSubs.info,

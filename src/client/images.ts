@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Transport } from './transport';
+import type { Query } from './transport';
 import type { Filters, HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, PruneResponse } from './types';
 import { progressMessages, JsonMessage } from './stream';
 
@@ -62,6 +63,14 @@ export class ImagesApi {
   async load(tar: Readable | Buffer, quiet: boolean): Promise<AsyncGenerator<JsonMessage>> {
     const res = await this.t.request('POST', '/images/load', { query: { quiet: quiet || undefined }, body: tar, contentType: 'application/x-tar' });
     return progressMessages(res);
+  }
+
+  /**
+   * POST /build (legacy builder): the body is the context tar; resolves with the JSON-lines response
+   * (stream/status/aux/errorDetail), which the caller reads.
+   */
+  build(context: Readable | Buffer, query: Query): Promise<IncomingMessage> {
+    return this.t.request('POST', '/build', { query, body: context, contentType: 'application/x-tar' });
   }
 
   /** Dray extension: make a base image locally (busybox from Debian's busybox-static). */

@@ -122,3 +122,19 @@ test('images, tag, rmi and events', () => {
   const actions = ev.stdout.trim().split('\n');
   for (const a of ['create', 'start', 'die', 'destroy']) assert.ok(actions.includes(a), `event ${a} in ${actions}`);
 });
+
+test('docker build (legacy builder) with a Dockerfile outside the context', () => {
+  const dir = mkdtempSync('/tmp/dray-ctx-');
+  try {
+    writeFileSync(path.join(dir, 'f.txt'), 'from the context\n');
+    const df = path.join(mkdtempSync('/tmp/dray-df-'), 'Dockerfile');
+    writeFileSync(df, 'FROM busybox\nCOPY f.txt /f.txt\nCMD ["cat", "/f.txt"]\n');
+    const b = d.docker(['build', '-q', '-f', df, '-t', 'outside:1', dir]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+    assert.equal(d.docker(['run', '--rm', 'outside:1']).stdout, 'from the context\n');
+    rmSync(path.dirname(df), { recursive: true, force: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

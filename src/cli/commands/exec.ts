@@ -32,7 +32,7 @@ export const exec: Command = {
     const tty = !!f.tty;
     const stdin = !!f.interactive && !f.detach;
     if (tty && stdin && !process.stdin.isTTY) throw new StatusError(1, 'the input device is not a TTY');
-    const consoleSize: [number, number] | undefined = tty && process.stdout.isTTY ? [process.stdout.rows, process.stdout.columns] : undefined;
+    const consoleSize: [number, number] | undefined = tty && process.stdout.isTTY ? ((([c, r]) => [r, c])(process.stdout.getWindowSize()) as [number, number]) : undefined;
     const { Id } = await client.exec.create(container, {
       User: f.user, Privileged: !!f.privileged, Tty: tty, AttachStdin: stdin, AttachStdout: !f.detach, AttachStderr: !f.detach,
       DetachKeys: f['detach-keys'], Env: env.length ? env : undefined, WorkingDir: f.workdir, Cmd: cmd, ConsoleSize: consoleSize,

@@ -326,5 +326,4 @@ If no server is specified, the default is defined by the daemon.`,
     if (cfg.auths && server in cfg.auths) { delete cfg.auths[server]; writeConfig(cfg); }
   },
 };
-export const build = notYet('dray build', 'Build an image from a Dockerfile', '[OPTIONS] PATH | URL | -');
 export const search = notYet('dray search', 'Search Docker Hub for images', '[OPTIONS] TERM');

@@ -98,6 +98,11 @@ export const run: Command = {
       throw new StatusError(1, 'the input device is not a TTY');
     }
     checkCidfile(ctx, f);
+    // docker 28 creates the TTY at the terminal's size (HostConfig.ConsoleSize: [rows, cols]).
+    if (body.Tty && process.stdout.isTTY && body.HostConfig) {
+      const [cols, rows] = process.stdout.getWindowSize();
+      if (rows > 0 && cols > 0) body.HostConfig.ConsoleSize = [rows, cols];
+    }
     const client = ctx.client();
     const id = await createContainer(ctx, client, req, f.pull, f.quiet, (m) => runError(ctx, m));
 

@@ -58,7 +58,13 @@ export function pumpStreams(socket: Socket, o: PumpOptions): PumpResult {
     socket.on('close', finish);
     socket.on('error', finish);
     if (o.stdin) {
-      if (raw) stdin.setRawMode(true);
+      if (raw) {
+        stdin.setRawMode(true);
+        // libuv's raw mode keeps ONLCR, so the container's "\r\n" would reach the screen as
+        // "\r\r\n"; docker's raw mode (cfmakeraw) turns output processing off too. setRawMode(false)
+        // puts back the saved termios, OPOST included.
+        try { require('node:child_process').spawnSync('stty', ['-opost'], { stdio: [0, 'ignore', 'ignore'] }); } catch { /* no stty */ }
+      }
       const keys = o.tty ? o.detachKeys : undefined;
       let matched = 0;
       stdin.on('data', (c: Buffer) => {

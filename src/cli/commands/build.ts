@@ -1,0 +1,232 @@
+// dray build: docker's legacy builder client (DOCKER_BUILDKIT=0 docker build). The context is tarred
+// here with .dockerignore applied, uploaded behind "Sending build context to Docker daemon", and the
+// daemon's JSON lines are shown as docker shows them.
+import { promises as fsp } from 'node:fs';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import type { Command } from '../command';
+import { StatusError } from '../command';
+import { boolFlag, strFlag, listFlag, FlagDef } from '../flags';
+import { humanSize } from '../units';
+import { readAll } from '../../client/transport';
+import { jsonLines, JsonMessage } from '../../client/stream';
+import { ProgressPrinter } from './pull-progress';
+import {
+  ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
+} from '../build-context';
+
+/** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
+export function validateBuildArg(v: string): string {
+  const eq = v.indexOf('=');
+  const k = eq < 0 ? v : v.slice(0, eq);
+  if (!k) throw new Error(`invalid environment variable: ${v}`);
+  if (eq >= 0) return v;
+  const env = process.env[k];
+  return env !== undefined ? `${k}=${env}` : v;
+}
+
+/** "K=V" → K: V, "K" → K: null (opts.ConvertKVStringsToMapWithNil). */
+export function buildArgsMap(list: string[]): Record<string, string | null> {
+  const m: Record<string, string | null> = {};
+  for (const s of list) {
+    const eq = s.indexOf('=');
+    if (eq < 0) m[s] = null; else m[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  return m;
+}
+
+/** "K=V" → K: V, "K" → K: "" (opts.ConvertKVStringsToMap). */
+export function labelsMap(list: string[]): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const s of list) {
+    const eq = s.indexOf('=');
+    if (eq < 0) m[s] = ''; else m[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  return m;
+}
+
+const refRe = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?\/)?[a-zA-Z0-9]+(?:(?:[._]|__|-+)[a-zA-Z0-9]+)*(?:\/[a-zA-Z0-9]+(?:(?:[._]|__|-+)[a-zA-Z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@[a-z0-9]+:[a-f0-9]{32,})?$/;
+
+/** docker's validateTag (reference.ParseNormalizedNamed). */
+export function validateTag(v: string): string {
+  if (!refRe.test(v)) throw new Error('invalid reference format');
+  let name = v.replace(/@.*$/, '');
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  if (colon > slash) name = name.slice(0, colon);
+  if (/[A-Z]/.test(name)) {
+    const first = name.split('/')[0];
+    const hasDomain = name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+    const path = hasDomain ? name.slice(first.length + 1) : name.includes('/') ? name : `library/${name}`;
+    if (/[A-Z]/.test(path)) throw new Error(`invalid reference format: repository name (${path}) must be lowercase`);
+  }
+  return v;
+}
+
+const withParse = (d: FlagDef, parse: (v: string) => unknown): FlagDef => ({ ...d, parse });
+
+const buildFlags: FlagDef[] = [
+  withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
+  boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
+  boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
+  strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
+  boolFlag('force-rm', undefined, 'Always remove intermediate containers'),
+  strFlag('iidfile', undefined, 'Write the image ID to the file'),
+  listFlag('label', undefined, 'Set metadata for an image'),
+  strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
+  boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
+  strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
+  boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
+  boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
+  boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
+  withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
+  strFlag('target', undefined, 'Set the target build stage to build.'),
+];
+
+const isUrl = (s: string) => /^https?:\/\//i.test(s) || /^git(@|:\/\/)/.test(s) || /^github\.com\//.test(s);
+
+/** Collects text instead of writing it (docker's progBuff/buildBuff with -q). */
+class TextSink {
+  text = '';
+  readonly isTTY = false;
+  write(s: string | Buffer): boolean { this.text += s.toString(); return true; }
+}
+
+/**
+ * Counts the bytes of the upload and writes docker's progress line: on a terminal an update every
+ * 512kB (at most every 100ms); always the final "Sending build context to Docker daemon  6.656kB\r\r\n".
+ */
+function uploadProgress(out: { write(s: string): unknown }, tty: boolean): Transform {
+  const action = 'Sending build context to Docker daemon';
+  const line = (n: number) => `${action} ${humanSize(n).padStart(8)}\r`;
+  let current = 0;
+  let lastUpdate = 0;
+  let lastPrint = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      current += chunk.length;
+      if (tty && current - lastUpdate > 512 * 1024) {
+        lastUpdate = current;
+        const now = Date.now();
+        if (!lastPrint || now - lastPrint >= 100) { lastPrint = now; out.write(line(current)); }
+      }
+      cb(null, chunk);
+    },
+    flush(cb) { out.write(`${line(current)}\r\n`); cb(); },
+  });
+}
+
+/** Reads stdin up to `n` bytes (or its end) and returns them with a stream of the whole input. */
+async function peekStdin(n: number): Promise<{ head: Buffer; stream: Readable }> {
+  const stdin = process.stdin;
+  const chunks: Buffer[] = [];
+  let len = 0;
+  let ended = false;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer) => { chunks.push(c); len += c.length; if (len >= n) done(); };
+    const onEnd = () => { ended = true; done(); };
+    const done = () => { stdin.off('data', onData); stdin.off('end', onEnd); stdin.off('error', reject); stdin.pause(); resolve(); };
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.once('error', reject);
+  });
+  const head = Buffer.concat(chunks);
+  const stream = new PassThrough();
+  stream.write(head);
+  if (ended) stream.end(); else { stdin.pipe(stream); stdin.resume(); }
+  return { head, stream };
+}
+
+export const build: Command = {
+  usage: '[OPTIONS] PATH | URL | -',
+  description: 'Build an image from a Dockerfile',
+  aliases: ['dray image build', 'dray build'],
+  flags: buildFlags,
+  args: { exact: 1 },
+  async run(ctx, f, args) {
+    const specified = args[0];
+    const quiet = !!f.quiet;
+    const progBuff = quiet ? new TextSink() : process.stdout;
+    const buildBuff = quiet ? new TextSink() : process.stdout;
+    const dockerfileFromStdin = f.file === '-';
+    if (f.iidfile) {
+      try { await fsp.rm(f.iidfile); } catch (e: any) { if (e?.code !== 'ENOENT') throw new StatusError(1, `Removing image ID file: ${e.message}`); }
+    }
+
+    let body: { pipe<T extends NodeJS.WritableStream>(d: T): T; on(ev: 'error', cb: (e: Error) => void): unknown };
+    let dockerfileParam: string | undefined;
+    try {
+      if (specified === '-') {
+        if (dockerfileFromStdin) throw new ContextError('invalid argument: can\'t use stdin for both build context and dockerfile');
+        const { head, stream } = await peekStdin(512);
+        if (isArchive(head)) { body = stream; dockerfileParam = f.file || undefined; } else {
+          if (f.file === '-') throw new ContextError('unable to prepare context: build context is not an archive');
+          body = dockerfileOnlyTar(await readAll(stream)) as any;
+          dockerfileParam = 'Dockerfile';
+        }
+      } else if (isUrl(specified)) {
+        throw new ContextError(`unable to prepare context: remote build contexts are not supported by dray build: ${specified}`);
+      } else {
+        const lc = await localContext(specified, f.file);
+        let extra: ExtraDockerfile | undefined;
+        if (dockerfileFromStdin) extra = { name: randomDockerfileName(), content: await readAll(process.stdin) };
+        else if (lc.outsideDockerfile) {
+          try { extra = { name: randomDockerfileName(), content: await fsp.readFile(lc.outsideDockerfile) }; } catch (e: any) {
+            throw new ContextError(`unable to open Dockerfile: ${e.message}`);
+          }
+        }
+        const filter = contextFilter(await readDockerignore(lc.contextDir), lc.relDockerfile, dockerfileFromStdin);
+        body = tarContext(lc.contextDir, filter, extra) as any;
+        dockerfileParam = extra ? extra.name : lc.relDockerfile.split('\\').join('/');
+      }
+    } catch (e) {
+      if (e instanceof ContextError) throw new StatusError(1, e.message);
+      throw e;
+    }
+
+    const query = {
+      t: f.tag.length ? f.tag : undefined,
+      q: quiet || undefined,
+      nocache: f['no-cache'] || undefined,
+      rm: !!f.rm,
+      forcerm: f['force-rm'] || undefined,
+      pull: f.pull || undefined,
+      networkmode: f.network,
+      dockerfile: dockerfileParam,
+      target: f.target || undefined,
+      buildargs: buildArgsMap(f['build-arg']),
+      labels: labelsMap(f.label),
+      platform: f.platform ? String(f.platform).toLowerCase() : undefined,
+      explaincache: f['explain-cache'] || undefined,
+    };
+    const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
+    body.on('error', (e) => counted.destroy(e));
+
+    let res;
+    try {
+      res = await ctx.client().images.build(counted, query);
+    } catch (e: any) {
+      if (quiet) process.stderr.write((progBuff as TextSink).text);
+      if (e instanceof ContextError) throw new StatusError(1, e.message);
+      throw e;
+    }
+
+    let imageId = '';
+    const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
+    for await (const m of jsonLines<JsonMessage>(res)) {
+      if (m.errorDetail || m.error) {
+        if (quiet) process.stderr.write(`${(progBuff as TextSink).text}${(buildBuff as TextSink).text}`);
+        const code = m.errorDetail?.code || 1;
+        throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
+      }
+      if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; continue; }
+      printer.print(m);
+    }
+    // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
+    if (quiet) { imageId = (buildBuff as TextSink).text; process.stdout.write(imageId); }
+    if (f.iidfile) {
+      if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
+      await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+    }
+    return 0;
+  },
+};
