@@ -3,6 +3,7 @@
 // grammar of moby/buildkit's frontend/dockerfile/parser: parser directives only at the very top,
 // the escape character ends a line to continue it, comment and empty lines inside a continuation
 // are dropped, heredocs (`<<EOF`) for RUN/COPY/ADD. Errors carry the instruction's line number.
+import { parseDuration as goParseDuration } from '../lib/units';
 import { invalid, DrayError } from '../lib/errors';
 
 export interface Heredoc {
@@ -302,23 +303,7 @@ export function flagValue(ins: Instruction, name: string): string | undefined {
   return v;
 }
 
-/**
- * Go's time.ParseDuration for HEALTHCHECK flags, in nanoseconds ("30s", "1m30s", "500ms").
- * Docker requires a unit.
- */
+/** Go's time.ParseDuration for HEALTHCHECK flags, in nanoseconds; Docker's parse error wording. */
 export function parseDuration(s: string): number {
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let pos = 0;
-  for (let guard = 0; pos < s.length && guard < 32; guard++) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) throw invalid(`time: invalid duration "${s}"`);
-    total += Number(m[1]) * unit[m[2]];
-    pos = re.lastIndex;
-  }
-  if (pos !== s.length || s === '') throw invalid(`time: invalid duration "${s}"`);
-  return Math.round(total);
+  try { return goParseDuration(s); } catch (e) { throw invalid((e as Error).message); }
 }

@@ -9,6 +9,7 @@ import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
 import { prepareCgroups } from '../runtime/cgroups';
 import { ENGINE_VERSION } from '../api/version';
+import { ramInBytes } from '../lib/units';
 
 const usage = `Usage: drayd [OPTIONS]
 
@@ -108,9 +109,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
 
 function parseSize(s: string | number): number {
   if (typeof s === 'number') return s;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
-  if (!m) fail(`invalid size: ${s}`);
-  return Math.round(Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()]);
+  try { return ramInBytes(s); } catch { fail(`invalid size: ${s}`); }
 }
 
 async function main(): Promise<void> {

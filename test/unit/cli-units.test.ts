@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanSize, humanSizeWithPrecision, bytesSize, ramInBytes, fromHumanSize, memSwapBytes, parseDuration, formatDuration, humanDuration, timeAgo, formatG } from '../../src/cli/units';
+import { humanSize, humanSizeWithPrecision, bytesSize, ramInBytes, fromHumanSize, memSwapBytes, parseDuration, formatDuration, humanDuration, timeAgo, formatG } from '../../src/lib/units';
 
 test('HumanSize: decimal units, 4 significant digits', () => {
   assert.equal(humanSize(0), '0B');

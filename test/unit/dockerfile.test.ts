@@ -103,7 +103,7 @@ test('ARG declarations, quoted words, durations', () => {
   assert.deepEqual(splitQuoted('a "b c" d\\ e'), ['a', '"b c"', 'd\\ e']);
   assert.equal(parseDuration('1m30s'), 90e9);
   assert.equal(parseDuration('500ms'), 5e8);
-  assert.throws(() => parseDuration('5'), /invalid duration/);
+  assert.throws(() => parseDuration('5'), /missing unit in duration "5"/);
 });
 
 test('stages a target needs: FROM <stage> and COPY --from, others skipped', () => {

@@ -6,7 +6,7 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, strFlag, listFlag, FlagDef } from '../flags';
-import { humanSize } from '../units';
+import { humanSize } from '../../lib/units';
 import { readAll } from '../../client/transport';
 import { jsonLines, JsonMessage } from '../../client/stream';
 import { ProgressPrinter } from './pull-progress';

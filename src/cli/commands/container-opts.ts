@@ -1,7 +1,7 @@
 // The flags of run/create and their translation into the API's create body (Config, HostConfig,
 // NetworkingConfig), as the docker CLI's container/opts.go does it.
 import { FlagDef, boolFlag, strFlag, listFlag, intFlag, parseIntFlag, parseUintFlag, FlagValues } from '../flags';
-import { ramInBytes, memSwapBytes, parseDuration } from '../units';
+import { ramInBytes, memSwapBytes, parseDuration } from '../../lib/units';
 import { parsePortSpecs, parseExpose } from '../opts/ports';
 import { splitVolumes, parseMount, parseTmpfs } from '../opts/mounts';
 import {

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command, Ctx } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, intFlag, strFlag, listFlag, FlagDef } from '../flags';
-import { ramInBytes, memSwapBytes, humanSize, bytesSize, apiTimestamp } from '../units';
+import { ramInBytes, memSwapBytes, humanSize, bytesSize, apiTimestamp } from '../../lib/units';
 import { filterFlag, forEachArg, inspectFormatFlag, parseFilterArgs, confirm, stripSlash, shortId, formatFlag } from './common';
 import { inspectJson, renderOne, renderList } from '../format';
 import { tabwrite } from '../tabwriter';

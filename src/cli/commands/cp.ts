@@ -7,7 +7,7 @@ import { boolFlag } from '../flags';
 import { run as runTool } from '../../lib/exec';
 import { readAll } from '../../client/transport';
 import { ApiError } from '../../client';
-import { humanSize } from '../units';
+import { humanSize } from '../../lib/units';
 
 /** "ctr:/path" → {container, path}; local paths (incl. "./a:b" and absolute ones) stay local. */
 export function splitCpArg(a: string): { container?: string; path: string } {

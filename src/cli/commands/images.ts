@@ -8,7 +8,7 @@ import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, strFlag, listFlag } from '../flags';
 import { renderList } from '../format';
-import { humanSize, humanSizeWithPrecision, timeAgo } from '../units';
+import { humanSize, humanSizeWithPrecision, timeAgo } from '../../lib/units';
 import { filterFlag, formatFlag, parseFilterArgs, forEachArg, confirm, shortId, ellipsis, goTimeString, inspectFormatFlag } from './common';
 import { printInspect } from './containers';
 import { ApiError } from '../../client';

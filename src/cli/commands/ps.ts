@@ -3,7 +3,7 @@ import type { Command } from '../command';
 import { boolFlag, intFlag } from '../flags';
 import { filterFlag, formatFlag, parseFilterArgs, stripSlash, shortId, ellipsis, goTimeString } from './common';
 import { renderList } from '../format';
-import { timeAgo, humanSizeWithPrecision } from '../units';
+import { timeAgo, humanSizeWithPrecision } from '../../lib/units';
 import { displayPorts } from '../opts/ports';
 import type { ContainerSummary } from '../../client/types';
 

@@ -2,7 +2,7 @@
 import type { Command } from '../command';
 import { boolFlag, strFlag, listFlag } from '../flags';
 import { renderList } from '../format';
-import { humanSize } from '../units';
+import { humanSize } from '../../lib/units';
 import { filterFlag, formatFlag, parseFilterArgs, forEachArg, confirm, inspectFormatFlag } from './common';
 import { printInspect } from './containers';
 import { labelsToMap } from '../opts/misc';

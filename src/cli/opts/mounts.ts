@@ -2,7 +2,7 @@
 // to HostConfig.Binds, anonymous ones to Config.Volumes); the daemon validates them, as Docker's does.
 import * as path from 'node:path';
 import type { Mount } from '../../client/types';
-import { ramInBytes } from '../units';
+import { ramInBytes } from '../../lib/units';
 
 export interface VolumeSpec { source: string; target: string; mode: string; type: 'bind' | 'volume' }
 
