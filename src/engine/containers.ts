@@ -501,15 +501,9 @@ export class ContainerService {
       }
       const rt = this.runtimeOf(c);
       const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
-      // The exit is recorded and announced first (waiters answer sooner); the clean-up follows
-      // under the same lock, so the next operation on this container waits for it. A crash in
-      // between is finished by reconcile() (a stopped container with a bundle left).
-      c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
-      await this.save(c);
-      if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
-      this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
-      this.notifyExit(id, code);
-      // The network goes in parallel with the runtime; mounts only once no process can hold them.
+      // Clean-up comes before the exit is announced, as in Docker: whoever waited for the exit
+      // finds no mount, network or runtime state left. The network goes in parallel with the
+      // runtime; mounts only once no process can hold them.
       await Promise.all([
         this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) })),
         rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })).then(() => Promise.all([
@@ -518,9 +512,14 @@ export class ContainerService {
           fsp.rm(path.join(this.socketDir, id), { force: true }),
         ])),
       ]);
-      // The bundle goes last: its presence tells reconcile() that clean-up was not finished.
+      c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+      await this.save(c);
+      // The bundle goes after the record: its presence tells reconcile() that clean-up was not finished.
       await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
       await fsp.rm(path.join(this.exitDir, id), { force: true });
+      if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
+      this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
+      this.notifyExit(id, code);
       if (this.shouldRestart(c)) after = () => this.scheduleRestart(c);
       else if (c.HostConfig.AutoRemove) after = () => this.remove(id, { force: true, volumes: true }).catch((e) => log.warn('auto-remove failed', { id, error: errorMessage(e) }));
     });
