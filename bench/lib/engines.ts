@@ -62,7 +62,8 @@ export interface Engine {
   stop(log: Log): Promise<string[]>;
 }
 
-function dockerEnv(host: string): NodeJS.ProcessEnv {
+/** The environment of the docker CLI pointed at `host` (private DOCKER_CONFIG, no context). */
+export function dockerEnv(host: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: path.join(CLI_DIR, 'docker-config'), DOCKER_CLI_HINTS: 'false' };
   delete env.DOCKER_CONTEXT;
   delete env.DOCKER_TLS_VERIFY;

@@ -1,18 +1,21 @@
 // Every scenario, in the order they run. --only picks by scenario id or row id (prefix match).
 import type { Scenario } from '../scenario';
 import { idleRss } from './memory';
-import { runRm, runRmDockerCli } from './latency';
+import { runRm, runRmDockerCli, runRmBridge } from './latency';
 import { runPhases } from './phases';
 import { cliStartup, cliRoundtrip } from './cli';
 import { runDetachedSerial, runDetachedParallel } from './bulk';
 import { logs100mb } from './logs';
 import { scaling } from './scaling';
-import { build, registry, publishedPorts } from './pending';
+import { buildScenario } from './build';
+import { publishedPorts } from './ports';
+import { registry } from './pending';
 
 export const scenarios: Scenario[] = [
   idleRss('idle-rss', 'fresh'),
   runRm,
   runRmDockerCli,
+  runRmBridge,
   runPhases,
   cliStartup,
   cliRoundtrip,
@@ -20,7 +23,7 @@ export const scenarios: Scenario[] = [
   runDetachedParallel,
   logs100mb,
   scaling,
-  build,
+  buildScenario,
   registry,
   publishedPorts,
   idleRss('idle-rss-after', 'after the workload'),

@@ -1,0 +1,129 @@
+// docker build with the legacy builder, through the real docker CLI against each engine
+// (DOCKER_BUILDKIT=0 docker build -q -t bench-build .): cold, fully cached, one file changed.
+//
+// The context (made once, under /tmp/bench-cli/build-ctx, removed with it):
+//   Dockerfile   FROM busybox; 5 × RUN echo N > /sN; COPY big /data/big; COPY late.txt /late.txt; CMD ["sh"]
+//   big          50 MB of random bytes (incompressible: the context upload and the layer are real)
+//   late.txt     a few bytes; rewritten for the one-file-changed build
+//
+// One round on one engine: every image but busybox removed (API, not timed), late.txt reset,
+// then three timed builds: cold (--no-cache), again (fully cached: must give the same image id),
+// late.txt changed (only the last COPY and CMD miss). Then, images removed again, an info build:
+// cold with --network none (Docker runs here with --bridge none, so its RUN steps get no network
+// either way; Dray's join the default bridge unless told otherwise). Rounds interleave A B A B.
+import { createWriteStream, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { newRow } from '../model';
+import { Scenario, abRounds, reps, timed, sleep } from '../scenario';
+import { CLI_DIR, dockerEnv, Engine } from '../engines';
+
+export const BUILD_CTX = path.join(CLI_DIR, 'build-ctx');
+export const BUILD_TAG = 'bench-build';
+const BIG_BYTES = 50 * 1000 * 1000;
+
+const DOCKERFILE = `FROM busybox
+RUN echo 1 > /s1
+RUN echo 2 > /s2
+RUN echo 3 > /s3
+RUN echo 4 > /s4
+RUN echo 5 > /s5
+COPY big /data/big
+COPY late.txt /late.txt
+CMD ["sh"]
+`;
+
+async function makeContext(): Promise<void> {
+  mkdirSync(BUILD_CTX, { recursive: true });
+  writeFileSync(path.join(BUILD_CTX, 'Dockerfile'), DOCKERFILE);
+  writeFileSync(path.join(BUILD_CTX, 'late.txt'), 'late 0\n');
+  const big = path.join(BUILD_CTX, 'big');
+  if (existsSync(big)) return;
+  const out = createWriteStream(big);
+  const chunk = 1 << 20;
+  for (let left = BIG_BYTES; left > 0; left -= chunk) {
+    if (!out.write(randomBytes(Math.min(chunk, left)))) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'close');
+}
+
+/** Removes every image but busybox (through the API, not timed). Children first: a few passes. */
+export async function removeAllButBusybox(e: Engine): Promise<void> {
+  const bb = (await e.apiOk('GET', '/images/busybox/json')).json?.Id as string;
+  for (let pass = 0; pass < 6; pass++) {
+    const list = await e.apiOk('GET', '/images/json?all=1');
+    const ids = ((list.json ?? []) as any[]).map((i) => i.Id as string).filter((id) => id !== bb);
+    if (!ids.length) return;
+    for (const id of ids) {
+      // 409: a child still refers to it (removed in this pass; retried in the next)
+      const r = await e.api('DELETE', `/images/${id}?force=1`, undefined, 60_000);
+      if (r.status !== 200 && r.status !== 404 && r.status !== 409) throw new Error(`DELETE image ${id.slice(7, 19)}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+    }
+    await sleep(50);
+  }
+  const left = ((await e.apiOk('GET', '/images/json?all=1')).json ?? []).filter((i: any) => i.Id !== bb);
+  if (left.length) throw new Error(`${left.length} images would not go away`);
+}
+
+/** One timed `DOCKER_BUILDKIT=0 docker build -q [flags] -t bench-build .` in the context dir: ms and image id. */
+async function build(e: Engine, flags: string[]): Promise<{ ms: number; id: string }> {
+  const args = ['build', '-q', ...flags, '-t', BUILD_TAG, '.'];
+  const what = `docker CLI → ${e.side}: build ${flags.join(' ')}`.trimEnd();
+  const r = await e.docker(args, { cwd: BUILD_CTX, env: { ...dockerEnv(e.host), DOCKER_BUILDKIT: '0' }, timeoutMs: 300_000 });
+  const ms = await timed(Promise.resolve(r), what);
+  const id = /sha256:[0-9a-f]{64}/.exec(r.stdout)?.[0];
+  if (!id) throw new Error(`${what}: -q printed no image id: ${r.stdout.trim().slice(0, 200)}`);
+  return { ms, id };
+}
+
+export const buildScenario: Scenario = {
+  id: 'build',
+  title: 'docker build (legacy builder, docker CLI → each)',
+  async run(ctx) {
+    const rounds = reps(ctx, 5, 2);
+    const cold = newRow('build-cold', 'build, cold (--no-cache; docker CLI → each)', 'ms', [{ kind: 'ratio', max: 1.0 }]);
+    const cached = newRow('build-cached', 'build, fully cached', 'ms', [{ kind: 'ratio', max: 0.5 }]);
+    const incr = newRow('build-incremental', 'build, late.txt changed (last COPY)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
+    const nonet = newRow('build-cold-nonet', '  (info) build, cold, --network none', 'ms');
+    cold.note = 'context: FROM busybox, 5 × RUN, COPY of 50 MB random, COPY late.txt; DOCKER_BUILDKIT=0 docker build -q';
+    // does a container on the default network (what RUN steps get) have an eth0 on each side?
+    const eth0: Record<string, boolean | string> = {};
+    for (const e of ctx.engines) {
+      const r = await e.docker(['run', '--rm', 'busybox', 'cat', '/proc/net/dev'], { timeoutMs: 60_000 }).catch((err) => ({ code: -1, stdout: '', stderr: (err as Error).message }));
+      eth0[e.side] = r.code === 0 ? /\beth0:/.test(r.stdout) : `could not tell: ${r.stderr.trim().slice(0, 100)}`;
+    }
+    nonet.extra = { defaultNetworkHasEth0: eth0 };
+    nonet.note = `the same cold build with --network none on both sides: the RUN steps without a network. Does a container on the default network get an eth0? ${Object.entries(eth0).map(([k, v]) => `${k}: ${v}`).join(', ')} (Docker runs here with --bridge none)`;
+    const cacheMisses: Record<string, number> = {};
+    await makeContext();
+    const late = path.join(BUILD_CTX, 'late.txt');
+    try {
+      await abRounds(ctx, [cold, cached, incr, nonet], rounds, async (e, i) => {
+        await removeAllButBusybox(e);
+        writeFileSync(late, 'late 0\n');
+        const c = await build(e, ['--no-cache']);
+        const k = await build(e, []);
+        // a "fully cached" build that made another image was not fully cached: say so
+        if (k.id !== c.id) {
+          cacheMisses[e.side] = (cacheMisses[e.side] ?? 0) + 1;
+          ctx.log(`  ${e.title}: the cached rebuild gave ${k.id.slice(7, 19)}, not the cold build's ${c.id.slice(7, 19)}`);
+        }
+        writeFileSync(late, `late ${e.side} ${i} ${process.hrtime.bigint()}\n`);
+        const n = await build(e, []);
+        if (n.id === k.id) throw new Error(`${e.side}: changing late.txt gave the same image ${n.id.slice(7, 19)}`);
+        await removeAllButBusybox(e);
+        writeFileSync(late, 'late 0\n');
+        const x = await build(e, ['--no-cache', '--network', 'none']);
+        return { [cold.id]: c.ms, [cached.id]: k.ms, [incr.id]: n.ms, [nonet.id]: x.ms };
+      }, 1);
+      cached.extra = { cachedRebuildsWithAnotherImageId: cacheMisses };
+      if (Object.keys(cacheMisses).length) cached.note = `cached rebuild gave a different image id than the cold build (rounds per side, warm-up included): ${JSON.stringify(cacheMisses)}`;
+    } finally {
+      for (const e of ctx.engines) await removeAllButBusybox(e).catch((err) => ctx.log(`  ${e.title}: clean-up of build images: ${(err as Error).message}`));
+      rmSync(BUILD_CTX, { recursive: true, force: true });
+    }
+    return [cold, cached, incr, nonet];
+  },
+};

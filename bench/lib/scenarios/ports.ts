@@ -1,0 +1,174 @@
+// Published-port throughput, Dray against itself (no Docker involved): one `busybox httpd` in a
+// container on the default bridge with `-p 127.0.0.1:<free port>:80`, serving a 1 KiB and a 1 MiB
+// file from a bind-mounted directory. Requests/s with wrk (-t2 -c16 -d5s) through the published
+// port (http://127.0.0.1:<port>/…) against the same server at its container address
+// (http://<container IP>:80/…, which the host routes to over Dray's bridge). The direct address is
+// the row's floor; the target is published ≥ 0.9 × direct, judged on the median of the paired
+// ratios (each published run against the direct run next to it: the host's load drifts). Traffic goes only to 127.0.0.1 and the container's address.
+//
+// wrk comes from Debian (apt-get install -y wrk, tried once if it is missing). Without it, a
+// bounded Node.js loop of keep-alive GETs (a fixed count, 16 in flight) stands in; the row notes
+// which tool measured.
+import { mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { newRow, Row } from '../model';
+import { Scenario, cliOk, reps, setError, sleep } from '../scenario';
+import { CLI_DIR, Engine } from '../engines';
+import { median } from '../stats';
+import { run } from '../proc';
+
+const WWW = path.join(CLI_DIR, 'www');
+const NAME = 'bench-httpd';
+const FILES: [string, number, string][] = [['f1k', 1024, '1 KiB'], ['f1m', 1024 * 1024, '1 MiB']];
+const WRK_ARGS = ['-t2', '-c16', '-d5s'];
+const NODE_LOOP = { f1k: 20_000, f1m: 2_000 } as Record<string, number>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function which(cmd: string): string | undefined {
+  for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    if (existsSync(path.join(d, cmd))) return path.join(d, cmd);
+  }
+  return undefined;
+}
+
+async function ensureWrk(log: (m: string) => void): Promise<string | undefined> {
+  if (which('wrk')) return which('wrk');
+  if (!which('apt-get')) return undefined;
+  log('  installing wrk (apt-get install -y wrk)…');
+  const r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'wrk'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeoutMs: 300_000 }).catch(() => undefined);
+  if (r?.code !== 0) log(`  apt-get install wrk failed: ${(r?.stderr ?? '').trim().split('\n').slice(-1)[0] ?? ''}`);
+  return which('wrk');
+}
+
+/** One HTTP GET; resolves with the status and byte count (no keep-alive: a probe). */
+function get(url: string, agent?: http.Agent, timeoutMs = 5000): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => { bytes += c.length; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function waitServing(url: string, size: number): Promise<void> {
+  let last = '';
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await get(url, undefined, 1000);
+      if (r.status === 200 && r.bytes === size) return;
+      last = `HTTP ${r.status}, ${r.bytes} bytes`;
+    } catch (e) { last = (e as Error).message; }
+    await sleep(100);
+  }
+  throw new Error(`${url} not serving ${size} bytes after 10 s: ${last}`);
+}
+
+/** Requests/s from one wrk run; throws on socket errors or non-2xx answers. */
+async function wrkRps(wrk: string, url: string): Promise<{ rps: number; transfer: string }> {
+  const r = await run(wrk, [...WRK_ARGS, url], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`wrk ${url}: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (!rps) throw new Error(`wrk ${url}: no Requests/sec in: ${r.stdout.trim().slice(0, 300)}`);
+  const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout);
+  if (bad) throw new Error(`wrk ${url}: ${bad[1]} non-2xx answers`);
+  const sock = /Socket errors:.*/.exec(r.stdout);
+  if (sock && /(connect|read|write|timeout) [1-9]/.test(sock[0])) throw new Error(`wrk ${url}: ${sock[0]}`);
+  return { rps: Number(rps[1]), transfer: /Transfer\/sec:\s+(\S+)/.exec(r.stdout)?.[1] ?? '' };
+}
+
+/** The fallback: `count` keep-alive GETs, 16 in flight; requests/s. */
+async function nodeRps(url: string, count: number, size: number): Promise<{ rps: number; transfer: string }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  try {
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        next++;
+        const r = await get(url, agent, 10_000);
+        if (r.status !== 200 || r.bytes !== size) throw new Error(`GET ${url}: HTTP ${r.status}, ${r.bytes} bytes`);
+      }
+    }));
+  } finally { agent.destroy(); }
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { rps: count / s, transfer: `${((count * size) / s / 1048576).toFixed(1)}MB` };
+}
+
+function containerIp(inspect: any): string {
+  const nets = inspect?.NetworkSettings?.Networks ?? {};
+  const ip = nets.bridge?.IPAddress || Object.values<any>(nets).find((n) => n?.IPAddress)?.IPAddress || inspect?.NetworkSettings?.IPAddress;
+  if (!ip) throw new Error(`no container IP address in inspect: ${JSON.stringify(inspect?.NetworkSettings ?? {}).slice(0, 300)}`);
+  return ip;
+}
+
+export const publishedPorts: Scenario = {
+  id: 'ports',
+  title: 'published-port throughput (Dray: 127.0.0.1:port vs container IP)',
+  async run(ctx) {
+    const n = reps(ctx, 5, 1);
+    const rows: Row[] = FILES.map(([f, , label]) => ({ ...newRow(`port-${f}`, `published port, GET ${label} (req/s; floor: container IP)`, 'req/s', [{ kind: 'floor-min', min: 0.9 }]), pairedFloor: true }));
+    const dray: Engine | undefined = ctx.dray;
+    if (!dray) { for (const r of rows) setError(r, 'dray', 'no Dray in this run'); return rows; }
+    const wrk = await ensureWrk(ctx.log);
+    const tool = wrk ? `wrk ${WRK_ARGS.join(' ')}` : `Node.js loop, 16 keep-alive connections, ${NODE_LOOP.f1k} (1 KiB) / ${NODE_LOOP.f1m} (1 MiB) GETs`;
+    rows[0].note = `Dray only: busybox httpd -f on the default bridge, -p 127.0.0.1:<port>:80; Dray = http://127.0.0.1:<port>, floor = http://<container IP>:80, the same server; measured with ${tool}`;
+    rmSync(WWW, { recursive: true, force: true });
+    mkdirSync(WWW, { recursive: true });
+    for (const [f, size] of FILES) writeFileSync(path.join(WWW, f), randomBytes(size));
+    try {
+      const port = await freePort();
+      const id = (await cliOk(dray, ['run', '-d', '--name', NAME, '-p', `127.0.0.1:${port}:80`, '-v', `${WWW}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www'])).stdout.trim();
+      const ip = containerIp((await dray.apiOk('GET', `/containers/${id}/json`)).json);
+      ctx.log(`  httpd in ${id.slice(0, 12)}: published 127.0.0.1:${port}, container ${ip}:80`);
+      const measure = (url: string, f: string, size: number) => (wrk ? wrkRps(wrk, url) : nodeRps(url, NODE_LOOP[f], size));
+      for (const [k, [f, size]] of FILES.entries()) {
+        const row = rows[k];
+        const pub = `http://127.0.0.1:${port}/${f}`;
+        const direct = `http://${ip}:80/${f}`;
+        const transfers: Record<string, string[]> = { published: [], direct: [] };
+        try {
+          await waitServing(direct, size);
+          await waitServing(pub, size);
+          // warm-up (unrecorded), then direct and published alternately, starting side swapped each time
+          if (wrk) await run(wrk, ['-t2', '-c16', '-d1s', pub], { timeoutMs: 20_000 });
+          for (let i = 0; i < n; i++) {
+            const order: ['dray' | 'floor', string][] = i % 2 ? [['dray', pub], ['floor', direct]] : [['floor', direct], ['dray', pub]];
+            for (const [side, url] of order) {
+              const m = await measure(url, f, size);
+              (row.samples[side] ??= []).push(m.rps);
+              transfers[side === 'dray' ? 'published' : 'direct'].push(m.transfer);
+            }
+          }
+        } catch (e) { setError(row, 'dray', e); ctx.log(`  ${row.id}: ${(e as Error).message}`); }
+        // the host's load drifts over the minute this takes; each published run sits next to its
+        // direct one, so the paired ratios are steadier than the ratio of the medians
+        const pairs = (row.samples.dray ?? []).map((v, i) => v / (row.samples.floor?.[i] ?? NaN)).filter(Number.isFinite);
+        const pm = median(pairs);
+        row.extra = { port, containerIp: ip, tool, transferPerSec: transfers, pairedRatios: pairs, pairedRatioMedian: pm };
+        if (pm !== undefined) row.note = `${row.note ? row.note + '; ' : ''}paired published/direct: ${pairs.map((x) => x.toFixed(2)).join(' ')} (their median is Dray/floor; ratio of the medians ${((median(row.samples.dray ?? []) ?? NaN) / (median(row.samples.floor ?? []) ?? NaN)).toFixed(3)})`;
+      }
+    } finally {
+      const r = await dray.api('DELETE', `/containers/${NAME}?force=1&v=1`, undefined, 60_000).catch(() => undefined);
+      if (r && r.status !== 204 && r.status !== 404) ctx.log(`  removing ${NAME}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      rmSync(WWW, { recursive: true, force: true });
+    }
+    return rows;
+  },
+};
