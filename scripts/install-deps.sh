@@ -26,7 +26,9 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "dray: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: node-unix-socket lists prebuilt addons for other platforms as optional
+  # dependencies that the registry here does not serve, which npm ci refuses and npm install skips.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
 
