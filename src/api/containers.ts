@@ -1,6 +1,5 @@
 // /containers/* and /commit: parse, call the engine, encode. Streams (attach, logs) are framed here.
 import type { Duplex } from 'node:stream';
-import { spawn } from 'node:child_process';
 import { Router } from './router';
 import { Req, sendJson, sendNoContent, readJsonBody, qBool, qInt, parseFilters, checkFilterKeys, hijack, Filters } from './http';
 import type { ContainerService } from '../engine/containers';
@@ -9,10 +8,11 @@ import type { ContainerRecord } from '../engine/container-record';
 import { readLogs, dockerTime, frame } from '../engine/logs';
 import { invalid, conflict, systemError } from '../lib/errors';
 import { run } from '../lib/exec';
+import { timeOrDurationAgo } from '../lib/units';
 import { cgroupPids } from '../runtime/cgroups';
 import type { AttachConnection } from '../runtime/attach';
 import { containerStats } from '../engine/stats';
-import { archiveStat, getArchive, putArchive } from '../engine/archive';
+import { archiveStat, getArchive, putArchive, exportRootfs } from '../engine/archive';
 
 export function registerContainerRoutes(r: Router, containers: ContainerService, images: ImageService): void {
   r.post('/containers/create', async (req) => {
@@ -132,8 +132,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const c = containers.get(req.params.id);
     const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
     try {
-      req.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-      await pipeProcess('tar', ['-C', root, '--numeric-owner', '--xattrs', '-cf', '-', '.'], req.res);
+      await exportRootfs(root, req.res);
     } finally {
       await containers.fs.unmount(c.Id);
     }
@@ -301,15 +300,7 @@ async function applyFilters(list: ContainerRecord[], f: Filters, containers: Con
 }
 
 export function untilCutoff(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const d = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
-  if (d) {
-    const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-    return Date.now() - Number(d[1]) * mult[d[2]];
-  }
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalid(`failed to parse value as time or duration: "${v}"`);
-  return t;
+  try { return timeOrDurationAgo(v); } catch (e) { throw invalid((e as Error).message); }
 }
 
 function matchesPruneFilters(c: ContainerRecord, f: Filters): boolean {
@@ -431,15 +422,3 @@ async function logsHandler(req: Req, containers: ContainerService): Promise<void
   }
   res.end();
 }
-
-function pipeProcess(cmd: string, args: string[], out: NodeJS.WritableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (b) => { err += b; });
-    p.stdout.pipe(out, { end: true });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(systemError(`${cmd}: ${err.trim()}`))));
-  });
-}
-export { pipeProcess };

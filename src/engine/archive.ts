@@ -57,6 +57,12 @@ export async function putArchive(root: string, p: string, body: NodeJS.ReadableS
   await pipeTar(['-C', host, '--numeric-owner', '--same-owner', '-xf', '-'], body, undefined);
 }
 
+/** `docker export`: the whole root filesystem as one tar. */
+export async function exportRootfs(root: string, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  await pipeTar(['-C', root, '--numeric-owner', '--xattrs', '-cf', '-', '.'], undefined, res);
+}
+
 function escapeSed(s: string): string { return s.replace(/[|\\&.*^$[\]]/g, '\\$&'); }
 
 function pipeTar(args: string[], input: NodeJS.ReadableStream | undefined, out: NodeJS.WritableStream | undefined): Promise<void> {

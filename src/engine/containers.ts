@@ -24,7 +24,7 @@ import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
 import type { ImageService } from './images';
 import type { NetworkService, EndpointConfig } from './networks';
-import type { VolumeService } from './volumes';
+import { VolumeService, dirSize } from './volumes';
 import { planMounts, startMounts, stopMounts, removeAnonymous, adoptMounts } from './container-mounts';
 import type { NetworkRecord } from './network-views';
 import type { DaemonConfig } from './config';
@@ -946,19 +946,4 @@ export async function writeCtl(file: string, msg: string): Promise<void> {
     throw systemError(`control pipe ${file}: ${e.code === 'ENXIO' ? 'the monitor is gone' : e.message}`);
   }
   try { await fh.write(msg); } finally { await fh.close(); }
-}
-
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  const walk = async (d: string) => {
-    let ents;
-    try { ents = await fsp.readdir(d, { withFileTypes: true }); } catch { return; }
-    for (const e of ents) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) total += (await fsp.lstat(p).catch(() => ({ size: 0 }))).size;
-    }
-  };
-  await walk(dir);
-  return total;
 }

@@ -2,6 +2,7 @@
 // for the on-disk layout). Image ID = sha256 of the exact config bytes; layers by DiffID.
 // Deletion follows moby's daemon/images/image_delete.go rule for rule, so `rmi` conflicts read
 // exactly as Docker's.
+import { timeOrDurationAgo } from '../lib/units';
 import { promises as fsp, createWriteStream } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -744,12 +745,7 @@ function createdMs(img: Image): number {
 }
 
 function parseTimestamp(s: string): number {
-  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const m = /^(\d+)(s|m|h)$/.exec(s);
-  if (m) return Date.now() - Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[m[2]] * 1000;
-  const t = Date.parse(s);
-  if (!Number.isFinite(t)) throw invalid(`failed to parse value as time or duration: "${s}"`);
-  return t;
+  try { return timeOrDurationAgo(s); } catch (e) { throw invalid((e as Error).message); }
 }
 
 function labelMatch(labels: Record<string, string>, f: string): boolean {

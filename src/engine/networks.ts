@@ -12,6 +12,7 @@
 // Layout:  <dataRoot>/networks/<network id>.json     NetworkRecord, endpoints included
 //          <execRoot>/netavark/                      netavark's and aardvark-dns's state
 //          /run/netns/dray-<container short id>      one namespace per container
+import { timeOrDurationAgo } from '../lib/units';
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -593,12 +594,6 @@ function hostRoutes(): string[] {
   }
 }
 
-/** Docker's `until`: a Unix timestamp, an RFC 3339 date, or a duration before now ("24h", "90m"). */
 function untilCutoff(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const d = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(v);
-  if (d) return Date.now() - Number(d[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[d[2] as 'h' | 'm' | 's'];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${v}'`);
-  return t;
+  try { return timeOrDurationAgo(v); } catch { throw invalid(`invalid filter 'until=${v}'`); }
 }

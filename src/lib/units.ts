@@ -123,14 +123,20 @@ export function timeAgo(t: number | string, now = Date.now()): string {
 }
 
 /** Converts --since/--until values (durations relative to now, RFC 3339, Unix seconds) for the API. */
+/**
+ * Docker's time values (`until`, `since`, `--since`): a Unix timestamp, an RFC 3339 date, or a Go
+ * duration counted back from now. In milliseconds since the epoch.
+ */
+export function timeOrDurationAgo(v: string, now = Date.now()): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  try { return now - parseDuration(v) / 1e6; } catch { /* not a duration */ }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new Error(`failed to parse value as time or duration: "${v}"`);
+  return t;
+}
+
 export function apiTimestamp(v: string, now = Date.now()): string {
   if (v === '') return '';
   if (/^\d+(\.\d+)?$/.test(v)) return v;
-  try {
-    const d = parseDuration(v);
-    return String(Math.floor((now - d / 1e6) / 1000));
-  } catch { /* not a duration */ }
-  const ms = Date.parse(v);
-  if (Number.isFinite(ms)) return String(Math.floor(ms / 1000));
-  return v;
+  try { return String(Math.floor(timeOrDurationAgo(v, now) / 1000)); } catch { return v; }
 }
