@@ -372,6 +372,7 @@ export class ContainerService {
       // would race with the first thing the process prints.
       const cs = c.HostConfig.ConsoleSize;
       if (c.Config.Tty && cs && cs[0] > 0 && cs[1] > 0) (spec.process as Record<string, unknown>).consoleSize = { height: cs[0], width: cs[1] };
+      const seccompToLearn = rt.seccomp?.apply(spec);
       await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
       lap('bundle written');
       const pid = await startConmon({
@@ -393,6 +394,7 @@ export class ContainerService {
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);
       await Promise.all(pending.map((fn) => fn(this.attachSocket(id)).catch((e) => log.warn('attach failed', { id, error: errorMessage(e) }))));
+      if (seccompToLearn) await rt.seccomp!.learn(seccompToLearn, id);
       lap('created');
       await rt.start(id);
       lap('started');
@@ -502,15 +504,15 @@ export class ContainerService {
       const rt = this.runtimeOf(c);
       const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
       // Clean-up comes before the exit is announced, as in Docker: whoever waited for the exit
-      // finds no mount, network or runtime state left. The network goes in parallel with the
-      // runtime; mounts only once no process can hold them.
+      // finds no mount, network or runtime state left. All of it runs at once: the host's mounts
+      // are not the container's (its mount namespace has its own copies), so unmounting them
+      // need not wait for the runtime to let go of the container.
       await Promise.all([
         this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) })),
-        rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })).then(() => Promise.all([
-          stopMounts(c.Mounts, this.volumes, { containerId: id }),
-          this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) })),
-          fsp.rm(path.join(this.socketDir, id), { force: true }),
-        ])),
+        rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })),
+        stopMounts(c.Mounts, this.volumes, { containerId: id }),
+        this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) })),
+        fsp.rm(path.join(this.socketDir, id), { force: true }),
       ]);
       c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
       await this.save(c);

@@ -1,11 +1,17 @@
 // Thin driver of an OCI runtime's CLI (crun by default, runc selectable). Both take the same verbs.
 import { run, ExecError } from '../lib/exec';
 import { systemError } from '../lib/errors';
+import { SeccompCache } from './seccomp-cache';
 
 export interface RuntimeState { id: string; pid: number; status: 'created' | 'running' | 'paused' | 'stopped'; bundle?: string }
 
 export class OciRuntime {
-  constructor(readonly name: string, readonly path: string) {}
+  /** Compiled seccomp programs, for runtimes that take them precompiled. */
+  readonly seccomp?: SeccompCache;
+
+  constructor(readonly name: string, readonly path: string) {
+    if (SeccompCache.supports(path)) this.seccomp = new SeccompCache(path);
+  }
 
   async start(id: string): Promise<void> { await this.call(['start', id]); }
   async kill(id: string, signal: string, all = false): Promise<void> { await this.call(['kill', ...(all ? ['--all'] : []), id, signal]); }
