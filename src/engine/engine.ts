@@ -50,6 +50,7 @@ export class Engine {
 
   async shutdown(): Promise<void> {
     await this.containers.shutdown();
+    await this.networks.shutdown();
   }
 
   private async components(): Promise<{ Name: string; Version: string }[]> {

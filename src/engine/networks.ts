@@ -29,6 +29,7 @@ import {
   matchesFilters, networkSettings, parseResolvConf, resolvConf,
 } from './network-views';
 import { Netavark, NetavarkOptions, createNetns, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
+import { addKeeper, keeperExists, removeKeeper } from './bridge-keeper';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
 
@@ -133,6 +134,13 @@ export class NetworkService {
     await this.reconcile();
   }
 
+  /** At daemon stop: bridges no container uses go, as they came, with their rules. */
+  async shutdown(): Promise<void> {
+    for (const n of this.nets.values()) {
+      if (n.Driver === 'bridge' && !Object.keys(n.Endpoints).length) await this.releaseBridge(n);
+    }
+  }
+
   private poolOf(n: NetworkRecord): AddressPool | undefined {
     const cfg = n.IPAM.Config[0];
     if (n.Driver !== 'bridge' || !cfg) return undefined;
@@ -193,6 +201,8 @@ export class NetworkService {
     // same host may use the same prefix.
     const owned = new Set<string>();
     for (const n of this.nets.values()) for (const ep of Object.values(n.Endpoints)) owned.add(ep.Netns);
+    // A release interrupted by a crash: its namespace holds the veth that would keep the bridge.
+    for (const n of this.nets.values()) await deleteNetns(releaseNetns(n)).catch(() => {});
     for (const name of await listNetns(NETNS_PREFIX)) {
       if (owned.has(name)) continue;
       const c = this.lookup(name.slice(NETNS_PREFIX.length));
@@ -283,6 +293,7 @@ export class NetworkService {
     const n = this.get(ref);
     if (n.Predefined) throw forbidden(`${n.Name} is a pre-defined network and cannot be removed`);
     if (Object.keys(n.Endpoints).length) throw forbidden(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    await this.releaseBridge(n);
     this.nets.delete(n.Id);
     this.pools.delete(n.Id);
     await this.save(n);
@@ -488,7 +499,11 @@ export class NetworkService {
   }
 
   private async setupEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    const status = await this.netLock.run(net.Id, () => this.driver.setup(netnsPath(ep.Netns), this.netavarkOptions(net, ep)));
+    const status = await this.netLock.run(net.Id, async () => {
+      const st = await this.driver.setup(netnsPath(ep.Netns), this.netavarkOptions(net, ep));
+      await addKeeper(net.Id, net.BridgeName).catch((e) => log.warn('bridge keeper not added', { network: net.Name, error: errorMessage(e) }));
+      return st;
+    });
     const st = status[net.Name];
     const iface = st?.interfaces?.[ep.Interface];
     ep.MacAddress = iface?.mac_address ?? '';
@@ -509,6 +524,38 @@ export class NetworkService {
     } finally {
       if (recreated) await deleteNetns(ep.Netns).catch(() => {});
     }
+  }
+
+  /**
+   * Takes down a bridge that a keeper holds and no container uses, with its NAT and isolation
+   * rules. netavark undoes those only when the last endpoint leaves, so a throwaway endpoint is set
+   * up, the keeper removed, and the endpoint torn down.
+   */
+  private releaseBridge(net: NetworkRecord): Promise<void> {
+    return this.netLock.run(net.Id, async () => {
+      if (!keeperExists(net.Id) || Object.keys(net.Endpoints).length) return;
+      const pool = this.pools.get(net.Id);
+      if (!existsSync(`/sys/class/net/${net.BridgeName}`) || !pool) { await removeKeeper(net.Id); return; }
+      const ns = releaseNetns(net);
+      const ep: EndpointRecord = {
+        ContainerId: net.Id, Name: 'dray-bridge-release', EndpointID: '', MacAddress: '', IPv4Address: pool.allocate(),
+        PrefixLen: pool.prefix, Gateway: net.IPAM.Config[0].Gateway, Interface: 'eth0', Netns: ns, Aliases: [], StaticIP: '',
+        StaticMac: '', PortMappings: [], DnsServers: null, DnsServerIps: [], DnsSearch: [],
+      };
+      try {
+        await deleteNetns(ns);
+        await createNetns(ns);
+        await this.driver.setup(netnsPath(ns), this.netavarkOptions(net, ep));
+        await removeKeeper(net.Id);
+        await this.driver.teardown(netnsPath(ns), this.netavarkOptions(net, ep));
+      } catch (e) {
+        log.warn('bridge not released', { network: net.Name, bridge: net.BridgeName, error: errorMessage(e) });
+        await removeKeeper(net.Id);
+      } finally {
+        pool.release(ep.IPv4Address);
+        await deleteNetns(ns).catch(() => {});
+      }
+    });
   }
 
   private async removeEndpoint(net: NetworkRecord, ep: EndpointRecord, announce: boolean, teardown = true): Promise<void> {
@@ -570,6 +617,9 @@ function baseRecord(name: string, driver: NetworkRecord['Driver'], id = newId())
     Predefined: false, Endpoints: {},
   };
 }
+
+/** The namespace of releaseBridge's throwaway endpoint. */
+const releaseNetns = (n: NetworkRecord): string => `${NETNS_PREFIX}k-${n.Id.slice(0, 10)}`;
 
 const stripSlash = (s: string): string => s.replace(/^\//, '');
 const ifaceIndex = (iface: string): number => Number(iface.replace(/^\D+/, '')) || 0;

@@ -48,6 +48,9 @@ export interface NetavarkDriverOptions {
 }
 
 const TIMEOUT_MS = 60_000;
+const LOCK_FILE = '/run/dray-netavark.lock';
+// flock's exit status when the wait runs out; netavark itself exits with 1.
+const LOCK_TIMEOUT_EXIT = 75;
 
 export class Netavark {
   private binary: string;
@@ -75,7 +78,11 @@ export class Netavark {
     const args = ['--config', this.opts.configDir];
     if (existsSync(this.aardvark)) args.push('--aardvark-binary', this.aardvark);
     args.push(cmd, netnsPath);
-    const r = await run(this.binary, args, { input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS });
+    // netavark 1.4 edits iptables without a lock of its own, and every daemon on the host (and
+    // every network of one daemon) shares those chains: concurrent calls failed with
+    // "No chain/target/match". One host-wide lock file orders them.
+    const r = await run('flock', ['-o', '-E', String(LOCK_TIMEOUT_EXIT), '-w', String(TIMEOUT_MS / 1000), LOCK_FILE, this.binary, ...args], { input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS + 5_000 });
+    if (r.code === LOCK_TIMEOUT_EXIT) throw systemError(`netavark ${cmd}: timed out waiting for ${LOCK_FILE}`);
     if (r.code !== 0) throw systemError(`netavark ${cmd} failed: ${netavarkError(r.stdout, r.stderr, r.code)}`);
     return r.stdout;
   }

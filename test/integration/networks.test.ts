@@ -96,6 +96,8 @@ after(async () => {
   await new Promise((r) => setTimeout(r, 100));
   for (const id of containers.keys()) await svc.detachContainer(id).catch(() => {});
   for (const n of svc.list(new Map([['type', ['custom']]]))) await svc.remove(n.Id).catch(() => {});
+  // The default bridge outlives its last container until the daemon stops.
+  await svc.shutdown();
   const left = hostState();
   rmSync(tmp, { recursive: true, force: true });
   assert.deepEqual(left, { links: [], rules: [], netns: [], aardvark: [] }, 'nothing may be left on the host');
@@ -286,5 +288,12 @@ test('detach and remove leave nothing on the host', async () => {
   for (const id of [net1, net2, net3]) await svc.remove(id);
   assert.deepEqual(await svc.prune(), []);
   assert.equal(svc.list(new Map([['type', ['custom']]])).length, 0);
+  // Removed networks took their bridges along; the default bridge stays (as docker0 does), held by
+  // its keeper, so the next container needs no bridge and no NAT set-up …
+  const kept = hostState();
+  assert.deepEqual(kept.links.map((l) => l.split(':')[1].trim().split('@')[0]).sort(), [bridgeOf(0), `drk-${svc.get('bridge').Id.slice(0, 10)}`].sort());
+  assert.ok(kept.rules.length > 0 && kept.rules.every((r) => r.includes(`${sub(0)}.`) || r.includes(bridgeOf(0))), kept.rules.join('\n'));
+  // … until the daemon stops.
+  await svc.shutdown();
   assert.deepEqual(hostState(), { links: [], rules: [], netns: [], aardvark: [] });
 });
