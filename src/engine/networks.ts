@@ -30,6 +30,7 @@ import {
 } from './network-views';
 import { Netavark, NetavarkOptions, createNetns, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
 import { addKeeper, keeperExists, removeKeeper } from './bridge-keeper';
+import { byBytes } from '../lib/compare';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
 
@@ -232,7 +233,7 @@ export class NetworkService {
   list(filters: Map<string, string[]> = new Map()): NetworkRecord[] {
     const allowed = ['name', 'id', 'driver', 'label', 'label!', 'type', 'scope', 'dangling'];
     for (const k of filters.keys()) if (!allowed.includes(k)) throw invalid(`invalid filter '${k}'`);
-    return [...this.nets.values()].filter((n) => matchesFilters(n, filters)).sort((a, b) => a.Created.localeCompare(b.Created) || a.Name.localeCompare(b.Name));
+    return [...this.nets.values()].filter((n) => matchesFilters(n, filters)).sort((a, b) => byBytes(a.Created, b.Created) || byBytes(a.Name, b.Name));
   }
 
   inspect(n: NetworkRecord, withContainers = true): Record<string, unknown> { return inspectNetwork(n, withContainers); }

@@ -7,6 +7,7 @@ import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { invalid, systemError } from '../lib/errors';
 import type { NetavarkPortMapping } from '../runtime/netavark';
+import { byBytes } from '../lib/compare';
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 
@@ -214,7 +215,7 @@ export function probeHostPort(m: PortMapping): Promise<boolean> {
 
 /** Consecutive mappings (8000-8009 → 80-89) become one netavark entry with a range. */
 export function toNetavarkPorts(ms: PortMapping[]): NetavarkPortMapping[] {
-  const sorted = [...ms].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.hostIp.localeCompare(b.hostIp) || a.hostPort - b.hostPort);
+  const sorted = [...ms].sort((a, b) => byBytes(a.protocol, b.protocol) || byBytes(a.hostIp, b.hostIp) || a.hostPort - b.hostPort);
   const out: NetavarkPortMapping[] = [];
   for (const m of sorted) {
     const prev = out[out.length - 1];

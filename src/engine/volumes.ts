@@ -24,6 +24,7 @@ import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
 import { conflict, invalid, notFound, systemError, errorMessage, isKind } from '../lib/errors';
 import type { EventBus } from './events';
+import { byBytes } from '../lib/compare';
 
 /** Label Docker (API ≥ 1.42) puts on volumes a container created without a name. */
 export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
@@ -172,7 +173,7 @@ export class VolumeService {
     const drivers = filters.get('driver') ?? [];
     const labels = filters.get('label') ?? [];
     const out: VolumeInfo[] = [];
-    for (const [name, v] of [...this.volumes].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, v] of [...this.volumes].sort(([a], [b]) => byBytes(a, b))) {
       if (dangling !== undefined && (this.refs(name, v).length === 0) !== dangling) continue;
       if (names.length && !names.some((n) => matchName(n, name))) continue;
       if (drivers.length && !drivers.includes('local')) continue;

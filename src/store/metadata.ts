@@ -6,6 +6,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { StoreLayout, hex } from './layout';
 import { readJsonIfExists, writeJsonAtomic, sweepTempFiles } from '../lib/atomic';
+import { byBytes } from '../lib/compare';
 
 export interface ImageMeta {
   parent: string;
@@ -43,7 +44,7 @@ export class MetadataStore {
   }
 
   async saveRefs(): Promise<void> {
-    const sorted = Object.fromEntries([...this.refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const sorted = Object.fromEntries([...this.refs.entries()].sort(([a], [b]) => byBytes(a, b)));
     await writeJsonAtomic(this.layout.repositoriesFile, { refs: sorted });
   }
 
