@@ -28,7 +28,7 @@ import {
   EndpointRecord, NetworkRecord, dnsAliases, endpointSettings, inspectNetwork, labelMatches,
   matchesFilters, networkSettings, parseResolvConf, resolvConf,
 } from './network-views';
-import { Netavark, NetavarkOptions, createNetns, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
+import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
 import { addKeeper, keeperExists, removeKeeper } from './bridge-keeper';
 import { byBytes } from '../lib/compare';
 
@@ -517,6 +517,13 @@ export class NetworkService {
     const nsPath = netnsPath(ep.Netns);
     // netavark needs the namespace to undo its firewall rules; a crash may have lost it.
     const recreated = !existsSync(nsPath);
+    if (!recreated && !net.DnsEnabled && !ep.PortMappings.length && keeperExists(net.Id)) {
+      // For such an endpoint netavark 1.4's teardown only deletes the veth: no rule is per
+      // container, and the keeper spares the network's (checked with iptables-save around it).
+      // Deleting the veth directly takes one `ip` instead of netavark's iptables round (~30 ms).
+      await deleteLink(ep.Netns, ep.Interface).catch((e) => log.warn('veth not deleted', { container: ep.ContainerId, error: errorMessage(e) }));
+      return;
+    }
     try {
       if (recreated) await createNetns(ep.Netns);
       await this.netLock.run(net.Id, () => this.driver.teardown(nsPath, this.netavarkOptions(net, ep)));

@@ -119,6 +119,12 @@ export async function deleteNetns(name: string): Promise<void> {
   }
 }
 
+/** Deletes an interface inside a named namespace; a veth takes its host-side peer along. */
+export async function deleteLink(netns: string, iface: string): Promise<void> {
+  const r = await run('ip', ['-n', netns, 'link', 'del', iface], { allowFailure: true });
+  if (r.code !== 0 && !/Cannot find device/.test(r.stderr)) throw systemError(`ip link del ${iface}: ${r.stderr.trim()}`);
+}
+
 export async function listNetns(prefix: string): Promise<string[]> {
   try {
     return (await fsp.readdir(NETNS_DIR)).filter((n) => n.startsWith(prefix));
