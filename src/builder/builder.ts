@@ -15,7 +15,7 @@ import { resolveInRoot } from '../lib/root-path';
 import { Dockerfile, Instruction, Stage, parseDockerfile, parseArgDecls, flagValue, parseDuration } from './dockerfile';
 import { BuildContext } from './context';
 import { BuildCache, CacheProbe } from './cache';
-import { resolveSources, hashSources, copyInto, SourceItem } from './copy';
+import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree } from './copy';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
 
@@ -347,6 +347,7 @@ export class Builder {
     const probe = this.probe(st, `RUN ${createdBy}\n${JSON.stringify(st.config)}`);
     if (await this.fromCache(st, probe, 'RUN')) return;
     if (!st.image) st.image = await this.emptyBase(st);
+    this.ctx.beforeMount();
     const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
     const id = await createStepContainer(this.be, st.image, runConfig, argv, this.o.networkMode);
     this.say(` ---> Running in ${shortId(id)}\n`);
@@ -405,6 +406,7 @@ export class Builder {
       }
     }
     const image = st.image;
+    this.ctx.beforeMount();
     const id = await createStepContainer(this.be, image, st.config, [...this.shell(st), createdBy.replace(/^.*? #\(nop\) /, '#(nop) ')], 'none');
     try {
       const wrote = await withRootfs(this.be, id, image, fn);
@@ -439,12 +441,13 @@ export class Builder {
     try {
       for (const h of ins.heredocs) await fsp.writeFile(path.join(heredocDir!, h.name), h.content, { mode: 0o644 });
       const heredocSrcs = new Set(ins.heredocs.map((h) => h.name));
-      const gather = async (root: string, fromContext: boolean): Promise<SourceItem[]> => {
+      const heredocTree = heredocDir ? new DiskTree(heredocDir) : undefined;
+      const gather = async (tree: SourceTree, fromContext: boolean): Promise<SourceItem[]> => {
         const items: SourceItem[] = [];
         for (const s of srcs) {
           const hd = /^<<-?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?$/.exec(s);
-          if (hd && heredocSrcs.has(hd[1])) items.push(...await resolveSources(heredocDir!, [hd[1]], { what, fromContext: true }));
-          else items.push(...await resolveSources(root, [s], { what, fromContext }));
+          if (hd && heredocSrcs.has(hd[1])) items.push(...await resolveSources(heredocTree!, [hd[1]], { what, fromContext: true }));
+          else items.push(...await resolveSources(tree, [s], { what, fromContext }));
         }
         return items;
       };
@@ -464,14 +467,15 @@ export class Builder {
         await this.committed(st, probe, img);
       };
       if (from === undefined) {
-        await doCopy(await gather(this.ctx.dir, true), '');
+        await doCopy(await gather(this.ctx.tree, true), '');
         return;
       }
       if (what === 'ADD') throw invalid('ADD does not support --from');
       const fromName = expand(from, env);
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
-      await withImageRootfs(this.be, src, async (rootfs) => doCopy(await gather(rootfs, false), `from ${shortId(src.id)} `));
+      this.ctx.beforeMount();
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(await gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
     } finally {
       if (heredocDir) await fsp.rm(heredocDir, { recursive: true, force: true });
     }

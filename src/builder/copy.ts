@@ -15,12 +15,48 @@ import { globMatch, hasGlob, cleanPath } from './dockerignore';
 
 const MAX_ENTRIES = 1_000_000;
 
+/** What COPY needs of a source's metadata; fs.Stats has it, and so does the streamed context. */
+export interface FileInfo {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  mode: number;
+  mtime: Date;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * A tree that COPY/ADD sources come from: the streamed build context (file data held in a spool,
+ * written out only when a step misses the cache) or a directory on disk (another stage's rootfs,
+ * heredocs). Paths are root-relative with "/" separators; "" is the root.
+ */
+export interface SourceTree {
+  /** Host directory under which `materialize` makes paths exist. */
+  readonly root: string;
+  /** Like lstat(2): the last component is not followed; undefined when missing. */
+  lstat(rel: string): Promise<FileInfo | undefined>;
+  readdir(rel: string): Promise<string[]>;
+  readlink(rel: string): Promise<string>;
+  /** `rel` with every symlink followed with the root as "/" (resolveInRoot's rules). */
+  resolve(rel: string): Promise<string>;
+  /** sha256 over type, permission bits, and content or link target: one entry of a source hash. */
+  entryHash(rel: string, st: FileInfo): Promise<string>;
+  /** Makes `rel` and everything under it exist on disk under `root`, with its metadata. */
+  materialize(rel: string): Promise<void>;
+  /** Writes the content of file `rel` to the new host file `dest`. */
+  copyFile(rel: string, dest: string): Promise<void>;
+}
+
 export interface SourceItem {
-  /** Host path of the source (after following symlinks in scope). */
+  tree: SourceTree;
+  /** Root-relative path of the source (after following symlinks in scope). */
+  path: string;
+  /** Host path of the source: valid once `tree.materialize(path)` returned. */
   abs: string;
   /** The path as the Dockerfile named it after glob expansion, for messages and hashes. */
   rel: string;
-  st: Stats;
+  st: FileInfo;
 }
 
 export interface ResolveOptions {
@@ -32,7 +68,9 @@ export interface ResolveOptions {
 
 export const isUrl = (s: string): boolean => /^(https?|git|ssh):\/\//i.test(s) || /^git@/.test(s);
 
-export async function resolveSources(root: string, srcs: string[], o: ResolveOptions): Promise<SourceItem[]> {
+const item = (tree: SourceTree, p: string, rel: string, st: FileInfo): SourceItem => ({ tree, path: p, abs: path.join(tree.root, p), rel, st });
+
+export async function resolveSources(tree: SourceTree, srcs: string[], o: ResolveOptions): Promise<SourceItem[]> {
   const out: SourceItem[] = [];
   for (const src of srcs) {
     if (isUrl(src)) {
@@ -42,35 +80,87 @@ export async function resolveSources(root: string, srcs: string[], o: ResolveOpt
     const rel = cleanPath('/' + src).slice(1);
     if (hasGlob(rel)) {
       const before = out.length;
-      await walk(root, '', async (r, abs, st) => {
-        if (globMatch(rel, r)) out.push({ abs, rel: r, st: st.isSymbolicLink() ? await fsp.stat(abs).catch(() => st) : st });
+      await walk(tree, '', async (r, st) => {
+        if (!globMatch(rel, r)) return;
+        // A matched link stands for its target when that is inside the tree; a dangling one
+        // (or one pointing out of the tree) is copied as the link itself.
+        const target = st.isSymbolicLink() ? await tree.resolve(r) : r;
+        const tst = target === r ? st : await tree.lstat(target);
+        out.push(tst ? item(tree, target, r, tst) : item(tree, r, r, st));
       });
       if (out.length === before) throw invalid(`${o.what} failed: no source files were specified`);
       continue;
     }
-    const abs = await resolveInRoot(root, rel);
-    const st = await fsp.stat(abs).catch(() => undefined);
+    const p = await tree.resolve(rel);
+    const st = await tree.lstat(p);
     if (!st) {
       if (o.fromContext) throw invalid(`${o.what} failed: file not found in build context or excluded by .dockerignore: stat ${src}: file does not exist`);
       throw invalid(`${o.what} failed: stat ${src}: file does not exist`);
     }
-    out.push({ abs, rel: rel || '.', st });
+    out.push(item(tree, p, rel || '.', st));
   }
   return out;
 }
 
-/** Depth-first walk in name order; `fn` gets the root-relative path. Bounded by MAX_ENTRIES. */
-async function walk(root: string, rel: string, fn: (rel: string, abs: string, st: Stats) => Promise<void>, counter = { n: 0 }): Promise<void> {
-  const dir = path.join(root, rel);
-  const names = (await fsp.readdir(dir)).sort();
+const join = (a: string, b: string) => (a ? `${a}/${b}` : b);
+
+/** Depth-first walk in name order; `fn` gets the tree-relative path. Bounded by MAX_ENTRIES. */
+async function walk(tree: SourceTree, rel: string, fn: (rel: string, st: FileInfo) => Promise<void>, counter = { n: 0 }): Promise<void> {
+  const names = (await tree.readdir(rel)).sort();
+  for (const name of names) {
+    if (++counter.n > MAX_ENTRIES) throw invalid('too many files to copy');
+    const r = join(rel, name);
+    const st = await tree.lstat(r);
+    if (!st) continue;
+    await fn(r, st);
+    if (st.isDirectory()) await walk(tree, r, fn, counter);
+  }
+}
+
+/** Depth-first walk of a host directory in name order (for copying what is on disk). */
+async function walkDisk(root: string, rel: string, fn: (rel: string, abs: string, st: Stats) => Promise<void>, counter = { n: 0 }): Promise<void> {
+  const names = (await fsp.readdir(path.join(root, rel))).sort();
   for (const name of names) {
     if (++counter.n > MAX_ENTRIES) throw invalid('too many files to copy');
     const r = rel ? `${rel}/${name}` : name;
     const abs = path.join(root, r);
     const st = await fsp.lstat(abs);
     await fn(r, abs, st);
-    if (st.isDirectory()) await walk(root, r, fn, counter);
+    if (st.isDirectory()) await walkDisk(root, r, fn, counter);
   }
+}
+
+/** The entry hash of copy.ts's scheme, for a file read from disk or fed in pieces. */
+export function entryHasher(st: { isDirectory(): boolean; isSymbolicLink(): boolean; mode: number }) {
+  const h = createHash('sha256');
+  h.update(`${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}\0${(st.mode & 0o7777).toString(8)}\0`);
+  return h;
+}
+
+/** A directory on the host as a source tree: nothing to materialize. */
+export class DiskTree implements SourceTree {
+  readonly root: string;
+  constructor(root: string) { this.root = path.resolve(root); }
+  private abs(rel: string): string { return path.join(this.root, rel); }
+  async lstat(rel: string): Promise<FileInfo | undefined> {
+    try { return await fsp.lstat(this.abs(rel)); } catch (e: any) {
+      if (e?.code === 'ENOENT' || e?.code === 'ENOTDIR') return undefined;
+      throw e;
+    }
+  }
+  readdir(rel: string): Promise<string[]> { return fsp.readdir(this.abs(rel)); }
+  readlink(rel: string): Promise<string> { return fsp.readlink(this.abs(rel)); }
+  async resolve(rel: string): Promise<string> {
+    return path.relative(this.root, await resolveInRoot(this.root, rel)).split(path.sep).join('/');
+  }
+  async entryHash(rel: string, st: FileInfo): Promise<string> {
+    const h = entryHasher(st);
+    if (st.isSymbolicLink()) h.update(await this.readlink(rel));
+    else if (st.isFile()) await pipeline(createReadStream(this.abs(rel)), async function* (src) { for await (const c of src) h.update(c as Buffer); });
+    return h.digest('hex');
+  }
+  async materialize(): Promise<void> { /* already on disk */ }
+  copyFile(rel: string, dest: string): Promise<void> { return fsp.copyFile(this.abs(rel), dest); }
 }
 
 /**
@@ -81,24 +171,18 @@ async function walk(root: string, rel: string, fn: (rel: string, abs: string, st
  */
 export async function hashSources(items: SourceItem[]): Promise<{ digest: string; files: Record<string, string> }> {
   const files: Record<string, string> = {};
-  const entryHash = async (abs: string, st: Stats): Promise<string> => {
-    const h = createHash('sha256');
-    h.update(`${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}\0${(st.mode & 0o7777).toString(8)}\0`);
-    if (st.isSymbolicLink()) h.update(await fsp.readlink(abs));
-    else if (st.isFile()) await pipeline(createReadStream(abs), async function* (src) { for await (const c of src) h.update(c as Buffer); });
-    return h.digest('hex');
-  };
   const parts: string[] = [];
   for (const it of items) {
     const h = createHash('sha256');
-    const top = await entryHash(it.abs, it.st);
+    const top = await it.tree.entryHash(it.path, it.st);
     h.update(`.\0${top}\n`);
     if (!it.st.isDirectory()) files[it.rel] = top;
     else {
-      await walk(it.abs, '', async (r, abs, st) => {
-        const eh = await entryHash(abs, st);
-        h.update(`${r}\0${eh}\n`);
-        if (!st.isDirectory()) files[it.rel === '.' ? r : `${it.rel}/${r}`] = eh;
+      await walk(it.tree, it.path, async (r, st) => {
+        const eh = await it.tree.entryHash(r, st);
+        const sub = it.path ? r.slice(it.path.length + 1) : r;
+        h.update(`${sub}\0${eh}\n`);
+        if (!st.isDirectory()) files[it.rel === '.' ? sub : `${it.rel}/${sub}`] = eh;
       });
     }
     parts.push(h.digest('hex'));
@@ -135,34 +219,45 @@ export async function copyInto(rootfs: string, items: SourceItem[], dest: string
   const w = new Writer(rootfs, o);
   for (const it of items) {
     if (it.st.isDirectory()) {
+      await it.tree.materialize(it.path);
       await w.mkdir(destClean, it.st, true);
-      await walk(it.abs, '', async (r, abs, st) => { await w.put(path.posix.join(destClean, r), abs, st); });
+      await walkDisk(it.abs, '', async (r, abs, st) => { await w.put(path.posix.join(destClean, r), diskSource(abs, st)); });
       continue;
     }
-    if (o.extractArchives && it.st.isFile() && (await isArchive(it.abs))) {
+    if (o.extractArchives && it.st.isFile() && (await it.tree.materialize(it.path), await isArchive(it.abs))) {
       await w.mkdir(destClean, undefined, false);
       const tmp = await fsp.mkdtemp(path.join(o.scratch, 'add-'));
       try {
         const r = await run('tar', ['-x', '-f', it.abs, '-C', tmp], { allowFailure: true });
         if (r.code !== 0) throw invalid(`${o.what} failed: unpacking ${it.rel}: ${tarMessage(r.stderr)}`);
         const keep = new Writer(rootfs, { ...o, keepOwners: o.keepOwners ?? true });
-        await walk(tmp, '', async (rr, abs, st) => { await keep.put(path.posix.join(destClean, rr), abs, st); });
+        await walkDisk(tmp, '', async (rr, abs, st) => { await keep.put(path.posix.join(destClean, rr), diskSource(abs, st)); });
       } finally {
         await fsp.rm(tmp, { recursive: true, force: true });
       }
       continue;
     }
     const target = intoDir ? path.posix.join(destClean, path.posix.basename(it.rel)) : destClean;
-    await w.put(target, it.abs, it.st);
+    // A single file goes straight from the tree: the context's data need not be written twice.
+    await w.put(target, { st: it.st, readlink: () => it.tree.readlink(it.path), copyTo: (host) => it.tree.copyFile(it.path, host) });
   }
 }
+
+/** One thing to write: its metadata and how to get its content. */
+interface PutSource {
+  st: FileInfo;
+  readlink(): Promise<string>;
+  copyTo(host: string): Promise<void>;
+}
+
+const diskSource = (abs: string, st: FileInfo): PutSource => ({ st, readlink: () => fsp.readlink(abs), copyTo: (host) => fsp.copyFile(abs, host) });
 
 /** Writes entries into a rootfs at container paths, creating parents as Docker does (0755, owner). */
 class Writer {
   private dirs = new Map<string, string>();
   constructor(private rootfs: string, private o: CopyOptions) {}
 
-  private owner(st?: Stats): [number, number] {
+  private owner(st?: FileInfo): [number, number] {
     return this.o.keepOwners && st ? [st.uid, st.gid] : [this.o.uid, this.o.gid];
   }
 
@@ -185,13 +280,13 @@ class Writer {
   }
 
   /** The directory `cpath`, with the source directory's mode when it is made or copied over. */
-  async mkdir(cpath: string, src: Stats | undefined, onlyIfNew: boolean): Promise<void> {
+  async mkdir(cpath: string, src: FileInfo | undefined, onlyIfNew: boolean): Promise<void> {
     const existed = this.dirs.has(cpath) || !!(await fsp.stat(await resolveInRoot(this.rootfs, cpath)).catch(() => undefined));
     const host = await this.hostDir(cpath);
     if (src && !(onlyIfNew && existed)) await this.meta(host, src, false);
   }
 
-  private async meta(host: string, st: Stats, link: boolean): Promise<void> {
+  private async meta(host: string, st: FileInfo, link: boolean): Promise<void> {
     const [uid, gid] = this.owner(st);
     await fsp.lchown(host, uid, gid);
     if (!link) await fsp.chmod(host, this.o.mode ?? (st.mode & 0o7777));
@@ -199,7 +294,8 @@ class Writer {
     await (link ? fsp.lutimes(host, t, t) : fsp.utimes(host, t, t)).catch(() => {});
   }
 
-  async put(cpath: string, abs: string, st: Stats): Promise<void> {
+  async put(cpath: string, src: PutSource): Promise<void> {
+    const st = src.st;
     if (st.isDirectory()) { await this.mkdir(cpath, st, false); return; }
     const parent = await this.hostDir(path.posix.dirname(cpath));
     const host = path.join(parent, path.posix.basename(cpath));
@@ -207,10 +303,10 @@ class Writer {
     if (cur?.isDirectory()) throw invalid(`${this.o.what} failed: cannot overwrite directory "${cpath}" with non-directory`);
     if (cur) await fsp.rm(host, { force: true });
     if (st.isSymbolicLink()) {
-      await fsp.symlink(await fsp.readlink(abs), host);
+      await fsp.symlink(await src.readlink(), host);
       await this.meta(host, st, true);
     } else if (st.isFile()) {
-      await fsp.copyFile(abs, host);
+      await src.copyTo(host);
       await this.meta(host, st, false);
     }
     // Sockets, FIFOs and devices in a context are not copied (the docker CLI does not send them).
