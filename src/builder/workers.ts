@@ -32,7 +32,7 @@ export async function createStepContainer(be: BuilderBackend, image: Image, conf
     AttachStdout: true,
     AttachStderr: true,
     HostConfig: { NetworkMode: networkMode },
-  } as never);
+  } as never, undefined, { scratch: true });
   return Id;
 }
 
@@ -70,7 +70,7 @@ export async function runToExit(be: BuilderBackend, id: string, output: (text: s
 
 /** Mounts the container's rootfs for `fn` and unmounts it whatever happens. */
 export async function withRootfs<T>(be: BuilderBackend, id: string, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
-  const rootfs = await be.containers.fs.mount(id, await be.images.lowerDirs(image));
+  const rootfs = await be.containers.fs.mount(id, await be.images.lowerDirs(image), { volatile: true });
   try {
     return await fn(rootfs);
   } finally {

@@ -59,6 +59,8 @@ export interface ContainerRecord {
     hasBeenStarted?: boolean;
     /** The lowerdirs of its image, top first, fixed at create. */
     lowerDirs: string[];
+    /** A build step's container: its root file system is mounted volatile (ContainerFs.mount). */
+    scratch?: boolean;
     /** Networks to attach at start besides the primary one, and their endpoint settings. */
     endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }>;
   };

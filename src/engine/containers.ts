@@ -180,7 +180,7 @@ export class ContainerService {
 
   // ---- create -------------------------------------------------------------------------------
 
-  async create(req: CreateRequest, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  async create(req: CreateRequest, name?: string, internal: { scratch?: boolean } = {}): Promise<{ Id: string; Warnings: string[] }> {
     if (!req.Image) throw invalid('No image was specified'.replace('No', 'no'));
     if (name !== undefined && name !== '' && !isValidName(name)) {
       throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -237,7 +237,7 @@ export class ContainerService {
       Mounts: [],
       Config: config,
       NetworkSettings: networkSettings(primaryNet?.Name ?? hostConfig.NetworkMode!),
-      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints },
+      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(internal.scratch ? { scratch: true } : {}) },
     };
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
     const holder = this.byName.get(cname);
@@ -346,7 +346,7 @@ export class ContainerService {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });
       await fsp.mkdir(bundle, { recursive: true });
-      const rootfs = await this.fs.mount(id, c.Dray.lowerDirs);
+      const rootfs = await this.fs.mount(id, c.Dray.lowerDirs, { volatile: c.Dray.scratch });
       mounted = true;
       lap('mounted');
       const input = await this.specInput(c, rootfs);

@@ -29,7 +29,12 @@ export class ContainerFs {
   }
 
   /** Mounts (or shares the existing mount of) the container's rootfs and returns its path. */
-  async mount(id: string, lowerDirs: string[]): Promise<string> {
+  /**
+   * `volatile` is for scratch file systems (build steps): overlayfs then skips the sync of the
+   * whole upper file system at unmount (tens of ms with other dirty data on the disk). Their
+   * content is committed as a layer or discarded, so a crash loses nothing that matters.
+   */
+  async mount(id: string, lowerDirs: string[], opts: { volatile?: boolean } = {}): Promise<string> {
     return this.lock.run(id, async () => {
       const merged = this.merged(id);
       const n = this.refs.get(id) ?? 0;
@@ -41,9 +46,16 @@ export class ContainerFs {
           await fsp.mkdir(empty, { recursive: true });
           lowers = [empty];
         }
-        const opts = `lowerdir=${lowers.join(':')},upperdir=${this.upper(id)},workdir=${path.join(this.dirOf(id), 'work')}`;
-        if (opts.length > 4000) throw systemError('too many image layers for one overlay mount');
-        await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged]);
+        const work = path.join(this.dirOf(id), 'work');
+        let data = `lowerdir=${lowers.join(':')},upperdir=${this.upper(id)},workdir=${work}`;
+        if (opts.volatile) {
+          // A volatile mount leaves work/incompat/volatile behind, and overlayfs refuses to mount
+          // over that marker again until it is removed.
+          await fsp.rm(path.join(work, 'incompat'), { recursive: true, force: true });
+          data += ',volatile';
+        }
+        if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', data, merged]);
       }
       this.refs.set(id, 1);
       return merged;
