@@ -29,7 +29,7 @@ import {
   matchesFilters, networkSettings, parseResolvConf, resolvConf,
 } from './network-views';
 import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
-import { addKeeper, keeperExists, removeKeeper } from './bridge-keeper';
+import { addKeeper, keeperExists, plugVeth, removeKeeper } from './bridge-keeper';
 import { byBytes } from '../lib/compare';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
@@ -499,7 +499,22 @@ export class NetworkService {
     };
   }
 
+  /** What netavark would only plug a veth for (see plugVeth and teardownEndpoint). */
+  private isPlain(net: NetworkRecord, ep: EndpointRecord): boolean {
+    return !net.DnsEnabled && !net.Internal && !ep.PortMappings.length && keeperExists(net.Id);
+  }
+
   private async setupEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+    if (this.isPlain(net, ep)) {
+      const mtu = Number(net.Options[MTU_OPT]) || undefined;
+      ep.MacAddress = await this.netLock.run(net.Id, () => plugVeth({
+        netns: ep.Netns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen,
+        gateway: ep.Gateway, mtu, mac: ep.StaticMac || undefined,
+      }));
+      ep.DnsServerIps = [];
+      ep.DnsSearch = [];
+      return;
+    }
     const status = await this.netLock.run(net.Id, async () => {
       const st = await this.driver.setup(netnsPath(ep.Netns), this.netavarkOptions(net, ep));
       await addKeeper(net.Id, net.BridgeName).catch((e) => log.warn('bridge keeper not added', { network: net.Name, error: errorMessage(e) }));
@@ -517,7 +532,7 @@ export class NetworkService {
     const nsPath = netnsPath(ep.Netns);
     // netavark needs the namespace to undo its firewall rules; a crash may have lost it.
     const recreated = !existsSync(nsPath);
-    if (!recreated && !net.DnsEnabled && !ep.PortMappings.length && keeperExists(net.Id)) {
+    if (!recreated && this.isPlain(net, ep)) {
       // For such an endpoint netavark 1.4's teardown only deletes the veth: no rule is per
       // container, and the keeper spares the network's (checked with iptables-save around it).
       // Deleting the veth directly takes one `ip` instead of netavark's iptables round (~30 ms).

@@ -280,6 +280,31 @@ test('a new service on the same roots keeps allocations and drops those of stopp
   await svc.detachContainer(e.id);
 });
 
+test('the default bridge stays after its last container; later containers only get a veth', async () => {
+  const first = spec(`d1${tag}`, 'bridge');
+  await svc.attachContainer(first);
+  await svc.detachContainer(first.id);
+  const keeper = `drk-${svc.get('bridge').Id.slice(0, 10)}`;
+  assert.ok(existsSync(`/sys/class/net/${bridgeOf(0)}`) && existsSync(`/sys/class/net/${keeper}`), 'bridge and keeper outlive the container');
+  // Two plain endpoints (no ports, no DNS): addressed, routed, reachable from the host and each other.
+  const x = spec(`d2${tag}`, 'bridge');
+  const y = spec(`d3${tag}`, 'bridge');
+  const xs = (await svc.attachContainer(x)).settings as any;
+  const ys = (await svc.attachContainer(y)).settings as any;
+  assert.match(xs.MacAddress, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  assert.equal(xs.Gateway, `${sub(0)}.1`);
+  const route = await inNs(x, ['ip', 'route', 'show', 'default']);
+  assert.match(route.stdout, new RegExp(`default via ${sub(0).replace(/\./g, '\\.')}\\.1 dev eth0`));
+  assert.equal((await inNs(x, ['busybox', 'ping', '-c1', '-W2', ys.IPAddress])).code, 0, 'container to container');
+  assert.equal((await run('busybox', ['ping', '-c1', '-W2', xs.IPAddress], { allowFailure: true })).code, 0, 'host to container');
+  const hostVeths = () => execFileSync('ip', ['-o', 'link', 'show', 'master', bridgeOf(0)]).toString().split('\n').filter((l) => l.includes('veth')).length;
+  assert.equal(hostVeths(), 2);
+  await svc.detachContainer(x.id);
+  await svc.detachContainer(y.id);
+  assert.equal(hostVeths(), 0, 'the host sides went with the containers');
+  assert.ok(!existsSync(`/run/netns/${ns(x)}`) && !existsSync(`/run/netns/${ns(y)}`));
+});
+
 test('detach and remove leave nothing on the host', async () => {
   for (const p of servers.splice(0)) p.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 100));
