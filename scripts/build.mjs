@@ -1,8 +1,11 @@
 // Bundles each entry point into one file so the CLI starts without loading TypeScript or many modules.
+// dist/dray.js is a small loader that runs the CLI bundle, dist/dray-main.js, from a V8 code cache
+// (src/cli/loader.ts); the cache is made by the first runs, so a build drops the old one.
 import { build } from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync, readFileSync } from 'node:fs';
 
-const entries = { dray: 'src/cli/main.ts', drayd: 'src/daemon/main.ts' };
+const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts' };
+rmSync('dist/dray-main.js.cache', { force: true });
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;
   await build({
@@ -21,3 +24,8 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   });
   chmodSync(outfile, 0o755);
 }));
+// The loader runs dray-main.js as a vm script, where a dynamic import() has no module loader.
+if (/import\(\s*["'`]/.test(readFileSync('dist/dray-main.js', 'utf8'))) {
+  console.error('dist/dray-main.js: dynamic import() does not work under the CLI loader; use require()');
+  process.exit(1);
+}

@@ -95,3 +95,9 @@ export function inspectJson(v: unknown): string {
   return JSON.stringify(v, null, 4)
     .replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/** `inspect` output: a JSON array, or the template once per object. */
+export function printInspect(objs: unknown[], format?: string): void {
+  if (!format) { process.stdout.write(objs.length ? `${inspectJson(objs)}\n` : '[]\n'); return; }
+  for (const o of objs) process.stdout.write(renderOne(format, o));
+}

@@ -1,8 +1,8 @@
 // /containers/* endpoints.
-import type { IncomingMessage } from 'node:http';
+import type { HttpResponse } from './http';
 import type { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
-import { Transport } from './transport';
+import { Transport, readAll } from './transport';
 import type {
   ChangeItem, ContainerCreateBody, ContainerCreateResponse, ContainerInspect, ContainerSummary, Filters,
   PathStat, PruneResponse, TopResponse, WaitResponse, StatsJson,
@@ -69,12 +69,7 @@ export class ContainersApi {
   async waitRegistered(id: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<{ result: Promise<WaitResponse> }> {
     const res = await this.t.request('POST', `${p(id)}/wait`, { query: { condition } });
     // Wrapped in an object: an async function would otherwise flatten the inner promise.
-    const result = (async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      return JSON.parse(text || '{}') as WaitResponse;
-    })();
+    const result = readAll(res).then((b) => JSON.parse(b.toString('utf8').trim() || '{}') as WaitResponse);
     return { result };
   }
 
@@ -86,7 +81,7 @@ export class ContainersApi {
     return this.t.hijack('POST', `${p(id)}/attach`, { query: { stream: o.stream ?? true, logs: o.logs || undefined, stdin: o.stdin ?? false, stdout: o.stdout ?? true, stderr: o.stderr ?? true, detachKeys: o.detachKeys } });
   }
 
-  logs(id: string, o: LogsOptions): Promise<IncomingMessage> {
+  logs(id: string, o: LogsOptions): Promise<HttpResponse> {
     return this.t.request('GET', `${p(id)}/logs`, { query: { follow: o.follow || undefined, stdout: o.stdout ?? true, stderr: o.stderr ?? true, since: o.since, until: o.until, timestamps: o.timestamps || undefined, tail: o.tail, details: o.details || undefined } });
   }
 
@@ -96,7 +91,7 @@ export class ContainersApi {
 
   changes(id: string): Promise<ChangeItem[] | null> { return this.t.json('GET', `${p(id)}/changes`); }
 
-  export(id: string): Promise<IncomingMessage> { return this.t.request('GET', `${p(id)}/export`); }
+  export(id: string): Promise<HttpResponse> { return this.t.request('GET', `${p(id)}/export`); }
 
   async statPath(id: string, path: string): Promise<PathStat> {
     const res = await this.t.request('HEAD', `${p(id)}/archive`, { query: { path } });
@@ -106,7 +101,7 @@ export class ContainersApi {
   }
 
   /** GET archive: a tar stream of `path`, plus its stat. */
-  async getArchive(id: string, path: string): Promise<{ stream: IncomingMessage; stat: PathStat | undefined }> {
+  async getArchive(id: string, path: string): Promise<{ stream: HttpResponse; stat: PathStat | undefined }> {
     const res = await this.t.request('GET', `${p(id)}/archive`, { query: { path } });
     const h = res.headers['x-docker-container-path-stat'];
     const stat = h ? JSON.parse(Buffer.from(String(h), 'base64').toString('utf8')) : undefined;

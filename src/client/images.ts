@@ -1,5 +1,5 @@
 // /images/*, /build and Dray's /dray/images/* endpoints.
-import type { IncomingMessage } from 'node:http';
+import type { HttpResponse } from './http';
 import type { Readable } from 'node:stream';
 import { Transport } from './transport';
 import type { Query } from './transport';
@@ -56,7 +56,7 @@ export class ImagesApi {
   }
 
   /** GET /images/get?names=…: a tar stream. */
-  save(names: string[]): Promise<IncomingMessage> {
+  save(names: string[]): Promise<HttpResponse> {
     return this.t.request('GET', '/images/get', { query: { names } });
   }
 
@@ -69,7 +69,7 @@ export class ImagesApi {
    * POST /build (legacy builder): the body is the context tar; resolves with the JSON-lines response
    * (stream/status/aux/errorDetail), which the caller reads.
    */
-  build(context: Readable | Buffer, query: Query): Promise<IncomingMessage> {
+  build(context: Readable | Buffer, query: Query): Promise<HttpResponse> {
     return this.t.request('POST', '/build', { query, body: context, contentType: 'application/x-tar' });
   }
 

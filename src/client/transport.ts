@@ -1,9 +1,11 @@
-// HTTP over a unix socket or TCP to the Engine API, with version negotiation through /_ping.
-import * as http from 'node:http';
+// HTTP over a unix socket or TCP to the Engine API, with version negotiation (see requestVersion).
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { ApiError, ConnectionError } from './errors';
 import { Endpoint, parseHost } from './host';
+import { HttpClient, HttpResponse, HttpRequest } from './http';
+
+export { HttpResponse };
 
 /** Highest API version this client speaks; negotiated down to the daemon's. */
 export const CLIENT_API_VERSION = '1.47';
@@ -57,23 +59,27 @@ const compareVersions = (a: string, b: string): number => {
   return a1 - b1 || (a2 || 0) - (b2 || 0);
 };
 
+const lower = (daemon: string): string => (compareVersions(daemon, CLIENT_API_VERSION) < 0 ? daemon : CLIENT_API_VERSION);
+
 export class Transport {
   readonly endpoint: Endpoint;
-  private agent: http.Agent;
+  private http: HttpClient;
   private versionP?: Promise<string>;
   private pinned?: string;
+  /** The version agreed with the daemon, once a ping or any response told us its own. */
+  private learned?: string;
   private pingResult?: PingResult;
   private readonly userAgent: string;
 
   constructor(opts: TransportOptions) {
     this.endpoint = parseHost(opts.host);
-    // Keep-alive lets the ping and the first request share one connection; free sockets are unref'd.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // Keep-alive lets a command's requests share one connection; idle ones are unref'd.
+    this.http = new HttpClient(this.endpoint);
     this.pinned = opts.version;
     this.userAgent = opts.userAgent ?? 'Dray-Client/0.1.0 (linux)';
   }
 
-  close(): void { this.agent.destroy(); }
+  close(): void { this.http.close(); }
 
   /** GET /_ping; remembers the daemon's API version. */
   async ping(): Promise<PingResult> {
@@ -93,25 +99,50 @@ export class Transport {
   /** The negotiated version: the lower of ours and the daemon's. */
   version(): Promise<string> {
     if (this.pinned) return Promise.resolve(this.pinned);
-    this.versionP ??= this.ping().then((p) => (compareVersions(p.apiVersion, CLIENT_API_VERSION) < 0 ? p.apiVersion : CLIENT_API_VERSION))
+    if (this.learned) return Promise.resolve(this.learned);
+    this.versionP ??= this.ping().then((p) => (this.learned = lower(p.apiVersion)))
       .catch((e) => { this.versionP = undefined; throw e; });
     return this.versionP;
   }
 
+  /**
+   * The version for the next request. Docker's CLI pings before its first request to learn the
+   * daemon's version; that is a whole extra round trip per command. Instead the first request goes
+   * out at our own version and the daemon's Api-Version header (on every answer, errors included)
+   * tells us where we stand; a daemon older than us answers 400 and the request is sent again at
+   * its version (see retryVersion). A body that is a stream cannot be sent twice, so it waits for
+   * a ping as before.
+   */
+  private requestVersion(opts: RequestOptions): Promise<string> | string {
+    if (this.pinned) return this.pinned;
+    if (this.learned) return this.learned;
+    if (opts.body instanceof Readable) return this.version();
+    return CLIENT_API_VERSION;
+  }
+
+  /** Remembers the daemon's version from a response; returns a version to retry at, if any. */
+  private learn(res: HttpResponse, sentAt: string | undefined): string | undefined {
+    if (this.pinned) return undefined;
+    const h = res.headers['api-version'];
+    if (typeof h !== 'string' || !/^\d+\.\d+$/.test(h)) return undefined;
+    const v = lower(h);
+    this.learned ??= v;
+    // The daemon refused a version above its own ("client version … is too new").
+    if (res.statusCode === 400 && sentAt && compareVersions(h, sentAt) < 0) return (this.learned = v);
+    return undefined;
+  }
+
   lastPing(): PingResult | undefined { return this.pingResult; }
 
-  private requestOptions(method: string, path: string, version: string | undefined, opts: RequestOptions): http.RequestOptions {
+  private buildRequest(method: string, path: string, version: string | undefined, opts: RequestOptions): HttpRequest {
     const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...(opts.headers ?? {}) };
-    const fullPath = `${version ? `/v${version}` : ''}${path}${encodeQuery(opts.query)}`;
-    // servername '': the agent would otherwise compute a TLS server name for every new socket, and
-    // its first IPv6 check compiles a large regular expression (~6ms of a CLI run). Plain HTTP
-    // never uses it.
-    const base: http.RequestOptions & { servername?: string } = { method, path: fullPath, headers, agent: this.agent, signal: opts.signal, servername: '' };
-    if (this.endpoint.socketPath) base.socketPath = this.endpoint.socketPath;
-    else { base.host = this.endpoint.host; base.port = this.endpoint.port; }
-    // Node sends "Host: localhost" for unix sockets; Docker's Go client sends "docker".
-    if (this.endpoint.socketPath) headers.Host = 'docker';
-    return base;
+    // Docker's Go client sends "Host: docker" over a unix socket.
+    const e = this.endpoint;
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) headers.Host = e.socketPath ? 'docker' : `${e.host!.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
+    const { data, type } = this.bodyOf(opts);
+    if (type) headers['Content-Type'] = type;
+    if (Buffer.isBuffer(data)) headers['Content-Length'] = String(data.length);
+    return { method, path: `${version ? `/v${version}` : ''}${path}${encodeQuery(opts.query)}`, headers, body: data, signal: opts.signal };
   }
 
   private bodyOf(opts: RequestOptions): { data?: Buffer | Readable; type?: string } {
@@ -123,25 +154,22 @@ export class Transport {
   }
 
   /** Sends a request; resolves with the response whatever its status (the caller reads the body). */
-  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
-    const version = opts.unversioned ? undefined : await this.version();
-    const ro = this.requestOptions(method, path, version, opts);
-    const { data, type } = this.bodyOf(opts);
-    const headers = ro.headers as Record<string, string>;
-    if (type) headers['Content-Type'] = type;
-    if (Buffer.isBuffer(data)) headers['Content-Length'] = String(data.length);
-    return new Promise((resolve, reject) => {
-      const req = http.request(ro, resolve);
-      req.on('error', (e) => reject(this.wrapError(e)));
-      if (data instanceof Readable) {
-        data.on('error', (e) => req.destroy(e));
-        data.pipe(req);
-      } else req.end(data);
-    });
+  async raw(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
+    const v = opts.unversioned ? undefined : this.requestVersion(opts);
+    const version = typeof v === 'object' ? await v : v;
+    const res = await this.send(method, path, version, opts);
+    const retry = this.learn(res, version);
+    if (!retry) return res;
+    res.resume();
+    return this.send(method, path, retry, opts);
+  }
+
+  private send(method: string, path: string, version: string | undefined, opts: RequestOptions): Promise<HttpResponse> {
+    return this.http.request(this.buildRequest(method, path, version, opts)).then((r) => r.res, (e) => { throw this.wrapError(e); });
   }
 
   /** Sends a request and throws ApiError for a status >= 400. */
-  async request(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
     const res = await this.raw(method, path, opts);
     if ((res.statusCode ?? 500) >= 400) throw await errorFrom(res);
     return res;
@@ -161,32 +189,30 @@ export class Transport {
    * response's socket is used as the stream, as old daemons do).
    */
   async hijack(method: string, path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; contentType?: string }> {
-    const version = await this.version();
-    const ro = this.requestOptions(method, path, version, opts);
-    const headers = ro.headers as Record<string, string>;
-    headers.Connection = 'Upgrade';
-    headers.Upgrade = 'tcp';
-    // A hijacked socket must never go back to the keep-alive pool.
-    ro.agent = false;
-    const { data, type } = this.bodyOf(opts);
-    if (type) headers['Content-Type'] = type;
-    if (Buffer.isBuffer(data)) headers['Content-Length'] = String(data.length);
-    return new Promise((resolve, reject) => {
-      const req = http.request(ro);
-      req.on('upgrade', (res, socket, head) => {
-        if (head.length) socket.unshift(head);
-        socket.setNoDelay(true);
-        resolve({ socket, contentType: res.headers['content-type'] });
-      });
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 500;
-        if (status >= 400) { errorFrom(res).then(reject, reject); return; }
-        // 200 without upgrade: the body is the stream; stdin cannot be sent on it.
-        resolve({ socket: res.socket as Socket, contentType: res.headers['content-type'] });
-      });
-      req.on('error', (e) => reject(this.wrapError(e)));
-      req.end(Buffer.isBuffer(data) ? data : undefined);
-    });
+    const v = this.requestVersion(opts);
+    const version = typeof v === 'object' ? await v : v;
+    const r = await this.sendHijack(method, path, version, opts, true);
+    return 'retry' in r ? this.sendHijack(method, path, r.retry, opts, false) as Promise<{ socket: Socket; contentType?: string }> : r;
+  }
+
+  private async sendHijack(method: string, path: string, version: string, opts: RequestOptions, mayRetry: boolean): Promise<{ socket: Socket; contentType?: string } | { retry: string }> {
+    const req = this.buildRequest(method, path, version, opts);
+    req.headers.Connection = 'Upgrade';
+    req.headers.Upgrade = 'tcp';
+    // A stream body cannot be followed by the hijacked stream on the same connection.
+    if (req.body instanceof Readable) req.body = undefined;
+    let r;
+    try { r = await this.http.request(req, true); } catch (e) { throw this.wrapError(e); }
+    const { res, upgraded } = r;
+    const retry = this.learn(res, version);
+    if (upgraded) {
+      // 101, or a plain 200 from an old daemon whose body is the stream (stdin cannot be sent on it).
+      if (res.statusCode === 101) upgraded.setNoDelay(true);
+      return { socket: upgraded, contentType: res.headers['content-type'] };
+    }
+    if (retry && mayRetry) { res.resume(); return { retry }; }
+    if (res.statusCode >= 400) throw await errorFrom(res);
+    return { socket: res.socket, contentType: res.headers['content-type'] };
   }
 
   private wrapError(e: any): Error {
@@ -203,15 +229,30 @@ export class Transport {
   }
 }
 
-export async function readAll(res: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of res) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
-  return Buffer.concat(chunks);
+/**
+ * Reads a stream to its end. Plain listeners rather than for-await: the async iterator machinery
+ * costs about a millisecond the first time a CLI run touches it.
+ */
+export function readAll(res: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    if (res.readableEnded) { resolve(Buffer.alloc(0)); return; }
+    let ended = false;
+    res.on('data', (c: Buffer | string) => chunks.push(typeof c === 'string' ? Buffer.from(c) : c));
+    res.once('end', () => { ended = true; resolve(Buffer.concat(chunks)); });
+    res.once('error', reject);
+    res.once('close', () => {
+      if (ended) return;
+      const e: any = new Error('Premature close');
+      e.code = 'ERR_STREAM_PREMATURE_CLOSE';
+      reject(e);
+    });
+  });
 }
 
-async function drain(res: Readable): Promise<void> { for await (const _ of res) { /* discard */ } }
+async function drain(res: Readable): Promise<void> { await readAll(res); }
 
-export async function errorFrom(res: http.IncomingMessage): Promise<ApiError> {
+export async function errorFrom(res: HttpResponse): Promise<ApiError> {
   const status = res.statusCode ?? 500;
   const text = (await readAll(res).catch(() => Buffer.alloc(0))).toString('utf8').trim();
   let message = text;

@@ -6,7 +6,7 @@ import { StatusError } from '../command';
 import { boolFlag, intFlag, strFlag, listFlag, FlagDef } from '../flags';
 import { ramInBytes, memSwapBytes, humanSize, bytesSize, apiTimestamp } from '../../lib/units';
 import { filterFlag, forEachArg, inspectFormatFlag, parseFilterArgs, confirm, stripSlash, shortId, formatFlag } from './common';
-import { inspectJson, renderOne, renderList } from '../format';
+import { renderList, printInspect } from '../format';
 import { tabwrite } from '../tabwriter';
 import { ApiError, demuxTo, StatsJson } from '../../client';
 import { pumpStreams, proxySignals, watchResize, parseDetachKeys } from './streams';
@@ -124,10 +124,6 @@ export const inspect = simple('Display detailed information on one or more conta
 }, { aliases: ['dray container inspect'] });
 
 /** Inspect output: a JSON array (4-space indent) or one template line per object. */
-export function printInspect(objs: unknown[], format?: string): void {
-  if (!format) { process.stdout.write(objs.length ? `${inspectJson(objs)}\n` : '[]\n'); return; }
-  for (const o of objs) process.stdout.write(renderOne(format, o));
-}
 
 export const logs: Command = {
   usage: '[OPTIONS] CONTAINER',

@@ -98,7 +98,8 @@ container source to stdout.`,
 
 /** Runs a tool and returns stdout as bytes (lib/exec decodes to string, which would break tar). */
 async function runToolBuffer(cmd: string, args: string[]): Promise<Buffer> {
-  const { spawn } = await import('node:child_process');
+  // require, not import(): the CLI bundle runs from a code cache (cli/loader.ts), where import() has no loader.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

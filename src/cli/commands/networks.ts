@@ -1,9 +1,8 @@
 // network commands.
 import type { Command } from '../command';
 import { boolFlag, strFlag, listFlag } from '../flags';
-import { renderList } from '../format';
+import { renderList, printInspect } from '../format';
 import { filterFlag, formatFlag, parseFilterArgs, forEachArg, confirm, shortId, goTimeString, inspectFormatFlag } from './common';
-import { printInspect } from './containers';
 import { labelsToMap } from '../opts/misc';
 import { ApiError } from '../../client';
 

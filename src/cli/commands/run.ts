@@ -113,14 +113,19 @@ export const run: Command = {
     }
 
     const wantAttach = body.AttachStdin || body.AttachStdout || body.AttachStderr;
-    let socket;
-    if (wantAttach) {
+    // Attach and wait go out together (one round trip, not two); both must be in place before
+    // start, and an attach error is still the one reported.
+    const attachP = wantAttach ? client.containers.attach(id, { stream: true, stdin: !!body.AttachStdin, stdout: !!body.AttachStdout, stderr: !!body.AttachStderr, detachKeys: f['detach-keys'] }) : undefined;
+    // Register the wait before starting, so a container that exits at once is still seen.
+    const registered = client.containers.waitRegistered(id, body.HostConfig?.AutoRemove ? 'removed' : 'next-exit');
+    registered.catch(() => {});
+    let socket: import('node:net').Socket | undefined;
+    if (attachP) {
       try {
-        ({ socket } = await client.containers.attach(id, { stream: true, stdin: !!body.AttachStdin, stdout: !!body.AttachStdout, stderr: !!body.AttachStderr, detachKeys: f['detach-keys'] }));
+        ({ socket } = await attachP);
       } catch (e: any) { throw runError(ctx, daemonMsg(e)); }
     }
-    // Register the wait before starting, so a container that exits at once is still seen.
-    const { result: waitP } = await client.containers.waitRegistered(id, body.HostConfig?.AutoRemove ? 'removed' : 'next-exit').catch((e) => { throw runError(ctx, daemonMsg(e)); });
+    const { result: waitP } = await registered.catch((e) => { socket?.destroy(); throw runError(ctx, daemonMsg(e)); });
     waitP.catch(() => {});
     const pump = socket ? pumpStreams(socket, { tty: !!body.Tty, stdin: !!body.AttachStdin, detachKeys }) : undefined;
     try {

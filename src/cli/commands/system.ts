@@ -2,11 +2,10 @@
 import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, strFlag } from '../flags';
-import { renderOne, renderList, inspectJson } from '../format';
+import { renderOne, renderList, inspectJson, printInspect } from '../format';
 import { humanSize, humanSizeWithPrecision, apiTimestamp, timeAgo } from '../../lib/units';
 import { filterFlag, formatFlag, parseFilterArgs, confirm, shortId, inspectFormatFlag } from './common';
 import { ApiError, CLIENT_API_VERSION } from '../../client';
-import { printInspect } from './containers';
 
 const CLIENT_VERSION = '0.1.0';
 

@@ -1,10 +1,9 @@
 // volume commands.
 import type { Command } from '../command';
 import { boolFlag, strFlag, listFlag } from '../flags';
-import { renderList } from '../format';
+import { renderList, printInspect } from '../format';
 import { humanSize } from '../../lib/units';
 import { filterFlag, formatFlag, parseFilterArgs, forEachArg, confirm, inspectFormatFlag } from './common';
-import { printInspect } from './containers';
 import { labelsToMap } from '../opts/misc';
 import { ApiError } from '../../client';
 

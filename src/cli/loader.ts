@@ -1,0 +1,83 @@
+// dist/dray.js: starts the CLI bundle (dist/dray-main.js) from a V8 code cache kept beside it.
+// Node compiles each function of a script the first time it runs; a dray command runs a few
+// hundred of them once, and compiling them is several milliseconds of a ~40 ms run. The cache
+// holds the bytecode of what earlier runs compiled. It is a best-effort file: missing, stale,
+// rejected by V8 or not writable, the bundle is compiled as usual.
+import { readFileSync, statSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+import { Script } from 'node:vm';
+import Module from 'node:module';
+import { join } from 'node:path';
+
+const bundle = join(__dirname, 'dray-main.js');
+const cacheFile = `${bundle}.cache`;
+// Commands whose code a cache holds, so a run of another command adds its functions; bounded.
+const MAX_COMMANDS = 48;
+const GROUPS = new Set(['container', 'image', 'volume', 'network', 'system', 'daemon']);
+const VALUE_FLAGS = new Set(['-H', '--host', '-c', '--context', '-l', '--log-level', '--config', '--tlscacert', '--tlscert', '--tlskey']);
+
+/** "ps", "image ls": the command words, as far as a loader can tell them without the flag table. */
+function commandKey(argv: string[]): string {
+  let i = 0;
+  while (i < argv.length && argv[i].startsWith('-')) i += VALUE_FLAGS.has(argv[i]) ? 2 : 1;
+  const w = argv[i] ?? '';
+  const key = GROUPS.has(w) && argv[i + 1] && !argv[i + 1].startsWith('-') ? `${w} ${argv[i + 1]}` : w;
+  return /^[a-z][a-z -]{0,40}$/.test(key) ? key : '';
+}
+
+interface Header { key: string; commands: string[] }
+
+function start(): void {
+  // The bundle's own module object: build-context.ts requires through module.require.
+  const m = new Module(bundle, module);
+  m.filename = bundle;
+  m.paths = (Module as any)._nodeModulePaths(__dirname);
+  const req = (id: string) => m.require(id);
+  if (process.env.DRAY_NO_COMPILE_CACHE) { req(bundle); return; }
+  let source: string;
+  let key: string;
+  try {
+    const st = statSync(bundle, { bigint: true });
+    // V8 checks its own version and flags, and the source only by length: the file's identity
+    // keeps a cache from outliving a rebuild of the same size.
+    key = `${process.version} ${process.arch} ${st.size} ${st.mtimeNs} ${st.ino}`;
+    source = readFileSync(bundle, 'utf8');
+  } catch { req(bundle); return; }
+  let header: Header | undefined;
+  let data: Buffer | undefined;
+  try {
+    const raw = readFileSync(cacheFile);
+    const n = raw.readUInt32LE(0);
+    const h = JSON.parse(raw.subarray(4, 4 + n).toString('utf8')) as Header;
+    if (h.key === key && Array.isArray(h.commands)) { header = h; data = raw.subarray(4 + n); }
+  } catch { /* no cache yet */ }
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source.startsWith('#!') ? `//${source.slice(2)}` : source}\n})`;
+  let script: Script;
+  try {
+    // No importModuleDynamically: a dynamic import() in the bundle would fail here (and its node
+    // 20 option is experimental and lost across the cache), so the CLI uses require() only.
+    script = new Script(wrapped, { filename: bundle, cachedData: data });
+  } catch { req(bundle); return; }
+  const cmd = commandKey(process.argv.slice(2));
+  const known = header && !script.cachedDataRejected ? header.commands : undefined;
+  if (!known || (cmd && !known.includes(cmd) && known.length < MAX_COMMANDS)) {
+    const commands = [...(known ?? []), ...(cmd ? [cmd] : [])];
+    // At exit the functions this run compiled are in the script; 'exit' runs on process.exit too.
+    process.once('exit', () => {
+      const tmp = `${cacheFile}.${process.pid}.tmp`;
+      try {
+        const h = Buffer.from(JSON.stringify({ key, commands }));
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(h.length, 0);
+        writeFileSync(tmp, Buffer.concat([len, h, script.createCachedData()]), { mode: 0o644 });
+        renameSync(tmp, cacheFile);
+      } catch {
+        try { unlinkSync(tmp); } catch { /* never written */ }
+      }
+    });
+  }
+  const r = Object.assign(req, { resolve: (id: string) => (Module as any)._resolveFilename(id, m), main: m, cache: (Module as any)._cache });
+  script.runInThisContext()(m.exports, r, m, bundle, __dirname);
+  m.loaded = true;
+}
+
+start();
