@@ -5,6 +5,10 @@ import { build } from 'esbuild';
 import { chmodSync, rmSync, readFileSync } from 'node:fs';
 
 const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts' };
+// drayd runs for days with a small live heap: 1 MiB semi-spaces instead of V8's 16 MiB keep its
+// idle RSS ~6 MiB lower for a few more (cheap) scavenges. V8 reads the flag only at start-up, so
+// it lives in the shebang, and everything that starts drayd executes the file itself.
+const shebang = { drayd: '#!/usr/bin/env -S node --max-semi-space-size=1' };
 rmSync('dist/dray-main.js.cache', { force: true });
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;
@@ -17,7 +21,7 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     format: 'cjs',
     sourcemap: 'linked',
     minifyWhitespace: false,
-    banner: { js: '#!/usr/bin/env node' },
+    banner: { js: shebang[name] ?? '#!/usr/bin/env node' },
     // native addon: loaded from node_modules at run time
     external: ['node-unix-socket'],
     logLevel: 'warning',

@@ -123,7 +123,8 @@ export async function startDray(log: Log): Promise<Engine> {
   const logFile = path.join(root, 'drayd.log');
   const cfg = path.join(root, 'daemon.json');
   writeFileSync(cfg, '{}\n');
-  const pid = spawnDaemon(process.execPath, [DRAYD_JS, '-H', host, '--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'run'), '--config-file', cfg], logFile);
+  // Executed as installed, so its shebang's V8 flags apply (scripts/build.mjs).
+  const pid = spawnDaemon(DRAYD_JS, ['-H', host, '--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'run'), '--config-file', cfg], logFile);
   log(`drayd started (pid ${pid}) on ${host}`);
   try { await waitReady(socket, pid, logFile, 'drayd', 30_000); } catch (e) {
     await stopPid(pid, 'drayd', 5000, log);

@@ -37,7 +37,7 @@ export class TestDaemon {
     // An empty config file of its own: a host's /etc/dray/daemon.json must not leak into tests.
     const cfg = path.join(this.dir, 'daemon.json');
     writeFileSync(cfg, '{}\n');
-    this.proc = spawn(process.execPath, [draydJs, '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg,
+    this.proc = spawn(draydJs, ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg,
       '--bridge', this.bridge, '--bip', `10.${this.subnetByte}.0.1/24`, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (b) => { this.log += b; });
     this.proc.stderr!.on('data', (b) => { this.log += b; });

@@ -41,20 +41,35 @@ export function ellipsis(s: string, n: number): string {
  * Runs `fn` for each argument; errors are printed one per line and the command fails at the end
  * (docker rm/stop/kill… keep going after a failure).
  */
-export async function forEachArg(args: string[], fn: (a: string) => Promise<string | void>): Promise<number> {
+/** What one argument's operation prints: its stdout line, or a note on stderr that is no failure. */
+export type ArgResult = string | void | { note: string };
+
+export async function forEachArg(args: string[], fn: (a: string) => Promise<ArgResult>, opts: { parallel?: boolean } = {}): Promise<number> {
+  // docker's stop, kill, rm, pause and unpause send their requests at once (up to 50 in flight)
+  // and print the results in argument order; the other commands go one by one.
+  const width = opts.parallel ? PARALLEL_REQUESTS : 1;
+  const settled: Promise<PromiseSettledResult<ArgResult>>[] = [];
+  let next = 0;
+  const launch = () => { const a = args[next++]; settled.push(fn(a).then((value) => ({ status: 'fulfilled' as const, value }), (reason) => ({ status: 'rejected' as const, reason }))); };
+  while (next < Math.min(width, args.length)) launch();
   let failed = false;
-  for (const a of args) {
-    try {
-      const o = await fn(a);
-      if (o !== undefined) process.stdout.write(`${o}\n`);
-    } catch (e: any) {
-      if (e?.name === 'ConnectionError') throw e;
-      failed = true;
-      process.stderr.write(`${e?.name === 'ApiError' ? `Error response from daemon: ${e.message}` : e?.message ?? e}\n`);
+  for (let i = 0; i < args.length; i++) {
+    const r = await settled[i];
+    if (next < args.length) launch();
+    if (r.status === 'fulfilled') {
+      if (typeof r.value === 'object') process.stderr.write(`${r.value.note}\n`);
+      else if (r.value !== undefined) process.stdout.write(`${r.value}\n`);
+      continue;
     }
+    const e = r.reason;
+    if (e?.name === 'ConnectionError') throw e;
+    failed = true;
+    process.stderr.write(`${e?.name === 'ApiError' ? `Error response from daemon: ${e.message}` : e?.message ?? e}\n`);
   }
   return failed ? 1 : 0;
 }
+
+const PARALLEL_REQUESTS = 50;
 
 /** Go's time.Time.String() for a Unix time in UTC: "2024-01-02 15:04:05 +0000 UTC". */
 export function goTimeString(unixSeconds: number): string {

@@ -56,7 +56,7 @@ const stopFlags = (verb: string): FlagDef[] => [
 ].map((d) => ({ ...d, usage: d.usage.replace('container', verb === 'restart' ? 'container' : 'container') }));
 
 export const stop = simple('Stop one or more running containers', '[OPTIONS] CONTAINER [CONTAINER...]', stopFlags('stop'),
-  async (ctx, f, args) => forEachArg(args, async (a) => { await ctx.client().containers.stop(a, { t: f.timeout ?? f.time, signal: f.signal }); return a; }),
+  async (ctx, f, args) => forEachArg(args, async (a) => { await ctx.client().containers.stop(a, { t: f.timeout ?? f.time, signal: f.signal }); return a; }, { parallel: true }),
   { aliases: ['dray container stop', 'dray stop'] });
 
 export const restart = simple('Restart one or more containers', '[OPTIONS] CONTAINER [CONTAINER...]', stopFlags('restart'),
@@ -64,15 +64,15 @@ export const restart = simple('Restart one or more containers', '[OPTIONS] CONTA
   { aliases: ['dray container restart', 'dray restart'] });
 
 export const kill = simple('Kill one or more running containers', '[OPTIONS] CONTAINER [CONTAINER...]', [strFlag('signal', 's', 'Signal to send to the container')],
-  async (ctx, f, args) => forEachArg(args, async (a) => { await ctx.client().containers.kill(a, f.signal || undefined); return a; }),
+  async (ctx, f, args) => forEachArg(args, async (a) => { await ctx.client().containers.kill(a, f.signal || undefined); return a; }, { parallel: true }),
   { aliases: ['dray container kill', 'dray kill'] });
 
 export const pause = simple('Pause all processes within one or more containers', 'CONTAINER [CONTAINER...]', [],
-  async (ctx, _f, args) => forEachArg(args, async (a) => { await ctx.client().containers.pause(a); return a; }),
+  async (ctx, _f, args) => forEachArg(args, async (a) => { await ctx.client().containers.pause(a); return a; }, { parallel: true }),
   { aliases: ['dray container pause', 'dray pause'] });
 
 export const unpause = simple('Unpause all processes within one or more containers', 'CONTAINER [CONTAINER...]', [],
-  async (ctx, _f, args) => forEachArg(args, async (a) => { await ctx.client().containers.unpause(a); return a; }),
+  async (ctx, _f, args) => forEachArg(args, async (a) => { await ctx.client().containers.unpause(a); return a; }, { parallel: true }),
   { aliases: ['dray container unpause', 'dray unpause'] });
 
 export const rm = simple('Remove one or more containers', '[OPTIONS] CONTAINER [CONTAINER...]', [
@@ -85,11 +85,11 @@ export const rm = simple('Remove one or more containers', '[OPTIONS] CONTAINER [
     await ctx.client().containers.remove(a, { force: f.force, v: f.volumes, link: f.link });
   } catch (e) {
     // rm -f of a container that does not exist is reported but does not fail, as docker's.
-    if (f.force && e instanceof ApiError && e.status === 404) { process.stderr.write(`Error response from daemon: ${e.message}\n`); return; }
+    if (f.force && e instanceof ApiError && e.status === 404) return { note: `Error response from daemon: ${e.message}` };
     throw e;
   }
   return a;
-}), { aliases: ['dray container rm', 'dray container remove', 'dray rm'] });
+}, { parallel: true }), { aliases: ['dray container rm', 'dray container remove', 'dray rm'] });
 
 export const rename = simple('Rename a container', 'CONTAINER NEW_NAME', [], async (ctx, _f, args) => {
   const [oldName, newName] = args.map((s) => s.trim());

@@ -51,14 +51,15 @@ export const start: Command = {
     // dray may be reached through a symlink (/usr/local/bin/dray): drayd.js sits beside the real file.
     const script = path.join(path.dirname(realpathSync(process.argv[1])), 'drayd.js');
     if (!existsSync(script)) throw new StatusError(1, `cannot find drayd at ${script}`);
-    const dargs = [script, '--pidfile', f.pidfile];
+    const dargs = ['--pidfile', f.pidfile];
     for (const h of hosts) dargs.push('--host', h);
     for (const k of ['data-root', 'exec-root', 'runtime', 'config-file']) if (f[k]) dargs.push(`--${k}`, f[k]);
     if (f.debug) dargs.push('--debug');
     mkdirSync(path.dirname(f['log-file']), { recursive: true });
     mkdirSync(path.dirname(f.pidfile), { recursive: true });
     const log = openSync(f['log-file'], 'a');
-    const child = spawn(process.execPath, dargs, { detached: true, stdio: ['ignore', log, log] });
+    // Executed, not passed to node: drayd's shebang carries its V8 flags (scripts/build.mjs).
+    const child = spawn(script, dargs, { detached: true, stdio: ['ignore', log, log] });
     let exited: number | null = null;
     child.on('exit', (code) => { exited = code ?? 1; });
     child.unref();
