@@ -195,7 +195,8 @@ export class HttpClient {
         res = r;
         const conn = String(r.headers.connection ?? '').toLowerCase();
         keepAlive = m[1] === '1.1' ? !/\bclose\b/.test(conn) : /\bkeep-alive\b/.test(conn);
-        if (status === 101 && upgrade) {
+        // The connection now belongs to the caller, with whatever arrived after the head.
+        const handOver = (): false => {
           cleanup();
           if (buf.length) socket.unshift(buf);
           buf = Buffer.alloc(0);
@@ -204,7 +205,8 @@ export class HttpClient {
           r.push(null);
           resolve({ res: r, upgraded: socket });
           return false;
-        }
+        };
+        if (status === 101 && upgrade) return handOver();
         const te = String(r.headers['transfer-encoding'] ?? '').toLowerCase();
         if (req.method === 'HEAD' || status === 204 || status === 304) mode = 'none';
         else if (te.includes('chunked')) mode = 'chunked';
@@ -212,14 +214,7 @@ export class HttpClient {
         else { mode = 'close'; keepAlive = false; }
         if (upgrade && mode === 'close') {
           // A daemon that answers an upgrade with a plain 200 streams on the connection itself.
-          cleanup();
-          if (buf.length) socket.unshift(buf);
-          buf = Buffer.alloc(0);
-          done = true;
-          settled = true;
-          r.push(null);
-          resolve({ res: r, upgraded: socket });
-          return false;
+          return handOver();
         }
         r.pull = () => socket.resume();
         r.abandon = () => { if (!done) { done = true; cleanup(); socket.destroy(); } };
