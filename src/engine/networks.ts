@@ -476,11 +476,15 @@ export class NetworkService {
   private netavarkOptions(net: NetworkRecord, ep: EndpointRecord): NetavarkOptions {
     const options: Record<string, string> = { isolate: 'true' };
     if (net.Options[MTU_OPT]) options.mtu = net.Options[MTU_OPT];
+    // netavark names its iptables chains after a hash of the network's name, and every daemon on
+    // the host has a "bridge" (and compose projects repeat names): tearing one network down would
+    // flush another daemon's NAT rules. The network's id is unique, so netavark gets that.
+    const key = net.Id;
     return {
       container_id: ep.ContainerId,
       container_name: ep.Name,
       networks: {
-        [net.Name]: {
+        [key]: {
           interface_name: ep.Interface,
           static_ips: [ep.IPv4Address],
           aliases: net.DnsEnabled ? dnsAliases(ep) : [],
@@ -488,8 +492,8 @@ export class NetworkService {
         },
       },
       network_info: {
-        [net.Name]: {
-          name: net.Name, id: net.Id, driver: 'bridge', network_interface: net.BridgeName,
+        [key]: {
+          name: key, id: net.Id, driver: 'bridge', network_interface: net.BridgeName,
           subnets: net.IPAM.Config.map((c) => ({ subnet: c.Subnet, gateway: c.Gateway })),
           ipv6_enabled: false, internal: net.Internal, dns_enabled: net.DnsEnabled, options,
         },
@@ -520,7 +524,7 @@ export class NetworkService {
       await addKeeper(net.Id, net.BridgeName).catch((e) => log.warn('bridge keeper not added', { network: net.Name, error: errorMessage(e) }));
       return st;
     });
-    const st = status[net.Name];
+    const st = status[net.Id];
     const iface = st?.interfaces?.[ep.Interface];
     ep.MacAddress = iface?.mac_address ?? '';
     ep.DnsServerIps = st?.dns_server_ips ?? [];
