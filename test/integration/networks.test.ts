@@ -305,6 +305,24 @@ test('the default bridge stays after its last container; later containers only g
   assert.ok(!existsSync(`/run/netns/${ns(x)}`) && !existsSync(`/run/netns/${ns(y)}`));
 });
 
+test("another daemon's default bridge has its own NAT chain; its teardown leaves ours whole", async () => {
+  const other = new NetworkService({ dataRoot: path.join(tmp, 'data2'), execRoot: path.join(tmp, 'exec2'), events, defaultBridge: bridgeOf(5), defaultSubnet: `${sub(5)}.0/24` });
+  other.setContainerLookup((id) => containers.get(id));
+  await other.init();
+  const mine = spec(`m${tag}`, 'bridge');
+  const theirs = spec(`t${tag}`, 'bridge');
+  await svc.attachContainer(mine);
+  await other.attachContainer(theirs);
+  await other.detachContainer(theirs.id);
+  await other.shutdown();
+  const nat = execFileSync('iptables-save', ['-t', 'nat']).toString();
+  assert.ok(!nat.includes(`${sub(5)}.0/24`), 'the other network is gone');
+  const chain = new RegExp(`-A POSTROUTING -s ${sub(0).replace(/\./g, '\\.')}\\.0/24 -j (NETAVARK-\\w+)`).exec(nat)?.[1];
+  assert.ok(chain, nat);
+  assert.ok(nat.includes(`-A ${chain} ! -d 224.0.0.0/4 -j MASQUERADE`), `our masquerade rule survives:\n${nat}`);
+  await svc.detachContainer(mine.id);
+});
+
 test('detach and remove leave nothing on the host', async () => {
   for (const p of servers.splice(0)) p.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 100));
