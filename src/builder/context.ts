@@ -16,7 +16,6 @@
 import { promises as fsp, constants } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes, Hash } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { createGunzip } from 'node:zlib';
 import { Readable, PassThrough } from 'node:stream';
 import { invalid, notFound, systemError, errorMessage } from '../lib/errors';
@@ -24,6 +23,7 @@ import { log } from '../lib/log';
 import { IgnoreMatcher } from './dockerignore';
 import { TarReader, TarHeader } from './tar-reader';
 import { FileInfo, SourceTree, entryHasher } from './copy';
+import { decompressWithTool } from '../store/tar';
 
 export interface BuildContext {
   /** Host directory the context's files are written to when a step needs them on disk. */
@@ -128,29 +128,14 @@ async function openBody(body: NodeJS.ReadableStream): Promise<{ archive: boolean
     gz.on('error', (e) => out.destroy(invalid(`failed to read the build context: gzip: ${e.message}`)));
     return { archive: true, stream: src.pipe(gz).pipe(out) };
   }
-  if (b.subarray(0, 3).toString('latin1') === 'BZh') return { archive: true, stream: decompressWith('bzip2', Readable.from(rest())) };
-  if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return { archive: true, stream: decompressWith('xz', Readable.from(rest())) };
+  if (b.subarray(0, 3).toString('latin1') === 'BZh') return { archive: true, stream: decompressContext('bzip2', Readable.from(rest())) };
+  if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return { archive: true, stream: decompressContext('xz', Readable.from(rest())) };
   const archive = b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
   return { archive, stream: rest() };
 }
 
-/** `tool -dc` as a stream; its failure is the stream's error. */
-function decompressWith(tool: string, input: Readable): Readable {
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = new PassThrough();
-  let err = '';
-  child.stderr.on('data', (b) => { err += b; });
-  child.on('error', (e: any) => out.destroy(e?.code === 'ENOENT' ? systemError(`${tool}-compressed build contexts need the ${tool} tool, which is not installed`) : e));
-  input.on('error', (e) => { child.kill(); out.destroy(e); });
-  child.stdin.on('error', () => { /* the tool exited early; its status says why */ });
-  input.pipe(child.stdin);
-  child.stdout.pipe(out, { end: false });
-  child.on('close', (code) => {
-    if (code === 0) out.end();
-    else out.destroy(invalid(`failed to read the build context: ${tool}: ${err.trim() || `exit status ${code}`}`));
-  });
-  return out;
-}
+const decompressContext = (tool: string, input: Readable): Readable =>
+  decompressWithTool(tool, input, 'build contexts', (detail) => invalid(`failed to read the build context: ${detail}`));
 
 async function readDockerfile(tree: ContextTree, name: string, defaulted: boolean): Promise<string> {
   const rel = name.replace(/^\/+/, '');

@@ -117,18 +117,9 @@ async function walk(tree: SourceTree, rel: string, fn: (rel: string, st: FileInf
   }
 }
 
-/** Depth-first walk of a host directory in name order (for copying what is on disk). */
-async function walkDisk(root: string, rel: string, fn: (rel: string, abs: string, st: Stats) => Promise<void>, counter = { n: 0 }): Promise<void> {
-  const names = (await fsp.readdir(path.join(root, rel))).sort();
-  for (const name of names) {
-    if (++counter.n > MAX_ENTRIES) throw invalid('too many files to copy');
-    const r = rel ? `${rel}/${name}` : name;
-    const abs = path.join(root, r);
-    const st = await fsp.lstat(abs);
-    await fn(r, abs, st);
-    if (st.isDirectory()) await walkDisk(root, r, fn, counter);
-  }
-}
+/** walk() over a host directory, with each entry's host path and fs.Stats (DiskTree's lstat). */
+const walkDisk = (root: string, fn: (rel: string, abs: string, st: Stats) => Promise<void>): Promise<void> =>
+  walk(new DiskTree(root), '', (r, st) => fn(r, path.join(root, r), st as Stats));
 
 /** The entry hash of copy.ts's scheme, for a file read from disk or fed in pieces. */
 export function entryHasher(st: { isDirectory(): boolean; isSymbolicLink(): boolean; mode: number }) {
@@ -221,7 +212,7 @@ export async function copyInto(rootfs: string, items: SourceItem[], dest: string
     if (it.st.isDirectory()) {
       await it.tree.materialize(it.path);
       await w.mkdir(destClean, it.st, true);
-      await walkDisk(it.abs, '', async (r, abs, st) => { await w.put(path.posix.join(destClean, r), diskSource(abs, st)); });
+      await walkDisk(it.abs, async (r, abs, st) => { await w.put(path.posix.join(destClean, r), diskSource(abs, st)); });
       continue;
     }
     if (o.extractArchives && it.st.isFile() && (await it.tree.materialize(it.path), await isArchive(it.abs))) {
@@ -231,7 +222,7 @@ export async function copyInto(rootfs: string, items: SourceItem[], dest: string
         const r = await run('tar', ['-x', '-f', it.abs, '-C', tmp], { allowFailure: true });
         if (r.code !== 0) throw invalid(`${o.what} failed: unpacking ${it.rel}: ${tarMessage(r.stderr)}`);
         const keep = new Writer(rootfs, { ...o, keepOwners: o.keepOwners ?? true });
-        await walkDisk(tmp, '', async (rr, abs, st) => { await keep.put(path.posix.join(destClean, rr), diskSource(abs, st)); });
+        await walkDisk(tmp, async (rr, abs, st) => { await keep.put(path.posix.join(destClean, rr), diskSource(abs, st)); });
       } finally {
         await fsp.rm(tmp, { recursive: true, force: true });
       }

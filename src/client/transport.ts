@@ -155,8 +155,7 @@ export class Transport {
 
   /** Sends a request; resolves with the response whatever its status (the caller reads the body). */
   async raw(method: string, path: string, opts: RequestOptions = {}): Promise<HttpResponse> {
-    const v = opts.unversioned ? undefined : this.requestVersion(opts);
-    const version = typeof v === 'object' ? await v : v;
+    const version = opts.unversioned ? undefined : await this.requestVersion(opts);
     const res = await this.send(method, path, version, opts);
     const retry = this.learn(res, version);
     if (!retry) return res;
@@ -189,8 +188,7 @@ export class Transport {
    * response's socket is used as the stream, as old daemons do).
    */
   async hijack(method: string, path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; contentType?: string }> {
-    const v = this.requestVersion(opts);
-    const version = typeof v === 'object' ? await v : v;
+    const version = await this.requestVersion(opts);
     const r = await this.sendHijack(method, path, version, opts, true);
     return 'retry' in r ? this.sendHijack(method, path, r.retry, opts, false) as Promise<{ socket: Socket; contentType?: string }> : r;
   }

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { run } from '../lib/exec';
+import { deleteLink } from '../runtime/netavark';
 
 /** Interface names are at most 15 bytes; the network id prefix keeps daemons' keepers apart. */
 export const keeperName = (networkId: string): string => `drk-${networkId.slice(0, 10)}`;
@@ -31,8 +32,7 @@ export async function addKeeper(networkId: string, bridge: string): Promise<void
 
 /** Deleting one end of a veth pair deletes both. Idempotent. */
 export async function removeKeeper(networkId: string): Promise<void> {
-  if (!keeperExists(networkId)) return;
-  await run('ip', ['link', 'del', keeperName(networkId)], { allowFailure: true });
+  if (keeperExists(networkId)) await deleteLink(undefined, keeperName(networkId)).catch(() => {});
 }
 
 export interface PlainEndpoint { netns: string; iface: string; bridge: string; address: string; prefixLen: number; gateway: string; mtu?: number; mac?: string }
@@ -54,7 +54,7 @@ export async function plugVeth(e: PlainEndpoint): Promise<string> {
     allowFailure: true,
   });
   if (r.code !== 0) {
-    await run('ip', ['link', 'del', host], { allowFailure: true });
+    await deleteLink(undefined, host).catch(() => {});
     throw new Error(`cannot add a veth to ${e.bridge}: ${r.stderr.trim()}`);
   }
   const ns = await run('ip', ['-j', '-n', e.netns, '-batch', '-'], {
@@ -63,7 +63,7 @@ export async function plugVeth(e: PlainEndpoint): Promise<string> {
   });
   // The veth's host side lives as long as its container side: deleting one removes both.
   if (ns.code !== 0) {
-    await run('ip', ['-n', e.netns, 'link', 'del', e.iface], { allowFailure: true });
+    await deleteLink(e.netns, e.iface).catch(() => {});
     throw new Error(`cannot configure ${e.iface} in ${e.netns}: ${ns.stderr.trim()}`);
   }
   const m = /"address"\s*:\s*"([0-9a-f:]{17})"/.exec(ns.stdout);

@@ -119,9 +119,9 @@ export async function deleteNetns(name: string): Promise<void> {
   }
 }
 
-/** Deletes an interface inside a named namespace; a veth takes its host-side peer along. */
-export async function deleteLink(netns: string, iface: string): Promise<void> {
-  const r = await run('ip', ['-n', netns, 'link', 'del', iface], { allowFailure: true });
+/** Deletes an interface, in a named namespace or the host's; a veth takes its peer along. Idempotent. */
+export async function deleteLink(netns: string | undefined, iface: string): Promise<void> {
+  const r = await run('ip', [...(netns ? ['-n', netns] : []), 'link', 'del', iface], { allowFailure: true });
   if (r.code !== 0 && !/Cannot find device/.test(r.stderr)) throw systemError(`ip link del ${iface}: ${r.stderr.trim()}`);
 }
 

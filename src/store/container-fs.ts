@@ -28,8 +28,8 @@ export class ContainerFs {
     await Promise.all(['upper', 'work', 'merged'].map((n) => fsp.mkdir(path.join(d, n), { recursive: true })));
   }
 
-  /** Mounts (or shares the existing mount of) the container's rootfs and returns its path. */
   /**
+   * Mounts (or shares the existing mount of) the container's rootfs and returns its path.
    * `volatile` is for scratch file systems (build steps): overlayfs then skips the sync of the
    * whole upper file system at unmount (tens of ms with other dirty data on the disk). Their
    * content is committed as a layer or discarded, so a crash loses nothing that matters.

@@ -49,20 +49,33 @@ export async function openDecompressed(file: string): Promise<Readable> {
     src.on('error', (e) => gz.destroy(e));
     return src.pipe(gz);
   }
-  if (c === 'zstd') {
-    const child = spawn('zstd', ['-dcq', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = new PassThrough();
-    let err = '';
-    child.stderr.on('data', (b) => { err += b; });
-    child.on('error', (e: any) => out.destroy(e?.code === 'ENOENT' ? systemError('zstd-compressed layers need the zstd tool, which is not installed') : e));
-    child.stdout.pipe(out, { end: false });
-    child.on('close', (code) => {
-      if (code === 0) out.end();
-      else out.destroy(systemError(`zstd: ${err.trim() || `exit status ${code}`}`));
-    });
-    return out;
-  }
+  if (c === 'zstd') return decompressWithTool('zstd', file, 'layers', (detail) => systemError(detail));
   return createReadStream(file);
+}
+
+/**
+ * `<tool> -dcq` over a file or a stream (zstd, bzip2, xz: no zlib in Node for them), as a stream of
+ * its output. A missing tool or a failed run is the stream's error; `fail` makes the latter's
+ * error from "<tool>: <stderr or exit status>", `what` names the input in the former's message.
+ */
+export function decompressWithTool(tool: string, input: string | Readable, what: string, fail: (detail: string) => Error): Readable {
+  const fromFile = typeof input === 'string';
+  const child = spawn(tool, fromFile ? ['-dcq', input] : ['-dcq'], { stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const out = new PassThrough();
+  let err = '';
+  child.stderr!.on('data', (b) => { err += b; });
+  child.on('error', (e: any) => out.destroy(e?.code === 'ENOENT' ? systemError(`${tool}-compressed ${what} need the ${tool} tool, which is not installed`) : e));
+  if (!fromFile) {
+    input.on('error', (e) => { child.kill(); out.destroy(e); });
+    child.stdin!.on('error', () => { /* the tool exited early; its status says why */ });
+    input.pipe(child.stdin!);
+  }
+  child.stdout!.pipe(out, { end: false });
+  child.on('close', (code) => {
+    if (code === 0) out.end();
+    else out.destroy(fail(`${tool}: ${err.trim() || `exit status ${code}`}`));
+  });
+  return out;
 }
 
 /** Normalises a member name: no leading "./" or "/", no trailing "/". */

@@ -37,13 +37,16 @@ export function ellipsis(s: string, n: number): string {
   return r.slice(0, n - 1).join('') + '…';
 }
 
+/** What one argument's operation prints: its stdout line, or a note on stderr that is no failure. */
+export type ArgResult = string | void | { note: string };
+
+// docker's parallelOperation runs up to 50 at once.
+const PARALLEL_REQUESTS = 50;
+
 /**
  * Runs `fn` for each argument; errors are printed one per line and the command fails at the end
  * (docker rm/stop/kill… keep going after a failure).
  */
-/** What one argument's operation prints: its stdout line, or a note on stderr that is no failure. */
-export type ArgResult = string | void | { note: string };
-
 export async function forEachArg(args: string[], fn: (a: string) => Promise<ArgResult>, opts: { parallel?: boolean } = {}): Promise<number> {
   // docker's stop, kill, rm, pause and unpause send their requests at once (up to 50 in flight)
   // and print the results in argument order; the other commands go one by one.
@@ -68,8 +71,6 @@ export async function forEachArg(args: string[], fn: (a: string) => Promise<ArgR
   }
   return failed ? 1 : 0;
 }
-
-const PARALLEL_REQUESTS = 50;
 
 /** Go's time.Time.String() for a Unix time in UTC: "2024-01-02 15:04:05 +0000 UTC". */
 export function goTimeString(unixSeconds: number): string {

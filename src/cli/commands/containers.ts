@@ -123,8 +123,6 @@ export const inspect = simple('Display detailed information on one or more conta
   return 0;
 }, { aliases: ['dray container inspect'] });
 
-/** Inspect output: a JSON array (4-space indent) or one template line per object. */
-
 export const logs: Command = {
   usage: '[OPTIONS] CONTAINER',
   description: 'Fetch the logs of a container',
