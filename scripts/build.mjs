@@ -2,7 +2,9 @@
 // dist/dray.js is a small loader that runs the CLI bundle, dist/dray-main.js, from a V8 code cache
 // (src/cli/loader.ts); the cache is made by the first runs, so a build drops the old one.
 import { build } from 'esbuild';
-import { chmodSync, rmSync, readFileSync } from 'node:fs';
+import { chmodSync, rmSync, readFileSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 
 const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts' };
 // drayd runs for days with a small live heap: 1 MiB semi-spaces instead of V8's 16 MiB keep its
@@ -33,3 +35,21 @@ if (/import\(\s*["'`]/.test(readFileSync('dist/dray-main.js', 'utf8'))) {
   console.error('dist/dray-main.js: dynamic import() does not work under the CLI loader; use require()');
   process.exit(1);
 }
+
+// The native addon (native/sys.c: mount and umount by system call), with npm's own node-gyp and
+// the installed Node.js headers, so nothing is downloaded.
+const npmDir = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
+const nodeGyp = [path.join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')].find(existsSync);
+const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node_api.h') ? '/usr' : path.dirname(path.dirname(process.execPath)));
+if (!nodeGyp) {
+  console.error(`node-gyp not found under ${npmDir}: cannot build the native addon`);
+  process.exit(1);
+}
+try {
+  execFileSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=error'], { cwd: 'native', stdio: ['ignore', 'ignore', 'inherit'] });
+} catch (e) {
+  console.error(`building the native addon (native/) failed: ${e.message}`);
+  process.exit(1);
+}
+mkdirSync('dist', { recursive: true });
+copyFileSync('native/build/Release/dray_sys.node', 'dist/dray_sys.node');

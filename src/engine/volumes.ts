@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeJsonAtomic, readJsonIfExists, sweepTempFiles } from '../lib/atomic';
 import { run } from '../lib/exec';
+import { unmount } from '../lib/mount';
 import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
 import { conflict, invalid, notFound, systemError, errorMessage, isKind } from '../lib/errors';
@@ -102,7 +103,7 @@ export class VolumeService {
       if (meta === null) continue;
       const data = path.join(dir, '_data');
       if (!meta) {
-        if (mounts.has(data)) await umount(data).catch(() => {});
+        if (mounts.has(data)) await unmount(data).catch(() => {});
         if ((await mountedPaths()).has(data)) { log.warn('half-created volume is still mounted; left alone', { name }); continue; }
         log.info('removing half-created volume', { name });
         await fsp.rm(dir, { recursive: true, force: true });
@@ -344,7 +345,7 @@ export class VolumeService {
 
   private async unmountState(name: string, v: VolumeState): Promise<void> {
     const data = path.join(this.root, name, '_data');
-    await umount(data);
+    await unmount(data);
     v.mounted = false;
   }
 
@@ -403,15 +404,6 @@ async function mountVolume(opts: Record<string, string>, target: string): Promis
   } catch (e) {
     throw systemError(`error while mounting volume '${target}': failed to mount local volume: ${errorMessage(e)}`);
   }
-}
-
-async function umount(target: string): Promise<void> {
-  const r = await run('umount', [target], { allowFailure: true });
-  if (r.code === 0) return;
-  if (!(await mountedPaths()).has(target)) return;
-  // Busy (a process outside still has it open): detach now, the kernel frees it when unused.
-  const l = await run('umount', ['-l', target], { allowFailure: true });
-  if (l.code !== 0) throw systemError(`unmount ${target}: ${(r.stderr || l.stderr).trim()}`);
 }
 
 /** Mount points of this mount namespace (octal escapes of mountinfo decoded). */

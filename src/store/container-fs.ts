@@ -9,7 +9,7 @@
 //       empty/    stand-in lower for an image without layers (overlay needs one)
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { run } from '../lib/exec';
+import { mountOverlay, unmount } from '../lib/mount';
 import { systemError } from '../lib/errors';
 import { KeyedMutex } from '../lib/lock';
 
@@ -55,7 +55,7 @@ export class ContainerFs {
           data += ',volatile';
         }
         if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
-        await run('mount', ['-t', 'overlay', 'overlay', '-o', data, merged]);
+        await mountOverlay(merged, data);
       }
       this.refs.set(id, 1);
       return merged;
@@ -90,10 +90,5 @@ export function isMounted(dir: string): boolean {
 }
 
 export async function unmountIfMounted(dir: string): Promise<void> {
-  if (!isMounted(dir)) return;
-  const r = await run('umount', [dir], { allowFailure: true });
-  if (r.code !== 0 && isMounted(dir)) {
-    // Busy (a process still holds it): detach it so state can still be cleaned.
-    await run('umount', ['-l', dir], { allowFailure: true });
-  }
+  if (isMounted(dir)) await unmount(dir);
 }

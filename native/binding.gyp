@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "dray_sys",
+      "sources": ["sys.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
