@@ -7,6 +7,7 @@ import { Req, qBool, startJsonStream } from './http';
 import type { Engine } from '../engine/engine';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 import { shortId } from '../lib/ids';
+import { log } from '../lib/log';
 import { BuildCache } from '../builder/cache';
 import { receiveContext } from '../builder/context';
 import { Builder, BuildOptions } from '../builder/builder';
@@ -49,7 +50,9 @@ function options(q: URLSearchParams): BuildOptions & { quiet: boolean } {
 
 async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promise<void> {
   const o = options(req.query);
+  const t0 = performance.now();
   const ctx = await receiveContext(req.raw, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
+  log.debug('build context received', { ms: Math.round(performance.now() - t0) });
   const abort = new AbortController();
   let finished = false;
   req.res.on('close', () => { if (!finished) abort.abort(); });
@@ -58,6 +61,7 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     try {
       const image = await new Builder(engine, cache, ctx, o, { stream, signal: abort.signal }).build();
+      log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
       if (o.quiet) write({ stream: `${image.id}\n` });
       stream(`Successfully built ${shortId(image.id)}\n`);

@@ -12,7 +12,7 @@
 import { promises as fsp, watch, FSWatcher, readFileSync, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { writeFileAtomic, writeJsonAtomic, readJsonIfExists } from '../lib/atomic';
+import { writeJsonAtomic, writeDerivedFile, readJsonIfExists } from '../lib/atomic';
 import { conflict, invalid, notFound, notModified, systemError, DrayError, errorMessage } from '../lib/errors';
 import { newId, shortId } from '../lib/ids';
 import { KeyedMutex } from '../lib/lock';
@@ -258,7 +258,6 @@ export class ContainerService {
     try {
       await fsp.mkdir(dir, { recursive: true });
       await this.fs.create(id);
-      await this.writeHostFiles(rec);
       await this.save(rec);
     } catch (e) {
       this.byName.delete(cname);
@@ -284,17 +283,27 @@ export class ContainerService {
     return hosts;
   }
 
-  private async writeHostFiles(c: ContainerRecord): Promise<void> {
+  /**
+   * /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, made anew at every start as
+   * Docker does (the host's resolv.conf or the network's may have changed since); a network
+   * attachment passes its own resolv.conf and host entries.
+   */
+  private async writeHostFiles(c: ContainerRecord, net?: { resolvConf: string; hostsEntries: string }): Promise<void> {
     const hostname = c.Config.Hostname || c.Id.slice(0, 12);
-    await writeFileAtomic(c.HostnamePath, hostname + '\n');
-    await writeFileAtomic(c.HostsPath, await this.baseHosts(c));
-    let resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    if (c.HostConfig.Dns?.length || c.HostConfig.DnsSearch?.length || c.HostConfig.DnsOptions?.length) {
-      resolv = (c.HostConfig.Dns ?? []).map((d) => `nameserver ${d}\n`).join('') +
-        ((c.HostConfig.DnsSearch ?? []).length ? `search ${c.HostConfig.DnsSearch!.join(' ')}\n` : '') +
-        ((c.HostConfig.DnsOptions ?? []).length ? `options ${c.HostConfig.DnsOptions!.join(' ')}\n` : '');
+    let resolv = net?.resolvConf;
+    if (resolv === undefined) {
+      resolv = await fsp.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+      if (c.HostConfig.Dns?.length || c.HostConfig.DnsSearch?.length || c.HostConfig.DnsOptions?.length) {
+        resolv = (c.HostConfig.Dns ?? []).map((d) => `nameserver ${d}\n`).join('') +
+          ((c.HostConfig.DnsSearch ?? []).length ? `search ${c.HostConfig.DnsSearch!.join(' ')}\n` : '') +
+          ((c.HostConfig.DnsOptions ?? []).length ? `options ${c.HostConfig.DnsOptions!.join(' ')}\n` : '');
+      }
     }
-    await writeFileAtomic(c.ResolvConfPath, resolv);
+    await Promise.all([
+      writeDerivedFile(c.HostnamePath, hostname + '\n'),
+      writeDerivedFile(c.HostsPath, (await this.baseHosts(c)) + (net?.hostsEntries ?? '')),
+      writeDerivedFile(c.ResolvConfPath, resolv),
+    ]);
   }
 
   private async save(c: ContainerRecord): Promise<void> {
@@ -364,8 +373,9 @@ export class ContainerService {
         });
         input.network = { mode: 'path', path: net.netnsPath };
         c.NetworkSettings = net.settings;
-        await writeFileAtomic(c.ResolvConfPath, net.resolvConf);
-        await writeFileAtomic(c.HostsPath, (await this.baseHosts(c)) + net.hostsEntries);
+        await this.writeHostFiles(c, net);
+      } else {
+        await this.writeHostFiles(c);
       }
       const spec = buildSpec(input);
       // The terminal starts at the client's size (docker sends ConsoleSize): a resize after start

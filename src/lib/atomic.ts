@@ -26,6 +26,23 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   await fsyncDir(dir);
 }
 
+/**
+ * Temp file and rename, without the fsyncs: for files derived from state and written again
+ * whenever they are needed (a container's /etc/hosts, /etc/hostname, /etc/resolv.conf at each
+ * start). Readers still never see a torn file, and a killed daemon loses nothing (the page cache
+ * outlives it); only a machine crash can lose the write, and the next start writes it anew.
+ */
+export async function writeDerivedFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+  try {
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(value, null, 1) + '\n');
 }

@@ -5,6 +5,12 @@ import { run, ExecError } from '../lib/exec';
 import { systemError } from '../lib/errors';
 import { SeccompCache } from './seccomp-cache';
 
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
+}
+
 export interface RuntimeState { id: string; pid: number; status: 'created' | 'running' | 'paused' | 'stopped'; bundle?: string }
 
 export class OciRuntime {
@@ -57,8 +63,32 @@ export class OciRuntime {
 
   /** Deletes the runtime's state; a container it no longer knows is not an error. */
   async delete(id: string, force = false): Promise<void> {
+    if (this.crunStateRoot && await this.deleteStoppedCrun(id)) return;
     const r = await run(this.path, ['delete', ...(force ? ['--force'] : []), id], { allowFailure: true, timeoutMs: 30_000 });
     if (r.code !== 0 && !/does not exist|not found|No such file/i.test(r.stderr)) throw systemError(`${this.name} delete: ${r.stderr.trim()}`);
+  }
+
+  /**
+   * What `crun delete` does for a container whose processes are all gone, without starting a
+   * process for it: remove its (empty) cgroup in every hierarchy, then its state directory.
+   * Returns false, having left the state directory alone, whenever the container might still have
+   * a process (its init's pid is alive, or a cgroup is busy): `crun delete` then kills and cleans.
+   */
+  private async deleteStoppedCrun(id: string): Promise<boolean> {
+    const dir = join(this.crunStateRoot!, id);
+    let status: { pid?: number; 'cgroup-path'?: string };
+    try { status = JSON.parse(await fsp.readFile(join(dir, 'status'), 'utf8')); } catch { return false; }
+    if (!status.pid || pidAlive(status.pid)) return false;
+    const cg = status['cgroup-path'];
+    if (cg) {
+      if (!cg.startsWith('/') || cg.split('/').includes('..')) return false;
+      const hierarchies = await fsp.readdir(CGROUP_ROOT).catch(() => [] as string[]);
+      const leaves = [CGROUP_ROOT + cg, ...hierarchies.map((h) => join(CGROUP_ROOT, h) + cg)];
+      const results = await Promise.all(leaves.map((d) => fsp.rmdir(d).then(() => true, (e: NodeJS.ErrnoException) => e.code === 'ENOENT' || e.code === 'ENOTDIR')));
+      if (results.includes(false)) return false;
+    }
+    await fsp.rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   async state(id: string): Promise<RuntimeState | undefined> {
