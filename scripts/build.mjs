@@ -2,7 +2,7 @@
 // dist/dray.js is a small loader that runs the CLI bundle, dist/dray-main.js, from a V8 code cache
 // (src/cli/loader.ts); the cache is made by the first runs, so a build drops the old one.
 import { build } from 'esbuild';
-import { chmodSync, rmSync, readFileSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, rmSync, readFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -51,5 +51,8 @@ try {
   console.error(`building the native addon (native/) failed: ${e.message}`);
   process.exit(1);
 }
+// Copied under another name and renamed over: a running drayd has the old file mapped, and
+// writing into that inode would crash it at its next mount.
 mkdirSync('dist', { recursive: true });
-copyFileSync('native/build/Release/dray_sys.node', 'dist/dray_sys.node');
+copyFileSync('native/build/Release/dray_sys.node', 'dist/.dray_sys.node.tmp');
+renameSync('dist/.dray_sys.node.tmp', 'dist/dray_sys.node');
