@@ -10,7 +10,10 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // drayd runs for days with a small live heap: 1 MiB semi-spaces instead of V8's 16 MiB keep its
 // idle RSS ~6 MiB lower for a few more (cheap) scavenges. V8 reads the flag only at start-up, so
 // it lives in the shebang, and everything that starts drayd executes the file itself.
-const shebang = { drayd: '#!/usr/bin/env -S node --max-semi-space-size=1' };
+// dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
+// name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
+// f is missing. bin/dray links here: the command is one `env` and one `node`, no shell.
+const shebang = { drayd: '#!/usr/bin/env -S node --max-semi-space-size=1', dray: '#!/usr/bin/env -S node --' };
 rmSync('dist/dray-main.js.cache', { force: true });
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;
