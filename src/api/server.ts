@@ -9,6 +9,7 @@ import { httpStatus } from './errors';
 import { API_VERSION, MIN_API_VERSION, versionNumber } from './version';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
+import { noteActivity } from '../lib/idle-gc';
 
 const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
 
@@ -57,6 +58,7 @@ async function dispatch(router: Router, raw: http.IncomingMessage, res: http.Ser
   if (found === 'method') return sendJson(res, 405, { message: `method ${method} not allowed for ${path}` });
   const req: Req = { raw, res, method, path, params: found.params, query: url.searchParams, version, upgrade };
   const t0 = Date.now();
+  noteActivity();
   try {
     await found.handler(req);
   } catch (err) {
@@ -68,6 +70,7 @@ async function dispatch(router: Router, raw: http.IncomingMessage, res: http.Ser
       res.end();
     }
   } finally {
+    noteActivity();
     log.debug('request', { method, path: url.pathname, ms: Date.now() - t0, status: res.statusCode });
   }
 }

@@ -5,6 +5,7 @@ import { defaultConfig, DaemonConfig } from '../engine/config';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
 import { createServer, listen } from '../api/server';
+import { enableIdleGc, noteActivity } from '../lib/idle-gc';
 import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
 import { prepareCgroups } from '../runtime/cgroups';
@@ -126,6 +127,8 @@ async function main(): Promise<void> {
   await engine.init();
   const server = createServer(buildRouter(engine));
   for (const h of config.hosts) await listen(server, h);
+  enableIdleGc();
+  noteActivity(); // start-up itself leaves garbage
   const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');
   await fsp.writeFile(pidfile, `${process.pid}\n`);
   log.info('drayd ready', { hosts: config.hosts, dataRoot: config.dataRoot, execRoot: config.execRoot, runtime: config.defaultRuntime, pid: process.pid });
