@@ -75,7 +75,8 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
     }
   } finally {
     finished = true;
-    await ctx.cleanup();
+    // The client has its answer before the context is let go of.
     if (!req.res.writableEnded) req.res.end();
+    await ctx.cleanup();
   }
 }

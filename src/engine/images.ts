@@ -205,13 +205,17 @@ export class ImageService {
     const moved: { ref: Reference; from: string }[] = [];
     if (tags.length === 0) return moved;
     const touched = new Set<string>([id]);
+    let changed = false;
     for (const r of tags) {
       const key = fullString(r);
       const old = this.meta.refs.get(key);
-      if (old && old !== id) { moved.push({ ref: r, from: old }); touched.add(old); }
+      if (old === id) continue;
+      if (old) { moved.push({ ref: r, from: old }); touched.add(old); }
       this.meta.refs.set(key, id);
+      changed = true;
     }
-    await this.meta.saveRefs();
+    // Tagging again what a tag already names (every cached rebuild) changes no reference.
+    if (changed) await this.meta.saveRefs();
     const m = this.metas.get(id);
     if (m) {
       m.lastTagTime = new Date().toISOString();

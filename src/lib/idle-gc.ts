@@ -5,6 +5,7 @@
 // after bootstrap + save 63 → 58 MiB), at the cost of ~10 ms of main thread once per burst.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { log } from './log';
 
 const QUIET_MS = 1000;
 let gc: (() => void) | undefined;
@@ -30,6 +31,8 @@ function schedule(ms: number): void {
     if (quietFor < QUIET_MS) { schedule(QUIET_MS - quietFor); return; }
     timer = undefined;
     gc!();
+    const m = process.memoryUsage();
+    log.debug('idle gc', { rss: m.rss >> 20, heapTotal: m.heapTotal >> 20, heapUsed: m.heapUsed >> 20, external: m.external >> 20, arrayBuffers: m.arrayBuffers >> 20 });
   }, ms);
   timer.unref();
 }
