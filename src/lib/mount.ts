@@ -32,6 +32,11 @@ function sys(): SysAddon | null {
   return addon;
 }
 
+/** How mounts are done here: by system call, or through mount(8) when the addon is missing. */
+export function mountBackend(): 'syscall' | 'mount(8)' {
+  return sys() ? 'syscall' : 'mount(8)';
+}
+
 function named(e: unknown): NodeJS.ErrnoException {
   const err = e as NodeJS.ErrnoException;
   if (typeof err.errno === 'number' && !err.code) err.code = errnoNames.get(err.errno);

@@ -72,6 +72,34 @@ test('a container runs, its exit code and both output streams are kept', async (
   assert.equal(i.json.Config.Hostname, id.slice(0, 12));
 });
 
+/** crun's state directory and the container's cgroup leaves (every hierarchy) that exist. */
+function runtimeTraces(id: string): string[] {
+  const out = existsSync(`/run/crun/${id}`) ? [`/run/crun/${id}`] : [];
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    const leaf = path.join('/sys/fs/cgroup', h, 'dray', id);
+    if (existsSync(leaf)) out.push(leaf);
+  }
+  return out;
+}
+
+test('start, exit and forced removal leave no runtime state: crun state and cgroups go', async () => {
+  // A created container is started (crun's exec.fifo released) and runs its process.
+  const id = await d.runDetached(['sh', '-c', 'echo started']);
+  assert.equal(await waitExit(id), 0);
+  assert.equal((await logs(id)).stdout, 'started\n');
+  assert.deepEqual(runtimeTraces(id), [], 'a stopped container keeps no crun state or cgroup');
+  // Started again: the same shortcuts work a second time.
+  assert.equal((await d.api('POST', `/containers/${id}/start`)).status, 204);
+  assert.equal(await waitExit(id), 0);
+  assert.equal((await logs(id)).stdout, 'started\nstarted\n');
+  assert.deepEqual(runtimeTraces(id), []);
+  // A running container removed by force: its init is alive, so crun kills and deletes it.
+  const live = await d.runDetached(['sleep', '60']);
+  assert.ok(runtimeTraces(live).length > 1, 'a running container has crun state and cgroups');
+  assert.equal((await d.api('DELETE', `/containers/${live}?force=1`)).status, 204);
+  assert.deepEqual(runtimeTraces(live), []);
+});
+
 test('attach before start receives all output, stdin reaches the container', async () => {
   const c = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', 'read x; echo got:$x; echo bye >&2'], OpenStdin: true, StdinOnce: true, AttachStdin: true });
   assert.equal(c.status, 201);

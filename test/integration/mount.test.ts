@@ -1,0 +1,56 @@
+// Overlay mounts by system call (native/sys.c through src/lib/mount.ts), on the real kernel.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mountOverlay, unmount, mountBackend } from '../../src/lib/mount';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'dray-mount-'));
+const mounted = (dir: string) => readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `);
+
+after(async () => {
+  for (const d of ['m1', 'm2']) if (mounted(path.join(root, d, 'merged'))) await unmount(path.join(root, d, 'merged'));
+  rmSync(root, { recursive: true, force: true });
+});
+
+function layout(name: string) {
+  const base = path.join(root, name);
+  for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(path.join(base, d), { recursive: true });
+  writeFileSync(path.join(base, 'lower', 'a'), 'from lower\n');
+  return {
+    merged: path.join(base, 'merged'),
+    upper: path.join(base, 'upper'),
+    data: `lowerdir=${base}/lower,upperdir=${base}/upper,workdir=${base}/work`,
+  };
+}
+
+test('the addon is built and used', () => {
+  assert.equal(mountBackend(), 'syscall', 'dist/dray_sys.node should load (node scripts/build.mjs builds it)');
+});
+
+test('mounts an overlay, writes go to the upper directory, unmount reports whether it was mounted', async () => {
+  const l = layout('m1');
+  await mountOverlay(l.merged, l.data);
+  assert.ok(mounted(l.merged));
+  assert.equal(readFileSync(path.join(l.merged, 'a'), 'utf8'), 'from lower\n');
+  writeFileSync(path.join(l.merged, 'b'), 'new\n');
+  assert.equal(readFileSync(path.join(l.upper, 'b'), 'utf8'), 'new\n');
+  assert.equal(await unmount(l.merged), true);
+  assert.ok(!mounted(l.merged));
+  assert.equal(await unmount(l.merged), false, 'a second unmount finds nothing mounted');
+});
+
+test('a bad overlay fails with the errno, and a busy mount is detached', async () => {
+  const l = layout('m2');
+  await assert.rejects(mountOverlay(l.merged, `lowerdir=${root}/does-not-exist,upperdir=${l.upper},workdir=${root}/m2/work`), /mounting the container's root file system: .*No such file or directory/);
+  assert.ok(!mounted(l.merged));
+  await mountOverlay(l.merged, l.data);
+  const fd = openSync(path.join(l.merged, 'a'), 'r'); // keeps the mount busy
+  try {
+    assert.equal(await unmount(l.merged), true);
+    assert.ok(!mounted(l.merged), 'detached from the tree although still in use');
+  } finally {
+    closeSync(fd);
+  }
+});
