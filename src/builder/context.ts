@@ -397,7 +397,7 @@ export class ContextTree implements SourceTree {
         current = this.add(h, pos);
         hash = current?.kind === 'file' && !current.hash ? entryHasher(info(current)) : undefined;
       },
-      data: (chunk: Buffer) => { if (!process.env.NOHASH) hash?.update(chunk); },
+      data: (chunk: Buffer) => { hash?.update(chunk); },
       endEntry: () => {
         if (current && hash) current.hash = hash.digest('hex');
         hash = undefined;
