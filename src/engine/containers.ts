@@ -130,6 +130,10 @@ export class ContainerService {
     if (c.State.Running || c.State.Restarting) {
       if (await exists(path.join(this.exitDir, c.Id))) return this.onExitFile(c.Id);
       if (this.conmonAlive(c.Id)) {
+        // A record saved while the start was under way has no pid yet (see startLocked).
+        if (!c.State.Pid) {
+          try { c.State.Pid = Number(readFileSync(path.join(this.bundlesDir, c.Id, 'pidfile'), 'utf8').trim()) || 0; } catch { /* no pidfile */ }
+        }
         this.fs.adopt(c.Id);
         await adoptMounts(c.Mounts, this.volumes, c.Id);
         log.info('container still running', { id: c.Id });
@@ -349,6 +353,7 @@ export class ContainerService {
     if (restartTimer) { clearTimeout(restartTimer); this.restartTimers.delete(id); }
     let mounted = false;
     let networked = false;
+    let saving: Promise<void> | undefined;
     const t0 = performance.now();
     const lap = (what: string) => log.debug('start phase', { id: id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     try {
@@ -385,6 +390,12 @@ export class ContainerService {
       const seccompToLearn = rt.seccomp?.apply(spec);
       await fsp.writeFile(path.join(bundle, 'config.json'), specToJson(spec));
       lap('bundle written');
+      // The running record is written while conmon and the runtime create the container (it is
+      // the slow part), not after. Its pid is 0 until the next save; a crash before the start is
+      // done leaves a running record without a live conmon, which reconcile() ends as an exit.
+      const startedAt = new Date().toISOString();
+      const runningState = (pid: number): ContainerRecord['State'] => ({ ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt });
+      saving = this.save({ ...c, State: runningState(0), Dray: { ...c.Dray, hasBeenStarted: true, manuallyStopped: false } });
       const pid = await startConmon({
         conmon: this.cfg.conmon,
         runtimePath: rt.path,
@@ -408,13 +419,15 @@ export class ContainerService {
       lap('created');
       await rt.start(id);
       lap('started');
-      c.State = { ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString() };
+      await saving;
+      lap('saved');
+      c.State = runningState(pid);
       c.Dray.hasBeenStarted = true;
       c.Dray.manuallyStopped = false;
-      await this.save(c);
-      lap('saved');
       this.events.publish('container', 'start', id, this.attrs(c));
     } catch (e) {
+      // The failure's record below must land after the running one, not race it.
+      await saving?.catch(() => {});
       await rt.delete(id, true).catch(() => {});
       if (networked) await this.networks.detachContainer(id).catch((e2) => log.warn('network detach failed', { id, error: errorMessage(e2) }));
       await stopMounts(c.Mounts, this.volumes, { containerId: id });
@@ -525,15 +538,29 @@ export class ContainerService {
         fsp.rm(path.join(this.socketDir, id), { force: true }),
       ]);
       c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
-      await this.save(c);
+      const restart = this.shouldRestart(c);
+      // A --rm container's record goes at once, so no exited record is written first: a crash
+      // before the removal is done leaves the running record, which reconcile() ends as an exit
+      // and removes again.
+      const removeNow = !restart && !!c.HostConfig.AutoRemove;
+      if (!removeNow) await this.save(c);
       // The bundle goes after the record: its presence tells reconcile() that clean-up was not finished.
       await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
       this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
       this.notifyExit(id, code);
-      if (this.shouldRestart(c)) after = () => this.scheduleRestart(c);
-      else if (c.HostConfig.AutoRemove) after = () => this.remove(id, { force: true, volumes: true }).catch((e) => log.warn('auto-remove failed', { id, error: errorMessage(e) }));
+      if (restart) after = () => this.scheduleRestart(c);
+      else if (removeNow) {
+        c.State = { ...c.State, Status: 'removing' };
+        try {
+          await this.finishRemove(c, true);
+        } catch (e) {
+          log.warn('auto-remove failed', { id, error: errorMessage(e) });
+          c.State = { ...c.State, Status: 'exited' };
+          await this.save(c).catch(() => {});
+        }
+      }
     });
     if (after) await after();
   }
@@ -757,12 +784,14 @@ export class ContainerService {
   private async finishRemove(c: ContainerRecord, removeVolumes = false): Promise<void> {
     // A stopped container's runtime state went at its exit; a bundle left means a crash halfway.
     if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
-    await this.networks.detachContainer(c.Id).catch(() => {});
-    await stopMounts(c.Mounts, this.volumes, { containerId: c.Id });
-    await this.fs.remove(c.Id);
-    await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
-    await fsp.rm(path.join(this.socketDir, c.Id), { force: true });
-    await fsp.rm(path.join(this.exitDir, c.Id), { force: true });
+    await Promise.all([
+      this.networks.detachContainer(c.Id).catch(() => {}),
+      stopMounts(c.Mounts, this.volumes, { containerId: c.Id }),
+      this.fs.remove(c.Id),
+      fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true }),
+      fsp.rm(path.join(this.socketDir, c.Id), { force: true }),
+      fsp.rm(path.join(this.exitDir, c.Id), { force: true }),
+    ]);
     // The record goes last: until then a restart finishes the job.
     await fsp.rm(path.join(this.containersDir, c.Id), { recursive: true, force: true });
     this.byId.delete(c.Id);
