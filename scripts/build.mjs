@@ -25,7 +25,10 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     target: 'node20',
     format: 'cjs',
     sourcemap: 'linked',
-    minifyWhitespace: false,
+    // The CLI bundle is minified: less to read and a smaller code cache at every start (dray
+    // --version 64 → 58 ms here, node -e 0 being 53). Names are kept for errors and stack traces.
+    minify: name === 'dray-main',
+    keepNames: name === 'dray-main',
     banner: { js: shebang[name] ?? '#!/usr/bin/env node' },
     // native addon: loaded from node_modules at run time
     external: ['node-unix-socket'],
