@@ -56,12 +56,13 @@ export async function mountOverlay(target: string, data: string): Promise<void> 
 
 /**
  * Unmounts `target`. When it is busy (a process outside still holds it), detaches it instead: the
- * kernel frees it once unused, and state can still be cleaned. Resolves false if it was not mounted.
+ * kernel frees it once unused, and state can still be cleaned. `lazy` detaches at once (what `ip
+ * netns delete` does with a namespace file). Resolves false if it was not mounted.
  */
-export async function unmount(target: string): Promise<boolean> {
+export async function unmount(target: string, opts: { lazy?: boolean } = {}): Promise<boolean> {
   const s = sys();
   if (!s) {
-    const r = await run('umount', [target], { allowFailure: true });
+    const r = await run('umount', [...(opts.lazy ? ['-l'] : []), target], { allowFailure: true });
     if (r.code === 0) return true;
     if (/not mounted|no mount point|not found/i.test(r.stderr)) return false;
     const l = await run('umount', ['-l', target], { allowFailure: true });
@@ -69,7 +70,7 @@ export async function unmount(target: string): Promise<boolean> {
     return true;
   }
   try {
-    await s.umount2(target, 0);
+    await s.umount2(target, opts.lazy ? MNT_DETACH : 0);
     return true;
   } catch (e) {
     const code = named(e).code;

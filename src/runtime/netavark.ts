@@ -2,7 +2,8 @@
 // named network namespaces it configures. netavark is stateless: teardown needs the same JSON that
 // setup got, which the caller rebuilds from its own records.
 import { promises as fsp, existsSync } from 'node:fs';
-import { run, ExecError } from '../lib/exec';
+import { run } from '../lib/exec';
+import { unmount } from '../lib/mount';
 import { systemError } from '../lib/errors';
 
 export const NETNS_DIR = '/run/netns';
@@ -108,15 +109,16 @@ export async function createNetns(name: string): Promise<string> {
   return netnsPath(name);
 }
 
-/** Idempotent: a namespace that is already gone is not an error. */
+/**
+ * Idempotent: a namespace that is already gone is not an error. What `ip netns delete` does (the
+ * bind mount that keeps the namespace detached, its file unlinked), without starting `ip`; the
+ * kernel frees the namespace once nothing else holds it.
+ */
 export async function deleteNetns(name: string): Promise<void> {
-  if (!existsSync(netnsPath(name))) return;
-  try {
-    await run('ip', ['netns', 'delete', name]);
-  } catch (e) {
-    if (e instanceof ExecError && !existsSync(netnsPath(name))) return;
-    throw e;
-  }
+  const file = netnsPath(name);
+  if (!existsSync(file)) return;
+  await unmount(file, { lazy: true });
+  await fsp.rm(file, { force: true });
 }
 
 /** Deletes an interface, in a named namespace or the host's; a veth takes its peer along. Idempotent. */
