@@ -1,16 +1,19 @@
-// mount(2) and umount2(2) for drayd, run on libuv's thread pool. Spawning mount(8) and umount(8)
+// mount(2) and umount2(2) for drayd, and named network namespaces, run on libuv's thread pool. Spawning mount(8) and umount(8)
 // for every container start and exit cost two process starts each time (10–15 ms apiece on a slow
 // VM); the syscalls themselves take well under a millisecond, except an overlay unmount that
 // syncs its upper file system, which is why they do not run on the event loop.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 
-enum op { OP_MOUNT, OP_UMOUNT };
+enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
 
 struct call {
   enum op op;
@@ -25,9 +28,32 @@ static void free_call(struct call *c) {
   free(c->source); free(c->target); free(c->fstype); free(c->data); free(c);
 }
 
+// What `ip netns add` does once /run/netns is set up: a new network namespace, kept by a bind
+// mount on an empty file. unshare() moves only the calling thread, a pool thread here, which is
+// moved back before it runs anything else; if that ever failed the thread would run later work
+// in the wrong namespace, so the process aborts instead.
+static int netns_add(const char *path) {
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return errno;
+  int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) { int e = errno; close(self); return e; }
+  close(fd);
+  int err = 0;
+  if (unshare(CLONE_NEWNET) < 0) {
+    err = errno;
+  } else {
+    if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) err = errno;
+    if (setns(self, CLONE_NEWNET) < 0) abort();
+  }
+  close(self);
+  if (err) unlink(path);
+  return err;
+}
+
 static void execute(napi_env env, void *p) {
   (void)env;
   struct call *c = p;
+  if (c->op == OP_NETNS) { c->err = netns_add(c->target); return; }
   int r = c->op == OP_MOUNT
     ? mount(c->source, c->target, c->fstype, c->flags, c->data)
     : umount2(c->target, (int)c->flags);
@@ -43,7 +69,7 @@ static void complete(napi_env env, napi_status status, void *p) {
   } else {
     int e = status == napi_ok ? c->err : ECANCELED;
     // errno, syscall and path as on Node's own system errors; the caller names the code.
-    const char *name = c->op == OP_MOUNT ? "mount" : "umount2";
+    const char *name = c->op == OP_MOUNT ? "mount" : c->op == OP_UMOUNT ? "umount2" : "netns_add";
     char msg[512];
     snprintf(msg, sizeof msg, "%s %s: %s", name, c->target, strerror(e));
     napi_value jmsg, err, jerrno, syscall, path;
@@ -119,12 +145,27 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   return start(env, c);
 }
 
+// netnsAdd(path): Promise<void>
+static napi_value js_netns_add(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) { napi_throw_type_error(env, NULL, "netnsAdd(path)"); return NULL; }
+  struct call *c = calloc(1, sizeof *c);
+  int ok = 1;
+  c->op = OP_NETNS;
+  c->target = string_arg(env, argv[0], &ok);
+  if (!ok || !c->target) { free_call(c); napi_throw_type_error(env, NULL, "netnsAdd: bad arguments"); return NULL; }
+  return start(env, c);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL },
+    { "netnsAdd", NULL, js_netns_add, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 3, props);
   return exports;
 }
 

@@ -11,6 +11,7 @@ import { log } from './log';
 interface SysAddon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): Promise<void>;
+  netnsAdd(path: string): Promise<void>;
 }
 
 const MNT_DETACH = 2;
@@ -83,4 +84,19 @@ export async function unmount(target: string, opts: { lazy?: boolean } = {}): Pr
   } catch (e) {
     throw systemError(`unmount ${target}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A new network namespace kept by a bind mount on `file` (which must not exist), as `ip netns add`
+ * makes one. Resolves false, having done nothing, where the addon is missing.
+ */
+export async function newNetnsAt(file: string): Promise<boolean> {
+  const s = sys();
+  if (!s) return false;
+  try {
+    await s.netnsAdd(file);
+  } catch (e) {
+    throw systemError(`creating the network namespace ${file}: ${named(e).message}`);
+  }
+  return true;
 }

@@ -1,9 +1,9 @@
 // Driver for netavark (bridges, veths, NAT, DNAT for published ports, aardvark-dns) and for the
 // named network namespaces it configures. netavark is stateless: teardown needs the same JSON that
 // setup got, which the caller rebuilds from its own records.
-import { promises as fsp, existsSync } from 'node:fs';
+import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import { run } from '../lib/exec';
-import { unmount } from '../lib/mount';
+import { unmount, newNetnsAt } from '../lib/mount';
 import { systemError } from '../lib/errors';
 
 export const NETNS_DIR = '/run/netns';
@@ -104,9 +104,29 @@ export function netavarkError(stdout: string, stderr: string, code: number): str
 
 export const netnsPath = (name: string): string => `${NETNS_DIR}/${name}`;
 
+let netnsDirShared = false;
+
+/**
+ * A named network namespace, as `ip netns add` makes it. Once `ip` has made /run/netns a shared
+ * mount (its first use on a host does), the namespace is made by system call, without a process.
+ */
 export async function createNetns(name: string): Promise<string> {
-  await run('ip', ['netns', 'add', name]);
-  return netnsPath(name);
+  const file = netnsPath(name);
+  netnsDirShared ||= isSharedMount(NETNS_DIR);
+  if (!netnsDirShared || !(await newNetnsAt(file))) await run('ip', ['netns', 'add', name]);
+  return file;
+}
+
+/** Whether `dir` is a mount point with shared propagation (so mounts below it reach other namespaces). */
+function isSharedMount(dir: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => {
+      const f = l.split(' ');
+      return f[4] === dir && f.slice(6, f.indexOf('-')).some((o) => o.startsWith('shared:'));
+    });
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -5,6 +5,9 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, openSync, 
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mountOverlay, unmount, mountBackend } from '../../src/lib/mount';
+import { createNetns, deleteNetns, netnsPath } from '../../src/runtime/netavark';
+import { readdirSync, readlinkSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'dray-mount-'));
 const mounted = (dir: string) => readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `);
@@ -52,5 +55,28 @@ test('a bad overlay fails with the errno, and a busy mount is detached', async (
     assert.ok(!mounted(l.merged), 'detached from the tree although still in use');
   } finally {
     closeSync(fd);
+  }
+});
+
+test('network namespaces are made and deleted by system call; every thread stays in the host namespace', async () => {
+  const name = `dray-mtest-${process.pid}`;
+  const hostNs = readlinkSync('/proc/self/ns/net');
+  try {
+    // Several at once: each runs on a pool thread that enters a new namespace and comes back.
+    await Promise.all([0, 1, 2, 3].map((i) => createNetns(`${name}-${i}`)));
+    for (let i = 0; i < 4; i++) {
+      const r = spawnSync('ip', ['-n', `${name}-${i}`, '-o', 'link'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^1: lo:/, 'a fresh namespace has only lo');
+      assert.doesNotMatch(r.stdout, /eth|ens|dray/);
+    }
+    for (const t of readdirSync('/proc/self/task')) assert.equal(readlinkSync(`/proc/self/task/${t}/ns/net`), hostNs, `thread ${t} is back in the host's namespace`);
+    await assert.rejects(createNetns(`${name}-0`), /exists/, 'an existing name is refused');
+  } finally {
+    for (let i = 0; i < 4; i++) await deleteNetns(`${name}-${i}`);
+  }
+  for (let i = 0; i < 4; i++) {
+    assert.ok(!existsSync(netnsPath(`${name}-${i}`)));
+    assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(netnsPath(`${name}-${i}`)));
   }
 });
