@@ -22,6 +22,8 @@ export const DOCKER_CLI = '/usr/local/bin/docker';
 export const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(REPO, 'dist');
 export const DRAY_JS = path.join(DIST, 'dray.js');
 export const DRAYD_JS = path.join(DIST, 'drayd.js');
+const BENCH_BRIDGE = 'drbench0';
+const BENCH_BIP = '10.213.0.1/16';
 export const CLI_DIR = '/tmp/bench-cli';
 
 export type Log = (msg: string) => void;
@@ -124,7 +126,9 @@ export async function startDray(log: Log): Promise<Engine> {
   const cfg = path.join(root, 'daemon.json');
   writeFileSync(cfg, '{}\n');
   // Executed as installed, so its shebang's V8 flags apply (scripts/build.mjs).
-  const pid = spawnDaemon(DRAYD_JS, ['-H', host, '--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'run'), '--config-file', cfg], logFile);
+  // Its own default bridge: sharing dray0 with a drayd already running here, each would keep the
+  // other's bridge in use, and netavark would leave the stopped one's NAT rules behind.
+  const pid = spawnDaemon(DRAYD_JS, ['-H', host, '--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'run'), '--config-file', cfg, '--bridge', BENCH_BRIDGE, '--bip', BENCH_BIP], logFile);
   log(`drayd started (pid ${pid}) on ${host}`);
   try { await waitReady(socket, pid, logFile, 'drayd', 30_000); } catch (e) {
     await stopPid(pid, 'drayd', 5000, log);
