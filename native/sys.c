@@ -108,12 +108,30 @@ static napi_value start(napi_env env, struct call *c) {
   return promise;
 }
 
-// mount(source, target, fstype, flags, data): Promise<void>
-static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+// The n arguments of a call, or a TypeError naming `usage` when fewer were given.
+static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) { napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data)"); return NULL; }
+  if (argc >= n) return 1;
+  napi_throw_type_error(env, NULL, usage);
+  return 0;
+}
+
+// Queues the call, or drops it with a TypeError naming `usage` when an argument was bad.
+static napi_value queue(napi_env env, struct call *c, int ok, const char *usage) {
+  if (ok && c->target) return start(env, c);
+  free_call(c);
+  napi_throw_type_error(env, NULL, usage);
+  return NULL;
+}
+
+static const char MOUNT_USAGE[] = "mount(source, target, fstype, flags, data)";
+static const char UMOUNT_USAGE[] = "umount2(target, flags)";
+static const char NETNS_USAGE[] = "netnsAdd(path)";
+
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv, MOUNT_USAGE)) return NULL;
   struct call *c = calloc(1, sizeof *c);
   int ok = 1;
   c->op = OP_MOUNT;
@@ -124,16 +142,12 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   if (napi_get_value_double(env, argv[3], &flags) != napi_ok) ok = 0;
   c->flags = (unsigned long)flags;
   c->data = string_arg(env, argv[4], &ok);
-  if (!ok || !c->target) { free_call(c); napi_throw_type_error(env, NULL, "mount: bad arguments"); return NULL; }
-  return start(env, c);
+  return queue(env, c, ok, MOUNT_USAGE);
 }
 
-// umount2(target, flags): Promise<void>
 static napi_value js_umount2(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) { napi_throw_type_error(env, NULL, "umount2(target, flags)"); return NULL; }
+  if (!get_args(env, info, 2, argv, UMOUNT_USAGE)) return NULL;
   struct call *c = calloc(1, sizeof *c);
   int ok = 1;
   c->op = OP_UMOUNT;
@@ -141,22 +155,17 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
   int32_t flags = 0;
   if (napi_get_value_int32(env, argv[1], &flags) != napi_ok) ok = 0;
   c->flags = (unsigned long)flags;
-  if (!ok || !c->target) { free_call(c); napi_throw_type_error(env, NULL, "umount2: bad arguments"); return NULL; }
-  return start(env, c);
+  return queue(env, c, ok, UMOUNT_USAGE);
 }
 
-// netnsAdd(path): Promise<void>
 static napi_value js_netns_add(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) { napi_throw_type_error(env, NULL, "netnsAdd(path)"); return NULL; }
+  if (!get_args(env, info, 1, argv, NETNS_USAGE)) return NULL;
   struct call *c = calloc(1, sizeof *c);
   int ok = 1;
   c->op = OP_NETNS;
   c->target = string_arg(env, argv[0], &ok);
-  if (!ok || !c->target) { free_call(c); napi_throw_type_error(env, NULL, "netnsAdd: bad arguments"); return NULL; }
-  return start(env, c);
+  return queue(env, c, ok, NETNS_USAGE);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
