@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "dray_sys",
-      "sources": ["sys.c"],
+      "sources": ["sys.c", "spawn.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

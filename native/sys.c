@@ -1,7 +1,8 @@
-// mount(2) and umount2(2) for drayd, and named network namespaces, run on libuv's thread pool. Spawning mount(8) and umount(8)
-// for every container start and exit cost two process starts each time (10–15 ms apiece on a slow
-// VM); the syscalls themselves take well under a millisecond, except an overlay unmount that
-// syncs its upper file system, which is why they do not run on the event loop.
+// mount(2), umount2(2) and named network namespaces for drayd, run on libuv's thread pool (process
+// creation is in spawn.c). Spawning mount(8) and umount(8) for every container start and exit cost
+// two process starts each time (10–15 ms apiece on a slow VM); the syscalls themselves take well
+// under a millisecond, except an overlay unmount that syncs its upper file system, which is why
+// they do not run on the event loop.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
@@ -168,6 +169,8 @@ static napi_value js_netns_add(napi_env env, napi_callback_info info) {
   return queue(env, c, ok, NETNS_USAGE);
 }
 
+void spawn_register(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
@@ -175,6 +178,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "netnsAdd", NULL, js_netns_add, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, 3, props);
+  spawn_register(env, exports);
   return exports;
 }
 

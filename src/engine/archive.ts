@@ -2,7 +2,7 @@
 // as the container would see them (symlinks followed inside the rootfs, never out of it).
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn';
 import type { ServerResponse } from 'node:http';
 import { invalid, notFound, systemError } from '../lib/errors';
 import { resolveInRoot } from '../lib/root-path';
@@ -67,7 +67,7 @@ function escapeSed(s: string): string { return s.replace(/[|\\&.*^$[\]]/g, '\\$&
 
 function pipeTar(args: string[], input: NodeJS.ReadableStream | undefined, out: NodeJS.WritableStream | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn('tar', args, { stdio: [input ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'] });
+    const p = spawnChild('tar', args, { stdio: [input ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'] });
     let err = '';
     p.stderr!.on('data', (b) => { err += b; });
     if (input) input.pipe(p.stdin!);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as https from 'node:https';
 import * as http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn';
 import * as tarStream from 'tar-stream';
 import type { Image, ContainerConfig, ImageConfigFile } from './types';
 import type { EventBus } from './events';
@@ -789,18 +789,18 @@ export function fullConfig(c: ContainerConfig | undefined): ContainerConfig | nu
 
 /** Extracts a plain tar stream into `dir` with GNU tar (no whiteout handling: archives, not layers). */
 async function extractPlainTar(src: NodeJS.ReadableStream, dir: string): Promise<void> {
-  const tar = spawn('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const tar = spawnChild('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let err = '';
-  tar.stderr.on('data', (b) => { err += b; });
+  tar.stderr!.on('data', (b) => { err += b; });
   const done = new Promise<void>((resolve, reject) => {
     tar.on('error', reject);
     tar.on('close', (code) => (code === 0 ? resolve() : reject(invalid(`invalid archive: ${tarMessage(err) || `tar exit status ${code}`}`))));
   });
-  tar.stdin.on('error', () => {});
+  tar.stdin!.on('error', () => {});
   // tar stops reading at the end-of-archive marker, so a closed stdin after a clean exit is fine.
   // A clean exit means tar read the whole archive; the feed may then end with EPIPE or a premature
   // close on the trailing padding it did not read, which is no error.
-  const fed = pipeline(src, tar.stdin).then(() => undefined, (e) => e as Error);
+  const fed = pipeline(src, tar.stdin!).then(() => undefined, (e) => e as Error);
   await done.catch(async (e) => { await fed; throw e; });
   await fed;
 }

@@ -1,6 +1,6 @@
 // The one way to run an external tool: argv only (never a shell), stderr captured into the thrown
 // error so the caller can show what the tool said.
-import { spawn, SpawnOptions } from 'node:child_process';
+import { spawnChild } from './spawn';
 import { systemError } from './errors';
 
 export interface RunResult { stdout: string; stderr: string; code: number }
@@ -22,9 +22,8 @@ export class ExecError extends Error {
 
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const so: SpawnOptions = { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] };
     let child;
-    try { child = spawn(cmd, args, so); } catch (e) { reject(e); return; }
+    try { child = spawnChild(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd }); } catch (e) { reject(e); return; }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -33,9 +32,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: any) => {
       if (timer) clearTimeout(timer);
-      reject(e?.code === 'ENOENT' ? systemError(`${cmd}: executable file not found in $PATH`) : e);
+      reject(e?.code === 'ENOENT' && e.syscall !== 'chdir' ? systemError(`${cmd}: executable file not found in $PATH`) : e);
     });
-    child.on('close', (code, signal) => {
+    child.on('close', (code: number | null, signal: string | null) => {
       if (timer) clearTimeout(timer);
       const r = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code: code ?? (signal ? 128 : 1) };
       if (r.code !== 0 && !opts.allowFailure) reject(new ExecError(`${cmd} ${args[0] ?? ''}`.trim(), r));

@@ -2,36 +2,14 @@
 // dist/dray_sys.node). Every container start and exit mounts and unmounts its root file system;
 // spawning mount(8) and umount(8) for that cost two process starts (10–15 ms each on a slow VM).
 // Where the addon cannot be loaded, the same calls go through mount(8) and umount(8).
-import * as path from 'node:path';
 import { constants } from 'node:os';
 import { run } from './exec';
 import { systemError } from './errors';
-import { log } from './log';
-
-interface SysAddon {
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
-  umount2(target: string, flags: number): Promise<void>;
-  netnsAdd(path: string): Promise<void>;
-}
+import { nativeAddon } from './native';
 
 const MNT_DETACH = 2;
 const errnoNames = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
-
-let addon: SysAddon | null | undefined;
-
-function sys(): SysAddon | null {
-  if (addon !== undefined) return addon;
-  // dist/ in the bundle; from src/lib/ under tsx.
-  for (const p of [path.join(__dirname, 'dray_sys.node'), path.join(__dirname, '..', '..', 'dist', 'dray_sys.node')]) {
-    try {
-      addon = require(p) as SysAddon;
-      return addon;
-    } catch { /* next */ }
-  }
-  log.warn('native addon dist/dray_sys.node not found: mounting through mount(8) and umount(8)');
-  addon = null;
-  return addon;
-}
+const sys = nativeAddon;
 
 /** How mounts are done here: by system call, or through mount(8) when the addon is missing. */
 export function mountBackend(): 'syscall' | 'mount(8)' {

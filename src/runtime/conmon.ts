@@ -3,7 +3,7 @@
 // It reports through pipes named by env vars: _OCI_SYNCPIPE (pid, then for exec the exit code),
 // _OCI_ATTACHPIPE (exec: attach socket ready), _OCI_STARTPIPE (waits for a byte before going on;
 // twice with --exec-attach: before creating the attach socket and before running the process).
-import { spawn } from 'node:child_process';
+import { spawnChild, StdioSlot } from '../lib/spawn';
 import type { Readable, Writable } from 'node:stream';
 import { systemError } from '../lib/errors';
 
@@ -84,14 +84,14 @@ function spawnConmon(o: ConmonOptions) {
     if (o.execAttach) args.push('--exec-attach');
   }
   // fd 3 sync; with exec-attach also fd 4 start and fd 5 attach-ready
-  const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe', 'pipe'];
+  const stdio: StdioSlot[] = ['ignore', 'ignore', 'pipe', 'pipe'];
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' };
   if (o.execAttach) {
     stdio.push('pipe', 'pipe');
     env._OCI_STARTPIPE = '4';
     env._OCI_ATTACHPIPE = '5';
   }
-  const child = spawn(o.conmon, args, { stdio, env, detached: true });
+  const child = spawnChild(o.conmon, args, { stdio, env, detached: true });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => { if (stderr.length < 8192) stderr += b.toString(); });
   child.on('error', () => {});

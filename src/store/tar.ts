@@ -1,7 +1,7 @@
 // Tar helpers for layers: compression detection, unpacking with GNU tar (which can mknod, chown
 // and set xattrs, which Node cannot) plus translation of OCI whiteouts to overlayfs ones, and the
 // reverse: an overlay upper directory to a layer tar (tar-stream, deterministic order).
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn';
 import { createReadStream, promises as fsp, Stats } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -60,7 +60,7 @@ export async function openDecompressed(file: string): Promise<Readable> {
  */
 export function decompressWithTool(tool: string, input: string | Readable, what: string, fail: (detail: string) => Error): Readable {
   const fromFile = typeof input === 'string';
-  const child = spawn(tool, fromFile ? ['-dcq', input] : ['-dcq'], { stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const child = spawnChild(tool, fromFile ? ['-dcq', input] : ['-dcq'], { stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   const out = new PassThrough();
   let err = '';
   child.stderr!.on('data', (b) => { err += b; });
@@ -115,14 +115,14 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
   const opaques: string[] = [];
   let size = 0;
 
-  const tar = spawn('tar', ['-x', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const tar = spawnChild('tar', ['-x', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let tarErr = '';
-  tar.stderr.on('data', (b) => { tarErr += b; });
+  tar.stderr!.on('data', (b) => { tarErr += b; });
   const tarDone = new Promise<void>((resolve, reject) => {
     tar.on('error', reject);
     tar.on('close', (code) => (code === 0 ? resolve() : reject((/No space left|Read-only file system|Disk quota/.test(tarErr) ? systemError : invalid)(`invalid layer: ${tarMessage(tarErr) || `tar exit status ${code}`}`))));
   });
-  tar.stdin.on('error', () => { /* reported by tarDone */ });
+  tar.stdin!.on('error', () => { /* reported by tarDone */ });
 
   const extract = tarStream.extract();
   extract.on('entry', (h, stream, next) => {
@@ -149,7 +149,7 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
     tap.on('error', reject);
     tap.on('end', resolve);
   });
-  tap.pipe(tar.stdin);
+  tap.pipe(tar.stdin!);
   tap.pipe(extract);
   src.pipe(tap);
 

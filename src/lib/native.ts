@@ -1,0 +1,32 @@
+// The native addon, native/*.c built into dist/dray_sys.node: system calls Node.js does not offer
+// (mount, umount2, network namespaces) and process creation without fork() (see spawn.ts). Where it
+// cannot be loaded, each user falls back to the external tool or to node:child_process.
+import * as path from 'node:path';
+import { log } from './log';
+
+export interface SysAddon {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
+  umount2(target: string, flags: number): Promise<void>;
+  netnsAdd(path: string): Promise<void>;
+  socketpair(): [number, number];
+  spawn(file: string, argv: string[], env: string[], cwd: string | null, fds: number[], setsid: boolean): [number, number];
+  watchExit(pidfd: number, cb: (code: number, signal: number) => void): object;
+  unrefWatch(handle: object): void;
+  pidfdSupported(): boolean;
+}
+
+let addon: SysAddon | null | undefined;
+
+export function nativeAddon(): SysAddon | null {
+  if (addon !== undefined) return addon;
+  // dist/ in the bundle; from src/lib/ under tsx.
+  for (const p of [path.join(__dirname, 'dray_sys.node'), path.join(__dirname, '..', '..', 'dist', 'dray_sys.node')]) {
+    try {
+      addon = require(p) as SysAddon;
+      return addon;
+    } catch { /* next */ }
+  }
+  log.warn('native addon dist/dray_sys.node not found: mounting through mount(8) and umount(8), spawning through node:child_process');
+  addon = null;
+  return addon;
+}
