@@ -6,6 +6,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { log } from './log';
+import { nativeAddon } from './native';
 
 const QUIET_MS = 1000;
 let gc: (() => void) | undefined;
@@ -31,8 +32,11 @@ function schedule(ms: number): void {
     if (quietFor < QUIET_MS) { schedule(QUIET_MS - quietFor); return; }
     timer = undefined;
     gc!();
+    // What the collection freed outside V8's heap (buffers, received request bodies) sits in
+    // glibc's free lists, scattered between live chunks; only a trim gives it back.
+    const trimmed = nativeAddon()?.mallocTrim() ?? false;
     const m = process.memoryUsage();
-    log.debug('idle gc', { rss: m.rss >> 20, heapTotal: m.heapTotal >> 20, heapUsed: m.heapUsed >> 20, external: m.external >> 20, arrayBuffers: m.arrayBuffers >> 20 });
+    log.debug('idle gc', { trimmed, rss: m.rss >> 20, heapTotal: m.heapTotal >> 20, heapUsed: m.heapUsed >> 20, external: m.external >> 20, arrayBuffers: m.arrayBuffers >> 20 });
   }, ms);
   timer.unref();
 }

@@ -13,6 +13,7 @@ export interface SysAddon {
   watchExit(pidfd: number, cb: (code: number, signal: number) => void): object;
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
+  mallocTrim(): boolean;
 }
 
 let addon: SysAddon | null | undefined;
