@@ -1,6 +1,8 @@
 // Spawning external programs (never through a shell), with a hard timeout and an hrtime duration.
-import { spawn, StdioOptions } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+// Through drayd's own spawn (vfork, src/lib/spawn.ts): node's child_process forks this whole runner,
+// whose page-table copy (10+ ms for a few hundred MiB) would otherwise be counted in every timed
+// command, on both sides, where a shell's fork is a fraction of a millisecond.
+import { spawnChild, StdioSlot } from '../../src/lib/spawn';
 
 export interface Spawned {
   code: number | null;
@@ -37,15 +39,11 @@ export function run(cmd: string, args: string[], opts: SpawnOpts = {}): Promise<
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const max = opts.maxCapture ?? 16 * 1024 * 1024;
   return new Promise((resolve, reject) => {
-    let devnull: number | undefined;
-    let stdio: StdioOptions;
-    const stdin = opts.input === undefined ? 'ignore' : 'pipe';
-    if (opts.stdout === 'devnull') { devnull = openSync('/dev/null', 'w'); stdio = [stdin, devnull, 'pipe']; }
-    else if (opts.stdout === 'ignore') stdio = [stdin, 'ignore', 'pipe'];
-    else stdio = [stdin, 'pipe', 'pipe'];
+    const stdin: StdioSlot = opts.input === undefined ? 'ignore' : 'pipe';
+    // 'ignore' is /dev/null, as a shell's `> /dev/null`.
+    const stdio: StdioSlot[] = [stdin, opts.stdout === 'devnull' || opts.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'];
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
-    if (devnull !== undefined) closeSync(devnull);
+    const child = spawnChild(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
     let out = '';
     let err = '';
     child.stdout?.on('data', (b: Buffer) => { if (out.length < max) out += b.toString(); });
@@ -55,8 +53,8 @@ export function run(cmd: string, args: string[], opts: SpawnOpts = {}): Promise<
       timedOut = true;
       if (child.pid) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
     }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(new Error(`${cmd}: ${e.message}`)); });
-    child.on('close', (code, signal) => {
+    child.on('error', (e: Error) => { clearTimeout(timer); reject(new Error(`${cmd}: ${e.message}`)); });
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       clearTimeout(timer);
       if (timedOut) reject(new Error(`${cmd} ${args.slice(0, 6).join(' ')}: timed out after ${timeoutMs} ms`));

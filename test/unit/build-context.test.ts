@@ -46,6 +46,8 @@ before(() => {
   symlinkSync('nowhere', path.join(src, 'dangling.txt'));
   symlinkSync('/etc/passwd', path.join(src, 'escape.txt'));
   linkSync(path.join(src, 'b.txt'), path.join(src, 'hard-b'));
+  // big enough to be hashed on the thread pool: its link is made before that hash is known
+  linkSync(path.join(src, 'big.bin'), path.join(src, 'hard-big'));
   const t = new Date('2021-02-03T04:05:06.789Z');
   for (const f of ['a.txt', 'dir/one', 'dir/sub', 'dir']) utimesSync(path.join(src, f), t, t);
 });
@@ -79,7 +81,7 @@ function unpack(b: Buffer, ignored: string[] = []): string {
   return out;
 }
 
-const SOURCES = [['.'], ['a.txt'], ['b.txt', 'run.sh'], ['dir'], ['dir/sub'], ['*.txt'], ['link-a'], ['link-dir'], ['link-dir/sub/two'], ['dir/abs-link'], ['hard-b'], ['empty'], ['d*'], ['long']];
+const SOURCES = [['.'], ['a.txt'], ['b.txt', 'run.sh'], ['dir'], ['dir/sub'], ['*.txt'], ['link-a'], ['link-dir'], ['link-dir/sub/two'], ['dir/abs-link'], ['hard-b'], ['hard-big'], ['big.bin'], ['empty'], ['d*'], ['long']];
 
 async function hashes(tree: SourceTree, sources = SOURCES): Promise<string[]> {
   const out: string[] = [];
