@@ -13,6 +13,8 @@ export interface Req {
   version: number;
   /** Set when the client asked to hijack the connection (Upgrade: tcp). */
   upgrade?: { socket: import('node:net').Socket; head: Buffer };
+  /** The connection, once hijack() took it over: an error after that can only close it. */
+  hijacked?: import('node:stream').Duplex;
 }
 
 export type Handler = (req: Req) => Promise<void> | void;
@@ -108,11 +110,13 @@ export function hijack(req: Req, tty: boolean): import('node:stream').Duplex {
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
     if (head.length) socket.unshift(head);
     socket.setNoDelay(true);
+    req.hijacked = socket;
     return socket;
   }
   const socket = req.raw.socket;
   req.res.detachSocket(socket);
   socket.write(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nConnection: close\r\n\r\n`);
   socket.setNoDelay(true);
+  req.hijacked = socket;
   return socket;
 }

@@ -64,7 +64,10 @@ async function dispatch(router: Router, raw: http.IncomingMessage, res: http.Ser
   } catch (err) {
     const status = httpStatus(err);
     if (status >= 500) log.error('request failed', { method, path, error: errorMessage(err), stack: (err as Error)?.stack });
-    if (!res.headersSent) {
+    // The client reads a raw stream by now: closing it is the only answer it can get, and
+    // leaving it open would hang it (docker run waiting for output that never comes).
+    if (req.hijacked) req.hijacked.destroy();
+    else if (!res.headersSent) {
       if (status === 304) { res.writeHead(304); res.end(); } else sendJson(res, status, { message: errorMessage(err) });
     } else if (!res.writableEnded) {
       res.end();

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon, demux, sleep } from '../helpers/daemon';
 
@@ -58,6 +58,20 @@ function hijack(p: string, input?: string): { ready: Promise<void>; done: Promis
   sock.write(`POST ${p} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
   return { ready, done };
 }
+
+test('an attach that fails after the connection was hijacked closes it (the client is not left hanging)', async () => {
+  const id = await d.runDetached(['sleep', '60']);
+  try {
+    // Without conmon's attach socket the daemon cannot join the container's streams.
+    rmSync(path.join(d.execRoot, 'socks', id), { recursive: true, force: true });
+    const { ready, done } = hijack(`/containers/${id}/attach?stream=1&stdout=1&stderr=1`);
+    await ready;
+    const closed = await Promise.race([done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000).unref())]);
+    assert.ok(closed, 'the hijacked connection is closed');
+  } finally {
+    await d.api('DELETE', `/containers/${id}?force=1`);
+  }
+});
 
 test('a container runs, its exit code and both output streams are kept', async () => {
   const id = await d.runDetached(['sh', '-c', 'echo out; echo err >&2; exit 3']);
