@@ -13,7 +13,13 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
 // name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
 // f is missing. bin/dray links here: the command is one `env` and one `node`, no shell.
-const shebang = { drayd: '#!/usr/bin/env -S node --max-semi-space-size=1', dray: '#!/usr/bin/env -S node --' };
+// NODE_EXTRA_CA_CERTS makes node parse a CA bundle at every start-up (~45 ms here, where it is set
+// globally) though the CLI never speaks TLS; env takes it out and keeps its value aside for the
+// one process that needs it, the drayd that `dray daemon start` runs (it pulls from registries).
+const shebang = {
+  drayd: '#!/usr/bin/env -S node --max-semi-space-size=1',
+  dray: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --',
+};
 rmSync('dist/dray-main.js.cache', { force: true });
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { parseFlags, FlagError, boolFlag, strFlag, listFlag, intFlag, FlagDef, formatFlagHelp } from '../../src/cli/flags';
 import { containerFlags, runOnlyFlags, buildCreateRequest, OptsError } from '../../src/cli/commands/container-opts';
 
@@ -139,4 +141,13 @@ test('attach defaults: stdout+stderr, plus stdin with -i; -a selects', () => {
 test('--rm with --restart conflicts; bad -p is an options error', () => {
   assert.throws(() => create(['--rm', '--restart', 'always', 'img']), OptsError);
   assert.throws(() => create(['-p', 'abc', 'img']), { message: 'invalid containerPort: abc' });
+});
+
+test('bin/dray starts without NODE_EXTRA_CA_CERTS (node would load the bundle at every start-up)', () => {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'dray');
+  // A bundle node cannot load makes it warn on stderr: the variable must not reach it.
+  const r = spawnSync(bin, ['--version'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/dray-ca.pem' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Dray version /);
+  assert.equal(r.stderr, '');
 });

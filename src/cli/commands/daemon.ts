@@ -59,7 +59,11 @@ export const start: Command = {
     mkdirSync(path.dirname(f.pidfile), { recursive: true });
     const log = openSync(f['log-file'], 'a');
     // Executed, not passed to node: drayd's shebang carries its V8 flags (scripts/build.mjs).
-    const child = spawn(script, dargs, { detached: true, stdio: ['ignore', log, log] });
+    // The CA bundle the shebang of dray set aside (scripts/build.mjs) is drayd's again.
+    const env = { ...process.env };
+    if (env.DRAY_SAVED_CA_CERTS) env.NODE_EXTRA_CA_CERTS = env.DRAY_SAVED_CA_CERTS;
+    delete env.DRAY_SAVED_CA_CERTS;
+    const child = spawn(script, dargs, { detached: true, stdio: ['ignore', log, log], env });
     let exited: number | null = null;
     child.on('exit', (code) => { exited = code ?? 1; });
     child.unref();
