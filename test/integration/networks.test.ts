@@ -233,11 +233,13 @@ test('containers on different networks cannot reach each other; connect makes th
   const ep: any = await svc.connect(`drt-${tag}-two`, { id: a.id, name: a.name, hostname: a.hostname, running: true }, { Aliases: [`two${tag}`] });
   assert.match(ep.IPAddress, new RegExp(`^${sub(2).replace(/\./g, '\\.')}\\.`));
   assert.equal((await inNs(e, ['busybox', 'ping', '-c', '1', '-W', '2', ep.IPAddress])).code, 0, 'connected: reachable');
-  // aardvark-dns reloads its configuration on connect (netavark signals it); a query that lands
-  // in that moment can go unanswered, as one UDP query can anywhere: ask a second time, as
-  // resolvers do, before calling it a failure.
-  let lookup = await inNs(e, ['busybox', 'nslookup', `two${tag}`, `${sub(2)}.1`]);
-  if (!lookup.stdout.includes(ep.IPAddress)) lookup = await inNs(e, ['busybox', 'nslookup', `two${tag}`, `${sub(2)}.1`]);
+  // aardvark-dns reloads its configuration on connect (netavark signals it); queries that land
+  // in that window go unanswered (seen in full-suite runs: ~10 s of silence, an open issue, see
+  // the closing note of 2026-12-03): ask up to four times, each bounded, before calling it a failure.
+  let lookup = { code: 1, stdout: '' } as Awaited<ReturnType<typeof inNs>>;
+  for (let i = 0; i < 4 && !lookup.stdout.includes(ep.IPAddress); i++) {
+    lookup = await inNs(e, ['timeout', '5', 'busybox', 'nslookup', `two${tag}`, `${sub(2)}.1`], 8000);
+  }
   assert.ok(lookup.stdout.includes(ep.IPAddress), lookup.stdout);
   assert.ok((await inNs(a, ['ip', '-o', 'addr'])).stdout.includes('eth1'));
   await assert.rejects(svc.connect(`drt-${tag}-two`, { id: a.id, name: a.name, running: true }), /already exists in network/);
