@@ -24,6 +24,8 @@ export interface SpawnOpts {
   cwd?: string;
   /** A new session (setsid), as child_process' `detached`. */
   detached?: boolean;
+  /** node:child_process even where the addon could spawn. */
+  fork?: boolean;
 }
 
 export interface Child extends EventEmitter {
@@ -56,7 +58,7 @@ export function spawnBackend(): 'vfork' | 'child_process' {
 export function spawnChild(cmd: string, args: string[], opts: SpawnOpts = {}): Child {
   const a = addon();
   const stdio = opts.stdio ?? ['pipe', 'pipe', 'pipe'];
-  if (!a) return nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached }) as ChildProcess as unknown as Child;
+  if (!a || opts.fork) return nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached }) as ChildProcess as unknown as Child;
   return new NativeChild(a, cmd, args, stdio, opts);
 }
 

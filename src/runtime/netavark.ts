@@ -82,7 +82,13 @@ export class Netavark {
     // netavark 1.4 edits iptables without a lock of its own, and every daemon on the host (and
     // every network of one daemon) shares those chains: concurrent calls failed with
     // "No chain/target/match". One host-wide lock file orders them.
-    const r = await run('flock', ['-o', '-E', String(LOCK_TIMEOUT_EXIT), '-w', String(TIMEOUT_MS / 1000), LOCK_FILE, this.binary, ...args], { input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS + 5_000 });
+    const r = await run('flock', ['-o', '-E', String(LOCK_TIMEOUT_EXIT), '-w', String(TIMEOUT_MS / 1000), LOCK_FILE, this.binary, ...args], {
+      input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS + 5_000,
+      // Through fork, as before the vfork spawn: full-suite runs with netavark (and the
+      // aardvark-dns it starts) spawned by vfork lost DNS answers after network connect, twice in
+      // three fresh-clone runs, a cause not yet found (closing note of 2026-12-03).
+      fork: true,
+    });
     if (r.code === LOCK_TIMEOUT_EXIT) throw systemError(`netavark ${cmd}: timed out waiting for ${LOCK_FILE}`);
     if (r.code !== 0) throw systemError(`netavark ${cmd} failed: ${netavarkError(r.stdout, r.stderr, r.code)}`);
     return r.stdout;
