@@ -69,22 +69,12 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
     let dockerfile: string;
     if (input.archive) {
       const reader = new TarReader(tree.loader());
-      for await (const chunk of input.stream) {
-        const b = chunk as Buffer;
-        spool.append(b);
-        reader.push(b);
-        if (spool.backlog > SPOOL_BACKLOG) await spool.flushed();
-      }
+      await take(input.stream, spool, reader);
       reader.end();
-      await spool.flushed();
       dockerfile = await readDockerfile(tree, dockerfileName, !dockerfileParam);
     } else {
       // The body is the Dockerfile itself and the context is empty.
-      for await (const chunk of input.stream) {
-        spool.append(chunk as Buffer);
-        if (spool.backlog > SPOOL_BACKLOG) await spool.flushed();
-      }
-      await spool.flushed();
+      await take(input.stream, spool);
       dockerfile = (await spool.read(0, spool.size)).toString('utf8');
       dockerfileName = 'Dockerfile';
     }
@@ -97,6 +87,17 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
     await cleanup();
     throw e;
   }
+}
+
+/** Feeds the body to the spool (and to the tar reader, for an archive) until it ends. */
+async function take(stream: AsyncIterable<Buffer | string>, spool: Spool, reader?: TarReader): Promise<void> {
+  for await (const chunk of stream) {
+    const b = chunk as Buffer;
+    spool.append(b);
+    reader?.push(b);
+    if (spool.backlog > SPOOL_BACKLOG) await spool.flushed();
+  }
+  await spool.flushed();
 }
 
 /**
@@ -114,11 +115,7 @@ async function openBody(body: NodeJS.ReadableStream): Promise<{ archive: boolean
     head.push(r.value);
     headLen += r.value.length;
   }
-  const rest = async function* (): AsyncGenerator<Buffer> {
-    for (const h of head) yield h;
-    if (done) return;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-  };
+  const rest = () => replay(head, done ? undefined : it);
   const b = Buffer.concat(head);
   if (b[0] === 0x1f && b[1] === 0x8b) {
     const src = Readable.from(rest());
@@ -132,6 +129,17 @@ async function openBody(body: NodeJS.ReadableStream): Promise<{ archive: boolean
   if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return { archive: true, stream: decompressContext('xz', Readable.from(rest())) };
   const archive = b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
   return { archive, stream: rest() };
+}
+
+/**
+ * The chunks read ahead, then the rest of the stream. At module level: a generator function made
+ * per body gives its generators a map of their own, and V8's optimized take() was thrown out at
+ * each new one (--trace-deopt: "wrong map").
+ */
+async function* replay(head: Buffer[], it: AsyncIterator<Buffer> | undefined): AsyncGenerator<Buffer> {
+  for (const h of head) yield h;
+  if (!it) return;
+  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
 }
 
 const decompressContext = (tool: string, input: Readable): Readable =>

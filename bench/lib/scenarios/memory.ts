@@ -2,6 +2,7 @@
 import { newRow } from '../model';
 import { Scenario, removeAllContainers, reps, sleep } from '../scenario';
 import { memoryOf } from '../procfs';
+import { IDLE_GC_QUIET_MS } from '../../../src/lib/idle-gc';
 
 export function idleRss(id: string, when: string): Scenario {
   return {
@@ -13,7 +14,8 @@ export function idleRss(id: string, when: string): Scenario {
       row.note = 'Dray: drayd; Docker: dockerd + containerd; no containers';
       const detail: Record<string, unknown[]> = { dray: [], docker: [] };
       for (const e of ctx.engines) await removeAllContainers(e).catch(() => undefined);
-      await sleep(1000);
+      // Idle as drayd counts it: it gives memory back once no request came for IDLE_GC_QUIET_MS.
+      await sleep(IDLE_GC_QUIET_MS + 1000);
       for (let i = 0; i < n; i++) {
         for (const e of ctx.engines) {
           const m = memoryOf(e.daemonProcs());
