@@ -12,8 +12,6 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve with the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
-  /** Start it with node's child_process (fork) instead of vfork; see netavark.ts. */
-  fork?: boolean;
 }
 
 export class ExecError extends Error {
@@ -25,7 +23,7 @@ export class ExecError extends Error {
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     let child;
-    try { child = spawnChild(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, fork: opts.fork }); } catch (e) { reject(e); return; }
+    try { child = spawnChild(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd }); } catch (e) { reject(e); return; }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;

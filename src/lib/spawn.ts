@@ -2,7 +2,7 @@
 // fork()), which costs drayd a page-table copy per spawn and then a copy-on-write fault on every
 // page it writes afterwards: 8–10 ms per spawn from a 100 MiB process on this kind of VM, and a
 // build or a container start right after one ran measurably slower. The native addon starts the
-// process with posix_spawn (vfork semantics) and watches its exit through a pidfd; without the
+// process with vfork and watches its exit through a pidfd; without the
 // addon, or on a kernel without pidfds, node:child_process does the job.
 //
 // The object returned has the part of ChildProcess that drayd uses: pid, stdio streams (a socket
@@ -24,8 +24,6 @@ export interface SpawnOpts {
   cwd?: string;
   /** A new session (setsid), as child_process' `detached`. */
   detached?: boolean;
-  /** node:child_process even where the addon could spawn. */
-  fork?: boolean;
 }
 
 export interface Child extends EventEmitter {
@@ -58,7 +56,7 @@ export function spawnBackend(): 'vfork' | 'child_process' {
 export function spawnChild(cmd: string, args: string[], opts: SpawnOpts = {}): Child {
   const a = addon();
   const stdio = opts.stdio ?? ['pipe', 'pipe', 'pipe'];
-  if (!a || opts.fork) return nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached }) as ChildProcess as unknown as Child;
+  if (!a) return nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached }) as ChildProcess as unknown as Child;
   return new NativeChild(a, cmd, args, stdio, opts);
 }
 

@@ -5,6 +5,7 @@ import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import { run } from '../lib/exec';
 import { unmount, newNetnsAt } from '../lib/mount';
 import { systemError } from '../lib/errors';
+import { log } from '../lib/log';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -63,6 +64,7 @@ export class Netavark {
 
   async setup(netnsPath: string, o: NetavarkOptions): Promise<NetavarkStatus> {
     const out = await this.call('setup', netnsPath, o);
+    await Promise.all(Object.values(o.network_info).map((n) => pinBridgeMac(n.network_interface)));
     try {
       return JSON.parse(out) as NetavarkStatus;
     } catch {
@@ -84,15 +86,33 @@ export class Netavark {
     // "No chain/target/match". One host-wide lock file orders them.
     const r = await run('flock', ['-o', '-E', String(LOCK_TIMEOUT_EXIT), '-w', String(TIMEOUT_MS / 1000), LOCK_FILE, this.binary, ...args], {
       input: JSON.stringify(o), allowFailure: true, timeoutMs: TIMEOUT_MS + 5_000,
-      // Through fork, as before the vfork spawn: full-suite runs with netavark (and the
-      // aardvark-dns it starts) spawned by vfork lost DNS answers after network connect, twice in
-      // three fresh-clone runs, a cause not yet found (closing note of 2026-12-03).
-      fork: true,
     });
     if (r.code === LOCK_TIMEOUT_EXIT) throw systemError(`netavark ${cmd}: timed out waiting for ${LOCK_FILE}`);
     if (r.code !== 0) throw systemError(`netavark ${cmd} failed: ${netavarkError(r.stdout, r.stderr, r.code)}`);
     return r.stdout;
   }
+}
+
+/**
+ * Fixes a bridge's MAC address at its current value, once. netavark 1.4 leaves it to the kernel,
+ * which gives a bridge the lowest MAC among its ports and changes it when a port with a lower one
+ * joins: containers already on the bridge keep the old one for their gateway in their ARP cache,
+ * and what they send to the gateway (DNS to aardvark-dns, traffic out) is not for the host any
+ * more until that entry expires, 20–30 s of silence (seen after `network connect`, about every
+ * other time). An address set explicitly stays, as Docker sets one on its bridges.
+ */
+async function pinBridgeMac(bridge: string): Promise<void> {
+  const dir = `/sys/class/net/${bridge}`;
+  let assigned: string;
+  let mac: string;
+  try {
+    [assigned, mac] = await Promise.all([fsp.readFile(`${dir}/addr_assign_type`, 'utf8'), fsp.readFile(`${dir}/address`, 'utf8')]);
+  } catch { return; } // not a bridge of this host (macvlan and the like come later)
+  // NET_ADDR_SET: set from user space already.
+  if (assigned.trim() === '3') return;
+  const r = await run('ip', ['link', 'set', 'dev', bridge, 'address', mac.trim()], { allowFailure: true });
+  // Not worth failing a container over: the network works, with the hazard above.
+  if (r.code !== 0) log.warn('could not fix the bridge MAC address', { bridge, error: r.stderr.trim() });
 }
 
 /** netavark reports failures as {"error": "…"} on stdout; fall back to whatever it printed. */
