@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { run } from '../lib/exec';
-import { deleteLink } from '../runtime/netavark';
+import { deleteLink, pinBridgeMac } from '../runtime/netavark';
 
 /** Interface names are at most 15 bytes; the network id prefix keeps daemons' keepers apart. */
 export const keeperName = (networkId: string): string => `drk-${networkId.slice(0, 10)}`;
@@ -18,6 +18,9 @@ export const keeperExists = (networkId: string): boolean => existsSync(`/sys/cla
 /** Enslaves a keeper to `bridge`, which must exist (netavark made it for the first container). */
 export async function addKeeper(networkId: string, bridge: string): Promise<void> {
   if (keeperExists(networkId)) return;
+  // A bridge left by a drayd from before bridges had a fixed MAC: the containers that follow may
+  // join it without netavark (plain endpoints), so it is fixed here too.
+  await pinBridgeMac(bridge);
   const name = keeperName(networkId);
   // One `ip` process for both steps; a failure half-way is undone below.
   const r = await run('ip', ['-batch', '-'], {

@@ -101,7 +101,7 @@ export class Netavark {
  * more until that entry expires, 20–30 s of silence (seen after `network connect`, about every
  * other time). An address set explicitly stays, as Docker sets one on its bridges.
  */
-async function pinBridgeMac(bridge: string): Promise<void> {
+export async function pinBridgeMac(bridge: string): Promise<void> {
   const dir = `/sys/class/net/${bridge}`;
   let assigned: string;
   let mac: string;
