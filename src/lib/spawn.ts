@@ -2,8 +2,8 @@
 // fork()), which costs drayd a page-table copy per spawn and then a copy-on-write fault on every
 // page it writes afterwards: 8–10 ms per spawn from a 100 MiB process on this kind of VM, and a
 // build or a container start right after one ran measurably slower. The native addon starts the
-// process with vfork and watches its exit through a pidfd; without the
-// addon, or on a kernel without pidfds, node:child_process does the job.
+// process with vfork and watches its exit through a pidfd; without the addon, or on a kernel
+// without pidfds, node:child_process does the job.
 //
 // The object returned has the part of ChildProcess that drayd uses: pid, stdio streams (a socket
 // pair per 'pipe', as libuv gives them), 'error' / 'exit' / 'close' events, kill() and unref().
