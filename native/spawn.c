@@ -32,18 +32,10 @@ extern char **environ;
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+napi_value errno_error(napi_env env, int e, const char *syscall, const char *path);
+
 static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
-  napi_value msg, err, jerrno, jsys, jpath;
-  char text[512];
-  snprintf(text, sizeof text, "%s %s: %s", syscall, path ? path : "", strerror(e));
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, NULL, msg, &err);
-  napi_create_int32(env, e, &jerrno);
-  napi_set_named_property(env, err, "errno", jerrno);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsys);
-  napi_set_named_property(env, err, "syscall", jsys);
-  if (path) { napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath); napi_set_named_property(env, err, "path", jpath); }
-  napi_throw(env, err);
+  napi_throw(env, errno_error(env, e, syscall, path));
   return NULL;
 }
 

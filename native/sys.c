@@ -17,6 +17,24 @@
 
 enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
 
+// An Error as Node's own system errors are: "<syscall> <path>: <strerror>", with errno (positive
+// here), code ("ENOENT"), syscall and path. Shared with spawn.c.
+napi_value errno_error(napi_env env, int e, const char *syscall, const char *path) {
+  napi_value msg, err, v;
+  char text[512];
+  snprintf(text, sizeof text, "%s %s: %s", syscall, path ? path : "", strerror(e));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &err);
+  napi_create_int32(env, e, &v);
+  napi_set_named_property(env, err, "errno", v);
+  const char *code = strerrorname_np(e);
+  if (code) { napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &v); napi_set_named_property(env, err, "code", v); }
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  if (path) { napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v); napi_set_named_property(env, err, "path", v); }
+  return err;
+}
+
 struct call {
   enum op op;
   char *source, *target, *fstype, *data;
@@ -70,20 +88,8 @@ static void complete(napi_env env, napi_status status, void *p) {
     napi_resolve_deferred(env, c->deferred, undef);
   } else {
     int e = status == napi_ok ? c->err : ECANCELED;
-    // errno, syscall and path as on Node's own system errors; the caller names the code.
     const char *name = c->op == OP_MOUNT ? "mount" : c->op == OP_UMOUNT ? "umount2" : "netns_add";
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s %s: %s", name, c->target, strerror(e));
-    napi_value jmsg, err, jerrno, syscall, path;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
-    napi_create_error(env, NULL, jmsg, &err);
-    napi_create_int32(env, e, &jerrno);
-    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &syscall);
-    napi_create_string_utf8(env, c->target, NAPI_AUTO_LENGTH, &path);
-    napi_set_named_property(env, err, "errno", jerrno);
-    napi_set_named_property(env, err, "syscall", syscall);
-    napi_set_named_property(env, err, "path", path);
-    napi_reject_deferred(env, c->deferred, err);
+    napi_reject_deferred(env, c->deferred, errno_error(env, e, name, c->target));
   }
   napi_delete_async_work(env, c->work);
   free_call(c);

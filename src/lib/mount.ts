@@ -2,24 +2,16 @@
 // dist/dray_sys.node). Every container start and exit mounts and unmounts its root file system;
 // spawning mount(8) and umount(8) for that cost two process starts (10–15 ms each on a slow VM).
 // Where the addon cannot be loaded, the same calls go through mount(8) and umount(8).
-import { constants } from 'node:os';
 import { run } from './exec';
 import { systemError } from './errors';
 import { nativeAddon } from './native';
 
 const MNT_DETACH = 2;
-const errnoNames = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 const sys = nativeAddon;
 
 /** How mounts are done here: by system call, or through mount(8) when the addon is missing. */
 export function mountBackend(): 'syscall' | 'mount(8)' {
   return sys() ? 'syscall' : 'mount(8)';
-}
-
-function named(e: unknown): NodeJS.ErrnoException {
-  const err = e as NodeJS.ErrnoException;
-  if (typeof err.errno === 'number' && !err.code) err.code = errnoNames.get(err.errno);
-  return err;
 }
 
 /** mount -t overlay overlay -o <data> <target> */
@@ -29,7 +21,7 @@ export async function mountOverlay(target: string, data: string): Promise<void> 
   try {
     await s.mount('overlay', target, 'overlay', 0, data);
   } catch (e) {
-    throw systemError(`mounting the container's root file system: ${named(e).message}`);
+    throw systemError(`mounting the container's root file system: ${(e as Error).message}`);
   }
 }
 
@@ -52,7 +44,7 @@ export async function unmount(target: string, opts: { lazy?: boolean } = {}): Pr
     await s.umount2(target, opts.lazy ? MNT_DETACH : 0);
     return true;
   } catch (e) {
-    const code = named(e).code;
+    const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EINVAL' || code === 'ENOENT') return false;
     if (code !== 'EBUSY') throw systemError(`unmount ${target}: ${(e as Error).message}`);
   }
@@ -74,7 +66,7 @@ export async function newNetnsAt(file: string): Promise<boolean> {
   try {
     await s.netnsAdd(file);
   } catch (e) {
-    throw systemError(`creating the network namespace ${file}: ${named(e).message}`);
+    throw systemError(`creating the network namespace ${file}: ${(e as Error).message}`);
   }
   return true;
 }

@@ -130,8 +130,8 @@ class NativeChild extends EventEmitter implements Child {
  * (syscall "chdir"), where child_process would blame the program.
  */
 function spawnError(e: NodeJS.ErrnoException, cmd: string, args: string[]): NodeJS.ErrnoException {
-  const code = typeof e.errno === 'number' ? Object.entries(constants.errno).find(([, v]) => v === e.errno)?.[0] : undefined;
-  if (!code || e.syscall !== 'spawn') return Object.assign(e, { code });
+  const code = e.code;
+  if (!code || e.syscall !== 'spawn') return e;
   const err = new Error(`spawn ${cmd} ${code}`) as NodeJS.ErrnoException & { spawnargs?: string[] };
   err.errno = -(e.errno as number);
   err.code = code;
