@@ -20,7 +20,8 @@ const shebang = {
   drayd: '#!/usr/bin/env -S node --max-semi-space-size=1',
   dray: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --',
 };
-rmSync('dist/dray-main.js.cache', { force: true });
+rmSync('dist/dray-main.js.caches', { recursive: true, force: true });
+rmSync('dist/dray-main.js.cache', { force: true }); // the single cache of earlier builds
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;
   await build({

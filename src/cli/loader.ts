@@ -1,30 +1,32 @@
 // dist/dray.js: starts the CLI bundle (dist/dray-main.js) from a V8 code cache kept beside it.
 // Node compiles each function of a script the first time it runs; a dray command runs a few
-// hundred of them once, and compiling them is several milliseconds of a ~40 ms run. The cache
-// holds the bytecode of what earlier runs compiled. It is a best-effort file: missing, stale,
-// rejected by V8 or not writable, the bundle is compiled as usual.
-import { readFileSync, statSync, writeFileSync, renameSync, unlinkSync } from 'node:fs';
+// hundred of them once, and compiling them is several milliseconds of a ~40 ms run. A cache holds
+// the bytecode of what an earlier run of the same command compiled: one file per command, since
+// V8 deserializes a whole cache up front and one cache for every command cost each of them ~3 ms
+// more (`dray --version` from a 66 KB cache of its own against a 199 KB shared one). Caches are
+// best-effort files: missing, stale, rejected by V8 or not writable, the bundle compiles as usual.
+import { readFileSync, statSync, writeFileSync, renameSync, unlinkSync, mkdirSync, readdirSync } from 'node:fs';
 import { Script } from 'node:vm';
 import Module from 'node:module';
 import { join } from 'node:path';
 
 const bundle = join(__dirname, 'dray-main.js');
-const cacheFile = `${bundle}.cache`;
-// Commands whose code a cache holds, so a run of another command adds its functions; bounded.
-const MAX_COMMANDS = 48;
+/** scripts/build.mjs empties it: a cache is only good for the bundle it was made from. */
+const cacheDir = `${bundle}.caches`;
+/** Caches kept at most: a mistyped command gets one too. */
+const MAX_CACHES = 64;
 const GROUPS = new Set(['container', 'image', 'volume', 'network', 'system', 'daemon']);
 const VALUE_FLAGS = new Set(['-H', '--host', '-c', '--context', '-l', '--log-level', '--config', '--tlscacert', '--tlscert', '--tlskey']);
 
-/** "ps", "image ls": the command words, as far as a loader can tell them without the flag table. */
+/** "ps", "image-ls", "_" for none (--version): the command words, as a file name. */
 function commandKey(argv: string[]): string {
   let i = 0;
   while (i < argv.length && argv[i].startsWith('-')) i += VALUE_FLAGS.has(argv[i]) ? 2 : 1;
   const w = argv[i] ?? '';
   const key = GROUPS.has(w) && argv[i + 1] && !argv[i + 1].startsWith('-') ? `${w} ${argv[i + 1]}` : w;
-  return /^[a-z][a-z -]{0,40}$/.test(key) ? key : '';
+  if (key === '') return '_';
+  return /^[a-z][a-z -]{0,40}$/.test(key) ? key.replace(/ /g, '-') : '';
 }
-
-interface Header { key: string; commands: string[] }
 
 function start(): void {
   // The bundle's own module object: build-context.ts requires through module.require.
@@ -42,14 +44,16 @@ function start(): void {
     key = `${process.version} ${process.arch} ${st.size} ${st.mtimeNs} ${st.ino}`;
     source = readFileSync(bundle, 'utf8');
   } catch { req(bundle); return; }
-  let header: Header | undefined;
+  const cmd = commandKey(process.argv.slice(2));
+  const cacheFile = cmd && join(cacheDir, `${cmd}.cache`);
   let data: Buffer | undefined;
+  let existed = false;
   try {
     const raw = readFileSync(cacheFile);
+    existed = true;
     const n = raw.readUInt32LE(0);
-    const h = JSON.parse(raw.subarray(4, 4 + n).toString('utf8')) as Header;
-    if (h.key === key && Array.isArray(h.commands)) { header = h; data = raw.subarray(4 + n); }
-  } catch { /* no cache yet */ }
+    if (raw.subarray(4, 4 + n).toString('utf8') === key) data = raw.subarray(4 + n);
+  } catch { /* no cache yet, or no command to keep one for */ }
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source.startsWith('#!') ? `//${source.slice(2)}` : source}\n})`;
   let script: Script;
   try {
@@ -57,15 +61,14 @@ function start(): void {
     // 20 option is experimental and lost across the cache), so the CLI uses require() only.
     script = new Script(wrapped, { filename: bundle, cachedData: data });
   } catch { req(bundle); return; }
-  const cmd = commandKey(process.argv.slice(2));
-  const known = header && !script.cachedDataRejected ? header.commands : undefined;
-  if (!known || (cmd && !known.includes(cmd) && known.length < MAX_COMMANDS)) {
-    const commands = [...(known ?? []), ...(cmd ? [cmd] : [])];
+  if (cacheFile && (!data || script.cachedDataRejected)) {
     // At exit the functions this run compiled are in the script; 'exit' runs on process.exit too.
     process.once('exit', () => {
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       try {
-        const h = Buffer.from(JSON.stringify({ key, commands }));
+        mkdirSync(cacheDir, { recursive: true });
+        if (!existed && readdirSync(cacheDir).length >= MAX_CACHES) return;
+        const h = Buffer.from(key);
         const len = Buffer.alloc(4);
         len.writeUInt32LE(h.length, 0);
         writeFileSync(tmp, Buffer.concat([len, h, script.createCachedData()]), { mode: 0o644 });
