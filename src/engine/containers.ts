@@ -360,7 +360,9 @@ export class ContainerService {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });
       await fsp.mkdir(bundle, { recursive: true });
-      const rootfs = await this.fs.mount(id, c.Dray.lowerDirs, { volatile: c.Dray.scratch });
+      // A --rm container's changes die with it, as a build step's become a layer or nothing: no
+      // reason to pay overlayfs's sync of the whole upper file system when it is unmounted.
+      const rootfs = await this.fs.mount(id, c.Dray.lowerDirs, { volatile: c.Dray.scratch || !!c.HostConfig.AutoRemove });
       mounted = true;
       lap('mounted');
       const input = await this.specInput(c, rootfs);

@@ -30,9 +30,9 @@ export class ContainerFs {
 
   /**
    * Mounts (or shares the existing mount of) the container's rootfs and returns its path.
-   * `volatile` is for scratch file systems (build steps): overlayfs then skips the sync of the
-   * whole upper file system at unmount (tens of ms with other dirty data on the disk). Their
-   * content is committed as a layer or discarded, so a crash loses nothing that matters.
+   * `volatile` is for scratch file systems (build steps, --rm containers): overlayfs then skips
+   * the sync of the whole upper file system at unmount (tens of ms with other dirty data on the
+   * disk). Their content is committed as a layer or discarded, so a crash loses nothing that matters.
    */
   async mount(id: string, lowerDirs: string[], opts: { volatile?: boolean } = {}): Promise<string> {
     return this.lock.run(id, async () => {

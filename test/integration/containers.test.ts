@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon, demux, sleep } from '../helpers/daemon';
 
@@ -112,6 +112,30 @@ test('start, exit and forced removal leave no runtime state: crun state and cgro
   assert.ok(runtimeTraces(live).length > 1, 'a running container has crun state and cgroups');
   assert.equal((await d.api('DELETE', `/containers/${live}?force=1`)).status, 204);
   assert.deepEqual(runtimeTraces(live), []);
+});
+
+/** The options of the overlay mounted at a container's rootfs, or undefined when none is. */
+function rootfsMountOptions(id: string): string | undefined {
+  const merged = path.join(d.dataRoot, 'containers', id, 'fs', 'merged');
+  const line = readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === merged);
+  return line?.split(' ')[3];
+}
+
+test('a --rm container\'s rootfs is mounted volatile (its changes die with it), a kept one\'s is not', async () => {
+  const kept = await d.runDetached(['sleep', '60']);
+  const gone = await d.runDetached(['sleep', '60'], { HostConfig: { AutoRemove: true } });
+  try {
+    assert.ok(rootfsMountOptions(kept), 'a running container has its rootfs mounted');
+    assert.doesNotMatch(rootfsMountOptions(kept)!, /(^|,)(fsync=)?volatile(,|$)/);
+    assert.match(rootfsMountOptions(gone) ?? '', /(^|,)(fsync=)?volatile(,|$)/);
+  } finally {
+    assert.equal((await d.api('DELETE', `/containers/${kept}?force=1`)).status, 204);
+    assert.equal((await d.api('POST', `/containers/${gone}/kill`)).status, 204);
+  }
+  const w = await d.api('POST', `/containers/${gone}/wait?condition=removed`);
+  assert.ok(w.status === 200 || w.status === 404, w.body.toString());
+  assert.equal((await d.api('GET', `/containers/${gone}/json`)).status, 404);
+  assert.equal(rootfsMountOptions(gone), undefined);
 });
 
 test('attach before start receives all output, stdin reaches the container', async () => {

@@ -37,11 +37,13 @@ export interface PumpResult {
 
 /** Joins the local stdio and a hijacked socket. */
 export function pumpStreams(socket: Socket, o: PumpOptions): PumpResult {
-  const stdin = process.stdin;
-  const raw = o.tty && o.stdin && stdin.isTTY;
+  // process.stdin is made on first use, and on a file (/dev/null) it loads fs streams, fs/promises
+  // and readline: ~5 ms of a `run --rm` that never reads its input.
+  const stdin = o.stdin ? process.stdin : undefined;
+  const raw = o.tty && stdin?.isTTY;
   let restored = false;
   const restore = () => {
-    if (restored) return;
+    if (restored || !stdin) return;
     restored = true;
     if (raw) { try { stdin.setRawMode(false); } catch { /* not a TTY any more */ } }
     stdin.pause();
@@ -57,7 +59,7 @@ export function pumpStreams(socket: Socket, o: PumpOptions): PumpResult {
     socket.on('end', finish);
     socket.on('close', finish);
     socket.on('error', finish);
-    if (o.stdin) {
+    if (stdin) {
       if (raw) {
         stdin.setRawMode(true);
         // libuv's raw mode keeps ONLCR, so the container's "\r\n" would reach the screen as
