@@ -101,6 +101,7 @@ export class ContainerService {
 
   async init(): Promise<void> {
     await Promise.all([this.containersDir, this.bundlesDir, this.exitDir, this.socketDir].map((d) => fsp.mkdir(d, { recursive: true })));
+    await Promise.all([...this.runtimes.values()].map((rt) => rt.useSealedCopy(path.join(this.cfg.execRoot, 'runtimes'))));
     const ids = await fsp.readdir(this.containersDir);
     for (const id of ids) {
       const rec = await readJsonIfExists<ContainerRecord>(path.join(this.containersDir, id, 'container.json')).catch(() => undefined);
@@ -400,12 +401,13 @@ export class ContainerService {
       saving = this.save({ ...c, State: runningState(0), Dray: { ...c.Dray, hasBeenStarted: true, manuallyStopped: false } });
       const pid = await startConmon({
         conmon: this.cfg.conmon,
-        runtimePath: rt.path,
+        runtimePath: rt.execPath,
         containerId: id,
         sessionId: id,
         name: c.Name.slice(1),
         bundle,
         logPath: c.LogPath,
+        discardLog: !!c.Dray.scratch || !!c.HostConfig.AutoRemove,
         exitDir: this.exitDir,
         socketDir: this.socketDir,
         pidFile: path.join(bundle, 'pidfile'),

@@ -143,11 +143,12 @@ export class ExecService {
     try {
       session = await startConmonExec({
         conmon: this.cfg.conmon,
-        runtimePath: rt.path,
+        runtimePath: rt.execPath,
         containerId: c.Id,
         sessionId: id,
         bundle: s.dir,
         logPath: path.join(s.dir, 'exec.log'),
+        discardLog: true,
         exitDir: path.join(s.dir, 'exits'),
         socketDir: path.join(this.cfg.execRoot, 'socks'),
         pidFile: path.join(s.dir, 'pidfile'),

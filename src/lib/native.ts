@@ -14,6 +14,8 @@ export interface SysAddon {
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
+  /** A sealed memfd copy of the executable at path: its fd, close-on-exec. */
+  sealedCopy(path: string, name: string): number;
 }
 
 let addon: SysAddon | null | undefined;

@@ -22,6 +22,11 @@ export interface ConmonOptions {
   conmonPidFile: string;
   tty: boolean;
   stdin: boolean;
+  /**
+   * The log dies with the session (--rm, build steps, exec): conmon then skips its fsync of the log
+   * at exit, which comes before the exit file and so delays everyone waiting for the exit.
+   */
+  discardLog?: boolean;
   /** exec only: path of the OCI process spec to run. */
   execSpec?: string;
   /** exec only: hold the process until an attach client connected (no early output lost). */
@@ -79,6 +84,7 @@ function spawnConmon(o: ConmonOptions) {
   if (o.name) args.push('-n', o.name);
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
+  if (o.discardLog) args.push('--no-sync-log');
   if (o.execSpec) {
     args.push('--exec', '--exec-process-spec', o.execSpec);
     if (o.execAttach) args.push('--exec-attach');

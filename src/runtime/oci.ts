@@ -4,6 +4,9 @@ import { join, basename } from 'node:path';
 import { run, ExecError } from '../lib/exec';
 import { systemError } from '../lib/errors';
 import { SeccompCache } from './seccomp-cache';
+import { nativeAddon } from '../lib/native';
+import { log } from '../lib/log';
+import { errorMessage } from '../lib/errors';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -20,9 +23,39 @@ export class OciRuntime {
   /** crun's state directory (its default for root; Dray passes no --root). */
   private readonly crunStateRoot?: string;
 
+  /** What drayd and conmon run: `path`, or a sealed copy of it once useSealedCopy made one. */
+  execPath: string;
+
   constructor(readonly name: string, readonly path: string) {
+    this.execPath = path;
     if (SeccompCache.supports(path)) this.seccomp = new SeccompCache(path);
     if (basename(path) === 'crun') this.crunStateRoot = '/run/crun';
+  }
+
+  /**
+   * For crun: runs it from a sealed in-memory copy of its binary, made once (the addon's
+   * sealedCopy), through a symlink `<dir>/<name>` to that copy so processes keep the name "crun".
+   * crun re-executes itself from such a copy on every run otherwise (its CVE-2019-5736 defence:
+   * 4–5 ms of a ~10 ms `crun` run here); a copy sealed against writes is what it checks for, and
+   * as safe. The copy lives as long as this daemon: conmon uses the path only to start crun, and a
+   * new daemon makes a new one. Any failure leaves `path` in use.
+   */
+  async useSealedCopy(dir: string): Promise<void> {
+    const sys = nativeAddon();
+    if (!this.crunStateRoot || !sys) return;
+    const link = join(dir, this.name);
+    const tmp = `${link}.${process.pid}.tmp`;
+    try {
+      const fd = sys.sealedCopy(this.path, this.name);
+      await fsp.mkdir(dir, { recursive: true });
+      await fsp.rm(tmp, { force: true });
+      await fsp.symlink(`/proc/${process.pid}/fd/${fd}`, tmp);
+      await fsp.rename(tmp, link);
+      this.execPath = link;
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      log.warn('running the OCI runtime from its own binary: no sealed copy', { runtime: this.name, error: errorMessage(e) });
+    }
   }
 
   async start(id: string): Promise<void> {
@@ -64,7 +97,7 @@ export class OciRuntime {
   /** Deletes the runtime's state; a container it no longer knows is not an error. */
   async delete(id: string, force = false): Promise<void> {
     if (this.crunStateRoot && await this.deleteStoppedCrun(id)) return;
-    const r = await run(this.path, ['delete', ...(force ? ['--force'] : []), id], { allowFailure: true, timeoutMs: 30_000 });
+    const r = await run(this.execPath, ['delete', ...(force ? ['--force'] : []), id], { allowFailure: true, timeoutMs: 30_000 });
     if (r.code !== 0 && !/does not exist|not found|No such file/i.test(r.stderr)) throw systemError(`${this.name} delete: ${r.stderr.trim()}`);
   }
 
@@ -92,14 +125,14 @@ export class OciRuntime {
   }
 
   async state(id: string): Promise<RuntimeState | undefined> {
-    const r = await run(this.path, ['state', id], { allowFailure: true, timeoutMs: 10_000 });
+    const r = await run(this.execPath, ['state', id], { allowFailure: true, timeoutMs: 10_000 });
     if (r.code !== 0) return undefined;
     try { return JSON.parse(r.stdout) as RuntimeState; } catch { return undefined; }
   }
 
   private async call(args: string[]): Promise<void> {
     try {
-      await run(this.path, args, { timeoutMs: 30_000 });
+      await run(this.execPath, args, { timeoutMs: 30_000 });
     } catch (e) {
       if (e instanceof ExecError) throw systemError(`${this.name} ${args[0]}: ${e.result.stderr.trim() || e.message}`);
       throw e;

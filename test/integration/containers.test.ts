@@ -2,7 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { TestDaemon, demux, sleep } from '../helpers/daemon';
 
@@ -121,13 +122,24 @@ function rootfsMountOptions(id: string): string | undefined {
   return line?.split(' ')[3];
 }
 
-test('a --rm container\'s rootfs is mounted volatile (its changes die with it), a kept one\'s is not', async () => {
+/** The arguments of the conmon that monitors container `id`. */
+function conmonArgs(id: string): string[] {
+  for (const pid of d.conmonPids()) {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (args[args.indexOf('-c') + 1] === id) return args;
+  }
+  throw new Error(`no conmon for ${id}`);
+}
+
+test('a --rm container\'s rootfs is mounted volatile and its log not synced at exit (both die with it), a kept one\'s are', async () => {
   const kept = await d.runDetached(['sleep', '60']);
   const gone = await d.runDetached(['sleep', '60'], { HostConfig: { AutoRemove: true } });
   try {
     assert.ok(rootfsMountOptions(kept), 'a running container has its rootfs mounted');
     assert.doesNotMatch(rootfsMountOptions(kept)!, /(^|,)(fsync=)?volatile(,|$)/);
     assert.match(rootfsMountOptions(gone) ?? '', /(^|,)(fsync=)?volatile(,|$)/);
+    assert.ok(!conmonArgs(kept).includes('--no-sync-log'));
+    assert.ok(conmonArgs(gone).includes('--no-sync-log'));
   } finally {
     assert.equal((await d.api('DELETE', `/containers/${kept}?force=1`)).status, 204);
     assert.equal((await d.api('POST', `/containers/${gone}/kill`)).status, 204);
@@ -136,6 +148,21 @@ test('a --rm container\'s rootfs is mounted volatile (its changes die with it), 
   assert.ok(w.status === 200 || w.status === 404, w.body.toString());
   assert.equal((await d.api('GET', `/containers/${gone}/json`)).status, 404);
   assert.equal(rootfsMountOptions(gone), undefined);
+});
+
+test('crun runs from a sealed in-memory copy of itself (no re-copy per run), which cannot be written', async () => {
+  const link = path.join(d.execRoot, 'runtimes', 'crun');
+  const id = await d.runDetached(['sleep', '60']);
+  try {
+    const args = conmonArgs(id);
+    assert.equal(args[args.indexOf('-r') + 1], link, 'conmon is given the sealed copy');
+  } finally {
+    assert.equal((await d.api('DELETE', `/containers/${id}?force=1`)).status, 204);
+  }
+  assert.match(readlinkSync(link), /^\/proc\/\d+\/fd\/\d+$/);
+  assert.equal(readlinkSync(readlinkSync(link)), '/memfd:crun (deleted)');
+  assert.throws(() => writeFileSync(link, 'x'), { code: 'EPERM' });
+  assert.match(execFileSync(link, ['--version'], { encoding: 'utf8' }), /^crun version /);
 });
 
 test('attach before start receives all output, stdin reaches the container', async () => {
