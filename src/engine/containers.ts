@@ -6,6 +6,7 @@
 //       hostname hosts resolv.conf   bind-mounted into the container
 //       container.log[.N]            conmon's k8s-file log and its rotations
 //       fs/                          rootfs (store/container-fs.ts)
+//   <dataRoot>/trash/<id>.<random>/  a removed container's directory, deleted in the background
 //   <execRoot>/containers/<id>/      OCI bundle: config.json, pidfile, conmon.pid, ctl (conmon)
 //   <execRoot>/exits/<id>            conmon writes the exit code here
 //   <execRoot>/socks/<id>/attach     conmon's attach socket (a link to the bundle)
@@ -17,6 +18,7 @@ import { conflict, invalid, notFound, notModified, systemError, DrayError, error
 import { newId, shortId } from '../lib/ids';
 import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
+import { Trash } from '../lib/trash';
 import { EventBus } from './events';
 import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from './container-record';
 import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf } from './container-config';
@@ -51,6 +53,7 @@ export class ContainerService {
   private rotateTimer?: NodeJS.Timeout;
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shuttingDown = false;
+  private readonly trash: Trash;
 
   readonly containersDir: string;
   readonly bundlesDir: string;
@@ -63,6 +66,7 @@ export class ContainerService {
     this.exitDir = path.join(cfg.execRoot, 'exits');
     this.socketDir = path.join(cfg.execRoot, 'socks');
     this.fs = new ContainerFs(this.containersDir);
+    this.trash = new Trash(path.join(cfg.dataRoot, 'trash'));
     this.runtimes = new Map(Object.entries(cfg.runtimes).map(([n, p]) => [n, new OciRuntime(n, p)]));
   }
 
@@ -101,6 +105,7 @@ export class ContainerService {
 
   async init(): Promise<void> {
     await Promise.all([this.containersDir, this.bundlesDir, this.exitDir, this.socketDir].map((d) => fsp.mkdir(d, { recursive: true })));
+    await this.trash.init();
     await Promise.all([...this.runtimes.values()].map((rt) => rt.useSealedCopy(path.join(this.cfg.execRoot, 'runtimes'))));
     const ids = await fsp.readdir(this.containersDir);
     for (const id of ids) {
@@ -181,6 +186,7 @@ export class ContainerService {
     this.exitWatcher?.close();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
     for (const t of this.restartTimers.values()) clearTimeout(t);
+    await this.trash.drained();
   }
 
   // ---- create -------------------------------------------------------------------------------
@@ -547,10 +553,13 @@ export class ContainerService {
       // before the removal is done leaves the running record, which reconcile() ends as an exit
       // and removes again.
       const removeNow = !restart && !!c.HostConfig.AutoRemove;
-      if (!removeNow) await this.save(c);
-      // The bundle goes after the record: its presence tells reconcile() that clean-up was not finished.
-      await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
-      await fsp.rm(path.join(this.exitDir, id), { force: true });
+      if (!removeNow) {
+        await this.save(c);
+        // The bundle goes after the record: its presence tells reconcile() that clean-up was not
+        // finished. (For --rm, finishRemove removes both along with the rest.)
+        await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
+        await fsp.rm(path.join(this.exitDir, id), { force: true });
+      }
       if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
       this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
       this.notifyExit(id, code);
@@ -558,7 +567,7 @@ export class ContainerService {
       else if (removeNow) {
         c.State = { ...c.State, Status: 'removing' };
         try {
-          await this.finishRemove(c, true);
+          await this.finishRemove(c, true, true);
         } catch (e) {
           log.warn('auto-remove failed', { id, error: errorMessage(e) });
           c.State = { ...c.State, Status: 'exited' };
@@ -784,20 +793,24 @@ export class ContainerService {
     });
   }
 
-  /** Deletes everything of a container; safe to repeat after a crash halfway through. */
-  private async finishRemove(c: ContainerRecord, removeVolumes = false): Promise<void> {
+  /**
+   * Deletes everything of a container; safe to repeat after a crash halfway through.
+   * `runtimeGone`: the exit handling just deleted its runtime state (its bundle may remain).
+   */
+  private async finishRemove(c: ContainerRecord, removeVolumes = false, runtimeGone = false): Promise<void> {
     // A stopped container's runtime state went at its exit; a bundle left means a crash halfway.
-    if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
+    if (!runtimeGone && await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
     await Promise.all([
       this.networks.detachContainer(c.Id).catch(() => {}),
       stopMounts(c.Mounts, this.volumes, { containerId: c.Id }),
-      this.fs.remove(c.Id),
+      this.fs.unmount(c.Id, true),
       fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true }),
       fsp.rm(path.join(this.socketDir, c.Id), { force: true }),
       fsp.rm(path.join(this.exitDir, c.Id), { force: true }),
     ]);
-    // The record goes last: until then a restart finishes the job.
-    await fsp.rm(path.join(this.containersDir, c.Id), { recursive: true, force: true });
+    // The record goes last, with the rootfs and logs in the same rename: until then a restart
+    // finishes the job. Their files are deleted after the removal is announced.
+    await this.trash.take(path.join(this.containersDir, c.Id));
     this.byId.delete(c.Id);
     if (this.byName.get(c.Name.slice(1)) === c.Id) this.byName.delete(c.Name.slice(1));
     if (removeVolumes) await removeAnonymous(c.Mounts, this.volumes, c.Id).catch((e) => log.warn('removing anonymous volumes failed', { id: c.Id, error: errorMessage(e) }));

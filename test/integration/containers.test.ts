@@ -148,6 +148,11 @@ test('a --rm container\'s rootfs is mounted volatile and its log not synced at e
   assert.ok(w.status === 200 || w.status === 404, w.body.toString());
   assert.equal((await d.api('GET', `/containers/${gone}/json`)).status, 404);
   assert.equal(rootfsMountOptions(gone), undefined);
+  // Its directory left at once, by a rename into the trash, which is emptied in the background.
+  assert.ok(!existsSync(path.join(d.dataRoot, 'containers', gone)));
+  const trash = path.join(d.dataRoot, 'trash');
+  for (let i = 0; i < 50 && readdirSync(trash).length; i++) await sleep(100);
+  assert.deepEqual(readdirSync(trash), []);
 });
 
 test('crun runs from a sealed in-memory copy of itself (no re-copy per run), which cannot be written', async () => {
