@@ -32,7 +32,7 @@ import type { NetworkRecord } from './network-views';
 import type { DaemonConfig } from './config';
 import { ContainerFs } from '../store/container-fs';
 import { OciRuntime } from '../runtime/oci';
-import { startConmon } from '../runtime/conmon';
+import { holdConmon, HeldConmon } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
 import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
@@ -361,12 +361,30 @@ export class ContainerService {
     let mounted = false;
     let networked = false;
     let saving: Promise<void> | undefined;
+    let conmon: HeldConmon | undefined;
     const t0 = performance.now();
     const lap = (what: string) => log.debug('start phase', { id: id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
     try {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });
       await fsp.mkdir(bundle, { recursive: true });
+      // conmon starts now and waits for go() below: its start-up runs while the bundle is made.
+      conmon = holdConmon({
+        conmon: this.cfg.conmon,
+        runtimePath: rt.execPath,
+        containerId: id,
+        sessionId: id,
+        name: c.Name.slice(1),
+        bundle,
+        logPath: c.LogPath,
+        discardLog: !!c.Dray.scratch || !!c.HostConfig.AutoRemove,
+        exitDir: this.exitDir,
+        socketDir: this.socketDir,
+        pidFile: path.join(bundle, 'pidfile'),
+        conmonPidFile: path.join(bundle, 'conmon.pid'),
+        tty: !!c.Config.Tty,
+        stdin: !!c.Config.OpenStdin,
+      });
       // A --rm container's changes die with it, as a build step's become a layer or nothing: no
       // reason to pay overlayfs's sync of the whole upper file system when it is unmounted.
       const rootfs = await this.fs.mount(id, c.Dray.lowerDirs, { volatile: c.Dray.scratch || !!c.HostConfig.AutoRemove });
@@ -405,22 +423,7 @@ export class ContainerService {
       const startedAt = new Date().toISOString();
       const runningState = (pid: number): ContainerRecord['State'] => ({ ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt });
       saving = this.save({ ...c, State: runningState(0), Dray: { ...c.Dray, hasBeenStarted: true, manuallyStopped: false } });
-      const pid = await startConmon({
-        conmon: this.cfg.conmon,
-        runtimePath: rt.execPath,
-        containerId: id,
-        sessionId: id,
-        name: c.Name.slice(1),
-        bundle,
-        logPath: c.LogPath,
-        discardLog: !!c.Dray.scratch || !!c.HostConfig.AutoRemove,
-        exitDir: this.exitDir,
-        socketDir: this.socketDir,
-        pidFile: path.join(bundle, 'pidfile'),
-        conmonPidFile: path.join(bundle, 'conmon.pid'),
-        tty: !!c.Config.Tty,
-        stdin: !!c.Config.OpenStdin,
-      });
+      const pid = await conmon.go();
       // Clients that attached before start connect now, so they miss no output.
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);
@@ -436,6 +439,7 @@ export class ContainerService {
       c.Dray.manuallyStopped = false;
       this.events.publish('container', 'start', id, this.attrs(c));
     } catch (e) {
+      conmon?.abort();
       // The failure's record below must land after the running one, not race it.
       await saving?.catch(() => {});
       await rt.delete(id, true).catch(() => {});

@@ -170,6 +170,21 @@ test('crun runs from a sealed in-memory copy of itself (no re-copy per run), whi
   assert.match(execFileSync(link, ['--version'], { encoding: 'utf8' }), /^crun version /);
 });
 
+test('a start that fails while the bundle is prepared ends the conmon waiting for it: no monitor, mount or bundle left', async () => {
+  const c = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], User: 'nosuchuser' });
+  assert.equal(c.status, 201, c.body.toString());
+  const id = c.json.Id;
+  const s = await d.api('POST', `/containers/${id}/start`);
+  assert.equal(s.status, 400, s.body.toString());
+  assert.match(s.json.message, /unable to find user nosuchuser/);
+  for (let i = 0; i < 20 && d.conmonPids().length; i++) await sleep(50);
+  assert.deepEqual(d.conmonPids(), [], 'the held conmon is gone');
+  assert.equal(rootfsMountOptions(id), undefined);
+  assert.ok(!existsSync(path.join(d.execRoot, 'containers', id)), 'no bundle left');
+  assert.equal((await d.api('GET', `/containers/${id}/json`)).json.State.Status, 'created');
+  assert.equal((await d.api('DELETE', `/containers/${id}`)).status, 204);
+});
+
 test('attach before start receives all output, stdin reaches the container', async () => {
   const c = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['sh', '-c', 'read x; echo got:$x; echo bye >&2'], OpenStdin: true, StdinOnce: true, AttachStdin: true });
   assert.equal(c.status, 201);
