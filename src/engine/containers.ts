@@ -186,7 +186,7 @@ export class ContainerService {
     this.exitWatcher?.close();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
     for (const t of this.restartTimers.values()) clearTimeout(t);
-    await this.trash.drained();
+    // The trash is not waited for: a large tree would hold the stop up, and the next start empties it.
   }
 
   // ---- create -------------------------------------------------------------------------------
