@@ -48,6 +48,11 @@ if (/import\(\s*["'`]/.test(readFileSync('dist/dray-main.js', 'utf8'))) {
   console.error('dist/dray-main.js: dynamic import() does not work under the CLI loader; use require()');
   process.exit(1);
 }
+// The loader reads the bundle as latin1, which is only right for ASCII (esbuild's default output).
+if (readFileSync('dist/dray-main.js').some((b) => b > 0x7f)) {
+  console.error('dist/dray-main.js: not ASCII; the CLI loader reads it as latin1');
+  process.exit(1);
+}
 
 // The native addon (native/sys.c: mount and umount by system call), with npm's own node-gyp and
 // the installed Node.js headers, so nothing is downloaded.
