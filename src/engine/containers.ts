@@ -544,23 +544,29 @@ export class ContainerService {
       // finds no mount, network or runtime state left. All of it runs at once: the host's mounts
       // are not the container's (its mount namespace has its own copies), so unmounting them
       // need not wait for the runtime to let go of the container.
+      // A --rm container never restarts (create refuses AutoRemove with a restart policy), and
+      // no exited record of it is written (below): its bundle (after the runtime, which may read
+      // it) and exit file go in this same round.
+      const autoRemove = !!c.HostConfig.AutoRemove;
+      const dropBundle = () => autoRemove ? fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true }) : undefined;
       await Promise.all([
         this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) })),
-        rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })),
+        rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })).then(dropBundle),
         stopMounts(c.Mounts, this.volumes, { containerId: id }),
         this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) })),
         fsp.rm(path.join(this.socketDir, id), { force: true }),
+        autoRemove ? fsp.rm(path.join(this.exitDir, id), { force: true }) : undefined,
       ]);
       c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
       const restart = this.shouldRestart(c);
       // A --rm container's record goes at once, so no exited record is written first: a crash
       // before the removal is done leaves the running record, which reconcile() ends as an exit
       // and removes again.
-      const removeNow = !restart && !!c.HostConfig.AutoRemove;
+      const removeNow = !restart && autoRemove;
       if (!removeNow) {
         await this.save(c);
         // The bundle goes after the record: its presence tells reconcile() that clean-up was not
-        // finished. (For --rm, finishRemove removes both along with the rest.)
+        // finished.
         await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
         await fsp.rm(path.join(this.exitDir, id), { force: true });
       }
