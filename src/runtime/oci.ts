@@ -2,11 +2,10 @@
 import { promises as fsp, constants } from 'node:fs';
 import { join, basename } from 'node:path';
 import { run, ExecError } from '../lib/exec';
-import { systemError } from '../lib/errors';
+import { systemError, errorMessage } from '../lib/errors';
 import { SeccompCache } from './seccomp-cache';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
-import { errorMessage } from '../lib/errors';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
