@@ -3,6 +3,7 @@
 // (diff/ + layer.json), which is renamed to layers/<diffid hex>/ only when complete → read
 // (lowerdir paths, records) → delete (when no image references it). Concurrent unpacks of one blob
 // share a single flight; two blobs with the same content (say gzip and plain) end in one layer.
+// A deleted layer leaves its place by one rename into the store's trash/ and is emptied from there.
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../lib/atomic';
 import { SingleFlight, KeyedMutex } from '../lib/lock';
 import { invalid } from '../lib/errors';
 import { log } from '../lib/log';
+import { Trash } from '../lib/trash';
 
 export interface LayerRecord {
   diffId: string;
@@ -26,11 +28,15 @@ export class LayerStore {
   private records = new Map<string, LayerRecord>();
   private flights = new SingleFlight();
   private lock = new KeyedMutex();
+  private readonly trash: Trash;
 
-  constructor(private layout: StoreLayout, private blobs: BlobStore) {}
+  constructor(private layout: StoreLayout, private blobs: BlobStore) {
+    this.trash = new Trash(layout.trashDir);
+  }
 
   async init(): Promise<void> {
     await fsp.mkdir(this.layout.layersDir, { recursive: true });
+    await this.trash.init();
     this.records.clear();
     for (const name of await fsp.readdir(this.layout.layersDir)) {
       const dir = path.join(this.layout.layersDir, name);
@@ -97,11 +103,7 @@ export class LayerStore {
       const rec = this.records.get(diffId);
       this.records.delete(diffId);
       hex(diffId);
-      // Rename first so a crash mid-removal leaves a ".tmp-" dir that init() sweeps.
-      const dir = this.layout.layer(diffId);
-      const doomed = path.join(this.layout.layersDir, `.tmp-rm-${randomBytes(6).toString('hex')}`);
-      try { await fsp.rename(dir, doomed); } catch (e: any) { if (e?.code !== 'ENOENT') throw e; return; }
-      await fsp.rm(doomed, { recursive: true, force: true });
+      await this.trash.take(this.layout.layer(diffId));
       if (rec && !keepBlob) await this.blobs.delete(rec.blob.digest);
     });
   }

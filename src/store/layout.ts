@@ -21,7 +21,8 @@
 //   ├── images/<id hex>.json       per-image metadata: {parent, lastTagTime}; the config itself is
 //   │                              blobs/sha256/<id hex>
 //   ├── repositories.json          tag store: {"refs": {"docker.io/library/busybox:latest": "sha256:<id>"}}
-//   └── tmp/<random>/              scratch for load/save/commit (whole dir emptied by init())
+//   ├── tmp/<random>/              scratch for load/save/commit (whole dir emptied by init())
+//   └── trash/                     deleted layers, renamed here at once and emptied in the background
 //
 // Layers are keyed by DiffID, not ChainID: with overlayfs a layer's directory holds only its own
 // diff, whatever is below it, so one directory serves every chain that contains the diff. ChainIDs
@@ -37,6 +38,7 @@ export class StoreLayout {
   get layersDir() { return path.join(this.root, 'layers'); }
   get imagesDir() { return path.join(this.root, 'images'); }
   get tmpDir() { return path.join(this.root, 'tmp'); }
+  get trashDir() { return path.join(this.root, 'trash'); }
   get repositoriesFile() { return path.join(this.root, 'repositories.json'); }
   blob(digest: string) { return path.join(this.blobsDir, hex(digest)); }
   layer(diffId: string) { return path.join(this.layersDir, hex(diffId)); }
