@@ -7,8 +7,29 @@ import { StatusError, UsageError } from './command';
 import { lookupCommand, topLevelHelp, groupHelp, GROUPS } from './registry';
 
 declare const DRAY_BUILD: string | undefined;
-/** Set once process.stdout/stderr exist (the --version fast path never creates them). */
-let stdioReady = false;
+/** process.stdout and process.stderr once made: Node makes each on first use (1–5 ms here). */
+const madeStdio: NodeJS.WriteStream[] = [];
+
+/**
+ * Calls `setup` on process.stdout and process.stderr when each is first used, not before: a
+ * command that prints nothing (`run --rm` of a silent container) makes neither stream.
+ */
+function onStdioMade(setup: (s: NodeJS.WriteStream) => void): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    const made = (s: NodeJS.WriteStream) => { madeStdio.push(s); setup(s); return s; };
+    if (!d?.get || !d.configurable) { made(process[name]); continue; }
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: d.enumerable,
+      get() {
+        const s = d.get!.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, { configurable: true, enumerable: d.enumerable, writable: false, value: s });
+        return made(s);
+      },
+    });
+  }
+}
 const VERSION = '0.1.0';
 
 const globalFlags: FlagDef[] = [
@@ -72,10 +93,7 @@ async function main(argv: string[]): Promise<number> {
   // writeSync: touching process.stdout would load the stream machinery (a few ms) just to print a line.
   if (g.values.version) { writeSync(1, `Dray version ${VERSION}, build ${buildId()}\n`); return 0; }
   // A closed pipe (dray events | head) ends us quietly, as SIGPIPE ends the Go docker CLI.
-  stdioReady = true;
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (e: any) => { if (e?.code === 'EPIPE') process.exit(141); throw e; });
-  }
+  onStdioMade((s) => s.on('error', (e: any) => { if (e?.code === 'EPIPE') process.exit(141); throw e; }));
   const rest = argv.slice(i);
   if (g.help || rest.length === 0 || rest[0] === 'help' && rest.length === 1) { process.stdout.write(topLevelHelp()); return 0; }
   const hosts: string[] = g.values.host;
@@ -118,8 +136,8 @@ async function main(argv: string[]): Promise<number> {
     path,
     hostFlag,
     globals: g.values,
-    out: process.stdout,
-    err: process.stderr,
+    get out() { return process.stdout; },
+    get err() { return process.stderr; },
   };
   try {
     checkArgs(path, cmd, parsed.args);
@@ -167,7 +185,7 @@ function reportError(e: any, path: string, cmd: Command): number {
 export function exitWhenFlushed(code: number): void {
   process.exitCode = code;
   if (process.env.DRAY_NO_EXIT) return;
-  const pending = stdioReady ? [process.stdout, process.stderr].filter((s) => !s.destroyed && s.writableLength > 0) : [];
+  const pending = madeStdio.filter((s) => !s.destroyed && s.writableLength > 0);
   if (!pending.length) { process.exit(code); return; }
   let left = pending.length;
   const done = () => { if (--left === 0) process.exit(code); };
