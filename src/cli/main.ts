@@ -7,7 +7,7 @@ import { StatusError, UsageError } from './command';
 import { lookupCommand, topLevelHelp, groupHelp, GROUPS } from './registry';
 
 declare const DRAY_BUILD: string | undefined;
-/** process.stdout and process.stderr once made: Node makes each on first use (1–5 ms here). */
+/** process.stdout and process.stderr once made: Node makes each on first use (~1 ms for both on pipes here). */
 const madeStdio: NodeJS.WriteStream[] = [];
 
 /**
@@ -30,6 +30,7 @@ function onStdioMade(setup: (s: NodeJS.WriteStream) => void): void {
     });
   }
 }
+
 const VERSION = '0.1.0';
 
 const globalFlags: FlagDef[] = [
