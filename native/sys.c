@@ -1,8 +1,8 @@
 // mount(2), umount2(2) and named network namespaces for drayd, run on libuv's thread pool (process
-// creation is in spawn.c), and a sealed in-memory copy of an executable (sealedCopy). Spawning mount(8) and umount(8) for every container start and exit cost
-// two process starts each time (10–15 ms apiece on a slow VM); the syscalls themselves take well
-// under a millisecond, except an overlay unmount that syncs its upper file system, which is why
-// they do not run on the event loop.
+// creation is in spawn.c), and a sealed in-memory copy of an executable (sealedCopy). Spawning
+// mount(8) and umount(8) for every container start and exit cost two process starts each time
+// (10–15 ms apiece on a slow VM); the syscalls themselves take well under a millisecond, except an
+// overlay unmount that syncs its upper file system, which is why they do not run on the event loop.
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>

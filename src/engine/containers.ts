@@ -805,19 +805,24 @@ export class ContainerService {
 
   /**
    * Deletes everything of a container; safe to repeat after a crash halfway through.
-   * `runtimeGone`: the exit handling just deleted its runtime state (its bundle may remain).
+   * `released`: the exit handling of a --rm container just let go of its runtime state, network,
+   * mounts, bundle and exit file; only the rootfs is checked again, since its unmount there was
+   * allowed to fail and the directory must not go to the trash with the overlay still on it.
    */
-  private async finishRemove(c: ContainerRecord, removeVolumes = false, runtimeGone = false): Promise<void> {
-    // A stopped container's runtime state went at its exit; a bundle left means a crash halfway.
-    if (!runtimeGone && await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
-    await Promise.all([
-      this.networks.detachContainer(c.Id).catch(() => {}),
-      stopMounts(c.Mounts, this.volumes, { containerId: c.Id }),
-      this.fs.unmount(c.Id, true),
-      fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true }),
-      fsp.rm(path.join(this.socketDir, c.Id), { force: true }),
-      fsp.rm(path.join(this.exitDir, c.Id), { force: true }),
-    ]);
+  private async finishRemove(c: ContainerRecord, removeVolumes = false, released = false): Promise<void> {
+    if (released) await this.fs.unmount(c.Id, true);
+    else {
+      // A stopped container's runtime state went at its exit; a bundle left means a crash halfway.
+      if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
+      await Promise.all([
+        this.networks.detachContainer(c.Id).catch(() => {}),
+        stopMounts(c.Mounts, this.volumes, { containerId: c.Id }),
+        this.fs.unmount(c.Id, true),
+        fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true }),
+        fsp.rm(path.join(this.socketDir, c.Id), { force: true }),
+        fsp.rm(path.join(this.exitDir, c.Id), { force: true }),
+      ]);
+    }
     // The record goes last, with the rootfs and logs in the same rename: until then a restart
     // finishes the job. Their files are deleted after the removal is announced.
     await this.trash.take(path.join(this.containersDir, c.Id));
