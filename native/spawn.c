@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -131,7 +132,7 @@ struct ksigaction { void *handler; unsigned long flags; void *restorer; uint64_t
 // system calls only and reports a failure through *child_err. All signals stay blocked across
 // vfork(): no handler of drayd may run in the child; they are set back to default (glibc's own
 // internal ones too, which only a raw call can do) before the child's mask is cleared.
-static int start_child(const char *exe, char **args, char **envp, const char *cwd, const int *fds, uint32_t nfds, bool new_session, pid_t *out) {
+static int start_child(const char *exe, char **args, char **envp, const char *cwd, const int *fds, uint32_t nfds, bool new_session, int nice, pid_t *out) {
   uint64_t all = ~0ULL, old = 0, none = 0;
   volatile int child_err = 0;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
@@ -142,6 +143,8 @@ static int start_child(const char *exe, char **args, char **envp, const char *cw
     // The failed step goes in the high bits: a missing cwd is not a missing program.
     int err = 0;
     if (new_session && setsid() < 0) err = errno | STEP_SETSID;
+    // Before exec, so every thread the program starts inherits it.
+    if (nice) setpriority(PRIO_PROCESS, 0, nice);
     for (uint32_t i = 0; !err && i < nfds; i++) if (dup2(fds[i], (int)i) < 0) err = errno | STEP_DUP2;
     // Nothing else crosses: not even an fd drayd inherited without close-on-exec.
     if (!err) syscall(SYS_close_range, nfds, ~0U, 0);
@@ -161,15 +164,15 @@ static int start_child(const char *exe, char **args, char **envp, const char *cw
   return err;
 }
 
-static const char SPAWN_USAGE[] = "spawn(file, argv, env, cwd, fds, setsid)";
+static const char SPAWN_USAGE[] = "spawn(file, argv, env, cwd, fds, setsid[, nice])";
 
-// spawn(file, argv, env, cwd|null, fds, setsid) → [pid, pidfd]. fds[i] becomes the child's fd i
+// spawn(file, argv, env, cwd|null, fds, setsid[, nice]) → [pid, pidfd]. fds[i] becomes the child's fd i
 // (-1: /dev/null). Signals are reset to their defaults and unblocked in the child (node ignores
 // SIGPIPE, and an ignored signal would stay ignored across exec). Errors that keep the program
 // from starting (ENOENT, EACCES, a bad cwd) are thrown here.
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 6) { napi_throw_type_error(env, NULL, SPAWN_USAGE); return NULL; }
   char *file = dup_string(env, argv[0]);
@@ -182,6 +185,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   bool setsid_ = false;
   int ok = file && args && envp && napi_get_array_length(env, argv[4], &nfds) == napi_ok && nfds <= MAX_FDS
     && napi_get_value_bool(env, argv[5], &setsid_) == napi_ok;
+  int32_t nice = 0;
+  if (ok && argc > 6) ok = napi_get_value_int32(env, argv[6], &nice) == napi_ok;
   int src[MAX_FDS], high[MAX_FDS];
   for (uint32_t i = 0; ok && i < nfds; i++) {
     napi_value v;
@@ -208,7 +213,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   pid_t pid = -1;
   int pidfd = -1;
   const char *failed = "spawn";
-  if (!err && (err = start_child(exe, args, envp, cwd, high, nfds, setsid_, &pid))) {
+  if (!err && (err = start_child(exe, args, envp, cwd, high, nfds, setsid_, nice, &pid))) {
     failed = step_name(err);
     err &= ~STEP_MASK;
   }

@@ -12,7 +12,8 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // it lives in the shebang, and everything that starts drayd executes the file itself.
 // dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
 // name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
-// f is missing. bin/dray links here: the command is one `env` and one `node`, no shell.
+// f is missing. bin/dray links to dist/dray (native/launch.c), which runs this file the same way
+// when no waiting CLI process takes the command.
 // NODE_EXTRA_CA_CERTS makes node parse a CA bundle at every start-up (~45 ms here, where it is set
 // globally) though the CLI never speaks TLS; env takes it out and keeps its value aside for the
 // one process that needs it, the drayd that `dray daemon start` runs (it pulls from registries).
@@ -74,3 +75,12 @@ try {
 mkdirSync('dist', { recursive: true });
 copyFileSync('native/build/Release/dray_sys.node', 'dist/.dray_sys.node.tmp');
 renameSync('dist/.dray_sys.node.tmp', 'dist/dray_sys.node');
+// dist/dray, the `dray` command (native/launch.c): hands each command to a CLI process drayd keeps
+// waiting, or runs dist/dray.js itself. Renamed over like the addon: it may be running.
+try {
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', 'dist/.dray.tmp', 'native/launch.c'], { stdio: ['ignore', 'ignore', 'inherit'] });
+} catch (e) {
+  console.error(`building the launcher (native/launch.c) failed: ${e.message}`);
+  process.exit(1);
+}
+renameSync('dist/.dray.tmp', 'dist/dray');

@@ -21,6 +21,8 @@ export const DOCKER_CLI = '/usr/local/bin/docker';
 /** BENCH_DIST points at another build of dray.js/drayd.js (default: the repository's dist/) */
 export const DIST = process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(REPO, 'dist');
 export const DRAY_JS = path.join(DIST, 'dray.js');
+/** The `dray` command as installed: the launcher (native/launch.c) in front of dray.js. */
+export const DRAY_CLI = path.join(DIST, 'dray');
 export const DRAYD_JS = path.join(DIST, 'drayd.js');
 const BENCH_BRIDGE = 'drbench0';
 const BENCH_BIP = '10.213.0.1/16';
@@ -60,6 +62,8 @@ export interface Engine {
   daemonProcs(): ProcInfo[];
   /** daemon plus per-container monitors (Dray: + conmon; Docker: + containerd-shim) */
   engineProcs(): ProcInfo[];
+  /** CLI processes the daemon keeps started for its CLI (Dray's warm CLI; Docker: none) */
+  cliProcs(): ProcInfo[];
   /** stops the daemon by PID and reports anything it left behind */
   stop(log: Log): Promise<string[]>;
 }
@@ -117,7 +121,7 @@ function isGone(pid: number): boolean {
 // ---------------------------------------------------------------- Dray
 
 export async function startDray(log: Log): Promise<Engine> {
-  for (const f of [DRAYD_JS, DRAY_JS]) if (!existsSync(f)) throw new Error(`${f.startsWith(REPO + "/") ? path.relative(REPO, f) : f} is missing (run \`node scripts/build.mjs\`)`);
+  for (const f of [DRAYD_JS, DRAY_JS, DRAY_CLI]) if (!existsSync(f)) throw new Error(`${f.startsWith(REPO + "/") ? path.relative(REPO, f) : f} is missing (run \`node scripts/build.mjs\`)`);
   const root = '/tmp/bench-dray';
   mkdirSync(root, { recursive: true });
   const socket = path.join(root, 'd.sock');
@@ -134,16 +138,19 @@ export async function startDray(log: Log): Promise<Engine> {
     await stopPid(pid, 'drayd', 5000, log);
     throw e;
   }
-  const env = nodeEnv({ DOCKER_HOST: host, DRAY_HOST: host });
+  // The daemon's warm CLI socket (src/daemon/cli-pool.ts): `dray` hands it each command.
+  const env = nodeEnv({ DOCKER_HOST: host, DRAY_HOST: host, DRAY_CLI_SOCKET: path.join(root, 'run', 'cli.sock') });
   const mine = (p: ProcInfo) => p.pid === pid || (p.comm === 'conmon' && p.cmdline.includes(root + '/'));
   const eng: Engine = {
     side: 'dray', title: 'Dray', root, socket, host, pid,
-    cli: (args, opts = {}) => run(process.execPath, [DRAY_JS, '-H', host, ...args], { env, ...opts }),
+    cli: (args, opts = {}) => run(DRAY_CLI, ['-H', host, ...args], { env, ...opts }),
     docker: (args, opts = {}) => run(DOCKER_CLI, args, { env: dockerEnv(host), ...opts }),
     api: (m, p, b, t) => api(socket, m, p, b, t),
     apiOk: (m, p, b, t) => apiOk(socket, m, p, b, [], t),
     daemonProcs: () => allProcs().filter((p) => p.pid === pid),
     engineProcs: () => allProcs().filter(mine),
+    // Waiting ones: children of drayd that run dray.js (a claimed one runs its command, then exits).
+    cliProcs: () => allProcs().filter((p) => p.ppid === pid && p.cmdline.includes(DRAY_JS)),
     async stop(log) {
       const leaks: string[] = [];
       const dataContainers = path.join(root, 'data', 'containers');
@@ -273,6 +280,7 @@ export async function startDocker(log: Log): Promise<Engine> {
     apiOk: (m, p, b, t) => apiOk(socket, m, p, b, [], t),
     daemonProcs: () => allProcs().filter((p) => p.pid === pid || (p.ppid === pid && p.comm.startsWith('containerd'))),
     engineProcs: () => allProcs().filter(mine),
+    cliProcs: () => [],
     stop,
   };
 }

@@ -48,7 +48,8 @@ function start(): void {
     // The bundle is ASCII (scripts/build.mjs checks), and latin1 decodes it faster than utf8.
     source = readFileSync(bundle, 'latin1');
   } catch { req(bundle); return; }
-  const cmd = commandKey(process.argv.slice(2));
+  // A waiting CLI process (warm-worker.ts) does not know its command yet: it has a cache of its own.
+  const cmd = process.env.DRAY_CLI_WORKER ? 'warm' : commandKey(process.argv.slice(2));
   const cacheFile = cmd && join(cacheDir, `${cmd}.cache`);
   let data: Buffer | undefined;
   let existed = false;

@@ -5,6 +5,7 @@ import { parseFlags, FlagError, FlagDef, formatFlagHelp, boolFlag, strFlag, list
 import type { Command, Ctx } from './command';
 import { StatusError, UsageError } from './command';
 import { lookupCommand, topLevelHelp, groupHelp, GROUPS } from './registry';
+import { WARM_WORKER_ENV } from '../lib/warm-cli';
 
 declare const DRAY_BUILD: string | undefined;
 /** process.stdout and process.stderr once made: Node makes each on first use (~1 ms for both on pipes here). */
@@ -196,7 +197,19 @@ export function exitWhenFlushed(code: number): void {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => exitWhenFlushed(code),
-  (e) => { process.stderr.write(`${e?.stack ?? e}\n`); exitWhenFlushed(1); },
-);
+function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => exitWhenFlushed(code),
+    (e) => { process.stderr.write(`${e?.stack ?? e}\n`); exitWhenFlushed(1); },
+  );
+}
+
+/** What most commands initialise: their modules and the API client (for a waiting CLI process). */
+function preload(): void {
+  for (const words of [['run'], ['ps'], ['exec'], ['logs'], ['images'], ['build'], ['rm'], ['stop'], ['inspect'], ['volume', 'ls'], ['network', 'ls']]) lookupCommand(words);
+  require('../client');
+  require('../client/host');
+}
+
+if (process.env[WARM_WORKER_ENV]) (require('./warm-worker') as typeof import('./warm-worker')).serveOne(runCli, preload);
+else runCli(process.argv.slice(2));

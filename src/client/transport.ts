@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { ApiError, ConnectionError } from './errors';
 import { Endpoint, parseHost } from './host';
 import { HttpClient, HttpResponse, HttpRequest } from './http';
+import { DRAY_CLIENT_AGENT } from '../lib/warm-cli';
 
 export { HttpResponse };
 
@@ -76,7 +77,7 @@ export class Transport {
     // Keep-alive lets a command's requests share one connection; idle ones are unref'd.
     this.http = new HttpClient(this.endpoint);
     this.pinned = opts.version;
-    this.userAgent = opts.userAgent ?? 'Dray-Client/0.1.0 (linux)';
+    this.userAgent = opts.userAgent ?? `${DRAY_CLIENT_AGENT}0.1.0 (linux)`;
   }
 
   close(): void { this.http.close(); }

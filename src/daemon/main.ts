@@ -11,6 +11,8 @@ import { errorMessage } from '../lib/errors';
 import { prepareCgroups } from '../runtime/cgroups';
 import { ENGINE_VERSION } from '../api/version';
 import { ramInBytes } from '../lib/units';
+import { CliPool } from './cli-pool';
+import { DRAY_CLIENT_AGENT } from '../lib/warm-cli';
 
 const usage = `Usage: drayd [OPTIONS]
 
@@ -27,6 +29,7 @@ Options:
       --log-max-files n      Container log files kept, the live one included (default 3)
   -b, --bridge string        Device name of the default bridge network (default dray0)
       --bip string           Address of the default bridge, in CIDR (default 10.88.0.1/16)
+      --cli-workers n        dray CLI processes kept started for the dray command (default 1; 0: none)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -58,6 +61,7 @@ function parseArgs(argv: string[]): Flags {
       case '--log-max-files': out.config.logMaxFiles = Number(next()); break;
       case '-b': case '--bridge': out.config.bridge = next(); break;
       case '--bip': out.config.bridgeSubnet = subnetOf(next()); break;
+      case '--cli-workers': out.config.cliWorkers = count(next(), a); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -105,7 +109,14 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw.bip) c.bridgeSubnet = subnetOf(raw.bip);
   if (raw['log-opts']?.['max-size']) c.logMaxSize = parseSize(raw['log-opts']['max-size']);
   if (raw['log-opts']?.['max-file']) c.logMaxFiles = Number(raw['log-opts']['max-file']);
+  if (raw['cli-workers'] !== undefined) c.cliWorkers = count(String(raw['cli-workers']), 'cli-workers');
   return c;
+}
+
+function count(s: string, name: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n > 16) fail(`invalid ${name}: ${s} (a number from 0 to 16)`);
+  return n;
 }
 
 function parseSize(s: string | number): number {
@@ -127,6 +138,9 @@ async function main(): Promise<void> {
   await engine.init();
   const server = createServer(buildRouter(engine));
   for (const h of config.hosts) await listen(server, h);
+  const cliPool = new CliPool(config.execRoot, config.cliWorkers);
+  // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
+  server.on('request', (req: import('node:http').IncomingMessage) => { if (req.headers['user-agent']?.startsWith(DRAY_CLIENT_AGENT)) cliPool.wake(); });
   enableIdleGc();
   noteActivity(); // start-up itself leaves garbage
   const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');
@@ -138,6 +152,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('shutting down; containers keep running under conmon', { signal: sig });
+    cliPool.stop();
     server.close();
     server.closeAllConnections?.();
     await engine.shutdown().catch(() => {});

@@ -12,6 +12,8 @@ export interface DaemonConfig {
   logMaxSize: number;
   logMaxFiles: number;
   conmon: string;
+  /** CLI processes kept started and waiting for the `dray` launcher (src/daemon/cli-pool.ts); 0: none. */
+  cliWorkers: number;
 }
 
 export const defaultConfig = (): DaemonConfig => ({
@@ -26,4 +28,5 @@ export const defaultConfig = (): DaemonConfig => ({
   logMaxSize: 20 * 1024 * 1024,
   logMaxFiles: 3,
   conmon: '/usr/bin/conmon',
+  cliWorkers: 1,
 });

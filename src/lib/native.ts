@@ -9,14 +9,24 @@ export interface SysAddon {
   umount2(target: string, flags: number): Promise<void>;
   netnsAdd(path: string): Promise<void>;
   socketpair(): [number, number];
-  spawn(file: string, argv: string[], env: string[], cwd: string | null, fds: number[], setsid: boolean): [number, number];
+  spawn(file: string, argv: string[], env: string[], cwd: string | null, fds: number[], setsid: boolean, nice?: number): [number, number];
   watchExit(pidfd: number, cb: (code: number, signal: number) => void): object;
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
   /** A sealed memfd copy of the executable at path: its fd, close-on-exec. */
   sealedCopy(path: string, name: string): number;
+  // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.
+  warmListen(path: string): number;
+  warmIdentity(bundle: string): string;
+  warmWaitParent(): number;
+  warmAccept(listenFd: number, identity: string): WarmJob | { refused: true };
+  warmClaim(fds: number[]): void;
+  warmReport(conn: number, status: number): void;
 }
+
+/** A command taken from the `dray` launcher: its connection, stdio and cwd fds, and what it runs with. */
+export interface WarmJob { conn: number; fds: number[]; umask: number; argv: string[]; env: string[] }
 
 let addon: SysAddon | null | undefined;
 

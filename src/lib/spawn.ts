@@ -11,11 +11,12 @@ import { spawn as nodeSpawn, ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { constants } from 'node:os';
+import { constants, setPriority } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { nativeAddon, SysAddon } from './native';
 
-export type StdioSlot = 'pipe' | 'ignore';
+/** A pipe (a socket pair), /dev/null, or an fd of drayd's passed as it is. */
+export type StdioSlot = 'pipe' | 'ignore' | number;
 
 export interface SpawnOpts {
   /** The child's fds 0..n-1; missing ones are 'ignore'. Default: three pipes. */
@@ -24,6 +25,8 @@ export interface SpawnOpts {
   cwd?: string;
   /** A new session (setsid), as child_process' `detached`. */
   detached?: boolean;
+  /** The child's nice value, set before it runs (and so inherited by every thread it starts). */
+  nice?: number;
 }
 
 export interface Child extends EventEmitter {
@@ -56,7 +59,11 @@ export function spawnBackend(): 'vfork' | 'child_process' {
 export function spawnChild(cmd: string, args: string[], opts: SpawnOpts = {}): Child {
   const a = addon();
   const stdio = opts.stdio ?? ['pipe', 'pipe', 'pipe'];
-  if (!a) return nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached }) as ChildProcess as unknown as Child;
+  if (!a) {
+    const child = nodeSpawn(cmd, args, { stdio, env: opts.env ?? process.env, cwd: opts.cwd, detached: opts.detached });
+    if (opts.nice && child.pid) try { setPriority(child.pid, opts.nice); } catch { /* gone already */ }
+    return child as ChildProcess as unknown as Child;
+  }
   return new NativeChild(a, cmd, args, stdio, opts);
 }
 
@@ -74,7 +81,8 @@ class NativeChild extends EventEmitter implements Child {
     let spawned: [number, number] | undefined;
     let error: NodeJS.ErrnoException | undefined;
     try {
-      spawned = a.spawn(cmd, [cmd, ...args], env, opts.cwd ?? null, pairs.map((p) => (p ? p[1] : -1)), !!opts.detached);
+      const fds = slots.map((s, i) => (typeof s === 'number' ? s : pairs[i]?.[1] ?? -1));
+      spawned = a.spawn(cmd, [cmd, ...args], env, opts.cwd ?? null, fds, !!opts.detached, opts.nice ?? 0);
     } catch (e) {
       error = spawnError(e as NodeJS.ErrnoException, cmd, args);
     } finally {

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 const root = path.resolve(__dirname, '..', '..');
 export const drayJs = path.join(root, 'dist', 'dray.js');
 export const draydJs = path.join(root, 'dist', 'drayd.js');
+/** The `dray` command as installed (native/launch.c): it hands commands to the daemon's waiting CLI process. */
+export const drayLauncher = path.join(root, 'dist', 'dray');
 
 export interface ApiResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer; json: any }
 
@@ -23,7 +25,8 @@ export class TestDaemon {
   readonly bridge = `drt${Math.random().toString(36).slice(2, 8)}`;
   readonly subnetByte = 200 + Math.floor(Math.random() * 50);
 
-  constructor(readonly extraArgs: string[] = []) {
+  /** draydPath: another build's drayd.js (its waiting CLI processes run that build's dray.js). */
+  constructor(readonly extraArgs: string[] = [], readonly draydPath = draydJs, readonly extraEnv: Record<string, string> = {}) {
     this.dir = mkdtempSync('/tmp/dray-it-');
     this.socket = path.join(this.dir, 'd.sock');
     this.dataRoot = path.join(this.dir, 'data');
@@ -31,14 +34,15 @@ export class TestDaemon {
   }
 
   get host() { return `unix://${this.socket}`; }
-  get env() { return { ...process.env, DOCKER_HOST: this.host, DRAY_HOST: this.host }; }
+  get cliSocket() { return path.join(this.execRoot, 'cli.sock'); }
+  get env() { return { ...process.env, DOCKER_HOST: this.host, DRAY_HOST: this.host, DRAY_CLI_SOCKET: this.cliSocket }; }
 
   async start(): Promise<void> {
     // An empty config file of its own: a host's /etc/dray/daemon.json must not leak into tests.
     const cfg = path.join(this.dir, 'daemon.json');
     writeFileSync(cfg, '{}\n');
-    this.proc = spawn(draydJs, ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg,
-      '--bridge', this.bridge, '--bip', `10.${this.subnetByte}.0.1/24`, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(this.draydPath, ['-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--config-file', cfg,
+      '--bridge', this.bridge, '--bip', `10.${this.subnetByte}.0.1/24`, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.extraEnv } });
     this.proc.stdout!.on('data', (b) => { this.log += b; });
     this.proc.stderr!.on('data', (b) => { this.log += b; });
     for (let i = 0; i < 100; i++) {
@@ -70,9 +74,9 @@ export class TestDaemon {
     });
   }
 
-  /** Runs the dray CLI against this daemon. */
+  /** Runs the dray CLI against this daemon, as `dray` runs: in the daemon's waiting CLI process. */
   dray(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [drayJs, ...args], { env: this.env, input, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(drayLauncher, args, { env: this.env, input, encoding: 'utf8', timeout: 60_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -109,6 +113,19 @@ export class TestDaemon {
     return out;
   }
 
+  /** The CLI processes this daemon keeps waiting for a command (src/daemon/cli-pool.ts). */
+  cliWorkerPids(): number[] {
+    const pid = this.proc?.pid;
+    const out: number[] = [];
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`DRAY_CLI_PARENT=${pid}`)) out.push(Number(p));
+      } catch { /* gone */ }
+    }
+    return out;
+  }
+
   mounts(): string[] {
     return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.dir));
   }
@@ -140,7 +157,8 @@ export class TestDaemon {
     } finally {
       await this.stopDaemon();
     }
-    for (let i = 0; i < 20 && this.conmonPids().length; i++) await sleep(100);
+    for (let i = 0; i < 20 && (this.conmonPids().length || this.cliWorkerPids().length); i++) await sleep(100);
+    for (const pid of this.cliWorkerPids()) { leaks.push(`waiting CLI process ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const pid of this.conmonPids()) { leaks.push(`conmon ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const m of this.mounts()) {
       leaks.push(`mount ${m}`);

@@ -33,8 +33,10 @@ export const runDetachedSerial: Scenario = {
     const mem = newRow('mem-50', `engine RSS with ${N} running (daemon + monitors)`, 'MiB', [{ kind: 'ratio', max: 0.25 }]);
     const rm = newRow('rm-f-50', `rm -f of all ${N} (one command)`, 'ms', [{ kind: 'ratio', max: 0.5 }]);
     mem.note = 'Dray: drayd + every conmon; Docker: dockerd + containerd + every containerd-shim';
+    const memCli = newRow('mem-50-cli', '  (info) the same + the CLI processes kept waiting', 'MiB');
+    memCli.note = "Dray: + drayd's warm CLI process; Docker keeps none";
     const memDetail: Record<string, unknown[]> = { dray: [], docker: [] };
-    await abRounds(ctx, [start, ps, mem, rm], rounds, async (e) => {
+    await abRounds(ctx, [start, ps, mem, memCli, rm], rounds, async (e) => {
       await removeAllContainers(e);
       try {
         const { ms, ids } = await startMany(e, 1);
@@ -49,17 +51,18 @@ export const runDetachedSerial: Scenario = {
         }
         await sleep(1000); // let the monitors settle before reading their memory
         const m = memoryOf(e.engineProcs());
-        memDetail[e.side].push({ rssMiB: m.rssMiB, pssMiB: m.pssMiB, processes: m.procs.length });
+        const cli = memoryOf(e.cliProcs());
+        memDetail[e.side].push({ rssMiB: m.rssMiB, pssMiB: m.pssMiB, processes: m.procs.length, cliRssMiB: cli.rssMiB, cliPssMiB: cli.pssMiB });
         const r = await cliOk(e, ['rm', '-f', ...ids], { timeoutMs: 180_000 });
         const left = ((await e.apiOk('GET', '/containers/json?all=1')).json ?? []).length;
         if (left) throw new Error(`${left} containers left after rm -f`);
-        return { [start.id]: ms, [ps.id]: psMs, [mem.id]: m.rssMiB, [rm.id]: r.ms };
+        return { [start.id]: ms, [ps.id]: psMs, [mem.id]: m.rssMiB, [memCli.id]: m.rssMiB + cli.rssMiB, [rm.id]: r.ms };
       } finally {
         await removeAllContainers(e).catch(() => undefined);
       }
     });
     mem.extra = memDetail;
-    return [start, ps, mem, rm];
+    return [start, ps, mem, memCli, rm];
   },
 };
 

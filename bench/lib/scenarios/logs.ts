@@ -3,7 +3,7 @@ import { newRow } from '../model';
 import { Scenario, abRounds, cliOk, removeAllContainers, reps, timed } from '../scenario';
 import type { Engine } from '../engines';
 import { spawn } from 'node:child_process';
-import { DOCKER_CLI, DRAY_JS, nodeEnv } from '../engines';
+import { DOCKER_CLI, DRAY_CLI, nodeEnv } from '../engines';
 
 const BYTES = 100_000_000;
 const LINE = 'x'.repeat(99); // `yes LINE` writes LINE + '\n': 100 bytes a line, 1,000,000 lines
@@ -12,7 +12,7 @@ const LINE = 'x'.repeat(99); // `yes LINE` writes LINE + '\n': 100 bytes a line,
 function countLogs(e: Engine, id: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const [cmd, args, env] = e.side === 'dray'
-      ? [process.execPath, [DRAY_JS, '-H', e.host, 'logs', id], nodeEnv({ DOCKER_HOST: e.host })]
+      ? [DRAY_CLI, ['-H', e.host, 'logs', id], nodeEnv({ DOCKER_HOST: e.host, DRAY_CLI_SOCKET: `${e.root}/run/cli.sock` })]
       : [DOCKER_CLI, ['logs', id], { ...process.env, DOCKER_HOST: e.host, DOCKER_CONFIG: '/tmp/bench-cli/docker-config' }];
     const c = spawn(cmd as string, args as string[], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'ignore'] });
     let n = 0;

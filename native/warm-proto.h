@@ -1,0 +1,36 @@
+// The warm CLI protocol, between the `dray` launcher (launch.c) and a CLI process drayd keeps
+// started and waiting (warm.c, src/cli/warm-worker.ts), over a Unix stream socket:
+//
+//   launcher → worker  head {magic, len} with SCM_RIGHTS [stdin, stdout, stderr, cwd], then len
+//                      bytes of NUL-terminated strings: identity, umask (octal), argc, argv…,
+//                      envc, env…
+//   worker → launcher  int32 pid (0: refused, the launcher runs the CLI itself)
+//   launcher → worker  one byte: go (a launcher that gave up closes instead, and nothing runs)
+//   worker → launcher  int32 exit status, at exit (none when a signal ended the worker)
+//
+// The identity names the CLI bundle and the mount namespace: a worker only runs a command for a
+// launcher of the same build that sees the same files.
+#ifndef DRAY_WARM_PROTO_H
+#define DRAY_WARM_PROTO_H
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define WARM_MAGIC 0x31575244u /* "DRW1" */
+#define WARM_MAX_PAYLOAD (8u << 20)
+#define WARM_NFDS 4
+#define WARM_GO 'g'
+
+struct warm_head { uint32_t magic; uint32_t len; };
+
+// "<mnt ns inode>:<dev>:<ino>:<size>:<mtime ns>" of the bundle; 0 on success.
+static inline int warm_identity(const char *bundle, char *out, size_t n) {
+  struct stat ns, b;
+  if (stat("/proc/self/ns/mnt", &ns) < 0 || stat(bundle, &b) < 0) return -1;
+  unsigned long long mt = (unsigned long long)b.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)b.st_mtim.tv_nsec;
+  int w = snprintf(out, n, "%llu:%llu:%llu:%llu:%llu", (unsigned long long)ns.st_ino, (unsigned long long)b.st_dev,
+                   (unsigned long long)b.st_ino, (unsigned long long)b.st_size, mt);
+  return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+#endif

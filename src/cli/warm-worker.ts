@@ -1,0 +1,52 @@
+// A CLI process started before its command. drayd keeps one waiting (src/daemon/cli-pool.ts): it
+// has paid Node.js's start-up and loaded the CLI, and blocks until the `dray` launcher
+// (native/launch.c) hands it a command with the caller's stdio, working directory, umask and
+// environment. It then becomes that command's process, runs it once, reports the exit status to
+// the launcher and exits; drayd starts the next one meanwhile. Nothing of one command carries to
+// another: each process serves one.
+import { closeSync, writeSync } from 'node:fs';
+import * as path from 'node:path';
+import { nativeAddon, WarmJob } from '../lib/native';
+import { WARM_PARENT_ENV, WARM_LISTEN_FD, WARM_CLAIMED_FD, WARM_STALE_STATUS } from '../lib/warm-cli';
+
+/**
+ * Waits for one command and runs it with `run`. `preload` initialises what most commands use,
+ * while nobody waits.
+ */
+export function serveOne(run: (argv: string[]) => void, preload: () => void): void {
+  const sys = nativeAddon();
+  // Dies with drayd while it waits; a drayd that died before this line has no claim on it.
+  if (!sys || sys.warmWaitParent() !== Number(process.env[WARM_PARENT_ENV])) process.exit(1);
+  // The bundle the loader ran (dist/dray-main.js): a launcher of another build is turned away.
+  const bundle = path.join(__dirname, 'dray-main.js');
+  const identity = sys.warmIdentity(bundle);
+  preload();
+  let job: WarmJob | { refused: true };
+  for (;;) {
+    job = sys.warmAccept(WARM_LISTEN_FD, identity);
+    if (!('refused' in job)) break;
+    // The launcher is of another build: this one, if the bundle changed since it was loaded.
+    let now = '';
+    try { now = sys.warmIdentity(bundle); } catch { /* removed */ }
+    if (now !== identity) process.exit(WARM_STALE_STATUS);
+  }
+  try { writeSync(WARM_CLAIMED_FD, 'c'); } catch { /* drayd gone: it starts no successor anyway */ }
+  // Neither may reach what the command starts (dray daemon start, a build's helpers).
+  closeSync(WARM_CLAIMED_FD);
+  closeSync(WARM_LISTEN_FD);
+  sys.warmClaim(job.fds);
+  // Node caches the working directory; chdir('.') makes it read the new one.
+  process.chdir('.');
+  process.umask(job.umask);
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  for (const kv of job.env) {
+    const i = kv.indexOf('=');
+    if (i > 0) process.env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  process.argv = [process.execPath, path.join(__dirname, 'dray.js'), ...job.argv];
+  const conn = job.conn;
+  // First among the exit listeners: the launcher, and whoever waits on it, need not wait for the
+  // loader's code cache to be written.
+  process.prependListener('exit', (code) => sys.warmReport(conn, code));
+  run(job.argv);
+}

@@ -1,0 +1,119 @@
+// The warm CLI, drayd's side. Node.js takes ~55 ms here to start before the CLI runs a line, more
+// than drayd needs to run a container; so while the `dray` command is in use, drayd keeps `size`
+// CLI processes started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
+// (native/launch.c) hands its command to one of them. Each serves one command and exits; taking
+// one starts its successor at once, at the lowest priority, so that start-up runs on time nobody
+// else wants. They wait only as long as drayd lives (a parent-death signal) and hold nothing of
+// drayd's but the listening socket.
+//
+// "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
+// cold) and sleeps again after IDLE_MS without a command, removing the socket, so an unused drayd
+// keeps no CLI process in memory. A waiting process that exits unasked is started again, unless
+// that keeps happening: then the pool stays off and every `dray` runs the CLI itself.
+import { existsSync, rmSync, closeSync } from 'node:fs';
+import * as path from 'node:path';
+import { spawnChild, Child } from '../lib/spawn';
+import { nativeAddon } from '../lib/native';
+import { log } from '../lib/log';
+import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_CLAIMED_FD } from '../lib/warm-cli';
+
+/** Consecutive waiting processes that may end unasked before the pool gives up. */
+const MAX_FAILURES = 3;
+/** The nice value they start at (claiming a command puts every thread back at 0). */
+const START_NICE = 19;
+/** The pool sleeps after this long without a command (DRAY_CLI_IDLE_MS: tests). */
+const IDLE_MS = Number(process.env.DRAY_CLI_IDLE_MS) || 5 * 60_000;
+
+export class CliPool {
+  private listenFd = -1;
+  private readonly waiting = new Set<Child>();
+  private failures = 0;
+  /** Shut down, or given up on: never wakes again. */
+  private off = false;
+  private idleTimer?: NodeJS.Timeout;
+  readonly socket: string;
+
+  constructor(execRoot: string, private readonly size: number, private readonly cliScript = path.join(__dirname, 'dray.js')) {
+    this.socket = path.join(execRoot, WARM_SOCKET_NAME);
+    // A socket file left by a drayd that was killed answers nothing; `dray` runs cold until a wake.
+    rmSync(this.socket, { force: true });
+    if (size <= 0 || !nativeAddon() || !existsSync(cliScript)) this.off = true;
+  }
+
+  get awake(): boolean { return this.listenFd >= 0; }
+
+  /** Listens and starts the waiting processes, unless they are already there. */
+  wake(): void {
+    if (this.off || this.awake) return;
+    try {
+      this.listenFd = nativeAddon()!.warmListen(this.socket);
+    } catch (e) {
+      this.off = true;
+      log.warn('warm CLI not started: `dray` starts the CLI itself', { error: (e as Error).message });
+      return;
+    }
+    for (let i = 0; i < this.size; i++) this.spawnOne();
+    this.idleTimer = setTimeout(() => this.sleep(), IDLE_MS);
+    this.idleTimer.unref();
+  }
+
+  /** pids of the processes waiting now. */
+  pids(): number[] {
+    return [...this.waiting].map((c) => c.pid!).filter(Boolean);
+  }
+
+  private spawnOne(): void {
+    if (!this.awake) return;
+    const env: NodeJS.ProcessEnv = { ...process.env, [WARM_WORKER_ENV]: '1', [WARM_PARENT_ENV]: String(process.pid) };
+    // Read at node's start-up: a CA bundle the CLI never uses, and options meant for drayd.
+    delete env.NODE_EXTRA_CA_CERTS;
+    delete env.NODE_OPTIONS;
+    const stdio: ('pipe' | 'ignore' | number)[] = ['ignore', 'ignore', 'pipe'];
+    stdio[WARM_LISTEN_FD] = this.listenFd;
+    stdio[WARM_CLAIMED_FD] = 'pipe';
+    const child = spawnChild(process.execPath, ['--', this.cliScript], { stdio, env, nice: START_NICE });
+    this.waiting.add(child);
+    let claimed = false;
+    let stderr = '';
+    child.stdio[WARM_CLAIMED_FD]?.once('data', () => {
+      claimed = true;
+      this.failures = 0;
+      this.waiting.delete(child);
+      this.idleTimer?.refresh();
+      this.spawnOne();
+    });
+    // Until it is claimed, its stderr is drayd's to report; then it is the command's own.
+    child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
+    child.on('error', (e) => log.warn('warm CLI process did not start', { error: e.message }));
+    child.on('exit', (code, signal) => {
+      if (claimed || !this.waiting.delete(child) || !this.awake) return;
+      if (code === WARM_STALE_STATUS) { this.spawnOne(); return; }
+      log.warn('warm CLI process ended while waiting', { code, signal, stderr: stderr.trim().slice(-1000) });
+      if (++this.failures >= MAX_FAILURES) {
+        log.warn('warm CLI disabled: `dray` starts the CLI itself', { socket: this.socket });
+        this.stop();
+        return;
+      }
+      this.spawnOne();
+    });
+  }
+
+  /** Removes the socket and ends the waiting processes; commands already taken run on. */
+  private sleep(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.listenFd >= 0) {
+      rmSync(this.socket, { force: true });
+      closeSync(this.listenFd);
+      this.listenFd = -1;
+    }
+    for (const c of this.waiting) c.kill('SIGKILL');
+    this.waiting.clear();
+  }
+
+  /** For good: drayd is shutting down (or the pool gave up). */
+  stop(): void {
+    this.off = true;
+    this.sleep();
+  }
+}

@@ -1,0 +1,14 @@
+// What drayd (src/daemon/cli-pool.ts) and a waiting CLI process (src/cli/warm-worker.ts) agree on.
+/** Set in a waiting CLI process's environment, to drayd's pid (the parent it expects). */
+export const WARM_PARENT_ENV = 'DRAY_CLI_PARENT';
+/** The waiting process's fds: drayd's listening socket, and the pipe on which it says it took a command. */
+export const WARM_LISTEN_FD = 3;
+export const WARM_CLAIMED_FD = 4;
+/** The exit status of a waiting process that left because a rebuild made it out of date. */
+export const WARM_STALE_STATUS = 3;
+/** The socket in drayd's exec root; the launcher's default is the default exec root's. */
+export const WARM_SOCKET_NAME = 'cli.sock';
+/** Set in the environment of a CLI process drayd starts to wait for a command. */
+export const WARM_WORKER_ENV = 'DRAY_CLI_WORKER';
+/** The start of the dray CLI's User-Agent: a request carrying it wakes drayd's pool. */
+export const DRAY_CLIENT_AGENT = 'Dray-Client/';

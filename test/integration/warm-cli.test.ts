@@ -1,0 +1,180 @@
+// The warm CLI: drayd keeps a CLI process waiting (src/daemon/cli-pool.ts), the `dray` launcher
+// (native/launch.c) hands it each command with the caller's stdio, cwd, umask and environment.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, writeFileSync, statSync, existsSync, rmSync, appendFileSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
+
+let d: TestDaemon;
+before(async () => {
+  // A short idle time, so the test sees the pool go back to sleep.
+  d = new TestDaemon([], undefined, { DRAY_CLI_IDLE_MS: '3000' });
+  await d.start();
+  await d.bootstrapBusybox();
+});
+after(async () => {
+  const leaks = await d.stop();
+  assert.deepEqual(leaks, []);
+});
+
+/** accept4(2) on x86-64 and arm64: the call a waiting process blocks in. */
+const ACCEPT4 = process.arch === 'arm64' ? 242 : 288;
+/** Processes of ours already handed a command (they may take a moment to exit). */
+const taken = new Set<number>();
+
+/** The waiting process, once drayd has (re)started it and it blocks in accept(). */
+async function waitingPid(daemon: TestDaemon): Promise<number> {
+  // Asleep after the short idle time: a dray command wakes it.
+  if (!existsSync(daemon.cliSocket)) assert.equal(daemon.dray(['version']).code, 0);
+  for (let i = 0; i < 200; i++) {
+    for (const p of daemon.cliWorkerPids()) {
+      if (taken.has(p)) continue;
+      try { if (readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith(`${ACCEPT4} `)) return p; } catch { /* gone */ }
+    }
+    await sleep(50);
+  }
+  throw new Error('no waiting CLI process');
+}
+function alive(pid: number): boolean {
+  try { return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return false; }
+}
+
+test('drayd keeps no CLI process until the dray CLI is used, and none after it is left unused', async () => {
+  assert.deepEqual(d.cliWorkerPids(), []);
+  assert.ok(!existsSync(d.cliSocket));
+  // The docker CLI does not wake it: only dray's commands gain from it.
+  assert.equal(d.docker(['ps', '-q']).code, 0);
+  await sleep(300);
+  assert.deepEqual(d.cliWorkerPids(), []);
+  // This one runs cold and wakes the pool.
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  const w = await waitingPid(d);
+  assert.ok(existsSync(d.cliSocket));
+  for (let i = 0; i < 100 && alive(w); i++) await sleep(100);
+  assert.ok(!alive(w), 'the pool sleeps after its idle time');
+  assert.ok(!existsSync(d.cliSocket));
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  await waitingPid(d);
+});
+
+test('a waiting process takes the command, and drayd starts the next one', async () => {
+  const w = await waitingPid(d);
+  taken.add(w);
+  const r = d.dray(['ps', '--format', '{{.Names}}']);
+  assert.equal(r.code, 0, r.stderr);
+  for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
+  assert.ok(!alive(w), 'the waiting process ran the command and exited');
+  const next = await waitingPid(d);
+  assert.notEqual(next, w);
+  assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
+});
+
+test('stdin, stdout, stderr and the exit status are the caller\'s own', async () => {
+  const r = d.dray(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo err >&2; exit 5'], 'from stdin\n');
+  assert.deepEqual(r, { code: 5, stdout: 'from stdin\n', stderr: 'err\n' });
+  const bad = d.dray(['nosuchcommand']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown command: dray nosuchcommand/);
+});
+
+test('the working directory, environment and umask are the caller\'s', async () => {
+  const dir = mkdtempSync('/tmp/dray-warm-');
+  try {
+    writeFileSync(path.join(dir, 'env.list'), 'FROM_FILE=relative\n');
+    const r = spawnSync('sh', ['-c', `umask 077 && exec ${drayLauncher} run --rm --env-file env.list -e FROM_ENV busybox sh -c 'echo $FROM_FILE $FROM_ENV'`],
+      { cwd: dir, env: { ...d.env, FROM_ENV: 'caller' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'relative caller\n');
+    const s = spawnSync('sh', ['-c', `umask 077 && exec ${drayLauncher} image save -o out.tar busybox`], { cwd: dir, env: d.env, encoding: 'utf8' });
+    assert.equal(s.status, 0, s.stderr);
+    assert.equal(statSync(path.join(dir, 'out.tar')).mode & 0o777, 0o600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('signals to dray reach the command; one that ends it ends dray the same way', async () => {
+  const c = spawn(drayLauncher, ['run', '--rm', 'busybox', 'sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; sleep 30 & wait'], { env: d.env });
+  let out = '';
+  c.stdout.on('data', (b) => { out += b; });
+  for (let i = 0; i < 100 && !out.includes('ready'); i++) await sleep(50);
+  assert.equal(out, 'ready\n');
+  c.kill('SIGTERM');
+  const [code] = await once(c, 'exit');
+  assert.equal(code, 3);
+  assert.equal(out, 'ready\ngot TERM\n');
+
+  const id = d.dray(['run', '-d', 'busybox', 'sh', '-c', 'echo line; sleep 30']).stdout.trim();
+  const f = spawn(drayLauncher, ['logs', '-f', id], { env: d.env });
+  let logs = '';
+  f.stdout.on('data', (b) => { logs += b; });
+  for (let i = 0; i < 100 && !logs.includes('line'); i++) await sleep(50);
+  f.kill('SIGINT');
+  const [fcode, fsig] = await once(f, 'exit');
+  assert.deepEqual([fcode, fsig], [null, 'SIGINT']);
+  assert.equal(d.dray(['rm', '-f', id]).code, 0);
+});
+
+test('another build of dray is turned away and runs the CLI itself; a rebuilt one replaces the waiting process', async () => {
+  // A copy of dist/ is another build: its own bundle file.
+  const dist = mkdtempSync('/tmp/dray-warm-dist-');
+  const other = new TestDaemon([], path.join(dist, 'drayd.js'));
+  try {
+    for (const f of ['dray', 'dray.js', 'dray-main.js', 'drayd.js', 'dray_sys.node']) copyFileSync(path.join(path.dirname(drayLauncher), f), path.join(dist, f));
+    const w = await waitingPid(d);
+    const r = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: d.env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '0.1.0\n');
+    assert.ok(alive(w), 'the waiting process refused the other build and waits on');
+
+    // A daemon of the copied build: its waiting process runs the copy. Changing the copy's bundle
+    // makes that process out of date; it leaves, and drayd starts one that loads the new bundle.
+    await other.start();
+    assert.equal(spawnSync(path.join(dist, 'dray'), ['ps'], { env: other.env }).status, 0);
+    const ow = await waitingPid(other);
+    appendFileSync(path.join(dist, 'dray-main.js'), '\n// rebuilt\n');
+    const again = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: other.env, encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    for (let i = 0; i < 50 && alive(ow); i++) await sleep(20);
+    assert.ok(!alive(ow), 'the out-of-date process left');
+    const fresh = await waitingPid(other);
+    taken.add(fresh);
+    const served = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: other.env, encoding: 'utf8' });
+    assert.equal(served.status, 0);
+    for (let i = 0; i < 50 && alive(fresh); i++) await sleep(20);
+    assert.ok(!alive(fresh), 'the new process serves the rebuilt launcher');
+  } finally {
+    assert.deepEqual(await other.stop(), []);
+    rmSync(dist, { recursive: true, force: true });
+  }
+});
+
+test('no daemon, or DRAY_CLI_SOCKET="": dray runs the CLI itself', () => {
+  for (const sock of ['/tmp/dray-no-such-dir/cli.sock', '']) {
+    const r = spawnSync(drayLauncher, ['--version'], { env: { ...d.env, DRAY_CLI_SOCKET: sock }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Dray version /);
+  }
+});
+
+test('the waiting process dies with drayd, even killed; a restarted drayd listens again', async () => {
+  const w = await waitingPid(d);
+  await d.killDaemon();
+  for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
+  assert.ok(!alive(w), 'no waiting process outlives drayd');
+  // The stale socket file answers nothing: dray runs the CLI itself meanwhile.
+  assert.ok(existsSync(d.cliSocket));
+  const r = spawnSync(drayLauncher, ['--version'], { env: d.env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  await d.start();
+  assert.ok(!existsSync(d.cliSocket), 'a restarted drayd removes the socket left behind');
+  assert.equal(d.dray(['version']).code, 0);
+  const w2 = await waitingPid(d);
+  taken.add(w2);
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  for (let i = 0; i < 50 && alive(w2); i++) await sleep(20);
+  assert.ok(!alive(w2));
+});
