@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include "warm-proto.h"
 
@@ -147,7 +148,9 @@ static void warm(char **argv, const char *sock) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   strcpy(addr.sun_path, sock);
-  if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) goto fail;
+  // Bounds connect() (a full backlog) and sending the command as well as the answer's wait.
+  struct timeval tv = { ANSWER_TIMEOUT_MS / 1000, (ANSWER_TIMEOUT_MS % 1000) * 1000 };
+  if (s < 0 || setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) goto fail;
 
   struct warm_head head = { WARM_MAGIC, (uint32_t)b.len };
   struct iovec iov = { &head, sizeof head };

@@ -54,7 +54,8 @@ static napi_value int_value(napi_env env, int64_t n) {
 
 // warmListen(path) → fd: a listening socket at path that only its owner (root) may connect to.
 // Bound under a temporary name, restricted, then renamed into place: never a moment where the
-// path answers with looser permissions, and an old socket file is replaced in one step.
+// path answers with looser permissions, and an old socket file is replaced in one step. (drayd
+// binds a name launchers do not use, and links the one they use while a process waits.)
 static napi_value js_warm_listen(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmListen(path)";
   napi_value argv[1];
@@ -259,9 +260,22 @@ static napi_value js_warm_wait_parent(napi_env env, napi_callback_info info) {
   return int_value(env, getppid());
 }
 
+// warmReady(): the waiting process is loaded and about to wait: back at normal priority on every
+// thread (drayd starts it at the lowest, so its start-up takes only time nobody else wants, but
+// a launcher must not wait for it to be scheduled).
+static napi_value js_warm_ready(napi_env env, napi_callback_info info) {
+  (void)env; (void)info;
+  DIR *d = opendir("/proc/self/task");
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) if (e->d_name[0] != '.') setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), 0);
+    closedir(d);
+  }
+  return NULL;
+}
+
 // warmClaim(fds): becomes the command's process: its stdin, stdout, stderr and working directory
-// (fds from warmAccept), no longer tied to drayd's life, and back at normal priority on every
-// thread (drayd starts waiting processes at the lowest, so they start without slowing others).
+// (fds from warmAccept), no longer tied to drayd's life.
 static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmClaim(fds)";
   napi_value argv[1];
@@ -278,12 +292,6 @@ static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 3; i++) if (dup2(fds[i], i) < 0) return throw_errno(env, errno, "dup2", NULL);
   if (fchdir(fds[3]) < 0) return throw_errno(env, errno, "fchdir", NULL);
   for (int i = 0; i < WARM_NFDS; i++) if (fds[i] > 2) close(fds[i]);
-  DIR *d = opendir("/proc/self/task");
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) if (e->d_name[0] != '.') setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), 0);
-    closedir(d);
-  }
   return NULL;
 }
 
@@ -304,6 +312,7 @@ void warm_register(napi_env env, napi_value exports) {
     { "warmIdentity", NULL, js_warm_identity, NULL, NULL, NULL, napi_default, NULL },
     { "warmAccept", NULL, js_warm_accept, NULL, NULL, NULL, napi_default, NULL },
     { "warmWaitParent", NULL, js_warm_wait_parent, NULL, NULL, NULL, napi_default, NULL },
+    { "warmReady", NULL, js_warm_ready, NULL, NULL, NULL, napi_default, NULL },
     { "warmClaim", NULL, js_warm_claim, NULL, NULL, NULL, napi_default, NULL },
     { "warmReport", NULL, js_warm_report, NULL, NULL, NULL, napi_default, NULL },
   };

@@ -7,7 +7,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { nativeAddon, WarmJob } from '../lib/native';
-import { WARM_PARENT_ENV, WARM_LISTEN_FD, WARM_CLAIMED_FD, WARM_STALE_STATUS } from '../lib/warm-cli';
+import { WARM_PARENT_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
 
 /**
  * Waits for one command and runs it with `run`. `preload` initialises what most commands use,
@@ -21,6 +21,9 @@ export function serveOne(run: (argv: string[]) => void, preload: () => void): vo
   const bundle = path.join(__dirname, 'dray-main.js');
   const identity = sys.warmIdentity(bundle);
   preload();
+  sys.warmReady();
+  // drayd makes the socket visible to launchers while a process is ready to answer.
+  writeSync(WARM_STATUS_FD, WARM_READY);
   let job: WarmJob | { refused: true };
   for (;;) {
     job = sys.warmAccept(WARM_LISTEN_FD, identity);
@@ -30,9 +33,9 @@ export function serveOne(run: (argv: string[]) => void, preload: () => void): vo
     try { now = sys.warmIdentity(bundle); } catch { /* removed */ }
     if (now !== identity) process.exit(WARM_STALE_STATUS);
   }
-  try { writeSync(WARM_CLAIMED_FD, 'c'); } catch { /* drayd gone: it starts no successor anyway */ }
+  try { writeSync(WARM_STATUS_FD, WARM_CLAIMED); } catch { /* drayd gone: it starts no successor anyway */ }
   // Neither may reach what the command starts (dray daemon start, a build's helpers).
-  closeSync(WARM_CLAIMED_FD);
+  closeSync(WARM_STATUS_FD);
   closeSync(WARM_LISTEN_FD);
   sys.warmClaim(job.fds);
   // Node caches the working directory; chdir('.') makes it read the new one.

@@ -7,15 +7,17 @@
 // drayd's but the listening socket.
 //
 // "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
-// cold) and sleeps again after IDLE_MS without a command, removing the socket, so an unused drayd
-// keeps no CLI process in memory. A waiting process that exits unasked is started again, unless
-// that keeps happening: then the pool stays off and every `dray` runs the CLI itself.
-import { existsSync, rmSync, closeSync } from 'node:fs';
+// cold) and sleeps again after IDLE_MS without a command, so an unused drayd keeps no CLI process
+// in memory. The launchers' socket path exists only while a process is ready to answer (a hard
+// link to the listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
+// rather than wait for a successor that a busy host runs last. A waiting process that exits
+// unasked is started again, unless that keeps happening: then the pool stays off for good.
+import { existsSync, rmSync, closeSync, linkSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { spawnChild, Child } from '../lib/spawn';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
-import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_CLAIMED_FD } from '../lib/warm-cli';
+import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
 
 /** Consecutive waiting processes that may end unasked before the pool gives up. */
 const MAX_FAILURES = 3;
@@ -26,17 +28,23 @@ const IDLE_MS = Number(process.env.DRAY_CLI_IDLE_MS) || 5 * 60_000;
 
 export class CliPool {
   private listenFd = -1;
+  /** Started and not yet claimed; `ready` ones wait in accept(). */
   private readonly waiting = new Set<Child>();
+  private readonly ready = new Set<Child>();
+  private published = false;
   private failures = 0;
   /** Shut down, or given up on: never wakes again. */
   private off = false;
   private idleTimer?: NodeJS.Timeout;
   readonly socket: string;
+  private readonly bound: string;
 
   constructor(execRoot: string, private readonly size: number, private readonly cliScript = path.join(__dirname, 'dray.js')) {
     this.socket = path.join(execRoot, WARM_SOCKET_NAME);
-    // A socket file left by a drayd that was killed answers nothing; `dray` runs cold until a wake.
+    this.bound = path.join(execRoot, WARM_BOUND_NAME);
+    // Socket files left by a drayd that was killed answer nothing; `dray` runs cold until a wake.
     rmSync(this.socket, { force: true });
+    rmSync(this.bound, { force: true });
     if (size <= 0 || !nativeAddon() || !existsSync(cliScript)) this.off = true;
   }
 
@@ -46,7 +54,7 @@ export class CliPool {
   wake(): void {
     if (this.off || this.awake) return;
     try {
-      this.listenFd = nativeAddon()!.warmListen(this.socket);
+      this.listenFd = nativeAddon()!.warmListen(this.bound);
     } catch (e) {
       this.off = true;
       log.warn('warm CLI not started: `dray` starts the CLI itself', { error: (e as Error).message });
@@ -57,11 +65,6 @@ export class CliPool {
     this.idleTimer.unref();
   }
 
-  /** pids of the processes waiting now. */
-  pids(): number[] {
-    return [...this.waiting].map((c) => c.pid!).filter(Boolean);
-  }
-
   private spawnOne(): void {
     if (!this.awake) return;
     const env: NodeJS.ProcessEnv = { ...process.env, [WARM_WORKER_ENV]: '1', [WARM_PARENT_ENV]: String(process.pid) };
@@ -70,15 +73,17 @@ export class CliPool {
     delete env.NODE_OPTIONS;
     const stdio: ('pipe' | 'ignore' | number)[] = ['ignore', 'ignore', 'pipe'];
     stdio[WARM_LISTEN_FD] = this.listenFd;
-    stdio[WARM_CLAIMED_FD] = 'pipe';
+    stdio[WARM_STATUS_FD] = 'pipe';
     const child = spawnChild(process.execPath, ['--', this.cliScript], { stdio, env, nice: START_NICE });
     this.waiting.add(child);
     let claimed = false;
     let stderr = '';
-    child.stdio[WARM_CLAIMED_FD]?.once('data', () => {
+    child.stdio[WARM_STATUS_FD]?.on('data', (d: Buffer) => {
+      if (d.includes(WARM_READY) && this.waiting.has(child)) { this.ready.add(child); this.publish(); }
+      if (!d.includes(WARM_CLAIMED) || claimed) return;
       claimed = true;
       this.failures = 0;
-      this.waiting.delete(child);
+      this.forget(child);
       this.idleTimer?.refresh();
       this.spawnOne();
     });
@@ -86,7 +91,8 @@ export class CliPool {
     child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
     child.on('error', (e) => log.warn('warm CLI process did not start', { error: e.message }));
     child.on('exit', (code, signal) => {
-      if (claimed || !this.waiting.delete(child) || !this.awake) return;
+      if (claimed || !this.waiting.has(child) || !this.awake) return;
+      this.forget(child);
       if (code === WARM_STALE_STATUS) { this.spawnOne(); return; }
       log.warn('warm CLI process ended while waiting', { code, signal, stderr: stderr.trim().slice(-1000) });
       if (++this.failures >= MAX_FAILURES) {
@@ -98,17 +104,45 @@ export class CliPool {
     });
   }
 
-  /** Removes the socket and ends the waiting processes; commands already taken run on. */
+  private forget(child: Child): void {
+    this.waiting.delete(child);
+    this.ready.delete(child);
+    if (!this.ready.size) this.unpublish();
+  }
+
+  /** Launchers find the socket: a link made beside it and renamed over, in one step. */
+  private publish(): void {
+    if (this.published || !this.awake) return;
+    const tmp = `${this.socket}.${process.pid}.tmp`;
+    try {
+      rmSync(tmp, { force: true });
+      linkSync(this.bound, tmp);
+      renameSync(tmp, this.socket);
+      this.published = true;
+    } catch (e) {
+      log.warn('warm CLI socket not published', { error: (e as Error).message });
+    }
+  }
+
+  private unpublish(): void {
+    if (!this.published) return;
+    rmSync(this.socket, { force: true });
+    this.published = false;
+  }
+
+  /** Removes the sockets and ends the waiting processes; commands already taken run on. */
   private sleep(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    this.unpublish();
     if (this.listenFd >= 0) {
-      rmSync(this.socket, { force: true });
+      rmSync(this.bound, { force: true });
       closeSync(this.listenFd);
       this.listenFd = -1;
     }
     for (const c of this.waiting) c.kill('SIGKILL');
     this.waiting.clear();
+    this.ready.clear();
   }
 
   /** For good: drayd is shutting down (or the pool gave up). */

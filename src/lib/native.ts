@@ -20,6 +20,7 @@ export interface SysAddon {
   warmListen(path: string): number;
   warmIdentity(bundle: string): string;
   warmWaitParent(): number;
+  warmReady(): void;
   warmAccept(listenFd: number, identity: string): WarmJob | { refused: true };
   warmClaim(fds: number[]): void;
   warmReport(conn: number, status: number): void;

@@ -1,13 +1,18 @@
 // What drayd (src/daemon/cli-pool.ts) and a waiting CLI process (src/cli/warm-worker.ts) agree on.
 /** Set in a waiting CLI process's environment, to drayd's pid (the parent it expects). */
 export const WARM_PARENT_ENV = 'DRAY_CLI_PARENT';
-/** The waiting process's fds: drayd's listening socket, and the pipe on which it says it took a command. */
+/** The waiting process's fds: drayd's listening socket, and the pipe on which it tells drayd it is
+ * ready (WARM_READY) and then that it took a command (WARM_CLAIMED). */
 export const WARM_LISTEN_FD = 3;
-export const WARM_CLAIMED_FD = 4;
+export const WARM_STATUS_FD = 4;
+export const WARM_READY = 'r';
+export const WARM_CLAIMED = 'c';
 /** The exit status of a waiting process that left because a rebuild made it out of date. */
 export const WARM_STALE_STATUS = 3;
-/** The socket in drayd's exec root; the launcher's default is the default exec root's. */
+/** The socket in drayd's exec root, there while a process waits; the launcher's default is the
+ * default exec root's. The listening socket itself is bound at WARM_BOUND_NAME. */
 export const WARM_SOCKET_NAME = 'cli.sock';
+export const WARM_BOUND_NAME = 'cli-bound.sock';
 /** Set in the environment of a CLI process drayd starts to wait for a command. */
 export const WARM_WORKER_ENV = 'DRAY_CLI_WORKER';
 /** The start of the dray CLI's User-Agent: a request carrying it wakes drayd's pool. */
