@@ -8,7 +8,7 @@
 // watched through a pidfd on libuv's loop, so nothing waits on a thread, and libuv's SIGCHLD
 // handler, which only reaps the pids it started itself, never takes these children from us.
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "addon.h"
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,14 +33,12 @@ extern char **environ;
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
-napi_value errno_error(napi_env env, int e, const char *syscall, const char *path);
-
-static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
   napi_throw(env, errno_error(env, e, syscall, path));
   return NULL;
 }
 
-static char *dup_string(napi_env env, napi_value v) {
+char *dup_string(napi_env env, napi_value v) {
   size_t len;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);

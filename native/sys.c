@@ -4,7 +4,7 @@
 // (10–15 ms apiece on a slow VM); the syscalls themselves take well under a millisecond, except an
 // overlay unmount that syncs its upper file system, which is why they do not run on the event loop.
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "addon.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -20,8 +20,7 @@
 
 enum op { OP_MOUNT, OP_UMOUNT, OP_NETNS };
 
-// An Error as Node's own system errors are: "<syscall> <path>: <strerror>", with errno (positive
-// here), code ("ENOENT"), syscall and path. Shared with spawn.c.
+// errno positive here, code as "ENOENT".
 napi_value errno_error(napi_env env, int e, const char *syscall, const char *path) {
   napi_value msg, err, v;
   char text[512];
@@ -120,7 +119,7 @@ static napi_value start(napi_env env, struct call *c) {
 }
 
 // The n arguments of a call, or a TypeError naming `usage` when fewer were given.
-static int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
   size_t argc = n;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc >= n) return 1;

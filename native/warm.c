@@ -3,7 +3,7 @@
 // become that command's process (its stdio, working directory, umask). The wait is a blocking
 // accept(): the waiting process has nothing else to do, and its event loop has not started work.
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "addon.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,30 +21,8 @@
 #include <sys/un.h>
 #include "warm-proto.h"
 
-napi_value errno_error(napi_env env, int e, const char *syscall, const char *path);
-
 /** A launcher that connected must send its command and answer within this time. */
 #define HANDSHAKE_TIMEOUT_S 2
-
-static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
-  napi_throw(env, errno_error(env, e, syscall, path));
-  return NULL;
-}
-
-static bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
-  size_t argc = n;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < n) { napi_throw_type_error(env, NULL, usage); return false; }
-  return true;
-}
-
-static char *str(napi_env env, napi_value v) {
-  size_t len;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
-  char *s = malloc(len + 1);
-  if (s) napi_get_value_string_utf8(env, v, s, len + 1, &len);
-  return s;
-}
 
 static napi_value int_value(napi_env env, int64_t n) {
   napi_value v;
@@ -59,8 +37,8 @@ static napi_value int_value(napi_env env, int64_t n) {
 static napi_value js_warm_listen(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmListen(path)";
   napi_value argv[1];
-  if (!args(env, info, 1, argv, usage)) return NULL;
-  char *path = str(env, argv[0]);
+  if (!get_args(env, info, 1, argv, usage)) return NULL;
+  char *path = dup_string(env, argv[0]);
   if (!path) { napi_throw_type_error(env, NULL, usage); return NULL; }
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   char tmp[sizeof addr.sun_path + 32];
@@ -185,8 +163,8 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmAccept(listenFd, identity)";
   napi_value argv[2];
   int32_t lfd;
-  if (!args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &lfd) != napi_ok) return NULL;
-  char *identity = str(env, argv[1]);
+  if (!get_args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &lfd) != napi_ok) return NULL;
+  char *identity = dup_string(env, argv[1]);
   if (!identity) { napi_throw_type_error(env, NULL, usage); return NULL; }
   for (;;) {
     struct request r = { .conn = -1 };
@@ -240,8 +218,8 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
 static napi_value js_warm_identity(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmIdentity(bundle)";
   napi_value argv[1];
-  if (!args(env, info, 1, argv, usage)) return NULL;
-  char *bundle = str(env, argv[0]), id[160];
+  if (!get_args(env, info, 1, argv, usage)) return NULL;
+  char *bundle = dup_string(env, argv[0]), id[160];
   if (!bundle) { napi_throw_type_error(env, NULL, usage); return NULL; }
   int failed = warm_identity(bundle, id, sizeof id) < 0;
   int e = errno;
@@ -279,7 +257,7 @@ static napi_value js_warm_ready(napi_env env, napi_callback_info info) {
 static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmClaim(fds)";
   napi_value argv[1];
-  if (!args(env, info, 1, argv, usage)) return NULL;
+  if (!get_args(env, info, 1, argv, usage)) return NULL;
   int fds[WARM_NFDS];
   for (uint32_t i = 0; i < WARM_NFDS; i++) {
     napi_value v;
@@ -300,7 +278,7 @@ static napi_value js_warm_report(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmReport(conn, status)";
   napi_value argv[2];
   int32_t conn, status;
-  if (!args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &conn) != napi_ok
+  if (!get_args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &conn) != napi_ok
       || napi_get_value_int32(env, argv[1], &status) != napi_ok) { napi_throw_type_error(env, NULL, usage); return NULL; }
   write_exact(conn, &status, sizeof status);
   return NULL;
