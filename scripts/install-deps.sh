@@ -11,8 +11,9 @@ packages=(
   busybox-static
   tini
   attr tar procps util-linux curl mmdebstrap
-  # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers
-  g++ make python3
+  # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers,
+  # and the `dray` launcher (native/launch.c), built with cc
+  gcc g++ make python3
 )
 missing=()
 for p in "${packages[@]}"; do

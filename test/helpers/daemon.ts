@@ -14,6 +14,15 @@ export const drayLauncher = path.join(root, 'dist', 'dray');
 
 export interface ApiResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer; json: any }
 
+/** Subnet bytes taken by this test file's daemons: two daemons on one subnet would share routes and rules. */
+const subnetBytesInUse = new Set<number>();
+function freeSubnetByte(): number {
+  for (;;) {
+    const b = 200 + Math.floor(Math.random() * 50);
+    if (!subnetBytesInUse.has(b)) { subnetBytesInUse.add(b); return b; }
+  }
+}
+
 export class TestDaemon {
   proc?: ChildProcess;
   readonly dir: string;
@@ -23,7 +32,7 @@ export class TestDaemon {
   log = '';
   /** A bridge device and subnet of its own, so no other daemon's network is touched. */
   readonly bridge = `drt${Math.random().toString(36).slice(2, 8)}`;
-  readonly subnetByte = 200 + Math.floor(Math.random() * 50);
+  readonly subnetByte = freeSubnetByte();
 
   /** draydPath: another build's drayd.js (its waiting CLI processes run that build's dray.js). */
   constructor(readonly extraArgs: string[] = [], readonly draydPath = draydJs, readonly extraEnv: Record<string, string> = {}) {
