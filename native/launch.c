@@ -68,9 +68,10 @@ static int put(struct buf *b, const char *s) {
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+/** Sends all of p; a worker that closed meanwhile is an error here, not a SIGPIPE. */
+static int send_all(int fd, const char *p, size_t n) {
   while (n) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return -1;
     p += w;
@@ -163,7 +164,7 @@ static void warm(char **argv, const char *sock) {
   memcpy(CMSG_DATA(c), fds, sizeof fds);
   ssize_t sent;
   do sent = sendmsg(s, &msg, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
-  if (sent != (ssize_t)sizeof head || write_all(s, b.p, b.len) < 0) goto fail;
+  if (sent != (ssize_t)sizeof head || send_all(s, b.p, b.len) < 0) goto fail;
   free(b.p);
   b.p = NULL;
 
@@ -174,7 +175,7 @@ static void warm(char **argv, const char *sock) {
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
   char go = WARM_GO;
-  if (write_all(s, &go, 1) < 0) {
+  if (send_all(s, &go, 1) < 0) {
     // The worker is gone before it started anything: run the command here after all.
     worker = 0;
     sa.sa_handler = SIG_DFL;

@@ -91,6 +91,16 @@ test('the working directory, environment and umask are the caller\'s', async () 
     const s = spawnSync('sh', ['-c', `umask 077 && exec ${drayLauncher} image save -o out.tar busybox`], { cwd: dir, env: d.env, encoding: 'utf8' });
     assert.equal(s.status, 0, s.stderr);
     assert.equal(statSync(path.join(dir, 'out.tar')).mode & 0o777, 0o600);
+    // An environment larger than a socket buffer still arrives whole, in the waiting process.
+    const w = await waitingPid(d);
+    taken.add(w);
+    const big: Record<string, string> = {};
+    for (let i = 0; i < 8; i++) big[`BIG_${i}`] = String(i).repeat(100_000);
+    const e = spawnSync(drayLauncher, ['run', '--rm', '-e', 'BIG_7', 'busybox', 'sh', '-c', 'echo ${#BIG_7}'], { env: { ...d.env, ...big }, encoding: 'utf8' });
+    assert.equal(e.status, 0, e.stderr);
+    assert.equal(e.stdout, '100000\n');
+    for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
+    assert.ok(!alive(w), 'the waiting process ran it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
