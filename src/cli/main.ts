@@ -5,7 +5,7 @@ import { parseFlags, FlagError, FlagDef, formatFlagHelp, boolFlag, strFlag, list
 import type { Command, Ctx } from './command';
 import { StatusError, UsageError } from './command';
 import { lookupCommand, topLevelHelp, groupHelp, GROUPS } from './registry';
-import { WARM_WORKER_ENV } from '../lib/warm-cli';
+import { WARM_WORKER_ENV, WARM_AGENT_MARK } from '../lib/warm-cli';
 
 declare const DRAY_BUILD: string | undefined;
 /** process.stdout and process.stderr once made: Node makes each on first use (~1 ms for both on pipes here). */
@@ -33,6 +33,8 @@ function onStdioMade(setup: (s: NodeJS.WriteStream) => void): void {
 }
 
 const VERSION = '0.1.0';
+/** This process waited for its command (src/cli/warm-worker.ts). */
+let servedWarm = false;
 
 const globalFlags: FlagDef[] = [
   strFlag('config', undefined, 'Location of client config files'),
@@ -131,7 +133,9 @@ async function main(argv: string[]): Promise<number> {
       if (!client) {
         const { DockerClient } = require('../client') as typeof import('../client');
         const { resolveHostAddress } = require('../client/host') as typeof import('../client/host');
-        client = new DockerClient({ host: resolveHostAddress(hostFlag) });
+        const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
+        // drayd tells from the agent whether `dray` found a waiting process (src/daemon/cli-pool.ts).
+        client = new DockerClient({ host: resolveHostAddress(hostFlag), userAgent: servedWarm ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
       }
       return client;
     },
@@ -211,5 +215,5 @@ function preload(): void {
   require('../client/host');
 }
 
-if (process.env[WARM_WORKER_ENV]) (require('./warm-worker') as typeof import('./warm-worker')).serveOne(runCli, preload);
+if (process.env[WARM_WORKER_ENV]) (require('./warm-worker') as typeof import('./warm-worker')).serveOne((argv) => { servedWarm = true; runCli(argv); }, preload);
 else runCli(process.argv.slice(2));

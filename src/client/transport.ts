@@ -6,6 +6,9 @@ import { Endpoint, parseHost } from './host';
 import { HttpClient, HttpResponse, HttpRequest } from './http';
 import { DRAY_CLIENT_AGENT } from '../lib/warm-cli';
 
+/** The dray client's User-Agent. */
+export const DRAY_USER_AGENT = `${DRAY_CLIENT_AGENT}0.1.0 (linux)`;
+
 export { HttpResponse };
 
 /** Highest API version this client speaks; negotiated down to the daemon's. */
@@ -77,7 +80,7 @@ export class Transport {
     // Keep-alive lets a command's requests share one connection; idle ones are unref'd.
     this.http = new HttpClient(this.endpoint);
     this.pinned = opts.version;
-    this.userAgent = opts.userAgent ?? `${DRAY_CLIENT_AGENT}0.1.0 (linux)`;
+    this.userAgent = opts.userAgent ?? DRAY_USER_AGENT;
   }
 
   close(): void { this.http.close(); }

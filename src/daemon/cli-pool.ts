@@ -8,7 +8,10 @@
 //
 // "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
 // cold) and sleeps again after IDLE_MS without a command, so an unused drayd keeps no CLI process
-// in memory. The launchers' socket path exists only while a process is ready to answer (a hard
+// in memory. It keeps one process waiting, and up to `max` while commands come back to back: a
+// dray request that did not come from a waiting process (its User-Agent says so) means a `dray`
+// found none ready and started Node.js itself, so one more is kept until BURST_MS pass without a
+// command. The launchers' socket path exists only while a process is ready to answer (a hard
 // link to the listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
 // rather than wait for a successor that a busy host runs last. A waiting process that exits
 // unasked is started again, unless that keeps happening: then the pool stays off for good.
@@ -17,6 +20,7 @@ import * as path from 'node:path';
 import { spawnChild, Child } from '../lib/spawn';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
+import { IDLE_GC_QUIET_MS } from '../lib/idle-gc';
 import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
 
 /** Consecutive waiting processes that may end unasked before the pool gives up. */
@@ -25,6 +29,8 @@ const MAX_FAILURES = 3;
 const START_NICE = 19;
 /** The pool sleeps after this long without a command (DRAY_CLI_IDLE_MS: tests). */
 const IDLE_MS = Number(process.env.DRAY_CLI_IDLE_MS) || 5 * 60_000;
+/** Extra waiting processes go after this long without a command: drayd's own idle time. */
+const BURST_MS = Number(process.env.DRAY_CLI_BURST_MS) || IDLE_GC_QUIET_MS;
 
 export class CliPool {
   private listenFd = -1;
@@ -36,22 +42,40 @@ export class CliPool {
   /** Shut down, or given up on: never wakes again. */
   private off = false;
   private idleTimer?: NodeJS.Timeout;
+  private burstTimer?: NodeJS.Timeout;
+  /** How many to keep waiting now: 1, or more during a burst (up to max). */
+  private target = 1;
+  /** Commands the waiting processes took since the pool woke. */
+  private served = 0;
   readonly socket: string;
   private readonly bound: string;
 
-  constructor(execRoot: string, private readonly size: number, private readonly cliScript = path.join(__dirname, 'dray.js')) {
+  /** max: the most processes kept waiting (--cli-workers); 0: none. */
+  constructor(execRoot: string, private readonly max: number, private readonly cliScript = path.join(__dirname, 'dray.js')) {
     this.socket = path.join(execRoot, WARM_SOCKET_NAME);
     this.bound = path.join(execRoot, WARM_BOUND_NAME);
     // Socket files left by a drayd that was killed answer nothing; `dray` runs cold until a wake.
     rmSync(this.socket, { force: true });
     rmSync(this.bound, { force: true });
-    if (size <= 0 || !nativeAddon() || !existsSync(cliScript)) this.off = true;
+    if (max <= 0 || !nativeAddon() || !existsSync(cliScript)) this.off = true;
   }
 
   get awake(): boolean { return this.listenFd >= 0; }
 
-  /** Listens and starts the waiting processes, unless they are already there. */
-  wake(): void {
+  /** A request from the dray CLI: `warm` when a waiting process sent it. */
+  onDrayRequest(warm: boolean): void {
+    if (!this.awake) { this.wake(); return; }
+    // Before the pool served anything, a cold request is the command that woke it.
+    if (warm || this.served === 0 || this.target >= this.max) return;
+    this.target++;
+    this.fill();
+    clearTimeout(this.burstTimer);
+    this.burstTimer = setTimeout(() => this.endBurst(), BURST_MS);
+    this.burstTimer.unref();
+  }
+
+  /** Listens and starts the waiting process, unless it is already there. */
+  private wake(): void {
     if (this.off || this.awake) return;
     try {
       this.listenFd = nativeAddon()!.warmListen(this.bound);
@@ -60,7 +84,9 @@ export class CliPool {
       log.warn('warm CLI not started: `dray` starts the CLI itself', { error: (e as Error).message });
       return;
     }
-    for (let i = 0; i < this.size; i++) this.spawnOne();
+    this.target = 1;
+    this.served = 0;
+    this.fill();
     this.idleTimer = setTimeout(() => this.sleep(), IDLE_MS);
     this.idleTimer.unref();
   }
@@ -82,10 +108,12 @@ export class CliPool {
       if (d.includes(WARM_READY) && this.waiting.has(child)) { this.ready.add(child); this.publish(); }
       if (!d.includes(WARM_CLAIMED) || claimed) return;
       claimed = true;
+      this.served++;
       this.failures = 0;
       this.forget(child);
       this.idleTimer?.refresh();
-      this.spawnOne();
+      this.burstTimer?.refresh();
+      this.fill();
     });
     // Until it is claimed, its stderr is drayd's to report; then it is the command's own.
     child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
@@ -93,15 +121,29 @@ export class CliPool {
     child.on('exit', (code, signal) => {
       if (claimed || !this.waiting.has(child) || !this.awake) return;
       this.forget(child);
-      if (code === WARM_STALE_STATUS) { this.spawnOne(); return; }
+      if (code === WARM_STALE_STATUS) { this.fill(); return; }
       log.warn('warm CLI process ended while waiting', { code, signal, stderr: stderr.trim().slice(-1000) });
       if (++this.failures >= MAX_FAILURES) {
         log.warn('warm CLI disabled: `dray` starts the CLI itself', { socket: this.socket });
         this.stop();
         return;
       }
-      this.spawnOne();
+      this.fill();
     });
+  }
+
+  private fill(): void {
+    while (this.awake && this.waiting.size < this.target) this.spawnOne();
+  }
+
+  /** Back to one waiting process: the newest extra ones go (the oldest is likeliest ready). */
+  private endBurst(): void {
+    this.burstTimer = undefined;
+    this.target = 1;
+    for (const c of [...this.waiting].slice(1)) {
+      this.forget(c);
+      c.kill('SIGKILL');
+    }
   }
 
   private forget(child: Child): void {
@@ -133,7 +175,9 @@ export class CliPool {
   /** Removes the sockets and ends the waiting processes; commands already taken run on. */
   private sleep(): void {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.burstTimer);
     this.idleTimer = undefined;
+    this.burstTimer = undefined;
     this.unpublish();
     if (this.listenFd >= 0) {
       rmSync(this.bound, { force: true });

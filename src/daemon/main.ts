@@ -12,7 +12,7 @@ import { prepareCgroups } from '../runtime/cgroups';
 import { ENGINE_VERSION } from '../api/version';
 import { ramInBytes } from '../lib/units';
 import { CliPool } from './cli-pool';
-import { DRAY_CLIENT_AGENT } from '../lib/warm-cli';
+import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
 
 const usage = `Usage: drayd [OPTIONS]
 
@@ -29,7 +29,7 @@ Options:
       --log-max-files n      Container log files kept, the live one included (default 3)
   -b, --bridge string        Device name of the default bridge network (default dray0)
       --bip string           Address of the default bridge, in CIDR (default 10.88.0.1/16)
-      --cli-workers n        dray CLI processes kept started for the dray command (default 1; 0: none)
+      --cli-workers n        Most dray CLI processes kept started for the dray command (default 2; 0: none)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -140,7 +140,10 @@ async function main(): Promise<void> {
   for (const h of config.hosts) await listen(server, h);
   const cliPool = new CliPool(config.execRoot, config.cliWorkers);
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
-  server.on('request', (req: import('node:http').IncomingMessage) => { if (req.headers['user-agent']?.startsWith(DRAY_CLIENT_AGENT)) cliPool.wake(); });
+  server.on('request', (req: import('node:http').IncomingMessage) => {
+    const agent = req.headers['user-agent'];
+    if (agent?.startsWith(DRAY_CLIENT_AGENT)) cliPool.onDrayRequest(agent.endsWith(WARM_AGENT_MARK));
+  });
   enableIdleGc();
   noteActivity(); // start-up itself leaves garbage
   const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');

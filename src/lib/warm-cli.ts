@@ -17,3 +17,5 @@ export const WARM_BOUND_NAME = 'cli-bound.sock';
 export const WARM_WORKER_ENV = 'DRAY_CLI_WORKER';
 /** The start of the dray CLI's User-Agent: a request carrying it wakes drayd's pool. */
 export const DRAY_CLIENT_AGENT = 'Dray-Client/';
+/** Ends the User-Agent of a command a waiting process ran; one without it found none ready. */
+export const WARM_AGENT_MARK = ' warm-cli';

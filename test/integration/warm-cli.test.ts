@@ -10,8 +10,8 @@ import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
 
 let d: TestDaemon;
 before(async () => {
-  // A short idle time, so the test sees the pool go back to sleep.
-  d = new TestDaemon([], undefined, { DRAY_CLI_IDLE_MS: '3000' });
+  // Short idle and burst times, so the test sees the pool shrink and sleep.
+  d = new TestDaemon([], undefined, { DRAY_CLI_IDLE_MS: '4000', DRAY_CLI_BURST_MS: '1500' });
   await d.start();
   await d.bootstrapBusybox();
 });
@@ -25,14 +25,15 @@ const ACCEPT4 = process.arch === 'arm64' ? 242 : 288;
 /** Processes of ours already handed a command (they may take a moment to exit). */
 const taken = new Set<number>();
 
-/** The waiting process, once drayd has (re)started it and it blocks in accept(). */
+/** A waiting process, once drayd has (re)started it, it blocks in accept() and the socket is there. */
 async function waitingPid(daemon: TestDaemon): Promise<number> {
   // Asleep after the short idle time: a dray command wakes it.
-  if (!existsSync(daemon.cliSocket)) assert.equal(daemon.dray(['version']).code, 0);
+  if (!daemon.cliWorkerPids().some((p) => !taken.has(p) && alive(p))) assert.equal(daemon.dray(['version']).code, 0);
   for (let i = 0; i < 200; i++) {
     for (const p of daemon.cliWorkerPids()) {
       if (taken.has(p)) continue;
-      try { if (readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith(`${ACCEPT4} `)) return p; } catch { /* gone */ }
+      // In accept(), and announced: drayd has made the socket visible to launchers.
+      try { if (readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith(`${ACCEPT4} `) && existsSync(daemon.cliSocket)) return p; } catch { /* gone */ }
     }
     await sleep(50);
   }
@@ -70,6 +71,23 @@ test('a waiting process takes the command, and drayd starts the next one', async
   const next = await waitingPid(d);
   assert.notEqual(next, w);
   assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
+});
+
+test('a dray that found no process ready makes drayd keep a second one until commands pause', async () => {
+  const waitingNow = () => d.cliWorkerPids().filter((p) => !taken.has(p) && alive(p));
+  const w = await waitingPid(d);
+  taken.add(w);
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  await waitingPid(d);
+  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
+  assert.equal(waitingNow().length, 1);
+  // As a dray that found none ready: started cold, its request says it did not come from a waiting one.
+  const cold = spawnSync(drayLauncher, ['ps', '-q'], { env: { ...d.env, DRAY_CLI_SOCKET: '' }, encoding: 'utf8' });
+  assert.equal(cold.status, 0, cold.stderr);
+  for (let i = 0; i < 100 && waitingNow().length < 2; i++) await sleep(50);
+  assert.equal(waitingNow().length, 2, 'a second process waits during the burst');
+  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
+  assert.equal(waitingNow().length, 1, 'back to one after the burst');
 });
 
 test('stdin, stdout, stderr and the exit status are the caller\'s own', async () => {
