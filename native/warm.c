@@ -1,19 +1,21 @@
 // The waiting side of the warm CLI (protocol in warm-proto.h): drayd's listening socket, and the
 // calls a started-and-waiting CLI process makes to take one `dray` command from the launcher and
 // become that command's process (its stdio, working directory, umask). The wait is a blocking
-// accept(): the waiting process has nothing else to do, and its event loop has not started work.
+// poll() on the listening socket and on the socket to drayd: the waiting process has nothing else
+// to do, and its event loop has not started work. drayd ends a waiting process by a word on that
+// socket, or by its own end (EOF), never by a signal: one that has just taken a command from a
+// launcher finishes the handshake and runs it.
 #define _GNU_SOURCE
 #include "addon.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,7 +50,9 @@ static napi_value js_warm_listen(napi_env env, napi_callback_info info) {
   if (strlen(tmp) >= sizeof addr.sun_path) { failed = "bind"; e = ENAMETOOLONG; goto out; }
   strcpy(addr.sun_path, tmp);
   unlink(tmp);
-  if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) { failed = "socket"; e = errno; goto out; }
+  // Non-blocking: every waiting process polls it, and the one that loses the race to accept()
+  // goes back to polling rather than block where drayd's word cannot reach it.
+  if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) { failed = "socket"; e = errno; goto out; }
   if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { failed = "bind"; e = errno; goto out; }
   if (chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) { failed = "rename"; e = errno; unlink(tmp); goto out; }
   if (listen(fd, 128) < 0) { failed = "listen"; e = errno; unlink(path); goto out; }
@@ -155,21 +159,37 @@ static napi_value string_list(napi_env env, const struct request *r, uint32_t *a
   return arr;
 }
 
-// warmAccept(listenFd, identity) → {conn, fds, umask, argv, env} | {refused: true}. Blocks until a
-// launcher of this user sends a command and says go. A launcher of another build or mount
-// namespace is refused (it runs the CLI itself); the caller then checks whether it is the one
-// out of date.
+// warmAccept(listenFd, drayFd, identity) → {conn, fds, umask, argv, env} | {refused: true} |
+// {quit: true}. Blocks until a launcher of this user sends a command and says go, or drayd sends
+// a word or goes away on drayFd (quit). A launcher of another build or mount namespace is refused
+// (it runs the CLI itself); the caller then checks whether it is the one out of date.
 static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
-  static const char usage[] = "warmAccept(listenFd, identity)";
-  napi_value argv[2];
-  int32_t lfd;
-  if (!get_args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &lfd) != napi_ok) return NULL;
-  char *identity = dup_string(env, argv[1]);
+  static const char usage[] = "warmAccept(listenFd, drayFd, identity)";
+  napi_value argv[3];
+  int32_t lfd, dfd;
+  if (!get_args(env, info, 3, argv, usage) || napi_get_value_int32(env, argv[0], &lfd) != napi_ok
+      || napi_get_value_int32(env, argv[1], &dfd) != napi_ok) { napi_throw_type_error(env, NULL, usage); return NULL; }
+  char *identity = dup_string(env, argv[2]);
   if (!identity) { napi_throw_type_error(env, NULL, usage); return NULL; }
+  napi_value out, t;
+  napi_create_object(env, &out);
+  napi_get_boolean(env, true, &t);
   for (;;) {
+    struct pollfd pfd[2] = { { lfd, POLLIN, 0 }, { dfd, POLLIN, 0 } };
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      free(identity);
+      return throw_errno(env, e, "poll", NULL);
+    }
+    if (pfd[1].revents) {
+      free(identity);
+      napi_set_named_property(env, out, "quit", t);
+      return out;
+    }
     struct request r = { .conn = -1 };
-    do r.conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); while (r.conn < 0 && (errno == EINTR || errno == ECONNABORTED));
-    if (r.conn < 0) { int e = errno; free(identity); return throw_errno(env, e, "accept4", NULL); }
+    r.conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (r.conn < 0) continue; // another waiting process took it, or the launcher left
     struct ucred cred;
     socklen_t cl = sizeof cred;
     struct timeval tv = { HANDSHAKE_TIMEOUT_S, 0 };
@@ -182,9 +202,6 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
       write_exact(r.conn, &refused, sizeof refused);
       drop(&r);
       free(identity);
-      napi_value out, t;
-      napi_create_object(env, &out);
-      napi_get_boolean(env, true, &t);
       napi_set_named_property(env, out, "refused", t);
       return out;
     }
@@ -201,8 +218,7 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
     setsockopt(r.conn, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     free(identity);
     free(r.payload);
-    napi_value out, fds;
-    napi_create_object(env, &out);
+    napi_value fds;
     napi_create_array_with_length(env, WARM_NFDS, &fds);
     for (int i = 0; i < WARM_NFDS; i++) napi_set_element(env, fds, (uint32_t)i, int_value(env, r.fds[i]));
     napi_set_named_property(env, out, "conn", int_value(env, r.conn));
@@ -230,14 +246,6 @@ static napi_value js_warm_identity(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// warmWaitParent() → parent pid: the waiting process dies with drayd (SIGKILL), so an idle one
-// never outlives it; the caller compares the pid with the drayd it expects.
-static napi_value js_warm_wait_parent(napi_env env, napi_callback_info info) {
-  (void)info;
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return throw_errno(env, errno, "prctl", NULL);
-  return int_value(env, getppid());
-}
-
 // warmReady(): the waiting process is loaded and about to wait: back at normal priority on every
 // thread (drayd starts it at the lowest, so its start-up takes only time nobody else wants, but
 // a launcher must not wait for it to be scheduled).
@@ -253,7 +261,7 @@ static napi_value js_warm_ready(napi_env env, napi_callback_info info) {
 }
 
 // warmClaim(fds): becomes the command's process: its stdin, stdout, stderr and working directory
-// (fds from warmAccept), no longer tied to drayd's life.
+// (fds from warmAccept).
 static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmClaim(fds)";
   napi_value argv[1];
@@ -266,7 +274,6 @@ static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
-  prctl(PR_SET_PDEATHSIG, 0);
   for (int i = 0; i < 3; i++) if (dup2(fds[i], i) < 0) return throw_errno(env, errno, "dup2", NULL);
   if (fchdir(fds[3]) < 0) return throw_errno(env, errno, "fchdir", NULL);
   for (int i = 0; i < WARM_NFDS; i++) if (fds[i] > 2) close(fds[i]);
@@ -289,7 +296,6 @@ void warm_register(napi_env env, napi_value exports) {
     { "warmListen", NULL, js_warm_listen, NULL, NULL, NULL, napi_default, NULL },
     { "warmIdentity", NULL, js_warm_identity, NULL, NULL, NULL, napi_default, NULL },
     { "warmAccept", NULL, js_warm_accept, NULL, NULL, NULL, napi_default, NULL },
-    { "warmWaitParent", NULL, js_warm_wait_parent, NULL, NULL, NULL, napi_default, NULL },
     { "warmReady", NULL, js_warm_ready, NULL, NULL, NULL, napi_default, NULL },
     { "warmClaim", NULL, js_warm_claim, NULL, NULL, NULL, napi_default, NULL },
     { "warmReport", NULL, js_warm_report, NULL, NULL, NULL, napi_default, NULL },

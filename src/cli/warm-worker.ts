@@ -7,7 +7,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { nativeAddon, WarmJob } from '../lib/native';
-import { WARM_PARENT_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
+import { WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
 
 /**
  * Waits for one command and runs it with `run`. `preload` initialises what most commands use,
@@ -15,8 +15,7 @@ import { WARM_PARENT_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WAR
  */
 export function serveOne(run: (argv: string[]) => void, preload: () => void): void {
   const sys = nativeAddon();
-  // Dies with drayd while it waits; a drayd that died before this line has no claim on it.
-  if (!sys || sys.warmWaitParent() !== Number(process.env[WARM_PARENT_ENV])) process.exit(1);
+  if (!sys) process.exit(1);
   // The bundle the loader ran (dist/dray-main.js): a launcher of another build is turned away.
   const bundle = path.join(__dirname, 'dray-main.js');
   const identity = sys.warmIdentity(bundle);
@@ -24,9 +23,11 @@ export function serveOne(run: (argv: string[]) => void, preload: () => void): vo
   sys.warmReady();
   // drayd makes the socket visible to launchers while a process is ready to answer.
   writeSync(WARM_STATUS_FD, WARM_READY);
-  let job: WarmJob | { refused: true };
+  let job: WarmJob | { refused: true } | { quit: true };
   for (;;) {
-    job = sys.warmAccept(WARM_LISTEN_FD, identity);
+    job = sys.warmAccept(WARM_LISTEN_FD, WARM_STATUS_FD, identity);
+    // drayd said so, or is gone.
+    if ('quit' in job) process.exit(0);
     if (!('refused' in job)) break;
     // The launcher is of another build: this one, if the bundle changed since it was loaded.
     let now = '';

@@ -3,8 +3,9 @@
 // CLI processes started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
 // (native/launch.c) hands its command to one of them. Each serves one command and exits; taking
 // one starts its successor at once, at the lowest priority, so that start-up runs on time nobody
-// else wants. They wait only as long as drayd lives (a parent-death signal) and hold nothing of
-// drayd's but the listening socket.
+// else wants. They wait only as long as drayd lives (they watch their socket to drayd, and leave
+// when it says so or closes) and hold nothing of drayd's but the listening socket. No signal ends
+// one: a process that has just taken a command runs it whatever drayd decided meanwhile.
 //
 // "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
 // cold) and sleeps again after IDLE_MS without a command, so an unused drayd keeps no CLI process
@@ -21,10 +22,12 @@ import { spawnChild, Child } from '../lib/spawn';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
 import { IDLE_GC_QUIET_MS } from '../lib/idle-gc';
-import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
+import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED, WARM_QUIT } from '../lib/warm-cli';
 
 /** Consecutive waiting processes that may end unasked before the pool gives up. */
 const MAX_FAILURES = 3;
+/** A waiting process told to go and still there after this is killed (it never reached its wait). */
+const QUIT_GRACE_MS = 5000;
 /** The nice value they start at (claiming a command puts every thread back at 0). */
 const START_NICE = 19;
 /** The pool sleeps after this long without a command (DRAY_CLI_IDLE_MS: tests). */
@@ -36,6 +39,8 @@ export class CliPool {
   private listenFd = -1;
   /** Started and not yet claimed; `ready` ones wait in accept(). */
   private readonly waiting = new Set<Child>();
+  /** Took a command: never to be ended by the pool. */
+  private readonly claimed = new WeakSet<Child>();
   private readonly ready = new Set<Child>();
   private published = false;
   private failures = 0;
@@ -102,12 +107,14 @@ export class CliPool {
     stdio[WARM_STATUS_FD] = 'pipe';
     const child = spawnChild(process.execPath, ['--', this.cliScript], { stdio, env, nice: START_NICE });
     this.waiting.add(child);
-    let claimed = false;
     let stderr = '';
+    // A process that leaves with our quit word unread resets the socket: not drayd's error.
+    child.stdio[WARM_STATUS_FD]?.on('error', () => {});
+    child.stderr?.on('error', () => {});
     child.stdio[WARM_STATUS_FD]?.on('data', (d: Buffer) => {
       if (d.includes(WARM_READY) && this.waiting.has(child)) { this.ready.add(child); this.publish(); }
-      if (!d.includes(WARM_CLAIMED) || claimed) return;
-      claimed = true;
+      if (!d.includes(WARM_CLAIMED) || this.claimed.has(child)) return;
+      this.claimed.add(child);
       this.served++;
       this.failures = 0;
       this.forget(child);
@@ -119,7 +126,7 @@ export class CliPool {
     child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
     child.on('error', (e) => log.warn('warm CLI process did not start', { error: e.message }));
     child.on('exit', (code, signal) => {
-      if (claimed || !this.waiting.has(child) || !this.awake) return;
+      if (this.claimed.has(child) || !this.waiting.has(child) || !this.awake) return;
       this.forget(child);
       if (code === WARM_STALE_STATUS) { this.fill(); return; }
       log.warn('warm CLI process ended while waiting', { code, signal, stderr: stderr.trim().slice(-1000) });
@@ -140,10 +147,14 @@ export class CliPool {
   private endBurst(): void {
     this.burstTimer = undefined;
     this.target = 1;
-    for (const c of [...this.waiting].slice(1)) {
-      this.forget(c);
-      c.kill('SIGKILL');
-    }
+    for (const c of [...this.waiting].slice(1)) this.retire(c);
+  }
+
+  /** Tells a waiting process to go; it may have just taken a command, and then runs it. */
+  private retire(child: Child): void {
+    this.forget(child);
+    child.stdio[WARM_STATUS_FD]?.write(WARM_QUIT, () => { /* gone already */ });
+    setTimeout(() => { if (!this.claimed.has(child)) child.kill('SIGKILL'); }, QUIT_GRACE_MS).unref();
   }
 
   private forget(child: Child): void {
@@ -184,9 +195,7 @@ export class CliPool {
       closeSync(this.listenFd);
       this.listenFd = -1;
     }
-    for (const c of this.waiting) c.kill('SIGKILL');
-    this.waiting.clear();
-    this.ready.clear();
+    for (const c of [...this.waiting]) this.retire(c);
   }
 
   /** For good: drayd is shutting down (or the pool gave up). */

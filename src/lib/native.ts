@@ -19,9 +19,8 @@ export interface SysAddon {
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.
   warmListen(path: string): number;
   warmIdentity(bundle: string): string;
-  warmWaitParent(): number;
   warmReady(): void;
-  warmAccept(listenFd: number, identity: string): WarmJob | { refused: true };
+  warmAccept(listenFd: number, drayFd: number, identity: string): WarmJob | { refused: true } | { quit: true };
   warmClaim(fds: number[]): void;
   warmReport(conn: number, status: number): void;
 }

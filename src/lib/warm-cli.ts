@@ -1,12 +1,14 @@
 // What drayd (src/daemon/cli-pool.ts) and a waiting CLI process (src/cli/warm-worker.ts) agree on.
-/** Set in a waiting CLI process's environment, to drayd's pid (the parent it expects). */
+/** Set in a waiting CLI process's environment, to drayd's pid: who started it (tests find them by it). */
 export const WARM_PARENT_ENV = 'DRAY_CLI_PARENT';
-/** The waiting process's fds: drayd's listening socket, and the pipe on which it tells drayd it is
- * ready (WARM_READY) and then that it took a command (WARM_CLAIMED). */
+/** The waiting process's fds: drayd's listening socket, and a socket pair with drayd on which it
+ * says it is ready (WARM_READY) and then that it took a command (WARM_CLAIMED), and drayd tells it
+ * to go (WARM_QUIT, or by closing its end). */
 export const WARM_LISTEN_FD = 3;
 export const WARM_STATUS_FD = 4;
 export const WARM_READY = 'r';
 export const WARM_CLAIMED = 'c';
+export const WARM_QUIT = 'q';
 /** The exit status of a waiting process that left because a rebuild made it out of date. */
 export const WARM_STALE_STATUS = 3;
 /** The socket in drayd's exec root, there while a process waits; the launcher's default is the

@@ -20,20 +20,22 @@ after(async () => {
   assert.deepEqual(leaks, []);
 });
 
-/** accept4(2) on x86-64 and arm64: the call a waiting process blocks in. */
-const ACCEPT4 = process.arch === 'arm64' ? 242 : 288;
+/** poll(2) on x86-64, ppoll(2) on arm64: the call a waiting process blocks in. */
+const POLL = process.arch === 'arm64' ? 73 : 7;
 /** Processes of ours already handed a command (they may take a moment to exit). */
 const taken = new Set<number>();
 
-/** A waiting process, once drayd has (re)started it, it blocks in accept() and the socket is there. */
+/**
+ * The waiting process, once drayd has (re)started it, it blocks in poll() and the socket is there;
+ * the only one, so the next command is sure to go to it (a burst's second has left).
+ */
 async function waitingPid(daemon: TestDaemon): Promise<number> {
   // Asleep after the short idle time: a dray command wakes it.
   if (!daemon.cliWorkerPids().some((p) => !taken.has(p) && alive(p))) assert.equal(daemon.dray(['version']).code, 0);
   for (let i = 0; i < 200; i++) {
-    for (const p of daemon.cliWorkerPids()) {
-      if (taken.has(p)) continue;
-      // In accept(), and announced: drayd has made the socket visible to launchers.
-      try { if (readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith(`${ACCEPT4} `) && existsSync(daemon.cliSocket)) return p; } catch { /* gone */ }
+    const pids = daemon.cliWorkerPids().filter((p) => !taken.has(p) && alive(p));
+    if (pids.length === 1) {
+      try { if (readFileSync(`/proc/${pids[0]}/syscall`, 'utf8').startsWith(`${POLL} `) && existsSync(daemon.cliSocket)) return pids[0]; } catch { /* gone */ }
     }
     await sleep(50);
   }
