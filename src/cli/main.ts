@@ -208,12 +208,25 @@ function runCli(argv: string[]): void {
   );
 }
 
-/** What most commands initialise: their modules and the API client (for a waiting CLI process). */
-function preload(): void {
+/**
+ * What most commands initialise and run first, done by a waiting CLI process before its command:
+ * their modules, and one request through the API client to drayd (`host`), since code that has
+ * run once runs its next time several times faster (a warm `dray ps` spent 7.5 ms in its first
+ * request, and drayd answers in under 2).
+ */
+async function preload(host: string | undefined): Promise<void> {
   for (const words of [['run'], ['ps'], ['exec'], ['logs'], ['images'], ['build'], ['rm'], ['stop'], ['inspect'], ['volume', 'ls'], ['network', 'ls']]) lookupCommand(words);
-  require('../client');
+  const { DockerClient } = require('../client') as typeof import('../client');
   require('../client/host');
+  if (!host) return;
+  const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
+  // Marked as a waiting process's own, so drayd does not take it for a dray that found none.
+  const client = new DockerClient({ host, userAgent: DRAY_USER_AGENT + WARM_AGENT_MARK });
+  try { await client.containers.list({ limit: 1 }); } catch { /* only a warm-up */ } finally { client.close(); }
 }
 
-if (process.env[WARM_WORKER_ENV]) (require('./warm-worker') as typeof import('./warm-worker')).serveOne((argv) => { servedWarm = true; runCli(argv); }, preload);
+if (process.env[WARM_WORKER_ENV]) {
+  (require('./warm-worker') as typeof import('./warm-worker')).serveOne((argv) => { servedWarm = true; runCli(argv); }, preload)
+    .catch((e) => { process.stderr.write(`${e?.stack ?? e}\n`); process.exit(1); });
+}
 else runCli(process.argv.slice(2));

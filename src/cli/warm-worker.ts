@@ -7,19 +7,19 @@
 import { closeSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { nativeAddon, WarmJob } from '../lib/native';
-import { WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
+import { WARM_HOST_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
 
 /**
  * Waits for one command and runs it with `run`. `preload` initialises what most commands use,
  * while nobody waits.
  */
-export function serveOne(run: (argv: string[]) => void, preload: () => void): void {
+export async function serveOne(run: (argv: string[]) => void, preload: (host: string | undefined) => Promise<void>): Promise<void> {
   const sys = nativeAddon();
   if (!sys) process.exit(1);
   // The bundle the loader ran (dist/dray-main.js): a launcher of another build is turned away.
   const bundle = path.join(__dirname, 'dray-main.js');
   const identity = sys.warmIdentity(bundle);
-  preload();
+  await preload(process.env[WARM_HOST_ENV]);
   sys.warmReady();
   // drayd makes the socket visible to launchers while a process is ready to answer.
   writeSync(WARM_STATUS_FD, WARM_READY);

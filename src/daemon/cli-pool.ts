@@ -22,7 +22,7 @@ import { spawnChild, Child } from '../lib/spawn';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
 import { IDLE_GC_QUIET_MS } from '../lib/idle-gc';
-import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED, WARM_QUIT } from '../lib/warm-cli';
+import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, WARM_WORKER_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_READY, WARM_CLAIMED, WARM_QUIT, WARM_HOST_ENV } from '../lib/warm-cli';
 
 /** Consecutive waiting processes that may end unasked before the pool gives up. */
 const MAX_FAILURES = 3;
@@ -56,7 +56,8 @@ export class CliPool {
   private readonly bound: string;
 
   /** max: the most processes kept waiting (--cli-workers); 0: none. */
-  constructor(execRoot: string, private readonly max: number, private readonly cliScript = path.join(__dirname, 'dray.js')) {
+  /** host: drayd's own API address, for the waiting processes' warm-up request. */
+  constructor(execRoot: string, private readonly max: number, private readonly host?: string, private readonly cliScript = path.join(__dirname, 'dray.js')) {
     this.socket = path.join(execRoot, WARM_SOCKET_NAME);
     this.bound = path.join(execRoot, WARM_BOUND_NAME);
     // Socket files left by a drayd that was killed answer nothing; `dray` runs cold until a wake.
@@ -99,6 +100,7 @@ export class CliPool {
   private spawnOne(): void {
     if (!this.awake) return;
     const env: NodeJS.ProcessEnv = { ...process.env, [WARM_WORKER_ENV]: '1', [WARM_PARENT_ENV]: String(process.pid) };
+    if (this.host) env[WARM_HOST_ENV] = this.host;
     // Read at node's start-up: a CA bundle the CLI never uses, and options meant for drayd.
     delete env.NODE_EXTRA_CA_CERTS;
     delete env.NODE_OPTIONS;

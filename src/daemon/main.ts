@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   await engine.init();
   const server = createServer(buildRouter(engine));
   for (const h of config.hosts) await listen(server, h);
-  const cliPool = new CliPool(config.execRoot, config.cliWorkers);
+  const cliPool = new CliPool(config.execRoot, config.cliWorkers, config.hosts.find((h) => h.startsWith('unix://')));
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
   server.on('request', (req: import('node:http').IncomingMessage) => {
     const agent = req.headers['user-agent'];

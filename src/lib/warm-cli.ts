@@ -21,3 +21,5 @@ export const WARM_WORKER_ENV = 'DRAY_CLI_WORKER';
 export const DRAY_CLIENT_AGENT = 'Dray-Client/';
 /** Ends the User-Agent of a command a waiting process ran; one without it found none ready. */
 export const WARM_AGENT_MARK = ' warm-cli';
+/** drayd's own API address, for the waiting process's warm-up request. */
+export const WARM_HOST_ENV = 'DRAY_CLI_WARMUP_HOST';
