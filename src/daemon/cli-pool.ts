@@ -9,10 +9,11 @@
 //
 // "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
 // cold) and sleeps again after IDLE_MS without a command, so an unused drayd keeps no CLI process
-// in memory. It keeps one process waiting, and up to `max` while commands come back to back: a
-// dray request that did not come from a waiting process (its User-Agent says so) means a `dray`
-// found none ready and started Node.js itself, so one more is kept until BURST_MS pass without a
-// command. The launchers' socket path exists only while a process is ready to answer (a hard
+// in memory. It keeps one process waiting, and up to `max` while commands come back to back:
+// when a command is taken within BURST_GAP_MS of the one before, or a dray request did not come
+// from a waiting process (its User-Agent says so: that `dray` found none ready and started Node.js
+// itself), one more is kept, until BURST_MS pass without a command. One successor takes ~75 ms to
+// start here, and a second `dray ps` can follow the first within 15. The launchers' socket path exists only while a process is ready to answer (a hard
 // link to the listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
 // rather than wait for a successor that a busy host runs last. A waiting process that exits
 // unasked is started again, unless that keeps happening: then the pool stays off for good.
@@ -32,6 +33,8 @@ const QUIT_GRACE_MS = 5000;
 const START_NICE = 19;
 /** The pool sleeps after this long without a command (DRAY_CLI_IDLE_MS: tests). */
 const IDLE_MS = Number(process.env.DRAY_CLI_IDLE_MS) || 5 * 60_000;
+/** Two commands taken within this time of each other start a burst. */
+const BURST_GAP_MS = 1000;
 /** Extra waiting processes go after this long without a command: drayd's own idle time. */
 const BURST_MS = Number(process.env.DRAY_CLI_BURST_MS) || IDLE_GC_QUIET_MS;
 
@@ -50,8 +53,9 @@ export class CliPool {
   private burstTimer?: NodeJS.Timeout;
   /** How many to keep waiting now: 1, or more during a burst (up to max). */
   private target = 1;
-  /** Commands the waiting processes took since the pool woke. */
+  /** Commands the waiting processes took since the pool woke, and when the last one was taken. */
   private served = 0;
+  private lastClaim = 0;
   readonly socket: string;
   private readonly bound: string;
 
@@ -72,7 +76,12 @@ export class CliPool {
   onDrayRequest(warm: boolean): void {
     if (!this.awake) { this.wake(); return; }
     // Before the pool served anything, a cold request is the command that woke it.
-    if (warm || this.served === 0 || this.target >= this.max) return;
+    if (!warm && this.served > 0) this.grow();
+  }
+
+  /** One more waiting process (up to max) until BURST_MS pass without a command. */
+  private grow(): void {
+    if (this.target >= this.max) return;
     this.target++;
     this.fill();
     clearTimeout(this.burstTimer);
@@ -118,6 +127,9 @@ export class CliPool {
       if (!d.includes(WARM_CLAIMED) || this.claimed.has(child)) return;
       this.claimed.add(child);
       this.served++;
+      const now = Date.now();
+      if (now - this.lastClaim < BURST_GAP_MS) this.grow();
+      this.lastClaim = now;
       this.failures = 0;
       this.forget(child);
       this.idleTimer?.refresh();

@@ -75,7 +75,7 @@ test('a waiting process takes the command, and drayd starts the next one', async
   assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
 });
 
-test('a dray that found no process ready makes drayd keep a second one until commands pause', async () => {
+test('a dray that found no process ready, or two commands in a row, make drayd keep a second one until commands pause', async () => {
   const waitingNow = () => d.cliWorkerPids().filter((p) => !taken.has(p) && alive(p));
   const w = await waitingPid(d);
   taken.add(w);
@@ -90,6 +90,21 @@ test('a dray that found no process ready makes drayd keep a second one until com
   assert.equal(waitingNow().length, 2, 'a second process waits during the burst');
   for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
   assert.equal(waitingNow().length, 1, 'back to one after the burst');
+
+  // Two commands taken within a second of each other, both by waiting processes, start one too.
+  const a = await waitingPid(d);
+  taken.add(a);
+  const t0 = Date.now();
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  const b = await waitingPid(d);
+  taken.add(b);
+  assert.equal(d.dray(['ps', '-q']).code, 0);
+  assert.ok(Date.now() - t0 < 1000, 'the second command came within a second');
+  for (let i = 0; i < 50 && alive(b); i++) await sleep(20);
+  assert.ok(!alive(b), 'the second command was taken by a waiting process');
+  for (let i = 0; i < 100 && waitingNow().length < 2; i++) await sleep(50);
+  assert.equal(waitingNow().length, 2);
+  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
 });
 
 test('stdin, stdout, stderr and the exit status are the caller\'s own', async () => {
