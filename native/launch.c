@@ -68,18 +68,6 @@ static int put(struct buf *b, const char *s) {
   return 0;
 }
 
-/** Sends all of p; a worker that closed meanwhile is an error here, not a SIGPIPE. */
-static int send_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 /** Reads exactly n bytes; 1 when done, 0 at EOF first, -1 on error or timeout (timeout_ms ≥ 0). */
 static int read_exact(int fd, void *out, size_t n, int timeout_ms) {
   char *p = out;
@@ -164,7 +152,7 @@ static void warm(char **argv, const char *sock) {
   memcpy(CMSG_DATA(c), fds, sizeof fds);
   ssize_t sent;
   do sent = sendmsg(s, &msg, MSG_NOSIGNAL); while (sent < 0 && errno == EINTR);
-  if (sent != (ssize_t)sizeof head || send_all(s, b.p, b.len) < 0) goto fail;
+  if (sent != (ssize_t)sizeof head || warm_send_all(s, b.p, b.len) < 0) goto fail;
   free(b.p);
   b.p = NULL;
 
@@ -175,7 +163,7 @@ static void warm(char **argv, const char *sock) {
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
   char go = WARM_GO;
-  if (send_all(s, &go, 1) < 0) {
+  if (warm_send_all(s, &go, 1) < 0) {
     // The worker is gone before it started anything: run the command here after all.
     worker = 0;
     sa.sa_handler = SIG_DFL;

@@ -12,8 +12,10 @@
 // launcher of the same build that sees the same files.
 #ifndef DRAY_WARM_PROTO_H
 #define DRAY_WARM_PROTO_H
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #define WARM_MAGIC 0x31575244u /* "DRW1" */
@@ -31,6 +33,19 @@ static inline int warm_identity(const char *bundle, char *out, size_t n) {
   int w = snprintf(out, n, "%llu:%llu:%llu:%llu:%llu", (unsigned long long)ns.st_ino, (unsigned long long)b.st_dev,
                    (unsigned long long)b.st_ino, (unsigned long long)b.st_size, mt);
   return w > 0 && (size_t)w < n ? 0 : -1;
+}
+
+// Sends all of p; 0 on success. A peer that closed meanwhile is an error here, not a SIGPIPE.
+static inline int warm_send_all(int fd, const void *p, size_t n) {
+  const char *at = p;
+  while (n) {
+    ssize_t w = send(fd, at, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    at += w;
+    n -= (size_t)w;
+  }
+  return 0;
 }
 
 #endif

@@ -96,18 +96,6 @@ static int read_exact(int fd, void *out, size_t n) {
   return 0;
 }
 
-static int write_exact(int fd, const void *in, size_t n) {
-  const char *p = in;
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 // One connection's request: the head with exactly four descriptors, then the payload. 0 when
 // well-formed; the descriptors are close-on-exec until they are made the process's own.
 static int receive(struct request *r) {
@@ -199,7 +187,7 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
     const char *theirs = next(&r, &at);
     if (strcmp(theirs, identity) != 0) {
       int32_t refused = 0;
-      write_exact(r.conn, &refused, sizeof refused);
+      warm_send_all(r.conn, &refused, sizeof refused);
       drop(&r);
       free(identity);
       napi_set_named_property(env, out, "refused", t);
@@ -213,7 +201,7 @@ static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
     napi_value env_ = string_list(env, &r, &at, &ok);
     int32_t pid = getpid();
     char go = 0;
-    if (!ok || write_exact(r.conn, &pid, sizeof pid) < 0 || read_exact(r.conn, &go, 1) < 0 || go != WARM_GO) { drop(&r); continue; }
+    if (!ok || warm_send_all(r.conn, &pid, sizeof pid) < 0 || read_exact(r.conn, &go, 1) < 0 || go != WARM_GO) { drop(&r); continue; }
     struct timeval none = { 0, 0 };
     setsockopt(r.conn, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     free(identity);
@@ -287,7 +275,7 @@ static napi_value js_warm_report(napi_env env, napi_callback_info info) {
   int32_t conn, status;
   if (!get_args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &conn) != napi_ok
       || napi_get_value_int32(env, argv[1], &status) != napi_ok) { napi_throw_type_error(env, NULL, usage); return NULL; }
-  write_exact(conn, &status, sizeof status);
+  warm_send_all(conn, &status, sizeof status);
   return NULL;
 }
 
