@@ -192,8 +192,9 @@ test('another build of dray is turned away and runs the CLI itself; a rebuilt on
     for (let i = 0; i < 50 && alive(fresh); i++) await sleep(20);
     assert.ok(!alive(fresh), 'the new process serves the rebuilt launcher');
   } finally {
-    assert.deepEqual(await other.stop(), []);
+    const leaks = await other.stop();
     rmSync(dist, { recursive: true, force: true });
+    assert.deepEqual(leaks, []);
   }
 });
 
