@@ -8,6 +8,7 @@
 import { readFileSync, statSync, writeFileSync, renameSync, unlinkSync, mkdirSync, readdirSync } from 'node:fs';
 import { Script } from 'node:vm';
 import { join } from 'node:path';
+import { WARM_WORKER_ENV } from '../lib/warm-cli';
 
 // The CommonJS loader's Module class, which Node has loaded already; require('node:module') would
 // load the public module API on top (ESM loader, source maps: ~1 ms of every command here).
@@ -49,7 +50,7 @@ function start(): void {
     source = readFileSync(bundle, 'latin1');
   } catch { req(bundle); return; }
   // A waiting CLI process (warm-worker.ts) does not know its command yet: it has a cache of its own.
-  const cmd = process.env.DRAY_CLI_WORKER ? 'warm' : commandKey(process.argv.slice(2));
+  const cmd = process.env[WARM_WORKER_ENV] ? 'warm' : commandKey(process.argv.slice(2));
   const cacheFile = cmd && join(cacheDir, `${cmd}.cache`);
   let data: Buffer | undefined;
   let existed = false;

@@ -131,11 +131,8 @@ async function main(argv: string[]): Promise<number> {
   const ctx: Ctx = {
     client: () => {
       if (!client) {
-        const { DockerClient } = require('../client') as typeof import('../client');
         const { resolveHostAddress } = require('../client/host') as typeof import('../client/host');
-        const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
-        // drayd tells from the agent whether `dray` found a waiting process (src/daemon/cli-pool.ts).
-        client = new DockerClient({ host: resolveHostAddress(hostFlag), userAgent: servedWarm ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
+        client = newClient(resolveHostAddress(hostFlag), servedWarm);
       }
       return client;
     },
@@ -201,6 +198,16 @@ export function exitWhenFlushed(code: number): void {
   }
 }
 
+/**
+ * The API client. `warm`: this process waited for its command; drayd tells from the User-Agent
+ * whether a `dray` found a waiting process (src/daemon/cli-pool.ts).
+ */
+function newClient(host: string, warm: boolean): import('../client').DockerClient {
+  const { DockerClient } = require('../client') as typeof import('../client');
+  const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
+  return new DockerClient({ host, userAgent: warm ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
+}
+
 function runCli(argv: string[]): void {
   main(argv).then(
     (code) => exitWhenFlushed(code),
@@ -216,12 +223,11 @@ function runCli(argv: string[]): void {
  */
 async function preload(host: string | undefined): Promise<void> {
   for (const words of [['run'], ['ps'], ['exec'], ['logs'], ['images'], ['build'], ['rm'], ['stop'], ['inspect'], ['volume', 'ls'], ['network', 'ls']]) lookupCommand(words);
-  const { DockerClient } = require('../client') as typeof import('../client');
+  require('../client');
   require('../client/host');
   if (!host) return;
-  const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
   // Marked as a waiting process's own, so drayd does not take it for a dray that found none.
-  const client = new DockerClient({ host, userAgent: DRAY_USER_AGENT + WARM_AGENT_MARK });
+  const client = newClient(host, true);
   try { await client.containers.list({ limit: 1 }); } catch { /* only a warm-up */ } finally { client.close(); }
 }
 

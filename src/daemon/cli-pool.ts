@@ -1,6 +1,6 @@
 // The warm CLI, drayd's side. Node.js takes ~55 ms here to start before the CLI runs a line, more
-// than drayd needs to run a container; so while the `dray` command is in use, drayd keeps `size`
-// CLI processes started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
+// than drayd needs to run a container; so while the `dray` command is in use, drayd keeps CLI
+// processes started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
 // (native/launch.c) hands its command to one of them. Each serves one command and exits; taking
 // one starts its successor at once, at the lowest priority, so that start-up runs on time nobody
 // else wants. They wait only as long as drayd lives (they watch their socket to drayd, and leave
@@ -13,13 +13,15 @@
 // when a command is taken within BURST_GAP_MS of the one before, or a dray request did not come
 // from a waiting process (its User-Agent says so: that `dray` found none ready and started Node.js
 // itself), one more is kept, until BURST_MS pass without a command. One successor takes ~75 ms to
-// start here, and a second `dray ps` can follow the first within 15. The launchers' socket path exists only while a process is ready to answer (a hard
-// link to the listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
+// start here, and a second `dray ps` can follow the first within 15.
+//
+// The launchers' socket path exists only while a process is ready to answer (a hard link to the
+// listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
 // rather than wait for a successor that a busy host runs last. A waiting process that exits
 // unasked is started again, unless that keeps happening: then the pool stays off for good.
 import { existsSync, rmSync, closeSync, linkSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
-import { spawnChild, Child } from '../lib/spawn';
+import { spawnChild, Child, StdioSlot } from '../lib/spawn';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
 import { IDLE_GC_QUIET_MS } from '../lib/idle-gc';
@@ -59,8 +61,10 @@ export class CliPool {
   readonly socket: string;
   private readonly bound: string;
 
-  /** max: the most processes kept waiting (--cli-workers); 0: none. */
-  /** host: drayd's own API address, for the waiting processes' warm-up request. */
+  /**
+   * max: the most processes kept waiting (--cli-workers), 0 for none; host: drayd's own API
+   * address, for the waiting processes' warm-up request.
+   */
   constructor(execRoot: string, private readonly max: number, private readonly host?: string, private readonly cliScript = path.join(__dirname, 'dray.js')) {
     this.socket = path.join(execRoot, WARM_SOCKET_NAME);
     this.bound = path.join(execRoot, WARM_BOUND_NAME);
@@ -113,7 +117,7 @@ export class CliPool {
     // Read at node's start-up: a CA bundle the CLI never uses, and options meant for drayd.
     delete env.NODE_EXTRA_CA_CERTS;
     delete env.NODE_OPTIONS;
-    const stdio: ('pipe' | 'ignore' | number)[] = ['ignore', 'ignore', 'pipe'];
+    const stdio: StdioSlot[] = ['ignore', 'ignore', 'pipe'];
     stdio[WARM_LISTEN_FD] = this.listenFd;
     stdio[WARM_STATUS_FD] = 'pipe';
     const child = spawnChild(process.execPath, ['--', this.cliScript], { stdio, env, nice: START_NICE });
@@ -127,13 +131,13 @@ export class CliPool {
       if (!d.includes(WARM_CLAIMED) || this.claimed.has(child)) return;
       this.claimed.add(child);
       this.served++;
-      const now = Date.now();
-      if (now - this.lastClaim < BURST_GAP_MS) this.grow();
-      this.lastClaim = now;
       this.failures = 0;
       this.forget(child);
       this.idleTimer?.refresh();
       this.burstTimer?.refresh();
+      const now = Date.now();
+      if (now - this.lastClaim < BURST_GAP_MS) this.grow();
+      this.lastClaim = now;
       this.fill();
     });
     // Until it is claimed, its stderr is drayd's to report; then it is the command's own.

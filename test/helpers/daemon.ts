@@ -5,6 +5,7 @@ import { spawn, ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { WARM_PARENT_ENV } from '../../src/lib/warm-cli';
 
 const root = path.resolve(__dirname, '..', '..');
 export const drayJs = path.join(root, 'dist', 'dray.js');
@@ -129,7 +130,7 @@ export class TestDaemon {
     for (const p of readdirSync('/proc')) {
       if (!/^\d+$/.test(p)) continue;
       try {
-        if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`DRAY_CLI_PARENT=${pid}`)) out.push(Number(p));
+        if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`${WARM_PARENT_ENV}=${pid}`)) out.push(Number(p));
       } catch { /* gone */ }
     }
     return out;
