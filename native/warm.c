@@ -245,6 +245,9 @@ static napi_value js_warm_ready(napi_env env, napi_callback_info info) {
     while ((e = readdir(d))) if (e->d_name[0] != '.') setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), 0);
     closedir(d);
   }
+  // drayd starts it in a session of its own, whose scheduling group it started at nice 19 too.
+  int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) { (void)!write(fd, "0", 1); close(fd); }
   return NULL;
 }
 

@@ -1,7 +1,9 @@
 // Process facts from /proc: who belongs to which engine, and how much memory they hold.
 import { readdirSync, readFileSync } from 'node:fs';
 
-export interface ProcInfo { pid: number; ppid: number; comm: string; cmdline: string; rssKiB: number; pssKiB?: number }
+/** rssAnonKiB / rssFileKiB: RSS split into private memory and mapped files (for node, mostly its
+ * own binary's code and read-only data, shared with every node process). */
+export interface ProcInfo { pid: number; ppid: number; comm: string; cmdline: string; rssKiB: number; rssAnonKiB: number; rssFileKiB: number; pssKiB?: number }
 
 function read(p: string): string | undefined {
   try { return readFileSync(p, 'utf8'); } catch { return undefined; }
@@ -12,6 +14,7 @@ export function procInfo(pid: number): ProcInfo | undefined {
   const cmd = read(`/proc/${pid}/cmdline`);
   if (status === undefined || cmd === undefined) return undefined;
   const field = (k: string) => status.match(new RegExp(`^${k}:\\s*(.*)$`, 'm'))?.[1] ?? '';
+  const kib = (k: string) => Number(field(k).replace(/\s*kB$/, '')) || 0;
   const rollup = read(`/proc/${pid}/smaps_rollup`);
   const pss = rollup?.match(/^Pss:\s+(\d+) kB/m)?.[1];
   return {
@@ -19,7 +22,9 @@ export function procInfo(pid: number): ProcInfo | undefined {
     ppid: Number(field('PPid')),
     comm: field('Name'),
     cmdline: cmd.split('\0').filter(Boolean).join(' '),
-    rssKiB: Number(field('VmRSS').replace(/\s*kB$/, '')) || 0,
+    rssKiB: kib('VmRSS'),
+    rssAnonKiB: kib('RssAnon'),
+    rssFileKiB: kib('RssFile'),
     pssKiB: pss === undefined ? undefined : Number(pss),
   };
 }
@@ -34,12 +39,14 @@ export function allProcs(): ProcInfo[] {
   return out;
 }
 
-export interface MemoryTotal { rssMiB: number; pssMiB: number; procs: { pid: number; comm: string; rssKiB: number }[] }
+export interface MemoryTotal { rssMiB: number; anonMiB: number; fileMiB: number; pssMiB: number; procs: { pid: number; comm: string; rssKiB: number }[] }
 
 export function memoryOf(procs: ProcInfo[]): MemoryTotal {
   const rss = procs.reduce((a, p) => a + p.rssKiB, 0);
   const pss = procs.reduce((a, p) => a + (p.pssKiB ?? 0), 0);
-  return { rssMiB: rss / 1024, pssMiB: pss / 1024, procs: procs.map((p) => ({ pid: p.pid, comm: p.comm, rssKiB: p.rssKiB })) };
+  const anon = procs.reduce((a, p) => a + p.rssAnonKiB, 0);
+  const file = procs.reduce((a, p) => a + p.rssFileKiB, 0);
+  return { rssMiB: rss / 1024, anonMiB: anon / 1024, fileMiB: file / 1024, pssMiB: pss / 1024, procs: procs.map((p) => ({ pid: p.pid, comm: p.comm, rssKiB: p.rssKiB })) };
 }
 
 export function alive(pid: number): boolean {

@@ -120,7 +120,7 @@ export class CliPool {
     const stdio: StdioSlot[] = ['ignore', 'ignore', 'pipe'];
     stdio[WARM_LISTEN_FD] = this.listenFd;
     stdio[WARM_STATUS_FD] = 'pipe';
-    const child = spawnChild(process.execPath, ['--expose-gc', '--', this.cliScript], { stdio, env, nice: START_NICE });
+    const child = spawnChild(process.execPath, ['--expose-gc', '--', this.cliScript], { stdio, env, nice: START_NICE, detached: true });
     this.waiting.add(child);
     let stderr = '';
     // A process that leaves with our quit word unread resets the socket: not drayd's error.

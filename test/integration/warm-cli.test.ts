@@ -73,6 +73,16 @@ test('a waiting process takes the command, and drayd starts the next one', async
   const next = await waitingPid(d);
   assert.notEqual(next, w);
   assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
+  // It started at nice 19 in a session of its own, so that with autogroup scheduling its
+  // scheduling group was at 19 too; ready, both are back at 0.
+  const stat = readFileSync(`/proc/${next}/stat`, 'utf8').split(') ')[1].split(' ');
+  assert.equal(Number(stat[3]), next, 'a session of its own');
+  assert.equal(Number(stat[16]), 0, 'nice 0 once ready');
+  if (existsSync(`/proc/${next}/autogroup`)) {
+    const group = readFileSync(`/proc/${next}/autogroup`, 'utf8');
+    assert.match(group, / nice 0$/m);
+    assert.notEqual(group.split(' ')[0], readFileSync(`/proc/${d.proc!.pid}/autogroup`, 'utf8').split(' ')[0]);
+  }
 });
 
 test('a dray that found no process ready, or two commands in a row, make drayd keep a second one until commands pause', async () => {

@@ -25,7 +25,7 @@ export function idleRss(id: string, when: string): Scenario {
           const cli = memoryOf(e.cliProcs());
           (row.samples[e.side] ??= []).push(m.rssMiB);
           (withCli.samples[e.side] ??= []).push(m.rssMiB + cli.rssMiB);
-          detail[e.side].push({ rssMiB: m.rssMiB, pssMiB: m.pssMiB, procs: m.procs, cli: { rssMiB: cli.rssMiB, pssMiB: cli.pssMiB, procs: cli.procs } });
+          detail[e.side].push({ rssMiB: m.rssMiB, anonMiB: m.anonMiB, fileMiB: m.fileMiB, pssMiB: m.pssMiB, procs: m.procs, cli: { rssMiB: cli.rssMiB, pssMiB: cli.pssMiB, procs: cli.procs } });
         }
         await sleep(300);
       }
