@@ -13,7 +13,9 @@
 // when a command is taken within BURST_GAP_MS of the one before, or a dray request did not come
 // from a waiting process (its User-Agent says so: that `dray` found none ready and started Node.js
 // itself), one more is kept, until BURST_MS pass without a command. One successor takes ~75 ms to
-// start here, and a second `dray ps` can follow the first within 15.
+// start here on an idle host (~90 ms of CPU; 110-250 ms while commands run back to back), and a
+// second `dray ps` can follow the first within 15: a stream of quick commands outruns the pool,
+// and about every other one starts Node.js itself.
 //
 // The launchers' socket path exists only while a process is ready to answer (a hard link to the
 // listening socket): otherwise `dray` finds nothing and starts the CLI itself at once,
@@ -31,7 +33,11 @@ import { WARM_PARENT_ENV, WARM_STALE_STATUS, WARM_SOCKET_NAME, WARM_BOUND_NAME, 
 const MAX_FAILURES = 3;
 /** A waiting process told to go and still there after this is killed (it never reached its wait). */
 const QUIT_GRACE_MS = 5000;
-/** The nice value they start at (claiming a command puts every thread back at 0). */
+/**
+ * The nice value they start at (ready, every thread and the group go back to 0). Each starts in a
+ * session of its own: with the kernel's autogroup scheduling, sessions share the CPUs equally and
+ * a nice value ranks threads only within one, so the session's group starts at 19 as well.
+ */
 const START_NICE = 19;
 /** The pool sleeps after this long without a command (DRAY_CLI_IDLE_MS: tests). */
 const IDLE_MS = Number(process.env.DRAY_CLI_IDLE_MS) || 5 * 60_000;
@@ -120,6 +126,7 @@ export class CliPool {
     const stdio: StdioSlot[] = ['ignore', 'ignore', 'pipe'];
     stdio[WARM_LISTEN_FD] = this.listenFd;
     stdio[WARM_STATUS_FD] = 'pipe';
+    // --expose-gc: the waiting process collects its start-up's garbage before it waits (warm-worker.ts).
     const child = spawnChild(process.execPath, ['--expose-gc', '--', this.cliScript], { stdio, env, nice: START_NICE, detached: true });
     this.waiting.add(child);
     let stderr = '';
