@@ -124,6 +124,16 @@ static const char *step_name(int err) {
   }
 }
 
+void set_autogroup_nice(int nice) {
+  char num[4];
+  int len = 0, n = nice < 0 ? -nice : nice;
+  if (nice < 0) num[len++] = '-';
+  if (n >= 10) num[len++] = (char)('0' + n / 10 % 10);
+  num[len++] = (char)('0' + n % 10);
+  int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) { (void)!write(fd, num, (size_t)len); close(fd); }
+}
+
 struct ksigaction { void *handler; unsigned long flags; void *restorer; uint64_t mask; };
 
 // Between vfork() and exec the child runs on this thread's stack and memory, so it makes raw
@@ -143,18 +153,8 @@ static int start_child(const char *exe, char **args, char **envp, const char *cw
     if (new_session && setsid() < 0) err = errno | STEP_SETSID;
     // Before exec, so every thread the program starts inherits it.
     if (nice) setpriority(PRIO_PROCESS, 0, nice);
-    // With autogroup scheduling, a nice value only ranks threads within their session's group,
-    // and groups share the CPUs equally: a new session's nice must be its group's too
-    // (best effort: without autogroup the file is absent, and the process nice is what counts).
-    if (nice && new_session && !err) {
-      char num[8];
-      int len = 0, n = nice < 0 ? -nice : nice;
-      if (nice < 0) num[len++] = '-';
-      if (n >= 10) num[len++] = (char)('0' + n / 10);
-      num[len++] = (char)('0' + n % 10);
-      int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
-      if (fd >= 0) { (void)!write(fd, num, (size_t)len); close(fd); }
-    }
+    // A new session is a scheduling group of its own: the nice value must be the group's too.
+    if (nice && new_session && !err) set_autogroup_nice(nice);
     for (uint32_t i = 0; !err && i < nfds; i++) if (dup2(fds[i], (int)i) < 0) err = errno | STEP_DUP2;
     // Nothing else crosses: not even an fd drayd inherited without close-on-exec.
     if (!err) syscall(SYS_close_range, nfds, ~0U, 0);

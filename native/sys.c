@@ -127,6 +127,14 @@ int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, 
   return 0;
 }
 
+int get_int_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, int32_t *ints, size_t nints, const char *usage) {
+  if (!get_args(env, info, n, argv, usage)) return 0;
+  for (size_t i = 0; i < nints; i++) {
+    if (napi_get_value_int32(env, argv[i], &ints[i]) != napi_ok) { napi_throw_type_error(env, NULL, usage); return 0; }
+  }
+  return 1;
+}
+
 // Queues the call, or drops it with a TypeError naming `usage` when an argument was bad.
 static napi_value queue(napi_env env, struct call *c, int ok, const char *usage) {
   if (ok && c->target) return start(env, c);
@@ -244,7 +252,8 @@ static napi_value js_malloc_arenas(napi_env env, napi_callback_info info) {
   static const char usage[] = "mallocArenas(n)";
   napi_value argv[1];
   int32_t n;
-  if (!get_args(env, info, 1, argv, usage) || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1) { napi_throw_type_error(env, NULL, usage); return NULL; }
+  if (!get_int_args(env, info, 1, argv, &n, 1, usage)) return NULL;
+  if (n < 1) { napi_throw_type_error(env, NULL, usage); return NULL; }
   napi_value v;
   napi_get_boolean(env, mallopt(M_ARENA_MAX, n) == 1, &v);
   return v;

@@ -154,9 +154,9 @@ static napi_value string_list(napi_env env, const struct request *r, uint32_t *a
 static napi_value js_warm_accept(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmAccept(listenFd, drayFd, identity)";
   napi_value argv[3];
-  int32_t lfd, dfd;
-  if (!get_args(env, info, 3, argv, usage) || napi_get_value_int32(env, argv[0], &lfd) != napi_ok
-      || napi_get_value_int32(env, argv[1], &dfd) != napi_ok) { napi_throw_type_error(env, NULL, usage); return NULL; }
+  int32_t fd[2];
+  if (!get_int_args(env, info, 3, argv, fd, 2, usage)) return NULL;
+  int32_t lfd = fd[0], dfd = fd[1];
   char *identity = dup_string(env, argv[2]);
   if (!identity) { napi_throw_type_error(env, NULL, usage); return NULL; }
   napi_value out, t;
@@ -246,8 +246,7 @@ static napi_value js_warm_ready(napi_env env, napi_callback_info info) {
     closedir(d);
   }
   // drayd starts it in a session of its own, whose scheduling group it started at nice 19 too.
-  int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) { (void)!write(fd, "0", 1); close(fd); }
+  set_autogroup_nice(0);
   return NULL;
 }
 
@@ -279,9 +278,9 @@ static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
 static napi_value js_warm_report(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmReport(conn, status)";
   napi_value argv[2];
-  int32_t conn, status;
-  if (!get_args(env, info, 2, argv, usage) || napi_get_value_int32(env, argv[0], &conn) != napi_ok
-      || napi_get_value_int32(env, argv[1], &status) != napi_ok) { napi_throw_type_error(env, NULL, usage); return NULL; }
+  int32_t a[2];
+  if (!get_int_args(env, info, 2, argv, a, 2, usage)) return NULL;
+  int32_t conn = a[0], status = a[1];
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     for (int i = 0; i < 3; i++) dup2(null, i);
