@@ -4,7 +4,8 @@
 //   launcher → worker  head {magic, len} with SCM_RIGHTS [stdin, stdout, stderr, cwd], then len
 //                      bytes of NUL-terminated strings: identity, umask (octal), argc, argv…,
 //                      envc, env…
-//   worker → launcher  int32 pid (0: refused, the launcher runs the CLI itself)
+//   worker → launcher  int32 pid of the child forked to run the command (0: refused, the
+//                      launcher runs the CLI itself)
 //   launcher → worker  one byte: go (a launcher that gave up closes instead, and nothing runs)
 //   worker → launcher  int32 exit status, at exit (none when a signal ended the worker)
 //
@@ -22,6 +23,12 @@
 #define WARM_MAX_PAYLOAD (8u << 20)
 #define WARM_NFDS 4
 #define WARM_GO 'g'
+/** The waiting process (zygote) → drayd, on their socket pair: one of its children took a
+ * command (WARM_CLAIMED in src/lib/warm-cli.ts). */
+#define WARM_CLAIMED_WORD "c"
+/** A spare → the zygote that forked it (warm.c): took a command; found the bundle changed. */
+#define WARM_SPARE_CLAIMED "c"
+#define WARM_SPARE_STALE "s"
 
 struct warm_head { uint32_t magic; uint32_t len; };
 

@@ -54,7 +54,10 @@ function start(): void {
   const cacheFile = cmd && join(cacheDir, `${cmd}.cache`);
   let data: Buffer | undefined;
   let existed = false;
+  /** The cache file's change time as read: another process may write one meanwhile. */
+  let readCtime = -1;
   try {
+    readCtime = statSync(cacheFile).ctimeMs;
     const raw = readFileSync(cacheFile);
     existed = true;
     const n = raw.readUInt32LE(0);
@@ -69,9 +72,12 @@ function start(): void {
   } catch { req(bundle); return; }
   if (cacheFile && (!data || script.cachedDataRejected)) {
     // At exit the functions this run compiled are in the script; 'exit' runs on process.exit too.
+    // The warm CLI's forked processes share this listener (warm-worker.ts): the first to end
+    // writes the cache, with what the zygote and its command compiled, and the rest find it new.
     process.once('exit', () => {
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       try {
+        try { if (statSync(cacheFile).ctimeMs !== readCtime) return; } catch { /* none yet */ }
         mkdirSync(cacheDir, { recursive: true });
         if (!existed && readdirSync(cacheDir).length >= MAX_CACHES) return;
         const h = Buffer.from(key);

@@ -33,8 +33,6 @@ function onStdioMade(setup: (s: NodeJS.WriteStream) => void): void {
 }
 
 const VERSION = '0.1.0';
-/** This process waited for its command (src/cli/warm-worker.ts). */
-let servedWarm = false;
 
 const globalFlags: FlagDef[] = [
   strFlag('config', undefined, 'Location of client config files'),
@@ -132,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
     client: () => {
       if (!client) {
         const { resolveHostAddress } = require('../client/host') as typeof import('../client/host');
-        client = newClient(resolveHostAddress(hostFlag), servedWarm);
+        client = newClient(resolveHostAddress(hostFlag), false);
       }
       return client;
     },
@@ -199,13 +197,13 @@ export function exitWhenFlushed(code: number): void {
 }
 
 /**
- * The API client. `warm`: this process waited for its command; drayd tells from the User-Agent
- * whether a `dray` found a waiting process (src/daemon/cli-pool.ts).
+ * The API client. `warmUp`: the waiting process's warm-up request, which drayd tells from the
+ * User-Agent and does not count as the dray CLI in use (src/daemon/cli-pool.ts).
  */
-function newClient(host: string, warm: boolean): import('../client').DockerClient {
+function newClient(host: string, warmUp: boolean): import('../client').DockerClient {
   const { DockerClient } = require('../client') as typeof import('../client');
   const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
-  return new DockerClient({ host, userAgent: warm ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
+  return new DockerClient({ host, userAgent: warmUp ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
 }
 
 function runCli(argv: string[]): void {
@@ -226,13 +224,13 @@ async function preload(host: string | undefined): Promise<void> {
   require('../client');
   require('../client/host');
   if (!host) return;
-  // Marked as a waiting process's own, so drayd does not take it for a dray that found none.
+  // Marked as the waiting process's own: it must not wake a pool that has just gone to sleep.
   const client = newClient(host, true);
   try { await client.containers.list({ limit: 1 }); } catch { /* only a warm-up */ } finally { client.close(); }
 }
 
 if (process.env[WARM_WORKER_ENV]) {
-  (require('./warm-worker') as typeof import('./warm-worker')).serveOne((argv) => { servedWarm = true; runCli(argv); }, preload)
+  (require('./warm-worker') as typeof import('./warm-worker')).serve(runCli, preload)
     .catch((e) => { process.stderr.write(`${e?.stack ?? e}\n`); process.exit(1); });
 }
 else runCli(process.argv.slice(2));

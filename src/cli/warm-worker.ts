@@ -1,19 +1,20 @@
-// A CLI process started before its command. drayd keeps one waiting (src/daemon/cli-pool.ts): it
-// has paid Node.js's start-up and loaded the CLI, and blocks until the `dray` launcher
-// (native/launch.c) hands it a command with the caller's stdio, working directory, umask and
-// environment. It then becomes that command's process, runs it once, reports the exit status to
-// the launcher and exits; drayd starts the next one meanwhile. Nothing of one command carries to
-// another: each process serves one.
-import { closeSync, writeSync } from 'node:fs';
+// A CLI process started before its commands. drayd keeps one waiting (src/daemon/cli-pool.ts): it
+// has paid Node.js's start-up and loaded the CLI, and from then on only forks (native/warm.c): its
+// spare child waits until the `dray` launcher (native/launch.c) hands it a command with the
+// caller's stdio, working directory, umask and environment, becomes that command's process, runs
+// it once, reports the exit status to the launcher and exits, while the next spare is forked.
+// Nothing of one command carries to another: each starts from the same loaded, never-used state.
+import { writeSync } from 'node:fs';
 import * as path from 'node:path';
+import { getHeapCodeStatistics } from 'node:v8';
 import { nativeAddon, WarmJob } from '../lib/native';
-import { WARM_HOST_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY, WARM_CLAIMED } from '../lib/warm-cli';
+import { WARM_HOST_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY } from '../lib/warm-cli';
 
 /**
- * Waits for one command and runs it with `run`. `preload` initialises what most commands use,
- * while nobody waits.
+ * Serves commands, each in a process of its own that runs it with `run`. `preload` initialises
+ * what most commands use, while nobody waits.
  */
-export async function serveOne(run: (argv: string[]) => void, preload: (host: string | undefined) => Promise<void>): Promise<void> {
+export async function serve(run: (argv: string[]) => void, preload: (host: string | undefined) => Promise<void>): Promise<void> {
   const sys = nativeAddon();
   if (!sys) process.exit(1);
   // The bundle the loader ran (dist/dray-main.js): a launcher of another build is turned away.
@@ -24,24 +25,41 @@ export async function serveOne(run: (argv: string[]) => void, preload: (host: st
   // command would otherwise pay to collect (a warm `dray ps` of 50 spent 1.3–5 ms in the collector);
   // collected now, while nobody waits, the command starts with an empty young generation.
   (globalThis as { gc?: () => void }).gc?.();
-  sys.warmReady();
-  // drayd makes the socket visible to launchers while a process is ready to answer.
+  // Single-threaded, V8 leaves the collection's sweeping to be done later, on this thread: in every
+  // command, at its first collection (17% of a `dray ps`'s CPU). Heap code statistics make V8
+  // finish it (it must walk a swept heap), here, once.
+  getHeapCodeStatistics();
+  // drayd makes the socket visible to launchers once the first spare can answer (a launcher that
+  // comes between two spares waits in the socket's backlog for a few ms).
   writeSync(WARM_STATUS_FD, WARM_READY);
-  let job: WarmJob | { refused: true } | { quit: true };
-  for (;;) {
-    job = sys.warmAccept(WARM_LISTEN_FD, WARM_STATUS_FD, identity);
-    // drayd said so, or is gone.
-    if ('quit' in job) process.exit(0);
-    if (!('refused' in job)) break;
-    // The launcher is of another build: this one, if the bundle changed since it was loaded.
-    let now = '';
-    try { now = sys.warmIdentity(bundle); } catch { /* removed */ }
-    if (now !== identity) process.exit(WARM_STALE_STATUS);
+  const job = sys.warmServe(WARM_LISTEN_FD, WARM_STATUS_FD, identity, bundle, spareWarmUp);
+  // The zygote's own end: drayd said so, or is gone; a rebuild made it out of date; its spares die.
+  if ('quit' in job) process.exit(0);
+  if ('stale' in job) process.exit(WARM_STALE_STATUS);
+  if ('failed' in job) {
+    writeSync(2, 'spare CLI processes keep dying before they take a command\n');
+    process.exit(1);
   }
-  try { writeSync(WARM_STATUS_FD, WARM_CLAIMED); } catch { /* drayd gone: it starts no successor anyway */ }
-  // Neither may reach what the command starts (dray daemon start, a build's helpers).
-  closeSync(WARM_STATUS_FD);
-  closeSync(WARM_LISTEN_FD);
+  // From here on, a spare that took a command (warmServe closed the zygote's sockets in it). Node
+  // set process.pid at start-up: it would name the zygote.
+  Object.defineProperty(process, 'pid', { value: job.pid, enumerable: true, configurable: true, writable: false });
+  const conn = job.conn;
+  // Node's own exit would hang in a forked process (warm.c, warmExit). First among the exit listeners,
+  // this one reports the status (the launcher, and whoever waits on it, need not wait for the
+  // rest), runs the others, then ends the process. 'exit' comes on process.exit(), at the loop's
+  // natural end and after an uncaught exception alike.
+  const last = (code: number): never => sys.warmExit(typeof process.exitCode === 'number' ? process.exitCode : code);
+  const first = (code: number) => {
+    sys.warmReport(conn, code);
+    for (const l of process.listeners('exit')) {
+      if (l === first) continue;
+      try { l.call(process, code); } catch (e) { try { writeSync(2, `${(e as Error)?.stack ?? e}\n`); } catch { /* stderr gone */ } }
+    }
+    last(code);
+  };
+  process.prependListener('exit', first);
+  // process.exit() ends in this (undocumented, and what Node's own exit path calls after 'exit').
+  (process as unknown as { reallyExit: (code: number) => never }).reallyExit = last;
   sys.warmClaim(job.fds);
   // Node caches the working directory; chdir('.') makes it read the new one.
   process.chdir('.');
@@ -52,9 +70,24 @@ export async function serveOne(run: (argv: string[]) => void, preload: (host: st
     if (i > 0) process.env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   process.argv = [process.execPath, path.join(__dirname, 'dray.js'), ...job.argv];
-  const conn = job.conn;
-  // First among the exit listeners: the launcher, and whoever waits on it, need not wait for the
-  // loader's code cache to be written.
-  process.prependListener('exit', (code) => sys.warmReport(conn, code));
   run(job.argv);
+}
+
+/**
+ * Run by each spare (warm.c) before it waits: what a forked process's first command would
+ * otherwise pay the first time, with nothing of a command in it. Its first allocations and
+ * scavenges (V8's young generation in a fresh fork) cost ~8 ms more than later ones; and the
+ * shape of the object warmServe returns is made here, so that its transitions exist.
+ */
+function spareWarmUp(): void {
+  const job: Record<string, unknown> = {};
+  job.pid = 0;
+  job.conn = 0;
+  job.fds = [];
+  job.umask = 0;
+  job.argv = [];
+  job.env = [];
+  let keep: unknown = job;
+  for (let i = 0; i < 50_000; i++) keep = { i, keep: i & 1 ? null : keep, list: [i] };
+  if (keep === undefined) throw new Error('unreachable');
 }

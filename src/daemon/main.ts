@@ -30,7 +30,7 @@ Options:
       --log-max-files n      Container log files kept, the live one included (default 3)
   -b, --bridge string        Device name of the default bridge network (default dray0)
       --bip string           Address of the default bridge, in CIDR (default 10.88.0.1/16)
-      --cli-workers n        Most dray CLI processes kept started for the dray command (default 2; 0: none)
+      --cli-workers n        0: keep no dray CLI process waiting for the dray command (default 1: one, forking per command)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -141,11 +141,11 @@ async function main(): Promise<void> {
   await engine.init();
   const server = createServer(buildRouter(engine));
   for (const h of config.hosts) await listen(server, h);
-  const cliPool = new CliPool(config.execRoot, config.cliWorkers, config.hosts.find((h) => h.startsWith('unix://')));
+  const cliPool = new CliPool(config.execRoot, config.cliWorkers > 0, config.hosts.find((h) => h.startsWith('unix://')));
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
   server.on('request', (req: import('node:http').IncomingMessage) => {
     const agent = req.headers['user-agent'];
-    if (agent?.startsWith(DRAY_CLIENT_AGENT)) cliPool.onDrayRequest(agent.endsWith(WARM_AGENT_MARK));
+    if (agent?.startsWith(DRAY_CLIENT_AGENT)) { if (!agent.endsWith(WARM_AGENT_MARK)) cliPool.onDrayRequest(); }
   });
   enableIdleGc();
   noteActivity(); // start-up itself leaves garbage

@@ -12,7 +12,7 @@ export interface DaemonConfig {
   logMaxSize: number;
   logMaxFiles: number;
   conmon: string;
-  /** The most CLI processes kept started and waiting for the `dray` launcher (src/daemon/cli-pool.ts); 0: none. */
+  /** Keep a CLI process waiting for the `dray` launcher, forking per command (src/daemon/cli-pool.ts): 0 for none. */
   cliWorkers: number;
 }
 
@@ -28,5 +28,5 @@ export const defaultConfig = (): DaemonConfig => ({
   logMaxSize: 20 * 1024 * 1024,
   logMaxFiles: 3,
   conmon: '/usr/bin/conmon',
-  cliWorkers: 2,
+  cliWorkers: 1,
 });

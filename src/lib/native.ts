@@ -21,14 +21,15 @@ export interface SysAddon {
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.
   warmListen(path: string): number;
   warmIdentity(bundle: string): string;
-  warmReady(): void;
-  warmAccept(listenFd: number, drayFd: number, identity: string): WarmJob | { refused: true } | { quit: true };
+  warmServe(listenFd: number, drayFd: number, identity: string, bundle: string, warmUp: () => void): WarmJob | { quit: true } | { stale: true } | { failed: true };
   warmClaim(fds: number[]): void;
   warmReport(conn: number, status: number): void;
+  warmExit(status: number): never;
 }
 
-/** A command taken from the `dray` launcher: its connection, stdio and cwd fds, and what it runs with. */
-export interface WarmJob { conn: number; fds: number[]; umask: number; argv: string[]; env: string[] }
+/** A command taken from the `dray` launcher, in the forked process that took it: its pid, the
+ * connection, stdio and cwd fds, and what it runs with. */
+export interface WarmJob { pid: number; conn: number; fds: number[]; umask: number; argv: string[]; env: string[] }
 
 let addon: SysAddon | null | undefined;
 

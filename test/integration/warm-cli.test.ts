@@ -1,17 +1,18 @@
-// The warm CLI: drayd keeps a CLI process waiting (src/daemon/cli-pool.ts), the `dray` launcher
-// (native/launch.c) hands it each command with the caller's stdio, cwd, umask and environment.
+// The warm CLI: drayd keeps a CLI process waiting (src/daemon/cli-pool.ts), a zygote that keeps a
+// forked spare ready (native/warm.c); the `dray` launcher (native/launch.c) hands the spare each
+// command with the caller's stdio, cwd, umask and environment.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync, statSync, existsSync, rmSync, appendFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync, statSync, existsSync, rmSync, appendFileSync, readFileSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
 
 let d: TestDaemon;
 before(async () => {
-  // Short idle and burst times, so the test sees the pool shrink and sleep.
-  d = new TestDaemon([], undefined, { DRAY_CLI_IDLE_MS: '4000', DRAY_CLI_BURST_MS: '1500' });
+  // A short idle time, so the test sees the pool sleep.
+  d = new TestDaemon([], undefined, { DRAY_CLI_IDLE_MS: '4000' });
   await d.start();
   await d.bootstrapBusybox();
 });
@@ -25,21 +26,31 @@ const POLL = process.arch === 'arm64' ? 73 : 7;
 /** Processes of ours already handed a command (they may take a moment to exit). */
 const taken = new Set<number>();
 
+/** The zygote: the waiting process drayd started (its parent is drayd). */
+function zygotePid(daemon: TestDaemon): number | undefined {
+  return daemon.cliWorkerPids().find((p) => ppid(p) === daemon.proc?.pid && alive(p));
+}
+
 /**
- * The waiting process, once drayd has (re)started it, it blocks in poll() and the socket is there;
- * the only one, so the next command is sure to go to it (a burst's second has left).
+ * The spare the next command goes to: the zygote's child blocked in poll() while the socket is
+ * there (a spare that took a command is never in poll() again).
  */
 async function waitingPid(daemon: TestDaemon): Promise<number> {
   // Asleep after the short idle time: a dray command wakes it.
-  if (!daemon.cliWorkerPids().some((p) => !taken.has(p) && alive(p))) assert.equal(daemon.dray(['version']).code, 0);
+  if (zygotePid(daemon) === undefined) assert.equal(daemon.dray(['version']).code, 0);
   for (let i = 0; i < 200; i++) {
-    const pids = daemon.cliWorkerPids().filter((p) => !taken.has(p) && alive(p));
-    if (pids.length === 1) {
-      try { if (readFileSync(`/proc/${pids[0]}/syscall`, 'utf8').startsWith(`${POLL} `) && existsSync(daemon.cliSocket)) return pids[0]; } catch { /* gone */ }
-    }
+    const z = zygotePid(daemon);
+    const spares = daemon.cliWorkerPids().filter((p) => ppid(p) === z && !taken.has(p) && alive(p) && inPoll(p));
+    if (z !== undefined && spares.length === 1 && existsSync(daemon.cliSocket)) return spares[0];
     await sleep(50);
   }
   throw new Error('no waiting CLI process');
+}
+function inPoll(pid: number): boolean {
+  try { return readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${POLL} `); } catch { return false; }
+}
+function ppid(pid: number): number | undefined {
+  try { return Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]); } catch { return undefined; }
 }
 function alive(pid: number): boolean {
   try { return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8')); } catch { return false; }
@@ -63,58 +74,58 @@ test('drayd keeps no CLI process until the dray CLI is used, and none after it i
   await waitingPid(d);
 });
 
-test('a waiting process takes the command, and drayd starts the next one', async () => {
+test('the spare takes the command and the zygote forks the next; the zygote runs none itself', async () => {
+  const z = zygotePid(d);
   const w = await waitingPid(d);
   taken.add(w);
   const r = d.dray(['ps', '--format', '{{.Names}}']);
   assert.equal(r.code, 0, r.stderr);
   for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
-  assert.ok(!alive(w), 'the waiting process ran the command and exited');
+  assert.ok(!alive(w), 'the spare ran the command and exited');
   const next = await waitingPid(d);
   assert.notEqual(next, w);
+  assert.equal(zygotePid(d), z, 'the same zygote');
   assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
-  // It started at nice 19 in a session of its own, so that with autogroup scheduling its
-  // scheduling group was at 19 too; ready, both are back at 0.
-  const stat = readFileSync(`/proc/${next}/stat`, 'utf8').split(') ')[1].split(' ');
-  assert.equal(Number(stat[3]), next, 'a session of its own');
-  assert.equal(Number(stat[16]), 0, 'nice 0 once ready');
+  // The zygote stays at nice 19, in a session of its own whose scheduling group is at 19 too (with
+  // autogroup scheduling a nice value ranks threads only within a session); a ready spare is back
+  // at 0, in a session and group of its own.
+  const stat = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+  const group = (p: number) => readFileSync(`/proc/${p}/autogroup`, 'utf8');
+  assert.equal(Number(stat(z!)[16]), 19, 'the zygote at nice 19');
+  assert.equal(Number(stat(next)[3]), next, 'a session of its own');
+  assert.equal(Number(stat(next)[16]), 0, 'nice 0 once ready');
   if (existsSync(`/proc/${next}/autogroup`)) {
-    const group = readFileSync(`/proc/${next}/autogroup`, 'utf8');
-    assert.match(group, / nice 0$/m);
-    assert.notEqual(group.split(' ')[0], readFileSync(`/proc/${d.proc!.pid}/autogroup`, 'utf8').split(' ')[0]);
+    assert.match(group(z!), / nice 19$/m);
+    assert.match(group(next), / nice 0$/m);
+    const ids = [next, z!, d.proc!.pid!].map((p) => group(p).split(' ')[0]);
+    assert.equal(new Set(ids).size, 3, 'spare, zygote and drayd in groups of their own');
   }
 });
 
-test('a dray that found no process ready, or two commands in a row, make drayd keep a second one until commands pause', async () => {
-  const waitingNow = () => d.cliWorkerPids().filter((p) => !taken.has(p) && alive(p));
-  const w = await waitingPid(d);
-  taken.add(w);
-  assert.equal(d.dray(['ps', '-q']).code, 0);
+test('commands at once each run in a forked process of their own, none started cold', async () => {
+  const z = zygotePid(d)!;
   await waitingPid(d);
-  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
-  assert.equal(waitingNow().length, 1);
-  // As a dray that found none ready: started cold, its request says it did not come from a waiting one.
-  const cold = spawnSync(drayLauncher, ['ps', '-q'], { env: { ...d.env, DRAY_CLI_SOCKET: '' }, encoding: 'utf8' });
-  assert.equal(cold.status, 0, cold.stderr);
-  for (let i = 0; i < 100 && waitingNow().length < 2; i++) await sleep(50);
-  assert.equal(waitingNow().length, 2, 'a second process waits during the burst');
-  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
-  assert.equal(waitingNow().length, 1, 'back to one after the burst');
-
-  // Two commands taken within a second of each other, both by waiting processes, start one too.
-  const a = await waitingPid(d);
-  taken.add(a);
-  const t0 = Date.now();
-  assert.equal(d.dray(['ps', '-q']).code, 0);
-  const b = await waitingPid(d);
-  taken.add(b);
-  assert.equal(d.dray(['ps', '-q']).code, 0);
-  assert.ok(Date.now() - t0 < 1000, 'the second command came within a second');
-  for (let i = 0; i < 50 && alive(b); i++) await sleep(20);
-  assert.ok(!alive(b), 'the second command was taken by a waiting process');
-  for (let i = 0; i < 100 && waitingNow().length < 2; i++) await sleep(50);
-  assert.equal(waitingNow().length, 2);
-  for (let i = 0; i < 100 && waitingNow().length > 1; i++) await sleep(50);
+  const dir = mkdtempSync('/tmp/dray-warm-cwd-');
+  try {
+    const runs = [0, 1, 2].map(() => spawn(drayLauncher, ['run', '--rm', 'busybox', 'sleep', '2'], { env: d.env, stdio: 'ignore', cwd: dir }));
+    // Each command's process is a child of the zygote (a cold one would be the launcher's own),
+    // in the caller's working directory (a spare still in the zygote's).
+    const commands = () => d.cliWorkerPids().filter((p) => {
+      try { return ppid(p) === z && alive(p) && readlinkSync(`/proc/${p}/cwd`) === dir; } catch { return false; }
+    });
+    let most = 0;
+    for (let i = 0; i < 60 && most < 3; i++) {
+      const now = commands();
+      for (const p of now) taken.add(p);
+      most = Math.max(most, now.length);
+      await sleep(50);
+    }
+    const codes = await Promise.all(runs.map((c) => once(c, 'exit').then(([code]) => code)));
+    assert.deepEqual(codes, [0, 0, 0]);
+    assert.equal(most, 3, 'three commands ran in forked processes at once');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('stdin, stdout, stderr and the exit status are the caller\'s own', async () => {
