@@ -149,8 +149,13 @@ export async function startDray(log: Log): Promise<Engine> {
     apiOk: (m, p, b, t) => apiOk(socket, m, p, b, [], t),
     daemonProcs: () => allProcs().filter((p) => p.pid === pid),
     engineProcs: () => allProcs().filter(mine),
-    // Waiting ones: children of drayd that run dray.js (a claimed one runs its command, then exits).
-    cliProcs: () => allProcs().filter((p) => p.ppid === pid && p.cmdline.includes(DRAY_JS)),
+    // The zygote (drayd's child running dray.js) and what it forked: its spare, and any command
+    // still running at that moment.
+    cliProcs: () => {
+      const procs = allProcs().filter((p) => p.cmdline.includes(DRAY_JS));
+      const zygotes = new Set(procs.filter((p) => p.ppid === pid).map((p) => p.pid));
+      return procs.filter((p) => zygotes.has(p.pid) || zygotes.has(p.ppid));
+    },
     async stop(log) {
       const leaks: string[] = [];
       const dataContainers = path.join(root, 'data', 'containers');
