@@ -1,13 +1,15 @@
 // The waiting side of the warm CLI (protocol in warm-proto.h): drayd's listening socket, and what
 // the CLI process drayd keeps waiting does to hand `dray` commands from the launcher to processes
 // of their own. That process is a zygote: it loads Node.js and the CLI once and never runs a
-// command. It keeps one forked child, the spare, ready: the spare waits on the listening socket,
+// command. It keeps forked children, spares, ready: a spare copies the memory the zygote wrote,
+// runs the warm-up request again (src/cli/warm-worker.ts) and waits on the listening socket; it
 // takes one command, tells the zygote, and becomes that command's process (its stdio, working
-// directory, umask) while the zygote forks the next spare. A spare costs a fork and a copy of the
-// memory a command writes (~10 ms of CPU here), where starting Node.js again cost ~90 ms: commands
-// back to back, or several at once, find one ready. The zygote blocks in poll() on the socket to
-// drayd and on its spare's pipe; drayd ends it by a word on that socket or by its own end (EOF),
-// never by a signal, and a spare leaves when the zygote does.
+// directory, umask) while the zygote forks a spare in its place. A spare is ready ~40 ms after its
+// fork here, at nice 19, where a fresh Node.js took 110-250 ms (~90 ms of CPU) while commands ran
+// back to back: with two of them, commands in a row, or several at once, find one ready. The
+// zygote blocks in poll() on the socket to drayd and on its spares' pipes; drayd ends it by a word
+// on that socket or by its own end (EOF), never by a signal, and a spare leaves when the zygote
+// does.
 //
 // What a fork of Node.js needs (the child has only the forking thread): V8 must have had no
 // background work in flight, so drayd starts the zygote with --single-threaded (no concurrent GC
@@ -163,6 +165,10 @@ static napi_value string_list(napi_env env, const struct request *r, uint32_t *a
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
 #endif
+/** Spares kept ready. A spare takes ~40 ms here to be ready (most of it the copy of memory and
+ * its warm-up request, at nice 19): with two, a command coming sooner after the last still finds
+ * one. */
+#define SPARES 2
 /** Spares that may die in a row, without taking a command, before the zygote gives up. */
 #define MAX_SPARE_FAILURES 3
 
@@ -183,14 +189,16 @@ static int inherit_all_memory(void) {
   return 0;
 }
 
-// In a spare: takes its own copy now of every private writable page the zygote has, and maps
-// Node's code, so that the command does not take a fault at each page it first writes or runs
-// (a fork maps neither; a `dray --version` took 19 ms instead of 15 with them left to faults).
-// Only writable pages present in the zygote: thread stacks and heap reservations stay unpopulated.
-// Best effort.
-static void copy_written_memory(void) {
+// In a spare: takes now what the command would otherwise fault in page by page, as the zygote has
+// it: its own copy of every private writable page the zygote has written, and the entries for the
+// pages of Node's code and read-only data the zygote has mapped (a fork copies neither; a `dray
+// --version` took 19 ms instead of 15 with them left to faults). Thread stacks, heap reservations
+// and code the zygote never ran stay unpopulated. Best effort.
+static void take_zygote_pages(void) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/pagemap", (int)getppid());
   FILE *f = fopen("/proc/self/maps", "re");
-  int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  int pm = open(path, O_RDONLY | O_CLOEXEC);
   if (!f || pm < 0) { if (f) fclose(f); if (pm >= 0) close(pm); return; }
   long page = sysconf(_SC_PAGESIZE);
   uint64_t entries[512];
@@ -198,9 +206,10 @@ static void copy_written_memory(void) {
   while (fgets(line, sizeof line, f)) {
     unsigned long start, end;
     if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3) continue;
-    // Read-only file mappings (Node's code and data): page table entries only, no copy.
-    if (perms[0] == 'r' && perms[1] == '-' && strchr(line, '/')) { madvise((void *)start, end - start, MADV_POPULATE_READ); continue; }
-    if (strcmp(perms, "rw-p") != 0) continue;
+    int advice;
+    if (strcmp(perms, "rw-p") == 0) advice = MADV_POPULATE_WRITE;
+    else if (perms[0] == 'r' && perms[1] == '-' && strchr(line, '/')) advice = MADV_POPULATE_READ;
+    else continue;
     unsigned long run = 0;
     for (unsigned long at = start; at < end;) {
       size_t n = (end - at) / (unsigned long)page;
@@ -211,10 +220,10 @@ static void copy_written_memory(void) {
       for (size_t i = 0; i < n; i++, at += (unsigned long)page) {
         bool present = entries[i] >> 63;
         if (present && !run) run = at;
-        if (!present && run) { madvise((void *)run, at - run, MADV_POPULATE_WRITE); run = 0; }
+        if (!present && run) { madvise((void *)run, at - run, advice); run = 0; }
       }
     }
-    if (run) madvise((void *)run, end - run, MADV_POPULATE_WRITE);
+    if (run) madvise((void *)run, end - run, advice);
   }
   close(pm);
   fclose(f);
@@ -231,7 +240,7 @@ static int become_spare(napi_env env, int dfd, const struct sigaction *sigchld) 
   set_autogroup_nice(19);
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop || uv_loop_fork(loop) != 0) return -1;
-  copy_written_memory();
+  take_zygote_pages();
   return 0;
 }
 
@@ -247,6 +256,7 @@ static void spare_ready(void) {
 // WARM_SPARE_STALE when a launcher of another build found this one out of date. Returns the command
 // once the launcher said go; ends the process (_exit) in every other case.
 static napi_value spare_wait(napi_env env, int lfd, int tell, const char *identity, const char *bundle) {
+  spare_ready();
   for (;;) {
     // The zygote's end of `tell` closes when it goes: the spare goes too.
     struct pollfd pfd[2] = { { lfd, POLLIN, 0 }, { tell, 0, 0 } };
@@ -305,69 +315,89 @@ static napi_value spare_wait(napi_env env, int lfd, int tell, const char *identi
   }
 }
 
-// warmServe(listenFd, drayFd, identity, bundle) → in a spare that took a command: {pid, conn, fds,
-// umask, argv, env}; in the zygote: {quit: true} when drayd sends a word or goes away on drayFd,
-// {stale: true} when a launcher found the bundle changed, {failed: true} when spares keep dying.
-// The zygote tells drayd WARM_CLAIMED_WORD on drayFd for each command a spare took.
+// warmServe(drayFd) → in a new spare: {spare: fd}, its end of the pipe to the zygote (for
+// warmTake, once it has warmed up); in the zygote: {quit: true} when drayd sends a word or goes
+// away on drayFd, {stale: true} when a launcher found the bundle changed, {failed: true} when
+// spares keep dying. The zygote tells drayd WARM_CLAIMED_WORD on drayFd for each command a spare
+// took.
 static napi_value js_warm_serve(napi_env env, napi_callback_info info) {
-  static const char usage[] = "warmServe(listenFd, drayFd, identity, bundle, warmUp)";
-  napi_value argv[5];
-  int32_t fd[2];
-  if (!get_int_args(env, info, 5, argv, fd, 2, usage)) return NULL;
-  int32_t lfd = fd[0], dfd = fd[1];
-  char *identity = dup_string(env, argv[2]), *bundle = dup_string(env, argv[3]);
-  if (!identity || !bundle) { free(identity); free(bundle); napi_throw_type_error(env, NULL, usage); return NULL; }
+  static const char usage[] = "warmServe(drayFd)";
+  napi_value argv[1];
+  int32_t dfd;
+  if (!get_int_args(env, info, 1, argv, &dfd, 1, usage)) return NULL;
   // Children are reaped by the kernel: the zygote learns what it needs from the spare's pipe.
   // Each child puts back what the zygote had (Node's default) before it runs anything.
   struct sigaction ign = { .sa_handler = SIG_IGN }, sigchld;
   sigemptyset(&ign.sa_mask);
   sigaction(SIGCHLD, &ign, &sigchld);
   const char *outcome = "failed";
-  int spare = -1, failures = 0;
+  // The read ends of the spares' pipes (-1: none there).
+  int spares[SPARES], failures = 0;
+  for (int i = 0; i < SPARES; i++) spares[i] = -1;
   for (;;) {
-    if (spare < 0) {
+    bool stop = false;
+    for (int i = 0; i < SPARES && !stop; i++) {
+      if (spares[i] >= 0) continue;
       int p[2];
-      if (pipe2(p, O_CLOEXEC) < 0 || inherit_all_memory() < 0) break;
+      if (pipe2(p, O_CLOEXEC) < 0 || inherit_all_memory() < 0) { stop = true; break; }
       pid_t child = fork();
       if (child == 0) {
         close(p[0]);
+        // A sibling's pipe kept open here would hide the zygote's end from that sibling.
+        for (int k = 0; k < SPARES; k++) if (spares[k] >= 0) close(spares[k]);
         if (become_spare(env, dfd, &sigchld) < 0) _exit(1);
-        // The first command's first-time costs (its first allocations and scavenge after the
-        // fork took ~8 ms more than later ones), paid now, while nobody waits.
-        napi_value global, ignored;
-        if (napi_get_global(env, &global) != napi_ok || napi_call_function(env, global, argv[4], 0, NULL, &ignored) != napi_ok) _exit(1);
-        spare_ready();
-        return spare_wait(env, lfd, p[1], identity, bundle);
+        napi_value out;
+        napi_create_object(env, &out);
+        napi_set_named_property(env, out, "spare", int_value(env, p[1]));
+        return out;
       }
       close(p[1]);
-      if (child < 0) { close(p[0]); break; }
-      spare = p[0];
+      if (child < 0) { close(p[0]); stop = true; break; }
+      spares[i] = p[0];
     }
-    struct pollfd pfd[2] = { { dfd, POLLIN, 0 }, { spare, POLLIN, 0 } };
-    if (poll(pfd, 2, -1) < 0) { if (errno == EINTR) continue; break; }
+    if (stop) break;
+    struct pollfd pfd[1 + SPARES] = { { dfd, POLLIN, 0 } };
+    for (int i = 0; i < SPARES; i++) pfd[1 + i] = (struct pollfd){ spares[i], POLLIN, 0 };
+    if (poll(pfd, 1 + SPARES, -1) < 0) { if (errno == EINTR) continue; break; }
     if (pfd[0].revents) { outcome = "quit"; break; }
-    char word = 0;
-    ssize_t got;
-    do got = read(spare, &word, 1); while (got < 0 && errno == EINTR);
-    close(spare);
-    spare = -1;
-    if (got == 1 && word == WARM_SPARE_STALE[0]) { outcome = "stale"; break; }
-    if (got == 1 && word == WARM_SPARE_CLAIMED[0]) {
-      failures = 0;
-      send(dfd, WARM_CLAIMED_WORD, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-      continue;
+    for (int i = 0; i < SPARES && !stop; i++) {
+      if (!pfd[1 + i].revents) continue;
+      char word = 0;
+      ssize_t got;
+      do got = read(spares[i], &word, 1); while (got < 0 && errno == EINTR);
+      close(spares[i]);
+      spares[i] = -1;
+      if (got == 1 && word == WARM_SPARE_STALE[0]) { outcome = "stale"; stop = true; }
+      else if (got == 1 && word == WARM_SPARE_CLAIMED[0]) {
+        failures = 0;
+        send(dfd, WARM_CLAIMED_WORD, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      }
+      else if (++failures >= MAX_SPARE_FAILURES) stop = true;
     }
-    if (++failures >= MAX_SPARE_FAILURES) break;
+    if (stop) break;
   }
-  if (spare >= 0) close(spare);
+  for (int i = 0; i < SPARES; i++) if (spares[i] >= 0) close(spares[i]);
   sigaction(SIGCHLD, &sigchld, NULL);
-  free(identity);
-  free(bundle);
   napi_value out, t;
   napi_create_object(env, &out);
   napi_get_boolean(env, true, &t);
   napi_set_named_property(env, out, outcome, t);
   return out;
+}
+
+// warmTake(listenFd, tell, identity, bundle) → in a spare, once it has warmed up: the command it
+// took, {pid, conn, fds, umask, argv, env}, once the launcher said go (spare_wait). Never returns
+// otherwise: the spare ends when the zygote does, when it found the zygote out of date, or when
+// the launcher it answered gave up.
+static napi_value js_warm_take(napi_env env, napi_callback_info info) {
+  static const char usage[] = "warmTake(listenFd, tell, identity, bundle)";
+  napi_value argv[4];
+  int32_t fd[2];
+  if (!get_int_args(env, info, 4, argv, fd, 2, usage)) return NULL;
+  char *identity = dup_string(env, argv[2]), *bundle = dup_string(env, argv[3]);
+  if (!identity || !bundle) { free(identity); free(bundle); napi_throw_type_error(env, NULL, usage); return NULL; }
+  // Its own until the process ends, which it shares with the command.
+  return spare_wait(env, fd[0], fd[1], identity, bundle);
 }
 
 // warmIdentity(bundle) → the identity a launcher of this build sends (warm-proto.h).
@@ -442,6 +472,7 @@ void warm_register(napi_env env, napi_value exports) {
     { "warmListen", NULL, js_warm_listen, NULL, NULL, NULL, napi_default, NULL },
     { "warmIdentity", NULL, js_warm_identity, NULL, NULL, NULL, napi_default, NULL },
     { "warmServe", NULL, js_warm_serve, NULL, NULL, NULL, napi_default, NULL },
+    { "warmTake", NULL, js_warm_take, NULL, NULL, NULL, napi_default, NULL },
     { "warmClaim", NULL, js_warm_claim, NULL, NULL, NULL, napi_default, NULL },
     { "warmReport", NULL, js_warm_report, NULL, NULL, NULL, napi_default, NULL },
     { "warmExit", NULL, js_warm_exit, NULL, NULL, NULL, napi_default, NULL },

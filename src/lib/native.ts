@@ -21,7 +21,8 @@ export interface SysAddon {
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.
   warmListen(path: string): number;
   warmIdentity(bundle: string): string;
-  warmServe(listenFd: number, drayFd: number, identity: string, bundle: string, warmUp: () => void): WarmJob | { quit: true } | { stale: true } | { failed: true };
+  warmServe(drayFd: number): { spare: number } | { quit: true } | { stale: true } | { failed: true };
+  warmTake(listenFd: number, tell: number, identity: string, bundle: string): WarmJob;
   warmClaim(fds: number[]): void;
   warmReport(conn: number, status: number): void;
   warmExit(status: number): never;

@@ -23,8 +23,8 @@ after(async () => {
 
 /** poll(2) on x86-64, ppoll(2) on arm64: the call a waiting process blocks in. */
 const POLL = process.arch === 'arm64' ? 73 : 7;
-/** Processes of ours already handed a command (they may take a moment to exit). */
-const taken = new Set<number>();
+/** The spares a zygote keeps ready (native/warm.c). */
+const SPARES = 2;
 
 /** The zygote: the waiting process drayd started (its parent is drayd). */
 function zygotePid(daemon: TestDaemon): number | undefined {
@@ -32,19 +32,32 @@ function zygotePid(daemon: TestDaemon): number | undefined {
 }
 
 /**
- * The spare the next command goes to: the zygote's child blocked in poll() while the socket is
- * there (a spare that took a command is never in poll() again).
+ * The spares ready for the next command, once all are: the zygote's children blocked in poll()
+ * while the socket is there (a spare that took a command never is again).
  */
-async function waitingPid(daemon: TestDaemon): Promise<number> {
+async function readySpares(daemon: TestDaemon): Promise<number[]> {
   // Asleep after the short idle time: a dray command wakes it.
   if (zygotePid(daemon) === undefined) assert.equal(daemon.dray(['version']).code, 0);
   for (let i = 0; i < 200; i++) {
     const z = zygotePid(daemon);
-    const spares = daemon.cliWorkerPids().filter((p) => ppid(p) === z && !taken.has(p) && alive(p) && inPoll(p));
-    if (z !== undefined && spares.length === 1 && existsSync(daemon.cliSocket)) return spares[0];
+    const spares = daemon.cliWorkerPids().filter((p) => ppid(p) === z && alive(p) && inPoll(p));
+    if (z !== undefined && spares.length === SPARES && existsSync(daemon.cliSocket)) return spares;
     await sleep(50);
   }
   throw new Error('no waiting CLI process');
+}
+
+/** The one of `spares` that took the command just run: it has exited, the others wait on. */
+async function ranIt(spares: number[]): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const gone = spares.filter((p) => !alive(p));
+    if (gone.length) {
+      assert.equal(gone.length, 1, 'one spare took the command');
+      return gone[0];
+    }
+    await sleep(20);
+  }
+  throw new Error('no spare took the command');
 }
 function inPoll(pid: number): boolean {
   try { return readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith(`${POLL} `); } catch { return false; }
@@ -65,25 +78,25 @@ test('drayd keeps no CLI process until the dray CLI is used, and none after it i
   assert.deepEqual(d.cliWorkerPids(), []);
   // This one runs cold and wakes the pool.
   assert.equal(d.dray(['ps', '-q']).code, 0);
-  const w = await waitingPid(d);
+  const z = zygotePid(d);
+  const spares = await readySpares(d);
   assert.ok(existsSync(d.cliSocket));
-  for (let i = 0; i < 100 && alive(w); i++) await sleep(100);
-  assert.ok(!alive(w), 'the pool sleeps after its idle time');
+  for (let i = 0; i < 100 && [z!, ...spares].some(alive); i++) await sleep(100);
+  assert.ok(![z!, ...spares].some(alive), 'the pool sleeps after its idle time');
   assert.ok(!existsSync(d.cliSocket));
   assert.equal(d.dray(['ps', '-q']).code, 0);
-  await waitingPid(d);
+  await readySpares(d);
 });
 
-test('the spare takes the command and the zygote forks the next; the zygote runs none itself', async () => {
+test('a spare takes the command and the zygote forks another; the zygote runs none itself', async () => {
+  const before = await readySpares(d);
   const z = zygotePid(d);
-  const w = await waitingPid(d);
-  taken.add(w);
   const r = d.dray(['ps', '--format', '{{.Names}}']);
   assert.equal(r.code, 0, r.stderr);
-  for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
-  assert.ok(!alive(w), 'the spare ran the command and exited');
-  const next = await waitingPid(d);
-  assert.notEqual(next, w);
+  const w = await ranIt(before);
+  const after = await readySpares(d);
+  const next = after.find((p) => !before.includes(p))!;
+  assert.ok(next !== undefined && next !== w, 'the zygote forked a spare in its place');
   assert.equal(zygotePid(d), z, 'the same zygote');
   assert.equal(statSync(d.cliSocket).mode & 0o777, 0o600, 'only root may hand it commands');
   // The zygote stays at nice 19, in a session of its own whose scheduling group is at 19 too (with
@@ -103,8 +116,8 @@ test('the spare takes the command and the zygote forks the next; the zygote runs
 });
 
 test('commands at once each run in a forked process of their own, none started cold', async () => {
+  await readySpares(d);
   const z = zygotePid(d)!;
-  await waitingPid(d);
   const dir = mkdtempSync('/tmp/dray-warm-cwd-');
   try {
     const runs = [0, 1, 2].map(() => spawn(drayLauncher, ['run', '--rm', 'busybox', 'sleep', '2'], { env: d.env, stdio: 'ignore', cwd: dir }));
@@ -115,9 +128,7 @@ test('commands at once each run in a forked process of their own, none started c
     });
     let most = 0;
     for (let i = 0; i < 60 && most < 3; i++) {
-      const now = commands();
-      for (const p of now) taken.add(p);
-      most = Math.max(most, now.length);
+      most = Math.max(most, commands().length);
       await sleep(50);
     }
     const codes = await Promise.all(runs.map((c) => once(c, 'exit').then(([code]) => code)));
@@ -148,15 +159,13 @@ test('the working directory, environment and umask are the caller\'s', async () 
     assert.equal(s.status, 0, s.stderr);
     assert.equal(statSync(path.join(dir, 'out.tar')).mode & 0o777, 0o600);
     // An environment larger than a socket buffer still arrives whole, in the waiting process.
-    const w = await waitingPid(d);
-    taken.add(w);
+    const spares = await readySpares(d);
     const big: Record<string, string> = {};
     for (let i = 0; i < 8; i++) big[`BIG_${i}`] = String(i).repeat(100_000);
     const e = spawnSync(drayLauncher, ['run', '--rm', '-e', 'BIG_7', 'busybox', 'sh', '-c', 'echo ${#BIG_7}'], { env: { ...d.env, ...big }, encoding: 'utf8' });
     assert.equal(e.status, 0, e.stderr);
     assert.equal(e.stdout, '100000\n');
-    for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
-    assert.ok(!alive(w), 'the waiting process ran it');
+    await ranIt(spares);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -190,28 +199,27 @@ test('another build of dray is turned away and runs the CLI itself; a rebuilt on
   const other = new TestDaemon([], path.join(dist, 'drayd.js'));
   try {
     for (const f of ['dray', 'dray.js', 'dray-main.js', 'drayd.js', 'dray_sys.node']) copyFileSync(path.join(path.dirname(drayLauncher), f), path.join(dist, f));
-    const w = await waitingPid(d);
+    const spares = await readySpares(d);
     const r = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: d.env, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, '0.1.0\n');
-    assert.ok(alive(w), 'the waiting process refused the other build and waits on');
+    assert.ok(spares.every(alive), 'the spares refused the other build and wait on');
 
     // A daemon of the copied build: its waiting process runs the copy. Changing the copy's bundle
     // makes that process out of date; it leaves, and drayd starts one that loads the new bundle.
     await other.start();
     assert.equal(spawnSync(path.join(dist, 'dray'), ['ps'], { env: other.env }).status, 0);
-    const ow = await waitingPid(other);
+    const oz = zygotePid(other);
+    const ow = await readySpares(other);
     appendFileSync(path.join(dist, 'dray-main.js'), '\n// rebuilt\n');
     const again = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: other.env, encoding: 'utf8' });
     assert.equal(again.status, 0, again.stderr);
-    for (let i = 0; i < 50 && alive(ow); i++) await sleep(20);
-    assert.ok(!alive(ow), 'the out-of-date process left');
-    const fresh = await waitingPid(other);
-    taken.add(fresh);
+    for (let i = 0; i < 50 && [oz!, ...ow].some(alive); i++) await sleep(20);
+    assert.ok(![oz!, ...ow].some(alive), 'the out-of-date zygote left, and its spares with it');
+    const fresh = await readySpares(other);
     const served = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: other.env, encoding: 'utf8' });
     assert.equal(served.status, 0);
-    for (let i = 0; i < 50 && alive(fresh); i++) await sleep(20);
-    assert.ok(!alive(fresh), 'the new process serves the rebuilt launcher');
+    await ranIt(fresh);
   } finally {
     const leaks = await other.stop();
     rmSync(dist, { recursive: true, force: true });
@@ -228,10 +236,11 @@ test('no daemon, or DRAY_CLI_SOCKET="": dray runs the CLI itself', () => {
 });
 
 test('the waiting process dies with drayd, even killed; a restarted drayd listens again', async () => {
-  const w = await waitingPid(d);
+  const z = zygotePid(d);
+  const spares = await readySpares(d);
   await d.killDaemon();
-  for (let i = 0; i < 50 && alive(w); i++) await sleep(20);
-  assert.ok(!alive(w), 'no waiting process outlives drayd');
+  for (let i = 0; i < 50 && [z!, ...spares].some(alive); i++) await sleep(20);
+  assert.ok(![z!, ...spares].some(alive), 'no waiting process outlives drayd');
   // The stale socket file answers nothing: dray runs the CLI itself meanwhile.
   assert.ok(existsSync(d.cliSocket));
   const r = spawnSync(drayLauncher, ['--version'], { env: d.env, encoding: 'utf8' });
@@ -239,9 +248,7 @@ test('the waiting process dies with drayd, even killed; a restarted drayd listen
   await d.start();
   assert.ok(!existsSync(d.cliSocket), 'a restarted drayd removes the socket left behind');
   assert.equal(d.dray(['version']).code, 0);
-  const w2 = await waitingPid(d);
-  taken.add(w2);
+  const again = await readySpares(d);
   assert.equal(d.dray(['ps', '-q']).code, 0);
-  for (let i = 0; i < 50 && alive(w2); i++) await sleep(20);
-  assert.ok(!alive(w2));
+  await ranIt(again);
 });
