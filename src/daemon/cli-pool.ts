@@ -1,20 +1,22 @@
 // The warm CLI, drayd's side. Node.js takes ~55 ms here to start before the CLI runs a line, more
 // than drayd needs to run a container; so while the `dray` command is in use, drayd keeps one CLI
 // process started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
-// (native/launch.c) hands its command to it. The waiting process forks a child for each command
-// (native/warm.c, src/cli/warm-worker.ts) and waits on: a fork takes ~1 ms where a fresh Node.js
-// took ~90 ms of CPU, so commands back to back, or many at once, all find it ready, and the
-// children share its memory. It waits only as long as drayd lives (it watches its socket to drayd,
-// and leaves when drayd says so or closes) and holds nothing of drayd's but the listening socket.
+// (native/launch.c) hands its command to it. That process is a zygote (native/warm.c,
+// src/cli/warm-worker.ts): it never runs a command, it keeps two forked spares waiting, and each
+// spare runs one command while the zygote forks another in its place. A spare is ready ~40 ms
+// after its fork, where a fresh Node.js took 110-250 ms (~90 ms of CPU) while commands ran back
+// to back, so commands in a row, or many at once, find one ready. It waits only as long as drayd
+// lives (it watches its socket to drayd, and leaves when drayd says so or closes; its spares leave
+// with it) and holds nothing of drayd's but the listening socket.
 //
 // "In use": the pool wakes when a request from the dray CLI arrives (the command that woke it ran
 // cold) and sleeps again after IDLE_MS without a command, so an unused drayd keeps no CLI process
 // in memory.
 //
-// The launchers' socket path exists only while the process is ready to answer (a hard link to the
-// listening socket): otherwise `dray` finds nothing and starts the CLI itself at once, rather
-// than wait for one still loading. A waiting process that exits unasked is started again, unless
-// that keeps happening: then the pool stays off for good.
+// The launchers' socket path exists only while the zygote is ready (a hard link to the listening
+// socket): otherwise `dray` finds nothing and starts the CLI itself at once, rather than wait for
+// Node.js to load. A zygote that exits unasked is started again, unless that keeps happening:
+// then the pool stays off for good.
 import { existsSync, rmSync, closeSync, linkSync, renameSync } from 'node:fs';
 import * as path from 'node:path';
 import { spawnChild, Child, StdioSlot } from '../lib/spawn';
