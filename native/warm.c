@@ -438,9 +438,9 @@ static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
 
 // warmReport(conn, status): the command is over. Its stdio goes back to the caller first: whoever
 // reads its output through a pipe (a shell's $(dray ps), spawnSync) waits for every writer's end,
-// and Node's exit after this (exit handlers, the code cache, tearing down V8 and its threads) took
-// ~10 ms here. Then the exit status goes to the launcher (best effort: it may be gone). Node writes
-// to pipes and files synchronously, so nothing written before is lost.
+// and the process's end after this (the other exit listeners, the kernel freeing its memory) is
+// nobody's wait. Then the exit status goes to the launcher (best effort: it may be gone). Node
+// writes to pipes and files synchronously, so nothing written before is lost.
 static napi_value js_warm_report(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmReport(conn, status)";
   napi_value argv[2];
