@@ -6,7 +6,7 @@
 // takes one command, tells the zygote, and becomes that command's process (its stdio, working
 // directory, umask) while the zygote forks a spare in its place. A spare is ready ~40 ms after its
 // fork here, at nice 19, where a fresh Node.js took 110-250 ms (~90 ms of CPU) while commands ran
-// back to back: with two of them, commands in a row, or several at once, find one ready. The
+// back to back: with three of them, commands in a row, or several at once, find one ready. The
 // zygote blocks in poll() on the socket to drayd and on its spares' pipes; drayd ends it by a word
 // on that socket or by its own end (EOF), never by a signal, and a spare leaves when the zygote
 // does.
@@ -166,9 +166,10 @@ static napi_value string_list(napi_env env, const struct request *r, uint32_t *a
 #define MADV_POPULATE_WRITE 23
 #endif
 /** Spares kept ready. A spare takes ~40 ms here to be ready (most of it the copy of memory and
- * its warm-up request, at nice 19): with two, a command coming sooner after the last still finds
- * one. */
-#define SPARES 2
+ * its warm-up request, at nice 19, so on a busy host longer): with three, commands in a row still
+ * find one (`ps` with 50 running, after 50 `run -d`, between docker CLI runs: 0.53× Docker's time
+ * with two spares, 0.42× with three, in `bench/run --only run-d-serial`). */
+#define SPARES 3
 /** Spares that may die in a row, without taking a command, before the zygote gives up. */
 #define MAX_SPARE_FAILURES 3
 

@@ -2,7 +2,7 @@
 // than drayd needs to run a container; so while the `dray` command is in use, drayd keeps one CLI
 // process started, loaded and waiting on <exec-root>/cli.sock, and the `dray` launcher
 // (native/launch.c) hands its command to it. That process is a zygote (native/warm.c,
-// src/cli/warm-worker.ts): it never runs a command, it keeps two forked spares waiting, and each
+// src/cli/warm-worker.ts): it never runs a command, it keeps three forked spares waiting, and each
 // spare runs one command while the zygote forks another in its place. A spare is ready ~40 ms
 // after its fork, where a fresh Node.js took 110-250 ms (~90 ms of CPU) while commands ran back
 // to back, so commands in a row, or many at once, find one ready. It waits only as long as drayd

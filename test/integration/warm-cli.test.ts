@@ -24,7 +24,7 @@ after(async () => {
 /** poll(2) on x86-64, ppoll(2) on arm64: the call a waiting process blocks in. */
 const POLL = process.arch === 'arm64' ? 73 : 7;
 /** The spares a zygote keeps ready (native/warm.c). */
-const SPARES = 2;
+const SPARES = 3;
 
 /** The zygote: the waiting process drayd started (its parent is drayd). */
 function zygotePid(daemon: TestDaemon): number | undefined {
