@@ -227,6 +227,36 @@ test('another build of dray is turned away and runs the CLI itself; a rebuilt on
   }
 });
 
+test('dray daemon start, run by a spare, starts a drayd and waits for it on its own -H, not DOCKER_HOST', async () => {
+  await readySpares(d);
+  const dir = mkdtempSync('/tmp/dray-warm-daemon-');
+  const sock = `unix://${dir}/d.sock`;
+  const bridge = `drwd${process.pid % 100000}`;
+  writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify({ bridge, bip: '10.251.0.1/24', 'cli-workers': 0 }));
+  const pidfile = path.join(dir, 'pid');
+  try {
+    // d.env points DOCKER_HOST at the test's drayd, which answers at once.
+    const r = spawnSync(drayLauncher, ['daemon', 'start', '-H', sock, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'run'),
+      '--config-file', path.join(dir, 'daemon.json'), '--log-file', path.join(dir, 'log'), '--pidfile', pidfile], { env: d.env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    // drayd writes its pid file once it listens: there when the command says it started.
+    const pid = Number(readFileSync(pidfile, 'utf8'));
+    assert.equal(r.stdout, `drayd started (pid ${pid}), listening on ${sock}\n`);
+    const v = spawnSync(drayLauncher, ['-H', sock, 'version', '--format', '{{.Server.Version}}'], { env: d.env, encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    const stop = spawnSync(drayLauncher, ['daemon', 'stop', '--pidfile', pidfile], { env: d.env, encoding: 'utf8' });
+    assert.equal(stop.status, 0, stop.stderr);
+    for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
+    assert.ok(!alive(pid), 'drayd stopped');
+  } finally {
+    // A drayd that writes its pid file only now (the failure this test is for) is ended all the same.
+    for (let i = 0; i < 40 && !existsSync(pidfile); i++) await sleep(50);
+    try { process.kill(Number(readFileSync(pidfile, 'utf8')), 'SIGKILL'); } catch { /* stopped */ }
+    assert.notEqual(spawnSync('ip', ['link', 'show', bridge]).status, 0, 'no bridge left');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('no daemon, or DRAY_CLI_SOCKET="": dray runs the CLI itself', () => {
   for (const sock of ['/tmp/dray-no-such-dir/cli.sock', '']) {
     const r = spawnSync(drayLauncher, ['--version'], { env: { ...d.env, DRAY_CLI_SOCKET: sock }, encoding: 'utf8' });

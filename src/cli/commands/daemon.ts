@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync, mkdirSync, existsSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command, Ctx } from '../command';
+import type { DockerClient } from '../../client';
 import { StatusError } from '../command';
 import { strFlag, listFlag, boolFlag, intFlag } from '../flags';
 
@@ -25,8 +26,8 @@ function readPid(file: string): number | undefined {
   }
 }
 
-async function pingOk(ctx: Ctx): Promise<boolean> {
-  try { await ctx.client().transport.ping(); return true; } catch { return false; }
+async function pingOk(client: DockerClient): Promise<boolean> {
+  try { await client.transport.ping(); return true; } catch { return false; }
 }
 
 export const start: Command = {
@@ -67,16 +68,25 @@ export const start: Command = {
     let exited: number | null = null;
     child.on('exit', (code) => { exited = code ?? 1; });
     child.unref();
+    // The drayd just started answers where its own -H says, not where DOCKER_HOST points (another
+    // daemon may answer there).
+    const { DockerClient } = require('../../client') as typeof import('../../client');
+    const own = f.host.length ? new DockerClient({ host: f.host[0] }) : undefined;
+    const client = own ?? ctx.client();
     const deadline = Date.now() + f.timeout * 1000;
-    while (Date.now() < deadline) {
-      if (exited !== null) throw new StatusError(1, `drayd exited with status ${exited}; see ${f['log-file']}`);
-      if (await pingOk(ctx)) {
-        process.stdout.write(`drayd started (pid ${child.pid}), listening on ${ctx.client().host}\n`);
-        return 0;
+    try {
+      while (Date.now() < deadline) {
+        if (exited !== null) throw new StatusError(1, `drayd exited with status ${exited}; see ${f['log-file']}`);
+        if (await pingOk(client)) {
+          process.stdout.write(`drayd started (pid ${child.pid}), listening on ${client.host}\n`);
+          return 0;
+        }
+        await new Promise((r) => setTimeout(r, 100));
       }
-      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      own?.close();
     }
-    throw new StatusError(1, `drayd did not answer on ${ctx.client().host} within ${f.timeout}s; see ${f['log-file']}`);
+    throw new StatusError(1, `drayd did not answer on ${client.host} within ${f.timeout}s; see ${f['log-file']}`);
   },
 };
 
@@ -105,7 +115,7 @@ export const status: Command = {
   args: { exact: 0 },
   async run(ctx, f) {
     const pid = readPid(f.pidfile);
-    const answering = await pingOk(ctx);
+    const answering = await pingOk(ctx.client());
     if (pid || answering) {
       process.stdout.write(`drayd is running${pid ? ` (pid ${pid})` : ''}, socket ${ctx.client().host}${answering ? '' : ' (not answering)'}\n`);
       return 0;
