@@ -23,11 +23,10 @@
 #define WARM_MAX_PAYLOAD (8u << 20)
 #define WARM_NFDS 4
 #define WARM_GO 'g'
-/** The waiting process (zygote) → drayd, on their socket pair: one of its children took a
- * command (WARM_CLAIMED in src/lib/warm-cli.ts). */
+/** A spare took a command: spare → the zygote that forked it (warm.c), which passes it on to drayd
+ * on their socket pair (WARM_CLAIMED in src/lib/warm-cli.ts). */
 #define WARM_CLAIMED_WORD "c"
-/** A spare → the zygote that forked it (warm.c): took a command; found the bundle changed. */
-#define WARM_SPARE_CLAIMED "c"
+/** A spare → the zygote: a launcher found the bundle changed. */
 #define WARM_SPARE_STALE "s"
 
 struct warm_head { uint32_t magic; uint32_t len; };

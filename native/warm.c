@@ -13,10 +13,10 @@
 //
 // What a fork of Node.js needs (the child has only the forking thread): V8 must have had no
 // background work in flight, so drayd starts the zygote with --single-threaded (no concurrent GC
-// or compilation); V8 maps its heap MADV_DONTFORK, which is undone before each fork; the child
-// gets an event loop of its own (uv_loop_fork: the zygote's epoll instance would otherwise be
-// shared); and it must leave by _exit() (warmExit), since Node's own exit joins platform threads
-// that do not exist in the child.
+// or compilation); V8 maps its heap MADV_DONTFORK, which is undone before the zygote forks; the
+// child gets an event loop of its own (uv_loop_fork: the zygote's epoll instance would otherwise
+// be shared); and it must leave by _exit() (warmExit), since Node's own exit joins platform
+// threads that do not exist in the child.
 #define _GNU_SOURCE
 #include "addon.h"
 #include <errno.h>
@@ -253,7 +253,7 @@ static void spare_ready(void) {
 }
 
 // The spare's wait: one command from a launcher of this user and build, then the handshake. The
-// zygote hears WARM_SPARE_CLAIMED on `tell` once the spare is spent (it forks the next one), or
+// zygote hears WARM_CLAIMED_WORD on `tell` once the spare is spent (it forks the next one), or
 // WARM_SPARE_STALE when a launcher of another build found this one out of date. Returns the command
 // once the launcher said go; ends the process (_exit) in every other case.
 static napi_value spare_wait(napi_env env, int lfd, int tell, const char *identity, const char *bundle) {
@@ -295,7 +295,7 @@ static napi_value spare_wait(napi_env env, int lfd, int tell, const char *identi
     char go = 0;
     bool went = ok && warm_send_all(r.conn, &pid, sizeof pid) == 0 && read_exact(r.conn, &go, 1) == 0 && go == WARM_GO;
     // Only now: the zygote's next fork would have taken this CPU in the middle of the handshake.
-    (void)!write(tell, WARM_SPARE_CLAIMED, 1);
+    (void)!write(tell, WARM_CLAIMED_WORD, 1);
     if (!went) _exit(0);
     close(tell);
     close(lfd);
@@ -335,12 +335,12 @@ static napi_value js_warm_serve(napi_env env, napi_callback_info info) {
   // The read ends of the spares' pipes (-1: none there).
   int spares[SPARES], failures = 0;
   for (int i = 0; i < SPARES; i++) spares[i] = -1;
-  for (;;) {
-    bool stop = false;
+  // Once: nothing maps memory in the zygote while it waits here.
+  for (bool stop = inherit_all_memory() < 0; !stop;) {
     for (int i = 0; i < SPARES && !stop; i++) {
       if (spares[i] >= 0) continue;
       int p[2];
-      if (pipe2(p, O_CLOEXEC) < 0 || inherit_all_memory() < 0) { stop = true; break; }
+      if (pipe2(p, O_CLOEXEC) < 0) { stop = true; break; }
       pid_t child = fork();
       if (child == 0) {
         close(p[0]);
@@ -369,13 +369,12 @@ static napi_value js_warm_serve(napi_env env, napi_callback_info info) {
       close(spares[i]);
       spares[i] = -1;
       if (got == 1 && word == WARM_SPARE_STALE[0]) { outcome = "stale"; stop = true; }
-      else if (got == 1 && word == WARM_SPARE_CLAIMED[0]) {
+      else if (got == 1 && word == WARM_CLAIMED_WORD[0]) {
         failures = 0;
         send(dfd, WARM_CLAIMED_WORD, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
       }
       else if (++failures >= MAX_SPARE_FAILURES) stop = true;
     }
-    if (stop) break;
   }
   for (int i = 0; i < SPARES; i++) if (spares[i] >= 0) close(spares[i]);
   sigaction(SIGCHLD, &sigchld, NULL);
@@ -418,7 +417,7 @@ static napi_value js_warm_identity(napi_env env, napi_callback_info info) {
 }
 
 // warmClaim(fds): becomes the command's process: its stdin, stdout, stderr and working directory
-// (fds from warmAccept).
+// (fds from warmTake).
 static napi_value js_warm_claim(napi_env env, napi_callback_info info) {
   static const char usage[] = "warmClaim(fds)";
   napi_value argv[1];

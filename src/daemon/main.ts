@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
   server.on('request', (req: import('node:http').IncomingMessage) => {
     const agent = req.headers['user-agent'];
-    if (agent?.startsWith(DRAY_CLIENT_AGENT)) { if (!agent.endsWith(WARM_AGENT_MARK)) cliPool.onDrayRequest(); }
+    if (agent?.startsWith(DRAY_CLIENT_AGENT) && !agent.endsWith(WARM_AGENT_MARK)) cliPool.onDrayRequest();
   });
   enableIdleGc();
   noteActivity(); // start-up itself leaves garbage
