@@ -244,28 +244,12 @@ static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// mallocArenas(n): at most n malloc arenas from now on (mallopt M_ARENA_MAX). glibc gives each
-// thread that allocates under contention an arena of its own (up to 8 per core), and each keeps
-// the pages its chunks are scattered over: after a workload, drayd's threads (libuv's pool,
-// V8's helpers) held ~7 MiB in arenas of their own that malloc_trim could not give back.
-static napi_value js_malloc_arenas(napi_env env, napi_callback_info info) {
-  static const char usage[] = "mallocArenas(n)";
-  napi_value argv[1];
-  int32_t n;
-  if (!get_int_args(env, info, 1, argv, &n, 1, usage)) return NULL;
-  if (n < 1) { napi_throw_type_error(env, NULL, usage); return NULL; }
-  napi_value v;
-  napi_get_boolean(env, mallopt(M_ARENA_MAX, n) == 1, &v);
-  return v;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL },
     { "umount2", NULL, js_umount2, NULL, NULL, NULL, napi_default, NULL },
     { "netnsAdd", NULL, js_netns_add, NULL, NULL, NULL, napi_default, NULL },
     { "mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_default, NULL },
-    { "mallocArenas", NULL, js_malloc_arenas, NULL, NULL, NULL, napi_default, NULL },
     { "sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

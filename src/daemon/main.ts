@@ -6,7 +6,6 @@ import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
 import { createServer, listen } from '../api/server';
 import { enableIdleGc, noteActivity } from '../lib/idle-gc';
-import { nativeAddon } from '../lib/native';
 import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
 import { prepareCgroups } from '../runtime/cgroups';
@@ -126,8 +125,6 @@ function parseSize(s: string | number): number {
 }
 
 async function main(): Promise<void> {
-  // Before drayd's threads first allocate: see native/sys.c.
-  nativeAddon()?.mallocArenas(1);
   const flags = parseArgs(process.argv.slice(2));
   const explicitConfig = process.argv.includes('--config-file') || process.argv.some((a) => a.startsWith('--config-file='));
   const config: DaemonConfig = { ...defaultConfig(), ...loadConfigFile(flags.configFile, explicitConfig), ...flags.config };

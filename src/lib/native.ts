@@ -14,8 +14,6 @@ export interface SysAddon {
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
-  /** At most n malloc arenas from now on: whether glibc took it. */
-  mallocArenas(n: number): boolean;
   /** A sealed memfd copy of the executable at path: its fd, close-on-exec. */
   sealedCopy(path: string, name: string): number;
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.

@@ -1,11 +1,14 @@
-// drayd and glibc's allocator (native/sys.c): the idle daemon's malloc_trim (called by src/lib/idle-gc.ts after its
-// collection), and the one arena drayd keeps.
+// drayd's memory after work: the idle daemon's malloc_trim (native/sys.c, called by
+// src/lib/idle-gc.ts after its compacting collection), and the one malloc arena drayd keeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { nativeAddon } from '../../src/lib/native';
+import { TestDaemon } from '../helpers/daemon';
 
 test('malloc_trim gives back memory freed between live allocations', async () => {
   setFlagsFromString('--expose-gc');
@@ -27,32 +30,70 @@ test('malloc_trim gives back memory freed between live allocations', async () =>
   assert.equal(keep.length, 128);
 });
 
-// drayd's single malloc arena (native/sys.c mallocArenas, set first thing in src/daemon/main.ts).
-// Run in fresh processes: this one's threads have arenas already.
-test('mallocArenas(1) keeps threads that allocate at once from getting arenas of their own', () => {
+// drayd's single malloc arena: its shebang sets glibc's arena_max to 1 (scripts/build.mjs), before
+// node's own threads first allocate. Threads allocating at once make glibc map an arena per thread,
+// an anonymous region aligned to its 64 MiB maximum size; drayd must have none.
+test('drayd keeps one malloc arena, even after its threads allocated at once', async () => {
+  const d = new TestDaemon();
+  await d.start();
+  try {
+    const pid = d.proc!.pid!;
+    assert.match(readFileSync(`/proc/${pid}/environ`, 'latin1'), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.arena_max=1\0/);
+    // Parallel work for V8's helpers and libuv's pool: concurrent requests that hash and write.
+    await Promise.all(Array.from({ length: 8 }, (_, i) => d.api('POST', '/volumes/create', { Name: `arena${i}` })));
+    await Promise.all(Array.from({ length: 8 }, () => d.api('GET', '/images/json')));
+    assert.deepEqual(arenas(readFileSync(`/proc/${pid}/maps`, 'utf8')), []);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('the arena count above sees arenas: a node started without the tunable gets some', () => {
   const child = `
     const { Worker } = require('node:worker_threads');
-    const addon = require(${JSON.stringify(require.resolve('../../dist/dray_sys.node'))});
-    if (process.argv[1] === 'limit') addon.mallocArenas(1);
-    // glibc maps each extra arena as an anonymous region aligned to its 64 MiB maximum size.
-    const arenas = () => require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => {
-      const [range, , , , inode] = l.split(/\\s+/);
-      if (!range || inode !== '0') return false;
-      const start = BigInt('0x' + range.split('-')[0]);
-      return start > 0x7f0000000000n && start % (64n << 20n) === 0n;
-    }).length;
-    const before = arenas();
     let done = 0;
     for (let i = 0; i < 4; i++) {
       const w = new Worker('const b = []; for (let i = 0; i < 20000; i++) { b.push(Buffer.allocUnsafeSlow(256)); if (b.length > 100) b.shift(); }', { eval: true });
-      w.on('exit', () => { if (++done === 4) console.log(arenas() - before); });
+      w.on('exit', () => { if (++done === 4) process.stdout.write(require('node:fs').readFileSync('/proc/self/maps', 'utf8')); });
     }`;
-  const added = (mode: string) => {
-    const r = spawnSync(process.execPath, ['-e', child, mode], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    return Number(r.stdout.trim());
-  };
-  assert.ok(added('default') > 0, 'four threads allocating at once got no arena of their own: the test sees nothing');
-  assert.equal(added('limit'), 0);
-  assert.throws(() => nativeAddon()!.mallocArenas(0), /mallocArenas\(n\)/);
+  const env = { ...process.env };
+  delete env.GLIBC_TUNABLES;
+  const r = spawnSync(process.execPath, ['-e', child], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(arenas(r.stdout).length > 0, 'four threads allocating at once got no arena of their own');
+});
+
+function arenas(maps: string): string[] {
+  return maps.split('\n').filter((l) => {
+    const [range, , , , inode] = l.split(/\s+/);
+    if (!range || inode !== '0') return false;
+    const start = BigInt('0x' + range.split('-')[0]);
+    return start > 0x7f0000000000n && start % (64n << 20n) === 0n;
+  });
+}
+
+// drayd's idle reclaim (src/lib/idle-gc.ts), with a short quiet time: a (compacting) collection
+// once requests stop, then the trim, and nothing before the quiet time is over.
+test('the idle reclaim gives back buffers freed between live ones', () => {
+  const child = `
+    const idle = require(${JSON.stringify(path.join(__dirname, '../../src/lib/idle-gc.ts'))});
+    idle.enableIdleGc(200);
+    let bufs = Array.from({ length: 2048 }, () => Buffer.allocUnsafeSlow(65536).fill(1));
+    globalThis.keep = bufs.filter((_, i) => i % 16 === 15);
+    bufs = undefined;
+    const before = process.memoryUsage.rss();
+    idle.noteActivity();
+    const early = setTimeout(() => { if (idle.idleReclaims) { console.log('{"early":true}'); process.exit(0); } }, 100);
+    let waited = 0;
+    const poll = setInterval(() => {
+      if (idle.idleReclaims === 0 && (waited += 50) < 10000) return;
+      clearInterval(poll);
+      console.log(JSON.stringify({ reclaims: idle.idleReclaims, released: before - process.memoryUsage.rss() }));
+    }, 50);`;
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '--import', 'tsx', '-e', child], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const { reclaims, released, early } = JSON.parse(r.stdout) as { reclaims: number; released: number; early?: boolean };
+  assert.equal(early, undefined, 'reclaimed before the quiet time was over');
+  assert.equal(reclaims, 1);
+  assert.ok(released > 64 << 20, `the idle reclaim released ${released >> 20} MiB of ~120 MiB freed`);
 });
