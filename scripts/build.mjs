@@ -44,7 +44,7 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     keepNames: name === 'dray-main',
     banner: { js: shebang[name] ?? '#!/usr/bin/env node' },
     // native addon: loaded from node_modules at run time
-    external: ['node-unix-socket'],
+    external: ['node-unix-socket', '@napi-rs/blake-hash'],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);

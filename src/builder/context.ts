@@ -15,14 +15,14 @@
 //     scratch/        heredocs, unpacked ADD archives, FROM scratch layers
 import { promises as fsp, constants } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes, Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { Readable, PassThrough } from 'node:stream';
 import { invalid, notFound, systemError, errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
 import { IgnoreMatcher } from './dockerignore';
 import { TarReader, TarHeader } from './tar-reader';
-import { FileInfo, SourceTree, entryHasher } from './copy';
+import { FileInfo, SourceTree, ContentHasher, entryHasher } from './copy';
 import { decompressWithTool } from '../store/tar';
 
 export interface BuildContext {
@@ -397,7 +397,7 @@ export class ContextTree implements SourceTree {
 
   /** The TarReader handler that fills the tree. */
   loader() {
-    let hash: Hash | undefined;
+    let hash: ContentHasher | undefined;
     let current: Node | undefined;
     return {
       entry: (h: TarHeader, pos: number) => {

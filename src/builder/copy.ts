@@ -40,7 +40,7 @@ export interface SourceTree {
   readlink(rel: string): Promise<string>;
   /** `rel` with every symlink followed with the root as "/" (resolveInRoot's rules). */
   resolve(rel: string): Promise<string>;
-  /** sha256 over type, permission bits, and content or link target: one entry of a source hash. */
+  /** entryHasher's hash of type, permission bits, and content or link target: one entry of a source hash. */
   entryHash(rel: string, st: FileInfo): Promise<string>;
   /** Makes `rel` and everything under it exist on disk under `root`, with its metadata. */
   materialize(rel: string): Promise<void>;
@@ -121,9 +121,29 @@ async function walk(tree: SourceTree, rel: string, fn: (rel: string, st: FileInf
 const walkDisk = (root: string, fn: (rel: string, abs: string, st: Stats) => Promise<void>): Promise<void> =>
   walk(new DiskTree(root), '', (r, st) => fn(r, path.join(root, r), st as Stats));
 
+/** Where an entry hash is computed: fed in pieces, read once. */
+export interface ContentHasher {
+  update(data: Buffer | string): unknown;
+  digest(encoding: 'hex'): string;
+}
+
+/**
+ * The hash of file contents: BLAKE3 (a 256-bit cryptographic hash, like SHA-256). A fully cached
+ * rebuild still hashes every byte of its context, and on this host BLAKE3 takes 8 ms for 50 MB in
+ * 64 KiB pieces against SHA-256's 28.5 (OpenSSL, with SHA-NI). Where its prebuilt addon does not
+ * load (a platform npm has none for), SHA-256; the cache only ever compares hashes made here.
+ */
+let Blake3: (new () => ContentHasher) | null | undefined;
+function contentHasher(): ContentHasher {
+  if (Blake3 === undefined) {
+    try { Blake3 = (require('@napi-rs/blake-hash') as { Blake3Hasher: new () => ContentHasher }).Blake3Hasher; } catch { Blake3 = null; }
+  }
+  return Blake3 ? new Blake3() : createHash('sha256');
+}
+
 /** The entry hash of copy.ts's scheme, for a file read from disk or fed in pieces. */
-export function entryHasher(st: { isDirectory(): boolean; isSymbolicLink(): boolean; mode: number }) {
-  const h = createHash('sha256');
+export function entryHasher(st: { isDirectory(): boolean; isSymbolicLink(): boolean; mode: number }): ContentHasher {
+  const h = contentHasher();
   h.update(`${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'}\0${(st.mode & 0o7777).toString(8)}\0`);
   return h;
 }
