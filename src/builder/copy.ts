@@ -138,7 +138,62 @@ function contentHasher(): ContentHasher {
   if (Blake3 === undefined) {
     try { Blake3 = (require('@napi-rs/blake-hash') as { Blake3Hasher: new () => ContentHasher }).Blake3Hasher; } catch { Blake3 = null; }
   }
-  return Blake3 ? new Blake3() : createHash('sha256');
+  return Blake3 ? new WholeBlocks(new Blake3()) : createHash('sha256');
+}
+
+/** What WholeBlocks passes on at a time (a multiple of BLAKE3's 1 KiB chunk). */
+const BLOCK = 64 << 10;
+
+/**
+ * BLAKE3 hashes 1 KiB chunks many at a time, but only in subtrees aligned to what it has consumed
+ * so far. Fed the context as it arrives (an entry header, then ~32 KiB pieces at any offset), it
+ * worked mostly one chunk at a time: 19.5 ms for 50 MB against 8 in aligned 64 KiB pieces. This
+ * passes input on in whole multiples of BLOCK. A small file's pieces are only held (received data
+ * is never written to again); past BLOCK, pieces are gathered in one buffer the file reuses (a
+ * fresh one each time cost more in page faults than the alignment saved).
+ */
+class WholeBlocks implements ContentHasher {
+  /** Input not passed on yet: the pieces themselves while under BLOCK, then `stage`. */
+  private parts: Buffer[] = [];
+  private stage?: Buffer;
+  private held = 0;
+  constructor(private readonly h: ContentHasher) {}
+
+  update(data: Buffer | string): this {
+    let b = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!this.stage) {
+      if (this.held + b.length < BLOCK) {
+        if (b.length) { this.parts.push(b); this.held += b.length; }
+        return this;
+      }
+      this.stage = Buffer.allocUnsafe(BLOCK);
+      let n = 0;
+      for (const p of this.parts) n += p.copy(this.stage, n);
+      this.parts = [];
+    }
+    while (b.length) {
+      if (this.held === 0 && b.length >= BLOCK) {
+        const whole = b.length - (b.length % BLOCK);
+        this.h.update(b.subarray(0, whole));
+        b = b.subarray(whole);
+        continue;
+      }
+      const n = b.copy(this.stage, this.held, 0, Math.min(b.length, BLOCK - this.held));
+      this.held += n;
+      b = b.subarray(n);
+      if (this.held === BLOCK) { this.h.update(this.stage); this.held = 0; }
+    }
+    return this;
+  }
+
+  digest(encoding: 'hex'): string {
+    if (this.stage) { if (this.held) this.h.update(this.stage.subarray(0, this.held)); }
+    else for (const p of this.parts) this.h.update(p);
+    this.parts = [];
+    this.stage = undefined;
+    this.held = 0;
+    return this.h.digest(encoding);
+  }
 }
 
 /** The entry hash of copy.ts's scheme, for a file read from disk or fed in pieces. */

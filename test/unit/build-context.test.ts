@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { receiveContext, setContextMemoryBudget, BuildContext } from '../../src/builder/context';
-import { resolveSources, hashSources, DiskTree, SourceTree } from '../../src/builder/copy';
+import { resolveSources, hashSources, DiskTree, SourceTree, entryHasher } from '../../src/builder/copy';
 
 let dir: string;
 let src: string;
@@ -203,4 +203,13 @@ test('a file entry hash is BLAKE3 over type, mode and content', async () => {
   const want = new Blake3Hasher().update(`f\0${(st.mode & 0o7777).toString(8)}\0`).update(readFileSync(path.join(src, 'a.txt'))).digest('hex');
   assert.ok(st.isFile());
   assert.equal(await tree.entryHash('a.txt', st), want);
+  // Fed in pieces of any size (the hasher regroups them into aligned blocks), the hash is the same.
+  const data = randomBytes(200_000);
+  const file = { isDirectory: () => false, isSymbolicLink: () => false, mode: 0o644 };
+  const whole = new Blake3Hasher().update('f\x00644\x00').update(data).digest('hex');
+  for (const piece of [1, 1000, 32_761, 65_536, 70_000, 1 << 20]) {
+    const h = entryHasher(file);
+    for (let o = 0; o < data.length; o += piece) h.update(data.subarray(o, o + piece));
+    assert.equal(h.digest('hex'), whole, `in pieces of ${piece} bytes`);
+  }
 });
