@@ -2,7 +2,7 @@
 // dist/dray.js is a small loader that runs the CLI bundle, dist/dray-main.js, from a V8 code cache
 // (src/cli/loader.ts); the cache is made by the first runs, so a build drops the old one.
 import { build } from 'esbuild';
-import { chmodSync, rmSync, readFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { chmodSync, rmSync, readFileSync, readdirSync, symlinkSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -15,18 +15,8 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // chunks are scattered over. V8's helper threads take theirs while node starts, before any code of
 // drayd could call mallopt: after a workload they held ~3 MiB that malloc_trim could not give back.
 // Its children inherit it; none of them (conmon, crun, netavark, the warm CLI) is the worse for it.
-// No transparent huge pages for the BLAKE3 addon's allocator (mimalloc, in src/builder/copy.ts's
-// hasher): with THP on "madvise", as here, it asks for them, and its first allocation then made a
-// whole 2 MiB page resident that stayed for good (idle RSS after builds: 62.1 -> 60.5 MiB).
-// dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
-// name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
-// f is missing. bin/dray links to dist/dray (native/launch.c), which runs this file the same way
-// when no waiting CLI process takes the command.
-// NODE_EXTRA_CA_CERTS makes node parse a CA bundle at every start-up (~45 ms here, where it is set
-// globally) though the CLI never speaks TLS; env takes it out and keeps its value aside for the
-// one process that needs it, the drayd that `dray daemon start` runs (it pulls from registries).
 const shebang = {
-  drayd: '#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.arena_max=1 MIMALLOC_ALLOW_LARGE_OS_PAGES=0 node --max-semi-space-size=1',
+  drayd: '#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.arena_max=1 node --max-semi-space-size=1',
   dray: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --',
 };
 rmSync('dist/dray-main.js.caches', { recursive: true, force: true });
@@ -47,7 +37,7 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     keepNames: name === 'dray-main',
     banner: { js: shebang[name] ?? '#!/usr/bin/env node' },
     // native addon: loaded from node_modules at run time
-    external: ['node-unix-socket', '@napi-rs/blake-hash'],
+    external: ['node-unix-socket'],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
@@ -72,6 +62,18 @@ if (!nodeGyp) {
   console.error(`node-gyp not found under ${npmDir}: cannot build the native addon`);
   process.exit(1);
 }
+// BLAKE3's C sources, as Debian ships them (librust-blake3-dev, scripts/install-deps.sh), under the
+// relative path native/binding.gyp names.
+const blake3Registry = '/usr/share/cargo/registry';
+const blake3Dir = (existsSync(blake3Registry) ? readdirSync(blake3Registry) : [])
+  .filter((d) => /^blake3-\d/.test(d) && existsSync(path.join(blake3Registry, d, 'c', 'blake3.h')))
+  .sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+if (!blake3Dir) {
+  console.error(`BLAKE3's C sources not found under ${blake3Registry} (apt-get install librust-blake3-dev): cannot build the native addon`);
+  process.exit(1);
+}
+rmSync('native/blake3-src', { force: true });
+symlinkSync(path.join(blake3Registry, blake3Dir, 'c'), 'native/blake3-src');
 try {
   execFileSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=error'], { cwd: 'native', stdio: ['ignore', 'ignore', 'inherit'] });
 } catch (e) {

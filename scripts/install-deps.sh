@@ -14,6 +14,9 @@ packages=(
   # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers,
   # and the `dray` launcher (native/launch.c), built with cc
   gcc g++ make python3
+  # BLAKE3's reference C implementation and its x86-64 assembly, compiled into that addon
+  # (native/blake3.c): Debian ships it in its package of the Rust crate
+  librust-blake3-dev
 )
 missing=()
 for p in "${packages[@]}"; do

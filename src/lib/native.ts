@@ -14,6 +14,11 @@ export interface SysAddon {
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
+  /** A BLAKE3 hasher (native/blake3.c). */
+  blake3New(): unknown;
+  blake3Update(hasher: unknown, data: Buffer): void;
+  /** The hash as hex; the hasher is spent. */
+  blake3Digest(hasher: unknown): string;
   /** A sealed memfd copy of the executable at path: its fd, close-on-exec. */
   sealedCopy(path: string, name: string): number;
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.
