@@ -38,13 +38,17 @@ function zygotePid(daemon: TestDaemon): number | undefined {
 async function readySpares(daemon: TestDaemon): Promise<number[]> {
   // Asleep after the short idle time: a dray command wakes it.
   if (zygotePid(daemon) === undefined) assert.equal(daemon.dray(['version']).code, 0);
-  for (let i = 0; i < 200; i++) {
+  // Up to 30 s: the zygote and its spares get ready at nice 19, so a busy host (the rest of the
+  // suite) delays them; with two CPU hogs running they were not ready after 10 s.
+  for (let i = 0; i < 600; i++) {
     const z = zygotePid(daemon);
     const spares = daemon.cliWorkerPids().filter((p) => ppid(p) === z && alive(p) && inPoll(p));
     if (z !== undefined && spares.length === SPARES && existsSync(daemon.cliSocket)) return spares;
     await sleep(50);
   }
-  throw new Error('no waiting CLI process');
+  const z = zygotePid(daemon);
+  const kids = daemon.cliWorkerPids().map((p) => `${p} (parent ${ppid(p)}, ${alive(p) ? 'alive' : 'gone'}, syscall ${(() => { try { return readFileSync(`/proc/${p}/syscall`, 'utf8').split(' ')[0]; } catch { return '-'; } })()})`);
+  throw new Error(`no waiting CLI process: zygote ${z}, socket ${existsSync(daemon.cliSocket) ? 'there' : 'missing'}, CLI processes: ${kids.join(', ') || 'none'}`);
 }
 
 /** The one of `spares` that took the command just run: it has exited, the others wait on. */
