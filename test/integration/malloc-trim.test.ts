@@ -97,3 +97,29 @@ test('the idle reclaim gives back buffers freed between live ones', () => {
   assert.equal(reclaims, 1);
   assert.ok(released > 64 << 20, `the idle reclaim released ${released >> 20} MiB of ~120 MiB freed`);
 });
+
+// The idle reclaim drops baseline (Sparkplug) code and keeps bytecode (src/lib/idle-gc.ts): a
+// function compiled to baseline code runs in the interpreter afterwards, and still runs; a plain
+// collection keeps its baseline code.
+test('the idle reclaim drops baseline code and keeps bytecode', () => {
+  const child = (reclaim: boolean) => `
+    const idle = require(${JSON.stringify(path.join(__dirname, '../../src/lib/idle-gc.ts'))});
+    idle.enableIdleGc(100);
+    function f(x) { return x + 1; }
+    for (let i = 0; i < 10; i++) f(i);
+    const before = %ActiveTierIsSparkplug(f);
+    ${reclaim ? 'idle.noteActivity();' : 'require("node:vm").runInNewContext("gc")();'}
+    let waited = 0;
+    const poll = setInterval(() => {
+      if (${reclaim} && idle.idleReclaims === 0 && (waited += 50) < 10000) return;
+      clearInterval(poll);
+      console.log(JSON.stringify({ before, baseline: %ActiveTierIsSparkplug(f), interpreted: %ActiveTierIsIgnition(f), result: f(1) }));
+    }, 50);`;
+  const run = (reclaim: boolean) => {
+    const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--always-sparkplug', '--import', 'tsx', '-e', child(reclaim)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { before: boolean; baseline: boolean; interpreted: boolean; result: number };
+  };
+  assert.deepEqual(run(false), { before: true, baseline: true, interpreted: false, result: 2 }, 'a plain collection dropped baseline code: the test sees nothing');
+  assert.deepEqual(run(true), { before: true, baseline: false, interpreted: true, result: 2 });
+});
