@@ -26,17 +26,19 @@ static napi_value js_new(napi_env env, napi_callback_info info) {
   return v;
 }
 
-static blake3_hasher *hasher_arg(napi_env env, napi_value v, const char *usage) {
+// The first n arguments, the first of them a hasher from blake3New; NULL (a TypeError naming
+// `usage` thrown) when they are not.
+static blake3_hasher *hasher_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
   void *h = NULL;
-  if (napi_get_value_external(env, v, &h) != napi_ok || !h) napi_throw_type_error(env, NULL, usage);
+  if (!get_args(env, info, n, argv, usage)) return NULL;
+  if (napi_get_value_external(env, argv[0], &h) != napi_ok || !h) { napi_throw_type_error(env, NULL, usage); return NULL; }
   return h;
 }
 
 static napi_value js_update(napi_env env, napi_callback_info info) {
   static const char usage[] = "blake3Update(hasher, buffer)";
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, usage)) return NULL;
-  blake3_hasher *h = hasher_arg(env, argv[0], usage);
+  blake3_hasher *h = hasher_args(env, info, 2, argv, usage);
   if (!h) return NULL;
   void *data;
   size_t len;
@@ -48,8 +50,7 @@ static napi_value js_update(napi_env env, napi_callback_info info) {
 static napi_value js_digest(napi_env env, napi_callback_info info) {
   static const char usage[] = "blake3Digest(hasher)";
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv, usage)) return NULL;
-  blake3_hasher *h = hasher_arg(env, argv[0], usage);
+  blake3_hasher *h = hasher_args(env, info, 1, argv, usage);
   if (!h) return NULL;
   uint8_t out[BLAKE3_OUT_LEN];
   blake3_hasher_finalize(h, out, sizeof out);

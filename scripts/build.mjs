@@ -15,6 +15,13 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // chunks are scattered over. V8's helper threads take theirs while node starts, before any code of
 // drayd could call mallopt: after a workload they held ~3 MiB that malloc_trim could not give back.
 // Its children inherit it; none of them (conmon, crun, netavark, the warm CLI) is the worse for it.
+// dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
+// name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
+// f is missing. bin/dray links to dist/dray (native/launch.c), which runs this file the same way
+// when no waiting CLI process takes the command.
+// NODE_EXTRA_CA_CERTS makes node parse a CA bundle at every start-up (~45 ms here, where it is set
+// globally) though the CLI never speaks TLS; env takes it out and keeps its value aside for the
+// one process that needs it, the drayd that `dray daemon start` runs (it pulls from registries).
 const shebang = {
   drayd: '#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.arena_max=1 node --max-semi-space-size=1',
   dray: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --',

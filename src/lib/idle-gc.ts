@@ -1,5 +1,5 @@
-// One full garbage collection, then malloc_trim, once the daemon has been idle for a while. V8
-// collects its old generation under allocation pressure, which an idle daemon never has: after a
+// One full, compacting garbage collection (its flags are explained where it runs), then
+// malloc_trim, once the daemon has been idle for a while. V8 collects its old generation under allocation pressure, which an idle daemon never has: after a
 // burst of work (an image bootstrap, a save, a build) the garbage it left stays resident for as
 // long as nothing else happens. The collection and the trim give that memory back (measured: idle
 // RSS after bootstrap + save 63 → 58 MiB), and the next request pays to get it again: V8 drops
