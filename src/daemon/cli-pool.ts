@@ -152,6 +152,10 @@ export class CliPool {
       linkSync(this.bound, tmp);
       renameSync(tmp, this.socket);
       this.published = true;
+      // The time without a command counts from here: a zygote slow to get ready (a busy host, a
+      // first start without its code cache) took most of the tests' 4 s, and the pool slept
+      // before any command could find it.
+      this.idleTimer?.refresh();
     } catch (e) {
       log.warn('warm CLI socket not published', { error: (e as Error).message });
     }

@@ -48,7 +48,7 @@ async function readySpares(daemon: TestDaemon): Promise<number[]> {
   }
   const z = zygotePid(daemon);
   const kids = daemon.cliWorkerPids().map((p) => `${p} (parent ${ppid(p)}, ${alive(p) ? 'alive' : 'gone'}, syscall ${(() => { try { return readFileSync(`/proc/${p}/syscall`, 'utf8').split(' ')[0]; } catch { return '-'; } })()})`);
-  throw new Error(`no waiting CLI process: zygote ${z}, socket ${existsSync(daemon.cliSocket) ? 'there' : 'missing'}, CLI processes: ${kids.join(', ') || 'none'}`);
+  throw new Error(`no waiting CLI process: zygote ${z}, socket ${existsSync(daemon.cliSocket) ? 'there' : 'missing'}, CLI processes: ${kids.join(', ') || 'none'}; drayd's log ends: ${daemon.log.slice(-1500)}`);
 }
 
 /** The one of `spares` that took the command just run: it has exited, the others wait on. */
