@@ -13,10 +13,13 @@ import { cgroupPids } from '../runtime/cgroups';
 import type { AttachConnection } from '../runtime/attach';
 import { containerStats } from '../engine/stats';
 import { archiveStat, getArchive, putArchive, exportRootfs } from '../engine/archive';
+import { resolveUser } from '../runtime/user';
+import { checkObject, createRequest, updateConfig, containerConfig } from './shapes';
 
 export function registerContainerRoutes(r: Router, containers: ContainerService, images: ImageService): void {
   r.post('/containers/create', async (req) => {
     const body = await readJsonBody(req.raw);
+    checkObject(body, createRequest);
     const name = req.query.get('name') ?? undefined;
     const out = await containers.create(body, name);
     sendJson(req.res, 201, out);
@@ -171,7 +174,9 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     if (c.HostConfig.ReadonlyRootfs && c.State.Running) throw invalid('container rootfs is marked read-only');
     const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
     try {
-      await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir') });
+      // copyUIDGID (docker cp -a): everything owned by the container's user, as moby does.
+      const owner = qBool(req.query, 'copyUIDGID') ? await resolveUser(root, c.Config.User || undefined) : undefined;
+      await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner });
       sendJson(req.res, 200, {});
     } finally {
       await containers.fs.unmount(c.Id);
@@ -200,6 +205,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
   r.post('/containers/:id/update', async (req) => {
     const c = containers.get(req.params.id);
     const body = await readJsonBody(req.raw);
+    checkObject(body, updateConfig);
     await containers.update(c.Id, body);
     sendJson(req.res, 200, { Warnings: [] });
   });
@@ -227,6 +233,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     if (!ref) throw invalid('missing container');
     const c = containers.get(ref);
     const body = await readJsonBody(req.raw);
+    checkObject(body, containerConfig);
     const changes = req.query.getAll('changes').flatMap((x) => x.split('\n')).filter(Boolean);
     const repo = req.query.get('repo') || '';
     const tag = req.query.get('tag') || '';

@@ -80,10 +80,16 @@ export function parseFilters(raw: string | null): Filters {
   if (!raw) return out;
   let obj: any;
   try { obj = JSON.parse(raw); } catch { throw invalid(`invalid filter '${raw}'`); }
-  for (const [k, v] of Object.entries(obj ?? {})) {
-    if (Array.isArray(v)) out.set(k, v.map(String));
-    else if (v && typeof v === 'object') out.set(k, Object.keys(v).filter((x) => (v as any)[x]));
-    else throw invalid(`invalid filter '${k}'`);
+  // Docker's two forms: {"key": {"value": true}}, and the older {"key": ["value"]}. Anything else
+  // is refused with its Go decoder's complaint about the newer form.
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw invalid(`invalid filter: json: cannot unmarshal ${Array.isArray(obj) ? 'array' : typeof obj === 'boolean' ? 'bool' : typeof obj} into Go value of type map[string]map[string]bool`);
+  for (const [k, v] of Object.entries(obj)) {
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out.set(k, v);
+    else if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const bad = Object.values(v).find((x) => x !== null && typeof x !== 'boolean');
+      if (bad !== undefined) throw invalid(`invalid filter: json: cannot unmarshal ${Array.isArray(bad) ? 'array' : typeof bad === 'object' ? 'object' : typeof bad} into Go value of type bool`);
+      out.set(k, Object.keys(v).filter((x) => (v as Record<string, boolean>)[x]));
+    } else throw invalid(`invalid filter: json: cannot unmarshal ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v} into Go value of type map[string]bool`);
   }
   return out;
 }

@@ -1,78 +1,293 @@
-// `docker cp`: stat, read and write paths inside a container's mounted rootfs. Paths are resolved
-// as the container would see them (symlinks followed inside the rootfs, never out of it).
-import { promises as fsp } from 'node:fs';
+// `docker cp` and `docker export`: stat, read and write paths inside a container's mounted rootfs,
+// which a running container changes under our feet. Every path is resolved by the kernel inside
+// the root at the moment of use (lib/in-root.ts), so neither a symlink planted in the destination
+// nor one swapped in mid-copy leads outside it:
+//   - out (GET): the directory holding the source is opened inside the root and handed to GNU tar
+//     as its fd 3; tar walks from there with openat(O_NOFOLLOW) and fstatat(AT_SYMLINK_NOFOLLOW).
+//   - in (PUT): the archive is unpacked here, entry by entry: the entry's directory is opened
+//     inside the root and the entry made through that fd, never by a host path string.
+import { mkdirSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { spawnChild } from '../lib/spawn';
+import type { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
-import { invalid, notFound, systemError } from '../lib/errors';
-import { resolveInRoot } from '../lib/root-path';
-
-/** `p` inside `root` as the container sees it; the last component's symlink only followed if asked. */
-async function resolve(root: string, p: string, followLast: boolean): Promise<string> {
-  if (followLast) return resolveInRoot(root, p);
-  const norm = path.posix.normalize('/' + p);
-  return path.join(await resolveInRoot(root, path.posix.dirname(norm)), path.posix.basename(norm));
-}
+import * as tarStream from 'tar-stream';
+import { spawnChild } from '../lib/spawn';
+import { DrayError, invalid, notFound, systemError, errorMessage } from '../lib/errors';
+import { RootFs, withRoot, closeFd, removeAt, entryPath, fdPath, cleanContainerPath, O_PATH, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } from '../lib/in-root';
+import { cleanName, tarMessage } from '../store/tar';
 
 // Go's os.FileMode type bits, which the docker CLI reads from the stat header.
 const MODE_DIR = 0x80000000;
 const MODE_SYMLINK = 0x08000000;
 
-export async function archiveStat(root: string, p: string) {
-  const host = await resolve(root, p, false);
-  const st = await fsp.lstat(host).catch(() => undefined);
-  if (!st) throw notFound(`Could not find the file ${p} in container`);
-  let mode = st.mode & 0o7777;
-  let linkTarget = '';
-  if (st.isDirectory()) mode = (mode | MODE_DIR) >>> 0;
-  if (st.isSymbolicLink()) {
-    mode = (mode | MODE_SYMLINK) >>> 0;
-    linkTarget = '/' + path.relative(root, await resolve(root, p, true));
-  }
-  return { name: path.posix.basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget };
-}
+const missing = (p: string) => notFound(`Could not find the file ${p} in container`);
+const isMissing = (e: any) => e?.code === 'ENOENT' || e?.code === 'ENOTDIR';
 
-export async function getArchive(root: string, p: string, res: ServerResponse): Promise<void> {
-  const st = await archiveStat(root, p);
-  const host = await resolve(root, p, p.endsWith('/'));
-  const dir = path.dirname(host);
-  const base = path.basename(host);
-  res.writeHead(200, {
-    'Content-Type': 'application/x-tar',
-    'X-Docker-Container-Path-Stat': Buffer.from(JSON.stringify(st)).toString('base64'),
+export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
+
+function statIn(root: RootFs, p: string): Promise<PathStat> {
+  return withParent(root, p, async (dir, name) => {
+    const st = await fsp.lstat(name ? entryPath(dir, name) : fdPath(dir)).catch((e) => { throw isMissing(e) ? missing(p) : e; });
+    let mode = st.mode & 0o7777;
+    let linkTarget = '';
+    if (st.isDirectory()) mode = (mode | MODE_DIR) >>> 0;
+    if (st.isSymbolicLink()) {
+      mode = (mode | MODE_SYMLINK) >>> 0;
+      linkTarget = followedPath(root, p) ?? path.posix.resolve(path.posix.dirname(cleanContainerPath(p)), await fsp.readlink(entryPath(dir, name)));
+    }
+    return { name: path.posix.basename(cleanContainerPath(p)) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget };
   });
-  const name = path.posix.basename(path.posix.normalize('/' + p)) || '.';
-  const args = ['-C', dir, '--numeric-owner', '-cf', '-'];
-  // The archive names the entry as the caller did (a symlink's own name, not its target's).
-  if (name !== base && name !== '.') args.push(`--transform=s|^${escapeSed(base)}|${escapeSed(name)}|`);
-  args.push(base === '' ? '.' : base);
-  await pipeTar(args, undefined, res);
 }
 
-export async function putArchive(root: string, p: string, body: NodeJS.ReadableStream, _o: { noOverwriteDirNonDir: boolean }): Promise<void> {
-  const host = await resolve(root, p, true);
-  const st = await fsp.stat(host).catch(() => undefined);
-  if (!st) throw notFound(`Could not find the file ${p} in container`);
-  if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
-  await pipeTar(['-C', host, '--numeric-owner', '--same-owner', '-xf', '-'], body, undefined);
+/** Where `p` leads with every symlink followed inside the root, or undefined if that is missing. */
+function followedPath(root: RootFs, p: string): string | undefined {
+  let fd: number;
+  try { fd = root.open(p); } catch { return undefined; }
+  try { return root.containerPath(fd); } finally { closeFd(fd); }
+}
+
+/** Runs `fn` with the directory that holds `p` open; a missing directory is Docker's not-found. */
+async function withParent<T>(root: RootFs, p: string, fn: (dir: number, name: string) => Promise<T>): Promise<T> {
+  let parent: { dir: number; name: string };
+  try { parent = root.parent(p); } catch (e) { throw isMissing(e) ? missing(p) : e; }
+  try { return await fn(parent.dir, parent.name); } finally { closeFd(parent.dir); }
+}
+
+export function archiveStat(rootHost: string, p: string): Promise<PathStat> {
+  return withRoot(rootHost, (root) => statIn(root, p));
+}
+
+export function getArchive(rootHost: string, p: string, res: ServerResponse): Promise<void> {
+  return withRoot(rootHost, async (root) => {
+    const st = await statIn(root, p);
+    const header = {
+      'Content-Type': 'application/x-tar',
+      'X-Docker-Container-Path-Stat': Buffer.from(JSON.stringify(st)).toString('base64'),
+    };
+    const clean = cleanContainerPath(p);
+    // A trailing "/" (or "/.") asks for what a symlink leads to; the archive still names the
+    // entry as the caller did.
+    if (clean === '/' || /\/\.?$/.test(p)) {
+      let fd: number;
+      try { fd = root.open(p, O_PATH | O_DIRECTORY); } catch (e) { throw isMissing(e) ? missing(p) : e; }
+      try {
+        res.writeHead(200, header);
+        const name = path.posix.basename(clean);
+        await runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', ...(name ? [`--transform=s|^\\.|${escapeSed(name)}|S`] : []), '.'], fd, undefined, res);
+      } finally { closeFd(fd); }
+      return;
+    }
+    await withParent(root, p, async (dir, name) => {
+      res.writeHead(200, header);
+      await runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', '--', name], dir, undefined, res);
+    });
+  });
+}
+
+export interface PutOptions {
+  /** Refuse to replace a directory with a non-directory or the reverse (the docker CLI asks for it). */
+  noOverwriteDirNonDir: boolean;
+  /** Every entry owned by this uid/gid instead of the archive's (docker cp -a). */
+  owner?: { uid: number; gid: number };
+}
+
+export function putArchive(rootHost: string, p: string, body: Readable, o: PutOptions): Promise<void> {
+  return withRoot(rootHost, async (root) => {
+    let destFd: number;
+    try { destFd = root.open(p, O_PATH | O_DIRECTORY); } catch (e: any) {
+      if (e?.code === 'ENOTDIR') throw invalid('extraction point is not a directory');
+      throw isMissing(e) ? missing(p) : e;
+    }
+    let dest: string;
+    try { dest = root.containerPath(destFd); } finally { closeFd(destFd); }
+    await new Unpacker(root, dest, o).run(body);
+  });
 }
 
 /** `docker export`: the whole root filesystem as one tar. */
-export async function exportRootfs(root: string, res: ServerResponse): Promise<void> {
+export async function exportRootfs(rootHost: string, res: ServerResponse): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-  await pipeTar(['-C', root, '--numeric-owner', '--xattrs', '-cf', '-', '.'], undefined, res);
+  await runTar(['-C', rootHost, '--numeric-owner', '--xattrs', '-cf', '-', '.'], undefined, undefined, res);
 }
 
 function escapeSed(s: string): string { return s.replace(/[|\\&.*^$[\]]/g, '\\$&'); }
 
-function pipeTar(args: string[], input: NodeJS.ReadableStream | undefined, out: NodeJS.WritableStream | undefined): Promise<void> {
+/** GNU tar with `dirFd` (if any) as its fd 3. */
+function runTar(args: string[], dirFd: number | undefined, input: Readable | undefined, out: NodeJS.WritableStream | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawnChild('tar', args, { stdio: [input ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'] });
+    const stdio: (number | 'pipe' | 'ignore')[] = [input ? 'pipe' : 'ignore', out ? 'pipe' : 'ignore', 'pipe'];
+    if (dirFd !== undefined) stdio.push(dirFd);
+    const p = spawnChild('tar', args, { stdio });
     let err = '';
     p.stderr!.on('data', (b) => { err += b; });
     if (input) input.pipe(p.stdin!);
     if (out) p.stdout!.pipe(out);
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(systemError(`tar: ${err.trim()}`))));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(systemError(`tar: ${tarMessage(err)}`))));
   });
+}
+
+const TYPE_BITS: Record<string, number> = { 'character-device': 0o020000, 'block-device': 0o060000, fifo: 0o010000 };
+
+/**
+ * Unpacks an archive into container directory `dest`, as moby's Untar does for `docker cp`: entries
+ * keep the archive's owner, mode and times (directories' times set last), missing parents are made
+ * 0755, an existing entry is replaced unless both are directories, and nothing may land outside
+ * `dest`.
+ */
+class Unpacker {
+  private dirTimes: [string, Date][] = [];
+
+  constructor(private root: RootFs, private dest: string, private o: PutOptions) {}
+
+  run(body: Readable): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const extract = tarStream.extract();
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        body.unpipe(extract);
+        body.resume();
+        extract.destroy();
+        reject(e instanceof DrayError ? e : systemError(`error while extracting the archive: ${errorMessage(e)}`));
+      };
+      extract.on('entry', (h, stream, next) => {
+        this.entry(h, stream as unknown as Readable).then(() => next(), (e) => { stream.resume(); fail(e); });
+      });
+      extract.on('finish', () => { if (!failed) this.finish().then(resolve, fail); });
+      extract.on('error', (e: Error) => fail(invalid(`invalid tar archive: ${e.message}`)));
+      body.on('error', fail);
+      body.pipe(extract);
+    });
+  }
+
+  /** The container path of archive member `name`, refused when it would leave `dest`. */
+  private target(name: string, what = 'entry'): string {
+    const rel = cleanName(name);
+    const full = path.posix.join(this.dest, rel);
+    const back = path.posix.relative(this.dest, full);
+    if (back === '..' || back.startsWith('../')) throw invalid(`invalid tar ${what} "${name}": it is outside of the destination "${this.dest}"`);
+    return full;
+  }
+
+  /** An fd of directory `cpath`, made (0755, with its parents) when missing. */
+  private ensureDir(cpath: string): number {
+    try { return this.root.open(cpath, O_PATH | O_DIRECTORY); } catch (e: any) {
+      if (e?.code !== 'ENOENT' || cpath === this.dest || cpath === '/') throw e;
+    }
+    closeFd(this.ensureDir(path.posix.dirname(cpath)));
+    const { dir, name } = this.root.parent(cpath);
+    try {
+      // Through the directory's fd: mkdir of its entry never follows a symlink there.
+      mkdirSync(entryPath(dir, name), 0o755);
+    } catch (e: any) { if (e?.code !== 'EEXIST') throw e; } finally { closeFd(dir); }
+    return this.root.open(cpath, O_PATH | O_DIRECTORY);
+  }
+
+  private async entry(h: tarStream.Header, stream: Readable): Promise<void> {
+    if (h.type !== 'file' && h.type !== 'contiguous-file' && h.type !== 'directory' && h.type !== 'symlink' && h.type !== 'link' && !(h.type! in TYPE_BITS)) {
+      stream.resume();
+      return; // pax and GNU extension records are read by tar-stream; other kinds are skipped, as moby does
+    }
+    const cpath = this.target(h.name);
+    if (cpath === this.dest) {
+      // "./": the destination's own owner, mode and times, as moby applies them.
+      stream.resume();
+      if (h.type !== 'directory') throw invalid(`cannot overwrite directory "${cpath}" with non-directory "${h.name}"`);
+      const fd = this.root.open(cpath, O_PATH | O_DIRECTORY);
+      try { await this.own(fd, h); } finally { closeFd(fd); }
+      this.dirTimes.push([cpath, h.mtime ?? new Date()]);
+      return;
+    }
+    const dir = this.ensureDir(path.posix.dirname(cpath));
+    try {
+      await this.make(dir, path.posix.basename(cpath), cpath, h, stream);
+    } finally { closeFd(dir); }
+  }
+
+  private async make(dir: number, name: string, cpath: string, h: tarStream.Header, stream: Readable): Promise<void> {
+    const at = entryPath(dir, name);
+    const cur = await fsp.lstat(at).catch((e) => { if (e?.code === 'ENOENT') return undefined; throw e; });
+    const isDir = h.type === 'directory';
+    if (cur) {
+      if (this.o.noOverwriteDirNonDir && cur.isDirectory() && !isDir) throw invalid(`cannot overwrite directory "${cpath}" with non-directory "${h.name}"`);
+      if (this.o.noOverwriteDirNonDir && !cur.isDirectory() && isDir) throw invalid(`cannot overwrite non-directory "${cpath}" with directory "${h.name}"`);
+      if (!(cur.isDirectory() && isDir)) await removeAt(dir, name);
+    }
+    switch (h.type) {
+      case 'directory': {
+        if (!cur?.isDirectory()) await fsp.mkdir(at, 0o700);
+        const fh = await fsp.open(at, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        try { await this.own(fh.fd, h); } finally { await fh.close(); }
+        this.dirTimes.push([cpath, h.mtime ?? new Date()]);
+        break;
+      }
+      case 'file': case 'contiguous-file': {
+        // O_EXCL: the name was just cleared; a symlink put back there meanwhile fails, never followed.
+        const fh = await fsp.open(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of stream) await fh.write(chunk as Buffer);
+          await this.own(fh.fd, h);
+          await fh.utimes(h.mtime ?? new Date(), h.mtime ?? new Date());
+        } finally { await fh.close(); }
+        break;
+      }
+      case 'symlink': {
+        await fsp.symlink(h.linkname ?? '', at);
+        const [uid, gid] = this.ids(h);
+        await fsp.lchown(at, uid, gid);
+        await fsp.lutimes(at, h.mtime ?? new Date(), h.mtime ?? new Date()).catch(() => {});
+        break;
+      }
+      case 'link': {
+        const target = this.target(h.linkname ?? '', 'hard link');
+        await withParent(this.root, target, (tdir, tname) => fsp.link(entryPath(tdir, tname), at));
+        break;
+      }
+      default: {
+        this.root.mknodAt(dir, name, TYPE_BITS[h.type!] | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+        // The node is reached through its own O_PATH fd: a swap of the name cannot redirect this.
+        const fh = await fsp.open(at, O_PATH | O_NOFOLLOW);
+        try {
+          await this.own(fh.fd, h);
+          await fsp.utimes(fdPath(fh.fd), h.mtime ?? new Date(), h.mtime ?? new Date());
+        } finally { await fh.close(); }
+      }
+    }
+    stream.resume();
+  }
+
+  private ids(h: tarStream.Header): [number, number] {
+    return this.o.owner ? [this.o.owner.uid, this.o.owner.gid] : [h.uid ?? 0, h.gid ?? 0];
+  }
+
+  /**
+   * Owner, then mode (a chown clears set-id bits), then the archive's extended attributes, of the
+   * file open as `fd` (any kind of fd: "/proc/self/fd/<fd>" is the file itself, never a path again).
+   */
+  private async own(fd: number, h: tarStream.Header): Promise<void> {
+    const p = fdPath(fd);
+    const [uid, gid] = this.ids(h);
+    await fsp.chown(p, uid, gid);
+    await fsp.chmod(p, (h.mode ?? 0o644) & 0o7777);
+    this.xattrs(p, h);
+  }
+
+  private xattrs(p: string, h: tarStream.Header): void {
+    for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
+      // tar-stream reads PAX values as UTF-8: a binary value it could not read is left out.
+      if (!k.startsWith('SCHILY.xattr.') || v.includes('\uFFFD')) continue;
+      this.root.setxattr(p, k.slice('SCHILY.xattr.'.length), Buffer.from(v, 'utf8'));
+    }
+  }
+
+  /** Directories' times, deepest first, once their content is in. */
+  private async finish(): Promise<void> {
+    for (const [cpath, t] of this.dirTimes.reverse()) {
+      let fd: number;
+      try { fd = this.root.open(cpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW); } catch { continue; }
+      try { await fsp.utimes(fdPath(fd), t, t); } finally { closeFd(fd); }
+    }
+  }
 }

@@ -4,6 +4,7 @@ import type { ContainerConfig, Image } from './types';
 import type { HostConfig } from './container-record';
 import { invalid, notImplemented } from '../lib/errors';
 import { mergeEnv } from '../lib/env';
+import * as path from 'node:path';
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
@@ -14,6 +15,7 @@ export { mergeEnv };
 
 export function mergeConfig(req: CreateRequest, image: Image, imageRef: string): ContainerConfig {
   const ic = image.config.config ?? {};
+  if (req.WorkingDir && !req.WorkingDir.startsWith('/')) throw invalid(`the working directory '${req.WorkingDir}' is invalid, it needs to be an absolute path`);
   const cfg: ContainerConfig = {
     Hostname: req.Hostname ?? '',
     Domainname: req.Domainname ?? '',
@@ -84,6 +86,18 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
     throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
   }
   h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'k8s-file', Config: {} };
+  if (h.Devices) h.Devices = h.Devices.map(checkDevice);
   return h;
 }
 
+
+/**
+ * A device's place in the container must be absolute: the runtime makes the node by that path
+ * from outside the container, and a relative one ("../../tmp/x") lands on the host. Cleaned so
+ * `..` stops at the container's "/".
+ */
+function checkDevice(d: NonNullable<HostConfig['Devices']>[number]): NonNullable<HostConfig['Devices']>[number] {
+  const inCtr = d.PathInContainer || d.PathOnHost;
+  if (!inCtr || !inCtr.startsWith('/')) throw invalid(`invalid device mapping "${d.PathOnHost}:${d.PathInContainer}": ${inCtr || '""'} is not an absolute path`);
+  return { ...d, PathInContainer: path.posix.normalize(inCtr) };
+}

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { writeJsonAtomic, readJsonIfExists, sweepTempFiles } from '../lib/atomic';
 import { run } from '../lib/exec';
 import { unmount } from '../lib/mount';
+import { removeTree } from '../lib/trash';
 import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
 import { conflict, invalid, notFound, systemError, errorMessage, isKind } from '../lib/errors';
@@ -106,7 +107,7 @@ export class VolumeService {
         if (mounts.has(data)) await unmount(data).catch(() => {});
         if ((await mountedPaths()).has(data)) { log.warn('half-created volume is still mounted; left alone', { name }); continue; }
         log.info('removing half-created volume', { name });
-        await fsp.rm(dir, { recursive: true, force: true });
+        await removeTree(dir);
         continue;
       }
       this.volumes.set(meta.Name, { meta, holders: new Map(), mounted: hasMountOptions(meta.Options) && mounts.has(data) });
@@ -358,7 +359,8 @@ export class VolumeService {
     // Delete volume.json first: a crash midway then leaves a half-made directory init removes.
     await fsp.rm(path.join(dir, 'volume.json'), { force: true });
     this.volumes.delete(name);
-    await fsp.rm(dir, { recursive: true, force: true });
+    // Containers wrote this tree: it may be deeper than Node's own rm can name.
+    await removeTree(dir);
     this.events.publish('volume', 'destroy', name, { driver: 'local' });
   }
 }

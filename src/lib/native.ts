@@ -14,6 +14,10 @@ export interface SysAddon {
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
+  /** openat2(rootFd, path, flags, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (native/inroot.c). */
+  openInRoot(rootFd: number, path: string, flags: number, mode: number): number;
+  mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;
+  setxattr(path: string, name: string, value: Buffer): void;
   /** A BLAKE3 hasher (native/blake3.c). */
   blake3New(): unknown;
   blake3Update(hasher: unknown, data: Buffer): void;

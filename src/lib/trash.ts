@@ -1,12 +1,20 @@
 // Deleting a directory tree without making the caller wait for it: one rename into a trash
 // directory on the same file system takes the tree out of its place atomically (what a restart
 // sees is either the whole tree or nothing), and the unlinks run afterwards, one tree at a time.
-// A crash leaves at most some trash, which the next daemon empties.
+// A crash leaves at most some trash, which the next daemon empties. The unlinks are GNU rm's: a
+// container's tree can be deeper than any path Node.js can name (rm walks it by directory fds),
+// and Node's recursive rm then fails with ENAMETOOLONG and leaves it behind for good.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { log } from './log';
 import { errorMessage } from './errors';
+import { run } from './exec';
+
+/** Deletes the tree at `p` (gone or missing once this resolves), however deep it is. */
+export async function removeTree(p: string): Promise<void> {
+  await run('rm', ['-rf', '--', p]);
+}
 
 export class Trash {
   private emptying: Promise<void> = Promise.resolve();
@@ -32,7 +40,7 @@ export class Trash {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EXDEV') throw e;
-      await fsp.rm(p, { recursive: true, force: true });
+      await removeTree(p);
       return;
     }
     this.later(dest);
@@ -42,7 +50,7 @@ export class Trash {
   drained(): Promise<void> { return this.emptying; }
 
   private later(p: string): void {
-    this.emptying = this.emptying.then(() => fsp.rm(p, { recursive: true, force: true }))
+    this.emptying = this.emptying.then(() => removeTree(p))
       .catch((e) => log.warn('emptying the trash failed', { path: p, error: errorMessage(e) }));
   }
 }

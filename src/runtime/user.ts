@@ -2,6 +2,8 @@
 // /etc/passwd and /etc/group. The image controls those files, and a symlink there must not make the
 // daemon read a host file, so every path is resolved with the rootfs as "/".
 import { resolveInRoot } from '../lib/root-path';
+import { readFileInRoot } from '../lib/in-root';
+import { nativeAddon } from '../lib/native';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { invalid } from '../lib/errors';
@@ -12,6 +14,8 @@ export interface ResolvedUser { uid: number; gid: number; additionalGids: number
 const MAX_ID = 2147483647;
 
 async function readInRoot(root: string, file: string): Promise<string | undefined> {
+  // exec --user reads them while the container runs and can swap them: the kernel resolves them.
+  if (nativeAddon()) return readFileInRoot(root, file);
   try {
     return await fsp.readFile(await resolveInRoot(root, file), 'utf8');
   } catch (e: any) {

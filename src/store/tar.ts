@@ -113,6 +113,8 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
   const hash = createHash('sha256');
   const whiteouts: string[] = [];
   const opaques: string[] = [];
+  // AUFS' own bookkeeping (.wh..wh.plnk, .wh..wh.aufs): not content, dropped as moby drops it.
+  const aufsMeta: string[] = [];
   let size = 0;
 
   const tar = spawnChild('tar', ['-x', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '-C', dir, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -126,11 +128,18 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
 
   const extract = tarStream.extract();
   extract.on('entry', (h, stream, next) => {
+    // A refused entry ends the extract with next(err), which destroys this stream with the same
+    // error: extract's own 'error' reports it.
+    stream.on('error', () => {});
     const name = cleanName(h.name);
     const base = path.posix.basename(name);
     if (base.startsWith('.wh.')) {
-      if (hasDotDot(name)) { next(invalid(`invalid layer: whiteout ${h.name}`)); return; }
+      // ".wh.", ".wh.." and ".wh..." would name the layer's own directory or its parent: no
+      // container of such an image could start, and the parent is outside the layer.
+      const target = base.slice(4);
+      if (hasDotDot(name) || target === '' || target === '.' || target === '..') { next(invalid(`invalid layer: whiteout "${h.name}" does not name a file in its directory`)); return; }
       if (base === '.wh..wh..opq') opaques.push(path.posix.dirname(name));
+      else if (target.startsWith('.wh.')) aufsMeta.push(name);
       else whiteouts.push(name);
     } else if (h.type === 'file' || h.type === 'contiguous-file') {
       size += h.size ?? 0;
@@ -161,6 +170,9 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
     throw e instanceof Error && 'kind' in e ? e : systemError(`failed to unpack layer: ${errorMessage(e)}`);
   }
 
+  for (const m of aufsMeta) {
+    await fsp.rm(path.join(await safeParent(dir, m), path.posix.basename(m)), { recursive: true, force: true });
+  }
   for (const w of whiteouts) {
     const parent = await safeParent(dir, w);
     const target = path.join(parent, path.posix.basename(w).slice(4));
