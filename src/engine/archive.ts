@@ -6,7 +6,8 @@
 //     as its fd 3; tar walks from there with openat(O_NOFOLLOW) and fstatat(AT_SYMLINK_NOFOLLOW).
 //   - in (PUT): the archive is unpacked here, entry by entry: the entry's directory is opened
 //     inside the root and the entry made through that fd, never by a host path string.
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { mkdirSync, promises as fsp, write } from 'node:fs';
+import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
@@ -128,38 +129,70 @@ function runTar(args: string[], dirFd: number | undefined, input: Readable | und
 }
 
 const TYPE_BITS: Record<string, number> = { 'character-device': 0o020000, 'block-device': 0o060000, fifo: 0o010000 };
+/** Files up to this size are collected and written by one native call; larger ones stream. */
+const SMALL_FILE = 1 << 20;
+/** Directories of the archive kept open for the entries that follow them. */
+const OPEN_DIRS = 64;
+/**
+ * Small files made at once: creating a file waits on the file system's journal, and on a slow disk
+ * that wait, not the CPU, is the time of a copy; the thread pool overlaps up to this many.
+ */
+const IN_FLIGHT = 4;
 
 /**
  * Unpacks an archive into container directory `dest`, as moby's Untar does for `docker cp`: entries
  * keep the archive's owner, mode and times (directories' times set last), missing parents are made
  * 0755, an existing entry is replaced unless both are directories, and nothing may land outside
- * `dest`.
+ * `dest`. Directories are held by fd while their entries are made: a directory the container
+ * moves meanwhile is still inside its root, so what is written there stays in the container.
  */
 class Unpacker {
   private dirTimes: [string, Date][] = [];
+  private dirs = new Map<string, number>();
+  /** Small files being made, by container path; their directories' fds stay open until they end. */
+  private inflight = new Map<string, Promise<void>>();
+  private failure: unknown;
+  /** Directory fds no longer held, closed only once nothing in flight can still use them (a closed
+   * fd's number is soon another file's, and a late *at call on it would land there). */
+  private retired: number[] = [];
 
   constructor(private root: RootFs, private dest: string, private o: PutOptions) {}
 
-  run(body: Readable): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const extract = tarStream.extract();
-      let failed = false;
-      const fail = (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        body.unpipe(extract);
-        body.resume();
-        extract.destroy();
-        reject(e instanceof DrayError ? e : systemError(`error while extracting the archive: ${errorMessage(e)}`));
-      };
-      extract.on('entry', (h, stream, next) => {
-        this.entry(h, stream as unknown as Readable).then(() => next(), (e) => { stream.resume(); fail(e); });
+  async run(body: Readable): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const extract = tarStream.extract();
+        let failed = false;
+        const fail = (e: unknown) => {
+          if (failed) return;
+          failed = true;
+          body.unpipe(extract);
+          body.resume();
+          extract.destroy();
+          reject(e instanceof DrayError ? e : systemError(`error while extracting the archive: ${errorMessage(e)}`));
+        };
+        extract.on('entry', (h, stream, next) => {
+          this.entry(h, stream as unknown as Readable).then(() => next(), (e) => { stream.resume(); fail(e); });
+        });
+        extract.on('finish', () => { if (!failed) this.finish().then(resolve, fail); });
+        extract.on('error', (e: Error) => fail(invalid(`invalid tar archive: ${e.message}`)));
+        body.on('error', fail);
+        body.pipe(extract);
       });
-      extract.on('finish', () => { if (!failed) this.finish().then(resolve, fail); });
-      extract.on('error', (e: Error) => fail(invalid(`invalid tar archive: ${e.message}`)));
-      body.on('error', fail);
-      body.pipe(extract);
-    });
+    } finally {
+      await Promise.allSettled(this.inflight.values());
+      for (const fd of [...this.dirs.values(), ...this.retired]) closeFd(fd);
+      this.dirs.clear();
+      this.retired = [];
+    }
+  }
+
+  /** Waits for every small file in flight; throws the first failure among them. */
+  private async drain(): Promise<void> {
+    await Promise.allSettled(this.inflight.values());
+    for (const fd of this.retired) closeFd(fd);
+    this.retired = [];
+    if (this.failure) throw this.failure;
   }
 
   /** The container path of archive member `name`, refused when it would leave `dest`. */
@@ -171,18 +204,39 @@ class Unpacker {
     return full;
   }
 
-  /** An fd of directory `cpath`, made (0755, with its parents) when missing. */
-  private ensureDir(cpath: string): number {
-    try { return this.root.open(cpath, O_PATH | O_DIRECTORY); } catch (e: any) {
+  private remember(cpath: string, fd: number): number {
+    const old = this.dirs.get(cpath);
+    if (old !== undefined && old !== fd) this.retired.push(old);
+    this.dirs.delete(cpath);
+    this.dirs.set(cpath, fd);
+    if (this.dirs.size > OPEN_DIRS) {
+      const [k, v] = this.dirs.entries().next().value as [string, number];
+      this.dirs.delete(k);
+      this.retired.push(v);
+    }
+    return fd;
+  }
+
+  /** After `cpath` was removed: the directories held under it are gone with it. */
+  private forget(cpath: string): void {
+    for (const [k, fd] of this.dirs) {
+      if (k === cpath || k.startsWith(cpath + '/')) { this.dirs.delete(k); this.retired.push(fd); }
+    }
+  }
+
+  /** An fd of directory `cpath` (held for the entries that follow), made 0755 with its parents when missing. */
+  private dirFd(cpath: string): number {
+    const held = this.dirs.get(cpath);
+    if (held !== undefined) return held;
+    try { return this.remember(cpath, this.root.open(cpath, O_PATH | O_DIRECTORY)); } catch (e: any) {
       if (e?.code !== 'ENOENT' || cpath === this.dest || cpath === '/') throw e;
     }
-    closeFd(this.ensureDir(path.posix.dirname(cpath)));
-    const { dir, name } = this.root.parent(cpath);
+    const parent = this.dirFd(path.posix.dirname(cpath));
     try {
       // Through the directory's fd: mkdir of its entry never follows a symlink there.
-      mkdirSync(entryPath(dir, name), 0o755);
-    } catch (e: any) { if (e?.code !== 'EEXIST') throw e; } finally { closeFd(dir); }
-    return this.root.open(cpath, O_PATH | O_DIRECTORY);
+      mkdirSync(entryPath(parent, path.posix.basename(cpath)), 0o755);
+    } catch (e: any) { if (e?.code !== 'EEXIST') throw e; }
+    return this.remember(cpath, this.root.open(cpath, O_PATH | O_DIRECTORY));
   }
 
   private async entry(h: tarStream.Header, stream: Readable): Promise<void> {
@@ -191,6 +245,11 @@ class Unpacker {
       return; // pax and GNU extension records are read by tar-stream; other kinds are skipped, as moby does
     }
     const cpath = this.target(h.name);
+    if (this.failure) throw this.failure;
+    const small = (h.type === 'file' || h.type === 'contiguous-file') && (h.size ?? 0) <= SMALL_FILE
+      && !Object.keys(h.pax ?? {}).some((k) => k.startsWith('SCHILY.xattr.'));
+    // Anything but a small file, or one whose name is already being made, waits for those in flight.
+    if (!small || this.inflight.has(cpath) || this.retired.length > OPEN_DIRS) await this.drain();
     if (cpath === this.dest) {
       // "./": the destination's own owner, mode and times, as moby applies them.
       stream.resume();
@@ -200,62 +259,101 @@ class Unpacker {
       this.dirTimes.push([cpath, h.mtime ?? new Date()]);
       return;
     }
-    const dir = this.ensureDir(path.posix.dirname(cpath));
-    try {
-      await this.make(dir, path.posix.basename(cpath), cpath, h, stream);
-    } finally { closeFd(dir); }
+    const dir = this.dirFd(path.posix.dirname(cpath));
+    const name = path.posix.basename(cpath);
+    if (small) {
+      const data = await collect(stream);
+      const made = this.smallFile(dir, name, cpath, h, data)
+        .catch((e) => { this.failure ??= e; })
+        .finally(() => { this.inflight.delete(cpath); });
+      this.inflight.set(cpath, made);
+      if (this.inflight.size >= IN_FLIGHT) await Promise.race(this.inflight.values());
+      return;
+    }
+    if (h.type === 'directory') await this.directory(dir, name, cpath, h);
+    else if (h.type === 'file' || h.type === 'contiguous-file') await this.largeFile(dir, name, cpath, h, stream);
+    else await this.other(dir, name, cpath, h);
+    stream.resume();
   }
 
-  private async make(dir: number, name: string, cpath: string, h: tarStream.Header, stream: Readable): Promise<void> {
+  /** Clears what stands where a directory and a non-directory meet, unless the caller forbade it. */
+  private async clear(dir: number, name: string, cpath: string, h: tarStream.Header, curIsDir: boolean): Promise<void> {
+    if (this.o.noOverwriteDirNonDir) {
+      throw invalid(curIsDir ? `cannot overwrite directory "${cpath}" with non-directory "${h.name}"` : `cannot overwrite non-directory "${cpath}" with directory "${h.name}"`);
+    }
+    await removeAt(dir, name);
+    this.forget(cpath);
+  }
+
+  private async directory(dir: number, name: string, cpath: string, h: tarStream.Header): Promise<void> {
+    const [uid, gid] = this.ids(h);
+    const mode = (h.mode ?? 0o755) & 0o7777;
+    let fd: number;
+    try { fd = await this.root.mkdirAt(dir, name, mode, uid, gid); } catch (e: any) {
+      if (e?.code !== 'ENOTDIR') throw e;
+      await this.clear(dir, name, cpath, h, false);
+      fd = await this.root.mkdirAt(dir, name, mode, uid, gid);
+    }
+    this.remember(cpath, fd);
+    this.xattrs(fdPath(fd), h);
+    this.dirTimes.push([cpath, h.mtime ?? new Date()]);
+  }
+
+  /** A file written whole by one native call; an existing directory in its place is cleared (or refused) first. */
+  private async smallFile(dir: number, name: string, cpath: string, h: tarStream.Header, data: Buffer): Promise<void> {
+    const [uid, gid] = this.ids(h);
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    const mtime = (h.mtime ?? new Date()).getTime();
+    try { await this.root.createFileAt(dir, name, data, true, mode, uid, gid, mtime); } catch (e: any) {
+      if (e?.code !== 'EISDIR') throw e;
+      await this.clear(dir, name, cpath, h, true);
+      await this.root.createFileAt(dir, name, data, true, mode, uid, gid, mtime);
+    }
+  }
+
+  /** A large file (or one with extended attributes), streamed to the new file's fd. */
+  private async largeFile(dir: number, name: string, cpath: string, h: tarStream.Header, stream: Readable): Promise<void> {
+    const [uid, gid] = this.ids(h);
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    const mtime = (h.mtime ?? new Date()).getTime();
+    let fd: number;
+    try { fd = await this.root.createFileAt(dir, name, null, false, mode, uid, gid, mtime); } catch (e: any) {
+      if (e?.code !== 'EISDIR') throw e;
+      await this.clear(dir, name, cpath, h, true);
+      fd = await this.root.createFileAt(dir, name, null, false, mode, uid, gid, mtime);
+    }
+    // O_EXCL made it: the fd is this file's, whatever the container does to the name meanwhile.
+    try {
+      for await (const chunk of stream) await writeAll(fd, chunk as Buffer);
+      this.xattrs(fdPath(fd), h);
+    } catch (e) { closeFd(fd); throw e; }
+    await this.root.finishFile(fd, mode, uid, gid, mtime);
+  }
+
+  /** Symlinks, hard links, device nodes and FIFOs: rare in a copy, made through Node's fs by path in `dir`. */
+  private async other(dir: number, name: string, cpath: string, h: tarStream.Header): Promise<void> {
     const at = entryPath(dir, name);
     const cur = await fsp.lstat(at).catch((e) => { if (e?.code === 'ENOENT') return undefined; throw e; });
-    const isDir = h.type === 'directory';
-    if (cur) {
-      if (this.o.noOverwriteDirNonDir && cur.isDirectory() && !isDir) throw invalid(`cannot overwrite directory "${cpath}" with non-directory "${h.name}"`);
-      if (this.o.noOverwriteDirNonDir && !cur.isDirectory() && isDir) throw invalid(`cannot overwrite non-directory "${cpath}" with directory "${h.name}"`);
-      if (!(cur.isDirectory() && isDir)) await removeAt(dir, name);
+    if (cur?.isDirectory()) await this.clear(dir, name, cpath, h, true);
+    else if (cur) await fsp.unlink(at);
+    const [uid, gid] = this.ids(h);
+    const mtime = h.mtime ?? new Date();
+    if (h.type === 'symlink') {
+      await fsp.symlink(h.linkname ?? '', at);
+      await fsp.lchown(at, uid, gid);
+      await fsp.lutimes(at, mtime, mtime).catch(() => {});
+    } else if (h.type === 'link') {
+      const target = this.target(h.linkname ?? '', 'hard link');
+      await withParent(this.root, target, (tdir, tname) => fsp.link(entryPath(tdir, tname), at));
+    } else {
+      this.root.mknodAt(dir, name, TYPE_BITS[h.type!] | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+      // The node is reached through its own O_PATH fd: a swap of the name cannot redirect this.
+      const fh = await fsp.open(at, O_PATH | O_NOFOLLOW);
+      try {
+        await this.own(fh.fd, h);
+        await fsp.utimes(fdPath(fh.fd), mtime, mtime);
+      } finally { await fh.close(); }
     }
-    switch (h.type) {
-      case 'directory': {
-        if (!cur?.isDirectory()) await fsp.mkdir(at, 0o700);
-        const fh = await fsp.open(at, O_PATH | O_DIRECTORY | O_NOFOLLOW);
-        try { await this.own(fh.fd, h); } finally { await fh.close(); }
-        this.dirTimes.push([cpath, h.mtime ?? new Date()]);
-        break;
-      }
-      case 'file': case 'contiguous-file': {
-        // O_EXCL: the name was just cleared; a symlink put back there meanwhile fails, never followed.
-        const fh = await fsp.open(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of stream) await fh.write(chunk as Buffer);
-          await this.own(fh.fd, h);
-          await fh.utimes(h.mtime ?? new Date(), h.mtime ?? new Date());
-        } finally { await fh.close(); }
-        break;
-      }
-      case 'symlink': {
-        await fsp.symlink(h.linkname ?? '', at);
-        const [uid, gid] = this.ids(h);
-        await fsp.lchown(at, uid, gid);
-        await fsp.lutimes(at, h.mtime ?? new Date(), h.mtime ?? new Date()).catch(() => {});
-        break;
-      }
-      case 'link': {
-        const target = this.target(h.linkname ?? '', 'hard link');
-        await withParent(this.root, target, (tdir, tname) => fsp.link(entryPath(tdir, tname), at));
-        break;
-      }
-      default: {
-        this.root.mknodAt(dir, name, TYPE_BITS[h.type!] | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
-        // The node is reached through its own O_PATH fd: a swap of the name cannot redirect this.
-        const fh = await fsp.open(at, O_PATH | O_NOFOLLOW);
-        try {
-          await this.own(fh.fd, h);
-          await fsp.utimes(fdPath(fh.fd), h.mtime ?? new Date(), h.mtime ?? new Date());
-        } finally { await fh.close(); }
-      }
-    }
-    stream.resume();
   }
 
   private ids(h: tarStream.Header): [number, number] {
@@ -284,10 +382,22 @@ class Unpacker {
 
   /** Directories' times, deepest first, once their content is in. */
   private async finish(): Promise<void> {
+    await this.drain();
     for (const [cpath, t] of this.dirTimes.reverse()) {
       let fd: number;
       try { fd = this.root.open(cpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW); } catch { continue; }
       try { await fsp.utimes(fdPath(fd), t, t); } finally { closeFd(fd); }
     }
   }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+const writeFd = promisify(write);
+async function writeAll(fd: number, b: Buffer): Promise<void> {
+  for (let off = 0; off < b.length;) off += (await writeFd(fd, b, off, b.length - off)).bytesWritten;
 }

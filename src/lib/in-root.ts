@@ -71,6 +71,19 @@ export class RootFs {
   setxattr(p: string, name: string, value: Buffer): void {
     this.a.setxattr(p, name, value);
   }
+
+  /** A new file `name` in `dir` (see SysAddon.createFileAt): its fd, or -1 once `finish`ed. */
+  createFileAt(dir: number, name: string, data: Buffer | null, finish: boolean, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number> {
+    return this.a.createFileAt(dir, name, data, finish, mode, uid, gid, mtimeMs);
+  }
+
+  finishFile(fd: number, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number> {
+    return this.a.finishFile(fd, mode, uid, gid, mtimeMs);
+  }
+
+  mkdirAt(dir: number, name: string, mode: number, uid: number, gid: number): Promise<number> {
+    return this.a.mkdirAt(dir, name, mode, uid, gid);
+  }
 }
 
 /** Runs `fn` with the root open, closing it after. */

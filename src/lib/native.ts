@@ -18,6 +18,11 @@ export interface SysAddon {
   openInRoot(rootFd: number, path: string, flags: number, mode: number): number;
   mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;
   setxattr(path: string, name: string, value: Buffer): void;
+  /** A new file in dirFd (an existing non-directory replaced, a directory EISDIR): its fd, or -1 once finished. */
+  createFileAt(dirFd: number, name: string, data: Buffer | null, finish: boolean, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;
+  finishFile(fd: number, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;
+  /** Directory `name` in dirFd, made when missing (a non-directory in the way: ENOTDIR), owned and moded: its fd. */
+  mkdirAt(dirFd: number, name: string, mode: number, uid: number, gid: number): Promise<number>;
   /** A BLAKE3 hasher (native/blake3.c). */
   blake3New(): unknown;
   blake3Update(hasher: unknown, data: Buffer): void;

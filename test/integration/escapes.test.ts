@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 import { TestDaemon, demux } from '../helpers/daemon';
@@ -226,7 +226,6 @@ test('layers whose whiteouts name their own directory or its parent are refused 
   }
   // The same layer inside a docker-archive, through docker load.
   const layer = await tarOf([{ name: 'sub/', type: 'directory' }, { name: 'sub/.wh...' }]);
-  const { createHash } = await import('node:crypto');
   const diffId = 'sha256:' + createHash('sha256').update(layer).digest('hex');
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
   const configName = createHash('sha256').update(config).digest('hex') + '.json';
@@ -297,11 +296,15 @@ test('docker cp still does what users expect: files, directories, modes, owners,
       writeFileSync(path.join(src, 'exec.sh'), '#!/bin/sh\necho hi\n', { mode: 0o750 });
       spawnSync('mkdir', ['-p', path.join(src, 'tree/deep')]);
       writeFileSync(path.join(src, 'tree/deep/leaf'), 'leaf\n');
+      // Larger than what is written in one call: streamed to the file.
+      const big = randomBytes(3 << 20);
+      writeFileSync(path.join(src, 'tree/big'), big);
       spawnSync('ln', ['-s', 'deep/leaf', path.join(src, 'tree/link')]);
       spawnSync('chown', ['-R', '4321:4321', src]);
       assert.equal(docker(['cp', path.join(src, 'exec.sh'), `${id}:/in/`]).code, 0);
       assert.equal(docker(['cp', path.join(src, 'tree'), `${id}:/in/tree`]).code, 0);
-      assert.equal(await exec(id, 'stat -c "%a %u" /in/exec.sh; cat /in/tree/deep/leaf; readlink /in/tree/link; /in/exec.sh'), '750 4321\nleaf\ndeep/leaf\nhi\n');
+      assert.equal(await exec(id, 'stat -c "%a %u" /in/exec.sh; cat /in/tree/deep/leaf; readlink /in/tree/link; /in/exec.sh; sha256sum /in/tree/big | cut -c1-64'),
+        `750 4321\nleaf\ndeep/leaf\nhi\n${createHash('sha256').update(big).digest('hex')}\n`);
       // -a: everything owned by the container's user (root here).
       const a = docker(['cp', '-a', path.join(src, 'exec.sh'), `${id}:/in/owned.sh`]);
       assert.equal(a.code, 0, a.stderr);
@@ -314,6 +317,18 @@ test('docker cp still does what users expect: files, directories, modes, owners,
         assert.equal(readFileSync(path.join(out, 'tree/deep/leaf'), 'utf8'), 'leaf\n');
         assert.ok(lstatSync(path.join(out, 'tree/link')).isSymbolicLink());
       } finally { rmSync(out, { recursive: true, force: true }); }
+      // dray's own cp, both ways (it streams: tar runs while the archive is sent or received).
+      assert.equal(d.dray(['cp', path.join(src, 'tree'), `${id}:/in/by-dray`]).code, 0);
+      const back = mkdtempSync('/tmp/dray-cp-back-');
+      try {
+        const r = d.dray(['cp', `${id}:/in/by-dray`, path.join(back, 'copy')]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(readFileSync(path.join(back, 'copy/big')), big);
+        assert.equal(readFileSync(path.join(back, 'copy/deep/leaf'), 'utf8'), 'leaf\n');
+        const missing = d.dray(['cp', `${id}:/in/nope`, back]);
+        assert.equal(missing.code, 1);
+        assert.match(missing.stderr, /Could not find the file \/in\/nope in container/);
+      } finally { rmSync(back, { recursive: true, force: true }); }
       // A directory may not replace a file, nor a file a directory (the CLI's noOverwriteDirNonDir).
       const clash = docker(['cp', path.join(src, 'tree'), `${id}:/in/exec.sh`]);
       assert.notEqual(clash.code, 0);

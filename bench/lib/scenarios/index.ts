@@ -10,6 +10,7 @@ import { scaling } from './scaling';
 import { buildScenario } from './build';
 import { publishedPorts } from './ports';
 import { registry } from './pending';
+import { cpScenario } from './cp';
 
 export const scenarios: Scenario[] = [
   idleRss('idle-rss', 'fresh'),
@@ -22,6 +23,7 @@ export const scenarios: Scenario[] = [
   runDetachedSerial,
   runDetachedParallel,
   logs100mb,
+  cpScenario,
   scaling,
   buildScenario,
   registry,

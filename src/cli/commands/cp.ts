@@ -4,8 +4,8 @@ import { statSync } from 'node:fs';
 import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag } from '../flags';
-import { run as runTool } from '../../lib/exec';
-import { readAll } from '../../client/transport';
+import { Readable, Transform } from 'node:stream';
+import { spawnChild } from '../../lib/spawn';
 import { ApiError } from '../../client';
 import { humanSize } from '../../lib/units';
 
@@ -43,37 +43,40 @@ container source to stdout.`,
     if (src.container && dst.container) throw new StatusError(1, 'copying between containers is not supported');
     if (!src.container && !dst.container) throw new StatusError(1, 'must specify at least one container source');
     const client = ctx.client();
+    const owners = f.archive ? ['--same-owner'] : ['--no-same-owner'];
     if (src.container) {
       if (src.path === '') throw new StatusError(1, 'Error: Source path cannot be empty');
       const { stream, stat } = await client.containers.getArchive(src.container, src.path);
       if (args[1] === '-') { stream.pipe(process.stdout); await new Promise((r) => stream.on('end', r)); return; }
-      const tar = await readAll(stream);
       const base = stat?.name ?? path.basename(src.path);
       let dest = dst.path;
       let exists = false;
       try { exists = statSync(dest).isDirectory(); } catch { exists = false; }
       const srcIsDir = stat ? (stat.mode & 0x80000000) !== 0 : false;
+      let tarArgs: string[];
       if (exists) {
-        await runTool('tar', ['-x', '-C', dest, ...(f.archive ? ['--same-owner'] : ['--no-same-owner']), '-f', '-'], { input: tar });
+        tarArgs = ['-x', '-C', dest, ...owners, '-f', '-'];
       } else {
         if (dest.endsWith('/') && !srcIsDir) throw new StatusError(1, `Error: destination directory "${dest}" must exist`);
         dest = dest.replace(/\/+$/, '');
-        const parent = path.dirname(dest);
         // Docker renames the copied root to the destination's name.
-        await runTool('tar', ['-x', '-C', parent, '--transform', `s,^${sedEscape(base)},${sedReplacement(path.basename(dest))},`, ...(f.archive ? ['--same-owner'] : ['--no-same-owner']), '-f', '-'], { input: tar });
+        tarArgs = ['-x', '-C', path.dirname(dest), '--transform', `s,^${sedEscape(base)},${sedReplacement(path.basename(dest))},`, ...owners, '-f', '-'];
       }
-      if (!f.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(tar.length)} to ${args[1]}\n`);
+      // The archive goes into tar as it arrives: nothing of it is held in memory.
+      const bytes = await streamTar(tarArgs, stream).done;
+      if (!f.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${args[1]}\n`);
       return;
     }
     // Local → container.
     const container = dst.container!;
     let destDir = dst.path;
     let transform: string[] = [];
-    let tar: Buffer;
+    let body: Readable;
+    let made: Promise<number> | undefined;
     if (args[0] === '-') {
-      tar = await readAll(process.stdin);
+      body = process.stdin;
     } else {
-      const localStat = (() => { try { return statSync(src.path); } catch { throw new StatusError(1, `lstat ${path.resolve(src.path)}: no such file or directory`); } })();
+      try { statSync(src.path); } catch { throw new StatusError(1, `lstat ${path.resolve(src.path)}: no such file or directory`); }
       let destExistsDir = false;
       try {
         const st = await client.containers.statPath(container, dst.path);
@@ -87,26 +90,35 @@ container source to stdout.`,
         destDir = path.posix.dirname(dst.path) || '/';
         transform = ['--transform', `s,^${sedEscape(base)},${sedReplacement(path.posix.basename(dst.path))},`];
       }
-      void localStat;
-      const r = await runToolBuffer('tar', ['-C', path.dirname(path.resolve(src.path)), ...transform, ...(f['follow-link'] ? ['-h'] : []), '-cf', '-', base]);
-      tar = r;
+      // Uploaded while tar makes it: the daemon unpacks the first files before the last are read.
+      const t = streamTar(['-C', path.dirname(path.resolve(src.path)), ...transform, ...(f['follow-link'] ? ['-h'] : []), '-cf', '-', base]);
+      body = t.output;
+      made = t.done;
     }
-    await client.containers.putArchive(container, destDir, tar, { noOverwriteDirNonDir: true, copyUIDGID: f.archive });
-    if (!f.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(tar.length)} to ${args[1]}\n`);
+    let sent = 0;
+    const counted = body.pipe(new Transform({ transform(b: Buffer, _e, cb) { sent += b.length; cb(null, b); } }));
+    await Promise.all([client.containers.putArchive(container, destDir, counted, { noOverwriteDirNonDir: true, copyUIDGID: f.archive }), made]);
+    if (!f.quiet && process.stderr.isTTY) process.stderr.write(`Successfully copied ${humanSize(sent)} to ${args[1]}\n`);
   },
 };
 
-/** Runs a tool and returns stdout as bytes (lib/exec decodes to string, which would break tar). */
-async function runToolBuffer(cmd: string, args: string[]): Promise<Buffer> {
-  // require, not import(): the CLI bundle runs from a code cache (cli/loader.ts), where import() has no loader.
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+/**
+ * GNU tar with `input` (if any) streamed into it; `output` is its stdout. `done` resolves with
+ * the bytes fed in once tar exits 0, and fails with tar's own message otherwise.
+ */
+function streamTar(args: string[], input?: Readable): { output: Readable; done: Promise<number> } {
+  const child = spawnChild('tar', args, { stdio: [input ? 'pipe' : 'ignore', input ? 'ignore' : 'pipe', 'pipe'] });
+  let err = '';
+  let fed = 0;
+  child.stderr!.on('data', (b: Buffer) => { err += b; });
+  if (input) {
+    input.on('data', (b: Buffer) => { fed += b.length; });
+    child.stdin!.on('error', () => { /* tar exited early: its status says why */ });
+    input.pipe(child.stdin!);
+  }
+  const done = new Promise<number>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new StatusError(1, Buffer.concat(err).toString().trim() || `${cmd} exited with ${code}`))));
+    child.on('close', (code: number | null) => (code === 0 ? resolve(fed) : reject(new StatusError(1, err.trim() || `tar exited with ${code}`))));
   });
+  return { output: child.stdout!, done };
 }
