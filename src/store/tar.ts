@@ -3,7 +3,7 @@
 // reverse: an overlay upper directory to a layer tar (tar-stream, deterministic order).
 import { spawnChild } from '../lib/spawn';
 import { createReadStream, promises as fsp, Stats } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { PassThrough, Readable, Transform, Writable } from 'node:stream';
@@ -40,21 +40,22 @@ export async function fileCompression(file: string): Promise<Compression> {
   } finally { await fh.close(); }
 }
 
-/** A stream of the file's uncompressed bytes (gzip by zlib, zstd by the zstd tool). */
+/** A stream of the file's uncompressed bytes (gzip and zstd by zlib). */
 export async function openDecompressed(file: string): Promise<Readable> {
   const c = await fileCompression(file);
-  if (c === 'gzip') {
-    const src = createReadStream(file);
-    const gz = createGunzip();
-    src.on('error', (e) => gz.destroy(e));
-    return src.pipe(gz);
-  }
-  if (c === 'zstd') return decompressWithTool('zstd', file, 'layers', (detail) => systemError(detail));
-  return createReadStream(file);
+  const src = createReadStream(file);
+  return c === 'none' ? src : decompressing(src, c);
+}
+
+/** `src` decompressed as it flows; an error of either side is the result's. */
+export function decompressing(src: Readable, c: Exclude<Compression, 'none'>): Readable {
+  const z = c === 'gzip' ? createGunzip() : createZstdDecompress();
+  src.on('error', (e) => z.destroy(e));
+  return src.pipe(z);
 }
 
 /**
- * `<tool> -dcq` over a file or a stream (zstd, bzip2, xz: no zlib in Node for them), as a stream of
+ * `<tool> -dcq` over a file or a stream (bzip2, xz: no zlib in Node for them), as a stream of
  * its output. A missing tool or a failed run is the stream's error; `fail` makes the latter's
  * error from "<tool>: <stderr or exit status>", `what` names the input in the former's message.
  */

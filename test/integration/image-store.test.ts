@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, gzipSync } from 'node:zlib';
+import { createGzip, gzipSync, zstdCompressSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { ImageService } from '../../src/engine/images';
 import { EventBus, EngineEvent } from '../../src/engine/events';
@@ -227,12 +227,10 @@ test('import a gzip rootfs tarball with --change and a message', async () => {
   await assert.rejects(s.importRootfs(Readable.from([tar]), { changes: ['RUN rm -rf /'] }), { message: 'run is not a valid change command' });
 });
 
-test('zstd-compressed layers unpack (through the zstd tool) and keep their blob and media type', async () => {
+test('zstd-compressed layers unpack (through zlib) and keep their blob and media type', async () => {
   const { s } = await store();
   const tar = await tarOf([{ name: 'hello.txt', body: 'zstd!' }]);
-  const z = spawnSync('zstd', ['-q', '-c'], { input: tar });
-  assert.equal(z.status, 0);
-  const img = await s.importRootfs(Readable.from([z.stdout]), {});
+  const img = await s.importRootfs(Readable.from([zstdCompressSync(tar)]), {});
   const { createHash } = await import('node:crypto');
   assert.deepEqual(img.config.rootfs.diff_ids, ['sha256:' + createHash('sha256').update(tar).digest('hex')]);
   const [diff] = await s.lowerDirs(img);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync, statSync, existsSync, rmSync, appendFileSync, readFileSync, readlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync, statSync, existsSync, rmSync, appendFileSync, readFileSync, readlinkSync, realpathSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
@@ -203,6 +203,8 @@ test('another build of dray is turned away and runs the CLI itself; a rebuilt on
   const other = new TestDaemon([], path.join(dist, 'drayd.js'));
   try {
     for (const f of ['dray', 'dray.js', 'dray-main.js', 'drayd.js', 'dray_sys.node']) copyFileSync(path.join(path.dirname(drayLauncher), f), path.join(dist, f));
+    // The build's Node.js is a link; the copy's shebangs still name the original dist/node.
+    symlinkSync(realpathSync(path.join(path.dirname(drayLauncher), 'node')), path.join(dist, 'node'));
     const spares = await readySpares(d);
     const r = spawnSync(path.join(dist, 'dray'), ['version', '--format', '{{.Client.Version}}'], { env: d.env, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
