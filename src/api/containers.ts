@@ -12,7 +12,7 @@ import { timeOrDurationAgo } from '../lib/units';
 import { cgroupPids } from '../runtime/cgroups';
 import type { AttachConnection } from '../runtime/attach';
 import { containerStats } from '../engine/stats';
-import { archiveStat, getArchive, putArchive, exportRootfs } from '../engine/archive';
+import { archiveStat, getArchive, putArchive, exportRootfs, withCopyRoot } from '../engine/archive';
 import { resolveUser } from '../runtime/user';
 import { checkObject, createRequest, updateConfig, containerConfig } from './shapes';
 
@@ -145,26 +145,16 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const c = containers.get(req.params.id);
     const p = req.query.get('path');
     if (!p) throw invalid('missing path');
-    const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
-    try {
-      const st = await archiveStat(root, p);
-      req.res.writeHead(200, { 'X-Docker-Container-Path-Stat': Buffer.from(JSON.stringify(st)).toString('base64') });
-      req.res.end();
-    } finally {
-      await containers.fs.unmount(c.Id);
-    }
+    const st = await withCopyRoot(containers.fs, c, (root) => archiveStat(root, p));
+    req.res.writeHead(200, { 'X-Docker-Container-Path-Stat': Buffer.from(JSON.stringify(st)).toString('base64') });
+    req.res.end();
   });
 
   r.get('/containers/:id/archive', async (req) => {
     const c = containers.get(req.params.id);
     const p = req.query.get('path');
     if (!p) throw invalid('missing path');
-    const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
-    try {
-      await getArchive(root, p, req.res);
-    } finally {
-      await containers.fs.unmount(c.Id);
-    }
+    await withCopyRoot(containers.fs, c, (root) => getArchive(root, p, req.res));
   });
 
   r.put('/containers/:id/archive', async (req) => {
@@ -172,15 +162,12 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const p = req.query.get('path');
     if (!p) throw invalid('missing path');
     if (c.HostConfig.ReadonlyRootfs && c.State.Running) throw invalid('container rootfs is marked read-only');
-    const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
-    try {
+    await withCopyRoot(containers.fs, c, async (root) => {
       // copyUIDGID (docker cp -a): everything owned by the container's user, as moby does.
-      const owner = qBool(req.query, 'copyUIDGID') ? await resolveUser(root, c.Config.User || undefined) : undefined;
+      const owner = qBool(req.query, 'copyUIDGID') ? await resolveUser(root.host, c.Config.User || undefined) : undefined;
       await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner });
-      sendJson(req.res, 200, {});
-    } finally {
-      await containers.fs.unmount(c.Id);
-    }
+    });
+    sendJson(req.res, 200, {});
   });
 
   r.get('/containers/:id/stats', async (req) => {

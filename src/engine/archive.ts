@@ -1,12 +1,13 @@
-// `docker cp` and `docker export`: stat, read and write paths inside a container's mounted rootfs,
+// `docker cp` and `docker export`: stat, read and write paths inside a container's file system,
 // which a running container changes under our feet. Every path is resolved by the kernel inside
 // the root at the moment of use (lib/in-root.ts), so neither a symlink planted in the destination
-// nor one swapped in mid-copy leads outside it:
+// nor one swapped in mid-copy leads outside it. The root is what the container sees, volumes and
+// bind mounts included (withCopyRoot):
 //   - out (GET): the directory holding the source is opened inside the root and handed to GNU tar
 //     as its fd 3; tar walks from there with openat(O_NOFOLLOW) and fstatat(AT_SYMLINK_NOFOLLOW).
 //   - in (PUT): the archive is unpacked here, entry by entry: the entry's directory is opened
 //     inside the root and the entry made through that fd, never by a host path string.
-import { mkdirSync, promises as fsp, write } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,8 +15,13 @@ import type { ServerResponse } from 'node:http';
 import * as tarStream from 'tar-stream';
 import { spawnChild } from '../lib/spawn';
 import { DrayError, invalid, notFound, systemError, errorMessage } from '../lib/errors';
-import { RootFs, withRoot, closeFd, removeAt, entryPath, fdPath, cleanContainerPath, O_PATH, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } from '../lib/in-root';
+import { RootFs, closeFd, removeAt, entryPath, fdPath, cleanContainerPath, O_PATH, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } from '../lib/in-root';
 import { cleanName, tarMessage } from '../store/tar';
+import type { ContainerFs } from '../store/container-fs';
+import type { MountPoint } from './container-record';
+import { KeyedMutex } from '../lib/lock';
+import { bindMount as mountSys, detach as umountSys, MNT_DETACH } from '../lib/mount';
+import { log } from '../lib/log';
 
 // Go's os.FileMode type bits, which the docker CLI reads from the stat header.
 const MODE_DIR = 0x80000000;
@@ -54,12 +60,12 @@ async function withParent<T>(root: RootFs, p: string, fn: (dir: number, name: st
   try { return await fn(parent.dir, parent.name); } finally { closeFd(parent.dir); }
 }
 
-export function archiveStat(rootHost: string, p: string): Promise<PathStat> {
-  return withRoot(rootHost, (root) => statIn(root, p));
+export function archiveStat(root: RootFs, p: string): Promise<PathStat> {
+  return statIn(root, p);
 }
 
-export function getArchive(rootHost: string, p: string, res: ServerResponse): Promise<void> {
-  return withRoot(rootHost, async (root) => {
+export function getArchive(root: RootFs, p: string, res: ServerResponse): Promise<void> {
+  return (async () => {
     const st = await statIn(root, p);
     const header = {
       'Content-Type': 'application/x-tar',
@@ -82,7 +88,7 @@ export function getArchive(rootHost: string, p: string, res: ServerResponse): Pr
       res.writeHead(200, header);
       await runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', '--', name], dir, undefined, res);
     });
-  });
+  })();
 }
 
 export interface PutOptions {
@@ -92,17 +98,121 @@ export interface PutOptions {
   owner?: { uid: number; gid: number };
 }
 
-export function putArchive(rootHost: string, p: string, body: Readable, o: PutOptions): Promise<void> {
-  return withRoot(rootHost, async (root) => {
-    let destFd: number;
-    try { destFd = root.open(p, O_PATH | O_DIRECTORY); } catch (e: any) {
-      if (e?.code === 'ENOTDIR') throw invalid('extraction point is not a directory');
-      throw isMissing(e) ? missing(p) : e;
+export async function putArchive(root: RootFs, p: string, body: Readable, o: PutOptions): Promise<void> {
+  let destFd: number;
+  try { destFd = root.open(p, O_PATH | O_DIRECTORY); } catch (e: any) {
+    if (e?.code === 'ENOTDIR') throw invalid('extraction point is not a directory');
+    throw isMissing(e) ? missing(p) : e;
+  }
+  let dest: string;
+  try { dest = root.containerPath(destFd); } finally { closeFd(destFd); }
+  await new Unpacker(root, dest, o).run(body);
+}
+
+/** What withCopyRoot needs of a container. */
+export interface CopyTarget {
+  Id: string;
+  State: { Running: boolean; Pid: number };
+  Mounts: MountPoint[];
+  Dray: { lowerDirs: string[] };
+}
+
+const copyLocks = new KeyedMutex();
+const MS_BIND = 0x1000;
+const MS_REC = 0x4000;
+const MS_REMOUNT = 0x20;
+const MS_RDONLY = 0x1;
+
+/**
+ * Runs `fn` with the container's file system as the container sees it, as Docker's cp does:
+ * - running: the root of its own mount namespace (/proc/<pid>/root), where its volumes, bind
+ *   mounts and tmpfs are already in place. That the pid is still this container's is checked
+ *   after the root is open: the open root must be the container's overlay.
+ * - otherwise: its root file system, mounted, with its volumes and bind mounts bound over it for
+ *   the copy's time (each onto the directory fd resolved inside the root, never by a path string
+ *   the container may have made a symlink) and unbound after. One such copy at a time per container.
+ */
+export async function withCopyRoot<T>(fs: ContainerFs, c: CopyTarget, fn: (root: RootFs) => Promise<T>): Promise<T> {
+  if (c.State.Running && c.State.Pid > 0) {
+    const running = openRunningRoot(fs, c);
+    if (running) {
+      try { return await fn(running); } finally { running.close(); }
     }
-    let dest: string;
-    try { dest = root.containerPath(destFd); } finally { closeFd(destFd); }
-    await new Unpacker(root, dest, o).run(body);
-  });
+  }
+  const merged = await fs.mount(c.Id, c.Dray.lowerDirs);
+  try {
+    return await copyLocks.run(c.Id, async () => {
+      const root = RootFs.open(merged);
+      const bound: string[] = [];
+      try {
+        for (const m of [...c.Mounts].sort((a, b) => depth(a.Destination) - depth(b.Destination))) {
+          if ((m.Type !== 'bind' && m.Type !== 'volume') || !m.Source) continue;
+          await bindInto(root, m);
+          bound.push(m.Destination);
+        }
+        return await fn(root);
+      } finally {
+        for (const dest of bound.reverse()) await unbind(root, dest).catch((e) => log.warn('unbinding a copy mount failed', { id: c.Id, dest, error: errorMessage(e) }));
+        root.close();
+      }
+    });
+  } finally {
+    await fs.unmount(c.Id);
+  }
+}
+
+const depth = (p: string) => cleanContainerPath(p).split('/').length;
+
+function openRunningRoot(fs: ContainerFs, c: CopyTarget): RootFs | undefined {
+  let root: RootFs;
+  try { root = RootFs.open(`/proc/${c.State.Pid}/root`, true); } catch { return undefined; }
+  try {
+    const a = fstatSync(root.fd);
+    const b = statSync(fs.merged(c.Id));
+    if (a.dev === b.dev && a.ino === b.ino) return root;
+  } catch { /* exited meanwhile */ }
+  root.close();
+  return undefined;
+}
+
+/** Binds a volume or bind mount over its place in the root (made when missing, as Docker does). */
+async function bindInto(root: RootFs, m: MountPoint): Promise<void> {
+  const isDir = statSync(m.Source).isDirectory();
+  let fd: number;
+  try { fd = root.open(m.Destination, O_PATH); } catch (e: any) {
+    if (e?.code !== 'ENOENT') throw e;
+    makeMountPoint(root, m.Destination, isDir);
+    fd = root.open(m.Destination, O_PATH);
+  }
+  try {
+    await mountSys(m.Source, fdPath(fd), MS_BIND | MS_REC);
+  } finally { closeFd(fd); }
+  if (!m.RW) {
+    const top = root.open(m.Destination, O_PATH);
+    try { await mountSys(null, fdPath(top), MS_BIND | MS_REMOUNT | MS_RDONLY); } finally { closeFd(top); }
+  }
+}
+
+function makeMountPoint(root: RootFs, dest: string, dir: boolean): void {
+  const clean = cleanContainerPath(dest);
+  const parentPath = path.posix.dirname(clean);
+  let parent: number;
+  try { parent = root.open(parentPath, O_PATH | O_DIRECTORY); } catch (e: any) {
+    if (e?.code !== 'ENOENT' || parentPath === '/') throw e;
+    makeMountPoint(root, parentPath, true);
+    parent = root.open(parentPath, O_PATH | O_DIRECTORY);
+  }
+  try {
+    const at = entryPath(parent, path.posix.basename(clean));
+    if (dir) mkdirSync(at, 0o755);
+    else closeSync(openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644));
+  } catch (e: any) { if (e?.code !== 'EEXIST') throw e; } finally { closeFd(parent); }
+}
+
+/** Unbinds what bindInto put at `dest`: the fd resolves to the bound mount's root. */
+async function unbind(root: RootFs, dest: string): Promise<void> {
+  const fd = root.open(dest, O_PATH);
+  try { await umountSys(fdPath(fd), MNT_DETACH); } finally { closeFd(fd); }
 }
 
 /** `docker export`: the whole root filesystem as one tar. */

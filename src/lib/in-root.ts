@@ -31,13 +31,17 @@ function addon(): SysAddon {
 }
 
 export class RootFs {
-  private constructor(readonly host: string, readonly fd: number, private readonly a: SysAddon) {}
+  private constructor(readonly host: string, readonly fd: number, private readonly a: SysAddon, private readonly foreign: boolean) {}
 
-  /** Opens the root at host path `host` (drayd's own path, not one a container controls). */
-  static open(host: string): RootFs {
+  /**
+   * Opens the root at host path `host` (drayd's own path, not one a container controls).
+   * `foreign`: a root in another mount namespace (/proc/<pid>/root), whose fds' paths read back
+   * as that namespace names them.
+   */
+  static open(host: string, foreign = false): RootFs {
     const a = addon();
     const fd = openSync(host, O_PATH | O_DIRECTORY);
-    return new RootFs(path.resolve(host), fd, a);
+    return new RootFs(path.resolve(host), fd, a, foreign);
   }
 
   close(): void { closeSync(this.fd); }
@@ -60,6 +64,7 @@ export class RootFs {
   /** The container path of an fd opened inside this root. */
   containerPath(fd: number): string {
     const host = readlinkSync(fdPath(fd));
+    if (this.foreign) return host;
     const rel = path.relative(this.host, host);
     return rel.startsWith('..') ? '/' : '/' + rel;
   }

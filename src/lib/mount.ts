@@ -6,7 +6,7 @@ import { run } from './exec';
 import { systemError } from './errors';
 import { nativeAddon } from './native';
 
-const MNT_DETACH = 2;
+export const MNT_DETACH = 2;
 const sys = nativeAddon;
 
 /** How mounts are done here: by system call, or through mount(8) when the addon is missing. */
@@ -69,4 +69,18 @@ export async function newNetnsAt(file: string): Promise<boolean> {
     throw systemError(`creating the network namespace ${file}: ${(e as Error).message}`);
   }
   return true;
+}
+
+/** mount(2) with flags (a bind, a remount): `target` may be "/proc/self/fd/<fd>", the directory that fd is. */
+export async function bindMount(source: string | null, target: string, flags: number): Promise<void> {
+  const s = sys();
+  if (!s) throw systemError('bind mounts need drayd\'s native addon (dist/dray_sys.node), which is not built');
+  try { await s.mount(source, target, null, flags, null); } catch (e) { throw systemError(`bind mount ${source ?? ''} on ${target}: ${(e as Error).message}`); }
+}
+
+/** umount2(2) of `target` with flags, reporting every failure. */
+export async function detach(target: string, flags: number): Promise<void> {
+  const s = sys();
+  if (!s) throw systemError('unmounting needs drayd\'s native addon (dist/dray_sys.node), which is not built');
+  await s.umount2(target, flags);
 }

@@ -335,3 +335,48 @@ test('docker cp still does what users expect: files, directories, modes, owners,
     } finally { rmSync(src, { recursive: true, force: true }); }
   } finally { await removeContainer(id); }
 });
+
+test('docker cp reaches volumes and bind mounts, of running and stopped containers, and leaves no mount behind', async () => {
+  const bindDir = mkdtempSync('/tmp/dray-cp-bind-');
+  try {
+    writeFileSync(path.join(bindDir, 'from-host'), 'bound\n');
+    const id = await d.runDetached(['sh', '-c', 'echo in-volume > /vol/made-inside && sleep 600'], {
+      HostConfig: { Binds: [`cpvol-${token}:/vol`, `${bindDir}:/bound`, `${bindDir}:/bound-ro:ro`], Tmpfs: { '/scratch': '' } },
+    });
+    try {
+      for (let i = 0; i < 50 && !(await exec(id, 'cat /vol/made-inside 2>/dev/null')).includes('in-volume'); i++) await new Promise((r) => setTimeout(r, 100));
+      const put = async (dest: string, name: string) => d.api('PUT', `/containers/${id}/archive?path=${encodeURIComponent(dest)}`, await tarOf([{ name, body: `${name}\n` }]), { 'Content-Type': 'application/x-tar' });
+      // Running: the container's own view, tmpfs included.
+      assert.equal((await put('/vol', 'run-v')).status, 200);
+      assert.equal((await put('/bound', 'run-b')).status, 200);
+      assert.equal((await put('/scratch', 'run-t')).status, 200);
+      assert.equal(readFileSync(path.join(bindDir, 'run-b'), 'utf8'), 'run-b\n');
+      assert.equal(await exec(id, 'cat /vol/run-v /scratch/run-t'), 'run-v\nrun-t\n');
+      assert.notEqual((await put('/bound-ro', 'nope')).status, 200, 'a read-only bind mount took a copy');
+      const head = await d.api('HEAD', `/containers/${id}/archive?path=${encodeURIComponent('/vol/made-inside')}`);
+      assert.equal(head.status, 200);
+      assert.equal(JSON.parse(Buffer.from(head.headers['x-docker-container-path-stat'] as string, 'base64').toString()).name, 'made-inside');
+      // Stopped: volumes and binds are bound over its root for the copy's time.
+      assert.equal((await d.api('POST', `/containers/${id}/stop?t=0`)).status, 204);
+      assert.equal((await put('/vol', 'stopped-v')).status, 200);
+      assert.equal((await put('/bound', 'stopped-b')).status, 200);
+      assert.notEqual((await put('/bound-ro', 'nope')).status, 200, 'a read-only bind mount took a copy while stopped');
+      assert.equal(readFileSync(path.join(bindDir, 'stopped-b'), 'utf8'), 'stopped-b\n');
+      const out = docker(['cp', `${id}:/vol/made-inside`, '-']);
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stdout.toString('latin1'), /in-volume/);
+      // The copy's mounts go once its response is sent: a moment after the client has it all.
+      for (let i = 0; i < 40 && d.mounts().some((m) => !m.includes('/volumes/')); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(d.mounts().filter((m) => !m.includes('/volumes/')), [], 'a copy left a mount');
+      assert.ok(!existsSync(path.join(bindDir, 'nope')));
+      // The volume really holds what was copied into it while the container was stopped.
+      const check = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['cat', '/v/stopped-v', '/v/run-v'], HostConfig: { Binds: [`cpvol-${token}:/v`] } });
+      await d.api('POST', `/containers/${check.json.Id}/start`);
+      await d.api('POST', `/containers/${check.json.Id}/wait`);
+      assert.equal(demux((await d.api('GET', `/containers/${check.json.Id}/logs?stdout=1`)).body).stdout, 'stopped-v\nrun-v\n');
+      await removeContainer(check.json.Id);
+    } finally { await removeContainer(id); }
+    await d.api('DELETE', `/volumes/cpvol-${token}`);
+  } finally { rmSync(bindDir, { recursive: true, force: true }); }
+  assertHostUntouched();
+});
