@@ -12,6 +12,7 @@ import { timeOrDurationAgo } from '../lib/units';
 import { cgroupPids } from '../runtime/cgroups';
 import type { AttachConnection } from '../runtime/attach';
 import { containerStats } from '../engine/stats';
+import { HEALTH_FILTER_VALUES } from '../engine/health';
 import { archiveStat, getArchive, putArchive, exportRootfs, withCopyRoot } from '../engine/archive';
 import { resolveUser } from '../runtime/user';
 import { checkObject, createRequest, updateConfig, containerConfig } from './shapes';
@@ -265,6 +266,10 @@ async function applyFilters(list: ContainerRecord[], f: Filters, containers: Con
   const exited = f.get('exited');
   const ancestors = f.get('ancestor');
   const network = f.get('network');
+  const health = f.get('health');
+  for (const h of health ?? []) {
+    if (!HEALTH_FILTER_VALUES.includes(h)) throw invalid(`invalid filter 'health=${h}': invalid value for health (${h}): must be one of ${HEALTH_FILTER_VALUES.join(', ')}`);
+  }
   let before: number | undefined;
   let since: number | undefined;
   if (f.get('before')?.length) before = Date.parse(containers.get(f.get('before')![0]).Created);
@@ -287,6 +292,7 @@ async function applyFilters(list: ContainerRecord[], f: Filters, containers: Con
     if (exited?.length && !(c.State.Status === 'exited' && exited.includes(String(c.State.ExitCode)))) return false;
     if (ancestorIds && !ancestorIds.has(c.Image)) return false;
     if (network?.length && !network.includes(c.HostConfig.NetworkMode ?? '')) return false;
+    if (health?.length && !health.includes(c.State.Health?.Status ?? 'none')) return false;
     if (before !== undefined && !(Date.parse(c.Created) < before)) return false;
     if (since !== undefined && !(Date.parse(c.Created) > since)) return false;
     return true;

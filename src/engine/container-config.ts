@@ -4,6 +4,7 @@ import type { ContainerConfig, Image } from './types';
 import type { HostConfig } from './container-record';
 import { invalid, notImplemented } from '../lib/errors';
 import { mergeEnv } from '../lib/env';
+import { validateHealthcheck, mergeHealthcheck } from './health';
 import * as path from 'node:path';
 
 export interface CreateRequest extends ContainerConfig {
@@ -15,6 +16,7 @@ export { mergeEnv };
 
 export function mergeConfig(req: CreateRequest, image: Image, imageRef: string): ContainerConfig {
   const ic = image.config.config ?? {};
+  validateHealthcheck(req.Healthcheck);
   if (req.WorkingDir && !req.WorkingDir.startsWith('/')) throw invalid(`the working directory '${req.WorkingDir}' is invalid, it needs to be an absolute path`);
   const cfg: ContainerConfig = {
     Hostname: req.Hostname ?? '',
@@ -37,7 +39,8 @@ export function mergeConfig(req: CreateRequest, image: Image, imageRef: string):
     Labels: { ...(ic.Labels ?? {}), ...(req.Labels ?? {}) },
     StopSignal: req.StopSignal || ic.StopSignal || undefined,
     StopTimeout: req.StopTimeout ?? undefined,
-    Healthcheck: req.Healthcheck ?? ic.Healthcheck,
+    Healthcheck: mergeHealthcheck(req.Healthcheck, ic.Healthcheck),
+    Shell: req.Shell?.length ? req.Shell : ic.Shell,
   };
   // An explicit entrypoint discards the image's CMD (Docker's rule); [""] resets the entrypoint.
   const epGiven = req.Entrypoint !== undefined && req.Entrypoint !== null;
@@ -52,6 +55,7 @@ export function mergeConfig(req: CreateRequest, image: Image, imageRef: string):
   if (!cfg.StopSignal) delete cfg.StopSignal;
   if (cfg.StopTimeout === undefined) delete cfg.StopTimeout;
   if (!cfg.Healthcheck) delete cfg.Healthcheck;
+  if (!cfg.Shell?.length) delete cfg.Shell;
   return cfg;
 }
 

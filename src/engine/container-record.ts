@@ -2,6 +2,7 @@
 // it as it is) plus the daemon's private bookkeeping under `Dray`, which is never served.
 import type { ContainerConfig } from './types';
 import { humanDuration } from '../lib/units';
+import { healthText, type HealthState } from './health';
 
 export interface ContainerState {
   Status: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -15,6 +16,8 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Only for a container with a healthcheck that has been started (engine/health.ts). */
+  Health?: HealthState;
 }
 
 export interface MountPoint {
@@ -144,7 +147,7 @@ export function statusText(c: ContainerRecord, now = Date.now()): string {
     const up = humanDuration(now - Date.parse(s.StartedAt));
     if (s.Paused) return `Up ${up} (Paused)`;
     if (s.Restarting) return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
-    return `Up ${up}`;
+    return s.Health ? `Up ${up} (${healthText(s.Health)})` : `Up ${up}`;
   }
   if (s.Status === 'restarting') return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
   if (s.Dead) return 'Dead';

@@ -24,6 +24,7 @@ import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from 
 import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf } from './container-config';
 import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
+import { HealthMonitor } from './health';
 import type { ImageService } from './images';
 import type { NetworkService, EndpointConfig } from './networks';
 import { VolumeService, dirSize } from './volumes';
@@ -54,6 +55,7 @@ export class ContainerService {
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shuttingDown = false;
   private readonly trash: Trash;
+  readonly health: HealthMonitor;
 
   readonly containersDir: string;
   readonly bundlesDir: string;
@@ -68,6 +70,13 @@ export class ContainerService {
     this.fs = new ContainerFs(this.containersDir);
     this.trash = new Trash(path.join(cfg.dataRoot, 'trash'));
     this.runtimes = new Map(Object.entries(cfg.runtimes).map(([n, p]) => [n, new OciRuntime(n, p)]));
+    this.health = new HealthMonitor({
+      events,
+      probeDir: (id) => path.join(cfg.execRoot, 'health', id),
+      stateFile: (id) => path.join(this.containersDir, id, 'health.json'),
+      runtimePath: (c) => this.runtimeOf(c).execPath,
+      rootfs: (c) => this.fs.merged(c.Id),
+    });
   }
 
   // ---- lookup -------------------------------------------------------------------------------
@@ -106,6 +115,8 @@ export class ContainerService {
   async init(): Promise<void> {
     await Promise.all([this.containersDir, this.bundlesDir, this.exitDir, this.socketDir].map((d) => fsp.mkdir(d, { recursive: true })));
     await this.trash.init();
+    // Probe files are made again for each running container's first probe.
+    await fsp.rm(path.join(this.cfg.execRoot, 'health'), { recursive: true, force: true });
     await Promise.all([...this.runtimes.values()].map((rt) => rt.useSealedCopy(path.join(this.cfg.execRoot, 'runtimes'))));
     const ids = await fsp.readdir(this.containersDir);
     for (const id of ids) {
@@ -121,6 +132,7 @@ export class ContainerService {
         await this.finishRemove(rec).catch((e) => log.error('finishing removal failed', { id, error: errorMessage(e) }));
         continue;
       }
+      await this.health.load(rec);
       this.byId.set(rec.Id, rec);
       this.byName.set(rec.Name.slice(1), rec.Id);
     }
@@ -142,6 +154,7 @@ export class ContainerService {
         }
         this.fs.adopt(c.Id);
         await adoptMounts(c.Mounts, this.volumes, c.Id);
+        this.health.resumed(c);
         log.info('container still running', { id: c.Id });
         return;
       }
@@ -184,6 +197,7 @@ export class ContainerService {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.exitWatcher?.close();
+    this.health.shutdown();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
     for (const t of this.restartTimers.values()) clearTimeout(t);
     // The trash is not waited for: a large tree would hold the stop up, and the next start empties it.
@@ -437,6 +451,7 @@ export class ContainerService {
       c.State = runningState(pid);
       c.Dray.hasBeenStarted = true;
       c.Dray.manuallyStopped = false;
+      this.health.started(c);
       this.events.publish('container', 'start', id, this.attrs(c));
     } catch (e) {
       conmon?.abort();
@@ -539,6 +554,7 @@ export class ContainerService {
         return;
       }
       const rt = this.runtimeOf(c);
+      this.health.stopped(c);
       const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
       // Clean-up comes before the exit is announced, as in Docker: whoever waited for the exit
       // finds no mount, network or runtime state left. All of it runs at once: the host's mounts
@@ -724,6 +740,7 @@ export class ContainerService {
       if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
       await this.runtimeOf(c).pause(c.Id);
       c.State = { ...c.State, Status: 'paused', Paused: true };
+      this.health.stopped(c);
       await this.save(c);
     });
     this.events.publish('container', 'pause', c.Id, this.attrs(c));
@@ -735,6 +752,7 @@ export class ContainerService {
       if (!c.State.Paused) throw conflict(`Container ${c.Id} is not paused`);
       await this.runtimeOf(c).resume(c.Id);
       c.State = { ...c.State, Status: 'running', Paused: false };
+      this.health.resumed(c);
       await this.save(c);
     });
     this.events.publish('container', 'unpause', c.Id, this.attrs(c));
@@ -825,6 +843,7 @@ export class ContainerService {
     }
     // The record goes last, with the rootfs and logs in the same rename: until then a restart
     // finishes the job. Their files are deleted after the removal is announced.
+    this.health.removed(c.Id);
     await this.trash.take(path.join(this.containersDir, c.Id));
     this.byId.delete(c.Id);
     if (this.byName.get(c.Name.slice(1)) === c.Id) this.byName.delete(c.Name.slice(1));
@@ -914,6 +933,7 @@ export class ContainerService {
       State: c.State.Status,
       Status: statusText(c),
       HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+      Health: { Status: c.State.Health?.Status ?? 'none', FailingStreak: c.State.Health?.FailingStreak ?? 0 },
       NetworkSettings: { Networks: c.NetworkSettings.Networks ?? {} },
       Mounts: c.Mounts,
     };

@@ -15,7 +15,7 @@ export interface ContainerConfig {
   StdinOnce?: boolean;
   Env?: string[] | null;
   Cmd?: string[] | null;
-  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number; StartInterval?: number };
   ArgsEscaped?: boolean;
   Image?: string;
   Volumes?: Record<string, {}> | null;
