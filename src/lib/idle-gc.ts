@@ -1,4 +1,4 @@
-// One full, compacting garbage collection (its flags are explained where it runs), then
+// One full garbage collection (its flags are explained where it runs), then
 // malloc_trim, once the daemon has been idle for a while. V8 collects its old generation under allocation pressure, which an idle daemon never has: after a
 // burst of work (an image bootstrap, a save, a build) the garbage it left stays resident for as
 // long as nothing else happens. The collection and the trim give that memory back (measured: idle
@@ -41,18 +41,16 @@ function schedule(ms: number): void {
     const quietFor = Date.now() - lastActivity;
     if (quietFor < quietMs) { schedule(quietMs - quietFor); return; }
     timer = undefined;
-    // A compacting collection: after a workload the old generation's pages are left part full
-    // (bench, after its scaling rows: 9.7 MiB of pages for 6.8 MiB of objects after two plain
-    // collections, 7.1 MiB after this one), and V8's own compaction of them, its memory reducer,
-    // only follows collections V8 started itself. Bench idle RSS after the workload: 63.3 MiB
-    // with a plain collection, 58.0 with this one. It also drops the baseline (Sparkplug) code
-    // of every function, keeping their bytecode: that code is a one-pass translation of the
-    // bytecode, made again the moment a function runs hot (another 1.2 MiB; the first `ps`, `run`
-    // or cached build after the pause took no longer, within the host's noise). Flushing the
-    // bytecode too saved 0.5 MiB more, and the first request after a pause then recompiled its
-    // code from source (+15-40 ms).
-    setFlagsFromString('--compact-on-every-full-gc --stress-flush-code --flush-baseline-code --no-flush-bytecode');
-    try { gc!(); } finally { setFlagsFromString('--no-compact-on-every-full-gc --no-stress-flush-code --no-flush-baseline-code --flush-bytecode'); }
+    // A full collection that also drops the baseline (Sparkplug) code of every function, keeping
+    // their bytecode: that code is a one-pass translation of the bytecode, made again the moment
+    // a function runs hot (1.2 MiB; the first `ps`, `run` or cached build after the pause took
+    // no longer, within the host's noise). Flushing the bytecode too saved 0.5 MiB more, and the
+    // first request after a pause then recompiled its code from source (+15-40 ms). Not a
+    // compacting one any more: on Node 20 forcing compaction took the bench's idle RSS after the
+    // workload from 63.3 to 58.0 MiB, but on Node 24 (V8 13) it costs ~3 MiB instead (a private
+    // drayd, fresh: 60.3 → 63.9 MiB; after a small workload: 71.6 → 74.8 MiB).
+    setFlagsFromString('--stress-flush-code --flush-baseline-code --no-flush-bytecode');
+    try { gc!(); } finally { setFlagsFromString('--no-stress-flush-code --no-flush-baseline-code --flush-bytecode'); }
     // What the collection freed outside V8's heap (buffers, received request bodies) sits in
     // glibc's free lists, scattered between live chunks; only a trim gives it back.
     const trimmed = nativeAddon()?.mallocTrim() ?? false;

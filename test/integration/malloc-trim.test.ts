@@ -1,5 +1,5 @@
 // drayd's memory after work: the idle daemon's malloc_trim (native/sys.c, called by
-// src/lib/idle-gc.ts after its compacting collection), and the one malloc arena drayd keeps.
+// src/lib/idle-gc.ts after its collection), and the one malloc arena drayd keeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
@@ -72,7 +72,7 @@ function arenas(maps: string): string[] {
   });
 }
 
-// drayd's idle reclaim (src/lib/idle-gc.ts), with a short quiet time: a (compacting) collection
+// drayd's idle reclaim (src/lib/idle-gc.ts), with a short quiet time: a full collection
 // once requests stop, then the trim, and nothing before the quiet time is over.
 test('the idle reclaim gives back buffers freed between live ones', () => {
   const child = `
