@@ -197,7 +197,7 @@ export class ContainerService {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.exitWatcher?.close();
-    this.health.shutdown();
+    await this.health.shutdown();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
     for (const t of this.restartTimers.values()) clearTimeout(t);
     // The trash is not waited for: a large tree would hold the stop up, and the next start empties it.

@@ -41,6 +41,8 @@ export const MAX_OUTPUT = 4096;
 export const MAX_LOG_ENTRIES = 5;
 /** The shortest duration Docker accepts for any of the healthcheck's times. */
 const MINIMUM_NS = 1e6;
+/** A result that changed neither the status nor the streak is written within this long. */
+const LAZY_WRITE_MS = 10_000;
 
 /** The values the `health` filter of ps accepts (Docker's list, in its order). */
 export const HEALTH_FILTER_VALUES = ['none', 'starting', 'healthy', 'unhealthy'];
@@ -121,8 +123,10 @@ interface Monitor {
 
 export class HealthMonitor {
   private monitors = new Map<string, Monitor>();
-  /** Health-state writes per container, one at a time, the latest state winning. */
-  private writes = new Map<string, { running: Promise<void>; again: boolean }>();
+  /** Containers whose health state on disk is behind, the lazy writes due, and the writes under way. */
+  private dirty = new Map<string, ContainerRecord>();
+  private lazy = new Map<string, NodeJS.Timeout>();
+  private chain = new Map<string, Promise<void>>();
 
   constructor(private host: HealthHost) {}
 
@@ -138,7 +142,7 @@ export class HealthMonitor {
     this.stop(c.Id, false);
     if (!hasProbe(c)) { if (c.State.Health) delete c.State.Health; return; }
     c.State.Health = { Status: 'starting', FailingStreak: 0, Log: c.State.Health?.Log ?? [] };
-    this.persist(c);
+    this.persist(c, true);
     this.monitor(c, this.nextDelayMs(c, Date.now()));
   }
 
@@ -162,19 +166,23 @@ export class HealthMonitor {
     const had = this.stop(c.Id, true);
     if (had && c.State.Health) {
       c.State.Health.Status = 'unhealthy';
-      this.persist(c);
+      this.persist(c, true);
     }
   }
 
   /** The container is gone: nothing of its monitoring stays. */
   removed(id: string): void {
     this.stop(id, true);
-    this.writes.delete(id);
+    const t = this.lazy.get(id);
+    if (t) clearTimeout(t);
+    this.lazy.delete(id);
+    this.dirty.delete(id);
   }
 
   /** drayd stops: probing ends and the state stays as it is, for the next drayd to resume. */
-  shutdown(): void {
+  async shutdown(): Promise<void> {
     for (const id of [...this.monitors.keys()]) this.stop(id, true);
+    await this.flush();
   }
 
   /** Ends the monitor of a container; true if there was one. */
@@ -273,6 +281,7 @@ export class HealthMonitor {
   private record(c: ContainerRecord, r: HealthcheckResult): void {
     const h = c.State.Health ?? (c.State.Health = { Status: 'starting', FailingStreak: 0, Log: [] });
     const before = h.Status;
+    const streak = h.FailingStreak;
     h.Log = [...h.Log, r].slice(-MAX_LOG_ENTRIES);
     if (r.ExitCode === 0) {
       h.FailingStreak = 0;
@@ -285,7 +294,7 @@ export class HealthMonitor {
         if (h.FailingStreak >= (hc.Retries && hc.Retries > 0 ? hc.Retries : DEFAULT_RETRIES)) h.Status = 'unhealthy';
       }
     }
-    this.persist(c);
+    this.persist(c, h.Status !== before || h.FailingStreak !== streak);
     if (h.Status !== before) this.host.events.publish('container', `health_status: ${h.Status}`, c.Id, this.attrs(c));
   }
 
@@ -294,29 +303,44 @@ export class HealthMonitor {
   }
 
   /**
-   * Writes the health state (temp file and rename: never torn). Not synced to disk: it changes
-   * with every probe, a killed drayd loses nothing by it (the page cache outlives it), and the
-   * record written at every change of the container's state carries it too.
+   * Writes the health state (temp file and rename: never torn), at once when the status or the
+   * streak changed, else (only the log moved on) within LAZY_WRITE_MS, one write per container at a
+   * time. Not synced to disk: a killed drayd loses nothing by it (the page cache outlives it), and
+   * the record written at every change of the container's state carries it too.
    */
-  private persist(c: ContainerRecord): void {
-    const w = this.writes.get(c.Id);
-    if (w) { w.again = true; return; }
-    const entry = { running: Promise.resolve(), again: false };
-    this.writes.set(c.Id, entry);
-    const file = this.host.stateFile(c.Id);
-    entry.running = (async () => {
-      do {
-        entry.again = false;
-        if (!c.State.Health) break;
-        await writeDerivedFile(file, JSON.stringify(c.State.Health)).catch((e) => log.warn('writing health state failed', { id: c.Id, error: (e as Error).message }));
-      } while (entry.again && this.writes.get(c.Id) === entry);
-      if (this.writes.get(c.Id) === entry) this.writes.delete(c.Id);
-    })();
+  private persist(c: ContainerRecord, urgent: boolean): void {
+    this.dirty.set(c.Id, c);
+    const t = this.lazy.get(c.Id);
+    if (t && !urgent) return;
+    if (t) { clearTimeout(t); this.lazy.delete(c.Id); }
+    if (urgent) { void this.write(c.Id); return; }
+    const timer = setTimeout(() => { this.lazy.delete(c.Id); void this.write(c.Id); }, LAZY_WRITE_MS);
+    timer.unref();
+    this.lazy.set(c.Id, timer);
   }
 
-  /** Resolves once the pending health-state writes are done (tests, shutdown). */
+  private write(id: string): Promise<void> {
+    const run = async () => {
+      const c = this.dirty.get(id);
+      this.dirty.delete(id);
+      if (!c?.State.Health) return;
+      await writeDerivedFile(this.host.stateFile(id), JSON.stringify(c.State.Health)).catch((e: NodeJS.ErrnoException) => {
+        // ENOENT: the container was removed meanwhile.
+        if (e.code !== 'ENOENT') log.warn('writing health state failed', { id, error: e.message });
+      });
+    };
+    const p = (this.chain.get(id) ?? Promise.resolve()).then(run);
+    this.chain.set(id, p);
+    void p.finally(() => { if (this.chain.get(id) === p) this.chain.delete(id); });
+    return p;
+  }
+
+  /** Writes every state not yet written, and waits for the writes under way. */
   async flush(): Promise<void> {
-    await Promise.all([...this.writes.values()].map((w) => w.running));
+    for (const t of this.lazy.values()) clearTimeout(t);
+    this.lazy.clear();
+    await Promise.all([...this.dirty.keys()].map((id) => this.write(id)));
+    await Promise.all([...this.chain.values()]);
   }
 }
 

@@ -11,6 +11,7 @@ import { buildScenario } from './build';
 import { publishedPorts } from './ports';
 import { registry } from './pending';
 import { cpScenario } from './cp';
+import { healthScenario } from './health';
 
 export const scenarios: Scenario[] = [
   idleRss('idle-rss', 'fresh'),
@@ -24,6 +25,7 @@ export const scenarios: Scenario[] = [
   runDetachedParallel,
   logs100mb,
   cpScenario,
+  healthScenario,
   scaling,
   buildScenario,
   registry,
