@@ -24,6 +24,7 @@ import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from 
 import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf } from './container-config';
 import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
+import { resolveLogConfig, rotationOf, Rotation } from './log-drivers';
 import { HealthMonitor } from './health';
 import type { ImageService } from './images';
 import type { NetworkService, EndpointConfig } from './networks';
@@ -40,6 +41,9 @@ import { resolveUser } from '../runtime/user';
 
 type Waiter = (code: number) => void;
 
+/** How long a shutdown waits for exits being handled. */
+const EXIT_DRAIN_MS = 5000;
+
 export class ContainerService {
   private byId = new Map<string, ContainerRecord>();
   private byName = new Map<string, string>();
@@ -55,6 +59,8 @@ export class ContainerService {
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shuttingDown = false;
   private readonly trash: Trash;
+  /** Exits being handled (handleExit through onExitFile), awaited by shutdown(). */
+  private readonly exiting = new Set<Promise<void>>();
   readonly health: HealthMonitor;
 
   readonly containersDir: string;
@@ -137,7 +143,14 @@ export class ContainerService {
       this.byName.set(rec.Name.slice(1), rec.Id);
     }
     this.volumes.setUsage((n) => this.list().filter((c) => c.Mounts.some((m) => m.Type === 'volume' && m.Name === n)).map((c) => c.Id));
-    this.exitWatcher = watch(this.exitDir, (_ev, name) => { if (name) void this.onExitFile(String(name)); });
+    this.exitWatcher = watch(this.exitDir, (_ev, name) => {
+      if (!name) return;
+      // Tracked, so a shutdown lets an exit's clean-up (network, mounts) finish first.
+      const p: Promise<void> = this.onExitFile(String(name))
+        .catch((e) => log.error('handling an exit failed', { id: String(name), error: errorMessage(e) }))
+        .finally(() => this.exiting.delete(p));
+      this.exiting.add(p);
+    });
     await Promise.all(this.list().map((c) => this.reconcile(c).catch((e) => log.error('reconcile failed', { id: c.Id, error: errorMessage(e) }))));
     this.rotateTimer = setInterval(() => void this.rotateLogs(), 2000);
     this.rotateTimer.unref();
@@ -197,6 +210,9 @@ export class ContainerService {
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.exitWatcher?.close();
+    // An exit being handled is let finish (bounded): stopped midway, its network namespace, veth
+    // and rules would stay until the next start's reconcile.
+    await Promise.race([Promise.allSettled([...this.exiting]), new Promise((r) => setTimeout(r, EXIT_DRAIN_MS).unref())]);
     await this.health.shutdown();
     if (this.rotateTimer) clearInterval(this.rotateTimer);
     for (const t of this.restartTimers.values()) clearTimeout(t);
@@ -212,6 +228,7 @@ export class ContainerService {
     }
     const image = await this.images.resolve(req.Image);
     const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
+    hostConfig.LogConfig = resolveLogConfig(req.HostConfig?.LogConfig, { Type: this.cfg.logDriver, Config: this.cfg.logOpts });
     const endpoints: Record<string, EndpointConfig> = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, EndpointConfig>;
     // The docker CLI names the default network "default" in EndpointsConfig.
     if (endpoints.default) {
@@ -240,7 +257,8 @@ export class ContainerService {
       ResolvConfPath: path.join(dir, 'resolv.conf'),
       HostnamePath: path.join(dir, 'hostname'),
       HostsPath: path.join(dir, 'hosts'),
-      LogPath: path.join(dir, 'container.log'),
+      // As Docker, only json-file names its file: clients are not to read the others' files.
+      LogPath: hostConfig.LogConfig.Type === 'json-file' ? path.join(dir, 'container.log') : '',
       Name: '/' + cname,
       RestartCount: 0,
       Driver: 'overlay2',
@@ -390,7 +408,8 @@ export class ContainerService {
         sessionId: id,
         name: c.Name.slice(1),
         bundle,
-        logPath: c.LogPath,
+        logPath: this.logFile(c),
+        noLog: c.HostConfig.LogConfig?.Type === 'none',
         discardLog: !!c.Dray.scratch || !!c.HostConfig.AutoRemove,
         exitDir: this.exitDir,
         socketDir: this.socketDir,
@@ -901,16 +920,26 @@ export class ContainerService {
     await writeCtl(path.join(this.bundlesDir, c.Id, 'ctl'), `1 ${h} ${w}\n`);
   }
 
-  logFiles(c: ContainerRecord): string[] { return logFiles(c.LogPath, this.cfg.logMaxFiles); }
+  /** Where conmon writes the container's log (whatever LogPath reports). */
+  logFile(c: ContainerRecord): string { return path.join(this.containersDir, c.Id, 'container.log'); }
+
+  logRotation(c: ContainerRecord): Rotation {
+    const fallback = { maxSize: this.cfg.logMaxSize, maxFiles: this.cfg.logMaxFiles };
+    try { return rotationOf(c.HostConfig.LogConfig, fallback); } catch { return fallback; }
+  }
+
+  logFiles(c: ContainerRecord): string[] { return logFiles(this.logFile(c), this.logRotation(c).maxFiles); }
 
   /** Rotates logs that outgrew the limit: rename, then conmon reopens (ctl message 2). */
   private async rotateLogs(): Promise<void> {
     for (const c of this.list()) {
       if (!c.State.Running) continue;
-      const st = await fsp.stat(c.LogPath).catch(() => undefined);
-      if (!st || st.size < this.cfg.logMaxSize) continue;
+      const { maxSize, maxFiles } = this.logRotation(c);
+      if (!maxSize) continue;
+      const st = await fsp.stat(this.logFile(c)).catch(() => undefined);
+      if (!st || st.size < maxSize) continue;
       await this.lock.run(c.Id, async () => {
-        await rotate(c.LogPath, this.cfg.logMaxFiles);
+        await rotate(this.logFile(c), maxFiles);
         await writeCtl(path.join(this.bundlesDir, c.Id, 'ctl'), '2 0 0\n').catch((e) => log.warn('log reopen failed', { id: c.Id, error: errorMessage(e) }));
       });
     }
