@@ -48,12 +48,13 @@ export class ContainerFs {
         }
         const work = path.join(this.dirOf(id), 'work');
         let data = `lowerdir=${lowers.join(':')},upperdir=${this.upper(id)},workdir=${work}`;
-        if (opts.volatile) {
-          // A volatile mount leaves work/incompat/volatile behind, and overlayfs refuses to mount
-          // over that marker again until it is removed.
-          await fsp.rm(path.join(work, 'incompat'), { recursive: true, force: true });
-          data += ',volatile';
-        }
+        // A volatile mount leaves its marker, <workdir>/work/incompat/volatile, behind even after a
+        // clean unmount, and overlayfs refuses any later mount of that workdir while it is there
+        // (an interrupted build step or `run --rm`, mounted again for cp, commit or a restart).
+        // Only scratch file systems are mounted volatile: what a crash may have left unsynced in
+        // them is thrown away anyway.
+        await fsp.rm(path.join(work, 'work', 'incompat'), { recursive: true, force: true });
+        if (opts.volatile) data += ',volatile';
         if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
         await mountOverlay(merged, data);
       }

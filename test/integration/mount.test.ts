@@ -80,3 +80,26 @@ test('network namespaces are made and deleted by system call; every thread stays
     assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(netnsPath(`${name}-${i}`)));
   }
 });
+
+// A volatile overlay leaves <workdir>/work/incompat/volatile behind, even unmounted cleanly, and
+// the kernel refuses every later mount of that workdir while it is there: a --rm container or a
+// build step interrupted by a crash could then never be mounted again.
+test('a container file system mounted volatile mounts again, volatile or not', async () => {
+  const { ContainerFs } = await import('../../src/store/container-fs');
+  const dir = path.join(root, 'cfs');
+  const lower = path.join(root, 'cfs-lower');
+  mkdirSync(lower, { recursive: true });
+  writeFileSync(path.join(lower, 'a'), 'from lower\n');
+  const fs = new ContainerFs(dir);
+  await fs.create('c1');
+  try {
+    await fs.mount('c1', [lower], { volatile: true });
+    await fs.unmount('c1');
+    assert.ok(existsSync(path.join(dir, 'c1', 'fs', 'work', 'work', 'incompat', 'volatile')), 'the kernel left no marker: the test sees nothing');
+    const merged = await fs.mount('c1', [lower]);
+    assert.equal(readFileSync(path.join(merged, 'a'), 'utf8'), 'from lower\n');
+    await fs.unmount('c1');
+    await fs.mount('c1', [lower], { volatile: true });
+    await fs.unmount('c1');
+  } finally { await fs.remove('c1'); }
+});
