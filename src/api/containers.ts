@@ -6,7 +6,8 @@ import type { ContainerService } from '../engine/containers';
 import type { ImageService } from '../engine/images';
 import type { ContainerRecord } from '../engine/container-record';
 import { readLogs, dockerTime, frame } from '../engine/logs';
-import { invalid, conflict, systemError } from '../lib/errors';
+import { invalid, conflict, systemError, notImplemented } from '../lib/errors';
+import { readable, NOT_READABLE } from '../engine/log-drivers';
 import { run } from '../lib/exec';
 import { timeOrDurationAgo } from '../lib/units';
 import { cgroupPids } from '../runtime/cgroups';
@@ -16,6 +17,7 @@ import { HEALTH_FILTER_VALUES } from '../engine/health';
 import { archiveStat, getArchive, putArchive, exportRootfs, withCopyRoot } from '../engine/archive';
 import { resolveUser } from '../runtime/user';
 import { checkObject, createRequest, updateConfig, containerConfig } from './shapes';
+import { checkResourceRanges } from '../engine/container-config';
 
 export function registerContainerRoutes(r: Router, containers: ContainerService, images: ImageService): void {
   r.post('/containers/create', async (req) => {
@@ -194,6 +196,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const c = containers.get(req.params.id);
     const body = await readJsonBody(req.raw);
     checkObject(body, updateConfig);
+    checkResourceRanges(body ?? {});
     await containers.update(c.Id, body);
     sendJson(req.res, 200, { Warnings: [] });
   });
@@ -327,8 +330,9 @@ async function attachHandler(req: Req, containers: ContainerService): Promise<vo
     if ((s === 1 && !wantOut) || (s === 2 && !wantErr) || sock.destroyed) return;
     sock.write(tty ? payload : frame(s, payload));
   };
-  if (logs) {
-    for await (const batch of readLogs(c.LogPath, containers.logFiles(c).length, { stdout: wantOut, stderr: wantErr })) {
+  // A driver that keeps no log has nothing to replay (Docker skips it too).
+  if (logs && readable(c.HostConfig.LogConfig)) {
+    for await (const batch of readLogs(containers.logFile(c), containers.logFiles(c).length, { stdout: wantOut, stderr: wantErr })) {
       for (const e of batch) out(e.stream, e.partial ? e.text : Buffer.concat([e.text, Buffer.from('\n')]));
     }
   }
@@ -391,6 +395,7 @@ async function logsHandler(req: Req, containers: ContainerService): Promise<void
   const stdout = qBool(q, 'stdout');
   const stderr = qBool(q, 'stderr');
   if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
+  if (!readable(c.HostConfig.LogConfig)) throw notImplemented(NOT_READABLE);
   const follow = qBool(q, 'follow');
   const timestamps = qBool(q, 'timestamps');
   const tailRaw = q.get('tail');
@@ -407,7 +412,7 @@ async function logsHandler(req: Req, containers: ContainerService): Promise<void
   const stopped = c.State.Running || c.State.Restarting ? containers.nextExit(c.Id) : Promise.resolve(0);
   const atLineStart = { 1: true, 2: true } as Record<1 | 2, boolean>;
   const nl = Buffer.from('\n');
-  for await (const batch of readLogs(c.LogPath, containers.logFiles(c).length, { stdout, stderr, since, until, tail, follow, stopped, signal: abort.signal })) {
+  for await (const batch of readLogs(containers.logFile(c), containers.logFiles(c).length, { stdout, stderr, since, until, tail, follow, stopped, signal: abort.signal })) {
     const parts: Buffer[] = [];
     for (const e of batch) {
       let payload = e.partial ? e.text : Buffer.concat([e.text, nl]);

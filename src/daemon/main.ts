@@ -10,7 +10,7 @@ import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
 import { prepareCgroups } from '../runtime/cgroups';
 import { ENGINE_VERSION } from '../api/version';
-import { ramInBytes } from '../lib/units';
+import { resolveLogConfig } from '../engine/log-drivers';
 import { CliPool } from './cli-pool';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
 
@@ -107,8 +107,8 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw.debug !== undefined) c.debug = !!raw.debug;
   if (raw.bridge) c.bridge = raw.bridge;
   if (raw.bip) c.bridgeSubnet = subnetOf(raw.bip);
-  if (raw['log-opts']?.['max-size']) c.logMaxSize = parseSize(raw['log-opts']['max-size']);
-  if (raw['log-opts']?.['max-file']) c.logMaxFiles = Number(raw['log-opts']['max-file']);
+  if (raw['log-driver'] !== undefined) c.logDriver = String(raw['log-driver']);
+  if (raw['log-opts'] !== undefined) c.logOpts = Object.fromEntries(Object.entries(raw['log-opts'] ?? {}).map(([k, v]) => [k, String(v)]));
   if (raw['cli-workers'] !== undefined) c.cliWorkers = count(String(raw['cli-workers']), 'cli-workers');
   return c;
 }
@@ -119,15 +119,12 @@ function count(s: string, name: string): number {
   return n;
 }
 
-function parseSize(s: string | number): number {
-  if (typeof s === 'number') return s;
-  try { return ramInBytes(s); } catch { fail(`invalid size: ${s}`); }
-}
-
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2));
   const explicitConfig = process.argv.includes('--config-file') || process.argv.some((a) => a.startsWith('--config-file='));
   const config: DaemonConfig = { ...defaultConfig(), ...loadConfigFile(flags.configFile, explicitConfig), ...flags.config };
+  // As dockerd, a bad log driver or option in daemon.json keeps drayd from starting.
+  try { resolveLogConfig({ Type: config.logDriver, Config: config.logOpts }, { Type: config.logDriver, Config: {} }); } catch (e) { fail(`failed to set log opts: ${errorMessage(e)}`); }
   if (!config.runtimes[config.defaultRuntime]) fail(`unknown runtime ${config.defaultRuntime} (known: ${Object.keys(config.runtimes).join(', ')})`);
   setDebug(config.debug);
   if (process.getuid?.() !== 0) fail('drayd must run as root');

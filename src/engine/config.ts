@@ -9,8 +9,12 @@ export interface DaemonConfig {
   /** Name of the bridge device and subnet for the default network (networking issue). */
   bridge: string;
   bridgeSubnet: string;
+  /** The json-file rotation when a container's log options give no max-size (Dray's own default). */
   logMaxSize: number;
   logMaxFiles: number;
+  /** daemon.json `log-driver` and `log-opts`: the driver of containers that name none, and its options. */
+  logDriver: string;
+  logOpts: Record<string, string>;
   conmon: string;
   /** Keep a CLI process waiting for the `dray` launcher, forking per command (src/daemon/cli-pool.ts): 0 for none. */
   cliWorkers: number;
@@ -27,6 +31,8 @@ export const defaultConfig = (): DaemonConfig => ({
   bridgeSubnet: '10.88.0.0/16',
   logMaxSize: 20 * 1024 * 1024,
   logMaxFiles: 3,
+  logDriver: 'json-file',
+  logOpts: {},
   conmon: '/usr/bin/conmon',
   cliWorkers: 1,
 });

@@ -89,7 +89,9 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   if (h.NanoCpus && h.NanoCpus > require('node:os').cpus().length * 1e9) {
     throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
   }
-  h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'k8s-file', Config: {} };
+  checkResourceRanges(h);
+  // create resolves it against the daemon's default (engine/log-drivers.ts); this is for records without one.
+  h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'json-file', Config: {} };
   if (h.Devices) h.Devices = h.Devices.map(checkDevice);
   return h;
 }
@@ -104,4 +106,24 @@ function checkDevice(d: NonNullable<HostConfig['Devices']>[number]): NonNullable
   const inCtr = d.PathInContainer || d.PathOnHost;
   if (!inCtr || !inCtr.startsWith('/')) throw invalid(`invalid device mapping "${d.PathOnHost}:${d.PathInContainer}": ${inCtr || '""'} is not an absolute path`);
   return { ...d, PathInContainer: path.posix.normalize(inCtr) };
+}
+
+/**
+ * Values the kernel would refuse only at start (a 500 from the runtime, after the container was
+ * made): refused at the door instead, in Docker's words (moby's verifyPlatformContainerResources).
+ */
+export function checkResourceRanges(h: Partial<HostConfig>): void {
+  const r = h as Record<string, number | undefined>;
+  if (r.CpuPeriod && (r.CpuPeriod < 1000 || r.CpuPeriod > 1_000_000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  // -1 is the kernel's "no limit"; any other negative value, like 1..999, it refuses.
+  if (r.CpuQuota && r.CpuQuota !== -1 && r.CpuQuota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if (r.CpuShares !== undefined && r.CpuShares < 0) throw invalid(`invalid CPU shares (${r.CpuShares}): the value must not be negative`);
+  if (r.BlkioWeight && (r.BlkioWeight < 10 || r.BlkioWeight > 1000)) throw invalid('Range of blkio weight is from 10 to 1000');
+  if (r.OomScoreAdj !== undefined && (r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000)) throw invalid(`Invalid value ${r.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+  if (r.MemorySwappiness !== undefined && r.MemorySwappiness !== null && r.MemorySwappiness !== -1 && (r.MemorySwappiness < 0 || r.MemorySwappiness > 100)) {
+    throw invalid(`Invalid value: ${r.MemorySwappiness}, valid memory swappiness range is 0-100`);
+  }
+  if (r.MemoryReservation !== undefined && r.MemoryReservation < 0) throw invalid('Minimum memory reservation allowed is 6MB');
+  if (r.ShmSize !== undefined && r.ShmSize < 0) throw invalid('SHM size can not be less than 0');
+  if (r.NanoCpus !== undefined && r.NanoCpus < 0) throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
 }

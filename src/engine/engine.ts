@@ -9,6 +9,7 @@ import { ExecService } from './exec';
 import { NetworkService } from './networks';
 import { VolumeService } from './volumes';
 import { run } from '../lib/exec';
+import { LOG_DRIVERS } from './log-drivers';
 import { API_VERSION, ENGINE_VERSION } from '../api/version';
 import { versionInfo, goArch } from '../api/system';
 
@@ -86,7 +87,7 @@ export class Engine {
       Images: images.length,
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'false']],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: LOG_DRIVERS.filter((n) => n !== 'none') },
       MemoryLimit: true, SwapLimit: false, KernelMemory: false, KernelMemoryTCP: false,
       CpuCfsPeriod: true, CpuCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
       IPv4Forwarding: true, BridgeNfIptables: false, BridgeNfIp6tables: false,
@@ -95,7 +96,7 @@ export class Engine {
       OomKillDisable: true,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: 'k8s-file',
+      LoggingDriver: this.config.logDriver,
       CgroupDriver: 'cgroupfs',
       CgroupVersion: '1',
       NEventsListener: 0,

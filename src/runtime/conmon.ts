@@ -16,6 +16,8 @@ export interface ConmonOptions {
   name?: string;
   bundle: string;
   logPath: string;
+  /** No log at all (the `none` log driver): conmon's own none driver. */
+  noLog?: boolean;
   exitDir: string;
   socketDir: string;
   pidFile: string;
@@ -77,7 +79,7 @@ function spawnConmon(o: ConmonOptions, held = false) {
     '-c', o.containerId, '-u', o.sessionId,
     '-r', o.runtimePath, '-b', o.bundle,
     '-p', o.pidFile, '--conmon-pidfile', o.conmonPidFile,
-    '-l', `k8s-file:${o.logPath}`,
+    '-l', o.noLog ? 'none:' : `k8s-file:${o.logPath}`,
     '--exit-dir', o.exitDir, '--socket-dir-path', o.socketDir,
     '--log-level', 'error',
   ];
