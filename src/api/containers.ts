@@ -102,7 +102,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const h = qInt(req.query, 'h') ?? 0;
     const w = qInt(req.query, 'w') ?? 0;
     await containers.resize(req.params.id, h, w);
-    sendJson(req.res, 200, {});
+    sendNoContent(req.res, 200);
   });
 
   r.post('/containers/:id/attach', async (req) => attachHandler(req, containers));
@@ -170,7 +170,8 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
       const owner = qBool(req.query, 'copyUIDGID') ? await resolveUser(root.host, c.Config.User || undefined) : undefined;
       await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner });
     });
-    sendJson(req.res, 200, {});
+    // Docker answers with no body at all: clients that parse one (dockerode) fail on "{}".
+    sendNoContent(req.res, 200);
   });
 
   r.get('/containers/:id/stats', async (req) => {

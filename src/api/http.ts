@@ -47,14 +47,36 @@ export async function readBody(req: IncomingMessage, limit = 64 * 1024 * 1024): 
   return Buffer.concat(chunks);
 }
 
+/** JSON bodies of the Engine API are kilobytes; one of megabytes is an attack or a mistake. */
+const JSON_BODY_LIMIT = 4 * 1024 * 1024;
+/** Nesting that deep exists in no Engine API body; deeper, later recursion (a record's JSON) would overflow the stack. */
+const JSON_MAX_DEPTH = 200;
+
 export async function readJsonBody<T = any>(req: IncomingMessage): Promise<T> {
-  const buf = await readBody(req);
+  const buf = await readBody(req, JSON_BODY_LIMIT);
   if (buf.length === 0) return {} as T;
+  if (nestingOver(buf, JSON_MAX_DEPTH)) throw invalid(`invalid JSON: exceeded max depth (${JSON_MAX_DEPTH})`);
   try {
     return JSON.parse(buf.toString('utf8')) as T;
   } catch (e: any) {
     throw invalid(`invalid JSON: ${e.message}`);
   }
+}
+
+/** Whether `buf` (JSON text) nests objects and arrays deeper than `max`; strings are skipped. */
+function nestingOver(buf: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i];
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: the next byte is escaped
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) { if (++depth > max) return true; }
+    else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
 }
 
 /** Docker's boolean query values: "1", "true", "True" are true; absent, "0", "false" are false. */

@@ -274,6 +274,29 @@ test('bodies and filters of the wrong type are a 400 with the Go decoder\'s word
     assert.equal(r.status, 400, JSON.stringify(body));
     assert.match(r.json.message, msg);
   }
+  // Impossible values are refused at create, not by the runtime at start.
+  for (const [hc, msg] of [
+    [{ CpuQuota: -5 }, /^CPU cfs quota can not be less than 1ms \(i\.e\. 1000\)$/],
+    [{ CpuPeriod: 10 }, /^CPU cfs period can not be less than 1ms/],
+    [{ OomScoreAdj: 5000 }, /^Invalid value 5000, range for oom score adj is \[-1000, 1000\]$/],
+    [{ BlkioWeight: 5 }, /^Range of blkio weight is from 10 to 1000$/],
+    [{ MemorySwappiness: 101 }, /^Invalid value: 101, valid memory swappiness range is 0-100$/],
+    [{ Memory: -1 }, /^Minimum memory limit allowed is 6MB$/],
+    [{ Memory: 2 ** 70 }, /cannot unmarshal number .* of type int64/],
+  ] as [Record<string, number>, RegExp][]) {
+    const r = await d.api('POST', '/containers/create', { Image: 'busybox', HostConfig: hc });
+    assert.equal(r.status, 400, JSON.stringify(hc));
+    assert.match(r.json.message, msg);
+  }
+  // Nesting and size are bounded before anything parses them.
+  const deep = Buffer.from('{"Image":"busybox","Labels":' + '{"a":'.repeat(100_000) + '"x"' + '}'.repeat(100_000) + '}');
+  const nested = await d.api('POST', '/containers/create', deep, { 'Content-Type': 'application/json' });
+  assert.equal(nested.status, 400);
+  assert.match(nested.json.message, /exceeded max depth/);
+  const huge = await d.api('POST', '/containers/create', Buffer.from(JSON.stringify({ Image: 'busybox', Env: ['X=' + 'y'.repeat(5 << 20)] })), { 'Content-Type': 'application/json' });
+  assert.equal(huge.status, 400);
+  assert.match(huge.json.message, /request body too large/);
+  assert.equal((await d.api('GET', '/_ping')).status, 200, 'drayd still answers');
   // Cmd and Entrypoint take a string as well as a list, as Docker's StrSlice does.
   const str = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: 'true' });
   assert.equal(str.status, 201, str.body.toString());
