@@ -10,6 +10,7 @@ import { shortId } from '../lib/ids';
 import { log } from '../lib/log';
 import { BuildCache } from '../builder/cache';
 import { receiveContext } from '../builder/context';
+import { normalizeAuthConfig, AuthConfig } from '../registry/remote/credentials';
 import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 
@@ -59,8 +60,9 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
   try {
     const write = startJsonStream(req.res);
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
+    const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     try {
-      const image = await new Builder(engine, cache, ctx, o, { stream, signal: abort.signal }).build();
+      const image = await new Builder(engine, cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }).build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
       if (o.quiet) write({ stream: `${image.id}\n` });
@@ -79,4 +81,14 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
     if (!req.res.writableEnded) req.res.end();
     await ctx.cleanup();
   }
+}
+
+/** X-Registry-Config: base64 JSON of {registry: AuthConfig}, the credentials the CLI holds. */
+function registryConfigHeader(h: string | string[] | undefined): Record<string, AuthConfig> {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (!v) return {};
+  try {
+    const j = JSON.parse(Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+    return Object.fromEntries(Object.entries(j ?? {}).map(([k, c]) => [k, normalizeAuthConfig(c)]));
+  } catch { return {}; }
 }

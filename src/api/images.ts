@@ -5,10 +5,13 @@ import type { ServerResponse } from 'node:http';
 import { Router } from './router';
 import { parseFilters, qBool, sendJson, startJsonStream } from './http';
 import type { ImageService } from '../engine/images';
+import type { DistributionService } from '../engine/distribution';
+import { decodeRegistryAuth } from '../registry/remote/credentials';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 
 export interface ImageRouteDeps {
   containersUsingImage(imageId: string): { id: string; running: boolean }[];
+  distribution: DistributionService;
 }
 
 /** A JSON-lines stream that sends its 200 header only with the first object. */
@@ -87,7 +90,18 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
       const tag = q.get('tag') || '';
       const ref = tag ? (tag.includes(':') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`) : fromImage;
       req.raw.resume();
-      await images.pull(ref);
+      const creds = decodeRegistryAuth(req.raw.headers['x-registry-auth']);
+      const platform = q.get('platform') || undefined;
+      const out = lazyStream(req.res);
+      try {
+        const progress = (m: object) => out.write(m);
+        // No tag in either place: every tag of the repository (docker pull --all-tags), as Docker.
+        if (!tag && !/[:@]/.test(fromImage.slice(fromImage.lastIndexOf('/') + 1))) await deps.distribution.pullAllTags(fromImage, { platform, creds, progress });
+        else await deps.distribution.pull(ref, { platform, creds, progress });
+      } catch (e) {
+        out.fail(e);
+      }
+      out.end();
       return;
     }
     throw invalid('either fromImage or fromSrc is required');
@@ -120,8 +134,15 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
   });
 
   router.post('/images/*name/push', async (req) => {
-    await images.resolve(req.params.name);
-    throw notImplemented('pushing images is not implemented yet (the registry client is a later issue)');
+    req.raw.resume();
+    const creds = decodeRegistryAuth(req.raw.headers['x-registry-auth']);
+    const out = lazyStream(req.res);
+    try {
+      await deps.distribution.push(req.params.name, req.query.get('tag') || undefined, { creds, progress: (m) => out.write(m) });
+    } catch (e) {
+      out.fail(e);
+    }
+    out.end();
   });
 
   router.delete('/images/*name', async (req) => {

@@ -5,6 +5,7 @@ import { registerSystemRoutes } from './system';
 import { registerContainerRoutes } from './containers';
 import { registerExecRoutes } from './exec';
 import { registerImageRoutes } from './images';
+import { registerDistributionRoutes } from './distribution';
 import { registerDrayRoutes } from './dray';
 import { registerNetworkRoutes } from './networks';
 import { registerVolumeRoutes } from './volumes';
@@ -16,7 +17,8 @@ export function buildRouter(engine: Engine): Router {
   registerSystemRoutes(r, engine);
   registerContainerRoutes(r, engine.containers, engine.images);
   registerExecRoutes(r, engine.execs);
-  registerImageRoutes(r, engine.images, { containersUsingImage: (id) => engine.containers.usersOfImage(id) });
+  registerImageRoutes(r, engine.images, { containersUsingImage: (id) => engine.containers.usersOfImage(id), distribution: engine.distribution });
+  registerDistributionRoutes(r, engine.distribution);
   registerDrayRoutes(r, engine);
   registerBuildRoutes(r, engine);
   registerVolumeRoutes(r, engine.volumes);

@@ -39,7 +39,7 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
   r.post('/build/prune', async (req) => sendJson(req.res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }));
   r.post('/session', () => { throw notImplemented('BuildKit sessions are not supported; use DOCKER_BUILDKIT=0'); });
   r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });
-  r.post('/auth', () => { throw notImplemented('registry login is not implemented yet'); });
+  // POST /auth is in api/distribution.ts.
   r.get('/plugins', async (req) => sendJson(req.res, 200, []));
 }
 

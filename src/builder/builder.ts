@@ -18,6 +18,9 @@ import { BuildCache, CacheProbe } from './cache';
 import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree } from './copy';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
+import { DistributionService } from '../engine/distribution';
+import { resolveReference } from '../registry/remote/resolve';
+import type { AuthConfig } from '../registry/remote/credentials';
 
 export interface BuildOptions {
   tags: string[];
@@ -31,11 +34,15 @@ export interface BuildOptions {
   target?: string;
   platform?: string;
   explainCache: boolean;
+  /** X-Registry-Config: credentials per registry for FROM images to pull. */
+  registryAuth?: Record<string, AuthConfig>;
 }
 
 export interface BuildOutput {
   /** Text for `{"stream": …}` lines. */
   stream(text: string): void;
+  /** Docker's progress objects of a pull (FROM an image not here), as /images/create sends them. */
+  progress?(m: object): void;
   signal: AbortSignal;
 }
 
@@ -157,8 +164,9 @@ export class Builder {
       return await this.be.images.resolve(name);
     } catch (e) {
       if (!isKind(e, 'NotFound')) throw e;
-      // No registry client yet: pull() fails with the network's or "not implemented" wording.
-      return this.be.images.pull(name);
+      // The legacy builder pulls a missing base image, its progress in the build's stream.
+      const creds = DistributionService.credsFromConfigMap(this.o.registryAuth ?? {}, resolveReference(name).registry);
+      return this.be.distribution.pull(name, { platform: this.o.platform, creds, progress: (m) => this.out.progress?.(m) });
     }
   }
 

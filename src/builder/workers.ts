@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { ImageService } from '../engine/images';
 import type { ContainerService } from '../engine/containers';
+import type { DistributionService } from '../engine/distribution';
 import type { ContainerConfig, Image } from '../engine/types';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
@@ -15,6 +16,8 @@ import { run } from '../lib/exec';
 export interface BuilderBackend {
   images: ImageService;
   containers: ContainerService;
+  /** Pulls a FROM image that is not here. */
+  distribution: DistributionService;
 }
 
 /** How long to wait for the output of an exited step to drain from conmon. */

@@ -2,6 +2,8 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { defaultConfig, DaemonConfig } from '../engine/config';
+import { defaultRegistryConfig } from '../registry/remote/client';
+import { registryConfigFromJson } from '../registry/remote/daemon-config';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
 import { createServer, listen } from '../api/server';
@@ -110,6 +112,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['log-driver'] !== undefined) c.logDriver = String(raw['log-driver']);
   if (raw['log-opts'] !== undefined) c.logOpts = Object.fromEntries(Object.entries(raw['log-opts'] ?? {}).map(([k, v]) => [k, String(v)]));
   if (raw['cli-workers'] !== undefined) c.cliWorkers = count(String(raw['cli-workers']), 'cli-workers');
+  try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
 }
 

@@ -1,4 +1,6 @@
 // Daemon settings: flags override the JSON config file, which overrides these defaults.
+import { RegistryConfig, defaultRegistryConfig } from '../registry/remote/client';
+
 export interface DaemonConfig {
   hosts: string[];
   dataRoot: string;
@@ -18,6 +20,8 @@ export interface DaemonConfig {
   conmon: string;
   /** Keep a CLI process waiting for the `dray` launcher, forking per command (src/daemon/cli-pool.ts): 0 for none. */
   cliWorkers: number;
+  /** The registry client: daemon.json registry-mirrors, insecure-registries, registry-certs-dir, max-concurrent-downloads/uploads, … */
+  registry: RegistryConfig;
 }
 
 export const defaultConfig = (): DaemonConfig => ({
@@ -35,4 +39,5 @@ export const defaultConfig = (): DaemonConfig => ({
   logOpts: {},
   conmon: '/usr/bin/conmon',
   cliWorkers: 1,
+  registry: defaultRegistryConfig(),
 });

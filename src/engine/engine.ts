@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import { DaemonConfig } from './config';
 import { EventBus } from './events';
 import { ImageService } from './images';
+import { DistributionService } from './distribution';
 import { ContainerService } from './containers';
 import { ExecService } from './exec';
 import { NetworkService } from './networks';
@@ -16,6 +17,7 @@ import { versionInfo, goArch } from '../api/system';
 export class Engine {
   readonly events = new EventBus();
   readonly images: ImageService;
+  readonly distribution: DistributionService;
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly networks: NetworkService;
@@ -25,6 +27,7 @@ export class Engine {
 
   constructor(readonly config: DaemonConfig) {
     this.images = new ImageService({ dataRoot: config.dataRoot, events: this.events });
+    this.distribution = new DistributionService(config.registry, this.images);
     this.networks = new NetworkService({ dataRoot: config.dataRoot, execRoot: config.execRoot, events: this.events, defaultBridge: config.bridge, defaultSubnet: config.bridgeSubnet });
     this.volumes = new VolumeService({ dataRoot: config.dataRoot, events: this.events });
     this.containers = new ContainerService(config, this.images, this.networks, this.volumes, this.events);
@@ -36,6 +39,7 @@ export class Engine {
     await fsp.mkdir(this.config.dataRoot, { recursive: true, mode: 0o711 });
     await fsp.mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
     await this.images.init();
+    await this.distribution.init();
     await this.volumes.init();
     await this.containers.init();
     await this.volumes.sweepMounts();
@@ -106,7 +110,7 @@ export class Engine {
       OSType: 'linux',
       Architecture: os.machine?.() ?? 'x86_64',
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: { AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null, InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: null },
+      RegistryConfig: this.distribution.registryInfo(),
       NCPU: os.cpus().length,
       MemTotal: os.totalmem(),
       GenericResources: null,

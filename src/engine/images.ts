@@ -6,8 +6,6 @@ import { timeOrDurationAgo } from '../lib/units';
 import { promises as fsp, createWriteStream } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import * as path from 'node:path';
-import * as https from 'node:https';
-import * as http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { spawnChild } from '../lib/spawn';
 import * as tarStream from 'tar-stream';
@@ -21,7 +19,7 @@ import { MetadataStore, ImageMeta } from '../store/metadata';
 import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage } from '../store/tar';
 import { readArchiveDir, writeArchive, SaveImage } from '../store/archive';
 import {
-  Reference, parseAnyReference, parseReference, withDefaultTag, fullString, familiarString, fullName, registryHost, referenceFilterMatch,
+  Reference, parseAnyReference, parseReference, withDefaultTag, fullString, familiarString, fullName, referenceFilterMatch,
 } from '../store/reference';
 import { KeyedMutex } from '../lib/lock';
 import { conflict, invalid, notFound, systemError, DrayError } from '../lib/errors';
@@ -719,23 +717,67 @@ export class ImageService {
     return out.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
   }
 
-  // ---- pull (no registry client yet) -----------------------------------------------------------
+  // ---- what the registry client needs (engine/distribution.ts) ---------------------------------
+
+  /** The store as pulls write to it: blobs, layers, pins, and which images exist. */
+  registryStore(): { blobs: BlobStore; layers: LayerStore; layout: StoreLayout; pin: (d: string[]) => () => void; hasImage: (id: string) => boolean; layerInUse: (d: string) => boolean } {
+    return {
+      blobs: this.blobs, layers: this.layers, layout: this.layout,
+      pin: (d) => this.pin(d),
+      hasImage: (id) => {
+        const img = this.images.get(id);
+        return !!img && img.config.rootfs.diff_ids.every((d) => this.layers.has(d));
+      },
+      layerInUse: (d) => [...this.images.values()].some((i) => i.config.rootfs.diff_ids.includes(d)),
+    };
+  }
 
   /**
-   * Until the registry client exists: contacts the registry's /v2/ endpoint (5 s timeout) and
-   * fails with the real network error in Docker's wording, or says that pulling is not implemented.
+   * Commits a pulled image: its config (layers already in the store), the reference pulled (a
+   * tag, or the digest) and the RepoDigest. `upToDate`: the reference named this image already.
    */
-  async pull(ref: string): Promise<never> {
-    const r = withDefaultTag(parseReference(ref));
-    const host = registryHost(r.domain);
-    const insecure = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host);
-    let err = await probe(`https://${host}/v2/`);
-    if (err && insecure) {
-      const plain = await probe(`http://${host}/v2/`);
-      if (!plain) err = undefined; else err = plain;
-    }
-    if (err) throw systemError(err);
-    throw systemError(`pulling ${familiarString(r)} from ${host} is not implemented yet (the registry answered, but Dray has no registry client)`);
+  async commitPulled(configBytes: Buffer, pulled: Reference, repoDigest: Reference): Promise<{ image: Image; upToDate: boolean }> {
+    const key = fullString(pulled);
+    const before = this.meta.refs.get(key);
+    const { image } = await this.addImage(configBytes, '', pulled.digest ? [repoDigest] : [pulled, repoDigest]);
+    const upToDate = before === image.id;
+    if (!upToDate) this.events.publish('image', 'pull', image.id, { name: familiarString(pulled) });
+    return { image, upToDate };
+  }
+
+  /** Adds `repoDigest` (name@sha256:…) to an image after a push. */
+  async addRepoDigest(id: string, repoDigest: Reference): Promise<void> {
+    await this.lock.run('meta', async () => {
+      if (this.images.has(id)) await this.setTags(id, [repoDigest]);
+    });
+  }
+
+  /** Tags of the repository `name` (docker.io/library/x) with their images: what `push --all-tags` pushes. */
+  tagsOf(name: string): Reference[] {
+    return [...this.meta.refs.keys()].map((k) => parseReference(k)).filter((r) => r.tag && !r.digest && fullName(r) === name)
+      .sort((a, b) => (a.tag! < b.tag! ? -1 : 1));
+  }
+
+  /** The image a tag names, with what a push sends: config bytes and the stored layer blobs. */
+  async forPush(ref: Reference): Promise<{ id: string; configBytes: Buffer; layers: { diffId: string; path: string; digest: string; size: number; mediaType: string }[] } | undefined> {
+    const id = this.meta.refs.get(fullString(ref));
+    const img = id ? this.images.get(id) : undefined;
+    if (!img) return undefined;
+    const layers = img.config.rootfs.diff_ids.map((d) => {
+      const l = this.layers.get(d);
+      if (!l) throw systemError(`layer ${d} of image ${shortId(img.id)} is missing`);
+      return { diffId: d, path: this.blobs.path(l.blob.digest), digest: l.blob.digest, size: l.blob.size, mediaType: l.blob.mediaType };
+    });
+    return { id: img.id, configBytes: await this.blobs.read(img.id), layers };
+  }
+
+  /** Pins the layers of an image while a push reads them. */
+  pinImage(id: string): () => void {
+    return this.pin(this.images.get(id)?.config.rootfs.diff_ids ?? []);
+  }
+
+  publishPush(id: string, ref: Reference): void {
+    this.events.publish('image', 'push', id, { name: familiarString(ref) });
   }
 }
 
@@ -804,28 +846,3 @@ async function extractPlainTar(src: NodeJS.ReadableStream, dir: string): Promise
   await done.catch(async (e) => { await fed; throw e; });
   await fed;
 }
-
-/** GET url with a 5 s timeout: undefined when the server answered, else Docker's wording of the error. */
-function probe(url: string): Promise<string | undefined> {
-  const u = new URL(url);
-  const mod = u.protocol === 'https:' ? https : http;
-  return new Promise((resolve) => {
-    const req = mod.get(url, { timeout: 5000, headers: { 'User-Agent': 'dray' } }, (res) => { res.resume(); resolve(undefined); });
-    req.on('timeout', () => { req.destroy(new Error('__timeout')); });
-    req.on('error', (e: any) => {
-      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-      let msg: string;
-      if (e.message === '__timeout') msg = 'net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)';
-      else if (e.code === 'ENOTFOUND') msg = `dial tcp: lookup ${u.hostname}: no such host`;
-      else if (e.code === 'EAI_AGAIN') msg = `dial tcp: lookup ${u.hostname}: Temporary failure in name resolution`;
-      else if (e.code === 'ECONNREFUSED') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: connection refused`;
-      else if (e.code === 'ENETUNREACH') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: network is unreachable`;
-      else if (e.code === 'EHOSTUNREACH') msg = `dial tcp ${e.address ?? u.hostname}:${e.port ?? port}: connect: no route to host`;
-      else if (e.code === 'ECONNRESET') msg = `read tcp: connection reset by peer`;
-      else if (e.code === 'EPROTO' || /SSL|TLS|certificate/i.test(e.message)) msg = `tls: ${e.message}`;
-      else msg = e.message;
-      resolve(`Get "${url}": ${msg}`);
-    });
-  });
-}
-

@@ -74,6 +74,18 @@ export class BlobStore {
     return { digest, size };
   }
 
+  /**
+   * Moves a file whose digest the caller has just checked while it streamed in (a pulled blob)
+   * into the store, without reading it again.
+   */
+  async adoptVerified(file: string, digest: string): Promise<BlobInfo> {
+    const fh = await fsp.open(file, 'r');
+    let size: number;
+    try { await fh.sync(); size = (await fh.stat()).size; } finally { await fh.close(); }
+    await this.commitFile(file, digest);
+    return { digest, size };
+  }
+
   private async commitFile(file: string, digest: string): Promise<void> {
     hex(digest);
     if (await this.has(digest)) { await fsp.rm(file, { force: true }); return; }

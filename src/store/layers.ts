@@ -15,6 +15,7 @@ import { SingleFlight, KeyedMutex } from '../lib/lock';
 import { invalid } from '../lib/errors';
 import { log } from '../lib/log';
 import { Trash } from '../lib/trash';
+import type { Readable } from 'node:stream';
 
 export interface LayerRecord {
   diffId: string;
@@ -22,6 +23,11 @@ export interface LayerRecord {
   size: number;
   /** The original blob (as received or as committed), kept for save and push. */
   blob: { digest: string; size: number; mediaType: string };
+}
+
+/** The unpacked tar's digest is not the DiffID the image config names. */
+export class DiffIdMismatch extends Error {
+  constructor(readonly expected: string, readonly got: string) { super(`invalid diffID for layer: expected "${expected}", got "${got}"`); }
 }
 
 export class LayerStore {
@@ -95,6 +101,36 @@ export class LayerStore {
         await fsp.rm(tmp, { recursive: true, force: true });
       }
     });
+  }
+
+  /**
+   * Unpacks a layer while its blob is still arriving (a pull): `tar` is the uncompressed stream.
+   * Once it is unpacked and its DiffID is `expectDiffId`, `commitBlob` puts the blob in the
+   * content store (the caller checks the blob's digest there); only then does the layer become
+   * visible. Any failure leaves neither.
+   */
+  async fromStream(tar: Readable, expectDiffId: string, blob: LayerRecord['blob'], commitBlob: () => Promise<void>): Promise<LayerRecord> {
+    const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+    try {
+      const res = await unpackLayer(tar, path.join(tmp, 'diff'));
+      if (res.diffId !== expectDiffId) throw new DiffIdMismatch(expectDiffId, res.diffId);
+      await commitBlob();
+      const rec: LayerRecord = { diffId: res.diffId, size: res.size, blob };
+      return await this.lock.run(rec.diffId, async () => {
+        const existing = this.records.get(rec.diffId);
+        if (existing) return existing;
+        await writeJsonAtomic(path.join(tmp, 'layer.json'), rec);
+        const dest = this.layout.layer(rec.diffId);
+        await fsp.rm(dest, { recursive: true, force: true });
+        await fsp.rename(tmp, dest);
+        await fsyncDir(this.layout.layersDir);
+        this.records.set(rec.diffId, rec);
+        return rec;
+      });
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
   }
 
   /** Removes the layer directory (its blob too unless `keepBlob`). */

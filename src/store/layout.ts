@@ -21,6 +21,11 @@
 //   ├── images/<id hex>.json       per-image metadata: {parent, lastTagTime}; the config itself is
 //   │                              blobs/sha256/<id hex>
 //   ├── repositories.json          tag store: {"refs": {"docker.io/library/busybox:latest": "sha256:<id>"}}
+//   ├── partial/<hex>              a blob being pulled, the bytes received so far (kept across a
+//   │                              cut connection and a daemon restart, so the next pull resumes
+//   │                              with a Range request; moved into blobs/ once its digest checks)
+//   ├── distribution/<hex>.json    where a blob came from: [{registry, repository}], so a push to
+//   │                              another repository of that registry mounts it instead of uploading
 //   ├── tmp/<random>/              scratch for load/save/commit (whole dir emptied by init())
 //   └── trash/                     deleted layers, renamed here at once and emptied in the background
 //
@@ -40,6 +45,8 @@ export class StoreLayout {
   get tmpDir() { return path.join(this.root, 'tmp'); }
   get trashDir() { return path.join(this.root, 'trash'); }
   get repositoriesFile() { return path.join(this.root, 'repositories.json'); }
+  get partialDir() { return path.join(this.root, 'partial'); }
+  get distributionDir() { return path.join(this.root, 'distribution'); }
   blob(digest: string) { return path.join(this.blobsDir, hex(digest)); }
   layer(diffId: string) { return path.join(this.layersDir, hex(diffId)); }
   layerDiff(diffId: string) { return path.join(this.layer(diffId), 'diff'); }
