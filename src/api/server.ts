@@ -1,7 +1,8 @@
-// HTTP server for the Docker Engine API on a Unix socket (or TCP). Handlers live in one router per
+// HTTP server for the Docker Engine API on a Unix socket (or TCP, with TLS). Handlers live in one router per
 // API area (containers.ts, images.ts, system.ts, …); this file strips the /v1.NN prefix, checks
 // the version, and turns thrown errors into Docker's {"message": …} bodies.
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { promises as fsp } from 'node:fs';
 import { Router } from './router';
 import { Req, sendJson, setPreReadBody } from './http';
@@ -13,10 +14,18 @@ import { noteActivity } from '../lib/idle-gc';
 
 const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
 
-export function createServer(router: Router): http.Server {
-  const server = http.createServer({ keepAliveTimeout: 60_000 }, (raw, res) => {
-    void dispatch(router, raw, res);
-  });
+/** TLS for TCP hosts: the server's certificate, and with `ca` every client must present one it signed. */
+export interface ServerTls { key: Buffer; cert: Buffer; ca?: Buffer }
+
+export function createServer(router: Router, tls?: ServerTls): http.Server {
+  const handler = (raw: http.IncomingMessage, res: http.ServerResponse) => { void dispatch(router, raw, res); };
+  // As dockerd's --tlsverify: a client without a certificate the CA signed does not get past the
+  // handshake, so nothing of the API is reachable without one. allowHalfOpen: the docker CLI ends
+  // its side of an attach (CloseWrite: a TLS close_notify) as soon as it has no stdin to send, and
+  // the container's output must still flow back on the other side.
+  const server: http.Server = tls
+    ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), keepAliveTimeout: 60_000, allowHalfOpen: true }, handler)
+    : http.createServer({ keepAliveTimeout: 60_000 }, handler);
   // attach and exec start arrive with "Upgrade: tcp": node hands those over as 'upgrade' events.
   server.on('upgrade', (raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
     const res = new http.ServerResponse(raw);
@@ -78,8 +87,11 @@ async function dispatch(router: Router, raw: http.IncomingMessage, res: http.Ser
   }
 }
 
-/** Listens on unix:///path or tcp://host:port; a stale socket file from a crash is replaced. */
-export async function listen(server: http.Server, host: string): Promise<void> {
+/**
+ * Listens on unix:///path or tcp://host:port; a stale socket file from a crash is replaced. A
+ * socket is mode 0660, owned by `group` when given (dockerd's --group).
+ */
+export async function listen(server: http.Server, host: string, group?: number): Promise<void> {
   if (host.startsWith('unix://') || host.startsWith('/')) {
     const sock = host.replace(/^unix:\/\//, '');
     await fsp.rm(sock, { force: true });
@@ -88,12 +100,15 @@ export async function listen(server: http.Server, host: string): Promise<void> {
       server.listen(sock, () => { server.off('error', reject); resolve(); });
     });
     await fsp.chmod(sock, 0o660);
+    if (group !== undefined) await fsp.chown(sock, 0, group);
     return;
   }
   const u = new URL(host.replace(/^tcp:/, 'http:'));
+  // 2376 is Docker's port for TLS, 2375 for plain TCP.
+  const port = Number(u.port || (server instanceof https.Server ? 2376 : 2375));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(u.port || 2375), u.hostname, () => { server.off('error', reject); resolve(); });
+    server.listen(port, u.hostname.replace(/^\[|\]$/g, ''), () => { server.off('error', reject); resolve(); });
   });
 }
 

@@ -129,8 +129,10 @@ async function main(argv: string[]): Promise<number> {
   const ctx: Ctx = {
     client: () => {
       if (!client) {
-        const { resolveHostAddress } = require('../client/host') as typeof import('../client/host');
-        client = newClient(resolveHostAddress(hostFlag), false);
+        const { resolveHostAddress, tlsFrom } = require('../client/host') as typeof import('../client/host');
+        let tls: import('../client/host').ClientTls | false;
+        try { tls = tlsFrom(g.values as import('../client/host').TlsSettings); } catch (e) { throw new StatusError(1, errorText(e)); }
+        client = newClient(resolveHostAddress(hostFlag), false, tls);
       }
       return client;
     },
@@ -200,11 +202,13 @@ export function exitWhenFlushed(code: number): void {
  * The API client. `warmUp`: the waiting process's warm-up request, which drayd tells from the
  * User-Agent and does not count as the dray CLI in use (src/daemon/cli-pool.ts).
  */
-function newClient(host: string, warmUp: boolean): import('../client').DockerClient {
+function newClient(host: string, warmUp: boolean, tls: import('../client/host').ClientTls | false = false): import('../client').DockerClient {
   const { DockerClient } = require('../client') as typeof import('../client');
   const { DRAY_USER_AGENT } = require('../client/transport') as typeof import('../client/transport');
-  return new DockerClient({ host, userAgent: warmUp ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
+  return new DockerClient({ host, tls, userAgent: warmUp ? DRAY_USER_AGENT + WARM_AGENT_MARK : undefined });
 }
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function runCli(argv: string[]): void {
   main(argv).then(

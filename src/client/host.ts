@@ -1,21 +1,55 @@
 // Where the daemon is: -H/--host, then DRAY_HOST, then DOCKER_HOST, then the default socket.
 export const DEFAULT_HOST = 'unix:///run/dray.sock';
 
+/** TLS to a TCP daemon, as the docker CLI sets it up: PEM contents, not paths. */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** Check the daemon's certificate against `ca` (--tlsverify); --tls alone does not. */
+  verify: boolean;
+}
+
 export interface Endpoint {
   /** The address as the user wrote it, normalised: used in messages. */
   display: string;
   socketPath?: string;
   host?: string;
   port?: number;
-  /** Only plain TCP: TLS is not supported. */
-  tls: false;
+  tls: ClientTls | false;
+}
+
+export interface TlsSettings { tls?: boolean; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string }
+
+/**
+ * The docker CLI's TLS rules: --tlsverify or DOCKER_TLS_VERIFY (non-empty) verify the daemon
+ * against ca.pem; --tls alone encrypts without verifying; the files default to DOCKER_CERT_PATH
+ * (or ~/.docker) as ca.pem, cert.pem and key.pem, and a client certificate is sent when present.
+ */
+export function tlsFrom(f: TlsSettings, env: NodeJS.ProcessEnv = process.env): ClientTls | false {
+  const verify = !!f.tlsverify || !!env.DOCKER_TLS_VERIFY;
+  if (!verify && !f.tls) return false;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { existsSync, readFileSync } = require('node:fs') as typeof import('node:fs');
+  const dir = env.DOCKER_CERT_PATH || `${env.HOME || '/root'}/.docker`;
+  const file = (given: string | undefined, name: string) => {
+    const f2 = given || `${dir}/${name}`;
+    if (!existsSync(f2)) {
+      if (given) throw new Error(`could not read ${name === 'ca.pem' ? 'CA certificate' : name === 'cert.pem' ? 'certificate' : 'key'} "${given}": no such file or directory`);
+      return undefined;
+    }
+    return readFileSync(f2);
+  };
+  const ca = file(f.tlscacert, 'ca.pem');
+  if (verify && !ca) throw new Error(`could not read CA certificate "${dir}/ca.pem": no such file or directory`);
+  return { ca, cert: file(f.tlscert, 'cert.pem'), key: file(f.tlskey, 'key.pem'), verify };
 }
 
 export function resolveHostAddress(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   return flag || env.DRAY_HOST || env.DOCKER_HOST || DEFAULT_HOST;
 }
 
-export function parseHost(addr: string): Endpoint {
+export function parseHost(addr: string, tls: ClientTls | false = false): Endpoint {
   const a = addr.trim();
   if (a.startsWith('unix://')) {
     const p = a.slice('unix://'.length);
@@ -23,9 +57,10 @@ export function parseHost(addr: string): Endpoint {
     return { display: a, socketPath: p, tls: false };
   }
   if (a.startsWith('/')) return { display: `unix://${a}`, socketPath: a, tls: false };
+  // A TCP address without a port: Docker's 2376 with TLS, 2375 without.
   const m = /^(?:(tcp|http):\/\/)?(\[[^\]]+\]|[^:/]*)(?::(\d+))?\/?$/.exec(a);
   if (!m || (m[1] === undefined && !a.includes(':'))) throw new Error(`unable to parse docker host \`${addr}\``);
   const host = (m[2] || '127.0.0.1').replace(/^\[|\]$/g, '');
-  const port = m[3] ? Number(m[3]) : 2375;
-  return { display: `tcp://${m[2] || '127.0.0.1'}:${port}`, host, port, tls: false };
+  const port = m[3] ? Number(m[3]) : tls ? 2376 : 2375;
+  return { display: `tcp://${m[2] || '127.0.0.1'}:${port}`, host, port, tls };
 }

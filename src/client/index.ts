@@ -27,6 +27,7 @@ export class DockerClient {
   constructor(opts: Partial<TransportOptions> = {}) {
     this.transport = new Transport({
       host: opts.host ?? resolveHostAddress(),
+      tls: opts.tls,
       version: opts.version ?? (process.env.DOCKER_API_VERSION || undefined),
       userAgent: opts.userAgent,
     });

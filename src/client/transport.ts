@@ -37,6 +37,8 @@ export interface PingResult {
 
 export interface TransportOptions {
   host: string;
+  /** TLS to a TCP daemon (client/host.ts tlsFrom). */
+  tls?: import('./host').ClientTls | false;
   /** Pin the API version (DOCKER_API_VERSION) and skip negotiation. */
   version?: string;
   userAgent?: string;
@@ -76,7 +78,7 @@ export class Transport {
   private readonly userAgent: string;
 
   constructor(opts: TransportOptions) {
-    this.endpoint = parseHost(opts.host);
+    this.endpoint = parseHost(opts.host, opts.tls ?? false);
     // Keep-alive lets a command's requests share one connection; idle ones are unref'd.
     this.http = new HttpClient(this.endpoint);
     this.pinned = opts.version;

@@ -6,7 +6,7 @@ import { defaultRegistryConfig } from '../registry/remote/client';
 import { registryConfigFromJson } from '../registry/remote/daemon-config';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
-import { createServer, listen } from '../api/server';
+import { createServer, listen, ServerTls } from '../api/server';
 import { enableIdleGc, noteActivity } from '../lib/idle-gc';
 import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
@@ -32,6 +32,13 @@ Options:
   -b, --bridge string        Device name of the default bridge network (default dray0)
       --bip string           Address of the default bridge, in CIDR (default 10.88.0.1/16)
       --cli-workers n        0: keep no dray CLI process waiting for the dray command (default 1: one, forking per command)
+      --tls                  TLS on TCP hosts (implied by --tlsverify)
+      --tlsverify            TLS on TCP hosts, and only clients with a certificate --tlscacert signed
+      --tlscacert string     CA of the accepted client certificates
+      --tlscert string       The daemon's TLS certificate
+      --tlskey string        The daemon's TLS key
+      --insecure-tcp         Allow a TCP host without TLS (root access for anyone who reaches it)
+  -G, --group string         Group of the Unix sockets (mode 0660)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -64,6 +71,13 @@ function parseArgs(argv: string[]): Flags {
       case '-b': case '--bridge': out.config.bridge = next(); break;
       case '--bip': out.config.bridgeSubnet = subnetOf(next()); break;
       case '--cli-workers': out.config.cliWorkers = count(next(), a); break;
+      case '--tls': out.config.tls = { ...(out.config.tls ?? { enabled: true, verify: false }), enabled: val === undefined || val !== 'false' }; break;
+      case '--tlsverify': out.config.tls = { ...(out.config.tls ?? { enabled: true, verify: true }), enabled: true, verify: val === undefined || val !== 'false' }; break;
+      case '--tlscacert': out.config.tls = { ...(out.config.tls ?? { enabled: false, verify: false }), ca: path.resolve(next()) }; break;
+      case '--tlscert': out.config.tls = { ...(out.config.tls ?? { enabled: false, verify: false }), cert: path.resolve(next()) }; break;
+      case '--tlskey': out.config.tls = { ...(out.config.tls ?? { enabled: false, verify: false }), key: path.resolve(next()) }; break;
+      case '--insecure-tcp': out.config.insecureTcp = true; break;
+      case '-G': case '--group': out.config.socketGroup = next(); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -112,6 +126,11 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['log-driver'] !== undefined) c.logDriver = String(raw['log-driver']);
   if (raw['log-opts'] !== undefined) c.logOpts = Object.fromEntries(Object.entries(raw['log-opts'] ?? {}).map(([k, v]) => [k, String(v)]));
   if (raw['cli-workers'] !== undefined) c.cliWorkers = count(String(raw['cli-workers']), 'cli-workers');
+  if (raw.tls !== undefined || raw.tlsverify !== undefined || raw.tlscacert || raw.tlscert || raw.tlskey) {
+    c.tls = { enabled: !!raw.tls || !!raw.tlsverify, verify: !!raw.tlsverify, ca: raw.tlscacert, cert: raw.tlscert, key: raw.tlskey };
+  }
+  if (raw['insecure-tcp'] !== undefined) c.insecureTcp = !!raw['insecure-tcp'];
+  if (raw.group !== undefined) c.socketGroup = String(raw.group);
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
 }
@@ -122,10 +141,51 @@ function count(s: string, name: string): number {
   return n;
 }
 
+/**
+ * TLS for the TCP hosts, or why drayd will not listen there. The Engine API is root on this host:
+ * as with dockerd, a TCP host needs --tlsverify (clients present a certificate the CA signed) or
+ * at least --tls, and plain TCP needs the explicit --insecure-tcp.
+ */
+function serverTls(config: DaemonConfig): ServerTls | undefined {
+  const tcp = config.hosts.filter((h) => h.startsWith('tcp://'));
+  const t = config.tls;
+  if (!t.enabled) {
+    if (tcp.length && !config.insecureTcp) {
+      fail(`refusing to listen on ${tcp.join(', ')} without TLS: whoever reaches it is root on this host. Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --insecure-tcp to accept the risk)`);
+    }
+    if (tcp.length) {
+      const warn = `WARNING: the API on ${tcp.join(', ')} is plain TCP without authentication (--insecure-tcp): anyone who can reach it has root access to this host`;
+      log.warn(warn);
+      process.stderr.write(`drayd: ${warn}\n`);
+    }
+    return undefined;
+  }
+  if (!t.cert || !t.key) fail('--tls and --tlsverify need --tlscert and --tlskey');
+  if (t.verify && !t.ca) fail('--tlsverify needs --tlscacert: the CA whose client certificates are accepted');
+  const read = (f: string, what: string) => { try { return readFileSync(f); } catch (e) { return fail(`cannot read the TLS ${what} ${f}: ${errorMessage(e)}`); } };
+  return { key: read(t.key!, 'key'), cert: read(t.cert!, 'certificate'), ca: t.verify ? read(t.ca!, 'CA certificate') : undefined };
+}
+
+/** dockerd's --group: a group name or number for the Unix sockets. */
+function socketGroup(g: string | undefined): number | undefined {
+  if (g === undefined || g === '') return undefined;
+  if (/^\d+$/.test(g)) return Number(g);
+  for (const line of (() => { try { return readFileSync('/etc/group', 'utf8').split('\n'); } catch { return []; } })()) {
+    const [name, , gid] = line.split(':');
+    if (name === g) return Number(gid);
+  }
+  return fail(`group ${g} not found (--group)`);
+}
+
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2));
   const explicitConfig = process.argv.includes('--config-file') || process.argv.some((a) => a.startsWith('--config-file='));
-  const config: DaemonConfig = { ...defaultConfig(), ...loadConfigFile(flags.configFile, explicitConfig), ...flags.config };
+  const fileConfig = loadConfigFile(flags.configFile, explicitConfig);
+  const config: DaemonConfig = { ...defaultConfig(), ...fileConfig, ...flags.config };
+  // Flags refine the file's TLS settings rather than replace them (--tlsverify with the file's certs).
+  if (fileConfig.tls && flags.config.tls) config.tls = { ...fileConfig.tls, ...Object.fromEntries(Object.entries(flags.config.tls).filter(([, v]) => v !== undefined)) } as DaemonConfig['tls'];
+  const tls = serverTls(config);
+  const group = socketGroup(config.socketGroup);
   // As dockerd, a bad log driver or option in daemon.json keeps drayd from starting.
   try { resolveLogConfig({ Type: config.logDriver, Config: config.logOpts }, { Type: config.logDriver, Config: {} }); } catch (e) { fail(`failed to set log opts: ${errorMessage(e)}`); }
   if (!config.runtimes[config.defaultRuntime]) fail(`unknown runtime ${config.defaultRuntime} (known: ${Object.keys(config.runtimes).join(', ')})`);
@@ -136,14 +196,19 @@ async function main(): Promise<void> {
 
   const engine = new Engine(config);
   await engine.init();
-  const server = createServer(buildRouter(engine));
-  for (const h of config.hosts) await listen(server, h);
+  const router = buildRouter(engine);
+  const server = createServer(router);
+  const tlsServer = tls ? createServer(router, tls) : undefined;
+  const servers = tlsServer ? [server, tlsServer] : [server];
+  for (const h of config.hosts) await listen(h.startsWith('tcp://') && tlsServer ? tlsServer : server, h, group);
   const cliPool = new CliPool(config.execRoot, config.cliWorkers > 0, config.hosts.find((h) => h.startsWith('unix://')));
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
-  server.on('request', (req: import('node:http').IncomingMessage) => {
-    const agent = req.headers['user-agent'];
-    if (agent?.startsWith(DRAY_CLIENT_AGENT) && !agent.endsWith(WARM_AGENT_MARK)) cliPool.onDrayRequest();
-  });
+  for (const s of servers) {
+    s.on('request', (req: import('node:http').IncomingMessage) => {
+      const agent = req.headers['user-agent'];
+      if (agent?.startsWith(DRAY_CLIENT_AGENT) && !agent.endsWith(WARM_AGENT_MARK)) cliPool.onDrayRequest();
+    });
+  }
   enableIdleGc();
   noteActivity(); // start-up itself leaves garbage
   const pidfile = flags.pidfile ?? path.join(config.execRoot, 'drayd.pid');
@@ -156,8 +221,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('shutting down; containers keep running under conmon', { signal: sig });
     cliPool.stop();
-    server.close();
-    server.closeAllConnections?.();
+    for (const s of servers) { s.close(); s.closeAllConnections?.(); }
     await engine.shutdown().catch(() => {});
     await fsp.rm(pidfile, { force: true });
     for (const h of config.hosts) if (h.startsWith('unix://')) await fsp.rm(h.slice(7), { force: true });

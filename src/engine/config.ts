@@ -20,6 +20,11 @@ export interface DaemonConfig {
   conmon: string;
   /** Keep a CLI process waiting for the `dray` launcher, forking per command (src/daemon/cli-pool.ts): 0 for none. */
   cliWorkers: number;
+  /** TCP hosts: TLS as dockerd's --tls/--tlsverify (cert files), plain TCP only with insecureTcp. */
+  tls: { enabled: boolean; verify: boolean; ca?: string; cert?: string; key?: string };
+  insecureTcp: boolean;
+  /** The group owning the Unix sockets (dockerd's --group); root's when unset. */
+  socketGroup?: string;
   /** The registry client: daemon.json registry-mirrors, insecure-registries, registry-certs-dir, max-concurrent-downloads/uploads, … */
   registry: RegistryConfig;
 }
@@ -39,5 +44,7 @@ export const defaultConfig = (): DaemonConfig => ({
   logOpts: {},
   conmon: '/usr/bin/conmon',
   cliWorkers: 1,
+  tls: { enabled: false, verify: false },
+  insecureTcp: false,
   registry: defaultRegistryConfig(),
 });
