@@ -14,6 +14,7 @@ import { prepareCgroups } from '../runtime/cgroups';
 import { ENGINE_VERSION } from '../api/version';
 import { resolveLogConfig } from '../engine/log-drivers';
 import { CliPool } from './cli-pool';
+import { lockDataRoot } from './data-root-lock';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
 
 const usage = `Usage: drayd [OPTIONS]
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
 
   for (const line of await prepareCgroups()) log.info(line);
 
+  await lockDataRoot(config.dataRoot);
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);

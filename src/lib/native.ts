@@ -14,6 +14,8 @@ export interface SysAddon {
   unrefWatch(handle: object): void;
   pidfdSupported(): boolean;
   mallocTrim(): boolean;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when this process now holds the lock. */
+  tryLock(fd: number): boolean;
   /** openat2(rootFd, path, flags, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (native/inroot.c). */
   openInRoot(rootFd: number, path: string, flags: number, mode: number): number;
   mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;

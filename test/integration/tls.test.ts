@@ -129,3 +129,4 @@ test('a TCP host without TLS is refused at start, unless --insecure-tcp says so 
   const allowed = await run(['--insecure-tcp']);
   assert.match(allowed.err, /WARNING: the API on tcp:\/\/127\.0\.0\.1:\d+ is plain TCP without authentication/);
 });
+
