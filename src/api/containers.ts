@@ -102,7 +102,8 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const h = qInt(req.query, 'h') ?? 0;
     const w = qInt(req.query, 'w') ?? 0;
     await containers.resize(req.params.id, h, w);
-    sendNoContent(req.res, 200);
+    req.res.writeHead(200, { 'Content-Length': 0 });
+    req.res.end();
   });
 
   r.post('/containers/:id/attach', async (req) => attachHandler(req, containers));
@@ -171,7 +172,8 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
       await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner });
     });
     // Docker answers with no body at all: clients that parse one (dockerode) fail on "{}".
-    sendNoContent(req.res, 200);
+    req.res.writeHead(200, { 'Content-Length': 0 });
+    req.res.end();
   });
 
   r.get('/containers/:id/stats', async (req) => {
@@ -295,7 +297,7 @@ async function applyFilters(list: ContainerRecord[], f: Filters, containers: Con
     if (status?.length && !status.includes(c.State.Status)) return false;
     if (exited?.length && !(c.State.Status === 'exited' && exited.includes(String(c.State.ExitCode)))) return false;
     if (ancestorIds && !ancestorIds.has(c.Image)) return false;
-    if (network?.length && !network.includes(c.HostConfig.NetworkMode ?? '')) return false;
+    if (network?.length && !network.some((n) => Object.keys(c.NetworkSettings.Networks ?? {}).includes(n) || n === c.HostConfig.NetworkMode)) return false;
     if (health?.length && !health.includes(c.State.Health?.Status ?? 'none')) return false;
     if (before !== undefined && !(Date.parse(c.Created) < before)) return false;
     if (since !== undefined && !(Date.parse(c.Created) > since)) return false;

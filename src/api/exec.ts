@@ -17,7 +17,8 @@ export function registerExecRoutes(r: Router, execs: ExecService): void {
 
   r.post('/exec/:id/resize', async (req) => {
     await execs.resize(req.params.id, qInt(req.query, 'h') ?? 0, qInt(req.query, 'w') ?? 0);
-    sendJson(req.res, 200, {});
+    req.res.writeHead(200, { 'Content-Length': 0 });
+    req.res.end();
   });
 
   r.post('/exec/:id/start', async (req) => {

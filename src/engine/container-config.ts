@@ -29,7 +29,7 @@ export function mergeConfig(req: CreateRequest, image: Image, imageRef: string):
     Tty: !!req.Tty,
     OpenStdin: !!req.OpenStdin,
     StdinOnce: !!req.StdinOnce,
-    Env: mergeEnv(ic.Env, req.Env),
+    Env: createEnv(ic.Env, req.Env),
     Cmd: null,
     Image: imageRef,
     Volumes: { ...(ic.Volumes ?? {}), ...(req.Volumes ?? {}) },
@@ -59,6 +59,18 @@ export function mergeConfig(req: CreateRequest, image: Image, imageRef: string):
   return cfg;
 }
 
+/**
+ * Docker's merge of a create request's Env over the image's: the request's entries as given (a
+ * bare "KEY" included: it unsets KEY in the process, engine/runtime spec), then the image's for
+ * every key the request does not name.
+ */
+export function createEnv(image: readonly string[] | null | undefined, user: readonly string[] | null | undefined): string[] {
+  if (!user?.length) return [...(image ?? [])];
+  const key = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const named = new Set(user.map(key));
+  return [...user, ...(image ?? []).filter((e) => !named.has(key(e)))];
+}
+
 export function commandOf(cfg: ContainerConfig): { path: string; args: string[] } {
   const argv = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
   if (argv.length === 0) throw invalid('no command specified');
@@ -76,8 +88,9 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   if ((rp.MaximumRetryCount ?? 0) < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
   if (h.AutoRemove && rp.Name && rp.Name !== 'no') throw invalid("can't create 'AutoRemove' container with restart policy");
   h.RestartPolicy = { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
+  // Kept as the client sent it: Docker reports "default", not "bridge", when no network was named.
   const nm = h.NetworkMode || 'default';
-  h.NetworkMode = nm === 'default' ? 'bridge' : nm;
+  h.NetworkMode = nm;
   if (nm.startsWith('container:')) throw notImplemented(`network mode "${nm}" is not implemented yet`);
   // Docker discards published ports with the host's or no network (with a warning).
   if (h.NetworkMode === 'host' || h.NetworkMode === 'none') h.PortBindings = {};

@@ -14,7 +14,7 @@ import { promises as fsp, watch, FSWatcher, readFileSync, constants as fsc } fro
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { writeJsonAtomic, writeDerivedFile, readJsonIfExists } from '../lib/atomic';
-import { conflict, invalid, notFound, notModified, systemError, DrayError, errorMessage } from '../lib/errors';
+import { conflict, invalid, notFound, notModified, systemError, DrayError, errorMessage, isKind } from '../lib/errors';
 import { newId, shortId } from '../lib/ids';
 import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
@@ -230,15 +230,18 @@ export class ContainerService {
     const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
     hostConfig.LogConfig = resolveLogConfig(req.HostConfig?.LogConfig, { Type: this.cfg.logDriver, Config: this.cfg.logOpts });
     const endpoints: Record<string, EndpointConfig> = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, EndpointConfig>;
+    // HostConfig.NetworkMode stays as the client sent it ("default" for none); the network it means:
+    const netMode = effectiveNetworkMode(hostConfig.NetworkMode);
     // The docker CLI names the default network "default" in EndpointsConfig.
     if (endpoints.default) {
-      endpoints[hostConfig.NetworkMode!] = { ...endpoints.default, ...(endpoints[hostConfig.NetworkMode!] ?? {}) };
+      endpoints[netMode] = { ...endpoints.default, ...(endpoints[netMode] ?? {}) };
       delete endpoints.default;
     }
+    // As Docker, a network that does not exist (yet) is no error at create: start reports it
+    // ("network x not found"), so no client takes it for a missing image and pulls.
     let primaryNet: NetworkRecord | undefined;
-    if (usesNetworkService(hostConfig.NetworkMode!)) {
-      primaryNet = this.networks.get(hostConfig.NetworkMode!);
-      for (const k of Object.keys(endpoints)) this.networks.get(k);
+    if (usesNetworkService(netMode)) {
+      try { primaryNet = this.networks.get(netMode); } catch (e) { if (!isKind(e, 'NotFound')) throw e; }
     }
     const config = mergeConfig(req, image, req.Image);
     const { path: cmdPath, args } = commandOf(config);
@@ -279,7 +282,7 @@ export class ContainerService {
       },
       Mounts: [],
       Config: config,
-      NetworkSettings: networkSettings(primaryNet?.Name ?? hostConfig.NetworkMode!),
+      NetworkSettings: networkSettings(primaryNet?.Name ?? netMode),
       Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(internal.scratch ? { scratch: true } : {}) },
     };
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
@@ -727,8 +730,11 @@ export class ContainerService {
     if (sig === 'SIGKILL' || sig === normalizeSignal(c.Config.StopSignal || 'SIGTERM')) {
       await this.lock.run(c.Id, async () => { c.Dray.manuallyStopped = true; await this.save(c); });
     }
+    // As Docker, a SIGKILL returns once the container is dead: an inspect right after sees it exited.
+    const exited = sig === 'SIGKILL' ? this.nextExit(c.Id) : undefined;
     await this.signal(c, sig);
     this.events.publish('container', 'kill', c.Id, this.attrs(c, { signal: String(os.constants.signals[sig as keyof typeof os.constants.signals] ?? sig) }));
+    if (exited) await Promise.race([exited, delay(30_000)]);
   }
 
   private async signal(c: ContainerRecord, signal: string): Promise<void> {
@@ -980,6 +986,11 @@ export class ContainerService {
 
   runtimeFor(c: ContainerRecord): OciRuntime { return this.runtimeOf(c); }
   rootfs(c: ContainerRecord): string { return this.fs.merged(c.Id); }
+}
+
+/** The network a NetworkMode means: "default" (or none given) is the default bridge. */
+export function effectiveNetworkMode(mode: string | undefined): string {
+  return !mode || mode === 'default' ? 'bridge' : mode;
 }
 
 /** Modes whose network is a netavark-managed bridge (the default bridge or a user network). */

@@ -65,7 +65,7 @@ export function parsePublishSpec(spec: string): { exposed: string[]; bindings: R
   const [c0, c1] = parseRange(ctrPart, 'containerPort');
   const cn = c1 - c0 + 1;
   let h: [number, number] | undefined;
-  if (hostPart) {
+  if (hostPart && hostPart !== '0') {
     h = parseRange(hostPart, 'hostPort');
     const hn = h[1] - h[0] + 1;
     if (hn !== cn && !(cn === 1 && hn > 1)) throw invalid(`invalid ranges specified for container and host Ports: ${ctrPart} and ${hostPart}`);
@@ -77,6 +77,7 @@ export function parsePublishSpec(spec: string): { exposed: string[]; bindings: R
     exposed.push(key);
     let hostPort = '';
     if (h) hostPort = cn === 1 && h[1] > h[0] ? `${h[0]}-${h[1]}` : String(h[0] + i);
+    else if (hostPart === '0') hostPort = '0';
     (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: hostPort });
   }
   return { exposed, bindings };
@@ -92,7 +93,8 @@ export function portRequests(portBindings: Record<string, Binding[] | null | und
     for (const b of list ?? []) {
       const hostIp = normaliseHostIp(b.HostIp);
       if (hostIp === undefined) continue;
-      const [from, to] = b.HostPort ? parseRange(b.HostPort, 'hostPort') : [0, 0];
+      // Empty or "0": any free port, as Docker takes them (testcontainers sends "0" for every port).
+      const [from, to] = b.HostPort && b.HostPort !== '0' ? parseRange(b.HostPort, 'hostPort') : [0, 0];
       out.push({ hostIp, hostPortFrom: from, hostPortTo: to, containerPort: port, protocol });
     }
   }

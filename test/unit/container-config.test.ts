@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeConfig, mergeEnv, commandOf, normalizeHostConfig } from '../../src/engine/container-config';
+import { mergeConfig, mergeEnv, createEnv, commandOf, normalizeHostConfig } from '../../src/engine/container-config';
 import type { Image } from '../../src/engine/types';
 
 const image = (config: Image['config']['config']): Image => ({
@@ -10,6 +10,11 @@ const image = (config: Image['config']['config']): Image => ({
 
 test('env: the request overrides the image by key, in place', () => {
   assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3']), ['PATH=/bin', 'A=2', 'B=3']);
+});
+
+test('env at create: the request\'s entries as given (bare ones too), then the image\'s it does not name', () => {
+  assert.deepEqual(createEnv(['PATH=/bin', 'A=1', 'B=2'], ['A=2', 'B', 'C=3']), ['A=2', 'B', 'C=3', 'PATH=/bin']);
+  assert.deepEqual(createEnv(['PATH=/bin'], undefined), ['PATH=/bin']);
 });
 
 test('command: an explicit entrypoint discards the image CMD', () => {

@@ -80,3 +80,9 @@ test('portsSetting: Docker NetworkSettings.Ports shape', () => {
     '443/tcp': null,
   });
 });
+
+test('HostPort "0" (as testcontainers sends it) and an empty one both mean any free port', () => {
+  const reqs = portRequests({ '80/tcp': [{ HostIp: '', HostPort: '0' }], '81/tcp': [{ HostPort: '' }] }, false, []);
+  assert.deepEqual(reqs.map((r) => [r.containerPort, r.hostPortFrom, r.hostPortTo]), [[80, 0, 0], [81, 0, 0]]);
+  assert.deepEqual(parsePublishSpec('0:80').bindings, { '80/tcp': [{ HostIp: '', HostPort: '0' }] });
+});
