@@ -17,6 +17,7 @@ const networks = () => require('./commands/networks');
 const daemon = () => require('./commands/daemon');
 const cp = () => require('./commands/cp');
 const build = () => require('./commands/build');
+const registryServer = () => require('./commands/registry');
 
 /** `docker container <sub>` and the top-level shortcuts that share the same command. */
 const containerSubs: Record<string, Entry> = {
@@ -94,6 +95,13 @@ const daemonSubs: Record<string, Entry> = {
   status: { desc: 'Show whether drayd runs', load: c(daemon, 'status') },
 };
 
+/** `dray registry …`: the OCI registry server (its code is a bundle of its own, loaded by the command). */
+const registrySubs: Record<string, Entry> = {
+  gc: { desc: 'Delete blobs no manifest references (safe while serving)', load: c(registryServer, 'gc') },
+  scrub: { desc: 'Check every stored blob against its digest', load: c(registryServer, 'scrub') },
+  serve: { desc: 'Run an OCI Distribution registry in the foreground', load: c(registryServer, 'serve') },
+};
+
 export const GROUPS: Record<string, { desc: string; subs: Record<string, Entry>; aliases?: Record<string, string> }> = {
   container: { desc: 'Manage containers', subs: containerSubs, aliases: { list: 'ls', ps: 'ls', remove: 'rm' } },
   image: { desc: 'Manage images', subs: imageSubs, aliases: { list: 'ls', remove: 'rm', rmi: 'rm' } },
@@ -101,6 +109,7 @@ export const GROUPS: Record<string, { desc: string; subs: Record<string, Entry>;
   network: { desc: 'Manage networks', subs: networkSubs, aliases: { list: 'ls', remove: 'rm' } },
   system: { desc: 'Manage Docker', subs: systemSubs },
   daemon: { desc: 'Manage the Dray daemon (Dray extension)', subs: daemonSubs },
+  registry: { desc: 'Run an OCI registry server (Dray extension)', subs: registrySubs },
 };
 
 const TOP: Record<string, Entry> = {

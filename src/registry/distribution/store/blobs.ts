@@ -1,0 +1,141 @@
+// The content store: blobs by digest, stored once for every repository (which repository may see
+// which blob is the business of repositories.ts).
+//
+// Lifecycle: an upload (uploads.ts) or a manifest is verified first, then moved or written under
+// its digest; from then on it is read by digest; it is deleted only by GC. "Use" is how a request
+// that relies on a blob existing (a manifest PUT that references it, a HEAD before a push skips
+// the upload, a mount) tells a concurrent GC: the blob's time of last use moves to now, and GC
+// spares every blob used since shortly before its mark began. The use and the existence check come
+// in that order, and GC looks at the time of use again after taking a blob away (gc.ts), so a
+// request either sees the blob gone or keeps it.
+import type { Readable } from 'node:stream';
+import { FileInfo, StorageDriver, isNotFound } from '../storage/driver';
+import { Digest, digestOf, parseDigest } from '../names';
+import { BLOBS, digestOfBlobPath, layout } from './layout';
+
+export interface BlobStat { size: number; modTime: Date }
+
+export class BlobStore {
+  /** When this process last recorded each blob's use: uses closer together than `useEvery` are one. */
+  private usedAt = new Map<string, number>();
+
+  constructor(readonly driver: StorageDriver, private useEvery = 5 * 60_000) {}
+
+  async stat(d: Digest): Promise<BlobStat | undefined> {
+    try {
+      const st = await this.driver.stat(layout.blobData(d));
+      return st.isDir ? undefined : { size: st.size, modTime: st.modTime };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async get(d: Digest): Promise<Buffer | undefined> {
+    try { return await this.driver.getContent(layout.blobData(d)); } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  reader(d: Digest, offset: number): Promise<Readable> {
+    return this.driver.reader(layout.blobData(d), offset);
+  }
+
+  async redirect(d: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {
+    return this.driver.redirectURL ? this.driver.redirectURL(layout.blobData(d), { method }) : undefined;
+  }
+
+  /**
+   * Records that a request relies on the blob and says whether it exists. Only a true answer
+   * protects the blob from a concurrent GC.
+   */
+  async use(d: Digest): Promise<boolean> {
+    const last = this.usedAt.get(d.text);
+    const now = Date.now();
+    if (last !== undefined && now - last < this.useEvery) {
+      if (await this.stat(d)) return true;
+      this.usedAt.delete(d.text);
+      return false;
+    }
+    try {
+      if (this.driver.touch) await this.driver.touch(layout.blobData(d));
+      else {
+        // Asked first so that a HEAD of an unknown blob leaves no marker behind; asked again
+        // after the marker, since GC may have taken the blob away in between.
+        if (!(await this.stat(d))) return false;
+        await this.driver.putContent(layout.blobUsed(d), '');
+        if (!(await this.stat(d))) return false;
+      }
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+    this.usedAt.set(d.text, now);
+    if (this.usedAt.size > 100_000) this.usedAt.clear();
+    return true;
+  }
+
+  /** When the blob was last written or used, as GC judges it; `moved` is where GC put its data. */
+  async lastUsed(d: Digest, moved?: string): Promise<number | undefined> {
+    let t: number | undefined;
+    try {
+      // A rename keeps the file's time, so on drivers that touch, the moved file still tells.
+      if (this.driver.touch) t = (await this.driver.stat(moved ?? layout.blobData(d))).modTime.getTime();
+      else if (!moved) t = (await this.driver.stat(layout.blobData(d))).modTime.getTime();
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (!this.driver.touch) {
+      try {
+        const u = (await this.driver.stat(layout.blobUsed(d))).modTime.getTime();
+        t = t === undefined ? u : Math.max(t, u);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    return t;
+  }
+
+  /** Stores a small blob (a manifest) written whole; an existing one is kept and used. */
+  async putSmall(data: Buffer, algorithm = 'sha256'): Promise<Digest> {
+    const d = parseDigest(digestOf(data, algorithm));
+    if (await this.use(d)) return d;
+    await this.driver.putContent(layout.blobData(d), data);
+    this.usedAt.set(d.text, Date.now());
+    return d;
+  }
+
+  /**
+   * Moves a verified file (an upload's data) into the store under `d`. Returns false when the
+   * blob was there already (the file is then removed: the store keeps one copy).
+   */
+  async commitFrom(src: string, d: Digest): Promise<boolean> {
+    if (await this.use(d)) {
+      await this.driver.delete(src).catch(() => {});
+      return false;
+    }
+    // The upload may have sat still for a while: its time becomes the blob's, so make it now.
+    if (this.driver.touch) await this.driver.touch(src);
+    await this.driver.move(src, layout.blobData(d));
+    this.usedAt.set(d.text, Date.now());
+    return true;
+  }
+
+  async delete(d: Digest): Promise<void> {
+    this.usedAt.delete(d.text);
+    try { await this.driver.delete(layout.blobDir(d)); } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  forget(d: Digest): void { this.usedAt.delete(d.text); }
+
+  /** Every stored blob with its size and time. */
+  async *walk(): AsyncIterable<{ digest: Digest; info: FileInfo }> {
+    for await (const f of this.driver.walk(BLOBS)) {
+      const d = digestOfBlobPath(f.path);
+      if (d) yield { digest: d, info: f };
+    }
+  }
+}
