@@ -69,8 +69,8 @@ export class ImagesApi {
    * POST /build (legacy builder): the body is the context tar; resolves with the JSON-lines response
    * (stream/status/aux/errorDetail), which the caller reads.
    */
-  build(context: Readable | Buffer, query: Query): Promise<HttpResponse> {
-    return this.t.request('POST', '/build', { query, body: context, contentType: 'application/x-tar' });
+  build(context: Readable | Buffer, query: Query, registryConfig?: string): Promise<HttpResponse> {
+    return this.t.request('POST', '/build', { query, body: context, contentType: 'application/x-tar', headers: registryConfig ? { 'X-Registry-Config': registryConfig } : undefined });
   }
 
   /** Dray extension: make a base image locally (busybox from Debian's busybox-static). */

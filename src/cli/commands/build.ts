@@ -1,6 +1,7 @@
 // dray build: docker's legacy builder client (DOCKER_BUILDKIT=0 docker build). The context is tarred
 // here with .dockerignore applied, uploaded behind "Sending build context to Docker daemon", and the
 // daemon's JSON lines are shown as docker shows them.
+import { configDir, registryConfigHeader } from '../credentials';
 import { promises as fsp } from 'node:fs';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import type { Command } from '../command';
@@ -203,7 +204,7 @@ export const build: Command = {
 
     let res;
     try {
-      res = await ctx.client().images.build(counted, query);
+      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config));
     } catch (e: any) {
       if (quiet) process.stderr.write((progBuff as TextSink).text);
       if (e instanceof ContextError) throw new StatusError(1, e.message);
@@ -230,3 +231,8 @@ export const build: Command = {
     return 0;
   },
 };
+
+/** X-Registry-Config from the stored credentials, for FROM images the daemon has to pull. */
+function registryConfigFor(dir?: string): string | undefined {
+  try { return registryConfigHeader(configDir(dir)); } catch { return undefined; }
+}

@@ -1,7 +1,5 @@
 // Image commands.
-import { createReadStream, createWriteStream, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readAll } from '../../client/transport';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from '../command';
@@ -12,7 +10,8 @@ import { humanSize, humanSizeWithPrecision, timeAgo } from '../../lib/units';
 import { filterFlag, formatFlag, parseFilterArgs, forEachArg, confirm, shortId, ellipsis, goTimeString, inspectFormatFlag } from './common';
 import { ApiError } from '../../client';
 import type { ImageSummary, HistoryItem } from '../../client/types';
-import { pullImage, splitReference, ProgressPrinter } from './pull-progress';
+import { pullImage, splitReference, ProgressPrinter, authFor } from './pull-progress';
+import { configDir, serverKey, getCredentials, storeCredentials, eraseCredentials, CredentialError, DEFAULT_SERVER } from '../credentials';
 
 class ImageContext {
   constructor(private readonly i: ImageSummary, readonly Repository: string, readonly Tag: string, readonly Digest: string, private readonly trunc: boolean) {}
@@ -187,9 +186,11 @@ export const pull: Command = {
   async run(ctx, f, args) {
     const ref = args[0];
     const { repo, tag, digest } = splitReference(ref);
-    if (!f['all-tags'] && ref.indexOf(':', ref.lastIndexOf('/') + 1) < 0 && !digest) process.stdout.write(`Using default tag: ${tag}\n`);
-    await pullImage(ctx.client(), ref, { platform: f.platform, quiet: f.quiet, out: process.stdout });
-    process.stdout.write(`${normalizeName(repo)}${digest ? `@${digest}` : `:${tag}`}\n`);
+    const explicitTag = ref.indexOf(':', ref.lastIndexOf('/') + 1) >= 0 || !!digest;
+    if (f['all-tags'] && explicitTag) throw new StatusError(1, 'tag can\'t be used with --all-tags/-a');
+    if (!f['all-tags'] && !explicitTag && !f.quiet) process.stdout.write(`Using default tag: ${tag}\n`);
+    await pullImage(ctx.client(), ref, { platform: f.platform, quiet: f.quiet, out: process.stdout, config: ctx.globals.config, allTags: f['all-tags'] });
+    process.stdout.write(`${normalizeName(repo)}${f['all-tags'] ? '' : digest ? `@${digest}` : `:${tag}`}\n`);
   },
 };
 
@@ -200,9 +201,13 @@ export const push: Command = {
   flags: [boolFlag('all-tags', 'a', 'Push all tags of an image to the repository'), boolFlag('disable-content-trust', undefined, 'Skip image signing', true), strFlag('platform', undefined, 'Push a platform-specific manifest as a single-platform image to the registry.'), boolFlag('quiet', 'q', 'Suppress verbose output')],
   args: { exact: 1 },
   async run(ctx, f, args) {
-    const { repo, tag } = splitReference(args[0]);
-    if (!f['all-tags'] && !args[0].slice(args[0].lastIndexOf('/') + 1).includes(':')) process.stdout.write(`Using default tag: ${tag}\n`);
-    const s = await ctx.client().images.push(normalizeName(repo), f['all-tags'] ? undefined : tag);
+    const { repo, tag, digest } = splitReference(args[0]);
+    if (digest) throw new StatusError(1, `invalid reference format: cannot push a digest reference`);
+    const explicitTag = args[0].slice(args[0].lastIndexOf('/') + 1).includes(':');
+    if (f['all-tags'] && explicitTag) throw new StatusError(1, 'tag can\'t be used with --all-tags/-a');
+    if (f.platform) throw new StatusError(1, 'dray push --platform: not implemented (Dray stores single-platform images)');
+    if (!f['all-tags'] && !explicitTag && !f.quiet) process.stdout.write(`Using default tag: ${tag}\n`);
+    const s = await ctx.client().images.push(normalizeName(repo), f['all-tags'] ? undefined : tag, authFor(args[0], ctx.globals.config));
     const p = new ProgressPrinter(process.stdout);
     for await (const m of s) if (!f.quiet) p.print(m);
     if (f.quiet) process.stdout.write(`${args[0]}\n`);
@@ -280,14 +285,6 @@ const notYet = (what: string, description: string, usage: string): Command => ({
   async run() { throw new StatusError(1, `${what}: not implemented yet`); },
 });
 
-const DEFAULT_REGISTRY = 'https://index.docker.io/v1/';
-const configFile = () => path.join(process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'), 'config.json');
-function readConfig(): any { try { return JSON.parse(readFileSync(configFile(), 'utf8')); } catch { return {}; } }
-function writeConfig(c: any): void {
-  mkdirSync(path.dirname(configFile()), { recursive: true, mode: 0o700 });
-  writeFileSync(configFile(), JSON.stringify(c, null, '\t') + '\n', { mode: 0o600 });
-}
-
 export const login: Command = {
   usage: '[OPTIONS] [SERVER]',
   description: `Authenticate to a registry.
@@ -295,19 +292,42 @@ Defaults to Docker Hub if no server is specified.`,
   flags: [strFlag('password', 'p', 'Password or Personal Access Token (PAT)'), boolFlag('password-stdin', undefined, 'Take the Password or Personal Access Token (PAT) from stdin'), strFlag('username', 'u', 'Username')],
   args: { max: 1 },
   async run(ctx, f, args) {
-    const server = args[0] ?? DEFAULT_REGISTRY;
+    const dir = configDir(ctx.globals.config);
+    const server = serverKey(args[0] ?? DEFAULT_SERVER);
     let password: string | undefined = f.password;
+    let username: string | undefined = f.username;
     if (f['password-stdin']) {
       if (f.password) throw new StatusError(1, '--password and --password-stdin are mutually exclusive');
       if (!f.username) throw new StatusError(1, 'Must provide --username with --password-stdin');
       password = (await readAll(process.stdin)).toString().replace(/\r?\n$/, '');
     } else if (password) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
-    if (!f.username || password === undefined) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
-    const r = await ctx.client().system.auth({ username: f.username, password, serveraddress: server });
-    const cfg = readConfig();
-    cfg.auths ??= {};
-    cfg.auths[server] = r.IdentityToken ? { auth: '', identitytoken: r.IdentityToken } : { auth: Buffer.from(`${f.username}:${password}`).toString('base64') };
-    writeConfig(cfg);
+    const client = ctx.client();
+    // No credentials given: those already stored, if they still work (as docker login does).
+    if (!username && password === undefined) {
+      const stored = safe(() => getCredentials(dir, server));
+      if (stored) {
+        try {
+          const r = await client.system.auth({ username: stored.username, password: stored.password, identitytoken: stored.identitytoken, serveraddress: server });
+          process.stdout.write('Authenticating with existing credentials...\n');
+          process.stdout.write(`${r.Status || 'Login Succeeded'}\n`);
+          return;
+        } catch { /* ask again */ }
+      }
+    }
+    if (!username || password === undefined) {
+      if (!process.stdin.isTTY) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
+      if (!username) username = (await prompt(`Username${stored(dir, server) ? ` (${stored(dir, server)})` : ''}: `, false)) || stored(dir, server);
+      if (!username) throw new StatusError(1, 'Error: Non-null Username Required');
+      if (password === undefined) password = await prompt('Password: ', true);
+      if (!password) throw new StatusError(1, 'Error: Password Required');
+    }
+    const r = await client.system.auth({ username, password, serveraddress: server });
+    let where;
+    try { where = storeCredentials(dir, server, { username, password, identitytoken: r.IdentityToken || undefined }); } catch (e) {
+      if (e instanceof CredentialError) throw new StatusError(1, `Error saving credentials: ${e.message}`);
+      throw e;
+    }
+    if (!where.helper) process.stderr.write(`\nWARNING! Your credentials are stored unencrypted in '${where.file}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n\n`);
     process.stdout.write(`${r.Status || 'Login Succeeded'}\n`);
   },
 };
@@ -318,11 +338,43 @@ export const logout: Command = {
 If no server is specified, the default is defined by the daemon.`,
   flags: [],
   args: { max: 1 },
-  async run(_ctx, _f, args) {
-    const server = args[0] ?? DEFAULT_REGISTRY;
+  async run(ctx, _f, args) {
+    const server = serverKey(args[0] ?? DEFAULT_SERVER);
     process.stdout.write(`Removing login credentials for ${server}\n`);
-    const cfg = readConfig();
-    if (cfg.auths && server in cfg.auths) { delete cfg.auths[server]; writeConfig(cfg); }
+    try { eraseCredentials(configDir(ctx.globals.config), server); } catch (e) {
+      process.stderr.write(`WARNING: could not erase credentials: ${server}: ${(e as Error).message}\n`);
+    }
   },
 };
+
+function safe<T>(fn: () => T): T | undefined { try { return fn(); } catch { return undefined; } }
+const stored = (dir: string, server: string) => safe(() => getCredentials(dir, server))?.username ?? '';
+
+/** A line from the terminal; `hidden` echoes nothing (a password). */
+function prompt(question: string, hidden: boolean): Promise<string> {
+  return new Promise((resolve) => {
+    process.stdout.write(question);
+    const stdin = process.stdin;
+    const wasRaw = stdin.isRaw;
+    if (hidden) stdin.setRawMode(true);
+    let buf = '';
+    const onData = (b: Buffer) => {
+      for (const ch of b.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') { done(); return; }
+        if (ch === '\u0003') { done(); process.exit(130); }
+        if (ch === '\u007f' || ch === '\b') buf = buf.slice(0, -1);
+        else buf += ch;
+      }
+    };
+    const done = () => {
+      stdin.off('data', onData);
+      if (hidden) { stdin.setRawMode(wasRaw); process.stdout.write('\n'); }
+      stdin.pause();
+      resolve(buf.trim());
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
 export const search = notYet('dray search', 'Search Docker Hub for images', '[OPTIONS] TERM');

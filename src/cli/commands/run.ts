@@ -34,7 +34,7 @@ async function createContainer(ctx: Ctx, client: DockerClient, req: CreateReques
   if (!['always', 'missing', 'never'].includes(pull)) throw runError(ctx, `invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
   const doPull = async () => {
     try {
-      await pullImage(client, image, { platform: req.platform, quiet, out: process.stderr });
+      await pullImage(client, image, { platform: req.platform, quiet, out: process.stderr, config: ctx.globals.config });
     } catch (e: any) {
       throw daemonErr(daemonMsg(e));
     }

@@ -231,7 +231,17 @@ function withRedirects(ep: LiveEndpoint, next: Dispatch): Dispatch {
 function withAuth(authz: Authorizer, ep: LiveEndpoint, scopes: string[], next: Dispatch): Dispatch {
   const send = async (r: Req): Promise<{ res: Response; sent: boolean }> => {
     const target = typeof r.path === 'string' ? ep.base.host : r.path.host;
-    const h = target === ep.base.host ? await authz.header(ep.auth, scopes) : undefined;
+    let h: string | undefined;
+    try {
+      h = target === ep.base.host ? await authz.header(ep.auth, scopes) : undefined;
+    } catch (e) {
+      // Docker names the request that needed the credentials: `Head "http://…/manifests/v1": no basic auth credentials`.
+      if (e instanceof RegistryError && e.code === REG_ERR.UNAUTHORIZED && !e.message.includes('"')) {
+        const url = typeof r.path === 'string' ? v2Url(ep.base, r.path) : r.path;
+        throw new RegistryError(e.code, `${goMethod(r.method)} ${JSON.stringify(url.toString())}: ${e.message}`, e.detail);
+      }
+      throw e;
+    }
     const res = await next(h ? { ...r, headers: { ...(r.headers ?? {}), Authorization: h } } : r);
     return { res, sent: !!h };
   };

@@ -6,7 +6,9 @@
 //   {"status":"Digest: sha256:…"}
 // The bar is pkg/jsonmessage's JSONProgress.String() at the width a daemon has (no terminal: 200
 // columns), which draws the bar and the counts and, without a start time, no time left.
-import { humanSize } from '../../lib/units';
+import { progressBar } from '../../lib/jsonprogress';
+
+export { progressBar };
 
 export interface ProgressDetail { current?: number; total?: number }
 
@@ -21,18 +23,6 @@ export interface JsonMessage {
 }
 
 export type ProgressSink = (m: JsonMessage) => void;
-
-/** JSONProgress.String(): "[====>      ]  1.2MB/5MB" at `width` columns (bar only above 110). */
-export function progressBar(current: number, total: number, width = 200): string {
-  if (current <= 0 && total <= 0) return '';
-  if (total <= 0) return humanSize(current).padStart(8);
-  let percentage = Math.trunc(Math.trunc((current / total) * 100) / 2);
-  if (percentage > 50) percentage = 50;
-  let bar = '';
-  if (width > 110) bar = `[${'='.repeat(percentage)}>${' '.repeat(Math.max(0, 50 - percentage))}] `;
-  const numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
-  return bar + numbers;
-}
 
 /** A status line of one layer, no counts: {"status":"Pull complete","progressDetail":{},"id":"…"}. */
 export const layerStatus = (id: string, status: string): JsonMessage => ({ status, progressDetail: {}, id });
