@@ -20,6 +20,7 @@ import { isNotFound, baseName } from './storage/driver';
 import { Digest, tryParseDigest } from './names';
 import { manifestReferences, isIndexType } from './manifest';
 import { TRASH, layout } from './store/layout';
+import { fileTime } from './store/blobs';
 import type { Registry } from './registry';
 
 export interface GcOptions {
@@ -71,7 +72,7 @@ export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<Gc
       // a revision whose content is missing references nothing we could know of
       const refs = body ? manifestReferences(body, rev.mediaType) : undefined;
       if (body && !refs) throw new Error(`gc: manifest ${r.digest.text} of ${name} cannot be read; nothing was deleted`);
-      revs.push({ digest: r.digest, modTime: r.modTime.getTime(), mediaType: rev.mediaType, refs });
+      revs.push({ digest: r.digest, modTime: fileTime(r.modTime), mediaType: rev.mediaType, refs });
     }
     report.manifests += revs.length;
     let keep = revs;
@@ -99,7 +100,7 @@ export async function collectGarbage(reg: Registry, opts: GcOptions): Promise<Gc
   const candidates: { digest: Digest; size: number }[] = [];
   for await (const { digest, info } of reg.blobs.walk()) {
     report.blobs++;
-    if (marked.has(digest.text) || info.modTime.getTime() >= cutoff) continue;
+    if (marked.has(digest.text) || fileTime(info.modTime) >= cutoff) continue;
     const used = await reg.blobs.lastUsed(digest);
     if (used !== undefined && used >= cutoff) continue;
     candidates.push({ digest, size: info.size });

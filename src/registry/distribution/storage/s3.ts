@@ -158,18 +158,35 @@ export class S3Driver implements StorageDriver {
     throw new PathNotFoundError(NAME, p);
   }
 
+  /**
+   * Direct children, read from a listing without a delimiter: after each child found, the listing
+   * jumps past its subtree (StartAfter), so a directory of many deep entries costs about one
+   * request per child beyond the first page. (A Delimiter listing would do it in one, but
+   * S3-compatible stores differ there; s3rver drops common prefixes more than one level deep.)
+   */
   async list(p: string): Promise<string[]> {
     const prefix = this.dirPrefix(p);
     const out: string[] = [];
-    let token: string | undefined;
-    do {
-      const l = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
-      for (const cp of l.CommonPrefixes ?? []) if (cp.Prefix) out.push(this.pathOf(cp.Prefix.replace(/\/$/, '')));
-      for (const o of l.Contents ?? []) if (o.Key && o.Key !== prefix) out.push(this.pathOf(o.Key));
-      token = l.IsTruncated ? l.NextContinuationToken : undefined;
-    } while (token);
-    if (!out.length && p !== '/') throw new PathNotFoundError(NAME, p);
-    return out;
+    let after: string | undefined;
+    for (;;) {
+      const l = await this.client.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, StartAfter: after, MaxKeys: 1000 }));
+      const keys = (l.Contents ?? []).map((o) => o.Key!).filter((k) => k && k !== prefix);
+      if (!keys.length) break;
+      let last = '';
+      for (const k of keys) {
+        const rest = k.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        const child = slash < 0 ? rest : rest.slice(0, slash);
+        if (child && child !== last) { out.push(this.pathOf(prefix + child)); last = child; }
+      }
+      const tail = keys[keys.length - 1].slice(prefix.length);
+      // "~" sorts after every character a driver path may hold: past the whole subtree of `last`
+      after = tail.includes('/') ? `${prefix}${last}/~` : keys[keys.length - 1];
+      if (!l.IsTruncated) break;
+    }
+    const uniq = [...new Set(out)];
+    if (!uniq.length && p !== '/') throw new PathNotFoundError(NAME, p);
+    return uniq;
   }
 
   async move(src: string, dst: string): Promise<void> {

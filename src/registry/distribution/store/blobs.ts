@@ -15,6 +15,9 @@ import { BLOBS, digestOfBlobPath, layout } from './layout';
 
 export interface BlobStat { size: number; modTime: Date }
 
+/** A file time as GC must read it: the latest moment it may stand for (see lastUsed). */
+export const fileTime = (t: Date) => t.getTime() + 999;
+
 export class BlobStore {
   /** When this process last recorded each blob's use: uses closer together than `useEvery` are one. */
   private usedAt = new Map<string, number>();
@@ -64,7 +67,7 @@ export class BlobStore {
         // Asked first so that a HEAD of an unknown blob leaves no marker behind; asked again
         // after the marker, since GC may have taken the blob away in between.
         if (!(await this.stat(d))) return false;
-        await this.driver.putContent(layout.blobUsed(d), '');
+        await this.driver.putContent(layout.blobUsed(d), String(now));
         if (!(await this.stat(d))) return false;
       }
     } catch (e) {
@@ -76,19 +79,24 @@ export class BlobStore {
     return true;
   }
 
-  /** When the blob was last written or used, as GC judges it; `moved` is where GC put its data. */
+  /**
+   * When the blob was last written or used, as GC judges it; `moved` is where GC put its data.
+   * Stores' file times may be whole seconds (S3's are): a time read from one counts as the end
+   * of its second, so a blob is never judged older than it is.
+   */
   async lastUsed(d: Digest, moved?: string): Promise<number | undefined> {
     let t: number | undefined;
     try {
       // A rename keeps the file's time, so on drivers that touch, the moved file still tells.
-      if (this.driver.touch) t = (await this.driver.stat(moved ?? layout.blobData(d))).modTime.getTime();
-      else if (!moved) t = (await this.driver.stat(layout.blobData(d))).modTime.getTime();
+      if (this.driver.touch) t = fileTime((await this.driver.stat(moved ?? layout.blobData(d))).modTime);
+      else if (!moved) t = fileTime((await this.driver.stat(layout.blobData(d))).modTime);
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
     if (!this.driver.touch) {
+      // the marker holds the time of use to the millisecond
       try {
-        const u = (await this.driver.stat(layout.blobUsed(d))).modTime.getTime();
+        const u = Number((await this.driver.getContent(layout.blobUsed(d))).toString('utf8')) || 0;
         t = t === undefined ? u : Math.max(t, u);
       } catch (e) {
         if (!isNotFound(e)) throw e;

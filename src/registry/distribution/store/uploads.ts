@@ -15,7 +15,7 @@ import { Digest, newHash } from '../names';
 import { regError } from '../errors';
 import { KeyedMutex } from '../../../lib/lock';
 import { UPLOADS, layout } from './layout';
-import type { BlobStore } from './blobs';
+import { BlobStore, fileTime } from './blobs';
 import type { Repositories } from './repositories';
 
 export interface UploadInfo { id: string; repository: string; started: string }
@@ -83,12 +83,12 @@ export class Uploads {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }).withHeader('Range', rangeHeader(st.size));
       }
       if (body) await this.write(id, body);
+      // Done or failed, the upload is over (distribution's behaviour: one that failed verification
+      // is gone, and the client starts again).
       try {
         return await this.commit(repository, id, digest);
-      } catch (e) {
-        // distribution's behaviour: an upload that failed verification is gone, the client starts over
+      } finally {
         await this.remove(id);
-        throw e;
       }
     });
   }
@@ -125,8 +125,9 @@ export class Uploads {
     for (const id of ids) {
       if (this.active.has(id)) continue;
       let newest = 0;
-      for (const p of [layout.uploadInfo(id), layout.uploadData(id), layout.uploadDir(id)]) {
-        try { newest = Math.max(newest, (await this.driver.stat(p)).modTime.getTime()); } catch (e) {
+      // (an id with neither file is debris of a crash: newest stays 0 and it goes)
+      for (const p of [layout.uploadInfo(id), layout.uploadData(id)]) {
+        try { newest = Math.max(newest, fileTime((await this.driver.stat(p)).modTime)); } catch (e) {
           if (!isNotFound(e)) throw e;
         }
       }
