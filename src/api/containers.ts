@@ -178,10 +178,20 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
 
   r.get('/containers/:id/stats', async (req) => {
     const c = containers.get(req.params.id);
-    const stream = qBool(req.query, 'stream', true) && !qBool(req.query, 'one-shot');
+    const oneShot = qBool(req.query, 'one-shot');
+    const stream = qBool(req.query, 'stream', true) && !oneShot;
     req.res.writeHead(200, { 'Content-Type': 'application/json' });
     let prev = await containerStats(c, undefined);
-    if (!stream) { req.res.end(JSON.stringify(prev) + '\n'); return; }
+    if (!stream) {
+      // As Docker, a single reading (stream=false) comes with the one a second before it as
+      // precpu_stats, so CPU use can be computed from it; one-shot skips that wait.
+      if (!oneShot && c.State.Running) {
+        await new Promise((r2) => setTimeout(r2, 1000));
+        prev = await containerStats(c, prev);
+      }
+      req.res.end(JSON.stringify(prev) + '\n');
+      return;
+    }
     let closed = false;
     req.raw.on('close', () => { closed = true; });
     req.res.on('close', () => { closed = true; });
