@@ -1,5 +1,5 @@
 // Runs the test suites with node's test runner (TypeScript through tsx). Suites: unit, integration,
-// compat; all by default. Integration and compat suites need root and build dist/ first.
+// compat; all by default; or test files by path. Integration and compat suites need root and build dist/ first.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,11 @@ const walk = (dir) => {
     else if (n.endsWith('.test.ts')) files.push(p);
   }
 };
-for (const s of chosen) walk(join('test', s));
+// A suite is a directory under test/, or one test file given by its path.
+for (const s of chosen) {
+  if (s.endsWith('.test.ts')) files.push(s);
+  else walk(join('test', s));
+}
 if (files.length === 0) { console.error('no test files found'); process.exit(1); }
 if (chosen.some((s) => s !== 'unit')) {
   const b = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });

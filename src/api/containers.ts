@@ -242,8 +242,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const repo = req.query.get('repo') || '';
     const tag = req.query.get('tag') || '';
     const pause = qBool(req.query, 'pause', true);
-    const wasRunning = c.State.Running && !c.State.Paused;
-    if (pause && wasRunning) await containers.pause(c.Id).catch(() => {});
+    const frozen = pause ? await containers.freezeForCommit(c.Id).catch(() => false) : false;
     try {
       const parent = await images.resolve(c.Image);
       const { applyChanges } = await import('../engine/changes');
@@ -260,7 +259,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
       });
       sendJson(req.res, 201, { Id: img.id });
     } finally {
-      if (pause && wasRunning) await containers.unpause(c.Id).catch(() => {});
+      if (frozen) await containers.thawAfterCommit(c.Id).catch(() => {});
     }
   });
 }

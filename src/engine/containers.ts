@@ -156,6 +156,51 @@ export class ContainerService {
     this.rotateTimer.unref();
   }
 
+  /**
+   * A running record whose conmon lives on may still disagree with the runtime after a crash:
+   * - `created`: drayd died between the runtime's create and its start; the command never ran.
+   *   The start the client asked for is finished (the pid is then the command's, not the runtime's
+   *   init).
+   * - `paused` while the record is not: a commit froze it (freezeForCommit, which records
+   *   nothing) and drayd died before thawing it. The record holds what the user asked for.
+   */
+  private async settleRuntimeState(c: ContainerRecord): Promise<void> {
+    const rt = this.runtimeOf(c);
+    const st = await rt.state(c.Id).catch(() => undefined);
+    if (!st) return;
+    if (st.status === 'created') {
+      log.warn('container was created but never started before the crash; starting it', { id: c.Id });
+      await rt.start(c.Id);
+      let pid = c.State.Pid;
+      try { pid = Number(readFileSync(path.join(this.bundlesDir, c.Id, 'pidfile'), 'utf8').trim()) || pid; } catch { /* no pidfile */ }
+      c.State = { ...c.State, Pid: pid };
+      await this.save(c);
+    } else if (st.status === 'paused' && !c.State.Paused) {
+      log.warn('container was left frozen by an interrupted commit; thawing it', { id: c.Id });
+      await rt.resume(c.Id);
+    } else if (st.status === 'running' && c.State.Paused) {
+      c.State = { ...c.State, Status: 'running', Paused: false };
+      await this.save(c);
+    }
+  }
+
+  /**
+   * Freezes a running container for the time of a commit, as Docker's commit does, without
+   * recording it as paused: a crash meanwhile leaves a record that says running, and the restart
+   * thaws it (settleRuntimeState). Returns whether it froze it.
+   */
+  async freezeForCommit(ref: string): Promise<boolean> {
+    const c = this.get(ref);
+    if (!c.State.Running || c.State.Paused) return false;
+    await this.lock.run(c.Id, () => this.runtimeOf(c).pause(c.Id));
+    return true;
+  }
+
+  async thawAfterCommit(ref: string): Promise<void> {
+    const c = this.get(ref);
+    await this.lock.run(c.Id, () => this.runtimeOf(c).resume(c.Id));
+  }
+
   /** Brings one record in line with reality after a daemon (re)start. */
   private async reconcile(c: ContainerRecord): Promise<void> {
     if (c.State.Running || c.State.Restarting) {
@@ -165,6 +210,7 @@ export class ContainerService {
         if (!c.State.Pid) {
           try { c.State.Pid = Number(readFileSync(path.join(this.bundlesDir, c.Id, 'pidfile'), 'utf8').trim()) || 0; } catch { /* no pidfile */ }
         }
+        await this.settleRuntimeState(c);
         this.fs.adopt(c.Id);
         await adoptMounts(c.Mounts, this.volumes, c.Id);
         this.health.resumed(c);

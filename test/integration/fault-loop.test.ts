@@ -1,0 +1,212 @@
+// Crash safety, proven: drayd is killed with SIGKILL at a random moment during a random operation,
+// restarted, and the whole host is checked after every round. Bounded and seeded, so a failure
+// can be replayed: DRAY_FAULT_SEED=<seed> DRAY_FAULT_ROUNDS=<n> (the default run is 14 rounds;
+// `npm run test:faults` runs 60).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { TestDaemon, sleep, drayLauncher } from '../helpers/daemon';
+
+const SEED = Number(process.env.DRAY_FAULT_SEED ?? 20261206);
+const ROUNDS = Number(process.env.DRAY_FAULT_ROUNDS ?? 14);
+
+/** mulberry32: a small seeded generator, so a round's choices replay. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(SEED);
+const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+
+const d = new TestDaemon();
+const work = mkdtempSync('/tmp/dray-faults-');
+let keeper = '';
+let keeperPid = 0;
+let keeperPort = 0;
+let n = 0;
+
+/** The dray CLI, synchronously: for set-up and checks, while drayd is up. */
+function cli(args: string[]) {
+  return d.dray(args);
+}
+
+/** The dray CLI without blocking this process, so drayd can be killed while it runs. */
+function cliAsync(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(drayLauncher, args, { env: d.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (b) => { out += b; });
+    const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
+    c.on('close', (code) => { clearTimeout(t); resolve({ code, stdout: out }); });
+  });
+}
+
+before(async () => {
+  await d.start();
+  await d.bootstrapBusybox();
+  writeFileSync(path.join(work, 'Dockerfile'), 'FROM busybox\nRUN echo one > /one\nRUN sleep 0.3; echo two > /two\nCOPY f /f\n');
+  writeFileSync(path.join(work, 'f'), 'x'.repeat(200_000));
+  assert.equal(cli(['save', 'busybox', '-o', path.join(work, 'busybox.tar')]).code, 0);
+  // A container that must live through every kill: a published port, a named volume, a log that grows.
+  const r = cli(['run', '-d', '--name', 'keeper', '-p', '127.0.0.1::80', '-v', 'keepvol:/data', 'busybox', 'sh', '-c',
+    'echo hello > /www/index.html 2>/dev/null || (mkdir -p /www && echo hello > /www/index.html); httpd -p 80 -h /www; while true; do date >> /data/ticks; echo tick; sleep 0.2; done']);
+  assert.equal(r.code, 0, r.stderr);
+  keeper = r.stdout.trim();
+  const ins = (await d.api('GET', `/containers/${keeper}/json`)).json;
+  keeperPid = ins.State.Pid;
+  keeperPort = Number(ins.NetworkSettings.Ports['80/tcp'][0].HostPort);
+});
+
+after(async () => {
+  // User networks have bridges of their own, which TestDaemon.stop() does not look for.
+  if (d.proc && d.proc.exitCode === null) {
+    for (const c of (await d.api('GET', '/containers/json?all=1')).json ?? []) await d.api('DELETE', `/containers/${c.Id}?force=1`);
+    for (const nw of (await d.api('GET', '/networks')).json ?? []) if (!['bridge', 'host', 'none'].includes(nw.Name)) await d.api('DELETE', `/networks/${nw.Id}`);
+  }
+  const leaks = await d.stop();
+  rmSync(work, { recursive: true, force: true });
+  assert.deepEqual(leaks, [], 'nothing may be left behind');
+});
+
+/** One operation, started and left running: the kill lands somewhere inside it. */
+type Op = { name: string; run: () => Promise<unknown>; check?: () => Promise<void> };
+
+function ops(): Op[] {
+  const i = ++n;
+  const name = `f${i}`;
+  const c = cliAsync;
+  return [
+    { name: 'create', run: () => c(['create', '--name', name, 'busybox', 'true']) },
+    { name: 'run -d with port and volume', run: () => c(['run', '-d', '--name', name, '-p', '127.0.0.1::80', '-v', `vol${i}:/v`, 'busybox', 'sleep', '600']) },
+    { name: 'run --rm', run: () => c(['run', '--rm', 'busybox', 'sh', '-c', 'echo hi; sleep 0.2']) },
+    { name: 'start/stop', run: async () => { await c(['create', '--name', name, 'busybox', 'sleep', '600']); await c(['start', name]); return c(['stop', '-t', '0', name]); } },
+    {
+      name: 'rm -f', run: async () => { await c(['run', '-d', '--name', name, 'busybox', 'sleep', '600']); return c(['rm', '-f', name]); },
+      check: async () => {
+        // All there or all gone.
+        const r = await d.api('GET', `/containers/${name}/json`);
+        assert.ok(r.status === 200 || r.status === 404, `rm -f left ${name} answering ${r.status}`);
+      },
+    },
+    {
+      name: 'build', run: () => c(['build', '-q', '-t', `built:${i}`, work]),
+      check: async () => {
+        // A tag exists only on a complete image: one that runs.
+        const r = await d.api('GET', `/images/built:${i}/json`);
+        if (r.status === 404) return;
+        assert.equal(r.status, 200);
+        const run = cli(['run', '--rm', `built:${i}`, 'cat', '/one', '/two']);
+        assert.equal(run.stdout, 'one\ntwo\n', `built:${i} is tagged but incomplete: ${run.stderr}`);
+      },
+    },
+    { name: 'commit', run: () => c(['commit', 'keeper', `committed:${i}`]) },
+    { name: 'tag/rmi', run: async () => { await c(['tag', 'busybox', `tagged:${i}`]); return c(['rmi', `tagged:${i}`]); } },
+    { name: 'load', run: () => c(['load', '-i', path.join(work, 'busybox.tar')]) },
+    { name: 'save', run: () => c(['save', 'busybox', '-o', path.join(work, `s${i}.tar`)]) },
+    { name: 'volume create/rm', run: async () => { await c(['volume', 'create', `v${i}`]); return c(['volume', 'rm', `v${i}`]); } },
+    {
+      name: 'network create/connect/disconnect/rm', run: async () => {
+        await c(['network', 'create', `n${i}`]);
+        await c(['network', 'connect', `n${i}`, 'keeper']);
+        await c(['network', 'disconnect', `n${i}`, 'keeper']);
+        return c(['network', 'rm', `n${i}`]);
+      },
+    },
+    { name: 'prune', run: () => c(['container', 'prune', '-f']) },
+    { name: 'exec', run: () => c(['exec', 'keeper', 'sh', '-c', 'echo exec >> /data/exec; sleep 0.2']) },
+  ];
+}
+
+function jsonFilesUnder(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      // Layer contents and container file systems are image data, not drayd's state.
+      if (['diff', 'fs', '_data', 'blobs', 'tmp', 'trash'].includes(e.name)) continue;
+      jsonFilesUnder(p, out);
+    } else if (e.name.endsWith('.json')) out.push(p);
+    else if (e.name.endsWith('.tmp')) out.push(p);
+  }
+  return out;
+}
+
+/** Everything a user and the host would notice after a crash and restart. */
+async function checkHost(round: string): Promise<void> {
+  assert.equal((await d.api('GET', '/_ping')).status, 200, `${round}: drayd does not answer`);
+  const cs = (await d.api('GET', '/containers/json?all=1')).json as any[];
+  for (const c of cs) assert.equal((await d.api('GET', `/containers/${c.Id}/json`)).status, 200, `${round}: container ${c.Id} is listed but does not inspect`);
+  for (const i of (await d.api('GET', '/images/json')).json as any[]) assert.equal((await d.api('GET', `/images/${i.Id}/json`)).status, 200, `${round}: image ${i.Id} does not inspect`);
+  for (const v of (await d.api('GET', '/volumes')).json.Volumes ?? []) assert.equal((await d.api('GET', `/volumes/${v.Name}`)).status, 200, `${round}: volume ${v.Name} does not inspect`);
+  const nets = (await d.api('GET', '/networks')).json as any[];
+  for (const nw of nets) assert.equal((await d.api('GET', `/networks/${nw.Id}`)).status, 200, `${round}: network ${nw.Name} does not inspect`);
+
+  // The keeper lives on, the same process, its log still growing, its port still answering.
+  const k = (await d.api('GET', `/containers/${keeper}/json`)).json;
+  assert.equal(k.State.Running, true, `${round}: the keeper stopped`);
+  assert.equal(k.State.Pid, keeperPid, `${round}: the keeper has another pid`);
+  const ticks = () => (cli(['logs', keeper]).stdout.match(/tick/g) ?? []).length;
+  const t1 = ticks();
+  await sleep(500);
+  assert.ok(ticks() > t1, `${round}: the keeper's log stopped growing`);
+  const curl = spawnSync('curl', ['-s', '--max-time', '5', `http://127.0.0.1:${keeperPort}/index.html`], { encoding: 'utf8' });
+  assert.equal(curl.stdout, 'hello\n', `${round}: the keeper's published port does not answer`);
+
+  // Running containers and what the host holds for them agree.
+  const running = cs.filter((c) => c.State === 'running').map((c) => c.Id as string);
+  const ids = new Set(cs.map((c) => c.Id as string));
+  for (const m of d.mounts()) {
+    const id = /containers\/([0-9a-f]{64})\/fs\/merged/.exec(m)?.[1];
+    if (id) assert.ok(running.includes(id), `${round}: a mount of container ${id} that is not running: ${m}`);
+  }
+  for (const pid of d.conmonPids()) {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const id = /-c\0([0-9a-f]{64})/.exec(cmd)?.[1];
+    if (id && !/--exec/.test(cmd)) assert.ok(running.includes(id), `${round}: conmon ${pid} for ${id}, which is not running`);
+  }
+  for (const ns of existsSync('/run/netns') ? readdirSync('/run/netns') : []) {
+    if (!ns.startsWith('dray-')) continue;
+    const owner = running.find((id) => ns === `dray-${id.slice(0, 12)}`);
+    const ours = [...ids].some((id) => ns === `dray-${id.slice(0, 12)}`);
+    if (ours) assert.ok(owner, `${round}: netns ${ns} of a container that is not running`);
+  }
+  // Every file of state parses, and no temporary file outlives a restart.
+  for (const f of jsonFilesUnder(d.dataRoot)) {
+    assert.ok(!f.endsWith('.tmp'), `${round}: a temporary file survived the restart: ${f}`);
+    assert.doesNotThrow(() => JSON.parse(readFileSync(f, 'utf8')), `${round}: ${f} does not parse`);
+  }
+  // No layer directory outlives every image that uses it.
+  const layersDir = path.join(d.dataRoot, 'image', 'layers');
+  const used = new Set<string>();
+  for (const i of (await d.api('GET', '/images/json?all=1')).json as any[]) {
+    for (const l of (await d.api('GET', `/images/${i.Id}/json`)).json.RootFS.Layers ?? []) used.add(String(l).slice(7));
+  }
+  for (const l of readdirSync(layersDir)) {
+    if (/^[0-9a-f]{64}$/.test(l) && statSync(path.join(layersDir, l)).isDirectory()) assert.ok(used.has(l), `${round}: layer ${l.slice(0, 12)} is used by no image`);
+  }
+  // An interrupted commit does not leave its container paused.
+  assert.equal(k.State.Paused, false, `${round}: the keeper was left paused`);
+}
+
+test(`drayd killed at random moments of random operations restarts consistent (seed ${SEED}, ${ROUNDS} rounds)`, async (t) => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const op = pick(ops());
+    const delay = Math.floor(rand() * 400);
+    const round = `round ${r} (seed ${SEED}): ${op.name}, killed after ${delay} ms`;
+    t.diagnostic(round);
+    const running = op.run().catch(() => undefined);
+    await sleep(delay);
+    await d.killDaemon();
+    await running;
+    await d.start();
+    await checkHost(round);
+    await op.check?.();
+  }
+});
