@@ -58,16 +58,19 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (DOCKER_SCHEMA1.includes(ct) || DOCKER_SCHEMA1.includes(own ?? '') || m.schemaVersion === 1) {
     throw invalid('Docker schema 1 manifests are not supported; push schema 2 or OCI');
   }
+  // As distribution decides: a manifest Content-Type names the type; a generic one (none, JSON)
+  // leaves it to the body's mediaType, or to its shape; any other is refused.
+  const generic = ct === '' || ct === 'application/json' || ct === 'application/octet-stream';
   let mediaType: string;
   if (MANIFEST_TYPES.includes(ct)) {
     if (own !== undefined && own !== ct) throw invalid(`mediaType ${JSON.stringify(own)} does not match Content-Type ${JSON.stringify(ct)}`);
     mediaType = ct;
-  } else if (own !== undefined && MANIFEST_TYPES.includes(own)) {
+  } else if (generic && own !== undefined && MANIFEST_TYPES.includes(own)) {
     mediaType = own;
-  } else if (own === undefined && (ct === '' || ct === 'application/json' || ct === 'application/octet-stream')) {
+  } else if (generic && own === undefined) {
     mediaType = Array.isArray(m.manifests) ? OCI_INDEX : OCI_MANIFEST;
   } else {
-    throw invalid(`unsupported manifest media type ${JSON.stringify(own ?? ct)}`);
+    throw invalid(`unsupported manifest media type ${JSON.stringify(generic ? own : ct)}`);
   }
   if (m.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
   const out: ParsedManifest = { mediaType, blobs: [], manifests: [] };
