@@ -146,7 +146,13 @@ export const errCode = (r: Reply): string | undefined => r.json?.errors?.[0]?.co
 /** Pushes an image with raw requests (monolithic uploads), the way a minimal client does. */
 export async function pushImage(base: string, repo: string, img: TestImage, tag: string, headers: Record<string, string> = {}): Promise<void> {
   for (const b of [img.config, ...img.layers]) {
-    const r = await request('POST', `${base}/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': b.data.length }, body: b.data });
+    let r = await request('POST', `${base}/v2/${repo}/blobs/uploads/?digest=${b.digest}`, { headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': b.data.length }, body: b.data });
+    // distribution 2.8 takes no single-POST upload: it answers 202 and wants the body in a PUT
+    if (r.status === 202) {
+      const loc = new URL(r.headers.location as string, base);
+      loc.searchParams.set('digest', b.digest);
+      r = await request('PUT', loc.toString(), { headers: { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': b.data.length }, body: b.data });
+    }
     if (r.status !== 201) throw new Error(`push blob ${b.digest}: HTTP ${r.status} ${r.body}`);
   }
   const ct = JSON.parse(img.manifest.toString()).mediaType ?? OCI_MANIFEST;

@@ -30,6 +30,11 @@ const TABLE: Record<ErrorCode, [number, string]> = {
   UNKNOWN: [500, 'unknown error'],
 };
 
+/**
+ * `message` is for logs and for the body's detail: the body's own message is always the table's,
+ * as distribution sends it (clients print it after the code), and what went wrong in particular
+ * goes into its detail.
+ */
 export class RegistryError extends Error {
   readonly status: number;
   readonly headers: Record<string, string> = {};
@@ -42,8 +47,14 @@ export class RegistryError extends Error {
   withHeader(name: string, value: string): this { this.headers[name] = value; return this; }
 
   body(): string {
-    const e: Record<string, unknown> = { code: this.code, message: this.message };
-    if (this.detail !== undefined) e.detail = this.detail;
+    const standard = TABLE[this.code][1];
+    const e: Record<string, unknown> = { code: this.code, message: standard };
+    let detail = this.detail;
+    if (this.message !== standard) {
+      if (detail === undefined || typeof detail === 'string') detail = detail === undefined ? this.message : `${this.message} (${detail})`;
+      else if (typeof detail === 'object' && !Array.isArray(detail)) detail = { reason: this.message, ...(detail as object) };
+    }
+    if (detail !== undefined) e.detail = detail;
     return JSON.stringify({ errors: [e] });
   }
 }

@@ -32,7 +32,7 @@ export interface RegistryOptions {
 
 export function parseReference(ref: string): Reference {
   if (ref.includes(':')) return { digest: parseDigest(ref) };
-  if (!validTag(ref)) throw regError('TAG_INVALID', { tag: ref }, { message: 'invalid tag' });
+  if (!validTag(ref)) throw regError('TAG_INVALID', { tag: ref });
   return { tag: ref };
 }
 
@@ -63,7 +63,7 @@ export class Registry {
     // a pull-through cache decides itself when its copy of a tag is too old to trust
     const m = this.upstream ? await this.upstream.manifest(name, ref, method) : await this.localManifest(name, ref);
     if (m) return m;
-    throw regError('MANIFEST_UNKNOWN', ref.tag !== undefined ? { tag: ref.tag } : { digest: ref.digest.text }, { message: `manifest unknown: ${ref.tag ?? ref.digest.text}` });
+    throw regError('MANIFEST_UNKNOWN', ref.tag !== undefined ? { tag: ref.tag } : { digest: ref.digest.text });
   }
 
   async localManifest(name: string, ref: Reference): Promise<StoredManifest | undefined> {
@@ -88,11 +88,11 @@ export class Registry {
     const algorithm = ref.digest?.algorithm ?? 'sha256';
     const d = parseDigest(digestOf(body, algorithm));
     if (ref.digest && ref.digest.hex !== d.hex) {
-      throw regError('DIGEST_INVALID', { expected: ref.digest.text, actual: d.text }, { message: 'provided digest did not match uploaded content' });
+      throw regError('DIGEST_INVALID', { expected: ref.digest.text, actual: d.text });
     }
     for (const b of m.blobs) {
       if (!(await this.repos.hasLayer(name, b)) || !(await this.blobs.use(b))) {
-        throw regError('MANIFEST_BLOB_UNKNOWN', { digest: b.text }, { message: `blob unknown to registry: ${b.text}` });
+        throw regError('MANIFEST_BLOB_UNKNOWN', { digest: b.text });
       }
     }
     for (const c of m.manifests) {
@@ -120,12 +120,12 @@ export class Registry {
   async deleteManifest(name: string, ref: Reference): Promise<void> {
     this.deletable();
     if (ref.tag !== undefined) {
-      if (!(await this.repos.deleteTag(name, ref.tag))) throw regError('MANIFEST_UNKNOWN', { tag: ref.tag }, { message: `manifest unknown: ${ref.tag}` });
+      if (!(await this.repos.deleteTag(name, ref.tag))) throw regError('MANIFEST_UNKNOWN', { tag: ref.tag });
       return;
     }
     const d = ref.digest;
     const rev = await this.repos.getRevision(name, d);
-    if (!rev) throw regError('MANIFEST_UNKNOWN', { digest: d.text }, { message: `manifest unknown: ${d.text}` });
+    if (!rev) throw regError('MANIFEST_UNKNOWN', { digest: d.text });
     for (const [tag, t] of await this.repos.tagMap(name)) if (t.text === d.text) await this.repos.deleteTag(name, tag);
     const body = await this.blobs.get(d);
     const refs = body && manifestReferences(body, rev.mediaType);
@@ -164,7 +164,7 @@ export class Registry {
     const local = await this.repos.listTags(name);
     const up = this.upstream && (await this.upstream.tags(name));
     if (up) return [...new Set([...up, ...(local ?? [])])].sort();
-    if (!local) throw regError('NAME_UNKNOWN', { name }, { message: `repository name not known to registry: ${name}` });
+    if (!local) throw regError('NAME_UNKNOWN', { name });
     return local;
   }
 

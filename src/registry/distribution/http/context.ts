@@ -52,7 +52,7 @@ export class ReqCtx {
   }
 
   json(status: number, value: unknown, headers: Record<string, string | number> = {}): void {
-    this.reply(status, { 'Content-Type': 'application/json', ...headers }, JSON.stringify(value));
+    this.reply(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(value));
   }
 
   /** Sends `length` bytes of `src` after the headers; a client that goes away ends it quietly. */

@@ -48,9 +48,9 @@ export function matchRoute(pathname: string): Route | undefined {
       repo = decodeURIComponent(m[1]);
       ref = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
     } catch {
-      throw regError('NAME_INVALID', { name: m[1] }, { message: 'invalid repository name' });
+      throw regError('NAME_INVALID', { name: m[1] });
     }
-    if (!validName(repo)) throw regError('NAME_INVALID', { name: repo }, { message: `invalid repository name: ${repo}` });
+    if (!validName(repo)) throw regError('NAME_INVALID', { name: repo });
     return { name, repo, ref };
   }
   return undefined;
