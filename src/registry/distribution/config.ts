@@ -37,6 +37,8 @@ export interface Config {
   scrub: { intervalMs: number; rateBytesPerSec: number };
   proxy?: { remoteurl: string; username?: string; password?: string; tagTtlMs: number };
   catalog: { maxEntries: number };
+  /** Upload requests (POST, PATCH, PUT of uploads) served at once; beyond, 429 TOOMANYREQUESTS. 0: no limit. */
+  limits: { concurrentUploads: number };
   metrics: { enabled: boolean };
   log: { level: string; accessLog: boolean };
 }
@@ -153,10 +155,12 @@ export function loadConfig(flags: Flags): Config {
       rateBytesPerSec: parseSize(scrub.rate ?? '50MB', 'scrub.rate'),
     },
     catalog: { maxEntries: Number(obj(raw.catalog, 'catalog').maxentries ?? 1000) },
+    limits: { concurrentUploads: Number(obj(raw.limits, 'limits').concurrentuploads ?? 0) },
     metrics: { enabled: bool(obj(raw.metrics, 'metrics').enabled, 'metrics.enabled', true) },
     log: { level: flags.debug ? 'debug' : str(log.level, 'log.level') ?? 'info', accessLog: !bool(obj(log.accesslog, 'log.accesslog').disabled, 'log.accesslog.disabled', false) },
   };
   if (!Number.isInteger(cfg.catalog.maxEntries) || cfg.catalog.maxEntries < 1) throw new ConfigError('catalog.maxentries: expected a positive integer');
+  if (!Number.isInteger(cfg.limits.concurrentUploads) || cfg.limits.concurrentUploads < 0) throw new ConfigError('limits.concurrentuploads: expected a whole number');
 
   const cert = flags.tlsCert ?? filePath(str(tls.certificate, 'http.tls.certificate'));
   const key = flags.tlsKey ?? filePath(str(tls.key, 'http.tls.key'));

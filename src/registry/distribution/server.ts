@@ -91,7 +91,8 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
   });
 
   const scheme = cfg.http.tls ? 'https' : 'http';
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => { void handle(s, req, res, scheme); };
+  const limiter = new UploadLimiter(cfg.limits.concurrentUploads);
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => { void handle(s, req, res, scheme, limiter); };
   const server = cfg.http.tls
     ? https.createServer({ cert: readFileSync(cfg.http.tls.certificate), key: readFileSync(cfg.http.tls.key) }, onRequest)
     : http.createServer(onRequest);
@@ -133,7 +134,22 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
   };
 }
 
-async function handle(s: Services, req: http.IncomingMessage, res: http.ServerResponse, scheme: string): Promise<void> {
+/** At most `max` upload requests at once (0: any number); the rest are told to come back. */
+class UploadLimiter {
+  private active = 0;
+  constructor(private max: number) {}
+  async run(route: RouteName, method: string, fn: () => Promise<void>): Promise<void> {
+    const counted = this.max > 0 && (route === 'upload-start' || (route === 'upload' && (method === 'PATCH' || method === 'PUT')));
+    if (!counted) return fn();
+    if (this.active >= this.max) {
+      throw regError('TOOMANYREQUESTS', { limit: this.max }, { message: `too many requests: ${this.max} uploads in progress` }).withHeader('Retry-After', '1');
+    }
+    this.active++;
+    try { await fn(); } finally { this.active--; }
+  }
+}
+
+async function handle(s: Services, req: http.IncomingMessage, res: http.ServerResponse, scheme: string, limiter: UploadLimiter): Promise<void> {
   const t0 = process.hrtime.bigint();
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -189,7 +205,8 @@ async function handle(s: Services, req: http.IncomingMessage, res: http.ServerRe
     if (!methodAllowed(route, method)) throw regError('UNSUPPORTED', { method }, { message: `The operation is unsupported: ${method} ${route.name}` });
     ctx = new ReqCtx(s, req, res, url, base, route);
     ctx.identity = await s.auth.authenticate(req, accessNeeded(route, method), base);
-    await HANDLERS[route.name](ctx);
+    const c = ctx;
+    await limiter.run(route.name, method, () => HANDLERS[route.name](c));
   } catch (e) {
     sendError(req, res, e, method, url);
   }

@@ -93,7 +93,9 @@ class TokenAuth implements Authenticator {
       for (const n of need) {
         if (!has(n)) throw unauthorized(this.challenge(base, need, 'insufficient_scope'), 'authentication required: insufficient scope', [n]);
       }
-      return { user: v.subject, can: has };
+      // Beyond what this request needed (the catalog's filter, a mount's source repository), the
+      // rules decide for the token's subject, as the token server would have.
+      return { user: v.subject, can: (x) => has(x) || this.policy.allows(v.subject, x) };
     }
     // Basic credentials straight to the registry (curl, scripts) are honoured as well.
     const cred = parseBasic(h);
