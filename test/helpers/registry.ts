@@ -64,14 +64,17 @@ export interface TestImage {
 /** An image of `sizes.length` gzip layers of random content, as an OCI image manifest. */
 export async function makeImage(sizes: number[], mediaType = OCI_MANIFEST): Promise<TestImage> {
   const tars: Buffer[] = [];
-  const layers: Blob[] = [];
+  for (const [i, s] of sizes.entries()) tars.push(await layerTar(s, `layer${i}.bin`));
+  return composeImage(tars, mediaType);
+}
+
+/** An image of the given layer tars (gzip'd here; the same tar gives the same layer blob). */
+export function composeImage(tars: Buffer[], mediaType = OCI_MANIFEST): TestImage {
   const docker = mediaType === DOCKER_MANIFEST;
-  for (const [i, s] of sizes.entries()) {
-    const tar = await layerTar(s, `layer${i}.bin`);
-    tars.push(tar);
+  const layers: Blob[] = tars.map((tar) => {
     const gz = gzipSync(tar, { level: 1 });
-    layers.push({ digest: sha256(gz), size: gz.length, data: gz, mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : 'application/vnd.oci.image.layer.v1.tar+gzip' });
-  }
+    return { digest: sha256(gz), size: gz.length, data: gz, mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : 'application/vnd.oci.image.layer.v1.tar+gzip' };
+  });
   const cfgJson = Buffer.from(JSON.stringify({
     architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z',
     config: { Cmd: ['/bin/sh'], Env: [`NONCE=${randomBytes(8).toString('hex')}`] },

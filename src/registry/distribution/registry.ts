@@ -24,7 +24,7 @@ export interface Upstream {
 export interface RegistryOptions {
   /** DELETE of manifests, tags and blobs (distribution's storage.delete.enabled). */
   deleteEnabled: boolean;
-  /** Uses of one blob closer together than this are recorded once (GC's delay / 4 keeps it safe). */
+  /** On S3, uses of one blob closer together than this are recorded once (GC's delay / 4 keeps it safe). */
   useEvery?: number;
   /** Read-only (a pull-through cache): pushes and deletes are UNSUPPORTED. */
   readOnly?: boolean;

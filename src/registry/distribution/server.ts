@@ -52,8 +52,8 @@ export function openRegistry(cfg: Config): Registry {
   return new Registry(openStorage(cfg.storage), {
     deleteEnabled: cfg.deleteEnabled,
     readOnly: !!cfg.proxy,
-    // uses closer together than a quarter of GC's delay are recorded once: still safe (gc.ts)
-    useEvery: Math.min(5 * 60_000, cfg.gc.delayMs / 4),
+    // on S3, uses of a blob closer together than this are recorded once (store/blobs.ts)
+    useEvery: Math.min(60_000, cfg.gc.delayMs / 4),
   });
 }
 

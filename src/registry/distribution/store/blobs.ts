@@ -21,8 +21,17 @@ export const fileTime = (t: Date) => t.getTime() + 999;
 export class BlobStore {
   /** When this process last recorded each blob's use: uses closer together than `useEvery` are one. */
   private usedAt = new Map<string, number>();
+  private useEvery: number;
 
-  constructor(readonly driver: StorageDriver, private useEvery = 5 * 60_000) {}
+  /**
+   * `useEvery`: on drivers that cannot touch a file in place (S3: each use writes a marker),
+   * uses of one blob closer together than this are recorded once. It must stay well below the
+   * delay of every GC that runs over the storage. Touching in place (a utimes) is cheap enough to
+   * do every time.
+   */
+  constructor(readonly driver: StorageDriver, useEvery = 60_000) {
+    this.useEvery = driver.touch ? 0 : useEvery;
+  }
 
   async stat(d: Digest): Promise<BlobStat | undefined> {
     try {
@@ -56,7 +65,7 @@ export class BlobStore {
   async use(d: Digest): Promise<boolean> {
     const last = this.usedAt.get(d.text);
     const now = Date.now();
-    if (last !== undefined && now - last < this.useEvery) {
+    if (last !== undefined && this.useEvery > 0 && now - last < this.useEvery) {
       if (await this.stat(d)) return true;
       this.usedAt.delete(d.text);
       return false;
