@@ -4,11 +4,31 @@
 import { build } from 'esbuild';
 import { chmodSync, rmSync, readFileSync, readdirSync, symlinkSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 // dray-registry: `dray registry serve` (and the AWS SDK) in a bundle of its own, which the command
 // requires at run time, so that no other command loads or parses it.
-const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts', 'dray-registry': 'src/registry/distribution/main.ts' };
+// dray-compose: `dray compose` (YAML, the compiled Compose schema) likewise (src/cli/commands/compose.ts).
+const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts', 'dray-registry': 'src/registry/distribution/main.ts', 'dray-compose': 'src/compose/cli/main.ts' };
+// The Compose Specification's schema compiled by ajv into code, once, here: compiling it takes ajv
+// ~130 ms, which dray compose would otherwise pay at every start (src/compose/schema.ts, whose
+// AJV_OPTIONS these are, compiles it at run time only under tsx).
+const composeValidator = {
+  name: 'compose-spec-validator',
+  setup(b) {
+    b.onResolve({ filter: /^dray:compose-spec-validator$/ }, (a) => ({ path: a.path, namespace: 'compose-validator' }));
+    b.onLoad({ filter: /.*/, namespace: 'compose-validator' }, () => {
+      const req = createRequire(import.meta.url);
+      const Ajv = req('ajv').default;
+      const standalone = req('ajv/dist/standalone').default;
+      const schema = JSON.parse(readFileSync('src/compose/compose-spec.json', 'utf8'));
+      delete schema.$schema;
+      const ajv = new Ajv({ strict: false, allErrors: false, inlineRefs: false, validateFormats: false, code: { source: true } });
+      return { contents: standalone(ajv, ajv.compile(schema)), resolveDir: process.cwd(), loader: 'js' };
+    });
+  },
+};
 // drayd runs for days with a small live heap: 1 MiB semi-spaces instead of V8's 16 MiB keep its
 // idle RSS ~6 MiB lower for a few more (cheap) scavenges. V8 reads the flag only at start-up, so
 // it lives in the shebang, and everything that starts drayd executes the file itself.
@@ -60,8 +80,9 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     sourcemap: 'linked',
     // The CLI bundle is minified: less to read and a smaller code cache at every start (dray
     // --version 64 → 58 ms here, node -e 0 being 53). Names are kept for errors and stack traces.
-    minify: name === 'dray-main',
-    keepNames: name === 'dray-main',
+    minify: name === 'dray-main' || name === 'dray-compose',
+    keepNames: name === 'dray-main' || name === 'dray-compose',
+    plugins: name === 'dray-compose' ? [composeValidator] : [],
     banner: { js: shebang[name] ?? `#!${node}` },
     // native addon: loaded from node_modules at run time
     external: ['node-unix-socket'],

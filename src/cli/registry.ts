@@ -17,6 +17,7 @@ const networks = () => require('./commands/networks');
 const daemon = () => require('./commands/daemon');
 const cp = () => require('./commands/cp');
 const build = () => require('./commands/build');
+const composeCmd = () => require('./commands/compose');
 const registryServer = () => require('./commands/registry');
 
 /** `docker container <sub>` and the top-level shortcuts that share the same command. */
@@ -132,7 +133,7 @@ const TOP: Record<string, Entry> = {
   info: systemSubs.info,
   events: systemSubs.events,
   inspect: { desc: 'Return low-level information on Docker objects', load: c(system, 'inspect') },
-  compose: { desc: 'Docker Compose', load: c(system, 'compose') },
+  compose: { desc: 'Docker Compose', load: c(composeCmd, 'compose') },
 };
 
 export interface Found { cmd: Command; path: string[]; consumed: number }

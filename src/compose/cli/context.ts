@@ -1,0 +1,101 @@
+// What every dray compose command gets: the global options (-f, -p, --profile, --env-file,
+// --project-directory, --progress, --parallel, --ansi), the project loaded from them, the API
+// client, warnings as Docker Compose prints them, and the progress display.
+import type { DockerClient } from '../../client';
+import type { Ctx } from '../../cli/command';
+import type { FlagDef, FlagValues } from '../../cli/flags';
+import { ComposeError } from '../errors';
+import { loadProject, LoadOptions, resolveFiles, normalizeProjectName } from '../loader';
+import type { Project } from '../model';
+import { Progress, ProgressMode } from '../progress';
+import * as path from 'node:path';
+
+export interface ComposeCommand {
+  usage: string;
+  description: string;
+  flags: FlagDef[];
+  /** false: the first positional ends the flags (run, exec). */
+  interspersed?: boolean;
+  args?: { min?: number; max?: number };
+  run(cc: ComposeContext, f: FlagValues, args: string[], changed: Set<string>): Promise<number | void>;
+}
+
+export class ComposeContext {
+  readonly cwd = process.cwd();
+  private warned = new Set<string>();
+
+  constructor(readonly ctx: Ctx, readonly globals: FlagValues, readonly env: Record<string, string | undefined> = process.env) {}
+
+  client(): DockerClient { return this.ctx.client(); }
+
+  /** "WARN[0000] …" on stderr, as Docker Compose's logger writes it; once per message. */
+  warn = (msg: string): void => {
+    if (this.warned.has(msg)) return;
+    this.warned.add(msg);
+    process.stderr.write(`WARN[0000] ${msg}\n`);
+  };
+
+  loadOptions(selected?: string[]): LoadOptions {
+    const g = this.globals;
+    return {
+      cwd: this.cwd, env: this.env,
+      files: g.file?.length ? g.file : undefined,
+      projectName: g['project-name'] || undefined,
+      projectDirectory: g['project-directory'] || undefined,
+      envFiles: g['env-file']?.length ? g['env-file'] : undefined,
+      profiles: g.profile?.length ? g.profile : undefined,
+      selected, warn: this.warn,
+    };
+  }
+
+  /** The project of the files; `selected` services are enabled whatever their profiles. */
+  project(selected?: string[]): Project {
+    return loadProject(this.loadOptions(selected));
+  }
+
+  /**
+   * The project name for commands that can work from labels alone (ps, down, logs, stop…): from
+   * -p or the environment when there is no file, else the files' project.
+   */
+  projectOrName(selected?: string[]): { project?: Project; name: string } {
+    try {
+      const p = this.project(selected);
+      return { project: p, name: p.name };
+    } catch (e) {
+      const name = this.globals['project-name'] || this.env.COMPOSE_PROJECT_NAME;
+      if (name && e instanceof ComposeError && /no configuration file provided|no such file or directory/.test(e.message)) return { name: normalizeProjectName(name) };
+      throw e;
+    }
+  }
+
+  /** The project name without loading a model (for `ls`-like uses). */
+  projectName(): string {
+    const g = this.globals;
+    if (g['project-name']) return g['project-name'];
+    if (this.env.COMPOSE_PROJECT_NAME) return this.env.COMPOSE_PROJECT_NAME;
+    const r = resolveFiles(this.loadOptions());
+    return normalizeProjectName(path.basename(r.workingDir));
+  }
+
+  progress(title = 'Running'): Progress {
+    const mode = (this.globals.progress || (this.env.COMPOSE_PROGRESS ?? 'auto')) as ProgressMode;
+    if (!['auto', 'tty', 'plain', 'quiet', 'json'].includes(mode)) throw new ComposeError(`unsupported --progress value ${JSON.stringify(mode)}`);
+    const ansi = this.globals.ansi ?? 'auto';
+    const m: ProgressMode = mode === 'auto' && ansi === 'never' ? 'plain' : mode === 'auto' && ansi === 'always' ? 'tty' : mode;
+    return new Progress(process.stderr, m, title);
+  }
+
+  get parallel(): number {
+    const p = this.globals.parallel ?? Number(this.env.COMPOSE_PARALLEL_LIMIT ?? -1);
+    return Number.isFinite(p) && p > 0 ? p : 16;
+  }
+
+  /** Colours for log prefixes: --ansi, NO_COLOR, and whether stdout is a terminal. */
+  color(noColor = false): boolean {
+    if (noColor || this.env.NO_COLOR) return false;
+    const ansi = this.globals.ansi ?? 'auto';
+    if (ansi === 'never') return false;
+    if (ansi === 'always') return true;
+    return !!process.stdout.isTTY;
+  }
+}

@@ -1,0 +1,454 @@
+// The executor: runs what the planner decided, through the Engine API client only, with at most
+// `parallel` requests of work in flight. Services go as their dependencies allow: a service's
+// containers are created and started once each dependency met its condition (started, healthy,
+// completed successfully), so independent services proceed side by side. Every step reports to
+// the progress display with Docker Compose's words (Creating, Created, Starting, Started, …).
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { DockerClient } from '../client';
+import { ApiError, StreamError } from '../client/errors';
+import type { ContainerInspect, ContainerSummary } from '../client/types';
+import { jsonLines, JsonMessage } from '../client/stream';
+import type { Project, Service } from './model';
+import { ComposeError } from './errors';
+import * as L from './labels';
+import { containerName, createBody, imageName, injectedFiles, stopTimeout } from './convert';
+import { imageIndex, nameOf, numberOf, Observed, serviceOf } from './observe';
+import type { ContainersPlan, ImagePlan, NetworkPlan, ServicePlan, VolumePlan } from './planner';
+import { Progress } from './progress';
+
+/** A counting semaphore: at most `n` tasks at once. */
+export class Limiter {
+  private active = 0;
+  private queue: Array<() => void> = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try { return await fn(); } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+export const daemonMessage = (e: any): string => (e instanceof ApiError ? `Error response from daemon: ${e.message}` : e?.message ?? String(e));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ExecutorOptions {
+  parallel?: number;
+  /** Where build output goes (stderr). */
+  buildOut?: { write(s: string): unknown };
+  quietBuild?: boolean;
+}
+
+export class Executor {
+  readonly limit: Limiter;
+  /** Container IDs of each service, as they are now (for network_mode service:x, volumes_from). */
+  readonly ids = new Map<string, string[]>();
+
+  constructor(readonly client: DockerClient, readonly project: Project, readonly progress: Progress, readonly o: ExecutorOptions = {}) {
+    this.limit = new Limiter(o.parallel && o.parallel > 0 ? o.parallel : 16);
+  }
+
+  // ---- images ---------------------------------------------------------------------------------
+
+  async ensureImages(plans: ImagePlan[]): Promise<boolean> {
+    if (!plans.length) return false;
+    // Pulls go side by side; builds one after another (each uses the whole machine).
+    const pulls = plans.filter((p) => p.action === 'pull');
+    const builds = plans.filter((p) => p.action === 'build');
+    await Promise.all(pulls.map((p) => this.limit.run(() => this.pull(p.ref, p.service))));
+    for (const b of builds) await this.build(this.project.services[b.service]);
+    return true;
+  }
+
+  async pull(ref: string, service?: string): Promise<void> {
+    const id = `Image ${ref}`;
+    this.progress.event(id, 'Pulling');
+    const at = ref.lastIndexOf('@') >= 0 ? -1 : ref.lastIndexOf(':');
+    const hasTag = at > ref.lastIndexOf('/');
+    try {
+      const msgs = await this.client.images.pull(hasTag ? ref.slice(0, at) : ref, hasTag ? ref.slice(at + 1) : ref.includes('@') ? undefined : 'latest');
+      for await (const _m of msgs) { /* layers: only the result is shown */ }
+    } catch (e: any) {
+      this.progress.fail(id, 'Error', e?.message ?? '');
+      const s = service ? this.project.services[service] : undefined;
+      if (s?.build) return; // a service that can be built is built instead
+      throw new ComposeError(daemonMessage(e));
+    }
+    this.progress.done(id, 'Pulled');
+  }
+
+  async build(s: Service): Promise<string> {
+    const b = s.build!;
+    const ref = imageName(this.project, s);
+    const id = `Service ${s.name}`;
+    this.progress.event(id, 'Building');
+    const ctxMod = require('../cli/build-context') as typeof import('../cli/build-context');
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(b.context) || b.context.startsWith('git@')) {
+      this.progress.fail(id, 'Error');
+      throw new ComposeError(`failed to solve: remote build contexts are not supported by dray compose: ${b.context}`);
+    }
+    let tar;
+    let dockerfile: string;
+    try {
+      if (b.dockerfile_inline !== undefined) {
+        const extra = { name: ctxMod.randomDockerfileName(), content: Buffer.from(b.dockerfile_inline) };
+        const filter = ctxMod.contextFilter(await ctxMod.readDockerignore(b.context), extra.name);
+        tar = ctxMod.tarContext(b.context, filter, extra);
+        dockerfile = extra.name;
+      } else {
+        const df = b.dockerfile ? path.resolve(b.context, b.dockerfile) : undefined;
+        const lc = await ctxMod.localContext(b.context, df);
+        let extra;
+        if (lc.outsideDockerfile) extra = { name: ctxMod.randomDockerfileName(), content: await fsp.readFile(lc.outsideDockerfile) };
+        const filter = ctxMod.contextFilter(await ctxMod.readDockerignore(lc.contextDir), lc.relDockerfile);
+        tar = ctxMod.tarContext(lc.contextDir, filter, extra);
+        dockerfile = extra ? extra.name : lc.relDockerfile;
+      }
+    } catch (e: any) {
+      this.progress.fail(id, 'Error');
+      throw new ComposeError(`failed to solve: ${e.message}`);
+    }
+    const labels: Record<string, string> = { ...(b.labels ?? {}), [L.PROJECT]: this.project.name, [L.SERVICE]: s.name, [L.VERSION]: L.DRAY_COMPOSE_VERSION };
+    const args: Record<string, string> = {};
+    for (const [k, v] of Object.entries(b.args ?? {})) {
+      const val = v ?? this.project.environment[k];
+      if (val !== undefined) args[k] = val;
+    }
+    const query = {
+      t: [ref, ...(b.tags ?? [])], dockerfile, buildargs: args, labels, target: b.target || undefined,
+      networkmode: b.network || undefined, nocache: b.no_cache || undefined, pull: b.pull || undefined,
+      extrahosts: b.extra_hosts?.length ? b.extra_hosts.join(',') : undefined, rm: true,
+      q: this.o.quietBuild || undefined,
+    };
+    let imageId = '';
+    try {
+      const res = await this.client.images.build(tar as any, query);
+      for await (const m of jsonLines<JsonMessage>(res)) {
+        if (m.errorDetail || m.error) throw new StreamError(m.errorDetail?.message ?? m.error ?? 'unknown error');
+        if (m.aux?.ID) imageId = m.aux.ID;
+        else if (m.stream && !this.o.quietBuild) this.o.buildOut?.write(m.stream);
+      }
+    } catch (e: any) {
+      this.progress.fail(id, 'Error');
+      throw new ComposeError(`failed to solve: ${e instanceof ApiError ? e.message : e?.message ?? e}`);
+    }
+    this.progress.done(id, 'Built');
+    return imageId;
+  }
+
+  // ---- networks and volumes -------------------------------------------------------------------
+
+  async ensureNetworks(plans: NetworkPlan[], warn: (m: string) => void): Promise<void> {
+    await Promise.all(plans.map((n) => this.limit.run(async () => {
+      if (n.existing) {
+        if (!n.config.external && n.existing.Labels?.[L.PROJECT] !== this.project.name) {
+          warn(n.existing.Labels?.[L.PROJECT]
+            ? `a network with name ${n.config.name} exists but was not created for project "${this.project.name}".\nSet \`external: true\` to use an existing network`
+            : `a network with name ${n.config.name} exists but was not created by compose.\nSet \`external: true\` to use an existing network`);
+        }
+        return;
+      }
+      const id = `Network ${n.config.name}`;
+      this.progress.event(id, 'Creating');
+      const c = n.config;
+      try {
+        await this.client.networks.create({
+          Name: c.name,
+          Driver: c.driver,
+          Internal: c.internal,
+          Attachable: c.attachable,
+          EnableIPv6: c.enable_ipv6,
+          Options: c.driver_opts,
+          IPAM: c.ipam ? {
+            Driver: c.ipam.driver,
+            Config: c.ipam.config?.map((x) => ({ Subnet: x.subnet, IPRange: x.ip_range, Gateway: x.gateway, AuxiliaryAddresses: x.aux_addresses })),
+            Options: c.ipam.options,
+          } : undefined,
+          Labels: { ...(c.labels ?? {}), [L.PROJECT]: this.project.name, [L.NETWORK]: n.key, [L.VERSION]: L.DRAY_COMPOSE_VERSION },
+        });
+      } catch (e: any) {
+        this.progress.fail(id, 'Error');
+        throw new ComposeError(`failed to create network ${c.name}: ${daemonMessage(e)}`);
+      }
+      this.progress.done(id, 'Created');
+    })));
+  }
+
+  async ensureVolumes(plans: VolumePlan[], warn: (m: string) => void): Promise<void> {
+    await Promise.all(plans.map((v) => this.limit.run(async () => {
+      if (v.existing) {
+        if (!v.config.external && v.existing.Labels?.[L.PROJECT] !== this.project.name) {
+          warn(v.existing.Labels?.[L.PROJECT]
+            ? `volume ${JSON.stringify(v.config.name)} already exists but was created for project ${JSON.stringify(v.existing.Labels[L.PROJECT])} (expected ${JSON.stringify(this.project.name)}). Use \`external: true\` to use an existing volume`
+            : `volume ${JSON.stringify(v.config.name)} already exists but was not created by Docker Compose. Use \`external: true\` to use an existing volume`);
+        }
+        return;
+      }
+      const id = `Volume ${v.config.name}`;
+      this.progress.event(id, 'Creating');
+      try {
+        await this.client.volumes.create({
+          Name: v.config.name, Driver: v.config.driver, DriverOpts: v.config.driver_opts,
+          Labels: { ...(v.config.labels ?? {}), [L.PROJECT]: this.project.name, [L.VOLUME]: v.key, [L.VERSION]: L.DRAY_COMPOSE_VERSION },
+        });
+      } catch (e: any) {
+        this.progress.fail(id, 'Error');
+        throw new ComposeError(`failed to create volume ${v.config.name}: ${daemonMessage(e)}`);
+      }
+      this.progress.done(id, 'Created');
+    })));
+  }
+
+  // ---- containers -----------------------------------------------------------------------------
+
+  private imageIds = new Map<string, string>();
+
+  async refreshImages(): Promise<void> {
+    const idx = imageIndex(await this.client.images.list());
+    this.imageIds = idx;
+  }
+
+  setImages(obs: Observed): void { if (obs.images) this.imageIds = obs.images; }
+
+  private imageIdFor(s: Service): string | undefined {
+    const { normalizeRef } = require('./observe') as typeof import('./observe');
+    const ref = imageName(this.project, s);
+    return this.imageIds.get(normalizeRef(ref)) ?? this.imageIds.get(ref);
+  }
+
+  containerOf = (service: string): string | undefined => this.ids.get(service)?.[0];
+
+  /** Creates one container of a service (not started). */
+  async createContainer(s: Service, number: number, name: string, o: { inherited?: ContainerInspect; oneoff?: boolean; extraLabels?: Record<string, string>; override?: (b: any) => void; noServiceAlias?: boolean } = {}): Promise<string> {
+    const inheritedVolumes: Record<string, string> = {};
+    for (const m of o.inherited?.Mounts ?? []) if (m.Type === 'volume' && m.Name) inheritedVolumes[m.Destination] = m.Name;
+    const body = createBody({
+      project: this.project, service: s, number, name, imageId: this.imageIdFor(s), oneoff: o.oneoff,
+      inheritedVolumes, containerOf: this.containerOf, extraLabels: o.extraLabels, noServiceAlias: o.noServiceAlias,
+    });
+    o.override?.(body);
+    const r = await this.client.containers.create(body, { name, platform: s.platform });
+    for (const f of injectedFiles(this.project, s)) await this.inject(r.Id, f);
+    return r.Id;
+  }
+
+  /** A secret or config given as content: a one-file tar put into the container. */
+  private async inject(id: string, f: { target: string; content: string; mode: number; uid?: number; gid?: number }): Promise<void> {
+    const ts = module.require('tar-stream') as typeof import('tar-stream');
+    const pack = ts.pack();
+    const dir = path.posix.dirname(f.target);
+    const data = Buffer.from(f.content);
+    pack.entry({ name: path.posix.basename(f.target), mode: f.mode, uid: f.uid ?? 0, gid: f.gid ?? 0, size: data.length, mtime: new Date() }, data);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    // The directory may not exist yet in the image: a tar with it is put at /.
+    try { await this.client.containers.putArchive(id, dir, Buffer.concat(chunks)); } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      const p2 = ts.pack();
+      p2.entry({ name: `${dir.replace(/^\//, '')}/`, type: 'directory', mode: 0o755, mtime: new Date() });
+      p2.entry({ name: `${f.target.replace(/^\//, '')}`, mode: f.mode, uid: f.uid ?? 0, gid: f.gid ?? 0, size: data.length, mtime: new Date() }, data);
+      p2.finalize();
+      const c2: Buffer[] = [];
+      for await (const c of p2) c2.push(c as Buffer);
+      await this.client.containers.putArchive(id, '/', Buffer.concat(c2));
+    }
+  }
+
+  async start(id: string, name: string): Promise<void> {
+    const ev = `Container ${name}`;
+    this.progress.event(ev, 'Starting');
+    try { await this.client.containers.start(id); } catch (e: any) {
+      if (e instanceof ApiError && e.status === 304) { this.progress.done(ev, 'Started'); return; }
+      this.progress.fail(ev, 'Error', e?.message ?? '');
+      throw new ComposeError(daemonMessage(e));
+    }
+    this.progress.done(ev, 'Started');
+  }
+
+  async stop(c: { Id: string; name: string; service?: Service }, t?: number, quiet = false): Promise<void> {
+    const ev = `Container ${c.name}`;
+    if (!quiet) this.progress.event(ev, 'Stopping');
+    try { await this.client.containers.stop(c.Id, { t: stopTimeout(c.service, t) }); } catch (e: any) {
+      if (!(e instanceof ApiError && (e.status === 304 || e.status === 404))) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
+    }
+    if (!quiet) this.progress.done(ev, 'Stopped');
+  }
+
+  async remove(c: { Id: string; name: string }, o: { volumes?: boolean; force?: boolean } = {}): Promise<void> {
+    const ev = `Container ${c.name}`;
+    this.progress.event(ev, 'Removing');
+    try { await this.client.containers.remove(c.Id, { v: o.volumes, force: o.force ?? true }); } catch (e: any) {
+      if (!(e instanceof ApiError && e.status === 404)) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
+    }
+    this.progress.done(ev, 'Removed');
+  }
+
+  /**
+   * Recreates a container: the new one is made under a temporary name first (the old one keeps
+   * running if that fails), then the old one is stopped and removed and the new one takes its name.
+   */
+  async recreate(s: Service, old: ContainerSummary, number: number): Promise<string> {
+    const name = containerName(this.project, s, number);
+    const ev = `Container ${name}`;
+    this.progress.event(ev, 'Recreate');
+    const inherited = await this.client.containers.inspect(old.Id).catch(() => undefined);
+    const tmp = `${old.Id.slice(0, 12)}_${name}`;
+    let id: string;
+    try {
+      id = await this.createContainer(s, number, tmp, { inherited, extraLabels: { [L.REPLACE]: nameOf(old) } });
+      await this.client.containers.stop(old.Id, { t: stopTimeout(s) }).catch((e) => { if (!(e instanceof ApiError && e.status === 304)) throw e; });
+      await this.client.containers.remove(old.Id, { force: true });
+      await this.client.containers.rename(id, name);
+    } catch (e: any) {
+      this.progress.fail(ev, 'Error', e?.message ?? '');
+      throw new ComposeError(daemonMessage(e));
+    }
+    this.progress.done(ev, 'Recreated');
+    return id;
+  }
+
+  // ---- waiting on conditions ------------------------------------------------------------------
+
+  /** Resolves when the service's containers meet the condition; throws Docker Compose's message when they cannot. */
+  async waitCondition(dep: string, condition: string, ids: string[], required: boolean, warn: (m: string) => void, signal?: AbortSignal): Promise<void> {
+    if (condition === 'service_started') return;
+    const fail = (msg: string) => {
+      if (!required) { warn(`optional dependency ${JSON.stringify(dep)} failed: ${msg}`); return; }
+      throw new ComposeError(msg);
+    };
+    for (const id of ids) {
+      let name = id.slice(0, 12);
+      const ev = () => `Container ${name}`;
+      let announced = false;
+      for (;;) {
+        if (signal?.aborted) return;
+        let c: ContainerInspect;
+        try { c = await this.client.containers.inspect(id); } catch (e: any) { return fail(daemonMessage(e)); }
+        name = c.Name.replace(/^\//, '');
+        if (!announced) { this.progress.event(ev(), 'Waiting'); announced = true; }
+        if (condition === 'service_healthy') {
+          const h = c.State.Health?.Status;
+          if (!c.Config.Healthcheck || c.Config.Healthcheck.Test?.[0] === 'NONE' || (!h && c.State.Running)) {
+            this.progress.fail(ev(), 'Error');
+            return fail(`dependency failed to start: container ${name} has no healthcheck configured`);
+          }
+          if (h === 'healthy') { this.progress.done(ev(), 'Healthy'); break; }
+          if (!c.State.Running && !c.State.Restarting) { this.progress.fail(ev(), 'Error'); return fail(`dependency failed to start: container ${name} exited (${c.State.ExitCode})`); }
+          if (h === 'unhealthy') { this.progress.fail(ev(), 'Error'); return fail(`dependency failed to start: container ${name} is unhealthy`); }
+        } else if (condition === 'service_completed_successfully') {
+          if (!c.State.Running && !c.State.Restarting && c.State.Status !== 'created') {
+            if (c.State.ExitCode === 0) { this.progress.done(ev(), 'Exited'); break; }
+            this.progress.fail(ev(), 'Error');
+            return fail(`service ${JSON.stringify(dep)} didn't complete successfully: exit ${c.State.ExitCode}`);
+          }
+        } else return;
+        await sleep(condition === 'service_healthy' ? 100 : 50);
+      }
+    }
+  }
+
+  // ---- converging -------------------------------------------------------------------------------
+
+  /**
+   * Runs the containers plan: each service once its dependencies are ready. Returns the IDs of the
+   * containers started by this run (for attaching logs).
+   */
+  async converge(plan: ContainersPlan, o: { timeout?: number; noStart?: boolean; warn: (m: string) => void; selection: Set<string>; signal?: AbortSignal }): Promise<{ started: Map<string, string[]>; changed: Set<string> }> {
+    const ready = new Map<string, Promise<void>>();
+    const started = new Map<string, string[]>();
+    const changed = new Set<string>();
+    for (const sp of plan.services) this.ids.set(sp.name, sp.containers.filter((a) => a.kind === 'keep').map((a) => (a as any).container.Id));
+    let firstError: unknown;
+    const runService = async (sp: ServicePlan): Promise<void> => {
+      const s = sp.service;
+      // Dependencies first, each by its condition.
+      for (const [dep, cond] of Object.entries(s.depends_on)) {
+        const r = ready.get(dep);
+        if (!r) continue;
+        try { await r; } catch (e) {
+          if (!cond.required) { o.warn(`optional dependency ${JSON.stringify(dep)} failed to start`); continue; }
+          throw e;
+        }
+        if (!o.noStart) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
+      }
+      if (firstError) throw firstError;
+      // Past the scale: stop and remove, highest numbers first.
+      await Promise.all(sp.remove.map((c) => this.limit.run(async () => {
+        await this.stop({ Id: c.Id, name: nameOf(c), service: s }, undefined);
+        await this.remove({ Id: c.Id, name: nameOf(c) });
+      })));
+      const restartFor = Object.entries(s.depends_on).some(([d, c]) => c.restart && changed.has(d));
+      const ids: string[] = [];
+      const toStart: Array<{ id: string; name: string }> = [];
+      await Promise.all(sp.containers.map((a) => this.limit.run(async () => {
+        const name = containerName(this.project, s, a.number);
+        if (a.kind === 'keep') {
+          ids[a.number] = a.container.Id;
+          if (a.start) toStart.push({ id: a.container.Id, name });
+          else if (restartFor && !o.noStart) {
+            const ev = `Container ${name}`;
+            this.progress.event(ev, 'Restarting');
+            await this.client.containers.restart(a.container.Id, { t: stopTimeout(s) });
+            this.progress.done(ev, 'Restarted');
+            changed.add(sp.name);
+          } else this.progress.done(`Container ${name}`, 'Running');
+          return;
+        }
+        if (a.kind === 'create') {
+          const ev = `Container ${name}`;
+          this.progress.event(ev, 'Creating');
+          let id: string;
+          try { id = await this.createContainer(s, a.number, name); } catch (e: any) {
+            this.progress.fail(ev, 'Error', e instanceof ApiError ? e.message : '');
+            throw e instanceof ComposeError ? e : new ComposeError(daemonMessage(e));
+          }
+          this.progress.done(ev, 'Created');
+          ids[a.number] = id;
+          toStart.push({ id, name });
+        } else {
+          const id = await this.recreate(s, a.container, a.number);
+          ids[a.number] = id;
+          toStart.push({ id, name });
+        }
+        changed.add(sp.name);
+      })));
+      this.ids.set(sp.name, ids.filter(Boolean));
+      if (o.noStart) return;
+      const mine: string[] = [];
+      await Promise.all(toStart.map((c) => this.limit.run(async () => { await this.start(c.id, c.name); mine.push(c.id); })));
+      if (toStart.length) changed.add(sp.name);
+      started.set(sp.name, mine);
+    };
+    for (const sp of plan.services) {
+      const p = runService(sp);
+      p.catch((e) => { firstError ??= e; });
+      ready.set(sp.name, p);
+    }
+    const results = await Promise.allSettled(plan.services.map((sp) => ready.get(sp.name)!));
+    const bad = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (bad) throw firstError ?? bad.reason;
+    return { started, changed };
+  }
+
+  // ---- down -------------------------------------------------------------------------------------
+
+  /** Stops containers, dependents before what they depend on (as `down` and `stop` do). */
+  async stopInOrder(containers: ContainerSummary[], t: number | undefined, order: string[]): Promise<void> {
+    const rank = new Map(order.map((n, i) => [n, i]));
+    const groups = new Map<number, ContainerSummary[]>();
+    for (const c of containers) {
+      const r = rank.get(serviceOf(c)) ?? order.length;
+      (groups.get(r) ?? groups.set(r, []).get(r)!).push(c);
+    }
+    for (const r of [...groups.keys()].sort((a, b) => b - a)) {
+      await Promise.all(groups.get(r)!.map((c) => this.limit.run(() => this.stop({ Id: c.Id, name: nameOf(c), service: this.project.services[serviceOf(c)] }, t))));
+    }
+  }
+}
+
+export const sortByNumber = (a: ContainerSummary, b: ContainerSummary) => serviceOf(a).localeCompare(serviceOf(b)) || numberOf(a) - numberOf(b);
