@@ -13,7 +13,7 @@
 import { promises as fsp, watch, FSWatcher, readFileSync, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import { writeJsonAtomic, writeDerivedFile, readJsonIfExists } from '../lib/atomic';
+import { writeJsonAtomic, writeDerivedFile, readJsonIfExists, sweepTempFiles } from '../lib/atomic';
 import { conflict, invalid, notFound, notModified, systemError, DrayError, errorMessage, isKind } from '../lib/errors';
 import { newId, shortId } from '../lib/ids';
 import { KeyedMutex } from '../lib/lock';
@@ -26,6 +26,7 @@ import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
 import { resolveLogConfig, rotationOf, Rotation } from './log-drivers';
 import { HealthMonitor } from './health';
+import { parseLink, linkName, linkEnv, linkHostsLine } from './links';
 import type { ImageService } from './images';
 import type { NetworkService, EndpointConfig } from './networks';
 import { VolumeService, dirSize } from './volumes';
@@ -62,6 +63,8 @@ export class ContainerService {
   /** Exits being handled (handleExit through onExitFile), awaited by shutdown(). */
   private readonly exiting = new Set<Promise<void>>();
   readonly health: HealthMonitor;
+  /** Whether any container was ever given a link (ps looks for link names only then). */
+  private anyLinks = false;
 
   readonly containersDir: string;
   readonly bundlesDir: string;
@@ -126,6 +129,8 @@ export class ContainerService {
     await Promise.all([...this.runtimes.values()].map((rt) => rt.useSealedCopy(path.join(this.cfg.execRoot, 'runtimes'))));
     const ids = await fsp.readdir(this.containersDir);
     for (const id of ids) {
+      // A write a crash cut short leaves its temporary file (writeJsonAtomic); the record itself is whole.
+      await sweepTempFiles(path.join(this.containersDir, id)).catch(() => {});
       const rec = await readJsonIfExists<ContainerRecord>(path.join(this.containersDir, id, 'container.json')).catch(() => undefined);
       if (!rec) {
         // A create that died before its record was written: nothing refers to it.
@@ -139,6 +144,7 @@ export class ContainerService {
         continue;
       }
       await this.health.load(rec);
+      if (rec.Dray.links?.length) this.anyLinks = true;
       this.byId.set(rec.Id, rec);
       this.byName.set(rec.Name.slice(1), rec.Id);
     }
@@ -293,6 +299,8 @@ export class ContainerService {
     const { path: cmdPath, args } = commandOf(config);
     const id = newId();
     const cname = name ? name.replace(/^\//, '') : randomName((n) => this.byName.has(n));
+    const links = this.planLinks(hostConfig, netMode, cname, endpoints);
+    if (links.length) this.anyLinks = true;
     if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === 'host' ? os.hostname() : id.slice(0, 12);
     const lowerDirs = await this.images.lowerDirs(image);
     const dir = path.join(this.containersDir, id);
@@ -329,7 +337,7 @@ export class ContainerService {
       Mounts: [],
       Config: config,
       NetworkSettings: networkSettings(primaryNet?.Name ?? netMode),
-      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(internal.scratch ? { scratch: true } : {}) },
+      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(links.length ? { links } : {}), ...(internal.scratch ? { scratch: true } : {}) },
     };
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
     const holder = this.byName.get(cname);
@@ -400,6 +408,77 @@ export class ContainerService {
 
   private async save(c: ContainerRecord): Promise<void> {
     await writeJsonAtomic(path.join(this.containersDir, c.Id, 'container.json'), c);
+  }
+
+  /**
+   * Checks --link at create as Docker does (the linked container must exist, host networking
+   * takes no links) and gives the links to keep; HostConfig.Links is rewritten in Docker's stored
+   * form, "/child:/parent/alias". On a user network Docker keeps links in the endpoint instead.
+   */
+  private planLinks(hc: HostConfig, netMode: string, parentName: string, endpoints: Record<string, EndpointConfig>): { id: string; alias: string }[] {
+    const specs = [...((hc.Links ?? []) as string[]), ...Object.values(endpoints).flatMap((e) => ((e as { Links?: string[] | null }).Links ?? []))];
+    if (!specs.length) return [];
+    if (netMode === 'host') throw invalid("conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+    const out: { id: string; alias: string }[] = [];
+    for (const spec of specs) {
+      const { name, alias } = parseLink(spec);
+      const child = this.find(name);
+      if (!child) throw invalid(`could not get container for ${name}: No such container: ${name}`);
+      if (child.HostConfig.NetworkMode === 'host') throw invalid("conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+      if (!out.some((l) => l.alias === alias)) out.push({ id: child.Id, alias });
+    }
+    if ((hc.Links as string[] | undefined)?.length) hc.Links = out.map((l) => `${this.byId.get(l.id)!.Name}:${linkName(parentName, l.alias)}`);
+    return out;
+  }
+
+  /**
+   * What the links of a container being started give it: for each linked container (which must
+   * be running) a hosts entry and, on the default bridge, Docker's ALIAS_* variables. A linked
+   * container removed since is skipped, as Docker drops such a link.
+   */
+  private linkedChildren(c: ContainerRecord): { env: string[]; hosts: string } {
+    const env: string[] = [];
+    let hosts = '';
+    const mode = effectiveNetworkMode(c.HostConfig.NetworkMode);
+    for (const l of c.Dray.links ?? []) {
+      const child = this.byId.get(l.id);
+      if (!child) continue;
+      const name = linkName(c.Name, l.alias);
+      // Not a runtime error: Docker's message reaches the client as it is.
+      if (!child.State.Running) throw invalid(`Cannot link to a non running container: ${child.Name} AS ${name}`);
+      const nets = child.NetworkSettings.Networks ?? {};
+      const ip: string | undefined = nets[mode]?.IPAddress || (Object.values(nets) as { IPAddress?: string }[]).find((n) => n.IPAddress)?.IPAddress;
+      if (!ip) throw invalid(`Cannot link to ${child.Name}, as it does not belong to the default network`);
+      if (mode === 'bridge') env.push(...linkEnv(l.alias, name, ip, child.Config.Env ?? [], Object.keys(child.Config.ExposedPorts ?? {})));
+      hosts += linkHostsLine(ip, l.alias, child.Config.Hostname || child.Id.slice(0, 12), child.Name.slice(1));
+    }
+    return { env, hosts };
+  }
+
+  /** The names a container is listed under as others' link (/parent/alias), as in Docker's ps. */
+  private linkNamesOf(c: ContainerRecord): string[] {
+    const out: string[] = [];
+    for (const p of this.byId.values()) for (const l of p.Dray.links ?? []) if (l.id === c.Id) out.push(linkName(p.Name, l.alias));
+    return out;
+  }
+
+  /** `docker rm --link /parent/alias`: the parent forgets that link. */
+  async removeLink(ref: string): Promise<void> {
+    const name = ref.startsWith('/') ? ref : '/' + ref;
+    const cut = name.lastIndexOf('/');
+    const parentName = name.slice(0, cut);
+    const alias = name.slice(cut + 1);
+    if (!parentName) throw systemError('Conflict, cannot remove the default link name of the container');
+    const parent = this.find(parentName);
+    if (!parent) throw systemError(`Cannot get parent ${parentName} for link name ${name}`);
+    const link = (parent.Dray.links ?? []).find((l) => l.alias === alias);
+    if (!link) throw notFound(`No such container: ${name}`);
+    await this.lock.run(parent.Id, async () => {
+      parent.Dray.links = (parent.Dray.links ?? []).filter((l) => l !== link);
+      const kept = ((parent.HostConfig.Links ?? []) as string[]).filter((s) => parseLink(s).alias !== alias);
+      if (parent.HostConfig.Links) parent.HostConfig.Links = kept;
+      await this.save(parent);
+    });
   }
 
   private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
@@ -474,6 +553,8 @@ export class ContainerService {
       lap('mounted');
       const input = await this.specInput(c, rootfs);
       lap('spec input');
+      const linked = this.linkedChildren(c);
+      input.env.push(...linked.env);
       if (usesNetworkService(c.HostConfig.NetworkMode!)) {
         networked = true;
         const net = await this.networks.attachContainer({
@@ -487,7 +568,7 @@ export class ContainerService {
         });
         input.network = { mode: 'path', path: net.netnsPath };
         c.NetworkSettings = net.settings;
-        await this.writeHostFiles(c, net);
+        await this.writeHostFiles(c, { ...net, hostsEntries: net.hostsEntries + linked.hosts });
       } else {
         await this.writeHostFiles(c);
       }
@@ -1004,7 +1085,7 @@ export class ContainerService {
     const cmd = [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
     const s: Record<string, unknown> = {
       Id: c.Id,
-      Names: ['/' + c.Name.slice(1)],
+      Names: ['/' + c.Name.slice(1), ...(this.anyLinks ? this.linkNamesOf(c) : [])],
       Image: c.Config.Image,
       ImageID: c.Image,
       Command: cmd,

@@ -10,6 +10,8 @@ import { ExecService } from './exec';
 import { NetworkService } from './networks';
 import { VolumeService } from './volumes';
 import { run } from '../lib/exec';
+import { log } from '../lib/log';
+import { errorMessage } from '../lib/errors';
 import { LOG_DRIVERS } from './log-drivers';
 import { API_VERSION, ENGINE_VERSION } from '../api/version';
 import { versionInfo, goArch } from '../api/system';
@@ -49,8 +51,39 @@ export class Engine {
       return c ? { running: c.State.Running, name: c.Name.slice(1) } : undefined;
     });
     await this.networks.init();
+    await this.settleConnects();
     await this.execs.init();
     await this.containers.startOnBoot();
+  }
+
+  /**
+   * A `network connect` or `disconnect` spans two records, the network's (its endpoints) and the
+   * running container's (NetworkSettings), written one after the other: a crash in between leaves
+   * them disagreeing, and `network rm` then fails on an endpoint no container shows. The network's
+   * side is written first, so an endpoint the container does not show is a connect that did not
+   * finish (undone: torn down), and a network the container shows without an endpoint a
+   * disconnect that did (finished in the container's record).
+   */
+  private async settleConnects(): Promise<void> {
+    for (const c of this.containers.list()) {
+      if (!c.State.Running) continue;
+      const attached = new Set(this.networks.networkNamesOf(c.Id));
+      const shown = Object.keys(c.NetworkSettings.Networks ?? {}).filter((n) => !['host', 'none'].includes(n) && !n.startsWith('container:'));
+      for (const name of attached) {
+        if (shown.includes(name)) continue;
+        log.warn('undoing a network connect a crash cut short', { container: c.Id, network: name });
+        await this.networks.disconnect(name, c.Id, true).catch((e) => log.warn('undoing the connect failed', { container: c.Id, network: name, error: errorMessage(e) }));
+      }
+      const gone = shown.filter((n) => !attached.has(n));
+      if (gone.length) {
+        log.warn('finishing a network disconnect a crash cut short', { container: c.Id, networks: gone });
+        await this.containers.updateNetworks(c.Id, (r) => {
+          const nets = { ...(r.NetworkSettings.Networks ?? {}) };
+          for (const n of gone) delete nets[n];
+          r.NetworkSettings.Networks = nets;
+        });
+      }
+    }
   }
 
   async shutdown(): Promise<void> {

@@ -69,7 +69,7 @@ export interface CreateNetworkRequest {
   Attachable?: boolean;
   Labels?: Record<string, string> | null;
   Options?: Record<string, string> | null;
-  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] | null; Options?: Record<string, string> | null } | null;
+  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> | null }[] | null; Options?: Record<string, string> | null } | null;
   CheckDuplicate?: boolean;
   EnableIPv6?: boolean;
 }
@@ -250,7 +250,7 @@ export class NetworkService {
     if (req.EnableIPv6) throw notImplemented('IPv6 networks are not supported');
     if ([...this.nets.values()].some((n) => n.Name === name)) throw conflict(`network with name ${name} already exists`);
     if (req.IPAM?.Driver && req.IPAM.Driver !== 'default') throw notFound(`plugin "${req.IPAM.Driver}" not found`);
-    const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange));
+    const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange || Object.keys(c.AuxiliaryAddresses ?? {}).length));
     const v4 = configs.filter((c) => !(c.Subnet ?? '').includes(':'));
     if (configs.length > v4.length) throw notImplemented('IPv6 subnets are not supported');
     if (v4.length > 1) throw notImplemented('more than one IPv4 subnet per network is not supported');
@@ -410,6 +410,11 @@ export class NetworkService {
       this.publish('connect', net, c.id);
       return endpointSettings(net, ep);
     });
+  }
+
+  /** Names of the networks a container has an endpoint on. */
+  networkNamesOf(containerId: string): string[] {
+    return this.endpointsOf(containerId).map((e) => e.net.Name);
   }
 
   disconnect(ref: string, containerId: string, force = false): Promise<void> {

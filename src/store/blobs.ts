@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { StoreLayout, hex } from './layout';
-import { writeFileAtomic, fsyncDir } from '../lib/atomic';
+import { writeFileAtomic, fsyncDir, sweepTempFiles } from '../lib/atomic';
 
 export interface BlobInfo { digest: string; size: number }
 
@@ -18,6 +18,8 @@ export class BlobStore {
 
   async init(): Promise<void> {
     await fsp.mkdir(this.layout.blobsDir, { recursive: true });
+    // putBytes writes through writeFileAtomic: a crash leaves its temporary file beside the blobs.
+    await sweepTempFiles(this.layout.blobsDir);
     await fsp.rm(this.layout.ingestDir, { recursive: true, force: true });
     await fsp.mkdir(this.layout.ingestDir, { recursive: true });
   }

@@ -125,15 +125,14 @@ function ops(): Op[] {
   ];
 }
 
-function jsonFilesUnder(dir: string, out: string[] = []): string[] {
+/** drayd's files of state (*.json) and temporary files (*.tmp) under `dir`; content (layers, container file systems, volumes) is not looked into. */
+function stateFilesUnder(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) {
-      // Layer contents and container file systems are image data, not drayd's state.
-      if (['diff', 'fs', '_data', 'blobs', 'tmp', 'trash'].includes(e.name)) continue;
-      jsonFilesUnder(p, out);
-    } else if (e.name.endsWith('.json')) out.push(p);
-    else if (e.name.endsWith('.tmp')) out.push(p);
+      if (['diff', 'fs', '_data', 'tmp', 'trash', 'ingest'].includes(e.name)) continue;
+      stateFilesUnder(p, out);
+    } else if (e.name.endsWith('.tmp') || (e.name.endsWith('.json') && !p.includes('/blobs/'))) out.push(p);
   }
   return out;
 }
@@ -177,8 +176,25 @@ async function checkHost(round: string): Promise<void> {
     const ours = [...ids].some((id) => ns === `dray-${id.slice(0, 12)}`);
     if (ours) assert.ok(owner, `${round}: netns ${ns} of a container that is not running`);
   }
+  // Networks and containers agree on who is attached where.
+  for (const nw of nets) {
+    const full = (await d.api('GET', `/networks/${nw.Id}`)).json;
+    for (const cid of Object.keys(full.Containers ?? {})) {
+      const c = (await d.api('GET', `/containers/${cid}/json`)).json;
+      assert.ok(c?.NetworkSettings?.Networks?.[full.Name], `${round}: network ${full.Name} lists ${cid.slice(0, 12)}, which does not show it`);
+    }
+  }
+  for (const c of cs) {
+    const full = (await d.api('GET', `/containers/${c.Id}/json`)).json;
+    if (!full.State.Running) continue;
+    for (const name of Object.keys(full.NetworkSettings.Networks ?? {})) {
+      if (['host', 'none'].includes(name)) continue;
+      const nw = (await d.api('GET', `/networks/${name}`)).json;
+      assert.ok(nw?.Containers?.[c.Id], `${round}: ${c.Id.slice(0, 12)} shows network ${name}, which does not list it`);
+    }
+  }
   // Every file of state parses, and no temporary file outlives a restart.
-  for (const f of jsonFilesUnder(d.dataRoot)) {
+  for (const f of stateFilesUnder(d.dataRoot)) {
     assert.ok(!f.endsWith('.tmp'), `${round}: a temporary file survived the restart: ${f}`);
     assert.doesNotThrow(() => JSON.parse(readFileSync(f, 'utf8')), `${round}: ${f} does not parse`);
   }
