@@ -91,7 +91,7 @@ export function canonicalPorts(list: unknown[]): PortConfig[] {
   const out: PortConfig[] = [];
   for (const p of list) {
     if (isDict(p)) {
-      const e: PortConfig = { mode: p.mode ?? 'ingress', target: Number(p.target), protocol: p.protocol ?? 'tcp' };
+      const e: PortConfig = { mode: p.mode ?? 'ingress', target: p.target, protocol: p.protocol ?? 'tcp' };
       if (p.name !== undefined) e.name = p.name;
       if (p.host_ip !== undefined) e.host_ip = p.host_ip;
       if (p.published !== undefined && p.published !== null && p.published !== '') e.published = String(p.published);

@@ -366,7 +366,8 @@ export class Executor {
     let firstError: unknown;
     const runService = async (sp: ServicePlan): Promise<void> => {
       const s = sp.service;
-      // Dependencies first, each by its condition.
+      // Dependencies first, each by its condition; a service with nothing to start waits on none.
+      const idle = sp.containers.every((a) => a.kind === 'keep' && !a.start) && !sp.remove.length;
       for (const [dep, cond] of Object.entries(s.depends_on)) {
         const r = ready.get(dep);
         if (!r) continue;
@@ -374,7 +375,7 @@ export class Executor {
           if (!cond.required) { o.warn(`optional dependency ${JSON.stringify(dep)} failed to start`); continue; }
           throw e;
         }
-        if (!o.noStart) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
+        if (!o.noStart && !(idle && !(cond.restart && changed.has(dep)))) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
       }
       if (firstError) throw firstError;
       // Past the scale: stop and remove, highest numbers first.

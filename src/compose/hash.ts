@@ -9,6 +9,8 @@
 //       develop (they change how a container is made or how many, not what one container is);
 //     - keys sorted at every level (so label or environment order is no change), and empty
 //       mappings, empty lists and nulls dropped (`labels: {}` is the same as no labels);
+//     - networks as a list of [name, configuration] pairs sorted by name (so a network without
+//       configuration still counts);
 //     - lists whose order means nothing sorted: cap_add, cap_drop, expose, ports, volumes (by
 //       target), extra_hosts, devices, group_add, secrets, configs, tmpfs, security_opt; the
 //       others (command, entrypoint, dns, healthcheck.test…) keep their order.
@@ -51,6 +53,8 @@ const text = (v: Json) => JSON.stringify(v);
 function hashV1(s: Service): string {
   const src: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s)) if (!OMIT.has(k)) src[k] = v;
+  // Network keys must count even where their configuration is empty (`default: null`).
+  src.networks = Object.keys(s.networks).sort().map((k) => [k, s.networks[k] ?? {}]);
   if (s.deploy) {
     const { replicas: _r, ...rest } = s.deploy;
     src.deploy = rest;

@@ -124,14 +124,15 @@ function loadDocument(p: ParsedFile, i: number, base: string, ctx: FileContext):
 /** A whole file (all its documents), with includes and extends applied. */
 function loadFile(file: string, base: string, ctx: FileContext, opts: LoadOptions): Dict {
   const p = parseYaml(readText(file, ctx), file);
-  let dict: Dict = {};
+  // Markers (!reset, !override) stay for the merge with the files before this one.
+  let dict: Dict | undefined;
   for (let i = 0; i < p.docs.length; i++) {
     const doc = loadDocument(p, i, base, ctx);
     if (doc.include) applyInclude(doc, file, base, ctx, opts);
     resolveExtends(doc, file, ctx, opts);
-    dict = mergeModels(dict, doc);
+    dict = dict ? mergeModels(dict, doc) : doc;
   }
-  return dict;
+  return dict ?? {};
 }
 
 // ---- include ----------------------------------------------------------------------------------

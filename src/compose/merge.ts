@@ -53,7 +53,7 @@ const SERVICE_RULES: Record<string, Rule> = {
   links: seq(byValue),
   env_file: seq(byPath),
   label_file: seq(byValue),
-  logging: (a, b, p) => (isDict(a) && isDict(b) && a.driver !== undefined && b.driver !== undefined && a.driver !== b.driver ? b : mergeValues(a, b, p)),
+  logging: (a, b, p) => (isDict(a) && isDict(b) && a.driver !== undefined && b.driver !== undefined && a.driver !== b.driver ? b : mergeDicts(a, b, p)),
 };
 
 function ruleFor(path: string[]): Rule | undefined {
@@ -83,16 +83,18 @@ export function mergeValues(a: unknown, b: unknown, path: string[] = []): unknow
   if (b === undefined) return a;
   const rule = ruleFor(path);
   if (rule && a !== undefined && a !== null && b !== null) return rule(a, stripMarkers(b), path);
-  if (isDict(a) && isDict(b)) {
-    const out: Dict = { ...a };
-    for (const [k, v] of Object.entries(b)) {
-      if (isReset(v)) { delete out[k]; continue; }
-      out[k] = k in a ? mergeValues(a[k], v, [...path, k]) : stripMarkers(v);
-    }
-    return out;
-  }
+  if (isDict(a) && isDict(b)) return mergeDicts(a, b, path);
   if (Array.isArray(a) && Array.isArray(b)) return [...a, ...(stripMarkers(b) as unknown[])];
   return stripMarkers(b);
+}
+
+function mergeDicts(a: Dict, b: Dict, path: string[]): Dict {
+  const out: Dict = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (isReset(v)) { delete out[k]; continue; }
+    out[k] = k in a ? mergeValues(a[k], v, [...path, k]) : stripMarkers(v);
+  }
+  return out;
 }
 
 export function mergeModels(a: Dict, b: Dict): Dict {

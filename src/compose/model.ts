@@ -81,7 +81,7 @@ function toBool(v: unknown, where: string): boolean {
 }
 
 function toNumber(v: unknown, where: string): number {
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
   const n = Number(String(v).trim());
   if (String(v).trim() === '' || !Number.isFinite(n)) throw new ComposeError(`${where}: invalid number ${JSON.stringify(String(v))}`);
   return n;
@@ -135,7 +135,10 @@ function normalizeService(name: string, raw: Dict, lookup: (k: string) => string
   delete s.env_file;
 
   s.labels = s.labels ?? {};
-  s.ports = (s.ports ?? []).map((p: Dict) => ({ ...p, target: toNumber(p.target, `${where}.ports`) }));
+  s.ports = (s.ports ?? []).map((p: Dict, i: number) => {
+    if (p.target === undefined) throw new ComposeError(`${where}.ports.${i}: target is required`);
+    return { ...p, target: toNumber(p.target, `${where}.ports.${i}.target`) };
+  });
   s.expose = s.expose ?? [];
   s.volumes = (s.volumes ?? []).map((v: Dict) => {
     const m = { ...v };

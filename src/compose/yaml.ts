@@ -26,7 +26,10 @@ export function positionOf(p: ParsedFile, docIndex: number, path: Array<string |
   if (!d) return undefined;
   // The longest prefix of the path that exists: a missing key points at its parent.
   for (let n = path.length; n >= 1; n--) {
-    const node: any = d.getIn(path.slice(0, n), true);
+    // A key names its own line (the key, not its value: "foo:" of an unknown key).
+    const parent: any = n > 1 ? d.getIn(path.slice(0, n - 1), true) : d.contents;
+    const pair = Y.isMap(parent) ? parent.items.find((it: any) => String(it.key?.value ?? it.key) === String(path[n - 1])) : undefined;
+    const node: any = (pair as any)?.key ?? d.getIn(path.slice(0, n), true);
     if (node && Array.isArray(node.range)) {
       const { line, col } = p.lines.linePos(node.range[0]);
       return `line ${line}, column ${col}`;

@@ -86,7 +86,8 @@ export class ComposeContext {
   }
 
   get parallel(): number {
-    const p = this.globals.parallel ?? Number(this.env.COMPOSE_PARALLEL_LIMIT ?? -1);
+    const flag = this.globals.parallel;
+    const p = typeof flag === 'number' && flag > 0 ? flag : Number(this.env.COMPOSE_PARALLEL_LIMIT ?? -1);
     return Number.isFinite(p) && p > 0 ? p : 16;
   }
 
