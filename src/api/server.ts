@@ -13,6 +13,11 @@ import { log } from '../lib/log';
 import { noteActivity } from '../lib/idle-gc';
 
 const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
+/** Headers larger than this get 431 (the docker CLI's largest, X-Registry-Config, is a few KiB). */
+const MAX_HEADER_BYTES = 64 * 1024;
+const HEADERS_TIMEOUT_MS = 30_000;
+/** Attach, exec and other hijacked streams open at once. */
+const MAX_HIJACKED = 2000;
 
 /** TLS for TCP hosts: the server's certificate, and with `ca` every client must present one it signed. */
 export interface ServerTls { key: Buffer; cert: Buffer; ca?: Buffer }
@@ -23,21 +28,34 @@ export function createServer(router: Router, tls?: ServerTls): http.Server {
   // handshake, so nothing of the API is reachable without one. allowHalfOpen: the docker CLI ends
   // its side of an attach (CloseWrite: a TLS close_notify) as soon as it has no stdin to send, and
   // the container's output must still flow back on the other side.
+  const limits = { keepAliveTimeout: 60_000, maxHeaderSize: MAX_HEADER_BYTES };
   const server: http.Server = tls
-    ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), keepAliveTimeout: 60_000, allowHalfOpen: true }, handler)
-    : http.createServer({ keepAliveTimeout: 60_000 }, handler);
+    ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), ...limits, allowHalfOpen: true }, handler)
+    : http.createServer(limits, handler);
   // attach and exec start arrive with "Upgrade: tcp": node hands those over as 'upgrade' events.
+  let hijacked = 0;
   server.on('upgrade', (raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
     const res = new http.ServerResponse(raw);
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
+    // Each attached stream holds a socket, buffers and, through conmon, a container's output: a
+    // client opening them without end would take drayd's memory and file descriptors with it.
+    if (hijacked >= MAX_HIJACKED) {
+      sendJson(res, 503, { message: `too many attached streams (${MAX_HIJACKED}): close some before opening more` });
+      return;
+    }
+    hijacked++;
+    socket.once('close', () => { hijacked--; });
     // The request body (exec start sends one) arrives in `head`, before the raw stream.
     void splitUpgradeBody(raw, socket, head).then(({ body, rest }) => {
       setPreReadBody(raw, body);
       return dispatch(router, raw, res, { socket, head: rest });
     });
   });
-  server.headersTimeout = 0;
+  // A request's headers must arrive within this time (a client that opens connections and sends
+  // half a request, byte by byte, would otherwise hold each open for good); its body may take as
+  // long as it takes (docker load, build contexts), and streams (logs -f, events) idle freely.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 0;
   return server;
 }
