@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import {
@@ -28,6 +28,20 @@ after(async () => {
   await srv?.stop();
   removeDir(dir);
 });
+
+/** How many files of the store hold exactly these bytes. */
+function copiesInStore(data: Buffer): number {
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (statSync(p).size === data.length && readFileSync(p).equals(data)) n++;
+    }
+  };
+  walk(path.join(dir, 'store'));
+  return n;
+}
 
 const put = (p: string, body: Buffer | string, headers: Record<string, string | number> = {}) =>
   request('PUT', `${base}${p}`, { headers: { 'Content-Length': Buffer.byteLength(body), ...headers }, body });
@@ -245,9 +259,7 @@ test('cross-repository mount links a blob without a copy; a source lacking it st
   const fallback = await request('POST', `${base}/v2/mount/dst2/blobs/uploads/?mount=${d}&from=mount/elsewhere`);
   assert.equal(fallback.status, 202);
   assert.ok(fallback.headers.location);
-  // the blob is stored once for both repositories
-  const dataFiles = readdirSync(path.join(dir, 'store', 'blobs', 'sha256', d.slice(7, 9)));
-  assert.deepEqual(dataFiles, [d.slice(7)]);
+  assert.equal(copiesInStore(data), 1, 'the blob is stored once for both repositories');
 });
 
 test('the same blob uploaded concurrently into several repositories is safe and stored once', async () => {
@@ -260,7 +272,7 @@ test('the same blob uploaded concurrently into several repositories is safe and 
   }));
   assert.deepEqual(rs.map((r) => r.status), [201, 201, 201, 201, 201]);
   for (let i = 0; i < 5; i++) assert.ok((await request('GET', `${base}/v2/conc/r${i}/blobs/${d}`)).body.equals(data));
-  assert.deepEqual(readdirSync(path.join(dir, 'store', 'blobs', 'sha256', d.slice(7, 9))).filter((n) => n === d.slice(7)), [d.slice(7)]);
+  assert.equal(copiesInStore(data), 1);
 });
 
 test('manifests: PUT by tag, GET and HEAD by tag and digest byte for byte, ETag and If-None-Match', async () => {

@@ -20,15 +20,6 @@ export function parseRange(h: string, size: number): { start: number; end: numbe
   return { start, end };
 }
 
-async function* firstBytes(src: AsyncIterable<Buffer>, n: number): AsyncIterable<Buffer> {
-  if (n <= 0) return;
-  for await (const c of src) {
-    if (c.length >= n) { yield c.subarray(0, n); return; }
-    n -= c.length;
-    yield c;
-  }
-}
-
 export async function blobHandler(c: ReqCtx): Promise<void> {
   const reg = c.s.registry;
   const d = parseDigest(c.route.ref!);
@@ -65,9 +56,8 @@ export async function blobHandler(c: ReqCtx): Promise<void> {
   }
   if (range) {
     const len = range.end - range.start + 1;
-    const src = await reg.blobs.reader(d, range.start);
-    await c.stream(206, { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${size}` }, firstBytes(src, len), len);
+    await c.send(206, { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${size}` }, len, (w) => reg.blobs.send(d, range.start, len, w));
     return;
   }
-  await c.stream(200, headers, await reg.blobs.reader(d, 0), size);
+  await c.send(200, headers, size, (w) => reg.blobs.send(d, 0, size, w));
 }

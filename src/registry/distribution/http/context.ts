@@ -66,6 +66,31 @@ export class ReqCtx {
     }
   }
 
+  /**
+   * Sends headers, then a body of `length` bytes that `produce` writes through the function it is
+   * given (which resolves once each chunk is on its way to the client). A client that goes away
+   * ends it quietly.
+   */
+  async send(status: number, headers: Record<string, string | number>, length: number, produce: (write: (b: Buffer) => Promise<void>) => Promise<void>): Promise<void> {
+    this.res.writeHead(status, { 'Content-Length': length, ...headers });
+    const res = this.res;
+    const write = (b: Buffer) => new Promise<void>((resolve, reject) => {
+      if (res.destroyed) { reject(Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })); return; }
+      this.bytesOut += b.length;
+      res.write(b, (e) => (e ? reject(e) : resolve()));
+    });
+    try {
+      await produce(write);
+      res.end();
+    } catch (e: any) {
+      if (res.destroyed || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'ERR_STREAM_DESTROYED' || e?.code === 'EPIPE' || e?.code === 'ECONNRESET') {
+        res.destroy();
+        return;
+      }
+      throw e;
+    }
+  }
+
   /** The request body as it arrives, counted. */
   body(): AsyncIterable<Buffer> {
     const req = this.req;

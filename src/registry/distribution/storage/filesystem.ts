@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeFileAtomic, fsyncDir } from '../../../lib/atomic';
-import { FileInfo, FileWriter, InvalidOffsetError, PathNotFoundError, StorageDriver, StorageError } from './driver';
+import { FileInfo, FileWriter, InvalidOffsetError, PathNotFoundError, RandomAccessFile, StorageDriver, StorageError } from './driver';
 
 const NAME = 'filesystem';
 const WRITE_BATCH = 1 << 20;
@@ -113,6 +113,21 @@ export class FilesystemDriver implements StorageDriver {
         if (!missing(e)) throw e; // removed while we walked
       }
     }
+  }
+
+  async openRandomAccess(p: string): Promise<RandomAccessFile> {
+    let fh: FileHandle;
+    try { fh = await fsp.open(this.full(p), 'r'); } catch (e) {
+      if (missing(e)) throw new PathNotFoundError(NAME, p);
+      throw e;
+    }
+    const st = await fh.stat();
+    if (st.isDirectory()) { await fh.close(); throw new PathNotFoundError(NAME, p); }
+    return {
+      size: st.size,
+      read: async (buf, position) => (await fh.read(buf, 0, buf.length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async touch(p: string): Promise<void> {
