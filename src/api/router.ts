@@ -1,13 +1,13 @@
 // Minimal path router: "/containers/:id/start" patterns, matched after the /v1.NN prefix is removed.
 import type { Handler } from './http';
 
-interface Route { method: string; parts: string[]; handler: Handler }
+interface Route { method: string; pattern: string; parts: string[]; handler: Handler }
 
 export class Router {
   private routes: Route[] = [];
 
   add(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, pattern, parts: pattern.split('/').filter(Boolean), handler });
     return this;
   }
   get(p: string, h: Handler) { return this.add('GET', p, h); }
@@ -17,13 +17,13 @@ export class Router {
   head(p: string, h: Handler) { return this.add('HEAD', p, h); }
 
   /** Returns the handler and params, or 'method' when the path exists for another method. */
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | 'method' | undefined {
+  match(method: string, path: string): { handler: Handler; params: Record<string, string>; pattern: string } | 'method' | undefined {
     const segs = path.split('/').filter(Boolean).map(safeDecode);
     let pathMatched = false;
     for (const r of this.routes) {
       const params = matchParts(r.parts, segs);
       if (!params) continue;
-      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { handler: r.handler, params };
+      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { handler: r.handler, params, pattern: r.pattern };
       pathMatched = true;
     }
     return pathMatched ? 'method' : undefined;

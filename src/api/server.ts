@@ -11,6 +11,7 @@ import { API_VERSION, MIN_API_VERSION, versionNumber } from './version';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
 import { noteActivity } from '../lib/idle-gc';
+import { apiDuration, apiRequests } from '../lib/metrics';
 
 const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
 /** Headers larger than this get 431 (the docker CLI's largest, X-Registry-Config, is a few KiB). */
@@ -101,7 +102,11 @@ async function dispatch(router: Router, raw: http.IncomingMessage, res: http.Ser
     }
   } finally {
     noteActivity();
-    log.debug('request', { method, path: url.pathname, ms: Date.now() - t0, status: res.statusCode });
+    const ms = Date.now() - t0;
+    // By route pattern, not path: ids and names in paths would make a series per container.
+    apiRequests.inc({ method, route: found.pattern, status: String(res.statusCode) });
+    apiDuration.observe({ method, route: found.pattern }, ms / 1000);
+    log.debug('request', { method, path: url.pathname, ms, status: res.statusCode });
   }
 }
 

@@ -15,6 +15,8 @@ import { ENGINE_VERSION } from '../api/version';
 import { resolveLogConfig } from '../engine/log-drivers';
 import { CliPool } from './cli-pool';
 import { lockDataRoot } from './data-root-lock';
+import { installEngineMetrics } from '../engine/metrics';
+import { metrics } from '../lib/metrics';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
 
 const usage = `Usage: drayd [OPTIONS]
@@ -40,6 +42,7 @@ Options:
       --tlskey string        The daemon's TLS key
       --insecure-tcp         Allow a TCP host without TLS (root access for anyone who reaches it)
   -G, --group string         Group of the Unix sockets (mode 0660)
+      --metrics-addr string  Serve Prometheus metrics on host:port (GET /metrics)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -79,6 +82,7 @@ function parseArgs(argv: string[]): Flags {
       case '--tlskey': out.config.tls = { ...(out.config.tls ?? { enabled: false, verify: false }), key: path.resolve(next()) }; break;
       case '--insecure-tcp': out.config.insecureTcp = true; break;
       case '-G': case '--group': out.config.socketGroup = next(); break;
+      case '--metrics-addr': out.config.metricsAddr = next(); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -132,6 +136,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   }
   if (raw['insecure-tcp'] !== undefined) c.insecureTcp = !!raw['insecure-tcp'];
   if (raw.group !== undefined) c.socketGroup = String(raw.group);
+  if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
 }
@@ -165,6 +170,24 @@ function serverTls(config: DaemonConfig): ServerTls | undefined {
   if (t.verify && !t.ca) fail('--tlsverify needs --tlscacert: the CA whose client certificates are accepted');
   const read = (f: string, what: string) => { try { return readFileSync(f); } catch (e) { return fail(`cannot read the TLS ${what} ${f}: ${errorMessage(e)}`); } };
   return { key: read(t.key!, 'key'), cert: read(t.cert!, 'certificate'), ca: t.verify ? read(t.ca!, 'CA certificate') : undefined };
+}
+
+/** GET /metrics on `addr` (host:port), Prometheus' text format; nothing else is served there. */
+async function serveMetrics(addr: string, engine: Engine): Promise<void> {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
+  if (!m) fail(`invalid metrics-addr ${addr}: expected host:port, e.g. 127.0.0.1:9323`);
+  const host = m![1].replace(/^\[|\]$/g, '');
+  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) log.warn('metrics are served beyond loopback', { addr });
+  installEngineMetrics({ events: engine.events, containerStates: () => engine.containers.list().map((c) => c.State.Status) });
+  const http = await import('node:http');
+  const srv = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') { res.writeHead(404, { 'Content-Type': 'text/plain' }); res.end('404 page not found\n'); return; }
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics.render());
+  });
+  await new Promise<void>((resolve, reject) => { srv.once('error', reject); srv.listen(Number(m![2]), host, () => resolve()); });
+  srv.unref();
+  log.info('metrics served', { addr });
 }
 
 /** dockerd's --group: a group name or number for the Unix sockets. */
@@ -203,6 +226,7 @@ async function main(): Promise<void> {
   const tlsServer = tls ? createServer(router, tls) : undefined;
   const servers = tlsServer ? [server, tlsServer] : [server];
   for (const h of config.hosts) await listen(h.startsWith('tcp://') && tlsServer ? tlsServer : server, h, group);
+  if (config.metricsAddr) await serveMetrics(config.metricsAddr, engine);
   const cliPool = new CliPool(config.execRoot, config.cliWorkers > 0, config.hosts.find((h) => h.startsWith('unix://')));
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
   for (const s of servers) {

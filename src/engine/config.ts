@@ -25,6 +25,8 @@ export interface DaemonConfig {
   insecureTcp: boolean;
   /** The group owning the Unix sockets (dockerd's --group); root's when unset. */
   socketGroup?: string;
+  /** host:port for GET /metrics (daemon.json metrics-addr, as dockerd's); none when unset. */
+  metricsAddr?: string;
   /** The registry client: daemon.json registry-mirrors, insecure-registries, registry-certs-dir, max-concurrent-downloads/uploads, … */
   registry: RegistryConfig;
 }
