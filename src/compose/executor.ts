@@ -126,7 +126,12 @@ export class Executor {
     };
     let imageId = '';
     try {
-      const res = await this.client.images.build(tar as any, query);
+      // tar-stream's pack is a streamx stream: through a PassThrough it is one node's client sends.
+      const { PassThrough } = require('node:stream') as typeof import('node:stream');
+      const body = new PassThrough();
+      (tar as any).pipe(body);
+      (tar as any).on('error', (e: Error) => body.destroy(e));
+      const res = await this.client.images.build(body, query);
       for await (const m of jsonLines<JsonMessage>(res)) {
         if (m.errorDetail || m.error) throw new StreamError(m.errorDetail?.message ?? m.error ?? 'unknown error');
         if (m.aux?.ID) imageId = m.aux.ID;

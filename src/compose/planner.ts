@@ -140,6 +140,10 @@ export function serviceContainers(obs: Observed, service: string): ContainerSumm
 
 export function planContainers(p: Project, obs: Observed, services: string[], o: UpOptions = {}): ContainersPlan {
   const named = new Set(o.services?.length ? o.services : services);
+  // One-shot services others wait on to complete: once they exited 0, their work is done and an
+  // unchanged `up` leaves them so (Docker Compose would run them again).
+  const oneShot = new Set<string>();
+  for (const s of Object.values(p.services)) for (const [d, c] of Object.entries(s.depends_on)) if (c.condition === 'service_completed_successfully') oneShot.add(d);
   const recreated = new Set<string>();
   const out: ServicePlan[] = [];
   for (const name of services) {
@@ -168,7 +172,10 @@ export function planContainers(p: Project, obs: Observed, services: string[], o:
       if (reason) {
         actions.push({ kind: 'recreate', number: n, container: c, reason });
         recreated.add(name);
-      } else actions.push({ kind: 'keep', number: n, container: c, start: c.State !== 'running' && c.State !== 'restarting' && c.State !== 'paused' });
+      } else {
+        const done = oneShot.has(name) && c.State === 'exited' && /^Exited \(0\)/.test(c.Status);
+        actions.push({ kind: 'keep', number: n, container: c, start: !done && c.State !== 'running' && c.State !== 'restarting' && c.State !== 'paused' });
+      }
     }
     // New containers take the lowest free numbers.
     let next = 1;

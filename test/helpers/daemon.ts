@@ -85,8 +85,8 @@ export class TestDaemon {
   }
 
   /** Runs the dray CLI against this daemon, as `dray` runs: in the daemon's waiting CLI process. */
-  dray(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-    const r = spawnSync(drayLauncher, args, { env: this.env, input, encoding: 'utf8', timeout: 60_000 });
+  dray(args: string[], input?: string, o: { cwd?: string; env?: Record<string, string> } = {}): { code: number; stdout: string; stderr: string } {
+    const r = spawnSync(drayLauncher, args, { env: { ...this.env, ...(o.env ?? {}) }, input, encoding: 'utf8', timeout: 60_000, cwd: o.cwd });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
