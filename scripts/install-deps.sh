@@ -17,8 +17,8 @@ packages=(
   # BLAKE3's reference C implementation and its x86-64 assembly, compiled into that addon
   # (native/blake3.c): Debian ships it in its package of the Rust crate
   librust-blake3-dev
-  # tests: the reference registry (distribution 2.8), skopeo, openssl (test CAs), the Python SDK
-  docker-registry skopeo openssl python3-docker
+  # tests and bench: the reference registry (distribution 2.8), skopeo, openssl (test CAs), the Python SDK, docker-compose 1.29
+  docker-registry skopeo openssl python3-docker docker-compose
 )
 missing=()
 for p in "${packages[@]}"; do
