@@ -83,6 +83,7 @@ function parseArgs(argv: string[]): Flags {
       case '--insecure-tcp': out.config.insecureTcp = true; break;
       case '-G': case '--group': out.config.socketGroup = next(); break;
       case '--metrics-addr': out.config.metricsAddr = next(); break;
+      case '--userns-remap': next(); fail('--userns-remap is not implemented yet: containers would run with their root as the host\'s root');
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -137,6 +138,8 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['insecure-tcp'] !== undefined) c.insecureTcp = !!raw['insecure-tcp'];
   if (raw.group !== undefined) c.socketGroup = String(raw.group);
   if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
+  // Asked for protection that is not there must not start as if it were.
+  if (raw['userns-remap']) fail('userns-remap is not implemented yet: containers would run with their root as the host\'s root');
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
 }

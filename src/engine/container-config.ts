@@ -6,6 +6,7 @@ import { invalid, notImplemented } from '../lib/errors';
 import { mergeEnv } from '../lib/env';
 import { validateHealthcheck, mergeHealthcheck } from './health';
 import * as path from 'node:path';
+import { parseSecurityOpts } from '../runtime/spec';
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
@@ -103,6 +104,8 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
     throw invalid(`range of CPUs is from 0.01 to ${require('node:os').cpus().length}.00, as there are only ${require('node:os').cpus().length} CPUs available`);
   }
   checkResourceRanges(h);
+  // Refused at create, not when the runtime's spec is made at start.
+  parseSecurityOpts(h.SecurityOpt ?? undefined);
   // create resolves it against the daemon's default (engine/log-drivers.ts); this is for records without one.
   h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'json-file', Config: {} };
   if (h.Devices) h.Devices = h.Devices.map(checkDevice);

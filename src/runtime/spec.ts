@@ -110,8 +110,18 @@ export function findInit(): string | undefined {
 
 interface SecurityOpts { seccomp?: string; noNewPrivileges: boolean; unmaskSystemPaths: boolean }
 
-/** Docker's parseSecurityOpt; AppArmor and SELinux labels are accepted and ignored (neither here). */
-function parseSecurityOpts(list: string[] | undefined): SecurityOpts {
+/** Whether the host enforces AppArmor / SELinux (neither does on this kind of machine). */
+const hostHas = {
+  apparmor: () => { try { return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y'; } catch { return false; } },
+  selinux: () => existsSync('/sys/fs/selinux/enforce'),
+};
+
+/**
+ * Docker's parseSecurityOpt. An AppArmor profile or SELinux label on a host without the module
+ * is an error, not silently nothing: whoever asks for one believes the container confined by it.
+ * `apparmor=unconfined` and `label=disable` ask for nothing and pass.
+ */
+export function parseSecurityOpts(list: string[] | undefined): SecurityOpts {
   const r: SecurityOpts = { noNewPrivileges: false, unmaskSystemPaths: false };
   for (const opt of list ?? []) {
     if (opt === 'no-new-privileges') { r.noNewPrivileges = true; continue; }
@@ -121,7 +131,12 @@ function parseSecurityOpts(list: string[] | undefined): SecurityOpts {
     const k = opt.slice(0, opt.indexOf(sep));
     const v = opt.slice(opt.indexOf(sep) + 1);
     switch (k) {
-      case 'label': case 'apparmor': break;
+      case 'apparmor':
+        if (v !== 'unconfined' && !hostHas.apparmor()) throw invalid(`--security-opt ${opt}: AppArmor is not enabled on this host`);
+        break;
+      case 'label':
+        if (v !== 'disable' && !hostHas.selinux()) throw invalid(`--security-opt ${opt}: SELinux is not enabled on this host`);
+        break;
       case 'seccomp': r.seccomp = v; break;
       case 'systempaths': if (v === 'unconfined') { r.unmaskSystemPaths = true; break; } throw invalid(`invalid --security-opt 2: "${opt}"`);
       case 'no-new-privileges': {

@@ -297,6 +297,17 @@ test('bodies and filters of the wrong type are a 400 with the Go decoder\'s word
   assert.equal(huge.status, 400);
   assert.match(huge.json.message, /request body too large/);
   assert.equal((await d.api('GET', '/_ping')).status, 200, 'drayd still answers');
+  // Confinement asked for and not available here is refused, not silently dropped.
+  for (const opt of ['apparmor=docker-default', 'label=type:svirt_apache_t']) {
+    const r = await d.api('POST', '/containers/create', { Image: 'busybox', HostConfig: { SecurityOpt: [opt] } });
+    assert.equal(r.status, 400, opt);
+    assert.match(r.json.message, /is not enabled on this host/);
+  }
+  for (const opt of ['apparmor=unconfined', 'label=disable', 'no-new-privileges']) {
+    const r = await d.api('POST', '/containers/create', { Image: 'busybox', HostConfig: { SecurityOpt: [opt] } });
+    assert.equal(r.status, 201, `${opt}: ${r.body}`);
+    await removeContainer(r.json.Id);
+  }
   // Cmd and Entrypoint take a string as well as a list, as Docker's StrSlice does.
   const str = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: 'true' });
   assert.equal(str.status, 201, str.body.toString());
