@@ -11,6 +11,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 import { TestDaemon, demux } from '../helpers/daemon';
+import { tarOf as tarOfEntries, TarEntry } from '../helpers/tar';
+
+/** Files default to the body of a write that escaped. */
+const tarOf = (entries: TarEntry[]) => tarOfEntries(entries.map((e) => ((e.type ?? 'file') === 'file' ? { body: 'pwned\n', ...e } : e)));
 
 const d = new TestDaemon();
 /** A host directory no container may reach; every case looks for its traces here and at "/". */
@@ -38,24 +42,6 @@ function assertHostUntouched(): void {
   assert.deepEqual(readdirSync(hostDir).sort(), ['f', 'victim']);
   assert.equal(readFileSync(path.join(hostDir, 'victim'), 'utf8'), 'original\n');
   for (const p of [`/PWNED-${token}`, `/tmp/PWNED-${token}`, `/tmp/devnode-${token}`]) assert.ok(!existsSync(p), `${p} appeared on the host`);
-}
-
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; linkname?: string };
-function tarOf(entries: Entry[]): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    if (type === 'file') pack.entry({ name: e.name, mode: 0o644 }, e.body ?? 'pwned\n');
-    else pack.entry({ name: e.name, type, mode: 0o755, linkname: e.linkname });
-  }
-  pack.finalize();
-  return done;
 }
 
 /** The real docker CLI with a binary stdin. */

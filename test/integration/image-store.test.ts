@@ -8,10 +8,10 @@ import * as path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzipSync, zstdCompressSync } from 'node:zlib';
-import * as tarStream from 'tar-stream';
 import { ImageService } from '../../src/engine/images';
 import { EventBus, EngineEvent } from '../../src/engine/events';
 import { bootstrapBusybox } from '../../src/engine/bootstrap';
+import { tarOf } from '../helpers/tar';
 
 const roots: string[] = [];
 function tmp(prefix = 'dray-img-'): string {
@@ -36,24 +36,6 @@ function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-type TEntry = { name: string; type?: 'file' | 'directory' | 'symlink'; body?: string; mode?: number; linkname?: string };
-function tarOf(entries: TEntry[]): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    if (type === 'file') pack.entry({ name: e.name, mode: e.mode ?? 0o644, mtime: new Date(0) }, e.body ?? '');
-    else pack.entry({ name: e.name, type, mode: e.mode ?? 0o755, linkname: e.linkname, mtime: new Date(0) });
-  }
-  pack.finalize();
-  return done;
 }
 
 async function saveToBuffer(s: ImageService, refs: string[]): Promise<Buffer> {
