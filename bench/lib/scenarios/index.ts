@@ -12,6 +12,7 @@ import { publishedPorts } from './ports';
 import { registry } from './pending';
 import { cpScenario } from './cp';
 import { healthScenario } from './health';
+import { composeScenario } from './compose';
 
 export const scenarios: Scenario[] = [
   idleRss('idle-rss', 'fresh'),
@@ -26,6 +27,7 @@ export const scenarios: Scenario[] = [
   logs100mb,
   cpScenario,
   healthScenario,
+  composeScenario,
   scaling,
   buildScenario,
   registry,
