@@ -447,6 +447,15 @@ export class ImageService {
       records.push({ Untagged: familiarString(r) });
       this.events.publish('image', 'untag', id, { name: id });
       repoRefs = this.meta.refsOf(id);
+      // The last tag of a repository goes with its digest references (RepoDigests), as in Docker.
+      if (!r.digest && !repoRefs.some((k) => { const x = parseReference(k); return !x.digest && fullName(x) === fullName(r); })) {
+        const digests = repoRefs.filter((k) => { const x = parseReference(k); return !!x.digest && fullName(x) === fullName(r); });
+        for (const k of digests) {
+          this.meta.refs.delete(k);
+          records.push({ Untagged: familiarString(parseReference(k)) });
+        }
+        if (digests.length) { await this.meta.saveRefs(); this.refreshTags(id); repoRefs = this.meta.refsOf(id); }
+      }
       if (repoRefs.length > 0) return { records, reclaimed: 0 };
       removedRepositoryRef = true;
     } else if (isSingleReference(repoRefs)) {

@@ -22,7 +22,11 @@ export class LayerUnpacker {
     private readonly expectDiffId: string,
     private readonly blob: { digest: string; size: number },
     private readonly commitBlob: () => Promise<void>,
-  ) {}
+  ) {
+    // Its errors reach the caller through the unpack's result (or abort()), never as an event
+    // nobody listens to: that would take drayd down.
+    this.input.on('error', () => {});
+  }
 
   /** Takes the next bytes of the blob; resolves when the unpacker can take more. */
   async write(chunk: Buffer): Promise<void> {
