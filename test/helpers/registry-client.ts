@@ -278,8 +278,8 @@ export class Proxy {
 export async function randomRootfsTar(bytes: number, name = 'big'): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   pack.entry({ name: 'data/', type: 'directory', mode: 0o755 });
   pack.entry({ name: `data/${name}`, size: bytes, mode: 0o644 }, randomBytes(bytes));
   pack.entry({ name: 'data/hello.txt', mode: 0o644 }, 'hello from a pulled image\n');

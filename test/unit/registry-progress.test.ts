@@ -33,7 +33,9 @@ test('updates come every 1% or 512 KiB, and always the last', () => {
 function sink(tty: boolean, columns = 120) {
   let text = '';
   const out = { isTTY: tty, columns, write: (s: string) => { text += s; return true; } } as unknown as NodeJS.WriteStream;
-  return { p: new ProgressPrinter(out, tty), text: () => text };
+  const printer = new ProgressPrinter(out, tty);
+  // The daemon's message type is the client's, seen from the other side.
+  return { p: { print: (m: object) => printer.print(m as Parameters<ProgressPrinter['print']>[0]) }, text: () => text };
 }
 
 test('without a terminal the CLI prints status lines and leaves the counts out, as docker does', () => {
