@@ -68,6 +68,7 @@ for (const line of Object.values(shebang)) {
 }
 rmSync('dist/dray-main.js.caches', { recursive: true, force: true });
 rmSync('dist/dray-main.js.cache', { force: true }); // the single cache of earlier builds
+for (const f of existsSync('dist') ? readdirSync('dist') : []) if (/^dray-compose\.js\.(.+\.)?cache$/.test(f)) rmSync(`dist/${f}`, { force: true });
 await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
   const outfile = `dist/${name}.js`;
   await build({

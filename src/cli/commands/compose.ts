@@ -35,7 +35,10 @@ function loadCompose(): ComposeMain {
   const m = new Module(bundle, module);
   m.filename = bundle;
   m.paths = Module._nodeModulePaths(__dirname);
-  const cacheFile = `${bundle}.cache`;
+  // V8 takes a cache only from a process with the same flags: the warm CLI's (single-threaded,
+  // expose-gc…) and a plain node's each keep their own, or they would overwrite each other's.
+  const flags = process.execArgv.join(' ');
+  const cacheFile = `${bundle}.${flags ? require('node:crypto').createHash('sha256').update(flags).digest('hex').slice(0, 8) : 'plain'}.cache`;
   let key = '';
   let source: string;
   try {
@@ -82,6 +85,9 @@ Run 'dray compose COMMAND --help' for more information on a command.`,
   flags: globalFlags,
   interspersed: false,
   async run(ctx, f, args) {
-    return loadCompose().main(ctx, f, args);
+    const t0 = process.env.DRAY_COMPOSE_TRACE ? performance.now() : 0;
+    const c = loadCompose();
+    if (t0) process.stderr.write(`[trace] bundle loaded in ${(performance.now() - t0).toFixed(1)} ms (process at ${performance.now().toFixed(1)} ms)\n`);
+    return c.main(ctx, f, args);
   },
 };

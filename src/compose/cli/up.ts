@@ -78,12 +78,18 @@ export interface ConvergeResult { project: Project; selection: string[]; exec: E
 
 /** Everything up and create have in common. */
 export async function converge(cc: ComposeContext, f: FlagValues, args: string[], o: { noStart?: boolean; title?: string } = {}): Promise<ConvergeResult> {
+  const trace = cc.env.DRAY_COMPOSE_TRACE ? (what: string, t: number) => process.stderr.write(`[trace] ${what} ${(performance.now() - t).toFixed(1)} ms\n`) : undefined;
+  let t = performance.now();
   const project = cc.project(args);
+  trace?.('project loaded', t);
   const opts = upOptions(f, args);
   for (const n of Object.keys(opts.scale ?? {})) if (!project.services[n]) throw new ComposeError(`no such service: ${n}`);
   const selection = selectServices(project, args, opts.noDeps);
   const client = cc.client();
+  t = performance.now();
   let observed = await observe(client, project.name);
+  trace?.('observed', t);
+  t = performance.now();
   // Everything that must already exist is checked before anything is made.
   const images = planImages(project, observed, selection, opts);
   const nets = planNetworks(project, observed, selection);
@@ -108,7 +114,10 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
       await exec.ensureNetworks(nets, cc.warn);
       await exec.ensureVolumes(vols, cc.warn);
     }
+    trace?.('planned', t);
+    t = performance.now();
     const { started } = await exec.converge(plan, { noStart: o.noStart, warn: cc.warn, selection: new Set(selection) });
+    trace?.('converged', t);
     return { project, selection, exec, started, progress, observed };
   } finally {
     progress.stop();
