@@ -6,7 +6,7 @@ import type { ContainerService } from '../engine/containers';
 import type { ImageService } from '../engine/images';
 import type { ContainerRecord } from '../engine/container-record';
 import { readLogs, dockerTime, frame } from '../engine/logs';
-import { invalid, conflict, systemError, notImplemented } from '../lib/errors';
+import { invalid, conflict, systemError, notImplemented, notFound } from '../lib/errors';
 import { readable, NOT_READABLE } from '../engine/log-drivers';
 import { run } from '../lib/exec';
 import { timeOrDurationAgo } from '../lib/units';
@@ -83,7 +83,15 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
   });
 
   r.delete('/containers/:id', async (req) => {
-    await containers.remove(req.params.id, { force: qBool(req.query, 'force'), volumes: qBool(req.query, 'v') });
+    if (qBool(req.query, 'link')) await containers.removeLink(req.params.id);
+    else await containers.remove(req.params.id, { force: qBool(req.query, 'force'), volumes: qBool(req.query, 'v') });
+    sendNoContent(req.res);
+  });
+
+  // `docker rm --link /parent/alias`: the link's name has a slash of its own.
+  r.delete('/containers/*link', async (req) => {
+    if (!qBool(req.query, 'link')) throw notFound(`No such container: ${req.params.link}`);
+    await containers.removeLink(req.params.link);
     sendNoContent(req.res);
   });
 

@@ -64,6 +64,8 @@ export interface ContainerRecord {
     lowerDirs: string[];
     /** A build step's container: its root file system is mounted volatile (ContainerFs.mount). */
     scratch?: boolean;
+    /** Legacy links (--link): the linked containers by id, and their aliases (engine/links.ts). */
+    links?: { id: string; alias: string }[];
     /** Networks to attach at start besides the primary one, and their endpoint settings. */
     endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }>;
   };

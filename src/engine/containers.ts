@@ -495,17 +495,21 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const c0 = this.get(ref);
+    let attempted = false;
     try {
       await this.lock.run(c0.Id, async () => {
         const c = this.get(c0.Id);
         if (c.State.Paused) throw conflict('cannot start a paused container, try unpause instead');
         if (c.State.Running) throw notModified();
         if (c.State.Status === 'removing') throw conflict(`container is marked for removal and cannot be started`);
+        attempted = true;
         await this.startLocked(c);
       });
     } catch (e) {
-      // As Docker: a --rm container that fails to start is removed at once.
-      if (c0.HostConfig.AutoRemove && !(e instanceof DrayError && (e.kind === 'NotModified' || e.kind === 'Conflict'))) {
+      // As Docker: a --rm container whose start failed is removed at once, whatever the error
+      // (an address already in use is a conflict too); a client waiting for its removal would
+      // wait forever otherwise. Refusals before the start (running, paused) leave it be.
+      if (c0.HostConfig.AutoRemove && attempted) {
         await this.remove(c0.Id, { force: true, volumes: true }).catch(() => {});
       }
       throw e;

@@ -36,7 +36,8 @@ export const lastAddress = (c: Cidr): number => (c.base + 2 ** (32 - c.prefix) -
 export const cidrContains = (c: Cidr, ip: number): boolean => ip >= c.base && ip <= lastAddress(c);
 export const cidrsOverlap = (a: Cidr, b: Cidr): boolean => cidrContains(a, b.base) || cidrContains(b, a.base);
 
-export interface PoolConfig { Subnet: string; Gateway: string; IPRange?: string }
+/** AuxiliaryAddresses (--aux-address name=ip): addresses of the subnet that are never handed out. */
+export interface PoolConfig { Subnet: string; Gateway: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }
 
 /**
  * Validates a requested IPAM config (Docker's --subnet, --gateway, --ip-range) against the subnets
@@ -44,7 +45,7 @@ export interface PoolConfig { Subnet: string; Gateway: string; IPRange?: string 
  * subnet's first address.
  */
 export function resolvePoolConfig(
-  req: { Subnet?: string; Gateway?: string; IPRange?: string },
+  req: { Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> | null },
   taken: string[],
   candidates: () => Iterable<string>,
   avoid: string[] = [],
@@ -57,7 +58,7 @@ export function resolvePoolConfig(
     if (subnet.prefix > 30) throw invalid(`subnet ${req.Subnet} is too small: a bridge network needs at least a /30`);
     if (takenCidrs.some((t) => cidrsOverlap(t, subnet))) throw forbidden('Pool overlaps with other one on this address space');
   } else {
-    if (req.Gateway || req.IPRange) throw invalid('a gateway or an IP range needs a subnet (--subnet)');
+    if (req.Gateway || req.IPRange || Object.keys(req.AuxiliaryAddresses ?? {}).length) throw invalid('a gateway, an IP range or an auxiliary address needs a subnet (--subnet)');
     const avoidCidrs = [...takenCidrs, ...avoid.map((a) => parseCidr(a, false))];
     let found: Cidr | undefined;
     for (const cand of candidates()) {
@@ -82,6 +83,16 @@ export function resolvePoolConfig(
     if (!(cidrContains(subnet, r.base) && cidrContains(subnet, lastAddress(r)))) throw invalid(`no matching subnet for range ${req.IPRange}`);
     out.IPRange = cidrString(r);
   }
+  const aux = Object.entries(req.AuxiliaryAddresses ?? {});
+  if (aux.length) {
+    out.AuxiliaryAddresses = {};
+    for (const [k, ip] of aux) {
+      const n = ipToInt(ip);
+      if (n === undefined) throw invalid(`invalid auxiliary address ${k}=${ip}`);
+      if (!cidrContains(subnet, n)) throw invalid(`no matching subnet for aux-address ${ip}`);
+      out.AuxiliaryAddresses[k] = intToIp(n);
+    }
+  }
   return out;
 }
 
@@ -100,6 +111,8 @@ export class AddressPool {
   readonly gateway: number;
   private range: Cidr;
   private used = new Set<number>();
+  /** Auxiliary addresses: in the subnet, never a container's. */
+  private reserved = new Set<number>();
   private cursor: number;
 
   constructor(cfg: PoolConfig, used: Iterable<string> = []) {
@@ -107,6 +120,7 @@ export class AddressPool {
     this.gateway = ipToInt(cfg.Gateway)!;
     this.range = cfg.IPRange ? parseCidr(cfg.IPRange, false) : this.subnet;
     this.cursor = this.range.base;
+    for (const ip of Object.values(cfg.AuxiliaryAddresses ?? {})) { const n = ipToInt(ip); if (n !== undefined) this.reserved.add(n); }
     for (const ip of used) {
       const n = ipToInt(ip);
       if (n === undefined) continue;
@@ -120,7 +134,7 @@ export class AddressPool {
   has(ip: string): boolean { const n = ipToInt(ip); return n !== undefined && this.used.has(n); }
 
   private usable(n: number): boolean {
-    return n !== this.subnet.base && n !== lastAddress(this.subnet) && n !== this.gateway && !this.used.has(n);
+    return n !== this.subnet.base && n !== lastAddress(this.subnet) && n !== this.gateway && !this.used.has(n) && !this.reserved.has(n);
   }
 
   /** The next free address of the range; throws when the range is exhausted. */
@@ -144,7 +158,7 @@ export class AddressPool {
     const n = ipToInt(ip);
     if (n === undefined) throw invalid(`invalid IPv4 address: ${ip}`);
     if (!cidrContains(this.subnet, n)) throw invalid(`no configured subnet or ip-range contain the IP address ${ip}`);
-    if (n === this.subnet.base || n === lastAddress(this.subnet) || n === this.gateway) throw conflict(`Address already in use: ${ip} is reserved`);
+    if (n === this.subnet.base || n === lastAddress(this.subnet) || n === this.gateway || this.reserved.has(n)) throw conflict(`Address already in use: ${ip} is reserved`);
     if (this.used.has(n)) throw conflict(`Address already in use: ${ip}`);
     this.used.add(n);
     return intToIp(n);
