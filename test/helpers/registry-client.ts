@@ -292,3 +292,20 @@ export async function randomRootfsTar(bytes: number, name = 'big'): Promise<Buff
 export function jsonLines(body: Buffer): any[] {
   return body.toString().split('\n').map((l) => l.trim()).filter(Boolean).map((l) => JSON.parse(l));
 }
+
+/**
+ * Runs a command without blocking this process (spawnSync would: the token issuer and proxies
+ * here live in the test's own event loop, and the command under test talks to them).
+ */
+export function runAsync(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env: o.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (b) => { stdout += b; });
+    p.stderr!.on('data', (b) => { stderr += b; });
+    const t = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+    p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+    p.stdin!.end(o.input ?? '');
+  });
+}
