@@ -10,6 +10,7 @@ import { scaling } from './scaling';
 import { buildScenario } from './build';
 import { publishedPorts } from './ports';
 import { registry } from './pending';
+import { registryServer } from './registry-server';
 import { cpScenario } from './cp';
 import { healthScenario } from './health';
 import { composeScenario } from './compose';
@@ -31,6 +32,7 @@ export const scenarios: Scenario[] = [
   scaling,
   buildScenario,
   registry,
+  registryServer,
   publishedPorts,
   idleRss('idle-rss-after', 'after the workload'),
 ];

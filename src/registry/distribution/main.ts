@@ -2,6 +2,7 @@
 // that no other dray command loads it (or the AWS SDK). `dray registry …` (src/cli/commands/
 // registry.ts) requires this file at run time and calls one of the functions below.
 import { log, setDebug } from '../../lib/log';
+import { enableIdleGc } from '../../lib/idle-gc';
 import { errorMessage } from '../../lib/errors';
 import { ConfigError, Flags, loadConfig, parseDuration, parseSize } from './config';
 import { openRegistry, startServer, RunningServer } from './server';
@@ -20,6 +21,8 @@ const fmtBytes = (n: number) => (n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)} GiB
 export async function serve(flags: Flags): Promise<number> {
   const cfg = loadConfig(flags);
   setDebug(cfg.log.level === 'debug');
+  // after a burst of pushes and pulls, half a minute without a request gives their memory back
+  enableIdleGc();
   const srv = await startServer(cfg);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {

@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { log } from '../../lib/log';
+import { noteActivity } from '../../lib/idle-gc';
 import { errorMessage } from '../../lib/errors';
 import { RegistryError, regError } from './errors';
 import { Config, parseListen } from './config';
@@ -151,6 +152,7 @@ class UploadLimiter {
 
 async function handle(s: Services, req: http.IncomingMessage, res: http.ServerResponse, scheme: string, limiter: UploadLimiter): Promise<void> {
   const t0 = process.hrtime.bigint();
+  noteActivity();
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   const method = req.method ?? 'GET';
@@ -164,6 +166,7 @@ async function handle(s: Services, req: http.IncomingMessage, res: http.ServerRe
   let ctx: ReqCtx | undefined;
   const remote = req.socket.remoteAddress;
   res.once('close', () => {
+    noteActivity();
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const code = res.headersSent ? String(res.statusCode) : 'aborted';
     s.metrics.requests.inc({ route: routeName, method, code });
@@ -208,8 +211,21 @@ async function handle(s: Services, req: http.IncomingMessage, res: http.ServerRe
     const c = ctx;
     await limiter.run(route.name, method, () => HANDLERS[route.name](c));
   } catch (e) {
+    // A client still sending a body we refused (a manifest over the limit, a chunk out of order)
+    // would take a reply mid-send as a broken pipe: a body of a few MiB is read to its end first.
+    if (!req.complete && !res.headersSent && Number(req.headers['content-length'] ?? Infinity) <= DRAIN_LIMIT) await drain(req);
     sendError(req, res, e, method, url);
   }
+}
+
+const DRAIN_LIMIT = 16 << 20;
+
+function drain(req: http.IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(t); resolve(); };
+    const t = setTimeout(done, 5000);
+    req.on('end', done).on('error', done).on('close', done).resume();
+  });
 }
 
 function sendError(req: http.IncomingMessage, res: http.ServerResponse, e: unknown, method: string, url: URL): void {

@@ -15,11 +15,22 @@ import { BLOBS, digestOfBlobPath, layout } from './layout';
 
 export interface BlobStat { size: number; modTime: Date }
 
-/** Buffers for BlobStore.send, kept for the next request (at most 64 MiB of them). */
+/**
+ * Buffers for BlobStore.send, kept for the next request (at most 64 MiB of them), and let go
+ * after 10 s without a download, so that an idle registry holds none.
+ */
 const SEND_BUFFER = 1 << 20;
-const pool: Buffer[] = [];
+let pool: Buffer[] = [];
+let poolTimer: NodeJS.Timeout | undefined;
 const takeBuffer = () => pool.pop() ?? Buffer.allocUnsafeSlow(SEND_BUFFER);
-const giveBuffer = (b: Buffer) => { if (pool.length < 64) pool.push(b); };
+const giveBuffer = (b: Buffer) => {
+  if (pool.length < 64) pool.push(b);
+  if (poolTimer) poolTimer.refresh();
+  else {
+    poolTimer = setTimeout(() => { pool = []; poolTimer = undefined; }, 10_000);
+    poolTimer.unref();
+  }
+};
 
 /** A file time as GC must read it: the latest moment it may stand for (see lastUsed). */
 export const fileTime = (t: Date) => t.getTime() + 999;
