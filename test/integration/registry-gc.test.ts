@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import {
-  OCI_MANIFEST, Server, TestImage, composeImage, drayJs, errCode, layerTar, makeImage, nodeBin, pushImage, removeDir,
+  OCI_MANIFEST, TestImage, composeImage, drayJs, errCode, layerTar, makeImage, nodeBin, pushImage, removeDir,
   request, run, sha256, skopeoOk, sleep, startDray, tempDir, writeOciLayout,
 } from '../helpers/registry';
 
@@ -62,7 +62,7 @@ test('GC while pushing: the scheduled GC and `dray registry gc` run throughout; 
       }
     })();
     const started = Date.now();
-    await Promise.all(imgs.map(async (img, i) => {
+    await Promise.all(imgs.map(async (_img, i) => {
       await sleep(i * 150);
       // the old image's layer is pushed into the same repository it was deleted from, so skopeo HEADs it
       const repo = i < 2 ? 'gc/old0' : `gc/new${i}`;

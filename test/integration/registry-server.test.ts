@@ -10,8 +10,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import {
-  DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Server, errCode, makeImage, pushImage,
-  removeDir, request, sha256, sleep, startDray, tempDir,
+  DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Server, drayJs, errCode, makeImage, nodeBin, pushImage,
+  removeDir, request, run, sha256, sleep, startDray, tempDir,
 } from '../helpers/registry';
 
 let dir: string;
@@ -493,4 +493,24 @@ test('a raw push of a whole image, then /metrics counts it', async () => {
   assert.match(text, /^process_resident_memory_bytes \d+$/m);
   // and the request log has one line per request
   assert.match(srv.log(), /"msg":"request","method":"PUT","path":"\/v2\/metrics\/app\/manifests\/v1","status":201/);
+});
+
+test('the CLI: dray registry lists its commands; mistakes in the configuration exit 1 with a message', async () => {
+  const cli = (args: string[]) => run(nodeBin, [drayJs, 'registry', ...args], 30_000);
+  const group = await cli([]);
+  assert.equal(group.code, 0);
+  for (const c of ['serve', 'gc', 'scrub']) assert.match(group.stdout, new RegExp(`^  ${c} `, 'm'));
+  const help = await cli(['serve', '--help']);
+  for (const f of ['--listen', '--storage', '--config', '--tls-cert', '--tls-key', '--htpasswd', '--proxy', '--gc-interval']) assert.ok(help.stdout.includes(f), f);
+  for (const [args, msg] of [
+    [['serve'], /no storage/],
+    [['serve', '--storage', path.join(dir, 'x'), '--listen', 'nowhere'], /invalid listen address/],
+    [['serve', '--config', path.join(dir, 'missing.yml')], /cannot read config file/],
+    [['serve', '--storage', path.join(dir, 'x'), '--listen', `127.0.0.1:${srv.port}`], /EADDRINUSE|address already in use/],
+    [['gc', '--storage', path.join(dir, 'no-such-store')], /no registry storage at/],
+  ] as [string[], RegExp][]) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+  }
 });

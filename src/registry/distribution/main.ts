@@ -45,7 +45,7 @@ export interface GcFlags extends Flags { dryRun?: boolean; deleteUntagged?: bool
 export async function gc(flags: GcFlags, out: NodeJS.WritableStream): Promise<number> {
   const cfg = loadConfig(flags);
   setDebug(cfg.log.level === 'debug');
-  const reg = openRegistry(cfg);
+  const reg = openRegistry(cfg, false);
   try {
     const r = await collectGarbage(reg, {
       delayMs: flags.delay !== undefined ? parseDuration(flags.delay, '--delay') : cfg.gc.delayMs,
@@ -70,7 +70,7 @@ export interface ScrubFlags extends Flags { rate?: string; json?: boolean }
 export async function scrubCommand(flags: ScrubFlags, out: NodeJS.WritableStream): Promise<number> {
   const cfg = loadConfig(flags);
   setDebug(cfg.log.level === 'debug');
-  const reg = openRegistry(cfg);
+  const reg = openRegistry(cfg, false);
   try {
     const r = await scrub(reg, { rateBytesPerSec: flags.rate !== undefined ? parseSize(flags.rate, '--rate') : 0 });
     if (flags.json) out.write(JSON.stringify(r, null, 2) + '\n');

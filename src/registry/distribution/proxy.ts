@@ -83,7 +83,8 @@ export class PullThrough implements Upstream {
     }
   }
 
-  async manifest(name: string, ref: Reference, method: 'GET' | 'HEAD'): Promise<StoredManifest | undefined> {
+  /** A HEAD is answered as a GET would be: a manifest is small, and the copy is worth keeping. */
+  async manifest(name: string, ref: Reference, _method: 'GET' | 'HEAD'): Promise<StoredManifest | undefined> {
     const local = await this.reg.localManifest(name, ref);
     if (local && (ref.digest || (await this.tagFresh(name, ref.tag)))) {
       this.metrics.proxyRequests.inc({ kind: 'manifest', result: 'hit' });

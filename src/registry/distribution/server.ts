@@ -49,8 +49,8 @@ export interface RunningServer {
 }
 
 /** A registry over the configured storage, without a server (for `dray registry gc` and `scrub`). */
-export function openRegistry(cfg: Config): Registry {
-  return new Registry(openStorage(cfg.storage), {
+export function openRegistry(cfg: Config, create = true): Registry {
+  return new Registry(openStorage(cfg.storage, create), {
     deleteEnabled: cfg.deleteEnabled,
     readOnly: !!cfg.proxy,
     // on S3, uses of a blob closer together than this are recorded once (store/blobs.ts)

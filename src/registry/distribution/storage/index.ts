@@ -1,16 +1,18 @@
 // The storage driver a configuration names, wrapped in the argument checks every driver shares.
-import { mkdirSync } from 'node:fs';
-import type { Config } from '../config';
+import { existsSync, mkdirSync } from 'node:fs';
+import { Config, ConfigError } from '../config';
 import { checked, StorageDriver } from './driver';
 import { FilesystemDriver } from './filesystem';
 
-export function openStorage(cfg: Config['storage']): StorageDriver {
+/** `create`: make the directory of filesystem storage (the server); maintenance wants one that exists. */
+export function openStorage(cfg: Config['storage'], create = true): StorageDriver {
   if (cfg.driver === 's3') {
     // required here, not at the top: only an S3 registry loads the AWS SDK
     const { S3Driver } = require('./s3') as typeof import('./s3');
     return checked(new S3Driver(cfg));
   }
-  mkdirSync(cfg.rootdirectory, { recursive: true });
+  if (create) mkdirSync(cfg.rootdirectory, { recursive: true });
+  else if (!existsSync(cfg.rootdirectory)) throw new ConfigError(`no registry storage at ${cfg.rootdirectory}: no such directory`);
   return checked(new FilesystemDriver(cfg.rootdirectory));
 }
 
