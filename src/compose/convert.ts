@@ -20,6 +20,8 @@ export function networksByPriority(s: Service): string[] {
 }
 
 const seconds = (d: string) => Math.ceil(parseDuration(d) / 1e9);
+/** cpu_rt_*: microseconds, or a duration. */
+const micros = (v: number | string) => (typeof v === 'number' || /^\d+$/.test(v) ? Number(v) : Math.round(parseDuration(v) / 1e3));
 
 /** "on-failure:3", "unless-stopped" → the API's RestartPolicy; deploy.restart_policy as a fallback. */
 function restartPolicy(s: Service): HostConfig['RestartPolicy'] {
@@ -259,7 +261,9 @@ export function createBody(inp: CreateInput): ContainerCreateBody {
     Runtime: s.runtime,
     Isolation: s.isolation,
     StorageOpt: s.storage_opt,
-    Links: s.links,
+    Links: s.links || s.external_links ? [...(s.links ?? []), ...(s.external_links ?? [])] : undefined,
+    CpuRealtimePeriod: s.cpu_rt_period !== undefined ? micros(s.cpu_rt_period) : undefined,
+    CpuRealtimeRuntime: s.cpu_rt_runtime !== undefined ? micros(s.cpu_rt_runtime) : undefined,
     VolumesFrom: volumesFrom.length ? volumesFrom : undefined,
     Annotations: s.annotations && Object.keys(s.annotations).length ? s.annotations : undefined,
   };

@@ -6,16 +6,33 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { DockerClient } from '../client';
-import { ApiError, StreamError } from '../client/errors';
+import { StreamError } from '../client/errors';
 import type { ContainerInspect, ContainerSummary } from '../client/types';
 import { jsonLines, JsonMessage } from '../client/stream';
 import type { Project, Service } from './model';
-import { ComposeError } from './errors';
+import { dependenciesOf } from './model';
+import { ComposeError, isApiError } from './errors';
 import * as L from './labels';
 import { containerName, createBody, imageName, injectedFiles, stopTimeout } from './convert';
 import { imageIndex, nameOf, numberOf, Observed, serviceOf } from './observe';
 import type { ContainersPlan, ImagePlan, NetworkPlan, ServicePlan, VolumePlan } from './planner';
 import { Progress } from './progress';
+
+export interface Hook { command: string | string[]; user?: string; privileged?: boolean; working_dir?: string; environment?: Record<string, string | null> | string[] }
+
+/** A lifecycle hook (post_start, pre_stop): an exec in the container, waited for; its exit code. */
+export async function runHook(client: DockerClient, id: string, h: Hook): Promise<number> {
+  // A string command is split into words, as a service's `command` is (not run by a shell).
+  const cmd = typeof h.command === 'string' ? (require('./canonical') as typeof import('./canonical')).shellSplit(h.command) : h.command;
+  const env = Array.isArray(h.environment) ? h.environment : Object.entries(h.environment ?? {}).map(([k, v]) => `${k}=${v ?? ''}`);
+  const { Id } = await client.exec.create(id, { Cmd: cmd, User: h.user, Privileged: h.privileged, WorkingDir: h.working_dir, Env: env.length ? env : undefined, AttachStdout: false, AttachStderr: false });
+  await client.exec.startDetached(Id);
+  for (;;) {
+    const r = await client.exec.inspect(Id);
+    if (!r.Running) return r.ExitCode ?? 0;
+    await sleep(50);
+  }
+}
 
 /** A counting semaphore: at most `n` tasks at once. */
 export class Limiter {
@@ -32,7 +49,7 @@ export class Limiter {
   }
 }
 
-export const daemonMessage = (e: any): string => (e instanceof ApiError ? `Error response from daemon: ${e.message}` : e?.message ?? String(e));
+export const daemonMessage = (e: any): string => (isApiError(e) ? `Error response from daemon: ${e.message}` : e?.message ?? String(e));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -139,7 +156,7 @@ export class Executor {
       }
     } catch (e: any) {
       this.progress.fail(id, 'Error');
-      throw new ComposeError(`failed to solve: ${e instanceof ApiError ? e.message : e?.message ?? e}`);
+      throw new ComposeError(`failed to solve: ${isApiError(e) ? e.message : e?.message ?? e}`);
     }
     this.progress.done(id, 'Built');
     return imageId;
@@ -253,7 +270,7 @@ export class Executor {
     for await (const c of pack) chunks.push(c as Buffer);
     // The directory may not exist yet in the image: a tar with it is put at /.
     try { await this.client.containers.putArchive(id, dir, Buffer.concat(chunks)); } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      if (!(isApiError(e, 404))) throw e;
       const p2 = ts.pack();
       p2.entry({ name: `${dir.replace(/^\//, '')}/`, type: 'directory', mode: 0o755, mtime: new Date() });
       p2.entry({ name: `${f.target.replace(/^\//, '')}`, mode: f.mode, uid: f.uid ?? 0, gid: f.gid ?? 0, size: data.length, mtime: new Date() }, data);
@@ -264,22 +281,32 @@ export class Executor {
     }
   }
 
-  async start(id: string, name: string): Promise<void> {
+  async start(id: string, name: string, s?: Service): Promise<void> {
     const ev = `Container ${name}`;
     this.progress.event(ev, 'Starting');
     try { await this.client.containers.start(id); } catch (e: any) {
-      if (e instanceof ApiError && e.status === 304) { this.progress.done(ev, 'Started'); return; }
+      if (isApiError(e, 304)) { this.progress.done(ev, 'Started'); return; }
       this.progress.fail(ev, 'Error', e?.message ?? '');
       throw new ComposeError(daemonMessage(e));
+    }
+    for (const h of (s?.post_start ?? []) as Hook[]) {
+      const code = await this.runHook(id, h);
+      if (code !== 0) { this.progress.fail(ev, 'Error', `post_start hook exited with status ${code}`); throw new ComposeError(`container ${name}: post_start hook exited with status ${code}`); }
     }
     this.progress.done(ev, 'Started');
   }
 
+  runHook(id: string, h: Hook): Promise<number> { return runHook(this.client, id, h); }
+
   async stop(c: { Id: string; name: string; service?: Service }, t?: number, quiet = false): Promise<void> {
     const ev = `Container ${c.name}`;
     if (!quiet) this.progress.event(ev, 'Stopping');
+    for (const h of (c.service?.pre_stop ?? []) as Hook[]) {
+      const code = await this.runHook(c.Id, h).catch(() => -1);
+      if (code !== 0) process.stderr.write(`WARN[0000] container ${c.name}: pre_stop hook exited with status ${code}\n`);
+    }
     try { await this.client.containers.stop(c.Id, { t: stopTimeout(c.service, t) }); } catch (e: any) {
-      if (!(e instanceof ApiError && (e.status === 304 || e.status === 404))) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
+      if (!(isApiError(e, 304, 404))) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
     }
     if (!quiet) this.progress.done(ev, 'Stopped');
   }
@@ -288,7 +315,7 @@ export class Executor {
     const ev = `Container ${c.name}`;
     this.progress.event(ev, 'Removing');
     try { await this.client.containers.remove(c.Id, { v: o.volumes, force: o.force ?? true }); } catch (e: any) {
-      if (!(e instanceof ApiError && e.status === 404)) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
+      if (!(isApiError(e, 404))) { this.progress.fail(ev, 'Error'); throw new ComposeError(daemonMessage(e)); }
     }
     this.progress.done(ev, 'Removed');
   }
@@ -306,7 +333,7 @@ export class Executor {
     let id: string;
     try {
       id = await this.createContainer(s, number, tmp, { inherited, extraLabels: { [L.REPLACE]: nameOf(old) } });
-      await this.client.containers.stop(old.Id, { t: stopTimeout(s) }).catch((e) => { if (!(e instanceof ApiError && e.status === 304)) throw e; });
+      await this.client.containers.stop(old.Id, { t: stopTimeout(s) }).catch((e) => { if (!(isApiError(e, 304))) throw e; });
       await this.client.containers.remove(old.Id, { force: true });
       await this.client.containers.rename(id, name);
     } catch (e: any) {
@@ -373,7 +400,10 @@ export class Executor {
       const s = sp.service;
       // Dependencies first, each by its condition; a service with nothing to start waits on none.
       const idle = sp.containers.every((a) => a.kind === 'keep' && !a.start) && !sp.remove.length;
-      for (const [dep, cond] of Object.entries(s.depends_on)) {
+      // network_mode/ipc/pid service:x and volumes_from need x's container, as if depended on.
+      const needs = Object.entries(s.depends_on) as Array<[string, { condition: string; required: boolean; restart: boolean }]>;
+      for (const d of dependenciesOf(s)) if (!s.depends_on[d]) needs.push([d, { condition: 'service_started', required: true, restart: false }]);
+      for (const [dep, cond] of needs) {
         const r = ready.get(dep);
         if (!r) continue;
         try { await r; } catch (e) {
@@ -410,7 +440,7 @@ export class Executor {
           this.progress.event(ev, 'Creating');
           let id: string;
           try { id = await this.createContainer(s, a.number, name); } catch (e: any) {
-            this.progress.fail(ev, 'Error', e instanceof ApiError ? e.message : '');
+            this.progress.fail(ev, 'Error', isApiError(e) ? e.message : '');
             throw e instanceof ComposeError ? e : new ComposeError(daemonMessage(e));
           }
           this.progress.done(ev, 'Created');
@@ -426,7 +456,7 @@ export class Executor {
       this.ids.set(sp.name, ids.filter(Boolean));
       if (o.noStart) return;
       const mine: string[] = [];
-      await Promise.all(toStart.map((c) => this.limit.run(async () => { await this.start(c.id, c.name); mine.push(c.id); })));
+      await Promise.all(toStart.map((c) => this.limit.run(async () => { await this.start(c.id, c.name, s); mine.push(c.id); })));
       if (toStart.length) changed.add(sp.name);
       started.set(sp.name, mine);
     };

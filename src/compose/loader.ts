@@ -278,6 +278,6 @@ export function loadProject(opts: LoadOptions): Project {
 
   const profiles = opts.profiles?.length ? opts.profiles : (environment.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return normalizeProject({
-    name, workingDir: r.workingDir, configFiles: r.files, envFiles: r.envFiles, environment, dict, profiles, selected: opts.selected,
+    name, workingDir: r.workingDir, configFiles: r.files, envFiles: r.envFiles, environment, dict, profiles, selected: opts.selected, warn,
   });
 }

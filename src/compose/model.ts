@@ -99,7 +99,7 @@ function checkDuration(v: unknown, where: string): string {
 }
 
 const BOOL_FIELDS = ['init', 'privileged', 'read_only', 'tty', 'stdin_open', 'oom_kill_disable', 'attach'];
-const NUMBER_FIELDS = ['scale', 'cpus', 'cpu_shares', 'cpu_quota', 'cpu_period', 'cpu_rt_period', 'cpu_rt_runtime', 'pids_limit', 'mem_swappiness', 'oom_score_adj', 'cpu_count', 'cpu_percent'];
+const NUMBER_FIELDS = ['scale', 'cpus', 'cpu_shares', 'cpu_quota', 'cpu_period', 'pids_limit', 'mem_swappiness', 'oom_score_adj', 'cpu_count', 'cpu_percent'];
 const SIZE_FIELDS = ['mem_limit', 'memswap_limit', 'mem_reservation', 'shm_size'];
 
 /** Reads a service's env_file entries (later files win), as Compose does before `environment`. */
@@ -117,10 +117,24 @@ function readEnvFiles(entries: Dict[], lookup: (k: string) => string | undefined
   return out;
 }
 
-function normalizeService(name: string, raw: Dict, lookup: (k: string) => string | undefined): Service {
+/** Keys the schema has that dray compose does not act on: a warning each, not an error. */
+const IGNORED = ['blkio_config', 'cpu_count', 'cpu_percent', 'credential_spec', 'gpus', 'models', 'provider', 'use_api_socket', 'pull_refresh_after'];
+
+function normalizeService(name: string, raw: Dict, lookup: (k: string) => string | undefined, warn: (m: string) => void): Service {
   const where = `services.${name}`;
   const s: Dict = { ...raw };
   delete s.extends;
+  for (const k of IGNORED) if (s[k] !== undefined) warn(`${where}: \`${k}\` is not supported by dray compose and is ignored`);
+  // label_file: KEY=VALUE lines, under the service's own labels.
+  if (s.label_file) {
+    const fromFiles: Record<string, string> = {};
+    for (const f of s.label_file as string[]) {
+      let text: string;
+      try { text = readFileSync(f, 'utf8'); } catch (e: any) { throw new ComposeError(`${where}.label_file: ${e.code === 'ENOENT' ? `open ${f}: no such file or directory` : e.message}`); }
+      for (const [k, v] of parseDotenv(text, f)) fromFiles[k] = v;
+    }
+    s.labels = { ...fromFiles, ...(s.labels ?? {}) };
+  }
   for (const k of BOOL_FIELDS) if (s[k] !== undefined && s[k] !== null) s[k] = toBool(s[k], `${where}.${k}`);
   for (const k of NUMBER_FIELDS) if (s[k] !== undefined && s[k] !== null) s[k] = toNumber(s[k], `${where}.${k}`);
   for (const k of SIZE_FIELDS) if (s[k] !== undefined && s[k] !== null) s[k] = k === 'memswap_limit' && String(s[k]) === '-1' ? -1 : toBytes(s[k], `${where}.${k}`);
@@ -250,13 +264,14 @@ export interface NormalizeInput {
   profiles: string[];
   /** Services named on the command line: enabled whatever their profiles, with what they need. */
   selected?: string[];
+  warn?: (m: string) => void;
 }
 
 export function normalizeProject(inp: NormalizeInput): Project {
   const d = inp.dict;
   const lookup = (k: string) => inp.environment[k];
   const all: Record<string, Service> = {};
-  for (const [n, raw] of Object.entries((d.services ?? {}) as Dict)) all[n] = normalizeService(n, isDict(raw) ? raw : {}, lookup);
+  for (const [n, raw] of Object.entries((d.services ?? {}) as Dict)) all[n] = normalizeService(n, isDict(raw) ? raw : {}, lookup, inp.warn ?? (() => {}));
 
   // Profiles: a service with none is always on; one with profiles is on when one of them is active.
   const active = new Set(inp.profiles);

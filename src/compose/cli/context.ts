@@ -82,7 +82,10 @@ export class ComposeContext {
     if (!['auto', 'tty', 'plain', 'quiet', 'json'].includes(mode)) throw new ComposeError(`unsupported --progress value ${JSON.stringify(mode)}`);
     const ansi = this.globals.ansi ?? 'auto';
     const m: ProgressMode = mode === 'auto' && ansi === 'never' ? 'plain' : mode === 'auto' && ansi === 'always' ? 'tty' : mode;
-    return new Progress(process.stderr, m, title);
+    // Whether fd 2 is a terminal, asked of the fd: in the warm CLI process.stderr may have been
+    // made as a pipe before the command's own stderr (a terminal) took its place.
+    const isTTY = (require('node:tty') as typeof import('node:tty')).isatty(2);
+    return new Progress({ write: (s: string) => process.stderr.write(s), isTTY, get columns() { return process.stdout.columns ?? 80; } }, m, title);
   }
 
   get parallel(): number {

@@ -2,9 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { boolFlag, intFlag, listFlag, strFlag } from '../../cli/flags';
 import { normalizeEnv } from '../../cli/opts/misc';
-import { ApiError } from '../../client/errors';
 import { pumpStreams, watchResize, parseDetachKeys, proxySignals, startFailureStatus } from '../../cli/commands/streams';
-import { ComposeError } from '../errors';
+import { ComposeError, isApiError } from '../errors';
 import { Executor, daemonMessage } from '../executor';
 import { canonicalPorts, parseVolumeShort, shellSplit } from '../canonical';
 import type { Service } from '../model';
@@ -56,7 +55,7 @@ export const exec: ComposeCommand = {
     if (f.detach) { await client.exec.startDetached(Id, tty); return 0; }
     let socket;
     try { ({ socket } = await client.exec.start(Id, { tty, consoleSize })); } catch (e: any) {
-      if (e instanceof ApiError) throw new ComposeError(daemonMessage(e), startFailureStatus(e.message) === 125 ? 1 : startFailureStatus(e.message));
+      if (isApiError(e)) throw new ComposeError(daemonMessage(e), startFailureStatus(e.message) === 125 ? 1 : startFailureStatus(e.message));
       throw e;
     }
     const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(undefined) });
@@ -219,7 +218,13 @@ export const cp: ComposeCommand = {
       if (!c) throw new ComposeError(`no container found for service "${part.container}"`);
       mapped.push(`${c.Id}:${part.path}`);
     }
-    return (await dray.cp.run(cc.ctx, { archive: f.archive, 'follow-link': f['follow-link'], quiet: f.quiet }, mapped, new Set())) ?? 0;
+    // dray cp tells daemon errors apart by class: it gets a client made by this bundle's code.
+    const { DockerClient } = require('../../client') as typeof import('../../client');
+    const { resolveHostAddress } = require('../../client/host') as typeof import('../../client/host');
+    const client = new DockerClient({ host: resolveHostAddress(cc.ctx.hostFlag) });
+    try {
+      return (await dray.cp.run({ ...cc.ctx, client: () => client }, { archive: f.archive, 'follow-link': f['follow-link'], quiet: f.quiet }, mapped, new Set())) ?? 0;
+    } finally { client.close(); }
   },
 };
 

@@ -2,9 +2,8 @@
 // containers (found by label, so they work from -p alone when the files are gone).
 import { boolFlag, intFlag, strFlag, FlagValues } from '../../cli/flags';
 import type { ContainerSummary } from '../../client/types';
-import { ApiError } from '../../client/errors';
-import { ComposeError } from '../errors';
-import { Executor, daemonMessage, sortByNumber } from '../executor';
+import { ComposeError, isApiError } from '../errors';
+import { Executor, daemonMessage, sortByNumber, runHook, Hook } from '../executor';
 import * as L from '../labels';
 import { dependencyOrder, Project } from '../model';
 import { imageName } from '../convert';
@@ -66,7 +65,7 @@ export const down: ComposeCommand = {
         const ev = `Network ${n}`;
         progress.event(ev, 'Removing');
         try { await client.networks.remove(n); } catch (e: any) {
-          if (e instanceof ApiError && e.status === 404) { progress.done(ev, 'Removed'); return; }
+          if (isApiError(e, 404)) { progress.done(ev, 'Removed'); return; }
           progress.fail(ev, 'Error', e.message);
           cc.warn(`error while removing network ${n}: ${daemonMessage(e)}`);
           return;
@@ -81,7 +80,7 @@ export const down: ComposeCommand = {
           const ev = `Volume ${v}`;
           progress.event(ev, 'Removing');
           try { await client.volumes.remove(v); } catch (e: any) {
-            if (e instanceof ApiError && e.status === 404) { progress.done(ev, 'Removed'); return; }
+            if (isApiError(e, 404)) { progress.done(ev, 'Removed'); return; }
             progress.fail(ev, 'Error', e.message);
             cc.warn(`error while removing volume ${v}: ${daemonMessage(e)}`);
             return;
@@ -97,7 +96,7 @@ export const down: ComposeCommand = {
           const ev = `Image ${ref}`;
           progress.event(ev, 'Removing');
           try { await client.images.remove(ref); } catch (e: any) {
-            if (e instanceof ApiError && e.status === 404) { progress.done(ev, 'Removed'); continue; }
+            if (isApiError(e, 404)) { progress.done(ev, 'Removed'); continue; }
             progress.fail(ev, 'Error', e.message);
             continue;
           }
@@ -159,7 +158,11 @@ export const stop = perContainer({
   description: 'Stop services', flags: [timeoutFlag], filter: live, verb: ['Stopping', 'Stopped'], title: 'Stopping', reverse: true,
   act: async (cc, c, f, p) => {
     const { stopTimeout } = require('../convert') as typeof import('../convert');
-    await cc.client().containers.stop(c.Id, { t: stopTimeout(p?.services[serviceOf(c)], f.timeout) }).catch((e) => { if (!(e instanceof ApiError && e.status === 304)) throw e; });
+    for (const h of (p?.services[serviceOf(c)]?.pre_stop ?? []) as Hook[]) {
+      const code = await runHook(cc.client(), c.Id, h).catch(() => -1);
+      if (code !== 0) cc.warn(`container ${nameOf(c)}: pre_stop hook exited with status ${code}`);
+    }
+    await cc.client().containers.stop(c.Id, { t: stopTimeout(p?.services[serviceOf(c)], f.timeout) }).catch((e) => { if (!(isApiError(e, 304))) throw e; });
   },
 });
 
@@ -216,7 +219,7 @@ export const start: ComposeCommand = {
             await r;
             await exec.waitCondition(d, c.condition, (byService.get(d) ?? []).map((x) => x.Id), c.required, cc.warn);
           }
-          await Promise.all(byService.get(n)!.filter((c) => c.State !== 'running').map((c) => exec.start(c.Id, nameOf(c))));
+          await Promise.all(byService.get(n)!.filter((c) => c.State !== 'running').map((c) => exec.start(c.Id, nameOf(c), project?.services[n])));
         })());
       }
       await Promise.all(done.values());

@@ -186,7 +186,7 @@ async function attachAndWait(cc: ComposeContext, f: FlagValues, r: ConvergeResul
   if (exitFrom && !r.project.services[exitFrom]) throw new ComposeError(`no such service: ${exitFrom}`);
   const abortOnExit = !!f['abort-on-container-exit'] || !!exitFrom;
   const abortOnFailure = !!f['abort-on-container-failure'];
-  const attachTo = new Set<string>(f.attach?.length ? f.attach : r.selection);
+  const attachTo = new Set<string>(f.attach?.length ? f.attach : r.selection.filter((n) => r.project.services[n].attach !== false));
   for (const n of f['no-attach'] ?? []) attachTo.delete(n);
   const printer = new LogPrinter({ color: cc.color(f['no-color']), prefix: !f['no-log-prefix'], out: process.stdout });
   const obs = await observe(client, r.project.name, { networks: false, volumes: false, images: false });
