@@ -93,6 +93,15 @@ gc:
     assert.throws(() => loadConfig({ config: json, storage: dir }), /checks passwords against auth\.htpasswd/);
     writeFileSync(json, '{"auth":{"htpasswd":{"path":"h"},"access":[{"account":"a","actions":["fly"]}]}}');
     assert.throws(() => loadConfig({ config: json, storage: dir }), /auth\.access\[0\]\.actions/);
+    for (const [cfg, msg] of [
+      ['storage: {azure: {accountname: x}}', /storage driver "azure" \(filesystem and s3 are\) is not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nnotifications: {endpoints: []}', /notifications .* is not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nauth: {silly: {realm: x}}', /auth\.silly .* is not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {realm: x, rootcertbundle: /x.pem}}', /external token server .* not implemented/],
+    ] as [string, RegExp][]) {
+      writeFileSync(file, cfg);
+      assert.throws(() => loadConfig({ config: file }), msg, cfg);
+    }
     writeFileSync(file, 'http: [unclosed');
     assert.throws(() => loadConfig({ config: file }), ConfigError);
   } finally {

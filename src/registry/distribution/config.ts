@@ -121,6 +121,7 @@ export function readConfigFile(file: string): Record<string, any> {
 /** The file (if any) with the flags over it, checked and with every default filled in. */
 export function loadConfig(flags: Flags): Config {
   const raw = flags.config ? readConfigFile(flags.config) : {};
+  refuseUnimplemented(raw);
   const base = flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd();
   // Paths in the file are relative to it; paths from flags to the working directory.
   const filePath = (p: string | undefined) => (p === undefined ? undefined : path.resolve(base, p));
@@ -228,6 +229,27 @@ export function loadConfig(flags: Flags): Config {
     };
   }
   return cfg;
+}
+
+/**
+ * Parts of distribution's configuration that Dray's registry does not have: refused by name, so
+ * that a config file written for distribution does not silently lose what it asked for.
+ */
+function refuseUnimplemented(raw: Record<string, any>): void {
+  const no = (what: string) => { throw new ConfigError(`${what} is not implemented in dray registry serve`); };
+  const storage = obj(raw.storage, 'storage');
+  for (const k of Object.keys(storage)) {
+    if (!['filesystem', 's3', 'delete', 'maintenance', 'redirect', 'cache'].includes(k)) no(`storage driver "${k}" (filesystem and s3 are)`);
+  }
+  if (storage.filesystem && storage.s3) throw new ConfigError('storage: give one driver, filesystem or s3, not both');
+  if (obj(storage.redirect, 'storage.redirect').disable === false) no('storage.redirect (use storage.s3.redirect: true)');
+  if (obj(storage.cache, 'storage.cache').blobdescriptor === 'redis') no('storage.cache.blobdescriptor: redis');
+  for (const k of ['notifications', 'middleware', 'redis', 'validation']) if (raw[k] !== undefined) no(`${k} (distribution's)`);
+  const auth = obj(raw.auth, 'auth');
+  for (const k of Object.keys(auth)) if (!['htpasswd', 'token', 'access'].includes(k)) no(`auth.${k} (htpasswd and token are)`);
+  const token = obj(auth.token, 'auth.token');
+  if (token.rootcertbundle !== undefined || token.jwks !== undefined) no('auth.token with an external token server (rootcertbundle, jwks): the built-in token server issues and checks its own tokens');
+  if (obj(raw.http, 'http').http2 !== undefined) no('http.http2');
 }
 
 /** "host:port" → its parts; a bare ":5000" listens on every address. */

@@ -8,6 +8,7 @@
 //   lacks that call; an object smaller than the minimum part is read back into the first part.
 //   Uploads of registry clients arrive in one PATCH almost always, so the copy is rare.
 // Blob downloads may be redirected to a presigned GET URL, so the bytes go from S3 to the client.
+// Tested against s3rver (npm), which does not check request signatures: signing is the AWS SDK's.
 import {
   S3Client, GetObjectCommand, PutObjectCommand, HeadObjectCommand, ListObjectsV2Command,
   CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, CreateMultipartUploadCommand,
