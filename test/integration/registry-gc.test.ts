@@ -126,10 +126,11 @@ test('a HEAD that tells a pusher to skip an upload keeps the unreferenced blob t
     for (const b of [img.config, ...img.layers]) {
       assert.equal((await request('POST', `${srv.url}/v2/head/app/blobs/uploads/?digest=${b.digest}`, { headers: { 'Content-Length': b.data.length }, body: b.data })).status, 201);
     }
-    await sleep(2500);
+    await sleep(4000);
     // the push resumes: its client asks for the config and the first layer, finds them, skips them
     for (const b of [img.config, img.layers[0]]) assert.equal((await request('HEAD', `${srv.url}/v2/head/app/blobs/${b.digest}`)).status, 200);
-    const r = await drayRegistry(['gc', '--storage', store, '--delay', '1s', '--json']);
+    // (a delay of 2 s: the blobs are twice that old, the HEADs far younger)
+    const r = await drayRegistry(['gc', '--storage', store, '--delay', '2s', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).deleted, [img.layers[1].digest], 'only the blob nobody asked for goes');
     assert.equal((await request('PUT', `${srv.url}/v2/head/app/manifests/v1`, { headers: { 'Content-Type': OCI_MANIFEST }, body: img.manifest })).status, 400, 'the layer GC took is missing: MANIFEST_BLOB_UNKNOWN');
