@@ -10,7 +10,7 @@ import { StreamError } from '../client/errors';
 import type { ContainerInspect, ContainerSummary } from '../client/types';
 import { jsonLines, JsonMessage } from '../client/stream';
 import type { Project, Service } from './model';
-import { dependenciesOf } from './model';
+import { dependenciesOf, dependencyLevels } from './model';
 import { ComposeError, isApiError } from './errors';
 import * as L from './labels';
 import { containerName, createBody, imageName, injectedFiles, stopTimeout } from './convert';
@@ -474,11 +474,12 @@ export class Executor {
   // ---- down -------------------------------------------------------------------------------------
 
   /** Stops containers, dependents before what they depend on (as `down` and `stop` do). */
-  async stopInOrder(containers: ContainerSummary[], t: number | undefined, order: string[]): Promise<void> {
-    const rank = new Map(order.map((n, i) => [n, i]));
+  async stopInOrder(containers: ContainerSummary[], t: number | undefined): Promise<void> {
+    const rank = dependencyLevels(this.project.services);
     const groups = new Map<number, ContainerSummary[]>();
     for (const c of containers) {
-      const r = rank.get(serviceOf(c)) ?? order.length;
+      // Containers of services the model does not know go first, with the top level.
+      const r = rank.get(serviceOf(c)) ?? Number.MAX_SAFE_INTEGER;
       (groups.get(r) ?? groups.set(r, []).get(r)!).push(c);
     }
     for (const r of [...groups.keys()].sort((a, b) => b - a)) {

@@ -254,6 +254,16 @@ export function dependencyOrder(services: Record<string, Service>): string[] {
   return out;
 }
 
+/** Each service's depth in the dependency graph (0: depends on nothing): one level starts, or stops, at a time. */
+export function dependencyLevels(services: Record<string, Service>): Map<string, number> {
+  const level = new Map<string, number>();
+  for (const n of dependencyOrder(services)) {
+    const deps = dependenciesOf(services[n]).filter((d) => services[d]);
+    level.set(n, deps.length ? 1 + Math.max(...deps.map((d) => level.get(d) ?? 0)) : 0);
+  }
+  return level;
+}
+
 export interface NormalizeInput {
   name: string;
   workingDir: string;

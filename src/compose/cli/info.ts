@@ -221,7 +221,7 @@ export const events: ComposeCommand = {
       const attrs = e.Actor.Attributes ?? {};
       const service = attrs[L.SERVICE] ?? '';
       if (args.length && !args.includes(service)) continue;
-      const shown = Object.fromEntries(Object.entries(attrs).filter(([k]) => !k.startsWith('com.docker.compose.')));
+      const shown = Object.fromEntries(Object.entries(attrs).filter(([k]) => !k.startsWith('com.docker.compose.') && !k.startsWith('io.dray.compose.')));
       const time = new Date(Math.floor(e.timeNano / 1e6));
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ action: e.Action, attributes: shown, id: e.Actor.ID, service, time: time.toISOString(), type: 'container' })}\n`);

@@ -5,7 +5,7 @@ import type { ContainerSummary } from '../../client/types';
 import { ComposeError, isApiError } from '../errors';
 import { Executor, daemonMessage, sortByNumber, runHook, Hook } from '../executor';
 import * as L from '../labels';
-import { dependencyOrder, Project } from '../model';
+import { dependencyLevels, dependencyOrder, Project } from '../model';
 import { imageName } from '../convert';
 import { isOneoff, nameOf, observe, serviceOf } from '../observe';
 import type { ComposeCommand, ComposeContext } from './context';
@@ -54,7 +54,7 @@ export const down: ComposeCommand = {
     const exec = new Executor(client, p, progress, { parallel: cc.parallel });
     try {
       const running = targets.filter((c) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting');
-      await exec.stopInOrder(running, f.timeout, orderOf(project));
+      await exec.stopInOrder(running, f.timeout);
       await Promise.all(targets.sort(sortByNumber).map((c) => exec.limit.run(() => exec.remove({ Id: c.Id, name: nameOf(c) }, { volumes: !!f.volumes }))));
       if (args.length) return 0;
       // Networks: the project's (by label) and the model's (by name), not external ones.
@@ -126,8 +126,7 @@ function perContainer(o: {
       if (!list.length) { o.empty?.(cc); return 0; }
       const progress = cc.progress(o.title);
       try {
-        const order = orderOf(project);
-        const rank = new Map(order.map((n, i) => [n, i]));
+        const rank = project ? dependencyLevels(project.services) : new Map<string, number>();
         const groups = new Map<number, ContainerSummary[]>();
         for (const c of list) {
           const r = rank.get(serviceOf(c)) ?? 0;
@@ -244,7 +243,7 @@ export const rm: ComposeCommand = {
     const progress = cc.progress('Running');
     const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel });
     try {
-      if (f.stop) await exec.stopInOrder(list.filter(live), undefined, orderOf(project));
+      if (f.stop) await exec.stopInOrder(list.filter(live), undefined);
       else list = list.filter((c) => !live(c));
       if (!list.length) { process.stderr.write('No stopped containers\n'); return 0; }
       if (!f.force) {

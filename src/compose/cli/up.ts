@@ -173,8 +173,7 @@ async function stopAll(r: ConvergeResult, kill: boolean, t?: number): Promise<vo
         progress.done(ev, 'Killed');
       }));
     } else {
-      const { dependencyOrder } = require('../model') as typeof import('../model');
-      await r.exec.stopInOrder(mine, t, dependencyOrder(r.project.services));
+      await r.exec.stopInOrder(mine, t);
     }
   } finally { progress.stop(); }
 }
