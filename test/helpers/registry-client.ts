@@ -197,6 +197,8 @@ export interface ProxyRule {
   stall?: boolean;
   /** Rules apply to this many blob requests (then it relays plainly). */
   times?: number;
+  /** Called with the bytes relayed so far; true stops relaying (the connection is held, silent). */
+  onBytes?: (sent: number, size: number) => boolean | void;
 }
 
 export class Proxy {
@@ -256,8 +258,10 @@ export class Proxy {
           }
           sent += c.length;
           this.blobBytes += c.length;
+          if (active && rule!.onBytes?.(sent, size)) { res.write(c); ur.pause(); ur.removeAllListeners('data'); return; }
         }
-        res.write(c);
+        // Relayed at the client's pace: what was sent is what it took, not what piles up here.
+        if (!res.write(c)) { ur.pause(); res.once('drain', () => ur.resume()); }
       });
       ur.on('end', () => res.end());
       ur.on('error', () => res.destroy());
@@ -307,5 +311,19 @@ export function runAsync(cmd: string, args: string[], o: { env?: NodeJS.ProcessE
     const t = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 60_000);
     p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
     p.stdin!.end(o.input ?? '');
+  });
+}
+
+/** A request to a daemon's socket that settles however the connection ends (a killed daemon included). */
+export function apiUntilClosed(socket: string, method: string, p: string): Promise<{ status?: number; body: string; error?: string }> {
+  return new Promise((resolve) => {
+    let body = '';
+    const req = http.request({ socketPath: socket, method, path: p }, (res) => {
+      res.on('data', (c) => { body += c; });
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', (e) => resolve({ body, error: e.message }));
+    req.end();
   });
 }

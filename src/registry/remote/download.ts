@@ -34,6 +34,55 @@ export interface DownloadOptions {
 }
 
 const BATCH = 1024 * 1024;
+/** Bytes received but not yet taken by the sink: the network is read ahead of the unpacker by this much. */
+const AHEAD = 16 * 1024 * 1024;
+
+/**
+ * Hands chunks to the sink in order, letting the network run up to AHEAD bytes in front of it.
+ * Without the slack a slow unpacker would hold the connection back, and what the kernel's socket
+ * buffers then hold (megabytes on a fast link) is neither in the partial file nor unpacked when
+ * drayd is killed — the next pull would fetch it again.
+ */
+class Feeder {
+  private q: Buffer[] = [];
+  private queued = 0;
+  private running?: Promise<void>;
+  private err?: unknown;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly sink: (c: Buffer) => Promise<void>) {}
+
+  private notify(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+
+  private async pump(): Promise<void> {
+    while (this.q.length) {
+      const c = this.q.shift()!;
+      await this.sink(c);
+      this.queued -= c.length;
+      this.notify();
+    }
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = this.pump().catch((e) => { this.err = e; this.q = []; this.queued = 0; }).finally(() => { this.running = undefined; this.notify(); if (this.q.length && !this.err) this.kick(); });
+  }
+
+  async push(c: Buffer): Promise<void> {
+    if (this.err) throw this.err;
+    this.q.push(c);
+    this.queued += c.length;
+    this.kick();
+    while (this.queued > AHEAD && !this.err) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.err) throw this.err;
+  }
+
+  /** Resolves once the sink took everything; throws its failure. */
+  async drain(): Promise<void> {
+    while ((this.q.length || this.running) && !this.err) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.err) throw this.err;
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Downloads `desc` into its partial file; resolves with that file's path once verified. */
@@ -41,6 +90,8 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
   const { desc, partials } = o;
   const file = partials.path(desc.digest);
   const verifier = new Verifier(desc.digest, desc.size, o.what ?? 'filesystem layer');
+  const feeder = o.sink ? new Feeder(o.sink) : undefined;
+  const feed = feeder ? (c: Buffer) => feeder.push(c) : undefined;
   let have = await partials.size(desc.digest);
   if (have > desc.size) { await partials.remove(desc.digest); have = 0; }
   if (have > 0) {
@@ -50,7 +101,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
       const b = c as Buffer;
       verifier.update(b);
       n += b.length;
-      if (o.sink) await o.sink(b);
+      if (feed) await feed(b);
       o.onProgress?.(n);
     }
     have = n;
@@ -65,7 +116,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
     for (let total = 0; state.have < desc.size; total++) {
       const before = state.have;
       try {
-        await o.session.each((ep) => fetchFrom(ep, o, fh, verifier, state), { fallback: (e) => !isContentError(e) });
+        await o.session.each((ep) => fetchFrom(ep, o, fh, verifier, state, feed), { fallback: (e) => !isContentError(e) });
       } catch (e) {
         fruitless = state.have > before ? 1 : fruitless + 1;
         if (fruitless >= o.attempts || total >= o.attempts * 4 || !isRetryable(e)) throw e;
@@ -74,6 +125,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
       }
     }
     await fh.sync();
+    await feeder?.drain();
   } finally {
     await fh.close();
   }
@@ -86,7 +138,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
 
 const isContentError = (e: unknown) => e instanceof RegistryError && (e.code === REG_ERR.SIZE_MISMATCH || e.code === REG_ERR.DIGEST_MISMATCH);
 
-async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: { have: number }): Promise<void> {
+async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: { have: number }, feed?: (c: Buffer) => Promise<void>): Promise<void> {
   const { desc } = o;
   const start = state.have;
   const headers: Record<string, string> = { Accept: '*/*' };
@@ -123,8 +175,8 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
       pendingLen += c.length;
       state.have += c.length;
       const wrote = pendingLen >= BATCH ? flush() : undefined;
-      if (o.sink) await o.sink(c);
       if (wrote) await wrote;
+      if (feed) await feed(c);
       o.onProgress?.(state.have);
     }
     await flush();

@@ -213,7 +213,7 @@ export class Puller {
         onNetwork: (n) => { this.networkBytes += n; },
       });
     } catch (e) {
-      unpacker.abort(e as Error);
+      await unpacker.abort(e as Error);
       throw e;
     }
     progress(layerStatus(id, 'Verifying Checksum'));

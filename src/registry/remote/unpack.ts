@@ -63,9 +63,9 @@ export class LayerUnpacker {
     return this.result!;
   }
 
-  /** Stops unpacking (the download failed); the layer store removes what was unpacked. */
-  abort(e: Error): void {
+  /** Stops unpacking (the download failed); resolves once the layer store removed what was unpacked. */
+  async abort(e: Error): Promise<void> {
     this.input.destroy(e);
-    this.result?.catch(() => {});
+    await this.result?.catch(() => {});
   }
 }
