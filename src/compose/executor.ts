@@ -10,7 +10,7 @@ import { StreamError } from '../client/errors';
 import type { ContainerInspect, ContainerSummary } from '../client/types';
 import { jsonLines, JsonMessage } from '../client/stream';
 import type { Project, Service } from './model';
-import { dependenciesOf, dependencyLevels } from './model';
+import { dependenciesOf, namespaceOwners } from './model';
 import { ComposeError, isApiError } from './errors';
 import * as L from './labels';
 import { containerName, createBody, imageName, injectedFiles, stopTimeout } from './convert';
@@ -70,6 +70,44 @@ export class Executor {
   }
 
   // ---- images ---------------------------------------------------------------------------------
+
+  /**
+   * Starts the builds (one after another) and pulls (side by side) and returns, per service, the
+   * promise of its image: the containers of other services need not wait for them.
+   */
+  imageTasks(plans: ImagePlan[]): Map<string, Promise<void>> {
+    const out = new Map<string, Promise<void>>();
+    let builds: Promise<unknown> = Promise.resolve();
+    for (const p of plans) {
+      let t: Promise<void>;
+      if (p.action === 'pull') t = this.limit.run(() => this.pull(p.ref, p.service));
+      else {
+        t = builds.then(() => this.build(this.project.services[p.service])).then(() => undefined);
+        builds = t.catch(() => undefined);
+      }
+      t = t.then(() => this.noteImage(p.ref));
+      t.catch(() => undefined);
+      out.set(p.service, t);
+    }
+    // Services sharing an image reference (another's build or pull) wait for it too.
+    for (const [name, s] of Object.entries(this.project.services)) {
+      if (out.has(name)) continue;
+      const ref = imageName(this.project, s);
+      const i = plans.findIndex((p) => p.ref === ref);
+      if (i >= 0) out.set(name, out.get(plans[i].service)!);
+    }
+    return out;
+  }
+
+  /** The image ID a reference names now (after a build or pull). */
+  private async noteImage(ref: string): Promise<void> {
+    const { normalizeRef } = require('./observe') as typeof import('./observe');
+    const info = await this.client.images.inspect(ref).catch(() => undefined);
+    if (info) this.imageIds.set(normalizeRef(ref), info.Id);
+  }
+
+  /** The current image index (Observed.images) with what this run built and pulled. */
+  imagesNow(): Map<string, string> { return this.imageIds; }
 
   async ensureImages(plans: ImagePlan[]): Promise<boolean> {
     if (!plans.length) return false;
@@ -379,7 +417,8 @@ export class Executor {
             return fail(`service ${JSON.stringify(dep)} didn't complete successfully: exit ${c.State.ExitCode}`);
           }
         } else return;
-        await sleep(condition === 'service_healthy' ? 100 : 50);
+        // An inspect is a millisecond of drayd's time: polling often keeps a dependent's start close to the moment.
+        await sleep(30);
       }
     }
   }
@@ -387,20 +426,81 @@ export class Executor {
   // ---- converging -------------------------------------------------------------------------------
 
   /**
-   * Runs the containers plan: each service once its dependencies are ready. Returns the IDs of the
-   * containers started by this run (for attaching logs).
+   * Runs the containers plan in two passes, each service as soon as it can. First every service's
+   * containers are made (created, recreated, scaled down), once its image is there (`images`: a
+   * build or pull still going on for it, after which its plan is made again by `replan`, the
+   * image having changed) and the services whose namespaces it joins have theirs; then each
+   * service's containers are started once its dependencies met their conditions. Returns the IDs
+   * of the containers started (for attaching logs) and the services that changed.
    */
-  async converge(plan: ContainersPlan, o: { timeout?: number; noStart?: boolean; warn: (m: string) => void; selection: Set<string>; signal?: AbortSignal }): Promise<{ started: Map<string, string[]>; changed: Set<string> }> {
+  async converge(plan: ContainersPlan, o: {
+    noStart?: boolean; warn: (m: string) => void; selection: Set<string>; signal?: AbortSignal;
+    images?: Map<string, Promise<unknown>>; replan?: (name: string) => ServicePlan;
+  }): Promise<{ started: Map<string, string[]>; changed: Set<string> }> {
+    const made = new Map<string, Promise<void>>();
     const ready = new Map<string, Promise<void>>();
     const started = new Map<string, string[]>();
     const changed = new Set<string>();
+    const toStart = new Map<string, Array<{ id: string; name: string }>>();
+    const plans = new Map(plan.services.map((sp) => [sp.name, sp]));
     for (const sp of plan.services) this.ids.set(sp.name, sp.containers.filter((a) => a.kind === 'keep').map((a) => (a as any).container.Id));
     let firstError: unknown;
-    const runService = async (sp: ServicePlan): Promise<void> => {
+    const check = () => { if (firstError) throw firstError; };
+
+    const make = async (name: string): Promise<void> => {
+      const image = o.images?.get(name);
+      if (image) { await image; check(); if (o.replan) plans.set(name, o.replan(name)); }
+      const sp = plans.get(name)!;
       const s = sp.service;
-      // Dependencies first, each by its condition; a service with nothing to start waits on none.
-      const idle = sp.containers.every((a) => a.kind === 'keep' && !a.start) && !sp.remove.length;
-      // network_mode/ipc/pid service:x and volumes_from need x's container, as if depended on.
+      // network_mode/ipc/pid service:x and volumes_from need x's container to exist.
+      for (const d of namespaceOwners(s)) await made.get(d);
+      check();
+      await Promise.all(sp.remove.map((c) => this.limit.run(async () => {
+        await this.stop({ Id: c.Id, name: nameOf(c), service: s }, undefined);
+        await this.remove({ Id: c.Id, name: nameOf(c) });
+      })));
+      const ids: string[] = [];
+      const mine: Array<{ id: string; name: string }> = [];
+      await Promise.all(sp.containers.map((a) => this.limit.run(async () => {
+        const cname = containerName(this.project, s, a.number);
+        if (a.kind === 'keep') {
+          ids[a.number] = a.container.Id;
+          if (a.start) mine.push({ id: a.container.Id, name: cname });
+          return;
+        }
+        check();
+        if (a.kind === 'create') {
+          const ev = `Container ${cname}`;
+          this.progress.event(ev, 'Creating');
+          let id: string;
+          try { id = await this.createContainer(s, a.number, cname); } catch (e: any) {
+            this.progress.fail(ev, 'Error', isApiError(e) ? e.message : '');
+            throw e instanceof ComposeError ? e : new ComposeError(daemonMessage(e));
+          }
+          this.progress.done(ev, 'Created');
+          ids[a.number] = id;
+          mine.push({ id, name: cname });
+        } else {
+          const id = await this.recreate(s, a.container, a.number);
+          ids[a.number] = id;
+          mine.push({ id, name: cname });
+        }
+        changed.add(name);
+      })));
+      if (sp.remove.length) changed.add(name);
+      this.ids.set(name, ids.filter(Boolean));
+      toStart.set(name, mine);
+    };
+
+    const run = async (name: string): Promise<void> => {
+      await made.get(name);
+      if (o.noStart) return;
+      const sp = plans.get(name)!;
+      const s = sp.service;
+      const mine = toStart.get(name) ?? [];
+      const restartFor = Object.entries(s.depends_on).some(([d, c]) => c.restart && changed.has(d));
+      // A service with nothing to start or restart waits on none of its dependencies.
+      const idle = !mine.length && !restartFor;
       const needs = Object.entries(s.depends_on) as Array<[string, { condition: string; required: boolean; restart: boolean }]>;
       for (const d of dependenciesOf(s)) if (!s.depends_on[d]) needs.push([d, { condition: 'service_started', required: true, restart: false }]);
       for (const [dep, cond] of needs) {
@@ -410,63 +510,41 @@ export class Executor {
           if (!cond.required) { o.warn(`optional dependency ${JSON.stringify(dep)} failed to start`); continue; }
           throw e;
         }
-        if (!o.noStart && !(idle && !(cond.restart && changed.has(dep)))) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
+        if (!idle) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
       }
-      if (firstError) throw firstError;
-      // Past the scale: stop and remove, highest numbers first.
-      await Promise.all(sp.remove.map((c) => this.limit.run(async () => {
-        await this.stop({ Id: c.Id, name: nameOf(c), service: s }, undefined);
-        await this.remove({ Id: c.Id, name: nameOf(c) });
-      })));
-      const restartFor = Object.entries(s.depends_on).some(([d, c]) => c.restart && changed.has(d));
-      const ids: string[] = [];
-      const toStart: Array<{ id: string; name: string }> = [];
+      check();
+      const startedIds: string[] = [];
       await Promise.all(sp.containers.map((a) => this.limit.run(async () => {
-        const name = containerName(this.project, s, a.number);
-        if (a.kind === 'keep') {
-          ids[a.number] = a.container.Id;
-          if (a.start) toStart.push({ id: a.container.Id, name });
-          else if (restartFor && !o.noStart) {
-            const ev = `Container ${name}`;
-            this.progress.event(ev, 'Restarting');
-            await this.client.containers.restart(a.container.Id, { t: stopTimeout(s) });
-            this.progress.done(ev, 'Restarted');
-            changed.add(sp.name);
-          } else this.progress.done(`Container ${name}`, 'Running');
-          return;
-        }
-        if (a.kind === 'create') {
-          const ev = `Container ${name}`;
-          this.progress.event(ev, 'Creating');
-          let id: string;
-          try { id = await this.createContainer(s, a.number, name); } catch (e: any) {
-            this.progress.fail(ev, 'Error', isApiError(e) ? e.message : '');
-            throw e instanceof ComposeError ? e : new ComposeError(daemonMessage(e));
-          }
-          this.progress.done(ev, 'Created');
-          ids[a.number] = id;
-          toStart.push({ id, name });
-        } else {
-          const id = await this.recreate(s, a.container, a.number);
-          ids[a.number] = id;
-          toStart.push({ id, name });
-        }
-        changed.add(sp.name);
+        const cname = containerName(this.project, s, a.number);
+        const entry = mine.find((m) => m.name === cname);
+        if (entry) { await this.start(entry.id, entry.name, s); startedIds.push(entry.id); return; }
+        if (a.kind !== 'keep') return;
+        if (restartFor) {
+          const ev = `Container ${cname}`;
+          this.progress.event(ev, 'Restarting');
+          await this.client.containers.restart(a.container.Id, { t: stopTimeout(s) });
+          this.progress.done(ev, 'Restarted');
+          changed.add(name);
+        } else this.progress.done(`Container ${cname}`, 'Running');
       })));
-      this.ids.set(sp.name, ids.filter(Boolean));
-      if (o.noStart) return;
-      const mine: string[] = [];
-      await Promise.all(toStart.map((c) => this.limit.run(async () => { await this.start(c.id, c.name, s); mine.push(c.id); })));
-      if (toStart.length) changed.add(sp.name);
-      started.set(sp.name, mine);
+      if (mine.length) changed.add(name);
+      started.set(name, startedIds);
     };
+
+    const all: Promise<void>[] = [];
     for (const sp of plan.services) {
-      const p = runService(sp);
-      p.catch((e) => { firstError ??= e; });
-      ready.set(sp.name, p);
+      const m = make(sp.name);
+      m.catch((e) => { firstError ??= e; });
+      made.set(sp.name, m);
     }
-    const results = await Promise.allSettled(plan.services.map((sp) => ready.get(sp.name)!));
-    const bad = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    for (const sp of plan.services) {
+      const r = run(sp.name);
+      r.catch((e) => { firstError ??= e; });
+      ready.set(sp.name, r);
+      all.push(r);
+    }
+    const results = await Promise.allSettled(all);
+    const bad = results.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw firstError ?? bad.reason;
     return { started, changed };
   }
@@ -474,18 +552,31 @@ export class Executor {
   // ---- down -------------------------------------------------------------------------------------
 
   /** Stops containers, dependents before what they depend on (as `down` and `stop` do). */
-  async stopInOrder(containers: ContainerSummary[], t: number | undefined): Promise<void> {
-    const rank = dependencyLevels(this.project.services);
-    const groups = new Map<number, ContainerSummary[]>();
-    for (const c of containers) {
-      // Containers of services the model does not know go first, with the top level.
-      const r = rank.get(serviceOf(c)) ?? Number.MAX_SAFE_INTEGER;
-      (groups.get(r) ?? groups.set(r, []).get(r)!).push(c);
-    }
-    for (const r of [...groups.keys()].sort((a, b) => b - a)) {
-      await Promise.all(groups.get(r)!.map((c) => this.limit.run(() => this.stop({ Id: c.Id, name: nameOf(c), service: this.project.services[serviceOf(c)] }, t))));
-    }
+  async stopInOrder(containers: ContainerSummary[], t: number | undefined, after?: (c: ContainerSummary) => Promise<void>): Promise<void> {
+    // Each service stops once every service that depends on it has stopped; containers of
+    // services the model does not know stop at once.
+    const services = this.project.services;
+    const byService = new Map<string, ContainerSummary[]>();
+    for (const c of containers) (byService.get(serviceOf(c)) ?? byService.set(serviceOf(c), []).get(serviceOf(c))!).push(c);
+    const dependents = new Map<string, string[]>();
+    for (const [n, s] of Object.entries(services)) for (const d of dependenciesOf(s)) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(n);
+    const done = new Map<string, Promise<void>>();
+    const stopService = (n: string, seen: Set<string> = new Set()): Promise<void> => {
+      let p = done.get(n);
+      if (p) return p;
+      if (seen.has(n)) return Promise.resolve();
+      seen.add(n);
+      const first = (dependents.get(n) ?? []).map((d) => stopService(d, seen));
+      p = Promise.all(first).then(() => Promise.all((byService.get(n) ?? []).map((c) => this.limit.run(async () => {
+        await this.stop({ Id: c.Id, name: nameOf(c), service: services[n] }, t);
+        await after?.(c);
+      })))).then(() => undefined);
+      done.set(n, p);
+      return p;
+    };
+    await Promise.all([...new Set([...byService.keys(), ...Object.keys(services)])].map((n) => stopService(n)));
   }
+
 }
 
 export const sortByNumber = (a: ContainerSummary, b: ContainerSummary) => serviceOf(a).localeCompare(serviceOf(b)) || numberOf(a) - numberOf(b);

@@ -221,6 +221,14 @@ export function dependenciesOf(s: Service): string[] {
   return [...out];
 }
 
+/** Services whose containers `s` needs to exist to be made: network_mode/ipc/pid service:x, volumes_from. */
+export function namespaceOwners(s: Service): string[] {
+  const out = new Set<string>();
+  for (const m of [s.network_mode, s.ipc, s.pid]) if (typeof m === 'string' && m.startsWith('service:')) out.add(m.slice(8));
+  for (const v of (s.volumes_from ?? []) as string[]) if (!v.startsWith('container:')) out.add(v.split(':')[0]);
+  return [...out];
+}
+
 /** Throws "dependency cycle detected: a -> b -> a" when services depend on each other in a ring. */
 export function checkCycles(services: Record<string, Service>): void {
   const state = new Map<string, 1 | 2>();

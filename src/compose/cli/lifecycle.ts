@@ -53,9 +53,12 @@ export const down: ComposeCommand = {
     const progress = cc.progress('Running');
     const exec = new Executor(client, p, progress, { parallel: cc.parallel });
     try {
-      const running = targets.filter((c) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting');
-      await exec.stopInOrder(running, f.timeout);
-      await Promise.all(targets.sort(sortByNumber).map((c) => exec.limit.run(() => exec.remove({ Id: c.Id, name: nameOf(c) }, { volumes: !!f.volumes }))));
+      // Each container is removed as soon as it stopped; the stopped ones at once.
+      const rm = (c: ContainerSummary) => exec.remove({ Id: c.Id, name: nameOf(c) }, { volumes: !!f.volumes });
+      await Promise.all([
+        exec.stopInOrder(targets.filter(live), f.timeout, rm),
+        ...targets.filter((c) => !live(c)).sort(sortByNumber).map((c) => exec.limit.run(() => rm(c))),
+      ]);
       if (args.length) return 0;
       // Networks: the project's (by label) and the model's (by name), not external ones.
       const netNames = new Set<string>();

@@ -97,8 +97,9 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const progress = cc.progress(o.title ?? 'Running');
   const exec = new Executor(client, project, progress, { parallel: cc.parallel, buildOut: process.stderr, quietBuild: !!f['quiet-pull'] && false });
   try {
-    if (await exec.ensureImages(images)) observed = { ...observed, images: imageIndex(await client.images.list()) };
     exec.setImages(observed);
+    // Builds and pulls go on while the services that do not need them come up.
+    const imageTasks = exec.imageTasks(images);
     const plan = planContainers(project, observed, selection, opts);
     if (plan.orphans.length) {
       if (f['remove-orphans']) {
@@ -110,13 +111,15 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
         cc.warn(`Found orphan containers ([${plan.orphans.map(nameOf).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
       }
     }
-    if (!isNoop(plan, nets, vols)) {
+    if (!isNoop(plan, nets, vols) || images.length) {
       await exec.ensureNetworks(nets, cc.warn);
       await exec.ensureVolumes(vols, cc.warn);
     }
     trace?.('planned', t);
     t = performance.now();
-    const { started } = await exec.converge(plan, { noStart: o.noStart, warn: cc.warn, selection: new Set(selection) });
+    // A service whose image was built or pulled is planned again with the image it has now.
+    const replan = (name: string) => planContainers(project, { ...observed, images: exec.imagesNow() }, [name], { ...opts, services: opts.services?.length ? opts.services : selection }).services[0];
+    const { started } = await exec.converge(plan, { noStart: o.noStart, warn: cc.warn, selection: new Set(selection), images: imageTasks, replan });
     trace?.('converged', t);
     return { project, selection, exec, started, progress, observed };
   } finally {
