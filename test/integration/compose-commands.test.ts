@@ -1,6 +1,7 @@
 // dray compose's other commands on a running project: ps/ls/top/images/port/logs, exec and cp,
 // stop/start/restart/pause/unpause/kill/rm, up --wait, events, lifecycle hooks, network_mode
-// host and none, secrets and configs, and commands that work from -p alone once the files are gone.
+// host and none, secrets and configs, commands that work from -p alone once the files are gone, and
+// watch syncing a file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
@@ -132,4 +133,32 @@ test('without the files, -p still finds the project: ps, logs, down', async () =
     const nets = await d.api('GET', `/networks?filters=${encodeURIComponent(JSON.stringify({ label: [`com.docker.compose.project=${P}`] }))}`);
     assert.deepEqual(nets.json, []);
   } finally { rmSync(elsewhere, { recursive: true, force: true }); }
+});
+
+test('watch: the initial sync, then a changed file synced into the container', async () => {
+  const wdir = mkdtempSync('/tmp/dray-compose-watch-');
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(path.join(wdir, 'src'));
+    writeFileSync(path.join(wdir, 'src', 'index.html'), 'v1\n');
+    writeFileSync(path.join(wdir, 'compose.yaml'), 'services:\n  site:\n    image: busybox\n    init: true\n    command: ["sleep", "600"]\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /www, initial_sync: true, ignore: ["*.tmp"]}\n');
+    const w = spawn(drayLauncher, ['compose', '-p', 'watched', 'watch'], { cwd: wdir, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    w.stdout.on('data', (b) => { out += b; });
+    w.stderr.on('data', (b) => { out += b; });
+    const until = async (pred: () => boolean | Promise<boolean>, what: string) => {
+      for (let i = 0; i < 100; i++) { if (await pred()) return; await new Promise((r) => setTimeout(r, 100)); }
+      assert.fail(`${what}; watch said: ${out}`);
+    };
+    const cat = (f: string) => d.dray(['exec', 'watched-site-1', 'cat', f]).stdout;
+    await until(() => out.includes('Watch enabled'), 'watch starts');
+    assert.equal(cat('/www/index.html'), 'v1\n', 'initial sync');
+    writeFileSync(path.join(wdir, 'src', 'index.html'), 'v2\n');
+    writeFileSync(path.join(wdir, 'src', 'scratch.tmp'), 'x');
+    await until(() => cat('/www/index.html') === 'v2\n', 'the change is synced');
+    assert.equal(d.dray(['exec', 'watched-site-1', 'ls', '/www']).stdout, 'index.html\n', 'ignored files stay out');
+    w.kill('SIGINT');
+    await new Promise((r) => w.once('close', r));
+    ok(d.dray(['compose', '-p', 'watched', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
+  } finally { rmSync(wdir, { recursive: true, force: true }); }
 });

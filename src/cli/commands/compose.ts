@@ -79,7 +79,7 @@ export const compose: Command = {
 
 Commands:
   build, config, cp, create, down, events, exec, images, kill, logs, ls, pause, port, ps, pull,
-  push, restart, rm, run, start, stop, top, unpause, up, version, wait
+  push, restart, rm, run, start, stop, top, unpause, up, version, wait, watch
 
 Run 'dray compose COMMAND --help' for more information on a command.`,
   flags: globalFlags,

@@ -12,6 +12,7 @@ import * as info from './info';
 import * as imgs from './images';
 import * as inter from './interactive';
 import { config } from './config';
+import { watch } from './watch';
 
 const notImplemented = (description: string, what: string): ComposeCommand => ({
   usage: '[OPTIONS]', description, flags: [],
@@ -45,7 +46,7 @@ export const COMMANDS: Record<string, ComposeCommand> = {
   up: up.up,
   version: info.version,
   wait: life.wait,
-  watch: notImplemented('Watch build context for service and rebuild/refresh containers when files are updated', 'watch'),
+  watch,
   attach: notImplemented("Attach local standard input, output, and error streams to a service's running container", 'attach'),
   stats: notImplemented('Display a live stream of container(s) resource usage statistics', 'stats'),
   scale: notImplemented('Scale services', 'scale (use `up --scale SERVICE=N`)'),

@@ -252,7 +252,7 @@ export const up: ComposeCommand = {
   description: 'Create and start containers',
   flags: upFlags,
   async run(cc, f, args) {
-    if (f.watch) throw new ComposeError('up --watch: not implemented in dray compose');
+    if (f.watch) throw new ComposeError('up --watch: not implemented in dray compose (use `dray compose watch`)');
     const detached = !!f.detach || !!f.wait;
     if (detached && (f['abort-on-container-exit'] || f['exit-code-from'])) throw new ComposeError('--abort-on-container-exit and --detach are incompatible');
     const r = await converge(cc, f, args, { noStart: !!f['no-start'] });
