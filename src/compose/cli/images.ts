@@ -62,7 +62,6 @@ export const pull: ComposeCommand = {
       const idx = imageIndex(await cc.client().images.list());
       have = new Set([...idx.keys()].map(normalizeRef));
     }
-    let failed = false;
     try {
       const refs = new Map<string, string>();
       for (const n of names) {
@@ -76,12 +75,10 @@ export const pull: ComposeCommand = {
         try { await exec.pull(ref); } catch (e) {
           if (p.services[n].build) return;
           if (!f['ignore-pull-failures']) throw e;
-          failed = true;
           cc.warn(daemonMessage(e));
         }
       })));
     } finally { progress.stop(); }
-    void failed;
     return 0;
   },
 };

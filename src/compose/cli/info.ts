@@ -7,7 +7,7 @@ import type { ContainerSummary } from '../../client/types';
 import { humanSize, timeAgo } from '../../lib/units';
 import { ComposeError } from '../errors';
 import * as L from '../labels';
-import { isOneoff, nameOf, numberOf, serviceOf } from '../observe';
+import { nameOf, numberOf, serviceOf } from '../observe';
 import type { ComposeCommand } from './context';
 import { containersOf } from './lifecycle';
 
@@ -235,4 +235,3 @@ export const events: ComposeCommand = {
   },
 };
 
-export { isOneoff };

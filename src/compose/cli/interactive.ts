@@ -8,7 +8,7 @@ import { Executor, daemonMessage } from '../executor';
 import { canonicalPorts, parseVolumeShort, shellSplit } from '../canonical';
 import type { Service } from '../model';
 import * as L from '../labels';
-import { nameOf, numberOf, observe } from '../observe';
+import { numberOf, observe } from '../observe';
 import { planContainers, planImages, planNetworks, planVolumes, selectServices } from '../planner';
 import { imageIndex } from '../observe';
 import type { ComposeCommand } from './context';
@@ -228,4 +228,3 @@ export const cp: ComposeCommand = {
   },
 };
 
-export { nameOf };

@@ -198,8 +198,8 @@ export const unpause = perContainer({
 export const start: ComposeCommand = {
   usage: '[SERVICE...]',
   description: 'Start services',
-  flags: [boolFlag('wait', undefined, 'Wait for services to be running|healthy. Implies detached mode.'), intFlag('wait-timeout', undefined, 'Maximum duration in seconds to wait for the project to be running|healthy')],
-  async run(cc, f, args) {
+  flags: [],
+  async run(cc, _f, args) {
     const { project, name } = cc.projectOrName(args);
     checkServices(project, args);
     const list = await containersOf(cc, name, args);
@@ -226,7 +226,6 @@ export const start: ComposeCommand = {
       }
       await Promise.all(done.values());
     } finally { progress.stop(); }
-    void f;
     return 0;
   },
 };

@@ -6,7 +6,7 @@ import { ComposeError } from '../errors';
 import { Executor, daemonMessage } from '../executor';
 import { LogPrinter, streamLogs } from '../logs';
 import type { Project } from '../model';
-import { imageIndex, nameOf, numberOf, observe, serviceOf, Observed } from '../observe';
+import { nameOf, numberOf, observe, serviceOf, Observed } from '../observe';
 import { planContainers, planImages, planNetworks, planVolumes, selectServices, UpOptions, isNoop } from '../planner';
 import type { ComposeCommand, ComposeContext } from './context';
 import type { Progress } from '../progress';
@@ -95,7 +95,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const nets = planNetworks(project, observed, selection);
   const vols = planVolumes(project, observed, selection);
   const progress = cc.progress(o.title ?? 'Running');
-  const exec = new Executor(client, project, progress, { parallel: cc.parallel, buildOut: process.stderr, quietBuild: !!f['quiet-pull'] && false });
+  const exec = new Executor(client, project, progress, { parallel: cc.parallel, buildOut: process.stderr });
   try {
     exec.setImages(observed);
     // Builds and pulls go on while the services that do not need them come up.
@@ -112,8 +112,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
       }
     }
     if (!isNoop(plan, nets, vols) || images.length) {
-      await exec.ensureNetworks(nets, cc.warn);
-      await exec.ensureVolumes(vols, cc.warn);
+      await Promise.all([exec.ensureNetworks(nets, cc.warn), exec.ensureVolumes(vols, cc.warn)]);
     }
     trace?.('planned', t);
     t = performance.now();

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { boolFlag } from '../../cli/flags';
 import { ComposeError } from '../errors';
 import { Executor, daemonMessage, runHook, Hook } from '../executor';
-import { nameOf, observe, serviceOf } from '../observe';
+import { observe, serviceOf } from '../observe';
 import { planContainers } from '../planner';
 import type { Project } from '../model';
 import type { ComposeCommand, ComposeContext } from './context';
@@ -159,7 +159,6 @@ class Watcher {
         const rm = await this.exec.client.exec.create(c.Id, { Cmd: ['rm', '-rf', ...gone.map((g) => path.posix.join(targetDir, g.split(path.sep).join('/')))] });
         await this.exec.client.exec.startDetached(rm.Id);
       }
-      void nameOf;
     }
   }
 
