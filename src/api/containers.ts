@@ -8,6 +8,9 @@ import type { ContainerRecord } from '../engine/container-record';
 import { readLogs, dockerTime, frame } from '../engine/logs';
 import { invalid, conflict, systemError, notImplemented, notFound } from '../lib/errors';
 import { readable, NOT_READABLE } from '../engine/log-drivers';
+import { DetachWatcher, parseDetachKeys, DEFAULT_DETACH_KEYS } from '../lib/detach-keys';
+import { acceptWebSocket, checkWebSocketRequest } from './websocket';
+import { versionNumber } from './version';
 import { run } from '../lib/exec';
 import { timeOrDurationAgo } from '../lib/units';
 import { cgroupPids } from '../runtime/cgroups';
@@ -115,6 +118,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
   });
 
   r.post('/containers/:id/attach', async (req) => attachHandler(req, containers));
+  r.get('/containers/:id/attach/ws', async (req) => wsAttachHandler(req, containers));
 
   r.get('/containers/:id/logs', async (req) => logsHandler(req, containers));
 
@@ -345,6 +349,7 @@ async function attachHandler(req: Req, containers: ContainerService): Promise<vo
   const logs = qBool(q, 'logs');
   const tty = !!c.Config.Tty;
   if (c.State.Paused) throw conflict(`You cannot attach to a paused container, unpause it first`);
+  const detachKeys = detachKeysOf(q.get('detachKeys'));
   const sock = hijack(req, tty);
   const out = (s: 1 | 2, payload: Buffer) => {
     if ((s === 1 && !wantOut) || (s === 2 && !wantErr) || sock.destroyed) return;
@@ -368,7 +373,58 @@ async function attachHandler(req: Req, containers: ContainerService): Promise<vo
   if (!conn && waitForStart) conn = await waitForStart;
   if (!conn) { sock.end(); return; }
   if (clientGone) { conn.close(); return; }
-  wire(sock, conn, { input, stdinOnce: !!c.Config.StdinOnce, out });
+  wire(sock, conn, { input, stdinOnce: !!c.Config.StdinOnce, out, detachKeys: tty ? detachKeys : undefined });
+}
+
+/**
+ * GET /containers/{id}/attach/ws: the container's stdio over a WebSocket. Output goes out as it
+ * comes, without the multiplexing header (as Docker's), in binary frames from API 1.42 on and text
+ * frames before; messages from the client are the container's stdin.
+ */
+async function wsAttachHandler(req: Req, containers: ContainerService): Promise<void> {
+  const c = containers.get(req.params.id);
+  const q = req.query;
+  const key = checkWebSocketRequest(req.raw.headers);
+  if (!req.upgrade) throw invalid('websocket: the client is not using the websocket protocol');
+  if (c.State.Paused) throw conflict(`You cannot attach to a paused container, unpause it first`);
+  const tty = !!c.Config.Tty;
+  const detachKeys = detachKeysOf(q.get('detachKeys'));
+  const wantIn = qBool(q, 'stdin');
+  const wantOut = qBool(q, 'stdout');
+  const wantErr = qBool(q, 'stderr');
+  const { socket, head } = req.upgrade;
+  req.res.detachSocket(socket);
+  req.hijacked = socket;
+  const ws = acceptWebSocket(socket, head, key, req.version >= versionNumber('1.42'));
+  const out = (s: 1 | 2, payload: Buffer) => {
+    if ((s === 1 && !wantOut) || (s === 2 && !wantErr)) return;
+    ws.send(payload);
+  };
+  // Input is taken from the start, so nothing typed before the container runs is lost.
+  const input: ClientInput = { chunks: [], ended: false };
+  if (wantIn && c.Config.OpenStdin) ws.on('message', (d) => (input.onData ? input.onData(d) : input.chunks.push(d)));
+  if (qBool(q, 'logs') && readable(c.HostConfig.LogConfig)) {
+    for await (const batch of readLogs(containers.logFile(c), containers.logFiles(c).length, { stdout: wantOut, stderr: wantErr })) {
+      for (const e of batch) out(e.stream, e.partial ? e.text : Buffer.concat([e.text, Buffer.from('\n')]));
+    }
+  }
+  if (!qBool(q, 'stream')) { ws.close(); return; }
+  const { conn: now, waitForStart } = await containers.attach(c.Id);
+  const conn = now ?? (waitForStart ? await waitForStart : undefined);
+  if (!conn) { ws.close(); return; }
+  if (ws.closed) { conn.close(); return; }
+  conn.on('data', out);
+  conn.on('end', () => ws.close());
+  ws.on('close', () => conn.close());
+  const watcher = tty ? new DetachWatcher(detachKeys) : undefined;
+  const forward = (d: Buffer) => {
+    if (!watcher) { conn.write(d); return; }
+    const r = watcher.push(d);
+    if (r.data.length) conn.write(r.data);
+    if (r.detach) { conn.close(); ws.close(); }
+  };
+  for (const d of input.chunks.splice(0)) forward(d);
+  input.onData = forward;
 }
 
 /**
@@ -385,19 +441,35 @@ export function captureInput(sock: Duplex): ClientInput {
 }
 
 /** Joins a hijacked client connection and a conmon attach connection. */
-export function wire(sock: Duplex, conn: AttachConnection, o: { input?: ClientInput; stdinOnce: boolean; out: (s: 1 | 2, b: Buffer) => void; endAfter?: Promise<unknown> }): void {
+export function wire(sock: Duplex, conn: AttachConnection, o: { input?: ClientInput; stdinOnce: boolean; out: (s: 1 | 2, b: Buffer) => void; endAfter?: Promise<unknown>; detachKeys?: Buffer }): void {
   conn.on('data', o.out);
   // exec: the client reads the exit code right after EOF, so EOF waits until it is known.
   conn.on('end', () => { void Promise.resolve(o.endAfter).catch(() => {}).then(() => { if (!sock.destroyed) sock.end(); }); });
   const input = o.input;
   if (input) {
-    for (const d of input.chunks.splice(0)) conn.write(d);
-    input.onData = (d) => conn.write(d);
+    // With a TTY the detach keys end the session for the client; the container runs on.
+    const watcher = o.detachKeys ? new DetachWatcher(o.detachKeys) : undefined;
+    let detached = false;
+    const forward = (d: Buffer) => {
+      if (detached) return;
+      if (!watcher) { conn.write(d); return; }
+      const r = watcher.push(d);
+      if (r.data.length) conn.write(r.data);
+      if (r.detach) { detached = true; conn.close(); sock.end(); }
+    };
+    for (const d of input.chunks.splice(0)) forward(d);
+    input.onData = forward;
     input.onEnd = () => { if (o.stdinOnce) conn.closeStdin(); };
     if (input.ended) input.onEnd();
   }
   sock.on('close', () => conn.close());
   sock.on('error', () => conn.close());
+}
+
+/** The detach keys a client asked for (Docker's default when none), or Docker's 400. */
+export function detachKeysOf(s: string | null | undefined): Buffer {
+  if (!s) return DEFAULT_DETACH_KEYS;
+  try { return parseDetachKeys(s); } catch { throw invalid(`Invalid detach keys (${s}) provided`); }
 }
 
 // ---- logs ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // /containers/{id}/exec and /exec/*.
 import { Router } from './router';
 import { sendJson, readJsonBody, qInt, hijack } from './http';
-import { wire, captureInput } from './containers';
+import { wire, captureInput, detachKeysOf } from './containers';
 import type { ExecService } from '../engine/exec';
 import { frame } from '../engine/logs';
 import { errorMessage } from '../lib/errors';
@@ -9,6 +9,7 @@ import { errorMessage } from '../lib/errors';
 export function registerExecRoutes(r: Router, execs: ExecService): void {
   r.post('/containers/:id/exec', async (req) => {
     const body = await readJsonBody(req.raw);
+    if (body?.DetachKeys) detachKeysOf(body.DetachKeys);
     const id = execs.create(req.params.id, body);
     sendJson(req.res, 201, { Id: id });
   });
@@ -59,6 +60,7 @@ export function registerExecRoutes(r: Router, execs: ExecService): void {
         sock.write(tty ? b : frame(st, b));
       },
       endAfter: finished,
+      detachKeys: tty && s.config.AttachStdin ? detachKeysOf(s.config.DetachKeys) : undefined,
     });
   });
 }

@@ -549,6 +549,8 @@ export class ContainerService {
         conmonPidFile: path.join(bundle, 'conmon.pid'),
         tty: !!c.Config.Tty,
         stdin: !!c.Config.OpenStdin,
+        // As Docker: stdin closes when an attached client ends it only with StdinOnce (run -i).
+        leaveStdinOpen: !c.Config.StdinOnce,
       });
       // A --rm container's changes die with it, as a build step's become a layer or nothing: no
       // reason to pay overlayfs's sync of the whole upper file system when it is unmounted.

@@ -24,6 +24,8 @@ export interface ConmonOptions {
   conmonPidFile: string;
   tty: boolean;
   stdin: boolean;
+  /** An attach client going away leaves the container's stdin open (Docker's OpenStdin without StdinOnce). */
+  leaveStdinOpen?: boolean;
   /**
    * The log dies with the session (--rm, build steps, exec): conmon then skips its fsync of the log
    * at exit, which comes before the exit file and so delays everyone waiting for the exit.
@@ -86,6 +88,7 @@ function spawnConmon(o: ConmonOptions, held = false) {
   if (o.name) args.push('-n', o.name);
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
+  if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
   if (o.discardLog) args.push('--no-sync-log');
   if (o.execSpec) {
     args.push('--exec', '--exec-process-spec', o.execSpec);
