@@ -143,7 +143,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
 
   r.get('/containers/:id/changes', async (req) => {
     const c = containers.get(req.params.id);
-    const changes = await images.changes(containers.fs.upper(c.Id), c.Dray.lowerDirs);
+    const changes = withoutMountpoints(await images.changes(containers.fs.upper(c.Id), c.Dray.lowerDirs));
     sendJson(req.res, 200, changes.length ? changes : null);
   });
 
@@ -274,6 +274,20 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
       if (frozen) await containers.thawAfterCommit(c.Id).catch(() => {});
     }
   });
+}
+
+/** The files drayd bind-mounts over the container's own; the runtime makes their mount points. */
+const HOST_FILES = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
+
+/**
+ * docker diff without the mount points of /etc/hostname, /etc/hosts and /etc/resolv.conf: Docker
+ * keeps those in a layer of their own under the container's (the "-init" layer), so they never
+ * show, nor does /etc for them alone.
+ */
+function withoutMountpoints(changes: { Path: string; Kind: 0 | 1 | 2 }[]): { Path: string; Kind: 0 | 1 | 2 }[] {
+  const out = changes.filter((ch) => !(ch.Kind === 1 && HOST_FILES.includes(ch.Path)));
+  const etcOnlyForThem = changes.some((ch) => ch.Kind === 1 && HOST_FILES.includes(ch.Path)) && !out.some((ch) => ch.Path.startsWith('/etc/'));
+  return etcOnlyForThem ? out.filter((ch) => !(ch.Path === '/etc' && ch.Kind === 0)) : out;
 }
 
 // ---- filters ------------------------------------------------------------------------------------

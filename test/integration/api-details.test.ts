@@ -181,3 +181,17 @@ test('HostConfig.NetworkMode is reported as sent: "default" when none was', asyn
   assert.equal(r.stdout, '1\n', r.stderr);
   for (const c of [a, b]) await d.api('DELETE', `/containers/${c.json.Id}`);
 });
+
+test('docker diff: kinds as Docker gives them, without the mount points of /etc/hosts and friends', async () => {
+  const quiet = await d.runDetached(['true']);
+  await d.api('POST', `/containers/${quiet}/wait`);
+  const none = await d.api('GET', `/containers/${quiet}/changes`);
+  assert.equal(none.status, 200);
+  assert.equal(none.json, null, 'a container that changed nothing has no changes');
+  const id = await d.runDetached(['sh', '-c', 'mkdir -p /newdir/sub && echo x > /newdir/sub/f && echo y > /etc/newfile && rm /bin/vi && echo z >> /etc/passwd']);
+  await d.api('POST', `/containers/${id}/wait`);
+  const r = d.docker(['diff', id]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, ['C /bin', 'D /bin/vi', 'C /etc', 'A /etc/newfile', 'C /etc/passwd', 'A /newdir', 'A /newdir/sub', 'A /newdir/sub/f', ''].join('\n'));
+  for (const c of [quiet, id]) await d.api('DELETE', `/containers/${c}`);
+});
