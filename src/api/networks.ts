@@ -2,7 +2,7 @@
 // side, reached through the narrow interface below.
 import { Router } from './router';
 import { parseFilters, readJsonBody, sendJson, sendNoContent } from './http';
-import type { EndpointConfig, NetworkRecord, NetworkService } from '../engine/networks';
+import { checkEndpointSupport, type EndpointConfig, type NetworkRecord, type NetworkService } from '../engine/networks';
 import { isKind } from '../lib/errors';
 
 export interface NetworkContainerSide {
@@ -48,6 +48,7 @@ export function registerNetworkRoutes(r: Router, networks: NetworkService, conta
     const net = networks.get(req.params.id);
     const c = containers.lookup(body.Container ?? '');
     const ec = body.EndpointConfig ?? {};
+    checkEndpointSupport(ec);
     const config: EndpointConfig = { Aliases: ec.Aliases ?? undefined, IPAMConfig: ec.IPAMConfig ?? undefined, MacAddress: ec.MacAddress || undefined };
     const endpoint = await networks.connect(net.Id, c, {
       Aliases: config.Aliases ?? undefined, IPv4Address: config.IPAMConfig?.IPv4Address || undefined, MacAddress: config.MacAddress,

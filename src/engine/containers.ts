@@ -28,7 +28,7 @@ import { resolveLogConfig, rotationOf, Rotation } from './log-drivers';
 import { HealthMonitor } from './health';
 import { parseLink, linkName, linkEnv, linkHostsLine } from './links';
 import type { ImageService } from './images';
-import type { NetworkService, EndpointConfig } from './networks';
+import { checkEndpointSupport, type NetworkService, type EndpointConfig } from './networks';
 import { VolumeService, dirSize } from './volumes';
 import { planMounts, startMounts, stopMounts, removeAnonymous, adoptMounts } from './container-mounts';
 import type { NetworkRecord } from './network-views';
@@ -289,6 +289,7 @@ export class ContainerService {
       endpoints[netMode] = { ...endpoints.default, ...(endpoints[netMode] ?? {}) };
       delete endpoints.default;
     }
+    for (const ep of Object.values(endpoints)) checkEndpointSupport(ep);
     // As Docker, a network that does not exist (yet) is no error at create: start reports it
     // ("network x not found"), so no client takes it for a missing image and pulls.
     let primaryNet: NetworkRecord | undefined;

@@ -34,7 +34,13 @@ import { byBytes } from '../lib/compare';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
 
-export interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }
+export interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null; MacAddress?: string }
+
+/** What an endpoint may ask for that is not implemented here: refused with a clear error, never ignored. */
+export function checkEndpointSupport(cfg: EndpointConfig | undefined | null): void {
+  if (cfg?.IPAMConfig?.IPv6Address) throw notImplemented(`IPv6 addresses (--ip6 ${cfg.IPAMConfig.IPv6Address}) are not implemented: networks are IPv4 only`);
+  if (cfg?.IPAMConfig?.LinkLocalIPs?.length) throw notImplemented(`link-local IPs (--link-local-ip ${cfg.IPAMConfig.LinkLocalIPs.join(', ')}) are not implemented`);
+}
 
 export interface ContainerNetSpec {
   id: string;
