@@ -78,12 +78,12 @@ export class BlobStore {
 
   /**
    * Moves a file whose digest the caller has just checked while it streamed in (a pulled blob)
-   * into the store, without reading it again.
+   * into the store, without reading it again; `synced`: the caller fsynced it already.
    */
-  async adoptVerified(file: string, digest: string): Promise<BlobInfo> {
+  async adoptVerified(file: string, digest: string, o: { synced?: boolean } = {}): Promise<BlobInfo> {
     const fh = await fsp.open(file, 'r');
     let size: number;
-    try { await fh.sync(); size = (await fh.stat()).size; } finally { await fh.close(); }
+    try { if (!o.synced) await fh.sync(); size = (await fh.stat()).size; } finally { await fh.close(); }
     await this.commitFile(file, digest);
     return { digest, size };
   }

@@ -56,6 +56,11 @@ export class RegistryClient {
   readonly tokens = new TokenCache();
   /** Which endpoints answered /v2/ lately (base URL → ok, verify, challenge), so each pull does not ping again. */
   private readonly pings = new Map<string, { at: number; verify: boolean; auth: EndpointAuth }>();
+  /**
+   * Alternatives that failed while a later one of the same registry answered (HTTPS to a plain
+   * HTTP registry on loopback): not tried again for five minutes, as each try costs a TLS set-up.
+   */
+  private readonly dead = new Map<string, { at: number; err: unknown }>();
 
   constructor(readonly cfg: RegistryConfig) {
     this.agents = new Agents(cfg.certsDir);
@@ -77,6 +82,8 @@ export class RegistryClient {
    */
   async live(c: Endpoint): Promise<LiveEndpoint> {
     const key = `${c.base}|${c.verify}`;
+    const dead = this.dead.get(key);
+    if (dead && Date.now() - dead.at < 300_000) throw dead.err;
     const cached = this.pings.get(key);
     if (cached && Date.now() - cached.at < 300_000) return { ...c, verify: cached.verify, auth: { ...cached.auth } };
     const ep = await this.ping(c);
@@ -84,9 +91,16 @@ export class RegistryClient {
     return ep;
   }
 
-  /** Forgets what a ping taught about `ep` (it failed since). */
-  forget(ep: Endpoint): void {
-    for (const k of [...this.pings.keys()]) if (k.startsWith(`${ep.base}|`)) this.pings.delete(k);
+  /** `failed` did not answer where a later alternative of the same registry did. */
+  markDead(failed: Endpoint, err: unknown): void {
+    this.dead.set(`${failed.base}|${failed.verify}`, { at: Date.now(), err });
+  }
+
+  /** Forgets the dead marks of `eps` (every alternative failed: try them all again). */
+  revive(eps: Endpoint[]): boolean {
+    let any = false;
+    for (const e of eps) any = this.dead.delete(`${e.base}|${e.verify}`) || any;
+    return any;
   }
 
   private async ping(c: Endpoint): Promise<LiveEndpoint> {
@@ -151,33 +165,43 @@ export class Session {
    * (HTTPS, then HTTP for an insecure one) the first that answers /v2/ is the registry. The error
    * thrown when all fail is the registry's own, as Docker reports it.
    */
-  async each<T>(fn: (ep: LiveEndpoint) => Promise<T>, opts: { mirrors?: boolean; fallback?: (e: unknown) => boolean } = {}): Promise<T> {
+  async each<T>(fn: (ep: LiveEndpoint) => Promise<T>, opts: { mirrors?: boolean; fallback?: (e: unknown) => boolean } = {}, retried = false): Promise<T> {
     let lastErr: unknown;
     let originErr: unknown;
+    const failedOrigins: [Endpoint, unknown][] = [];
     for (const c of this.candidates) {
       if (c.mirror && opts.mirrors === false) continue;
       let ep: LiveEndpoint;
       try { ep = await this.liveOf(c); } catch (e) {
         lastErr = e;
         if (c.mirror) log.warn('registry mirror unavailable, trying the next endpoint', { mirror: c.base.toString(), error: (e as Error).message });
+        else failedOrigins.push([c, e]);
         continue;
       }
+      if (!c.mirror) for (const [f, e] of failedOrigins) this.client.markDead(f, e);
       try { return await fn(ep); } catch (e) {
         if (!c.mirror || (opts.fallback && !opts.fallback(e))) { originErr = e; break; }
         lastErr = e;
         log.warn('registry mirror failed, trying the next endpoint', { mirror: c.base.toString(), error: (e as Error).message });
       }
     }
+    if (!originErr && !retried && this.client.revive(this.candidates)) { this.known.clear(); return this.each(fn, opts, true); }
     throw originErr ?? lastErr ?? regError(REG_ERR.CONNECT, 'no registry endpoint');
   }
 
   /** The registry itself, not a mirror (pushes, logins). */
-  async origin(): Promise<LiveEndpoint> {
+  async origin(retried = false): Promise<LiveEndpoint> {
     let lastErr: unknown;
+    const failed: [Endpoint, unknown][] = [];
     for (const c of this.candidates) {
       if (c.mirror) continue;
-      try { return await this.liveOf(c); } catch (e) { lastErr = e; }
+      try {
+        const ep = await this.liveOf(c);
+        for (const [f, e] of failed) this.client.markDead(f, e);
+        return ep;
+      } catch (e) { lastErr = e; failed.push([c, e]); }
     }
+    if (!retried && this.client.revive(this.candidates)) { this.known.clear(); return this.origin(true); }
     throw lastErr ?? regError(REG_ERR.CONNECT, 'no registry endpoint');
   }
 

@@ -107,7 +107,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
     have = n;
   }
   const fh = await fsp.open(file, have > 0 ? 'r+' : 'w');
-  const state = { have };
+  const state: FetchState = { have, unsynced: 0 };
   try {
     await fh.truncate(have);
     // Attempts count failures without progress: a flaky link that moves the blob forward each
@@ -124,8 +124,8 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
         await sleep(Math.min(250 * 2 ** fruitless, 4000));
       }
     }
-    await fh.sync();
-    await feeder?.drain();
+    // The unpacker's tail and the disk's run together.
+    await Promise.all([state.syncing, fh.sync(), feeder?.drain()]);
   } finally {
     await fh.close();
   }
@@ -136,9 +136,19 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
   return file;
 }
 
+interface FetchState {
+  have: number;
+  /** Bytes written since the last background fdatasync started. */
+  unsynced: number;
+  syncing?: Promise<void>;
+}
+
+/** Written bytes between background flushes: the disk works while the network does, and the last fsync has little left. */
+const SYNC_EVERY = 16 * 1024 * 1024;
+
 const isContentError = (e: unknown) => e instanceof RegistryError && (e.code === REG_ERR.SIZE_MISMATCH || e.code === REG_ERR.DIGEST_MISMATCH);
 
-async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: { have: number }, feed?: (c: Buffer) => Promise<void>): Promise<void> {
+async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: FetchState, feed?: (c: Buffer) => Promise<void>): Promise<void> {
   const { desc } = o;
   const start = state.have;
   const headers: Record<string, string> = { Accept: '*/*' };
@@ -161,6 +171,11 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
     pending = []; pendingLen = 0;
     const { bytesWritten } = await fh.writev(bufs, fileAt);
     fileAt += bytesWritten;
+    state.unsynced += bytesWritten;
+    if (state.unsynced >= SYNC_EVERY && !state.syncing) {
+      state.unsynced = 0;
+      state.syncing = fh.datasync().catch(() => {}).finally(() => { state.syncing = undefined; });
+    }
   };
   try {
     for await (let c of res.chunks()) {

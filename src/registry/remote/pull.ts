@@ -202,9 +202,10 @@ export class Puller {
     const id = shortDigest(d.digest);
     let file: string | undefined;
     const unpacker = new LayerUnpacker(this.store.layers, diffId, { digest: d.digest, size: d.size }, async () => {
-      await this.store.blobs.adoptVerified(file!, d.digest);
+      await this.store.blobs.adoptVerified(file!, d.digest, { synced: true });
     });
     const throttle = new Throttle(d.size);
+    const t0 = performance.now();
     try {
       file = await downloadBlob({
         session, desc: d, partials: this.store.partials, attempts: this.client.cfg.maxDownloadAttempts,
@@ -216,11 +217,13 @@ export class Puller {
       await unpacker.abort(e as Error);
       throw e;
     }
+    const t1 = performance.now();
     progress(layerStatus(id, 'Verifying Checksum'));
     progress(layerStatus(id, 'Download complete'));
     progress(layerProgress(id, 'Extracting', d.size, d.size));
     try {
       await unpacker.end();
+      log.debug('layer pulled', { digest: d.digest, size: d.size, downloadMs: Math.round(t1 - t0), unpackedMs: Math.round(performance.now() - t0) });
     } catch (e) {
       if (e instanceof DiffIdMismatch) {
         await this.store.partials.remove(d.digest);
