@@ -7,6 +7,7 @@
 import { writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { getHeapCodeStatistics } from 'node:v8';
+import { isatty, WriteStream } from 'node:tty';
 import { nativeAddon, WarmJob } from '../lib/native';
 import { WARM_HOST_ENV, WARM_LISTEN_FD, WARM_STATUS_FD, WARM_STALE_STATUS, WARM_READY } from '../lib/warm-cli';
 
@@ -66,6 +67,12 @@ export async function serve(run: (argv: string[]) => void, preload: (host: strin
   // process.exit() ends in this (undocumented, and what Node's own exit path calls after 'exit').
   (process as unknown as { reallyExit: (code: number) => never }).reallyExit = last;
   sys.warmClaim(job.fds);
+  // process.stderr was made before the fork, on the zygote's stderr (a pipe to drayd): it writes to
+  // fd 2, which is now the caller's, but it would tell a terminal for a pipe. A stderr that is a
+  // terminal gets a stream that says so (progress bars and TTY-only messages look at it).
+  if (isatty(2) && !process.stderr.isTTY) {
+    Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, writable: false, value: new WriteStream(2) });
+  }
   // Node caches the working directory; chdir('.') makes it read the new one.
   process.chdir('.');
   process.umask(job.umask);

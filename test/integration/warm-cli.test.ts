@@ -151,6 +151,20 @@ test('stdin, stdout, stderr and the exit status are the caller\'s own', async ()
   assert.match(bad.stderr, /unknown command: dray nosuchcommand/);
 });
 
+// The spare's process.stderr was made before the fork, on a pipe to drayd: a terminal on the
+// caller's side must still look like one (docker cp's "Successfully copied", progress bars).
+test('a terminal on the caller\'s stderr is a terminal to the command', async () => {
+  await readySpares(d);
+  const id = d.dray(['run', '-d', '--network', 'none', 'busybox', 'sleep', '60']).stdout.trim();
+  try {
+    const r = spawnSync('script', ['-qc', `${drayLauncher} cp /etc/hostname ${id}:/tmp/`, '/dev/null'], { env: d.env, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Successfully copied .* to [0-9a-f]+:\/tmp\//);
+    const piped = d.dray(['cp', '/etc/hostname', `${id}:/tmp/`]);
+    assert.equal(piped.stderr, '', 'told a pipe it was a terminal');
+  } finally { d.dray(['rm', '-f', id]); }
+});
+
 test('the working directory, environment and umask are the caller\'s', async () => {
   const dir = mkdtempSync('/tmp/dray-warm-');
   try {
