@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { defaultConfig, DaemonConfig } from '../engine/config';
 import { defaultRegistryConfig } from '../registry/remote/client';
 import { registryConfigFromJson } from '../registry/remote/daemon-config';
+import { isUnpackWorker, serveUnpackJobs } from '../store/unpack-worker';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
 import { createServer, listen, ServerTls } from '../api/server';
@@ -262,7 +263,9 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: errorMessage(e), stack: (e as Error)?.stack }));
 }
 
-main().catch((e) => {
+// The same bundle runs drayd's layer-unpacking worker threads (store/unpack-worker.ts).
+if (isUnpackWorker()) serveUnpackJobs();
+else main().catch((e) => {
   log.error('drayd failed to start', { error: errorMessage(e) });
   process.stderr.write(`drayd: ${errorMessage(e)}\n`);
   process.exit(1);

@@ -10,6 +10,7 @@
 import { spawn as nodeSpawn, ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { Socket } from 'node:net';
 import { constants, setPriority } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -45,7 +46,9 @@ const signalNames = new Map(Object.entries(constants.signals).map(([k, v]) => [v
 let usable: SysAddon | null | undefined;
 function addon(): SysAddon | null {
   if (usable === undefined) {
-    const a = nativeAddon();
+    // Not on worker threads (store/unpack-worker.ts): their fds from the addon's socket pairs are
+    // not ones Node's fs opened there, and closing them makes Node warn; they spawn rarely.
+    const a = isMainThread ? nativeAddon() : null;
     usable = a && typeof a.spawn === 'function' && a.pidfdSupported() ? a : null;
   }
   return usable;

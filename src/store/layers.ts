@@ -9,13 +9,12 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { StoreLayout, hex } from './layout';
 import { BlobStore } from './blobs';
-import { unpackLayer, openDecompressed, fileCompression, MEDIA_TYPES } from './tar';
+import { unpackLayer, openDecompressed, fileCompression, MEDIA_TYPES, UnpackResult } from './tar';
 import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../lib/atomic';
 import { SingleFlight, KeyedMutex } from '../lib/lock';
 import { invalid } from '../lib/errors';
 import { log } from '../lib/log';
 import { Trash } from '../lib/trash';
-import type { Readable } from 'node:stream';
 
 export interface LayerRecord {
   diffId: string;
@@ -104,19 +103,20 @@ export class LayerStore {
   }
 
   /**
-   * Unpacks a layer while its blob is still arriving (a pull): `tar` is the uncompressed stream.
-   * Once it is unpacked and its DiffID is `expectDiffId`, `commitBlob` puts the blob in the
-   * content store (the caller checks the blob's digest there); only then does the layer become
-   * visible. Any failure leaves neither.
+   * A layer unpacked while its blob is still arriving (a pull): `unpack` fills the directory it is
+   * given (on this thread or a worker's) and says what it found. Once its DiffID is `expectDiffId`,
+   * `commitBlob` puts the blob in the content store (the caller checks the blob's digest there);
+   * only then does the layer become visible. Any failure leaves neither.
    */
-  async fromStream(tar: Readable, expectDiffId: string, blob: LayerRecord['blob'], commitBlob: () => Promise<void>): Promise<LayerRecord> {
+  async fromUnpack(expectDiffId: string, blob: { digest: string; size: number }, commitBlob: () => Promise<void>,
+    unpack: (diffDir: string) => Promise<UnpackResult & { mediaType: string }>): Promise<LayerRecord> {
     const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
     await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
     try {
-      const res = await unpackLayer(tar, path.join(tmp, 'diff'));
+      const res = await unpack(path.join(tmp, 'diff'));
       if (res.diffId !== expectDiffId) throw new DiffIdMismatch(expectDiffId, res.diffId);
       await commitBlob();
-      const rec: LayerRecord = { diffId: res.diffId, size: res.size, blob };
+      const rec: LayerRecord = { diffId: res.diffId, size: res.size, blob: { ...blob, mediaType: res.mediaType } };
       return await this.lock.run(rec.diffId, async () => {
         const existing = this.records.get(rec.diffId);
         if (existing) return existing;

@@ -8,7 +8,10 @@
 //   complete                     →  size and digest checked; the caller commits the file
 //
 // The partial file is appended in 1 MiB batches, so a killed drayd loses at most that much of what
-// it had received.
+// it had received. The network never waits for the unpacker: bytes go to the sink from memory
+// while it keeps up, and from the partial file (the page cache, in practice) once it falls more
+// than 8 MiB behind, until it catches up again. A slow unpacker would otherwise hold the
+// connection back and what then sat in the sockets' buffers would be lost to a killed drayd.
 import { promises as fsp, createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Session, LiveEndpoint } from './client';
@@ -34,55 +37,88 @@ export interface DownloadOptions {
 }
 
 const BATCH = 1024 * 1024;
-/** Bytes received but not yet taken by the sink: the network is read ahead of the unpacker by this much. */
-const AHEAD = 16 * 1024 * 1024;
+/** Bytes kept in memory for the sink; past that it is fed from the file. */
+const AHEAD = 8 * 1024 * 1024;
+const READ = 1024 * 1024;
 
-/**
- * Hands chunks to the sink in order, letting the network run up to AHEAD bytes in front of it.
- * Without the slack a slow unpacker would hold the connection back, and what the kernel's socket
- * buffers then hold (megabytes on a fast link) is neither in the partial file nor unpacked when
- * drayd is killed — the next pull would fetch it again.
- */
+/** Hands the blob's bytes to the sink in order, from memory or from the partial file. */
 class Feeder {
-  private q: Buffer[] = [];
+  private q: { at: number; buf: Buffer }[] = [];
   private queued = 0;
-  private running?: Promise<void>;
+  private next = 0;
+  private pushedEnd: number;
+  private fileEnd: number;
+  private spilling: boolean;
+  private finished = false;
   private err?: unknown;
-  private waiters: (() => void)[] = [];
+  private wake?: () => void;
+  private readonly done: Promise<void>;
 
-  constructor(private readonly sink: (c: Buffer) => Promise<void>) {}
+  /** `onDisk`: bytes of the blob already in the file (a resumed download) — fed from there. */
+  constructor(private readonly sink: (c: Buffer) => Promise<void>, private readonly fh: FileHandle, onDisk: number) {
+    this.pushedEnd = this.fileEnd = onDisk;
+    this.spilling = onDisk > 0;
+    this.done = this.pump().catch((e) => { this.err = e; this.q = []; });
+  }
 
-  private notify(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+  private poke(): void { const w = this.wake; this.wake = undefined; w?.(); }
+
+  /** The next bytes of the blob, as they arrive; never waits. */
+  push(buf: Buffer): void {
+    if (this.err) throw this.err;
+    const at = this.pushedEnd;
+    this.pushedEnd += buf.length;
+    if (!this.spilling && this.queued + buf.length <= AHEAD) { this.q.push({ at, buf }); this.queued += buf.length; } else this.spilling = true;
+    this.poke();
+  }
+
+  /** Bytes [0, end) are in the file and readable. */
+  flushed(end: number): void { this.fileEnd = end; this.poke(); }
+
+  private stopped = false;
 
   private async pump(): Promise<void> {
-    while (this.q.length) {
-      const c = this.q.shift()!;
-      await this.sink(c);
-      this.queued -= c.length;
-      this.notify();
+    for (;;) {
+      if (this.stopped) return;
+      const head = this.q[0];
+      if (head && head.at === this.next) {
+        this.q.shift();
+        this.queued -= head.buf.length;
+        await this.sink(head.buf);
+        this.next += head.buf.length;
+        continue;
+      }
+      if (this.next < this.fileEnd && (!head || head.at > this.next)) {
+        const n = Math.min(READ, this.fileEnd - this.next);
+        const buf = Buffer.allocUnsafe(n);
+        const { bytesRead } = await this.fh.read(buf, 0, n, this.next);
+        if (bytesRead <= 0) throw new Error('partial download shorter than written');
+        await this.sink(bytesRead === n ? buf : buf.subarray(0, bytesRead));
+        this.next += bytesRead;
+        continue;
+      }
+      if (this.spilling && this.next === this.pushedEnd) { this.spilling = false; continue; }
+      if (this.finished && this.next >= this.pushedEnd) return;
+      await new Promise<void>((r) => { this.wake = r; });
     }
   }
 
-  private kick(): void {
-    if (this.running) return;
-    this.running = this.pump().catch((e) => { this.err = e; this.q = []; this.queued = 0; }).finally(() => { this.running = undefined; this.notify(); if (this.q.length && !this.err) this.kick(); });
+  /** Stops feeding (the download failed); resolves when the pump is idle. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.done;
   }
 
-  async push(c: Buffer): Promise<void> {
-    if (this.err) throw this.err;
-    this.q.push(c);
-    this.queued += c.length;
-    this.kick();
-    while (this.queued > AHEAD && !this.err) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.err) throw this.err;
-  }
-
-  /** Resolves once the sink took everything; throws its failure. */
+  /** Resolves once the sink took every byte pushed; throws the sink's failure. */
   async drain(): Promise<void> {
-    while ((this.q.length || this.running) && !this.err) await new Promise<void>((r) => this.waiters.push(r));
+    this.finished = true;
+    this.poke();
+    await this.done;
     if (this.err) throw this.err;
   }
 }
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Downloads `desc` into its partial file; resolves with that file's path once verified. */
@@ -90,24 +126,24 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
   const { desc, partials } = o;
   const file = partials.path(desc.digest);
   const verifier = new Verifier(desc.digest, desc.size, o.what ?? 'filesystem layer');
-  const feeder = o.sink ? new Feeder(o.sink) : undefined;
-  const feed = feeder ? (c: Buffer) => feeder.push(c) : undefined;
   let have = await partials.size(desc.digest);
   if (have > desc.size) { await partials.remove(desc.digest); have = 0; }
   if (have > 0) {
+    // The hash state of the first attempt is gone: the kept bytes are hashed again (the feeder
+    // hands them to the unpacker from the file meanwhile).
     log.debug('resuming blob from its partial download', { digest: desc.digest, have, size: desc.size });
     let n = 0;
-    for await (const c of createReadStream(file, { end: have - 1, highWaterMark: 256 * 1024 })) {
-      const b = c as Buffer;
-      verifier.update(b);
-      n += b.length;
-      if (feed) await feed(b);
-      o.onProgress?.(n);
+    for await (const c of createReadStream(file, { end: have - 1, highWaterMark: 1024 * 1024 })) {
+      verifier.update(c as Buffer);
+      n += (c as Buffer).length;
     }
     have = n;
+    o.onProgress?.(have);
   }
-  const fh = await fsp.open(file, have > 0 ? 'r+' : 'w');
-  const state: FetchState = { have, unsynced: 0 };
+  const fh = await fsp.open(file, have > 0 ? 'r+' : 'w+');
+  const feeder = o.sink ? new Feeder(o.sink, fh, have) : undefined;
+  const state: FetchState = { have, unsynced: 0, feeder };
+  let ok = false;
   try {
     await fh.truncate(have);
     // Attempts count failures without progress: a flaky link that moves the blob forward each
@@ -116,7 +152,7 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
     for (let total = 0; state.have < desc.size; total++) {
       const before = state.have;
       try {
-        await o.session.each((ep) => fetchFrom(ep, o, fh, verifier, state, feed), { fallback: (e) => !isContentError(e) });
+        await o.session.each((ep) => fetchFrom(ep, o, fh, verifier, state), { fallback: (e) => !isContentError(e) });
       } catch (e) {
         fruitless = state.have > before ? 1 : fruitless + 1;
         if (fruitless >= o.attempts || total >= o.attempts * 4 || !isRetryable(e)) throw e;
@@ -126,7 +162,10 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
     }
     // The unpacker's tail and the disk's run together.
     await Promise.all([state.syncing, fh.sync(), feeder?.drain()]);
+    ok = true;
   } finally {
+    // A failed download stops the feeder before its file goes (the caller aborts the unpacker).
+    if (!ok) await feeder?.stop();
     await fh.close();
   }
   try { verifier.check(); } catch (e) {
@@ -141,6 +180,7 @@ interface FetchState {
   /** Bytes written since the last background fdatasync started. */
   unsynced: number;
   syncing?: Promise<void>;
+  feeder?: Feeder;
 }
 
 /** Written bytes between background flushes: the disk works while the network does, and the last fsync has little left. */
@@ -148,7 +188,7 @@ const SYNC_EVERY = 16 * 1024 * 1024;
 
 const isContentError = (e: unknown) => e instanceof RegistryError && (e.code === REG_ERR.SIZE_MISMATCH || e.code === REG_ERR.DIGEST_MISMATCH);
 
-async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: FetchState, feed?: (c: Buffer) => Promise<void>): Promise<void> {
+async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, verifier: Verifier, state: FetchState): Promise<void> {
   const { desc } = o;
   const start = state.have;
   const headers: Record<string, string> = { Accept: '*/*' };
@@ -171,6 +211,7 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
     pending = []; pendingLen = 0;
     const { bytesWritten } = await fh.writev(bufs, fileAt);
     fileAt += bytesWritten;
+    state.feeder?.flushed(fileAt);
     state.unsynced += bytesWritten;
     if (state.unsynced >= SYNC_EVERY && !state.syncing) {
       state.unsynced = 0;
@@ -189,9 +230,8 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
       pending.push(c);
       pendingLen += c.length;
       state.have += c.length;
-      const wrote = pendingLen >= BATCH ? flush() : undefined;
-      if (wrote) await wrote;
-      if (feed) await feed(c);
+      state.feeder?.push(c);
+      if (pendingLen >= BATCH) await flush();
       o.onProgress?.(state.have);
     }
     await flush();

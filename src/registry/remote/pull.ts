@@ -20,6 +20,7 @@ import { Descriptor, ImageManifest, MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseMa
 import { Platform, describePlatform, hostPlatform, selectPlatform, normalize } from './platform';
 import { downloadBlob } from './download';
 import { LayerUnpacker } from './unpack';
+import { prewarmUnpackWorkers } from '../../store/unpack-worker';
 import type { Partials } from './partials';
 import type { Sources } from './sources';
 import { layerProgress, layerStatus, ProgressSink, shortDigest, statusLine, Throttle } from './progress';
@@ -91,6 +92,8 @@ export class Puller {
 
   async pull(req: PullRequest): Promise<PullResult> {
     const t = req.target;
+    // Threads to unpack on, started while the manifest and the config come.
+    prewarmUnpackWorkers(this.client.cfg.maxConcurrentDownloads);
     const session = await this.client.session({ registry: t.registry, host: t.host, repository: t.repository, creds: req.creds, actions: ['pull'], pull: true });
     const top = await session.each((ep) => fetchManifest(session, ep, t.reference));
     const manifestDigest = top.digest;
