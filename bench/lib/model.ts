@@ -2,7 +2,7 @@
 import { median } from './stats';
 
 export type Side = 'dray' | 'docker';
-export type Unit = 'ms' | 'MiB' | 'MB/s' | 'req/s';
+export type Unit = 'ms' | 'MiB' | 'MB/s' | 'req/s' | '%';
 
 /**
  * A target from the issue. `ratio`: Dray median / Docker median must be ≤ max.
@@ -12,6 +12,8 @@ export type Unit = 'ms' | 'MiB' | 'MB/s' | 'req/s';
  */
 export type Target =
   | { kind: 'ratio'; max: number }
+  /** Dray median / Docker median must be ≥ min (throughput: higher is better). */
+  | { kind: 'ratio-min'; min: number }
   | { kind: 'abs'; max: number }
   | { kind: 'floor'; max: number }
   | { kind: 'floor-min'; min: number };
@@ -63,14 +65,15 @@ export function floorRatio(row: Row): number | undefined {
 
 export function verdicts(row: Row): Verdict[] {
   return (row.targets ?? []).map((target) => {
-    const value = target.kind === 'ratio' ? ratio(row) : target.kind === 'floor' || target.kind === 'floor-min' ? floorRatio(row) : med(row, 'dray');
-    const ok = value === undefined ? undefined : target.kind === 'floor-min' ? value >= target.min : value <= target.max;
+    const value = target.kind === 'ratio' || target.kind === 'ratio-min' ? ratio(row) : target.kind === 'floor' || target.kind === 'floor-min' ? floorRatio(row) : med(row, 'dray');
+    const ok = value === undefined ? undefined : target.kind === 'floor-min' || target.kind === 'ratio-min' ? value >= target.min : value <= target.max;
     return { target, value, ok };
   });
 }
 
 export function targetText(t: Target, unit: Unit): string {
   if (t.kind === 'ratio') return `≤ ${t.max}×`;
+  if (t.kind === 'ratio-min') return `≥ ${t.min}×`;
   if (t.kind === 'floor') return `≤ ${t.max}× floor`;
   if (t.kind === 'floor-min') return `≥ ${t.min}× floor`;
   return `≤ ${t.max} ${unit}`;

@@ -20,6 +20,8 @@ function lazyStream(res: ServerResponse) {
   return {
     write(obj: unknown) { (write ??= startJsonStream(res))(obj); },
     get started() { return write !== undefined; },
+    /** Sends the 200 header now, so a later failure is a line of the stream. */
+    begin() { write ??= startJsonStream(res); },
     /** After a failure: an error line if streaming began, else rethrow for a status code. */
     fail(err: unknown): void {
       if (!write) throw err;
@@ -56,11 +58,14 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
     await sendArchive(req.res, images, names);
   });
 
+  // Docker answers a load 200 whatever happens and reports a bad archive on the stream (the
+  // Python SDK's images.load() raises ImageLoadError from that line, not from a status code).
   router.post('/images/load', async (req) => {
     const out = lazyStream(req.res);
     try {
       await images.load(req.raw, (line) => out.write({ stream: line }));
     } catch (e) {
+      out.begin();
       out.fail(e);
     }
     out.end();

@@ -604,7 +604,8 @@ export class ImageService {
       Comment: c.comment ?? '',
       Created: c.created ?? '0001-01-01T00:00:00Z',
       Container: c.container ?? '',
-      ContainerConfig: fullConfig(c.container_config),
+      // Docker 20.10 shows an empty config here for images no container committed; docker-compose 1.29 reads it unguarded.
+      ContainerConfig: fullConfig(c.container_config ?? {}),
       DockerVersion: c.docker_version ?? '',
       Author: c.author ?? '',
       Config: fullConfig(c.config),
@@ -686,8 +687,14 @@ export class ImageService {
       if (!(f.get('label') ?? []).every((l) => labelMatch(labels, l))) continue;
       const pats = f.get('reference') ?? [];
       if (pats.length) {
-        const refs = this.meta.refsOf(img.id).map((r) => parseReference(r));
-        if (!refs.some((r) => pats.some((p) => referenceFilterMatch(p, r)))) continue;
+        // As Docker: the image is listed with only the names that matched (`docker images foo`
+        // prints foo's rows, not every tag the same image also has).
+        const matches = (r: string) => pats.some((p) => referenceFilterMatch(p, parseReference(r)));
+        const repoTags = img.repoTags.filter(matches);
+        const repoDigests = img.repoDigests.filter(matches);
+        if (!repoTags.length && !repoDigests.length) continue;
+        out.push({ ...img, repoTags, repoDigests });
+        continue;
       }
       out.push(img);
     }

@@ -248,9 +248,9 @@ export class NetworkService {
     const name = req.Name ?? '';
     if (!name) throw invalid('network name is required');
     // Docker takes nearly any name ("my net" included); not a slash (names become file names for
-    // aardvark-dns), control characters, or one a network ID could be mistaken for.
-    if (name.length > 128 || /[/\x00-\x1f\x7f]/.test(name) || name !== name.trim()) {
-      throw invalid(`invalid network name "${name}": it may not contain a slash or control characters, nor start or end with a space`);
+    // aardvark-dns, so not "." or ".." either), control characters, or one a network ID could be mistaken for.
+    if (name.length > 128 || /[/\x00-\x1f\x7f]/.test(name) || name !== name.trim() || name === '.' || name === '..') {
+      throw invalid(`invalid network name "${name}": it may not be "." or "..", contain a slash or control characters, nor start or end with a space`);
     }
     const driver = req.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw forbidden(`only one instance of "${driver}" network is allowed`);

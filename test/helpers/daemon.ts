@@ -2,7 +2,7 @@
 // it never touches a daemon someone already runs. stop() removes every container it made, stops
 // the daemon by PID and checks that nothing (mount, conmon, runtime state) is left behind.
 import { spawn, ChildProcess, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { WARM_PARENT_ENV } from '../../src/lib/warm-cli';
@@ -15,13 +15,46 @@ export const drayLauncher = path.join(root, 'dist', 'dray');
 
 export interface ApiResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer; json: any }
 
-/** Subnet bytes taken by this test file's daemons: two daemons on one subnet would share routes and rules. */
+/**
+ * A subnet byte (10.<b>.0.0/24) no other test daemon holds and the host does not use: two daemons
+ * on one subnet would share routes and rules, and the leak check would take another run's rules
+ * (or debris a killed run left) for this daemon's. Held across processes by a lock file naming the
+ * holder's PID; a lock whose holder is gone is taken over.
+ */
+const subnetLockDir = '/run/dray-test-subnets';
 const subnetBytesInUse = new Set<number>();
-function freeSubnetByte(): number {
-  for (;;) {
-    const b = 200 + Math.floor(Math.random() * 50);
-    if (!subnetBytesInUse.has(b)) { subnetBytesInUse.add(b); return b; }
+function hostUsesSubnet(b: number): boolean {
+  const addrs = spawnSync('ip', ['-o', 'addr'], { encoding: 'utf8' }).stdout ?? '';
+  const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout ?? '';
+  return addrs.includes(` 10.${b}.`) || rules.includes(`10.${b}.`);
+}
+function lockSubnetByte(b: number): boolean {
+  mkdirSync(subnetLockDir, { recursive: true });
+  const file = path.join(subnetLockDir, String(b));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const holder = Number(readFileSync(file, 'utf8') || 0);
+    try { if (holder) { process.kill(holder, 0); return false; } } catch { /* holder gone: take it over */ }
+    rmSync(file, { force: true });
+    return false; // the next round may take it, unless another process was quicker
   }
+}
+function freeSubnetByte(): number {
+  for (let round = 0; round < 500; round++) {
+    const b = 200 + Math.floor(Math.random() * 50);
+    if (subnetBytesInUse.has(b) || !lockSubnetByte(b)) continue;
+    if (hostUsesSubnet(b)) { rmSync(path.join(subnetLockDir, String(b)), { force: true }); continue; }
+    subnetBytesInUse.add(b);
+    return b;
+  }
+  throw new Error('no free test subnet in 10.200.0.0-10.249.0.0: clean up the host or the stale locks in ' + subnetLockDir);
+}
+function releaseSubnetByte(b: number): void {
+  if (!subnetBytesInUse.delete(b)) return;
+  const file = path.join(subnetLockDir, String(b));
+  try { if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true }); } catch { /* already gone */ }
 }
 
 export class TestDaemon {
@@ -184,6 +217,8 @@ export class TestDaemon {
     for (const id of ours) if (netns.includes(`dray-${id.slice(0, 12)}`)) leaks.push(`netns of ${id}`);
     // rm, not rmSync: a container may have left a tree deeper than a path Node.js can name.
     spawnSync('rm', ['-rf', '--', this.dir]);
+    // A subnet whose rules leaked stays held until this process ends, so no other test takes it.
+    if (!leaks.length) releaseSubnetByte(this.subnetByte);
     return leaks;
   }
 }

@@ -195,3 +195,22 @@ test('docker diff: kinds as Docker gives them, without the mount points of /etc/
   assert.equal(r.stdout, ['C /bin', 'D /bin/vi', 'C /etc', 'A /etc/newfile', 'C /etc/passwd', 'A /newdir', 'A /newdir/sub', 'A /newdir/sub/f', ''].join('\n'));
   for (const c of [quiet, id]) await d.api('DELETE', `/containers/${c}`);
 });
+
+test('a load of something that is not an image archive answers 200 with the error as a line of the stream, as Docker', async () => {
+  const before = (await d.api('GET', '/images/json')).json.length;
+  const r = await d.api('POST', '/images/load', Buffer.from('not a tar archive at all\n'.repeat(100)), { 'Content-Type': 'application/x-tar' });
+  assert.equal(r.status, 200, r.body.toString());
+  const lines = r.body.toString().trim().split('\r\n').map((l) => JSON.parse(l));
+  const last = lines[lines.length - 1];
+  assert.match(last.errorDetail?.message ?? '', /invalid archive|tar/i, r.body.toString());
+  assert.equal(last.error, last.errorDetail.message);
+  assert.equal((await d.api('GET', '/images/json')).json.length, before, 'nothing was loaded');
+});
+
+test('image inspect has a ContainerConfig object for an image no container committed (docker-compose 1.29 reads it)', async () => {
+  const i = await d.api('GET', '/images/busybox/json');
+  assert.equal(i.status, 200);
+  assert.equal(typeof i.json.ContainerConfig, 'object');
+  assert.notEqual(i.json.ContainerConfig, null);
+  assert.equal(i.json.ContainerConfig.Volumes, null);
+});

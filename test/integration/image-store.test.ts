@@ -291,9 +291,17 @@ test('a layer with OCI whiteouts unpacks to char dev 0:0 and an opaque directory
   // A whiteout through a symlinked directory is refused, not followed.
   const evil = await tarOf([{ name: 'sub/', type: 'directory' }, { name: 'lnk', type: 'symlink', linkname: 'sub' }, { name: 'lnk/.wh.x' }]);
   await assert.rejects(s.importRootfs(Readable.from([evil]), {}), /invalid layer: lnk\/.wh.x: parent is not a directory/);
-  const absolute = await tarOf([{ name: 'lnk', type: 'symlink', linkname: '/tmp' }, { name: 'lnk/.wh.x' }]);
-  await assert.rejects(s.importRootfs(Readable.from([absolute]), {}), /Not a directory/);
-  assert.ok(!existsSync('/tmp/x'));
+  // A host directory of this test's own, with a file the whiteout would remove if it were followed.
+  const hostDir = await fsp.mkdtemp('/tmp/dray-wh-');
+  await fsp.writeFile(path.join(hostDir, 'x'), 'keep');
+  try {
+    const absolute = await tarOf([{ name: 'lnk', type: 'symlink', linkname: hostDir }, { name: 'lnk/.wh.x' }]);
+    await assert.rejects(s.importRootfs(Readable.from([absolute]), {}), /Not a directory/);
+    assert.equal(await fsp.readFile(path.join(hostDir, 'x'), 'utf8'), 'keep');
+    assert.deepEqual(await fsp.readdir(hostDir), ['x']);
+  } finally {
+    await fsp.rm(hostDir, { recursive: true, force: true });
+  }
 });
 
 test('commit of an upper dir with a whiteout and an opaque dir round-trips through save/load', async () => {
@@ -359,6 +367,13 @@ test('list filters: dangling, label, reference, before/since', async () => {
   assert.deepEqual(await ids({ label: ['tier=front'] }), [lab.id]);
   assert.deepEqual(await ids({ reference: ['busy*'] }), [bb.id]);
   assert.deepEqual(await ids({ reference: ['app/*:1'] }), [lab.id]);
+  // One image under several names is listed with the names that matched only.
+  await s.tag(bb.id, 'app/web:2');
+  const tags = async (f: Record<string, string[]>) => (await s.listFiltered({ all: false, filters: new Map(Object.entries(f)) })).map((i) => i.repoTags);
+  assert.deepEqual(await tags({ reference: ['app/web'] }), [['app/web:1'], ['app/web:2']]);
+  assert.deepEqual(await tags({ reference: ['busybox'] }), [['busybox:latest']]);
+  assert.deepEqual((await s.list()).find((i) => i.id === bb.id)!.repoTags.sort(), ['app/web:2', 'busybox:latest'], 'the store itself keeps every name');
+  await s.remove('app/web:2', { force: false, noprune: false });
   assert.deepEqual(await ids({ dangling: ['true'] }), []);
   assert.deepEqual(await ids({ since: ['busybox'] }), [lab.id]);
   assert.deepEqual(await ids({ before: ['app/web:1'] }), [bb.id]);

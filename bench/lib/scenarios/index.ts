@@ -9,7 +9,7 @@ import { logs100mb } from './logs';
 import { scaling } from './scaling';
 import { buildScenario } from './build';
 import { publishedPorts } from './ports';
-import { registry } from './pending';
+import { registryScenario } from './registry';
 import { registryServer } from './registry-server';
 import { cpScenario } from './cp';
 import { healthScenario } from './health';
@@ -31,7 +31,7 @@ export const scenarios: Scenario[] = [
   composeScenario,
   scaling,
   buildScenario,
-  registry,
+  registryScenario,
   registryServer,
   publishedPorts,
   idleRss('idle-rss-after', 'after the workload'),
