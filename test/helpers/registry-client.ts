@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as tarStream from 'tar-stream';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -310,6 +310,9 @@ export function runAsync(cmd: string, args: string[], o: { env?: NodeJS.ProcessE
     p.stderr!.on('data', (b) => { stderr += b; });
     const t = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 60_000);
     p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+    // A command that exits without reading its input (or a launcher that hands it on) closes the
+    // pipe: EPIPE on a write nobody waits for must not fail the test; the exit code tells.
+    p.stdin!.on('error', () => {});
     p.stdin!.end(o.input ?? '');
   });
 }
@@ -326,4 +329,41 @@ export function apiUntilClosed(socket: string, method: string, p: string): Promi
     req.on('error', (e) => resolve({ body, error: e.message }));
     req.end();
   });
+}
+
+// ---- raw uploads (images made by hand: indexes, zstd layers) ---------------------------------------------
+
+/** A tar of the given entries (directories end in '/', a `link` makes a symlink), for hand-made layers. */
+export async function tarOf(entries: { name: string; data?: string | Buffer; link?: string; mode?: number }[]): Promise<Buffer> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
+  for (const e of entries) {
+    if (e.link !== undefined) pack.entry({ name: e.name, type: 'symlink', linkname: e.link, mode: 0o777, mtime: new Date(0) });
+    else if (e.name.endsWith('/')) pack.entry({ name: e.name, type: 'directory', mode: e.mode ?? 0o755, mtime: new Date(0) });
+    else pack.entry({ name: e.name, mode: e.mode ?? 0o644, mtime: new Date(0) }, e.data ?? '');
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** Uploads a blob to `base` (http://host:port) with a POST and a monolithic PUT; returns its digest. */
+export async function putBlob(base: string, repo: string, data: Buffer): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  if (start.status !== 202) throw new Error(`POST upload: HTTP ${start.status} ${await start.text()}`);
+  const loc = new URL(start.headers.get('location')!, base);
+  loc.searchParams.set('digest', digest);
+  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new Error(`PUT blob ${digest}: HTTP ${put.status} ${await put.text()}`);
+  return digest;
+}
+
+/** PUTs manifest bytes as `reference` (a tag or the digest); returns the digest the registry reports. */
+export async function putManifest(base: string, repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+  const r = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'Content-Type': mediaType } });
+  if (r.status !== 201) throw new Error(`PUT manifest ${repo}:${reference}: HTTP ${r.status} ${await r.text()}`);
+  return r.headers.get('docker-content-digest')!;
 }

@@ -16,7 +16,7 @@ import { Agents } from './tls';
 import { Endpoint, EndpointResolver, EndpointConfig } from './endpoints';
 import { send, Response, isCertificateError, goMethod } from './transport';
 import { regError, REG_ERR, RegistryError, isRetryable, parseSpecErrors, specErrorText, specErrorCode } from './errors';
-import { repositoryScope } from './www-authenticate';
+import { repositoryScope, parseWwwAuthenticate } from './www-authenticate';
 import { log } from '../../lib/log';
 
 export interface RegistryConfig extends EndpointConfig {
@@ -314,6 +314,24 @@ const backoff = (attempt: number) => Math.min(250 * 2 ** (attempt - 1), 4000);
  */
 export async function responseError(res: Response, what?: string): Promise<RegistryError> {
   const body = res.method === 'HEAD' ? Buffer.alloc(0) : await res.read(256 * 1024).catch(() => Buffer.alloc(0));
+  // An OAuth error in a Bearer challenge (RFC 6750 §3.1) comes before the body, as in Docker
+  // (distribution's HandleErrorResponse): a token server that hands out a token without the rights
+  // asked for (Docker Hub and `dray registry serve` for an anonymous pull of a private or missing
+  // repository) makes the registry answer 401 with error="insufficient_scope" and a body saying
+  // UNAUTHORIZED; Docker reads that as "denied", which its pull turns into "pull access denied for
+  // x, repository does not exist or may require 'docker login': denied: …", the words users and
+  // tools know. Reading the body first said "unauthorized: authentication required" instead.
+  if (res.status >= 400 && res.status < 500) {
+    for (const c of parseWwwAuthenticate(res.headers['www-authenticate'])) {
+      if (c.scheme !== 'bearer') continue;
+      const denied = c.params.error === 'insufficient_scope';
+      if (!denied && c.params.error !== 'invalid_token') continue;
+      const text = c.params.error_description || (denied ? 'requested access to the resource is denied' : 'authentication required');
+      return denied
+        ? regError(REG_ERR.DENIED, `denied: ${text}`, { status: res.status, registryCode: 'DENIED' })
+        : regError(REG_ERR.UNAUTHORIZED, `unauthorized: ${text}`, { status: res.status, registryCode: 'UNAUTHORIZED' });
+    }
+  }
   const errs = parseSpecErrors(body);
   if (errs.length) {
     const e = errs[0];
