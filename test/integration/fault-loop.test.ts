@@ -1,5 +1,6 @@
-// Crash safety, proven: drayd is killed with SIGKILL at a random moment during a random operation,
-// restarted, and the whole host is checked after every round. Bounded and seeded, so a failure
+// Crash safety, proven: drayd is killed with SIGKILL at a random moment during a random operation
+// (pull and push included, against Debian's docker-registry on 127.0.0.1), restarted, and the
+// whole host is checked after every round. Bounded and seeded, so a failure
 // can be replayed: DRAY_FAULT_SEED=<seed> DRAY_FAULT_ROUNDS=<n> (the default run is 14 rounds;
 // `npm run test:faults` runs 60).
 import { test, before, after } from 'node:test';
@@ -7,7 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { TestDaemon, sleep, drayLauncher } from '../helpers/daemon';
+import { Registry } from '../helpers/registry-client';
 
 const SEED = Number(process.env.DRAY_FAULT_SEED ?? 20261206);
 const ROUNDS = Number(process.env.DRAY_FAULT_ROUNDS ?? 14);
@@ -28,6 +31,11 @@ const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
 
 const d = new TestDaemon();
 const work = mkdtempSync('/tmp/dray-faults-');
+const reg = new Registry(path.join(work, 'registry'));
+/** An image with a 24 MB layer in the registry, for pulls a kill can land inside of. */
+let bigRef = '';
+let bigId = '';
+const BIG_BYTES = 24_000_000;
 let keeper = '';
 let keeperPid = 0;
 let keeperPort = 0;
@@ -55,6 +63,17 @@ before(async () => {
   writeFileSync(path.join(work, 'Dockerfile'), 'FROM busybox\nRUN echo one > /one\nRUN sleep 0.3; echo two > /two\nCOPY f /f\n');
   writeFileSync(path.join(work, 'f'), 'x'.repeat(200_000));
   assert.equal(cli(['save', 'busybox', '-o', path.join(work, 'busybox.tar')]).code, 0);
+  await reg.start();
+  const bigDir = path.join(work, 'big');
+  spawnSync('mkdir', ['-p', bigDir]);
+  writeFileSync(path.join(bigDir, 'Dockerfile'), 'FROM busybox\nCOPY big /big\n');
+  writeFileSync(path.join(bigDir, 'big'), randomBytes(BIG_BYTES));
+  bigRef = `${reg.host}/fault/big:1`;
+  const b = cli(['build', '-q', '-t', bigRef, bigDir]);
+  assert.equal(b.code, 0, b.stderr);
+  bigId = b.stdout.trim();
+  const p = cli(['push', bigRef]);
+  assert.equal(p.code, 0, p.stderr);
   // A container that must live through every kill: a published port, a named volume, a log that grows.
   const r = cli(['run', '-d', '--name', 'keeper', '-p', '127.0.0.1::80', '-v', 'keepvol:/data', 'busybox', 'sh', '-c',
     'echo hello > /www/index.html 2>/dev/null || (mkdir -p /www && echo hello > /www/index.html); httpd -p 80 -h /www; while true; do date >> /data/ticks; echo tick; sleep 0.2; done']);
@@ -72,6 +91,7 @@ after(async () => {
     for (const nw of (await d.api('GET', '/networks')).json ?? []) if (!['bridge', 'host', 'none'].includes(nw.Name)) await d.api('DELETE', `/networks/${nw.Id}`);
   }
   const leaks = await d.stop();
+  await reg.stop();
   rmSync(work, { recursive: true, force: true });
   assert.deepEqual(leaks, [], 'nothing may be left behind');
 });
@@ -122,6 +142,35 @@ function ops(): Op[] {
     },
     { name: 'prune', run: () => c(['container', 'prune', '-f']) },
     { name: 'exec', run: () => c(['exec', 'keeper', 'sh', '-c', 'echo exec >> /data/exec; sleep 0.2']) },
+    {
+      name: 'pull', run: async () => { await c(['rmi', '-f', bigRef]); return c(['pull', bigRef]); },
+      check: async () => {
+        // No half image: the tag names the whole image, or is absent; and the next pull completes it.
+        const r = await d.api('GET', `/images/${encodeURIComponent(bigRef)}/json`);
+        if (r.status === 200) assert.equal(r.json.Id, bigId, 'a pulled tag names another image');
+        else assert.equal(r.status, 404);
+        const again = cli(['pull', bigRef]);
+        assert.equal(again.code, 0, `the pull after the restart failed: ${again.stderr}`);
+        const run = cli(['run', '--rm', bigRef, 'sh', '-c', 'wc -c < /big']);
+        assert.equal(run.stdout.trim(), String(BIG_BYTES), `the pulled image is not whole: ${run.stderr}`);
+      },
+    },
+    {
+      name: 'push', run: async () => { await c(['commit', 'keeper', `${reg.host}/fault/p${i}:1`]); return c(['push', `${reg.host}/fault/p${i}:1`]); },
+      check: async () => {
+        // Whatever the registry was left with, pushing again completes it, and it pulls back whole.
+        const ref = `${reg.host}/fault/p${i}:1`;
+        if ((await d.api('GET', `/images/${encodeURIComponent(ref)}/json`)).status !== 200) return;
+        const again = cli(['push', ref]);
+        assert.equal(again.code, 0, `the push after the restart failed: ${again.stderr}`);
+        const man = await fetch(`http://${reg.host}/v2/fault/p${i}/manifests/1`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+        assert.equal(man.status, 200);
+        for (const l of ((await man.json()) as any).layers) {
+          const h = await fetch(`http://${reg.host}/v2/fault/p${i}/blobs/${l.digest}`, { method: 'HEAD' });
+          assert.equal(h.status, 200, `the registry lacks layer ${l.digest} of a pushed manifest`);
+        }
+      },
+    },
   ];
 }
 
@@ -141,7 +190,18 @@ function stateFilesUnder(dir: string, out: string[] = []): string[] {
 async function checkHost(round: string): Promise<void> {
   assert.equal((await d.api('GET', '/_ping')).status, 200, `${round}: drayd does not answer`);
   const cs = (await d.api('GET', '/containers/json?all=1')).json as any[];
-  for (const c of cs) assert.equal((await d.api('GET', `/containers/${c.Id}/json`)).status, 200, `${round}: container ${c.Id} is listed but does not inspect`);
+  const firstLook = new Map<string, any>();
+  for (const c of cs) {
+    const r = await d.api('GET', `/containers/${c.Id}/json`);
+    assert.equal(r.status, 200, `${round}: container ${c.Id} is listed but does not inspect`);
+    firstLook.set(c.Id, r.json);
+  }
+  /** A container inspected again; one that went since is fine only if it was a --rm one (its exit after the restart removes it). */
+  const inspectAgain = async (id: string) => {
+    const r = await d.api('GET', `/containers/${id}/json`);
+    if (r.status === 404) { assert.equal(firstLook.get(id)?.HostConfig?.AutoRemove, true, `${round}: container ${id} went away during the checks`); return undefined; }
+    return r.json;
+  };
   for (const i of (await d.api('GET', '/images/json')).json as any[]) assert.equal((await d.api('GET', `/images/${i.Id}/json`)).status, 200, `${round}: image ${i.Id} does not inspect`);
   for (const v of (await d.api('GET', '/volumes')).json.Volumes ?? []) assert.equal((await d.api('GET', `/volumes/${v.Name}`)).status, 200, `${round}: volume ${v.Name} does not inspect`);
   const nets = (await d.api('GET', '/networks')).json as any[];
@@ -180,13 +240,14 @@ async function checkHost(round: string): Promise<void> {
   for (const nw of nets) {
     const full = (await d.api('GET', `/networks/${nw.Id}`)).json;
     for (const cid of Object.keys(full.Containers ?? {})) {
-      const c = (await d.api('GET', `/containers/${cid}/json`)).json;
+      const c = await inspectAgain(cid);
+      if (!c) continue;
       assert.ok(c?.NetworkSettings?.Networks?.[full.Name], `${round}: network ${full.Name} lists ${cid.slice(0, 12)}, which does not show it`);
     }
   }
   for (const c of cs) {
-    const full = (await d.api('GET', `/containers/${c.Id}/json`)).json;
-    if (!full.State.Running) continue;
+    const full = await inspectAgain(c.Id);
+    if (!full?.State.Running) continue;
     for (const name of Object.keys(full.NetworkSettings.Networks ?? {})) {
       if (['host', 'none'].includes(name)) continue;
       const nw = (await d.api('GET', `/networks/${name}`)).json;
