@@ -58,6 +58,8 @@ export interface ExecutorOptions {
   /** Where build output goes (stderr). */
   buildOut?: { write(s: string): unknown };
   quietBuild?: boolean;
+  /** The X-Registry-Auth for a reference: the credentials `dray login` stored for its registry. */
+  registryAuth?: (ref: string) => string;
 }
 
 export class Executor {
@@ -125,7 +127,7 @@ export class Executor {
     const at = ref.lastIndexOf('@') >= 0 ? -1 : ref.lastIndexOf(':');
     const hasTag = at > ref.lastIndexOf('/');
     try {
-      const msgs = await this.client.images.pull(hasTag ? ref.slice(0, at) : ref, hasTag ? ref.slice(at + 1) : ref.includes('@') ? undefined : 'latest');
+      const msgs = await this.client.images.pull(hasTag ? ref.slice(0, at) : ref, hasTag ? ref.slice(at + 1) : ref.includes('@') ? undefined : 'latest', { auth: this.o.registryAuth?.(ref) });
       for await (const _m of msgs) { /* layers: only the result is shown */ }
     } catch (e: any) {
       this.progress.fail(id, 'Error', e?.message ?? '');

@@ -501,7 +501,7 @@ test('dray compose push and pull a service image through drayd', async () => {
   assert.equal((await dray(['tag', image, 'busybox'])).code, 0);
 });
 
-test('dray compose pull and push send the credentials dray login stored, as docker compose does', { todo: 'src/compose sends no X-Registry-Auth (client images.push/pull without auth): after dray login the push is refused with "denied: requested access to the resource is denied"' }, async () => {
+test('dray compose pull and push send the credentials dray login stored, as docker compose does', async () => {
   const image = `${dhost}/compose/creds:1`;
   const p = composeProject('creds', image, false);
   const compose = (args: string[]) => dray(['compose', '-p', 'rcicr', '-f', path.join(p, 'docker-compose.yml'), ...args]);
@@ -513,5 +513,6 @@ test('dray compose pull and push send the credentials dray login stored, as dock
   assert.equal((await dray(['rmi', image])).code, 0);
   const pull = await compose(['pull']);
   assert.equal(pull.code, 0, pull.stderr);
-  assert.deepEqual((await inspect(image)).RepoDigests, [`${dhost}/compose/creds@${busyboxDigest}`]);
+  // The same image also keeps the digests of earlier pushes elsewhere, as Docker's does.
+  assert.ok((await inspect(image)).RepoDigests.includes(`${dhost}/compose/creds@${busyboxDigest}`));
 });

@@ -9,6 +9,7 @@ import { loadProject, LoadOptions, resolveFiles, normalizeProjectName } from '..
 import type { Project } from '../model';
 import { Progress, ProgressMode } from '../progress';
 import * as path from 'node:path';
+import { authFor } from '../../cli/commands/pull-progress';
 
 export interface ComposeCommand {
   usage: string;
@@ -27,6 +28,9 @@ export class ComposeContext {
   constructor(readonly ctx: Ctx, readonly globals: FlagValues, readonly env: Record<string, string | undefined> = process.env) {}
 
   client(): DockerClient { return this.ctx.client(); }
+
+  /** What `dray pull`/`push` send for a reference: the credentials stored for its registry (dray --config honoured). */
+  registryAuth = (ref: string): string => authFor(ref, this.ctx.globals.config);
 
   /** "WARN[0000] …" on stderr, as Docker Compose's logger writes it; once per message. */
   warn = (msg: string): void => {

@@ -95,7 +95,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const nets = planNetworks(project, observed, selection);
   const vols = planVolumes(project, observed, selection);
   const progress = cc.progress(o.title ?? 'Running');
-  const exec = new Executor(client, project, progress, { parallel: cc.parallel, buildOut: process.stderr });
+  const exec = new Executor(client, project, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
   try {
     exec.setImages(observed);
     // Builds and pulls go on while the services that do not need them come up.
