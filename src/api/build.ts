@@ -3,7 +3,7 @@
 // context is in (bad parameters, unreadable archive) get a status code; later ones are a line in
 // the 200 stream, as Docker does.
 import type { Router } from './router';
-import { Req, qBool, startJsonStream } from './http';
+import { Req, qBool, startJsonStream, sendJson, parseFilters } from './http';
 import type { Engine } from '../engine/engine';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 import { shortId } from '../lib/ids';
@@ -13,10 +13,55 @@ import { receiveContext } from '../builder/context';
 import { normalizeAuthConfig, AuthConfig } from '../registry/remote/credentials';
 import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
+import { CacheMounts } from '../builder/cache-mounts';
+import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
+import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+
+/** What every build of one daemon shares: the step cache and the cache mounts. */
+export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string }
+const states = new WeakMap<Engine, BuilderState>();
+
+export function builderState(engine: Engine): BuilderState {
+  let s = states.get(engine);
+  if (!s) {
+    s = {
+      cache: new BuildCache(engine.config.dataRoot, (id) => engine.images.resolve(id).then(() => true, () => false)),
+      cacheMounts: new CacheMounts(engine.config.dataRoot),
+      runRoot: path.join(engine.config.execRoot, 'builder'),
+    };
+    states.set(engine, s);
+  }
+  return s;
+}
 
 export function registerBuildRoutes(r: Router, engine: Engine): void {
-  const cache = new BuildCache(engine.config.dataRoot, (id) => engine.images.resolve(id).then(() => true, () => false));
-  r.post('/build', (req) => buildHandler(req, engine, cache));
+  const state = builderState(engine);
+  // Secret file systems a crashed daemon left mounted.
+  void sweepSecretMounts(state.runRoot).catch((e) => log.warn('sweeping build secrets failed', { error: errorMessage(e) }));
+  r.post('/build', (req) => buildHandler(req, engine, state));
+  const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
+  r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
+}
+
+/** POST /build/prune's query: all, keep-storage (reserved-space and max-used-space from API 1.48 alike), filters. */
+function pruneRequest(q: URLSearchParams): PruneRequest {
+  if (q.get('min-free-space')) throw notImplemented('builder prune --min-free-space is not implemented in Dray');
+  const sizes = ['keep-storage', 'reserved-space', 'max-used-space'].map((k) => q.get(k)).filter((v): v is string => !!v);
+  let keepStorage = 0;
+  for (const v of sizes) {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw invalid(`invalid keep-storage value: ${v}`);
+    keepStorage = Math.max(keepStorage, n);
+  }
+  return { all: qBool(q, 'all'), keepStorage, filters: parseFilters(q.get('filters')) };
+}
+
+/** The BuildCache records of GET /system/df. */
+export async function buildCacheRecords(engine: Engine): Promise<unknown[]> {
+  const s = builderState(engine);
+  return buildCacheUsage(s.cache, s.cacheMounts, (id) => engine.images.resolve(id).then((i) => i, () => undefined));
 }
 
 function jsonParam<T>(q: URLSearchParams, name: string, def: T): T {
@@ -49,10 +94,25 @@ function options(q: URLSearchParams): BuildOptions & { quiet: boolean } {
   };
 }
 
-async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promise<void> {
+async function buildHandler(req: Req, engine: Engine, state: BuilderState): Promise<void> {
   const o = options(req.query);
   const t0 = performance.now();
-  const ctx = await receiveContext(req.raw, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
+  // dray build's secrets come ahead of the context in the body (builder/secrets.ts).
+  const secretsLen = req.raw.headers[SECRETS_HEADER];
+  let body: NodeJS.ReadableStream = req.raw;
+  let secrets: BuildSecrets | undefined;
+  if (typeof secretsLen === 'string') {
+    const { secrets: values, rest } = await readSecretsPrefix(req.raw, Number(secretsLen));
+    secrets = new BuildSecrets(values, state.runRoot);
+    body = Readable.from(rest);
+  }
+  let ctx;
+  try {
+    ctx = await receiveContext(body, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
+  } catch (e) {
+    await secrets?.close();
+    throw e;
+  }
   log.debug('build context received', { ms: Math.round(performance.now() - t0) });
   const abort = new AbortController();
   let finished = false;
@@ -62,7 +122,7 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     try {
-      const image = await new Builder(engine, cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }).build();
+      const image = await new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets }).build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
       if (o.quiet) write({ stream: `${image.id}\n` });
@@ -79,6 +139,7 @@ async function buildHandler(req: Req, engine: Engine, cache: BuildCache): Promis
     finished = true;
     // The client has its answer before the context is let go of.
     if (!req.res.writableEnded) req.res.end();
+    await secrets?.close();
     await ctx.cleanup();
   }
 }

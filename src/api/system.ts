@@ -8,6 +8,7 @@ import type { Engine } from '../engine/engine';
 import type { EngineEvent } from '../engine/events';
 import { notImplemented, unavailable } from '../lib/errors';
 import { untilCutoff } from './containers';
+import { buildCacheRecords } from './build';
 
 export function registerSystemRoutes(r: Router, engine: Engine): void {
   const ping = (req: Req) => {
@@ -28,15 +29,14 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
 
   r.get('/events', async (req) => eventsHandler(req, engine));
 
-  r.get('/system/df', async (req) => sendJson(req.res, 200, await engine.diskUsage()));
+  r.get('/system/df', async (req) => sendJson(req.res, 200, { ...await engine.diskUsage(), BuildCache: await buildCacheRecords(engine) }));
 
   // A non-swarm daemon answers swarm endpoints with 503, which clients such as testcontainers expect.
   const noSwarm = () => { throw unavailable('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'); };
   for (const p of ['/swarm', '/nodes', '/services', '/tasks', '/secrets', '/configs']) r.get(p, noSwarm);
   for (const p of ['/swarm/init', '/swarm/join', '/swarm/leave', '/swarm/update', '/swarm/unlock']) r.post(p, noSwarm);
 
-  // POST /build is in api/build.ts.
-  r.post('/build/prune', async (req) => sendJson(req.res, 200, { CachesDeleted: null, SpaceReclaimed: 0 }));
+  // POST /build and /build/prune are in api/build.ts.
   r.post('/session', () => { throw notImplemented('BuildKit sessions are not supported; use DOCKER_BUILDKIT=0'); });
   r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });
   // POST /auth is in api/distribution.ts.

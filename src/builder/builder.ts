@@ -18,6 +18,10 @@ import { BuildCache, CacheProbe } from './cache';
 import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree } from './copy';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
+import { RunMount, parseRunMount, parseRunNetwork } from './run-options';
+import { MountPlan, MountDeps, planMounts, acquireMounts, lineError } from './run-mounts';
+import type { CacheMounts } from './cache-mounts';
+import type { BuildSecrets } from './secrets';
 import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
@@ -36,6 +40,12 @@ export interface BuildOptions {
   explainCache: boolean;
   /** X-Registry-Config: credentials per registry for FROM images to pull. */
   registryAuth?: Record<string, AuthConfig>;
+}
+
+/** What builds share beyond the step cache: cache mounts, and this build's secrets. */
+export interface BuilderServices {
+  cacheMounts: CacheMounts;
+  secrets?: BuildSecrets;
 }
 
 export interface BuildOutput {
@@ -73,7 +83,7 @@ export class Builder {
   private usedArgs = new Set<string>();
   private df?: Dockerfile;
 
-  constructor(private be: BuilderBackend, private cache: BuildCache, private ctx: BuildContext, private o: BuildOptions, private out: BuildOutput) {}
+  constructor(private be: BuilderBackend, private cache: BuildCache, private ctx: BuildContext, private o: BuildOptions, private out: BuildOutput, private services: BuilderServices) {}
 
   private say(s: string) { this.out.stream(s); }
 
@@ -340,7 +350,6 @@ export class Builder {
   }
 
   private async run(st: StageState, ins: Instruction): Promise<void> {
-    for (const f of ins.flags) throw notImplemented(`RUN --${f.name} is a BuildKit feature; the legacy builder in Dray does not implement it`);
     let argv: string[];
     if (ins.json) argv = ins.json;
     else {
@@ -352,28 +361,62 @@ export class Builder {
     }
     const { history, env } = this.runArgs(st);
     const createdBy = (history.length ? `|${history.length} ${history.join(' ')} ` : '') + argv.join(' ');
-    const probe = this.probe(st, `RUN ${createdBy}\n${JSON.stringify(st.config)}`);
+    // BuildKit's flags: their values expand with the step's ARGs and ENV.
+    const subEnv = this.subEnv(st);
+    let network = this.o.networkMode;
+    let networkText = '';
+    const mounts: RunMount[] = [];
+    let plan: MountPlan | undefined;
+    const deps = this.mountDeps();
+    try {
+      for (const f of ins.flags) {
+        const v = expand(f.value ?? '', subEnv);
+        if (f.name === 'mount') mounts.push(parseRunMount(f.value ?? '', (x) => expand(x, subEnv)));
+        else if (f.name === 'network') {
+          const n = parseRunNetwork(v);
+          network = n === 'default' ? this.o.networkMode : n;
+          networkText = `\nnetwork=${n}`;
+        } else if (f.name === 'security' && v.toLowerCase() !== 'sandbox') {
+          throw notImplemented(`RUN --security=${v} is not implemented in Dray (steps run unprivileged)`);
+        }
+      }
+      if (mounts.length) plan = await planMounts(mounts, st.config.WorkingDir || '/', deps);
+    } catch (e) {
+      throw lineError(ins, e);
+    }
+    const probe = this.probe(st, `RUN ${createdBy}\n${JSON.stringify(st.config)}${networkText}${plan?.keyText ?? ''}`);
     if (await this.fromCache(st, probe, 'RUN')) return;
     if (!st.image) st.image = await this.emptyBase(st);
     this.ctx.beforeMount();
-    const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
-    const id = await createStepContainer(this.be, st.image, runConfig, argv, this.o.networkMode);
-    this.say(` ---> Running in ${shortId(id)}\n`);
+    const acquired = plan ? await acquireMounts(plan, deps, argv.join(' ')).catch((e) => { throw lineError(ins, e); }) : undefined;
+    let id: string | undefined;
     let ok = false;
     try {
+      const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
+      id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: acquired?.mounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env });
+      this.say(` ---> Running in ${shortId(id)}\n`);
       const code = await runToExit(this.be, id, (t) => this.say(t), this.out.signal);
       if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
       if (code !== 0) throw new StepFailed(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`);
-      await pruneMountTargets(this.be, id, st.image);
+      await pruneMountTargets(this.be, id, st.image, acquired?.targets);
       const img = await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), parent: st.image, config: this.commitConfig(st), containerId: id, createdBy, author: st.author });
       ok = true;
-      if (this.o.rm) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
+      // A step that saw a secret never stays behind: its in-memory environment would be lost anyway.
+      if (this.o.rm || acquired?.secret) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
       await this.committed(st, probe, img);
     } finally {
       // Dray removes a failed step's container unless rm=0 (Docker keeps it without --force-rm):
       // a failed build leaves nothing behind.
-      if (!ok && (this.o.rm || this.o.forceRm)) await removeContainer(this.be, id);
+      if (id && !ok && (this.o.rm || this.o.forceRm || acquired?.secret)) await removeContainer(this.be, id);
+      await acquired?.release();
     }
+  }
+
+  private mountDeps(): MountDeps {
+    return {
+      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.out.signal,
+      resolveFrom: (name) => this.copySourceImage(name),
+    };
   }
 
   /** FROM scratch has no image to run or mount: an empty one stands in. */
@@ -492,7 +535,7 @@ export class Builder {
   private async copySourceImage(name: string): Promise<Image | undefined> {
     const ref = this.stageRef(name, Number.MAX_SAFE_INTEGER);
     if (ref === undefined) return this.baseImage(name);
-    if (!this.stageImages.has(ref)) throw invalid(`${name}: COPY --from names a stage that was not built (stage references through ARGs are not followed)`);
+    if (!this.stageImages.has(ref)) throw invalid(`${name}: --from names a stage that was not built (stage references through ARGs are not followed)`);
     return this.stageImages.get(ref);
   }
 
@@ -564,9 +607,15 @@ export function neededStages(df: Dockerfile, target: Stage): Stage[] {
     const b = byName(s.base, s.index);
     if (b) visit(b, depth + 1);
     for (const ins of s.instructions) {
-      const f = ins.cmd === 'copy' ? flagValue(ins, 'from') : undefined;
-      const d = f !== undefined ? byName(f, s.index) : undefined;
-      if (d) visit(d, depth + 1);
+      const refs: string[] = [];
+      if (ins.cmd === 'copy') { const f = flagValue(ins, 'from'); if (f !== undefined) refs.push(f); }
+      if (ins.cmd === 'run') {
+        for (const fl of ins.flags) {
+          if (fl.name !== 'mount' || !fl.value) continue;
+          try { const m = parseRunMount(fl.value); if (m.from) refs.push(m.from); } catch { /* reported when the step runs */ }
+        }
+      }
+      for (const f of refs) { const d = byName(f, s.index); if (d) visit(d, depth + 1); }
     }
   };
   visit(target, 0);

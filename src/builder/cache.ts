@@ -22,7 +22,17 @@ export interface CacheProbe {
   sources?: Record<string, string>;
 }
 
-interface Entry { parent: string; text: string; sourceHash?: string; sources?: Record<string, string>; image: string; at: number }
+interface Entry {
+  parent: string; text: string; sourceHash?: string; sources?: Record<string, string>; image: string; at: number;
+  /** Last hit and the number of hits (kept in memory and written with the next change or within seconds). */
+  used?: number; uses?: number;
+}
+
+/** One entry as `system df` and `builder prune` see it. */
+export interface CacheEntryView { key: string; parent: string; text: string; image: string; created: number; lastUsed: number; uses: number }
+
+/** How long recorded hits wait before they are written (a cached build makes many at once). */
+const TOUCH_FLUSH_MS = 2_000;
 interface IndexFile { version: 1; entries: Record<string, Entry> }
 
 const MAX_ENTRIES = 20_000;
@@ -32,6 +42,7 @@ export class BuildCache {
   private index?: IndexFile;
   private readonly file: string;
   private readonly lock = new KeyedMutex();
+  private flushTimer?: NodeJS.Timeout;
 
   constructor(dataRoot: string, private exists: (imageId: string) => Promise<boolean>) {
     this.file = path.join(dataRoot, 'builder', 'cache.json');
@@ -54,7 +65,40 @@ export class BuildCache {
     const e = idx.entries[BuildCache.key(p)];
     if (!e) return undefined;
     if (!(await this.exists(e.image))) return undefined;
+    e.used = Date.now();
+    e.uses = (e.uses ?? 0) + 1;
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.lock.run('index', () => this.save()).catch(() => {});
+      }, TOUCH_FLUSH_MS);
+      this.flushTimer.unref();
+    }
     return e.image;
+  }
+
+  private async save(): Promise<void> {
+    const idx = await this.load();
+    await fsp.mkdir(path.dirname(this.file), { recursive: true });
+    await writeJsonAtomic(this.file, idx);
+  }
+
+  /** Every entry (for system df and builder prune). */
+  async entries(): Promise<CacheEntryView[]> {
+    const idx = await this.load();
+    return Object.entries(idx.entries).map(([key, e]) => ({ key, parent: e.parent, text: e.text, image: e.image, created: e.at, lastUsed: e.used ?? e.at, uses: e.uses ?? 0 }));
+  }
+
+  /** Forgets the entries with these keys; the images stay (they are images, counted as such). */
+  async remove(keys: string[]): Promise<number> {
+    if (!keys.length) return 0;
+    return this.lock.run('index', async () => {
+      const idx = await this.load();
+      let n = 0;
+      for (const k of keys) if (k in idx.entries) { delete idx.entries[k]; n++; }
+      if (n) await this.save();
+      return n;
+    });
   }
 
   /** Why `p` missed, in words (for explaincache). */
@@ -81,7 +125,8 @@ export class BuildCache {
     await this.lock.run('index', async () => {
       const idx = await this.load();
       const sources = p.sources && Object.keys(p.sources).length <= MAX_SOURCE_NAMES ? p.sources : undefined;
-      idx.entries[BuildCache.key(p)] = { parent: p.parent, text: p.text, sourceHash: p.sourceHash, sources, image, at: Date.now() };
+      const now = Date.now();
+      idx.entries[BuildCache.key(p)] = { parent: p.parent, text: p.text, sourceHash: p.sourceHash, sources, image, at: now, used: now, uses: 0 };
       // Bounded: entries of deleted images go first, then the oldest.
       const keys = Object.keys(idx.entries);
       if (keys.length > MAX_ENTRIES) {
@@ -89,8 +134,7 @@ export class BuildCache {
         const rest = Object.entries(idx.entries).sort((a, b) => a[1].at - b[1].at);
         for (let i = 0; i < rest.length - MAX_ENTRIES; i++) delete idx.entries[rest[i][0]];
       }
-      await fsp.mkdir(path.dirname(this.file), { recursive: true });
-      await writeJsonAtomic(this.file, idx);
+      await this.save();
     });
   }
 }

@@ -4,7 +4,8 @@
 // the escape character ends a line to continue it, comment and empty lines inside a continuation
 // are dropped, heredocs (`<<EOF`) for RUN/COPY/ADD. Errors carry the instruction's line number.
 import { parseDuration as goParseDuration } from '../lib/units';
-import { invalid, DrayError } from '../lib/errors';
+import { invalid, notImplemented, DrayError } from '../lib/errors';
+import { parseRunMount, parseRunNetwork } from './run-options';
 
 export interface Heredoc {
   name: string;
@@ -198,6 +199,7 @@ function validate(ins: Instruction): void {
     }
     case 'run': case 'cmd': case 'entrypoint':
       if (ins.cmd === 'run' && !a) throw perr(ins, 'RUN requires at least one argument');
+      if (ins.cmd === 'run') validateRunFlags(ins);
       break;
     case 'copy': case 'add':
       if ((ins.json ? ins.json.length : words.length) < 2) {
@@ -231,6 +233,27 @@ function validate(ins: Instruction): void {
       if (w0 === 'NONE' && (words.length > 1 || ins.flags.length)) throw perr(ins, 'HEALTHCHECK NONE takes no arguments');
       if (w0 === 'CMD' && words.length < 2) throw perr(ins, 'Missing command after HEALTHCHECK CMD');
       break;
+    }
+  }
+}
+
+/** RUN's BuildKit flags, as far as they can be checked before variables have values. */
+function validateRunFlags(ins: Instruction): void {
+  for (const f of ins.flags) {
+    if (f.value === null || f.value === '') throw perr(ins, `RUN --${f.name} requires a value`);
+    try {
+      if (f.name === 'mount') {
+        const m = parseRunMount(f.value);
+        if (m.type === 'ssh') throw notImplemented(`dockerfile line ${ins.line}: RUN --mount=type=ssh is not implemented in Dray (no SSH agent forwarding)`);
+      } else if (f.name === 'network' && !f.value.includes('$')) parseRunNetwork(f.value);
+      else if (f.name === 'security') {
+        const v = f.value.toLowerCase();
+        if (v === 'insecure') throw notImplemented(`dockerfile line ${ins.line}: RUN --security=insecure is not implemented in Dray (steps run unprivileged)`);
+        if (v !== 'sandbox' && !v.includes('$')) throw new Error(`unsupported security mode "${f.value}" (sandbox and insecure are known)`);
+      }
+    } catch (e) {
+      if (e instanceof DrayError) throw e;
+      throw perr(ins, `RUN --${f.name}=${f.value}: ${(e as Error).message}`);
     }
   }
 }

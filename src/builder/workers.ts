@@ -9,6 +9,7 @@ import type { ImageService } from '../engine/images';
 import type { ContainerService } from '../engine/containers';
 import type { DistributionService } from '../engine/distribution';
 import type { ContainerConfig, Image } from '../engine/types';
+import type { HostMount } from '../engine/container-record';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
 import { run } from '../lib/exec';
@@ -23,7 +24,15 @@ export interface BuilderBackend {
 /** How long to wait for the output of an exited step to drain from conmon. */
 const DRAIN_MS = 5_000;
 
-export async function createStepContainer(be: BuilderBackend, image: Image, config: ContainerConfig, argv: string[], networkMode: string): Promise<string> {
+/** What a RUN step's --mount and secret flags add to its container. */
+export interface StepExtras {
+  mounts?: HostMount[];
+  tmpfs?: Record<string, string>;
+  /** Environment kept out of the container's record (secrets). */
+  ephemeralEnv?: string[];
+}
+
+export async function createStepContainer(be: BuilderBackend, image: Image, config: ContainerConfig, argv: string[], networkMode: string, extras: StepExtras = {}): Promise<string> {
   const { Id } = await be.containers.create({
     Image: image.id,
     Cmd: argv,
@@ -34,8 +43,12 @@ export async function createStepContainer(be: BuilderBackend, image: Image, conf
     User: config.User ?? '',
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { NetworkMode: networkMode },
-  } as never, undefined, { scratch: true });
+    HostConfig: {
+      NetworkMode: networkMode,
+      ...(extras.mounts?.length ? { Mounts: extras.mounts } : {}),
+      ...(extras.tmpfs && Object.keys(extras.tmpfs).length ? { Tmpfs: extras.tmpfs } : {}),
+    },
+  } as never, undefined, { scratch: true, ephemeralEnv: extras.ephemeralEnv });
   return Id;
 }
 
@@ -81,6 +94,31 @@ export async function withRootfs<T>(be: BuilderBackend, id: string, image: Image
   }
 }
 
+/**
+ * A throw-away container over `image` with its rootfs mounted, for as long as the caller needs it
+ * (RUN --mount from a stage); `close` unmounts and removes it.
+ */
+export async function openImageRootfs(be: BuilderBackend, image: Image): Promise<{ rootfs: string; close(): Promise<void> }> {
+  const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) RUN --mount source'], 'none');
+  let rootfs: string;
+  try {
+    rootfs = await be.containers.fs.mount(id, await be.images.lowerDirs(image), { volatile: true });
+  } catch (e) {
+    await removeContainer(be, id);
+    throw e;
+  }
+  let closed = false;
+  return {
+    rootfs,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await be.containers.fs.unmount(id).catch(() => {});
+      await removeContainer(be, id);
+    },
+  };
+}
+
 /** A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). */
 export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
   const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) COPY --from source'], 'none');
@@ -92,39 +130,51 @@ export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (
 }
 
 /** Files the runtime bind-mounts over; when the image lacks them, crun leaves empty stand-ins. */
-const MOUNT_TARGETS = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
+const MOUNT_TARGETS = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
 
 /**
- * Drops from a RUN container's upper directory the empty mount-point files the runtime created
- * (a RUN cannot write them: they are bind mounts), so layers hold only what the command made, as
- * with Docker.
+ * Drops from a RUN container's upper directory the mount points the runtime created (a RUN cannot
+ * write them: they are mounts): the empty files and directories of /etc/hosts and friends and of
+ * every --mount target, and the parents made or copied up for them when nothing else changed
+ * there. Layers then hold only what the command made, as with Docker and BuildKit (its "stubs").
  */
-export async function pruneMountTargets(be: BuilderBackend, id: string, image: Image): Promise<void> {
+export async function pruneMountTargets(be: BuilderBackend, id: string, image: Image, targets: string[] = []): Promise<void> {
   const upper = be.containers.fs.upper(id);
   const lowers = await be.images.lowerDirs(image);
-  for (const rel of MOUNT_TARGETS) {
+  const done = new Set<string>();
+  // Deepest first, so a directory is looked at after what the runtime made inside it.
+  const all = [...MOUNT_TARGETS, ...targets].map((t) => t.replace(/^\/+/, '')).filter(Boolean);
+  const chains = new Set<string>();
+  for (const t of all) for (let r = t; r && r !== '.'; r = path.posix.dirname(r)) chains.add(r);
+  const ordered = [...chains].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? -1 : 1));
+  for (const rel of ordered) {
+    if (done.has(rel)) continue;
+    done.add(rel);
     const p = path.join(upper, rel);
     const st = await fsp.lstat(p).catch(() => undefined);
-    if (!st || !st.isFile() || st.size !== 0) continue;
-    let inImage = false;
-    for (const l of lowers) if (await fsp.lstat(path.join(l, rel)).then(() => true, () => false)) { inImage = true; break; }
-    if (!inImage) await fsp.rm(p, { force: true });
+    if (!st) continue;
+    const lower = await firstStat(lowers, rel);
+    if (!lower) {
+      // Made for a mount: an empty file or directory nothing else wrote to.
+      if (st.isFile() && st.size === 0) await fsp.rm(p, { force: true });
+      else if (st.isDirectory() && (await fsp.readdir(p)).length === 0) await fsp.rmdir(p).catch(() => {});
+      continue;
+    }
+    // In the image: a directory copied up only because a mount point was made in it goes again.
+    if (!st.isDirectory() || !lower.isDirectory() || (await fsp.readdir(p)).length) continue;
+    if (lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) continue;
+    const opaque = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', p], { allowFailure: true });
+    if (opaque.code === 0 && opaque.stdout.trim() === 'y') continue;
+    await fsp.rmdir(p).catch(() => {});
   }
-  // Creating those files copied /etc up; with nothing else changed there, the copy goes too.
-  const etc = path.join(upper, 'etc');
-  const st = await fsp.lstat(etc).catch(() => undefined);
-  if (!st?.isDirectory() || (await fsp.readdir(etc)).length) return;
-  const lower = await firstStat(lowers, 'etc');
-  if (!lower?.isDirectory() || lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) return;
-  const opaque = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', etc], { allowFailure: true });
-  if (opaque.code === 0 && opaque.stdout.trim() === 'y') return;
-  await fsp.rmdir(etc).catch(() => {});
 }
 
 async function firstStat(lowers: string[], rel: string) {
   for (const l of lowers) {
     const st = await fsp.lstat(path.join(l, rel)).catch(() => undefined);
     if (st) return st;
+    // A whiteout or opaque directory above would hide lower ones; layers of a built image rarely
+    // delete a mount point's parent, and the check stays conservative (keep when unsure).
   }
   return undefined;
 }

@@ -19,7 +19,7 @@ const bundle = join(__dirname, 'dray-main.js');
 const cacheDir = `${bundle}.caches`;
 /** Caches kept at most: a mistyped command gets one too. */
 const MAX_CACHES = 64;
-const GROUPS = new Set(['container', 'image', 'volume', 'network', 'system', 'daemon']);
+const GROUPS = new Set(['builder', 'container', 'image', 'volume', 'network', 'system', 'daemon']);
 const VALUE_FLAGS = new Set(['-H', '--host', '-c', '--context', '-l', '--log-level', '--config', '--tlscacert', '--tlscert', '--tlskey']);
 
 /** "ps", "image-ls", "_" for none (--version): the command words, as a file name. */

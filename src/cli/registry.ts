@@ -19,6 +19,7 @@ const cp = () => require('./commands/cp');
 const build = () => require('./commands/build');
 const composeCmd = () => require('./commands/compose');
 const registryServer = () => require('./commands/registry');
+const builderCmds = () => require('./commands/builder');
 
 /** `docker container <sub>` and the top-level shortcuts that share the same command. */
 const containerSubs: Record<string, Entry> = {
@@ -90,6 +91,11 @@ const systemSubs: Record<string, Entry> = {
   prune: { desc: 'Remove unused data', load: c(system, 'prune') },
 };
 
+const builderSubs: Record<string, Entry> = {
+  build: { desc: 'Build an image from a Dockerfile', load: c(build, 'build') },
+  prune: { desc: 'Remove build cache', load: c(builderCmds, 'prune') },
+};
+
 const daemonSubs: Record<string, Entry> = {
   start: { desc: 'Start drayd in the background', load: c(daemon, 'start') },
   stop: { desc: 'Stop the background drayd', load: c(daemon, 'stop') },
@@ -108,6 +114,7 @@ export const GROUPS: Record<string, { desc: string; subs: Record<string, Entry>;
   image: { desc: 'Manage images', subs: imageSubs, aliases: { list: 'ls', remove: 'rm', rmi: 'rm' } },
   volume: { desc: 'Manage volumes', subs: volumeSubs, aliases: { list: 'ls', remove: 'rm' } },
   network: { desc: 'Manage networks', subs: networkSubs, aliases: { list: 'ls', remove: 'rm' } },
+  builder: { desc: 'Manage builds', subs: builderSubs },
   system: { desc: 'Manage Docker', subs: systemSubs },
   daemon: { desc: 'Manage the Dray daemon (Dray extension)', subs: daemonSubs },
   registry: { desc: 'Run an OCI registry server (Dray extension)', subs: registrySubs },

@@ -1,6 +1,6 @@
 // /images/*, /build and Dray's /dray/images/* endpoints.
 import type { HttpResponse } from './http';
-import type { Readable } from 'node:stream';
+import { Readable, PassThrough } from 'node:stream';
 import { Transport } from './transport';
 import type { Query } from './transport';
 import type { Filters, HistoryItem, ImageDeleteItem, ImageInspect, ImageSummary, PruneResponse } from './types';
@@ -69,12 +69,37 @@ export class ImagesApi {
    * POST /build (legacy builder): the body is the context tar; resolves with the JSON-lines response
    * (stream/status/aux/errorDetail), which the caller reads.
    */
-  build(context: Readable | Buffer, query: Query, registryConfig?: string): Promise<HttpResponse> {
-    return this.t.request('POST', '/build', { query, body: context, contentType: 'application/x-tar', headers: registryConfig ? { 'X-Registry-Config': registryConfig } : undefined });
+  build(context: Readable | Buffer, query: Query, registryConfig?: string, secrets?: Map<string, Buffer>): Promise<HttpResponse> {
+    const headers: Record<string, string> = {};
+    if (registryConfig) headers['X-Registry-Config'] = registryConfig;
+    let body: Readable | Buffer = context;
+    if (secrets?.size) {
+      // Dray extension: the secrets go ahead of the context in the body, as a JSON document whose
+      // length the header gives (drayd's builder/secrets.ts); never in the context tar.
+      const doc = Buffer.from(JSON.stringify(Object.fromEntries([...secrets].map(([k, v]) => [k, v.toString('base64')]))));
+      headers['X-Dray-Build-Secrets'] = String(doc.length);
+      body = prefixed(doc, context);
+    }
+    return this.t.request('POST', '/build', { query, body, contentType: 'application/x-tar', headers: Object.keys(headers).length ? headers : undefined });
+  }
+
+  /** POST /build/prune. */
+  pruneBuildCache(o: { all?: boolean; keepStorage?: number; filters?: Filters }): Promise<PruneResponse> {
+    return this.t.json('POST', '/build/prune', { query: { all: o.all || undefined, 'keep-storage': o.keepStorage || undefined, filters: f(o.filters) } });
   }
 
   /** Dray extension: make a base image locally (busybox from Debian's busybox-static). */
   bootstrap(name: string): Promise<{ Id: string; RepoTags?: string[] }> {
     return this.t.json('POST', '/dray/images/bootstrap', { query: { name } });
   }
+}
+
+/** `head`, then the bytes of `rest`, as one stream. */
+function prefixed(head: Buffer, rest: Readable | Buffer): Readable {
+  const out = new PassThrough();
+  out.write(head);
+  if (Buffer.isBuffer(rest)) { out.end(rest); return out; }
+  rest.on('error', (e) => out.destroy(e));
+  rest.pipe(out);
+  return out;
 }

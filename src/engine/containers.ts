@@ -65,6 +65,11 @@ export class ContainerService {
   readonly health: HealthMonitor;
   /** Whether any container was ever given a link (ps looks for link names only then). */
   private anyLinks = false;
+  /**
+   * Environment a container gets at start that is never written to its record (a build secret's
+   * `env=`): held in memory only, until the container is removed.
+   */
+  private ephemeralEnv = new Map<string, string[]>();
 
   readonly containersDir: string;
   readonly bundlesDir: string;
@@ -273,7 +278,7 @@ export class ContainerService {
 
   // ---- create -------------------------------------------------------------------------------
 
-  async create(req: CreateRequest, name?: string, internal: { scratch?: boolean } = {}): Promise<{ Id: string; Warnings: string[] }> {
+  async create(req: CreateRequest, name?: string, internal: { scratch?: boolean; ephemeralEnv?: string[] } = {}): Promise<{ Id: string; Warnings: string[] }> {
     if (!req.Image) throw invalid('No image was specified'.replace('No', 'no'));
     if (name !== undefined && name !== '' && !isValidName(name)) {
       throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -368,6 +373,7 @@ export class ContainerService {
       throw e;
     }
     this.byId.set(id, rec);
+    if (internal.ephemeralEnv?.length) this.ephemeralEnv.set(id, internal.ephemeralEnv);
     this.events.publish('container', 'create', id, this.attrs(rec));
     return { Id: id, Warnings: [] };
   }
@@ -644,7 +650,7 @@ export class ContainerService {
       { destination: '/etc/hosts', source: c.HostsPath, type: 'bind', options: ['rbind', 'rprivate'] },
     ];
     mounts.push(...await startMounts(c.Mounts, rootfs, this.volumes, { containerId: c.Id, hostConfig: c.HostConfig }));
-    const env = [...(c.Config.Env ?? [])];
+    const env = [...(c.Config.Env ?? []), ...(this.ephemeralEnv.get(c.Id) ?? [])];
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${c.Config.Hostname}`);
     return {
       id: c.Id,
@@ -1005,6 +1011,7 @@ export class ContainerService {
     this.health.removed(c.Id);
     await this.trash.take(path.join(this.containersDir, c.Id));
     this.byId.delete(c.Id);
+    this.ephemeralEnv.delete(c.Id);
     if (this.byName.get(c.Name.slice(1)) === c.Id) this.byName.delete(c.Name.slice(1));
     if (removeVolumes) await removeAnonymous(c.Mounts, this.volumes, c.Id).catch((e) => log.warn('removing anonymous volumes failed', { id: c.Id, error: errorMessage(e) }));
     this.events.publish('container', 'destroy', c.Id, this.attrs(c));

@@ -145,7 +145,11 @@ export class ImageService {
   async lowerDirs(image: Image): Promise<string[]> {
     const ids = image.config.rootfs?.diff_ids ?? [];
     for (const d of ids) if (!this.layers.has(d)) throw systemError(`layer ${d} of image ${shortId(image.id)} is missing`);
-    return [...ids].reverse().map((d) => this.layers.diffDir(d));
+    // A layer listed twice (two steps that changed the same nothing, e.g. RUNs whose only writes
+    // went to mounts) is one directory, which overlayfs refuses twice (ELOOP). The upper copy is
+    // kept: the lower one's content is all under it, so the view is the same.
+    const seen = new Set<string>();
+    return [...ids].reverse().filter((d) => !seen.has(d) && !!seen.add(d)).map((d) => this.layers.diffDir(d));
   }
 
   private sizeOf(config: ImageConfigFile): number {

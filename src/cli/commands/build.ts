@@ -65,6 +65,62 @@ export function validateTag(v: string): string {
 
 const withParse = (d: FlagDef, parse: (v: string) => unknown): FlagDef => ({ ...d, parse });
 
+export interface SecretSpec { id: string; file?: string; env?: string }
+
+/**
+ * buildx's --secret grammar: `id=x,src=file` (or source=), `id=x,env=VAR`, `type=file|env`; with
+ * neither src nor env, the environment variable named like the id when it is set, else the file
+ * of that name.
+ */
+export function parseSecretSpec(v: string): SecretSpec {
+  const spec: SecretSpec = { id: '' };
+  let type = '';
+  for (const field of v.split(',')) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? '' : field.slice(eq + 1);
+    if (eq < 0) throw new Error(`invalid field '${field}' must be a key=value pair`);
+    switch (key) {
+      case 'type':
+        if (value !== 'file' && value !== 'env') throw new Error(`unsupported secret type "${value}"`);
+        type = value;
+        break;
+      case 'id': spec.id = value; break;
+      case 'source': case 'src': spec.file = value; break;
+      case 'env': spec.env = value; break;
+      default: throw new Error(`unexpected key '${key}' in '${field}'`);
+    }
+  }
+  if (type === 'env' && !spec.env) { spec.env = spec.file; spec.file = undefined; }
+  if (!spec.id) {
+    // buildx takes the id from the file's name or the variable's.
+    spec.id = spec.env ?? (spec.file ? spec.file.split('/').pop()! : '');
+  }
+  if (!spec.id) throw new Error(`secret ID missing in ${v}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(spec.id)) throw new Error(`invalid secret ID ${JSON.stringify(spec.id)}`);
+  if (!spec.file && !spec.env) {
+    if (process.env[spec.id] !== undefined) spec.env = spec.id; else spec.file = spec.id;
+  }
+  return spec;
+}
+
+/** The secrets' values, read here: drayd gets the bytes, never a path of this machine. */
+async function readSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const s of specs) {
+    if (s.env !== undefined) {
+      const v = process.env[s.env];
+      if (v === undefined) throw new StatusError(1, `secret ${s.id}: environment variable ${s.env} is not set`);
+      out.set(s.id, Buffer.from(v));
+    } else {
+      try { out.set(s.id, await fsp.readFile(s.file!)); } catch (e: any) {
+        throw new StatusError(1, `secret ${s.id}: failed to read ${s.file}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`);
+      }
+    }
+  }
+  return out;
+}
+
 const buildFlags: FlagDef[] = [
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
@@ -79,6 +135,8 @@ const buildFlags: FlagDef[] = [
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
+  withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
+  listFlag('ssh', undefined, 'SSH agent socket or keys to expose to the build (not implemented in Dray)'),
   withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
   strFlag('target', undefined, 'Set the target build stage to build.'),
 ];
@@ -199,12 +257,14 @@ export const build: Command = {
       platform: f.platform ? String(f.platform).toLowerCase() : undefined,
       explaincache: f['explain-cache'] || undefined,
     };
+    if (f.ssh.length) throw new StatusError(1, 'dray build --ssh is not implemented (no SSH agent forwarding in Dray)');
+    const secrets = await readSecrets(f.secret as SecretSpec[]);
     const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
     body.on('error', (e) => counted.destroy(e));
 
     let res;
     try {
-      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config));
+      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets);
     } catch (e: any) {
       if (quiet) process.stderr.write((progBuff as TextSink).text);
       if (e instanceof ContextError) throw new StatusError(1, e.message);

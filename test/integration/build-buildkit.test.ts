@@ -1,0 +1,248 @@
+// The BuildKit Dockerfile features of Dray's builder against a real drayd: RUN --mount (cache,
+// bind, tmpfs, secret), RUN --network, build secrets from `dray build --secret` that reach no
+// layer, history or file, clear errors that leave nothing behind, and builder prune.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tarStream from 'tar-stream';
+import { createHash } from 'node:crypto';
+import { TestDaemon, demux } from '../helpers/daemon';
+
+const d = new TestDaemon();
+const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bk-'));
+before(async () => { await d.start(); await d.bootstrapBusybox(); });
+after(async () => {
+  rmSync(work, { recursive: true, force: true });
+  const leaks = await d.stop();
+  assert.deepEqual(leaks, []);
+});
+
+function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<Buffer>((resolve, reject) => {
+    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+    pack.on('end', () => resolve(Buffer.concat(chunks)));
+    pack.on('error', reject);
+  });
+  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644, mtime: new Date(0) }, body);
+  pack.finalize();
+  return done;
+}
+
+interface BuildResult { text: string; error?: string; id?: string }
+
+async function build(files: Record<string, string | Buffer>, query = 'networkmode=none'): Promise<BuildResult> {
+  const r = await d.api('POST', `/build?${query}`, await tarOf(files), { 'Content-Type': 'application/x-tar' });
+  const lines = r.body.toString().split(/\r?\n/).filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { raw: l }; } });
+  if (r.status !== 200) return { text: '', error: `${r.status} ${r.body}` };
+  return { text: lines.map((l) => l.stream ?? '').join(''), error: lines.find((l) => l.error)?.error, id: lines.find((l) => l.aux?.ID)?.aux.ID };
+}
+
+async function runImage(image: string, cmd: string[]): Promise<string> {
+  const c = await d.api('POST', '/containers/create', { Image: image, Cmd: cmd, HostConfig: { NetworkMode: 'none' } });
+  assert.equal(c.status, 201, c.body.toString());
+  await d.api('POST', `/containers/${c.json.Id}/start`);
+  await d.api('POST', `/containers/${c.json.Id}/wait`);
+  const logs = await d.api('GET', `/containers/${c.json.Id}/logs?stdout=1&stderr=1`);
+  await d.api('DELETE', `/containers/${c.json.Id}?force=1`);
+  const o = demux(logs.body);
+  return o.stdout + o.stderr;
+}
+
+async function noLeftovers(): Promise<void> {
+  const cs = await d.api('GET', '/containers/json?all=1');
+  assert.deepEqual(cs.json, [], 'no build container is left');
+  assert.deepEqual(d.mounts(), [], 'no mount is left');
+  const mountsDir = path.join(d.dataRoot, 'builder', 'cache-mounts');
+  if (existsSync(mountsDir)) assert.deepEqual(readdirSync(mountsDir).filter((n) => n.startsWith('.')), [], 'no half-made cache');
+  const runDir = path.join(d.execRoot, 'builder');
+  if (existsSync(runDir)) assert.deepEqual(readdirSync(runDir), [], 'no secrets directory');
+}
+
+test('RUN --mount=type=cache: what build 1 wrote is seen by build 2, in no layer; id, sharing, uid/gid/mode', async () => {
+  const df = (v: string) => [
+    'FROM busybox',
+    `ARG V=${v}`,
+    'RUN --mount=type=cache,target=/var/cache/app echo "run $V" >> /var/cache/app/log && cat /var/cache/app/log',
+    'RUN --mount=type=cache,id=owned,target=/o,uid=65534,gid=65534,mode=0700,sharing=locked stat -c "owned %u %g %a" /o',
+    // Same id at another target: the same cache (the id names it, not the target).
+    'RUN --mount=type=cache,id=/var/cache/app,target=/elsewhere,sharing=private cat /elsewhere/log',
+  ].join('\n');
+  const b1 = await build({ Dockerfile: df('one') }, 'networkmode=none&t=cachemount:1');
+  assert.equal(b1.error, undefined, b1.text);
+  assert.match(b1.text, /run one\n/);
+  assert.match(b1.text, /owned 65534 65534 700\n/);
+  const b2 = await build({ Dockerfile: df('two') }, 'networkmode=none&t=cachemount:2');
+  assert.equal(b2.error, undefined, b2.text);
+  assert.match(b2.text, /run one\nrun two\n/, 'the second build sees the first build\'s file');
+  assert.match(b2.text, /Step 5\/5 : RUN --mount=type=cache,id=\/var\/cache\/app[^\n]*\n ---> Running in [0-9a-f]{12}\nrun one\nrun two\n/);
+  // Not in the image: no file, and no mount point left in a layer.
+  assert.equal(await runImage('cachemount:2', ['sh', '-c', 'ls -d /var/cache/app /var/cache /o /elsewhere 2>&1']), ['/var/cache/app', '/var/cache', '/o', '/elsewhere'].map((p) => `ls: ${p}: No such file or directory\n`).join(''));
+  const hist = await d.api('GET', '/images/cachemount:2/history');
+  for (const h of hist.json) assert.doesNotMatch(h.CreatedBy, /--mount/);
+  // A rebuild with nothing changed is cached (the cache's content is not part of the key).
+  const b3 = await build({ Dockerfile: df('two') });
+  assert.equal((b3.text.match(/Using cache/g) ?? []).length, 4, b3.text);
+  await noLeftovers();
+});
+
+test('RUN --mount=type=bind: the context, a file of it, another stage; rw writes are discarded; the source is in the key', async () => {
+  const df = [
+    'FROM busybox AS tools',
+    'RUN mkdir -p /opt/tool && echo "tool output" > /opt/tool/run.txt',
+    'FROM busybox',
+    'WORKDIR /w',
+    'RUN --mount=type=bind,from=tools,source=/opt/tool,target=/t cat /t/run.txt',
+    'RUN --mount=type=bind,target=/ctx cat /ctx/data/f.txt && ls /ctx',
+    'RUN --mount=type=bind,source=data/f.txt,target=rel.txt cat /w/rel.txt',
+    'RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/data/f.txt && touch /ctx/new && cat /ctx/data/f.txt',
+    'RUN --mount=type=bind,target=/ctx cat /ctx/data/f.txt; ls /ctx; touch /ctx/x 2>&1 | sed "s/.*Read-only.*/read-only/"',
+  ].join('\n');
+  const b = await build({ Dockerfile: df, 'data/f.txt': 'context file\n' }, 'networkmode=none&t=bindmount');
+  assert.equal(b.error, undefined, b.text);
+  assert.match(b.text, /context file\nDockerfile\ndata\n/);
+  assert.match(b.text, /Step 7\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\n/);
+  assert.match(b.text, /tool output\n/);
+  assert.match(b.text, /scribble\n/);
+  assert.match(b.text, /Step 9\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\nDockerfile\ndata\nread-only\n/, 'rw writes went to a copy');
+  assert.equal(await runImage('bindmount', ['sh', '-c', 'ls -a /w; ls -d /ctx /t 2>&1']), '.\n..\nls: /ctx: No such file or directory\nls: /t: No such file or directory\n');
+  // Another content of the bound file runs the steps that bind it again.
+  const b2 = await build({ Dockerfile: df, 'data/f.txt': 'changed\n' });
+  assert.equal(b2.error, undefined, b2.text);
+  assert.match(b2.text, /Step 5\/9 : [^\n]*\n ---> Using cache\n/, 'the stage bind did not change');
+  assert.match(b2.text, /Step 6\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\nchanged\n/);
+  await noLeftovers();
+});
+
+test('RUN --mount=type=tmpfs with size; RUN --network=none has no network while the build has one', async () => {
+  const b = await build({
+    Dockerfile: [
+      'FROM busybox',
+      'RUN --mount=type=tmpfs,target=/scratch,size=2m df -k /scratch | tail -n 1 | awk \'{print "size", $2}\' && echo x > /scratch/y && grep -c tmpfs /proc/mounts >/dev/null',
+      'RUN grep -c eth0 /proc/net/dev',
+      'RUN --network=none grep -c eth0 /proc/net/dev || echo "no eth0"',
+      'RUN --network=default grep -c eth0 /proc/net/dev',
+    ].join('\n'),
+  }, 'networkmode=default&t=tmpfsnet');
+  assert.equal(b.error, undefined, b.text);
+  assert.match(b.text, /size 2048\n/);
+  assert.match(b.text, /Step 3\/5 : RUN grep[^\n]*\n ---> Running in [0-9a-f]{12}\n1\n/);
+  assert.match(b.text, /Step 4\/5 : [^\n]*\n ---> Running in [0-9a-f]{12}\n0\nno eth0\n/);
+  assert.match(b.text, /Step 5\/5 : [^\n]*\n ---> Running in [0-9a-f]{12}\n1\n/);
+  assert.equal(await runImage('tmpfsnet', ['sh', '-c', 'ls -d /scratch 2>&1']), 'ls: /scratch: No such file or directory\n');
+  await noLeftovers();
+});
+
+test('dray build --secret: a file and an environment variable reach the step, and no layer, history, cache key or file', async () => {
+  const secret = `s3cr3t-${Math.random().toString(36).slice(2)}-value`;
+  const envSecret = `envs3cr3t-${Math.random().toString(36).slice(2)}`;
+  const ctx = path.join(work, 'secrets');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(path.join(ctx, 'Dockerfile'), [
+    'FROM busybox',
+    'RUN --mount=type=secret,id=token cat /run/secrets/token | sed "s/^/seen: /" && stat -c "%a %u" /run/secrets/token',
+    'RUN --mount=type=secret,id=token,target=/etc/tok,mode=0440,uid=65534 --mount=type=secret,id=api,env=API_KEY printf %s "$API_KEY" | md5sum | sed "s/ .*//;s/^/env md5 /" && stat -c "%a %u" /etc/tok',
+    'RUN --mount=type=secret,id=absent ls /run/secrets/absent 2>&1 | sed "s/.*No such.*/absent is absent/"',
+    'CMD ["true"]',
+  ].join('\n'));
+  const secretFile = path.join(work, 'token.txt');
+  writeFileSync(secretFile, secret);
+  const r = d.dray(['build', '-t', 'secrets:1', '--network', 'none', '--secret', `id=token,src=${secretFile}`, '--secret', 'id=api,env=MY_API_KEY', ctx], undefined, { env: { MY_API_KEY: envSecret } });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`seen: ${secret}400 0\n`));
+  assert.match(r.stdout, new RegExp(`env md5 ${createHash('md5').update(envSecret).digest('hex')}\n440 65534\n`));
+  assert.match(r.stdout, /absent is absent\n/);
+  // Nowhere in the image: its layers and config (docker save), its history, a container's env.
+  const saved = await d.api('GET', '/images/secrets:1/get');
+  assert.equal(saved.status, 200);
+  assert.ok(saved.body.length > 1000);
+  for (const s of [secret, envSecret]) assert.equal(saved.body.indexOf(s), -1, 'the secret is in the saved image');
+  const hist = await d.api('GET', '/images/secrets:1/history');
+  assert.doesNotMatch(JSON.stringify(hist.json), /s3cr3t|API_KEY=/);
+  const insp = await d.api('GET', '/images/secrets:1/json');
+  assert.doesNotMatch(JSON.stringify(insp.json), /s3cr3t/);
+  // No mount point left in a layer either.
+  assert.equal(await runImage('secrets:1', ['sh', '-c', 'ls -d /run/secrets /etc/tok 2>&1']), 'ls: /run/secrets: No such file or directory\nls: /etc/tok: No such file or directory\n');
+  // Nor on the daemon's disk: data root, exec root (build cache index included).
+  const grep = spawnSync('grep', ['-r', '-l', '-a', '-e', secret, '-e', envSecret, d.dataRoot, d.execRoot], { encoding: 'utf8' });
+  assert.equal(grep.stdout, '', 'files holding a secret');
+  // The value is not part of the key: another value hits the cache.
+  writeFileSync(secretFile, 'another value');
+  const again = d.dray(['build', '--network', 'none', '--secret', `id=token,src=${secretFile}`, '--secret', 'id=api,env=MY_API_KEY', ctx], undefined, { env: { MY_API_KEY: 'x' } });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((again.stdout.match(/Using cache/g) ?? []).length, 4);
+  // required: a missing secret stops the build, naming the line.
+  writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=secret,id=needed,required true\n');
+  const missing = d.dray(['build', '--network', 'none', ctx]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^Dockerfile line 2: RUN --mount=type=secret,id=needed,required true: secret needed: not found/);
+  const badSpec = d.dray(['build', '--secret', 'id=x,bogus=1', ctx]);
+  assert.notEqual(badSpec.code, 0);
+  assert.match(badSpec.stderr, /unexpected key 'bogus'/);
+  await noLeftovers();
+});
+
+test('bad --mount and --network: clear errors naming the line, nothing left behind; ssh is not implemented', async () => {
+  const cases: [string, RegExp][] = [
+    ['RUN --mount=type=nfs,target=/x true', /^dockerfile parse error on line 2: RUN --mount=type=nfs,target=\/x: unsupported mount type "nfs"/],
+    ['RUN --mount=type=cache,target=/x,colour=blue true', /^dockerfile parse error on line 2: .*unexpected key 'colour' in 'colour=blue'/],
+    ['RUN --mount=type=cache,target=/x,sharing=sometimes true', /line 2: .*unsupported sharing value "sometimes"/],
+    ['RUN --mount=type=bind,size=1m,target=/x true', /line 2: .*unexpected key 'size' for mount type 'bind'/],
+    ['RUN --mount=type=tmpfs,target=/x,uid=1 true', /line 2: .*uid not allowed for "tmpfs" type mounts/],
+    ['RUN --mount=type=cache true', /line 2: .*mount type "cache" requires a target/],
+    ['RUN --network=bridge true', /line 2: .*unsupported network mode "bridge"/],
+    ['RUN --mount=type=ssh true', /^dockerfile line 2: RUN --mount=type=ssh is not implemented in Dray/],
+    ['RUN --security=insecure true', /RUN --security=insecure is not implemented/],
+    ['ARG T=floppy\nRUN --mount=type=$T,target=/x true', /^Dockerfile line 3: RUN --mount=type=\$T,target=\/x true: unsupported mount type "floppy"/],
+    ['RUN --mount=type=cache,target=/x,from=nosuchstage true', /^Dockerfile line 2: .*from=nosuchstage: /],
+    ['RUN --mount=type=bind,source=missing,target=/x true', /^Dockerfile line 2: .*file not found in build context/],
+  ];
+  for (const [line, re] of cases) {
+    const b = await build({ Dockerfile: `FROM busybox\n${line}\n` });
+    assert.match(b.error ?? '', re, line);
+  }
+  // A failed step lets go of its locked cache: the next build takes it at once.
+  const failed = await build({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/l,sharing=locked touch /l/f && false\n' });
+  assert.match(failed.error ?? '', /returned a non-zero code: 1/);
+  const next = await build({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/l,sharing=locked ls /l\n' });
+  assert.equal(next.error, undefined, next.text);
+  assert.match(next.text, /Running in [0-9a-f]{12}\nf\n/);
+  await noLeftovers();
+});
+
+test('builder prune removes the cache mounts (and -a the step cache); system df counts them', async () => {
+  const df = await d.api('GET', '/system/df');
+  const mounts = df.json.BuildCache.filter((r: any) => r.Type === 'exec.cachemount');
+  assert.ok(mounts.length >= 2, JSON.stringify(df.json.BuildCache));
+  assert.ok(mounts.some((r: any) => r.Size > 0 && /cached mount \/var\/cache\/app/.test(r.Description)));
+  assert.ok(df.json.BuildCache.some((r: any) => r.Type === 'regular' && r.Shared === true));
+  const cli = d.dray(['system', 'df']);
+  assert.match(cli.stdout, /Build Cache\s+\d+\s+0\s+\S+/);
+  // until= keeps what was used since.
+  const young = d.dray(['builder', 'prune', '-f', '--filter', 'until=1h']);
+  assert.equal(young.code, 0, young.stderr);
+  assert.equal(young.stdout, 'Total reclaimed space: 0B\n');
+  const r = d.dray(['builder', 'prune', '-f']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Deleted build cache objects:\n([0-9a-f.]+\n)+\nTotal reclaimed space: \d/);
+  const after = await d.api('GET', '/system/df');
+  assert.equal(after.json.BuildCache.filter((x: any) => x.Type === 'exec.cachemount').length, 0);
+  assert.deepEqual(readdirSync(path.join(d.dataRoot, 'builder', 'cache-mounts')), []);
+  // The cache is gone: the first line of the log starts again.
+  const b = await build({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app echo fresh >> /var/cache/app/log && cat /var/cache/app/log\n' });
+  assert.match(b.text, /Running in [0-9a-f]{12}\nfresh\nRemoving/);
+  // -a drops the step cache too: the same build runs its step again.
+  const api = await d.api('POST', '/build/prune?all=1');
+  assert.equal(api.status, 200);
+  assert.ok(api.json.CachesDeleted.length >= 1);
+  const b2 = await build({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app echo fresh >> /var/cache/app/log && cat /var/cache/app/log\n' });
+  assert.doesNotMatch(b2.text, /Using cache/);
+  const bad = await d.api('POST', '/build/prune?filters=' + encodeURIComponent('{"colour":["blue"]}'));
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.message, /invalid filter 'colour'/);
+  await noLeftovers();
+});
