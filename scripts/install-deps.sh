@@ -19,6 +19,9 @@ packages=(
   librust-blake3-dev
   # tests and bench: the reference registry (distribution 2.8), skopeo, openssl (test CAs), the Python SDK, docker-compose 1.29
   docker-registry skopeo openssl python3-docker docker-compose
+  # the dashboard's browser tests (test/integration/dashboard.test.ts): playwright-core drives
+  # Debian's chromium (no browser is downloaded)
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do

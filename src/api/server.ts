@@ -61,7 +61,8 @@ export function createServer(router: Router, tls?: ServerTls): http.Server {
   return server;
 }
 
-async function dispatch(router: Router, raw: http.IncomingMessage, res: http.ServerResponse, upgrade?: Req['upgrade']): Promise<void> {
+/** One request through the router (also the dashboard's way in: src/dashboard/server.ts). */
+export async function dispatch(router: Router, raw: http.IncomingMessage, res: http.ServerResponse, upgrade?: Req['upgrade']): Promise<void> {
   const url = new URL(raw.url ?? '/', 'http://d');
   let path = url.pathname;
   let version = versionNumber(API_VERSION);

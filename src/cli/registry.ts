@@ -20,6 +20,7 @@ const build = () => require('./commands/build');
 const composeCmd = () => require('./commands/compose');
 const registryServer = () => require('./commands/registry');
 const builderCmds = () => require('./commands/builder');
+const dashboardCmd = () => require('./commands/dashboard');
 
 /** `docker container <sub>` and the top-level shortcuts that share the same command. */
 const containerSubs: Record<string, Entry> = {
@@ -141,6 +142,7 @@ const TOP: Record<string, Entry> = {
   events: systemSubs.events,
   inspect: { desc: 'Return low-level information on Docker objects', load: c(system, 'inspect') },
   compose: { desc: 'Docker Compose', load: c(composeCmd, 'compose') },
+  dashboard: { desc: "Open drayd's web dashboard (Dray extension)", load: c(dashboardCmd, 'dashboard') },
 };
 
 export interface Found { cmd: Command; path: string[]; consumed: number }

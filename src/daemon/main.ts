@@ -7,7 +7,7 @@ import { registryConfigFromJson } from '../registry/remote/daemon-config';
 import { isUnpackWorker, serveUnpackJobs } from '../store/unpack-worker';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
-import { createServer, listen, ServerTls } from '../api/server';
+import { createServer, dispatch, listen, ServerTls } from '../api/server';
 import { enableIdleGc, noteActivity } from '../lib/idle-gc';
 import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
@@ -19,6 +19,9 @@ import { lockDataRoot } from './data-root-lock';
 import { installEngineMetrics } from '../engine/metrics';
 import { metrics } from '../lib/metrics';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
+import { Dashboard } from '../dashboard/server';
+import { dashboardConfigFromJson, defaultDashboardConfig, parseAddr } from '../dashboard/config';
+import { registerDashboardRoute } from '../dashboard/route';
 
 const usage = `Usage: drayd [OPTIONS]
 
@@ -44,6 +47,7 @@ Options:
       --insecure-tcp         Allow a TCP host without TLS (root access for anyone who reaches it)
   -G, --group string         Group of the Unix sockets (mode 0660)
       --metrics-addr string  Serve Prometheus metrics on host:port (GET /metrics)
+      --dashboard-addr string  Serve the web dashboard on host:port from the start (default: 127.0.0.1, a random port, at the first \`dray dashboard\`)
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -84,6 +88,12 @@ function parseArgs(argv: string[]): Flags {
       case '--insecure-tcp': out.config.insecureTcp = true; break;
       case '-G': case '--group': out.config.socketGroup = next(); break;
       case '--metrics-addr': out.config.metricsAddr = next(); break;
+      case '--dashboard-addr': {
+        const addr = next();
+        try { parseAddr(addr); } catch (e) { fail(errorMessage(e)); }
+        out.config.dashboard = { ...defaultDashboardConfig(), addr, eager: true };
+        break;
+      }
       case '--userns-remap': next(); fail('--userns-remap is not implemented yet: containers would run with their root as the host\'s root');
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
@@ -139,6 +149,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['insecure-tcp'] !== undefined) c.insecureTcp = !!raw['insecure-tcp'];
   if (raw.group !== undefined) c.socketGroup = String(raw.group);
   if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
+  try { c.dashboard = dashboardConfigFromJson(raw.dashboard); } catch (e) { fail(`${file}: ${errorMessage(e)}`); }
   // Asked for protection that is not there must not start as if it were.
   if (raw['userns-remap']) fail('userns-remap is not implemented yet: containers would run with their root as the host\'s root');
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
@@ -226,11 +237,18 @@ async function main(): Promise<void> {
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);
+  // The dashboard's TLS files (if any) come from the file; the address may come from the flag.
+  const dashboardConfig = { ...defaultDashboardConfig(), ...fileConfig.dashboard, ...flags.config.dashboard, tlsCert: fileConfig.dashboard?.tlsCert, tlsKey: fileConfig.dashboard?.tlsKey };
+  const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events });
+  const refused = dashboardConfig.enabled ? dashboard.refusal() : undefined;
+  if (refused) fail(refused);
+  registerDashboardRoute(router, dashboard);
   const server = createServer(router);
   const tlsServer = tls ? createServer(router, tls) : undefined;
   const servers = tlsServer ? [server, tlsServer] : [server];
   for (const h of config.hosts) await listen(h.startsWith('tcp://') && tlsServer ? tlsServer : server, h, group);
   if (config.metricsAddr) await serveMetrics(config.metricsAddr, engine);
+  if (dashboardConfig.enabled && dashboardConfig.eager) await dashboard.url();
   const cliPool = new CliPool(config.execRoot, config.cliWorkers > 0, config.hosts.find((h) => h.startsWith('unix://')));
   // The dray CLI is in use: keep one of it waiting for the next command (cli-pool.ts).
   for (const s of servers) {
@@ -252,6 +270,7 @@ async function main(): Promise<void> {
     log.info('shutting down; containers keep running under conmon', { signal: sig });
     cliPool.stop();
     for (const s of servers) { s.close(); s.closeAllConnections?.(); }
+    await dashboard.close().catch(() => {});
     await engine.shutdown().catch(() => {});
     await fsp.rm(pidfile, { force: true });
     for (const h of config.hosts) if (h.startsWith('unix://')) await fsp.rm(h.slice(7), { force: true });

@@ -27,6 +27,8 @@ export interface DaemonConfig {
   socketGroup?: string;
   /** host:port for GET /metrics (daemon.json metrics-addr, as dockerd's); none when unset. */
   metricsAddr?: string;
+  /** daemon.json `dashboard` / --dashboard-addr (src/dashboard/config.ts); the default: 127.0.0.1, a random port, started on demand. */
+  dashboard?: { enabled: boolean; addr: string; eager: boolean; tlsCert?: string; tlsKey?: string };
   /** The registry client: daemon.json registry-mirrors, insecure-registries, registry-certs-dir, max-concurrent-downloads/uploads, … */
   registry: RegistryConfig;
 }

@@ -1,0 +1,116 @@
+// The dashboard's way to drayd: allow-listed Engine API routes under /api/engine (the session
+// cookie goes along by itself; POST and DELETE carry the CSRF header), and ONE server-sent-events
+// stream of engine events (/api/events) that every view listens to instead of polling.
+
+const csrf = document.querySelector<HTMLMetaElement>('meta[name="dray-csrf"]')?.content ?? '';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  const body = await res.text();
+  let msg = body.trim();
+  try { msg = JSON.parse(body).message ?? msg; } catch { /* text */ }
+  return new ApiError(res.status, msg || `${res.status} ${res.statusText}`);
+}
+
+export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/api/engine${path}`, { signal, credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}
+
+/** A state-changing call: POST or DELETE, with the CSRF header. */
+export async function act(method: 'POST' | 'DELETE', path: string): Promise<void> {
+  const res = await fetch(`/api/engine${path}`, { method, credentials: 'same-origin', headers: { 'X-Dray-CSRF': csrf } });
+  if (!res.ok && res.status !== 304) throw await failure(res);
+}
+
+/** A streaming GET (logs, stats): calls onChunk with each piece until aborted or ended. */
+export async function stream(path: string, signal: AbortSignal, onChunk: (b: Uint8Array) => void): Promise<void> {
+  const res = await fetch(`/api/engine${path}`, { signal, credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      if (value) onChunk(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export const q = (filters: Record<string, string[]>) => encodeURIComponent(JSON.stringify(filters));
+
+export interface EngineEvent {
+  Type: 'container' | 'image' | 'volume' | 'network' | 'daemon' | 'builder';
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  time: number;
+  timeNano: number;
+}
+
+export type LiveState = 'connecting' | 'live' | 'down';
+type Listener = (e: EngineEvent) => void;
+
+/** The one events stream, shared by every view; reconnects by itself (EventSource). */
+class EventHub {
+  private source?: EventSource;
+  private listeners = new Set<Listener>();
+  private resyncs = new Set<() => void>();
+  private stateListeners = new Set<(s: LiveState) => void>();
+  private everOpen = false;
+  state: LiveState = 'connecting';
+  /** Events since the page opened, newest last (bounded). */
+  readonly recent: EngineEvent[] = [];
+
+  start(): void {
+    if (this.source) return;
+    const es = new EventSource('/api/events');
+    this.source = es;
+    es.onopen = () => {
+      // After a break, what happened meanwhile is unknown: views fetch afresh.
+      if (this.everOpen) for (const f of this.resyncs) f();
+      this.everOpen = true;
+      this.setState('live');
+    };
+    es.onerror = () => this.setState(es.readyState === EventSource.CLOSED ? 'down' : 'connecting');
+    es.onmessage = (m) => {
+      let e: EngineEvent;
+      try { e = JSON.parse(m.data); } catch { return; }
+      this.recent.push(e);
+      if (this.recent.length > 1000) this.recent.splice(0, this.recent.length - 1000);
+      for (const f of this.listeners) f(e);
+    };
+  }
+
+  private setState(s: LiveState): void {
+    if (s === this.state) return;
+    this.state = s;
+    for (const f of this.stateListeners) f(s);
+  }
+
+  on(f: Listener, resync?: () => void): () => void {
+    this.listeners.add(f);
+    if (resync) this.resyncs.add(resync);
+    return () => { this.listeners.delete(f); if (resync) this.resyncs.delete(resync); };
+  }
+
+  onState(f: (s: LiveState) => void): () => void {
+    this.stateListeners.add(f);
+    return () => this.stateListeners.delete(f);
+  }
+}
+
+export const hub = new EventHub();
+
+/** Recent engine history (before the page opened), oldest first. */
+export async function eventHistory(): Promise<EngineEvent[]> {
+  const res = await fetch('/api/events/history', { credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  return res.json();
+}

@@ -1,0 +1,220 @@
+import { useEffect, useState } from 'preact/hooks';
+import { act, get, hub, q, EngineEvent } from '../api';
+import { toastError } from '../toast';
+import { duration } from '../format';
+
+export interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
+export interface ContainerSummary {
+  Id: string; Names: string[]; Image: string; State: string; Status: string; Created: number;
+  Ports: Port[]; Labels: Record<string, string> | null;
+}
+
+const PROJECT = 'com.docker.compose.project';
+const SERVICE = 'com.docker.compose.service';
+
+/** Actions that change nothing a list row shows. */
+const QUIET = /^(exec_|attach$|resize$|top$|archive-path$|extract-to-dir$|export$|commit$|copy$)/;
+
+export const nameOf = (c: { Names?: string[]; Name?: string; Id: string }) => (c.Names?.[0] ?? c.Name ?? c.Id.slice(0, 12)).replace(/^\//, '');
+
+export function health(status: string): string | undefined {
+  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status);
+  return m ? (m[1] === 'health: starting' ? 'starting' : m[1]) : undefined;
+}
+
+export function portHref(p: Port): string | undefined {
+  if (!p.PublicPort || p.Type !== 'tcp') return undefined;
+  const ip = !p.IP || p.IP === '0.0.0.0' || p.IP === '::' ? location.hostname : p.IP;
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${p.PublicPort}/`;
+}
+
+export function Ports({ ports }: { ports: Port[] }) {
+  const seen = new Set<string>();
+  const shown = ports.filter((p) => {
+    const k = `${p.PublicPort}/${p.PrivatePort}/${p.Type}`;
+    if (seen.has(k)) return false; // 0.0.0.0 and :: of one mapping
+    seen.add(k);
+    return true;
+  });
+  if (!shown.length) return <span class="muted">—</span>;
+  return (
+    <span>
+      {shown.map((p, i) => {
+        const href = portHref(p);
+        const label = p.PublicPort ? `${p.PublicPort}→${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`;
+        return <span key={i}>{i > 0 && ', '}{href ? <a href={href} target="_blank" rel="noopener noreferrer">{label}</a> : label}</span>;
+      })}
+    </span>
+  );
+}
+
+/** Start/stop/restart/pause/remove for one container; the events stream shows the outcome. */
+export function ContainerActions({ id, name, state, onRemoved }: { id: string; name: string; state: string; onRemoved?: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const run = async (method: 'POST' | 'DELETE', path: string) => {
+    setBusy(true);
+    try { await act(method, path); if (method === 'DELETE') onRemoved?.(); } catch (e) { toastError(e); } finally { setBusy(false); }
+  };
+  const running = state === 'running';
+  const paused = state === 'paused';
+  const enc = encodeURIComponent(id);
+  return (
+    <span class="actions">
+      <button disabled={busy || running || paused} onClick={() => run('POST', `/containers/${enc}/start`)} aria-label={`Start ${name}`}>Start</button>
+      <button disabled={busy || !(running || paused)} onClick={() => run('POST', `/containers/${enc}/stop`)} aria-label={`Stop ${name}`}>Stop</button>
+      <button disabled={busy || !(running || paused)} onClick={() => run('POST', `/containers/${enc}/restart`)} aria-label={`Restart ${name}`}>Restart</button>
+      {paused
+        ? <button disabled={busy} onClick={() => run('POST', `/containers/${enc}/unpause`)} aria-label={`Unpause ${name}`}>Unpause</button>
+        : <button disabled={busy || !running} onClick={() => run('POST', `/containers/${enc}/pause`)} aria-label={`Pause ${name}`}>Pause</button>}
+      <button class="danger" disabled={busy} aria-label={`Remove ${name}`}
+        onClick={() => { if (confirm(`Remove container ${name}${running || paused ? ' (it is running: it will be killed)' : ''}?`)) void run('DELETE', `/containers/${enc}?force=1`); }}>Remove</button>
+    </span>
+  );
+}
+
+/** Seconds in Docker's "Up 5 minutes" wording (go-units HumanDuration), roughly. */
+function statusSeconds(status: string): number | undefined {
+  const m = /^Up (.+?)(?: \(|$)/.exec(status);
+  if (!m) return undefined;
+  const t = m[1];
+  if (/^Less than a second/.test(t)) return 0;
+  if (/^About a minute/.test(t)) return 60;
+  if (/^About an hour/.test(t)) return 3600;
+  const n = /^(\d+) (second|minute|hour|day|week|month|year)s?/.exec(t);
+  if (!n) return undefined;
+  const unit = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800, month: 2592000, year: 31536000 }[n[2]]!;
+  return Number(n[1]) * unit;
+}
+
+/** When each running container started: exact from its start event, else from the list's status text. */
+const startedAt = new Map<string, number>();
+hub.on((e) => { if (e.Type === 'container' && (e.Action === 'start' || e.Action === 'unpause' && !startedAt.has(e.Actor.ID))) startedAt.set(e.Actor.ID, e.timeNano / 1e6); });
+
+function noteStart(c: ContainerSummary, fetchedAt: number): void {
+  if (c.State !== 'running' && c.State !== 'paused') { startedAt.delete(c.Id); return; }
+  if (startedAt.has(c.Id)) return;
+  const s = statusSeconds(c.Status);
+  if (s !== undefined) startedAt.set(c.Id, fetchedAt - s * 1000);
+}
+
+function useClock(ms: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const t = setInterval(() => setNow(Date.now()), ms); return () => clearInterval(t); }, [ms]);
+  return now;
+}
+
+function Uptime({ c, now }: { c: ContainerSummary; now: number }) {
+  const t = startedAt.get(c.Id);
+  if ((c.State === 'running' || c.State === 'paused') && t !== undefined) return <span>Up {duration(now - t)}</span>;
+  return <span>{c.Status.replace(/\s*\((healthy|unhealthy|health: starting)\)/, '')}</span>;
+}
+
+/**
+ * All containers, kept current from the events stream: each container event refetches only the
+ * containers it names (batched into one filtered list request), so 100 containers cost no more
+ * than the ones that change.
+ */
+function useContainers(): { list?: Map<string, ContainerSummary>; error?: string } {
+  const [list, setList] = useState<Map<string, ContainerSummary>>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    const ac = new AbortController();
+    const pending = new Set<string>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let full = false;
+    const loadAll = async () => {
+      try {
+        const all = await get<ContainerSummary[]>('/containers/json?all=1', ac.signal);
+        const at = Date.now();
+        for (const c of all) noteStart(c, at);
+        setList(new Map(all.map((c) => [c.Id, c])));
+        setError(undefined);
+      } catch (e) { if (!ac.signal.aborted) setError((e as Error).message); }
+    };
+    const flush = async () => {
+      timer = undefined;
+      if (full) { full = false; pending.clear(); return loadAll(); }
+      const ids = [...pending];
+      pending.clear();
+      if (!ids.length) return;
+      try {
+        const found = await get<ContainerSummary[]>(`/containers/json?all=1&filters=${q({ id: ids })}`, ac.signal);
+        const at = Date.now();
+        for (const c of found) noteStart(c, at);
+        setList((old) => {
+          const m = new Map(old);
+          for (const id of ids) m.delete(id);
+          for (const c of found) m.set(c.Id, c);
+          return m;
+        });
+      } catch (e) { if (!ac.signal.aborted) toastError(e); }
+    };
+    const schedule = () => { timer ??= setTimeout(() => void flush(), 30); };
+    const onEvent = (e: EngineEvent) => {
+      if (e.Type !== 'container' || QUIET.test(e.Action)) return;
+      pending.add(e.Actor.ID);
+      schedule();
+    };
+    void loadAll();
+    const off = hub.on(onEvent, () => { full = true; schedule(); });
+    return () => { off(); ac.abort(); clearTimeout(timer); };
+  }, []);
+  return { list, error };
+}
+
+export function Containers() {
+  const { list, error } = useContainers();
+  const [filter, setFilter] = useState('');
+  const [showAll, setShowAll] = useState(true);
+  const now = useClock(1000); // the uptimes' clock: no request
+  if (error && !list) return <p role="alert">Could not list containers: {error}</p>;
+  if (!list) return <p class="muted">Loading…</p>;
+  const f = filter.trim().toLowerCase();
+  const rows = [...list.values()]
+    .filter((c) => showAll || c.State === 'running' || c.State === 'paused')
+    .filter((c) => !f || nameOf(c).toLowerCase().includes(f) || c.Image.toLowerCase().includes(f) || (c.Labels?.[PROJECT] ?? '').includes(f))
+    .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+  const groups = new Map<string, ContainerSummary[]>();
+  for (const c of rows) {
+    const p = c.Labels?.[PROJECT] ?? '';
+    if (!groups.has(p)) groups.set(p, []);
+    groups.get(p)!.push(c);
+  }
+  const order = [...groups.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
+  const running = [...list.values()].filter((c) => c.State === 'running').length;
+  return (
+    <>
+      <h1>Containers <span class="muted">({running} running of {list.size})</span></h1>
+      <div class="toolbar">
+        <input type="search" placeholder="Filter by name, image or project" aria-label="Filter containers" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+        <label><input type="checkbox" checked={showAll} onChange={(e) => setShowAll((e.target as HTMLInputElement).checked)} /> Show stopped</label>
+      </div>
+      {!rows.length && <div class="panel"><p class="empty">No containers{f ? ' match' : ''}.</p></div>}
+      {order.map((p) => (
+        <section class="panel" key={p || '-'} data-project={p || undefined} aria-label={p ? `Compose project ${p}` : 'Standalone containers'}>
+          <h2>{p ? <>Compose project <strong>{p}</strong></> : 'Standalone containers'} <span class="count">{groups.get(p)!.length}</span></h2>
+          <table>
+            <thead><tr><th>Name</th><th>Image</th><th>State</th><th>Health</th><th>Ports</th><th class="hide-narrow">Uptime</th><th>Actions</th></tr></thead>
+            <tbody>
+              {groups.get(p)!.map((c) => {
+                const name = nameOf(c);
+                const h = health(c.Status);
+                return (
+                  <tr key={c.Id} data-id={c.Id} data-name={name} data-state={c.State}>
+                    <td><a href={`#/container/${encodeURIComponent(c.Id)}`}>{name}</a>{p && c.Labels?.[SERVICE] && <span class="muted"> · {c.Labels[SERVICE]}</span>}</td>
+                    <td class="wrap">{c.Image}</td>
+                    <td><span class={`badge s-${c.State}`}>{c.State}</span></td>
+                    <td>{h ? <span class={`badge h-${h}`}>{h}</span> : <span class="muted">—</span>}</td>
+                    <td><Ports ports={c.Ports ?? []} /></td>
+                    <td class="hide-narrow"><Uptime c={c} now={now} /></td>
+                    <td><ContainerActions id={c.Id} name={name} state={c.State} /></td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </section>
+      ))}
+    </>
+  );
+}
