@@ -107,6 +107,8 @@ export class NetworkService {
   private netLock = new KeyedMutex();
   private ctrLock = new KeyedMutex();
   private writes = new KeyedMutex();
+  /** Bridges of removed networks still being taken down (see remove). */
+  private releasing = new Map<string, Promise<void>>();
   private lookup?: ContainerLookup;
   private driver: Netavark;
   private dir: string;
@@ -139,10 +141,38 @@ export class NetworkService {
     }
     await this.ensurePredefined();
     await this.reconcile();
+    await this.finishInterruptedReleases();
+  }
+
+  /** Where a removed network's record waits while its bridge is taken down. */
+  private get releaseDir(): string { return path.join(this.dir, 'releasing'); }
+
+  /** A drayd killed while a removed network's bridge went: the release is done now, from its journal. */
+  private async finishInterruptedReleases(): Promise<void> {
+    let files: string[] = [];
+    try { files = await fsp.readdir(this.releaseDir); } catch { return; }
+    for (const f of files) {
+      const file = path.join(this.releaseDir, f);
+      if (!f.endsWith('.json')) { await fsp.rm(file, { force: true }); continue; }
+      try {
+        const n = await readJson<NetworkRecord>(file);
+        log.info('finishing the release of a removed network\'s bridge', { network: n.Name, bridge: n.BridgeName });
+        await this.releaseBridge(n, this.poolOf(n), true);
+      } catch (e) {
+        log.warn('bridge release not finished', { file: f, error: errorMessage(e) });
+      }
+      await fsp.rm(file, { force: true });
+    }
+  }
+
+  /** Resolves once the bridges of removed networks are gone from the host. */
+  async releasesSettled(): Promise<void> {
+    while (this.releasing.size) await Promise.all(this.releasing.values());
   }
 
   /** At daemon stop: bridges no container uses go, as they came, with their rules. */
   async shutdown(): Promise<void> {
+    await this.releasesSettled();
     for (const n of this.nets.values()) {
       if (n.Driver === 'bridge' && !Object.keys(n.Endpoints).length) await this.releaseBridge(n);
     }
@@ -245,6 +275,8 @@ export class NetworkService {
   inspect(n: NetworkRecord, withContainers = true): Record<string, unknown> { return inspectNetwork(n, withContainers); }
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
+    // A bridge still going may hold the subnet or bridge name this network is about to take.
+    await this.releasesSettled();
     const name = req.Name ?? '';
     if (!name) throw invalid('network name is required');
     // Docker takes nearly any name ("my net" included); not a slash (names become file names for
@@ -302,11 +334,27 @@ export class NetworkService {
     const n = this.get(ref);
     if (n.Predefined) throw forbidden(`${n.Name} is a pre-defined network and cannot be removed`);
     if (Object.keys(n.Endpoints).length) throw forbidden(`error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
-    await this.releaseBridge(n);
+    // The bridge goes after the answer: netavark's complete teardown takes ~250 ms (most of a
+    // `compose down`), and nothing waits on it but a new network, which may want the same
+    // subnet or bridge name (create waits for releases) and drayd's stop. A journal of the record
+    // lets a drayd killed in between finish the release at start.
+    const pool = this.pools.get(n.Id);
+    const journal = n.Driver === 'bridge' && keeperExists(n.Id) ? path.join(this.releaseDir, `${n.Id}.json`) : undefined;
+    if (journal) {
+      await fsp.mkdir(this.releaseDir, { recursive: true });
+      await writeJsonAtomic(journal, n);
+    }
     this.nets.delete(n.Id);
     this.pools.delete(n.Id);
     await this.save(n);
     this.opts.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
+    if (journal) {
+      const done = this.releaseBridge(n, pool)
+        .catch((e) => log.warn('bridge release failed', { network: n.Name, error: errorMessage(e) }))
+        .then(() => fsp.rm(journal, { force: true }))
+        .finally(() => this.releasing.delete(n.Id));
+      this.releasing.set(n.Id, done);
+    }
   }
 
   async prune(filters: Map<string, string[]> = new Map()): Promise<string[]> {
@@ -568,13 +616,16 @@ export class NetworkService {
 
   /**
    * Takes down a bridge that a keeper holds and no container uses, with its NAT and isolation
-   * rules. netavark undoes those only when the last endpoint leaves, so a throwaway endpoint is set
-   * up, the keeper removed, and the endpoint torn down.
+   * rules. netavark undoes those only when the last endpoint leaves, so a throwaway endpoint is
+   * plugged in, the keeper removed, and the endpoint torn down by netavark. The endpoint is a bare
+   * veth (plugVeth): netavark's teardown needs only the interface to be there to see the bridge
+   * empty after it, and its setup would spend ~20 iptables runs re-checking rules about to go.
    */
-  private releaseBridge(net: NetworkRecord): Promise<void> {
+  private releaseBridge(net: NetworkRecord, pool = this.pools.get(net.Id), interrupted = false): Promise<void> {
     return this.netLock.run(net.Id, async () => {
-      if (!keeperExists(net.Id) || Object.keys(net.Endpoints).length) return;
-      const pool = this.pools.get(net.Id);
+      if (Object.keys(net.Endpoints).length) return;
+      // An interrupted release may have removed the keeper already; the bridge and rules remain.
+      if (!keeperExists(net.Id) && !(interrupted && existsSync(`/sys/class/net/${net.BridgeName}`))) return;
       if (!existsSync(`/sys/class/net/${net.BridgeName}`) || !pool) { await removeKeeper(net.Id); return; }
       const ns = releaseNetns(net);
       const ep: EndpointRecord = {
@@ -585,7 +636,7 @@ export class NetworkService {
       try {
         await deleteNetns(ns);
         await createNetns(ns);
-        await this.driver.setup(netnsPath(ns), this.netavarkOptions(net, ep));
+        await plugVeth({ netns: ns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen, gateway: ep.Gateway });
         await removeKeeper(net.Id);
         await this.driver.teardown(netnsPath(ns), this.netavarkOptions(net, ep));
       } catch (e) {

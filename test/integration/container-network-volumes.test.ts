@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { TestDaemon, demux, sleep } from '../helpers/daemon';
 
 const d = new TestDaemon();
@@ -84,6 +85,42 @@ test('containers on a user network find each other by name and alias; other netw
   for (const id of [db.json.Id, app, lonely]) await d.api('DELETE', `/containers/${id}?force=1`);
   assert.equal((await d.api('DELETE', '/networks/appnet')).status, 204);
   assert.equal((await d.api('DELETE', '/networks/othernet')).status, 204);
+});
+
+test('a removed network\'s bridge goes after the answer; a drayd killed meanwhile finishes it at start', async () => {
+  const subnet = `10.${d.subnetByte}.7.0/24`;
+  const hostHas = () => {
+    const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout;
+    const addrs = spawnSync('ip', ['-o', 'addr'], { encoding: 'utf8' }).stdout;
+    return { rules: rules.includes(`10.${d.subnetByte}.7.`), bridge: addrs.includes(` 10.${d.subnetByte}.7.1/24`) };
+  };
+  for (const kill of [false, true]) {
+    const n = await d.api('POST', '/networks/create', { Name: 'goingnet', IPAM: { Config: [{ Subnet: subnet }] } });
+    assert.equal(n.status, 201, n.body.toString());
+    const c = await d.runDetached(['true'], { HostConfig: { NetworkMode: 'goingnet' } });
+    await d.api('POST', `/containers/${c}/wait`);
+    await d.api('DELETE', `/containers/${c}?force=1`);
+    assert.deepEqual(hostHas(), { rules: true, bridge: true }, 'the bridge outlives its last container');
+    assert.equal((await d.api('DELETE', '/networks/goingnet')).status, 204);
+    assert.equal((await d.api('GET', '/networks/goingnet')).status, 404, 'the network is gone at once');
+    if (kill) {
+      // Killed within a millisecond of the answer, well inside the ~250 ms the release takes.
+      await d.killDaemon();
+      const logBefore = d.log.length;
+      await d.start();
+      assert.match(d.log.slice(logBefore), /finishing the release of a removed network's bridge/);
+    } else {
+      // A network made now waits for the bridge to go, so it may take the same subnet.
+      const again = await d.api('POST', '/networks/create', { Name: 'goingnet2', IPAM: { Config: [{ Subnet: subnet }] } });
+      assert.equal(again.status, 201, again.body.toString());
+      assert.equal((await d.api('DELETE', '/networks/goingnet2')).status, 204);
+      await d.api('GET', '/_ping');
+    }
+    // Bounded wait: the release runs in the background (or ran at start).
+    for (let i = 0; i < 50 && (hostHas().rules || hostHas().bridge); i++) await sleep(100);
+    assert.deepEqual(hostHas(), { rules: false, bridge: false }, `no bridge and no rule left (${kill ? 'after a kill' : 'in the background'})`);
+  }
+  assert.deepEqual(readdirSync(path.join(d.dataRoot, 'networks', 'releasing')), [], 'no release journal left');
 });
 
 test('data in a named volume outlives its container; a volume in use is not removed', async () => {

@@ -335,6 +335,8 @@ test('detach and remove leave nothing on the host', async () => {
   await svc.detachContainer(a.id);
   await svc.detachContainer(b.id);
   for (const id of [net1, net2, net3]) await svc.remove(id);
+  // Their bridges go after the answer; a new network would wait for them, as this does.
+  await svc.releasesSettled();
   assert.deepEqual(await svc.prune(), []);
   assert.equal(svc.list(new Map([['type', ['custom']]])).length, 0);
   // Removed networks took their bridges along; the default bridge stays (as docker0 does), held by
