@@ -20,7 +20,7 @@ import { installEngineMetrics } from '../engine/metrics';
 import { metrics } from '../lib/metrics';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
 import { Dashboard } from '../dashboard/server';
-import { dashboardConfigFromJson, defaultDashboardConfig, parseAddr } from '../dashboard/config';
+import { dashboardConfigFromJson, defaultDashboardConfig, parseAddr, refusal as dashboardRefusal } from '../dashboard/config';
 import { registerDashboardRoute } from '../dashboard/route';
 
 const usage = `Usage: drayd [OPTIONS]
@@ -224,6 +224,11 @@ async function main(): Promise<void> {
   // Flags refine the file's TLS settings rather than replace them (--tlsverify with the file's certs).
   if (fileConfig.tls && flags.config.tls) config.tls = { ...fileConfig.tls, ...Object.fromEntries(Object.entries(flags.config.tls).filter(([, v]) => v !== undefined)) } as DaemonConfig['tls'];
   const tls = serverTls(config);
+  // The dashboard's TLS files (if any) come from the file; the address may come from the flag.
+  // Beyond loopback without TLS it is refused here, before anything starts.
+  const dashboardConfig = { ...defaultDashboardConfig(), ...fileConfig.dashboard, ...flags.config.dashboard, tlsCert: fileConfig.dashboard?.tlsCert, tlsKey: fileConfig.dashboard?.tlsKey };
+  const dashboardRefused = dashboardConfig.enabled ? dashboardRefusal(dashboardConfig) : undefined;
+  if (dashboardRefused) fail(dashboardRefused);
   const group = socketGroup(config.socketGroup);
   // As dockerd, a bad log driver or option in daemon.json keeps drayd from starting.
   try { resolveLogConfig({ Type: config.logDriver, Config: config.logOpts }, { Type: config.logDriver, Config: {} }); } catch (e) { fail(`failed to set log opts: ${errorMessage(e)}`); }
@@ -237,11 +242,7 @@ async function main(): Promise<void> {
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);
-  // The dashboard's TLS files (if any) come from the file; the address may come from the flag.
-  const dashboardConfig = { ...defaultDashboardConfig(), ...fileConfig.dashboard, ...flags.config.dashboard, tlsCert: fileConfig.dashboard?.tlsCert, tlsKey: fileConfig.dashboard?.tlsKey };
   const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events });
-  const refused = dashboardConfig.enabled ? dashboard.refusal() : undefined;
-  if (refused) fail(refused);
   registerDashboardRoute(router, dashboard);
   const server = createServer(router);
   const tlsServer = tls ? createServer(router, tls) : undefined;

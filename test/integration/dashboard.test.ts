@@ -4,11 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
-import { execFile } from 'node:child_process';
-import { mkdirSync, existsSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, Browser, BrowserContext, Page } from 'playwright-core';
-import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
+import { TestDaemon, drayLauncher, draydJs, sleep } from '../helpers/daemon';
 
 const CHROMIUM = '/usr/bin/chromium';
 const artifacts = path.resolve(__dirname, '..', 'artifacts', 'dashboard');
@@ -138,6 +138,25 @@ test('no request without the token or its cookie is answered', async () => {
   assert.equal(ok.status, 204, ok.body);
   assert.equal((await inspect(id)).State.Status, 'paused');
   assert.equal((await raw('DELETE', `/api/engine/containers/${id}?force=1`, all)).status, 204);
+});
+
+test('drayd refuses a dashboard beyond loopback without TLS, and says why', () => {
+  const dir = mkdtempSync('/tmp/dray-dash-');
+  try {
+    const empty = path.join(dir, 'empty.json');
+    writeFileSync(empty, '{}');
+    const wide = path.join(dir, 'wide.json');
+    writeFileSync(wide, JSON.stringify({ dashboard: { addr: '0.0.0.0:8089' } }));
+    const args = ['-H', `unix://${dir}/d.sock`, '--data-root', `${dir}/data`, '--exec-root', `${dir}/run`];
+    for (const extra of [['--config-file', empty, '--dashboard-addr', '0.0.0.0:0'], ['--config-file', wide]]) {
+      const r = spawnSync(draydJs, [...args, ...extra], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /refusing to serve the dashboard on 0\.0\.0\.0:\d+ without TLS/);
+      assert.ok(!existsSync(`${dir}/data`), 'refused before anything started');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the page renders the container list', async () => {
