@@ -4,7 +4,8 @@
 // the blob bytes it relays and can cut a transfer after N bytes, tamper with a blob, or stall.
 // Everything lives under one temp directory; stop() ends only what was started here, by PID.
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { TestDaemon } from './daemon';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -366,4 +367,20 @@ export async function putManifest(base: string, repo: string, reference: string,
   const r = await fetch(`${base}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'Content-Type': mediaType } });
   if (r.status !== 201) throw new Error(`PUT manifest ${repo}:${reference}: HTTP ${r.status} ${await r.text()}`);
   return r.headers.get('docker-content-digest')!;
+}
+
+/**
+ * A registry test file's end: its drayd must still be alive (one that died is the failure to
+ * report), is stopped and checked for leaks, then whatever else the file started is stopped and
+ * its directory removed, whatever happened. Returns the leaks.
+ */
+export async function stopAll(d: TestDaemon, dir: string, others: Array<{ stop(): Promise<unknown> } | undefined>): Promise<string[]> {
+  try {
+    if (d.proc?.exitCode !== null) throw new Error(`drayd died during the tests: ${d.log.slice(-3000)}`);
+    return await d.stop();
+  } finally {
+    await d.stopDaemon();
+    for (const o of others) await o?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

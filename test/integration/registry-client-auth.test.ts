@@ -6,9 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { writeFileSync, rmSync, mkdirSync, readFileSync, copyFileSync, existsSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, copyFileSync, existsSync } from 'node:fs';
 import { TestDaemon, drayLauncher } from '../helpers/daemon';
-import { Registry, Proxy, TokenIssuer, makePki, tempDir, jsonLines, runAsync, randomRootfsTar, sleep } from '../helpers/registry-client';
+import { Registry, Proxy, TokenIssuer, makePki, tempDir, jsonLines, runAsync, randomRootfsTar, sleep, stopAll } from '../helpers/registry-client';
 
 let d: TestDaemon;
 let dir: string;
@@ -44,18 +44,7 @@ before(async () => {
 });
 
 after(async () => {
-  let leaks: string[] = [];
-  try {
-    if (d.proc?.exitCode !== null) throw new Error(`drayd died during the tests: ${d.log.slice(-3000)}`);
-    leaks = await d.stop();
-  } finally {
-    await d.stopDaemon();
-    await mirror.stop();
-    await issuer.stop();
-    for (const r of regs) await r.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(leaks, []);
+  assert.deepEqual(await stopAll(d, dir, [mirror, issuer, ...regs]), []);
 });
 
 /** The dray CLI with a client config directory of the test's own (never ~/.docker). */

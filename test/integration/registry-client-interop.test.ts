@@ -10,11 +10,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import * as bcrypt from 'bcryptjs';
 import { TestDaemon, drayLauncher } from '../helpers/daemon';
-import { Registry, makePki, tempDir, jsonLines, runAsync, randomRootfsTar, sleep, tarOf, putBlob, putManifest } from '../helpers/registry-client';
+import { Registry, makePki, tempDir, jsonLines, runAsync, randomRootfsTar, sleep, tarOf, putBlob, putManifest, stopAll } from '../helpers/registry-client';
 import { Server, startDray, request, sha256, OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST } from '../helpers/registry';
 
 const COMPOSE = '/usr/bin/docker-compose';
@@ -71,17 +71,7 @@ before(async () => {
 });
 
 after(async () => {
-  let leaks: string[] = [];
-  try {
-    if (d.proc?.exitCode !== null) throw new Error(`drayd died during the tests: ${d.log.slice(-3000)}`);
-    leaks = await d.stop();
-  } finally {
-    await d.stopDaemon();
-    await dreg?.stop();
-    await plain?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(leaks, []);
+  assert.deepEqual(await stopAll(d, dir, [dreg, plain]), []);
 });
 
 /** The dray CLI with a client config directory of the test's own (never ~/.docker). */

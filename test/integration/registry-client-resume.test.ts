@@ -6,9 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { writeFileSync, rmSync, readdirSync, existsSync, statSync } from 'node:fs';
+import { writeFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { Registry, Proxy, tempDir, jsonLines, randomRootfsTar, runAsync, apiUntilClosed } from '../helpers/registry-client';
+import { Registry, Proxy, tempDir, jsonLines, randomRootfsTar, runAsync, apiUntilClosed, stopAll } from '../helpers/registry-client';
 import { TestDaemon, drayLauncher } from '../helpers/daemon';
 
 let d: TestDaemon;
@@ -25,16 +25,7 @@ before(async () => {
 });
 
 after(async () => {
-  let leaks: string[] = [];
-  try {
-    if (d.proc?.exitCode !== null) throw new Error(`drayd died during the tests: ${d.log.slice(-3000)}`);
-    leaks = await d.stop();
-  } finally {
-    await d.stopDaemon();
-    await reg.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(leaks, []);
+  assert.deepEqual(await stopAll(d, dir, [reg]), []);
 });
 
 const store = (...p: string[]) => path.join(d.dataRoot, 'image', ...p);

@@ -6,9 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { writeFileSync, readdirSync } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon';
-import { Registry, Proxy, tempDir, freePort, jsonLines, randomRootfsTar } from '../helpers/registry-client';
+import { Registry, Proxy, tempDir, freePort, jsonLines, randomRootfsTar, stopAll } from '../helpers/registry-client';
 
 let d: TestDaemon;
 let reg: Registry;
@@ -27,16 +27,7 @@ before(async () => {
 });
 
 after(async () => {
-  let leaks: string[] = [];
-  try {
-    if (d.proc?.exitCode !== null) throw new Error(`drayd died during the tests: ${d.log.slice(-3000)}`);
-    leaks = await d.stop();
-  } finally {
-    await d.stopDaemon();
-    await reg.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-  assert.deepEqual(leaks, []);
+  assert.deepEqual(await stopAll(d, dir, [reg]), []);
 });
 
 const inspect = async (ref: string) => (await d.api('GET', `/images/${ref}/json`)).json;
