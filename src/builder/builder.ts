@@ -15,7 +15,9 @@ import { resolveInRoot } from '../lib/root-path';
 import { Dockerfile, Instruction, Stage, parseDockerfile, parseArgDecls, flagValue, parseDuration } from './dockerfile';
 import { BuildContext } from './context';
 import { BuildCache, CacheProbe } from './cache';
-import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree } from './copy';
+import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree, parseChmod, ChmodSpec } from './copy';
+import { download, parseChecksum, urlFileName } from './remote';
+import { IgnoreMatcher } from './dockerignore';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
 import { RunMount, parseRunMount, parseRunNetwork } from './run-options';
@@ -470,7 +472,7 @@ export class Builder {
   private async copy(st: StageState, ins: Instruction): Promise<void> {
     const what = ins.cmd.toUpperCase();
     for (const f of ins.flags) {
-      if (['parents', 'exclude', 'checksum', 'keep-git-dir'].includes(f.name)) throw notImplemented(`${what} --${f.name} is not implemented in Dray's legacy builder`);
+      if (f.name === 'keep-git-dir') throw notImplemented(`${what} --${f.name} is not implemented in Dray's builder (ADD from git is not implemented)`);
     }
     const env = this.subEnv(st);
     const words = ins.json ? ins.json.map((w) => expand(w, env)) : lexWords(ins.args, env);
@@ -482,43 +484,103 @@ export class Builder {
     const from = flagValue(ins, 'from');
     const chown = flagValue(ins, 'chown');
     const chmodFlag = flagValue(ins, 'chmod');
-    let mode: number | undefined;
-    if (chmodFlag !== undefined) {
-      if (!/^[0-7]{3,4}$/.test(chmodFlag)) throw invalid(`invalid chmod parameter: ${chmodFlag}`);
-      mode = parseInt(chmodFlag, 8);
-    }
-    // Heredoc sources become files in the scratch area.
-    const heredocDir = ins.heredocs.length ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'heredoc-')) : undefined;
+    const boolFlag = (name: string) => { const v = flagValue(ins, name); return v !== undefined && v !== 'false'; };
+    const link = boolFlag('link');
+    const parents = boolFlag('parents');
+    const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => expand(f.value ?? '', env)).filter(Boolean);
+    const exclude = excludes.length ? new IgnoreMatcher(excludes) : undefined;
+    const checksumFlag = flagValue(ins, 'checksum');
+    let mode: ChmodSpec | undefined;
+    let checksum: { algorithm: string; hex: string } | undefined;
     try {
-      for (const h of ins.heredocs) await fsp.writeFile(path.join(heredocDir!, h.name), h.content, { mode: 0o644 });
+      if (chmodFlag !== undefined) mode = parseChmod(expand(chmodFlag, env));
+      if (checksumFlag !== undefined) {
+        checksum = parseChecksum(expand(checksumFlag, env));
+        if (srcs.length !== 1) throw invalid("checksum can't be specified for multiple sources");
+        if (!isHttpUrl(srcs[0])) throw invalid("checksum can't be specified for non-HTTP(S) sources");
+      }
+    } catch (e) { throw lineError(ins, e); }
+    if (parents && !dest.endsWith('/')) dest += '/';
+    // --parents keeps each source's path under the destination: from the context root, or from a
+    // "/./" pivot in the source.
+    const destRelFor = (src: string, rel: string): string | undefined => {
+      if (!parents) return undefined;
+      const pivot = src.lastIndexOf('/./');
+      const prefix = pivot < 0 ? '' : cleanPath('/' + src.slice(0, pivot)).slice(1);
+      const r = rel === '.' ? '' : rel;
+      return prefix && (r === prefix || r.startsWith(prefix + '/')) ? r.slice(prefix.length + 1) : r;
+    };
+    // Heredoc sources and downloads become files in the scratch area.
+    const tmpDir = ins.heredocs.length || srcs.some(isHttpUrl) ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'sources-')) : undefined;
+    try {
+      for (const h of ins.heredocs) await fsp.writeFile(path.join(tmpDir!, h.name), h.content, { mode: 0o644 });
       const heredocSrcs = new Set(ins.heredocs.map((h) => h.name));
-      const heredocTree = heredocDir ? new DiskTree(heredocDir) : undefined;
+      const tmpTree = tmpDir ? new DiskTree(tmpDir) : undefined;
       const gather = async (tree: SourceTree, fromContext: boolean): Promise<SourceItem[]> => {
         const items: SourceItem[] = [];
         for (const s of srcs) {
           const hd = /^<<-?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?$/.exec(s);
-          if (hd && heredocSrcs.has(hd[1])) items.push(...await resolveSources(heredocTree!, [hd[1]], { what, fromContext: true }));
-          else items.push(...await resolveSources(tree, [s], { what, fromContext }));
+          let got: SourceItem[];
+          if (hd && heredocSrcs.has(hd[1])) got = await resolveSources(tmpTree!, [hd[1]], { what, fromContext: true });
+          else if (what === 'ADD' && isHttpUrl(s)) {
+            const dl = await download(s, tmpDir!, { checksum, signal: this.out.signal }).catch((e) => { throw lineError(ins, e); });
+            got = await resolveSources(tmpTree!, [dl.name], { what, fromContext: true });
+            // As Docker: a URL's file goes into a directory destination under its own name.
+          } else got = await resolveSources(tree, [s], { what, fromContext });
+          for (const it of got) { it.exclude = exclude; it.destRel = destRelFor(s, it.rel); }
+          items.push(...got.filter((it) => !exclude || it.st.isDirectory() || !exclude.matches(it.rel)));
         }
+        if (!items.length) throw invalid(`${what} failed: no source files were specified`);
         return items;
       };
-      const doCopy = async (items: SourceItem[], fromDesc: string) => {
-        const { digest, files } = await hashSources(items);
+      const flagsText = [chown ?? '', mode?.text ?? '', excludes.join('\0'), parents ? 'parents' : ''].join('\n');
+      const owner = async (rootfs: string | undefined) => {
+        if (!chown) return { uid: 0, gid: 0 };
+        if (rootfs) return chownIds(rootfs, chown);
+        // --link copies into an empty directory: names are looked up in the image below.
+        if (/^\d+(:\d+)?$/.test(chown) || !st.image) return chownIds(this.ctx.scratch, chown);
+        this.ctx.beforeMount();
+        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown));
+      };
+      /**
+       * `load` gathers the sources (downloads included); `pre` is a key known without them (ADD
+       * of a URL with --checksum), so a cached step downloads nothing.
+       */
+      const doCopy = async (load: () => Promise<SourceItem[]>, fromDesc: string, pre?: { digest: string; files: Record<string, string>; names: string }) => {
+        let items: SourceItem[] | undefined;
+        let key = pre;
+        if (!key) {
+          items = await load();
+          key = { ...(await hashSources(items)), names: items.map((it) => it.rel).join('\0') };
+        }
+        const { digest, files } = key;
         const createdBy = this.nop(st, `${what} ${digest} in ${dest} `, false);
+        const copyOpts = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid, mode, extractArchives: what === 'ADD', keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
+        const config = this.commitConfig(st);
+        // The names the sources have are part of the key (a file's name is its name in the image).
+        const base = `${fromDesc}in ${dest}\n${flagsText}\nsources: ${key.names}`;
+        if (link) {
+          await this.linkedCopy(st, `${what} --link ${base}`, digest, files, createdBy, async (dir) => copyInto(dir, items ?? (items = await load()), dest, copyOpts(await owner(undefined))));
+          return;
+        }
         // The text leaves the hash out so that a miss can tell "sources changed" from "instruction changed".
-        const text = `${what} ${fromDesc}in ${dest}\n${chown ?? ''}\n${chmodFlag ?? ''}\n${JSON.stringify(st.config)}`;
+        const text = `${what} ${base}\n${JSON.stringify(st.config)}`;
         const probe = this.probe(st, text, { sourceHash: digest, sources: files });
         if (await this.fromCache(st, probe, what)) return;
-        const config = this.commitConfig(st);
         const img = await this.inLayer(st, createdBy, async (rootfs) => {
-          const owner = chown ? await chownIds(rootfs, chown) : { uid: 0, gid: 0 };
-          await copyInto(rootfs, items, dest, { uid: owner.uid, gid: owner.gid, mode, extractArchives: what === 'ADD', keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
+          await copyInto(rootfs, items ?? (items = await load()), dest, copyOpts(await owner(rootfs)));
           return true;
         }, config);
         await this.committed(st, probe, img);
       };
+      if (from === undefined && checksum) {
+        const name = urlFileName(srcs[0]);
+        const d = `${checksum.algorithm}:${checksum.hex}`;
+        await doCopy(() => gather(this.ctx.tree, true), '', { digest: `url:${d}`, files: { [name]: d }, names: name });
+        return;
+      }
       if (from === undefined) {
-        await doCopy(await gather(this.ctx.tree, true), '');
+        await doCopy(() => gather(this.ctx.tree, true), '');
         return;
       }
       if (what === 'ADD') throw invalid('ADD does not support --from');
@@ -526,9 +588,41 @@ export class Builder {
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
       this.ctx.beforeMount();
-      await withImageRootfs(this.be, src, async (rootfs) => doCopy(await gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
     } finally {
-      if (heredocDir) await fsp.rm(heredocDir, { recursive: true, force: true });
+      if (tmpDir) await fsp.rm(tmpDir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * COPY --link: the files are copied into an empty directory, not over the image, so the layer
+   * is the same whatever lies below; its cache key leaves the parent out. A hit made on another
+   * base reuses that layer as it is: a new image of this parent plus that layer, nothing copied.
+   */
+  private async linkedCopy(st: StageState, text: string, digest: string, files: Record<string, string>, createdBy: string, fill: (dir: string) => Promise<void>): Promise<void> {
+    const probe: CacheProbe = { parent: '', text, sourceHash: digest, sources: files };
+    const config = this.commitConfig(st);
+    const hit = this.o.noCache ? undefined : await this.cache.lookup(probe);
+    if (hit) {
+      const prev = await this.be.images.resolve(hit);
+      const layer = prev.config.rootfs.diff_ids[prev.config.rootfs.diff_ids.length - 1];
+      let img: Image;
+      if (prev.parent === (st.image?.id ?? '') && JSON.stringify(prev.config.config) === JSON.stringify(config)) img = prev;
+      else img = await this.be.images.commit({ upperDir: '', layer, parent: st.image, config, createdBy, author: st.author });
+      st.image = img;
+      st.config = JSON.parse(JSON.stringify(img.config.config ?? {}));
+      this.say(' ---> Using cache\n');
+      this.say(` ---> ${shortId(img.id)}\n`);
+      return;
+    }
+    if (this.o.explainCache) this.say(` ---> Cache miss: ${await this.cache.explain(probe, 'COPY --link')}\n`);
+    const dir = await fsp.mkdtemp(path.join(this.ctx.scratch, 'link-'));
+    try {
+      await fill(dir);
+      const img = await this.be.images.commit({ upperDir: dir, parent: st.image, config, createdBy, author: st.author });
+      await this.committed(st, probe, img);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -559,6 +653,8 @@ async function chownIds(rootfs: string, spec: string): Promise<{ uid: number; gi
   if (!spec.includes(':') && /^\d+$/.test(spec) && r.gid === 0) return { uid: r.uid, gid: r.uid };
   return { uid: r.uid, gid: r.gid };
 }
+
+const isHttpUrl = (s: string) => /^https?:\/\//i.test(s);
 
 function expand(s: string, env: string[]): string {
   return lexWords(s, env, true)[0] ?? '';

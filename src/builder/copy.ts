@@ -12,7 +12,7 @@ import { invalid, notImplemented } from '../lib/errors';
 import { tarMessage } from '../store/tar';
 import { resolveInRoot } from '../lib/root-path';
 import { nativeAddon, SysAddon } from '../lib/native';
-import { globMatch, hasGlob, cleanPath } from './dockerignore';
+import { globMatch, hasGlob, cleanPath, IgnoreMatcher } from './dockerignore';
 
 const MAX_ENTRIES = 1_000_000;
 
@@ -58,6 +58,10 @@ export interface SourceItem {
   /** The path as the Dockerfile named it after glob expansion, for messages and hashes. */
   rel: string;
   st: FileInfo;
+  /** COPY --parents: the path the source keeps under the destination. */
+  destRel?: string;
+  /** COPY --exclude: entries left out (matched against the path inside a directory source, and the path in the tree). */
+  exclude?: IgnoreMatcher;
 }
 
 export interface ResolveOptions {
@@ -76,7 +80,7 @@ export async function resolveSources(tree: SourceTree, srcs: string[], o: Resolv
   for (const src of srcs) {
     if (isUrl(src)) {
       if (o.what === 'COPY') throw invalid(`${o.what} failed: source can't be a URL for COPY`);
-      throw notImplemented(`ADD from a URL (${src}) is not implemented in Dray: download the file into the build context and COPY it`);
+      throw notImplemented(`ADD from a git repository (${src}) is not implemented in Dray: clone it into the build context and COPY it`);
     }
     const rel = cleanPath('/' + src).slice(1);
     if (hasGlob(rel)) {
@@ -234,6 +238,11 @@ export class DiskTree implements SourceTree {
   copyFile(rel: string, dest: string): Promise<void> { return fsp.copyFile(this.abs(rel), dest); }
 }
 
+/** Whether --exclude leaves out the entry at `sub` inside item `it` (tree path `treeRel`). */
+export function excluded(it: SourceItem, sub: string, treeRel: string): boolean {
+  return !!it.exclude && (it.exclude.matches(sub) || it.exclude.matches(treeRel));
+}
+
 /**
  * Content hash of the sources: names, types, modes, link targets and file contents — not mtimes
  * nor owners (owners in the context are the client's, and COPY replaces them).
@@ -246,12 +255,14 @@ export async function hashSources(items: SourceItem[]): Promise<{ digest: string
   for (const it of items) {
     const h = createHash('sha256');
     const top = await it.tree.entryHash(it.path, it.st);
-    h.update(`.\0${top}\n`);
+    // Where it goes (--parents) and what is left out (--exclude) change the result.
+    h.update(`.\0${top}${it.destRel !== undefined ? `\0${it.destRel}` : ''}\n`);
     if (!it.st.isDirectory()) files[it.rel] = top;
     else {
       await walk(it.tree, it.path, async (r, st) => {
-        const eh = await it.tree.entryHash(r, st);
         const sub = it.path ? r.slice(it.path.length + 1) : r;
+        if (excluded(it, sub, r)) return;
+        const eh = await it.tree.entryHash(r, st);
         h.update(`${sub}\0${eh}\n`);
         if (!st.isDirectory()) files[it.rel === '.' ? sub : `${it.rel}/${sub}`] = eh;
       });
@@ -267,8 +278,8 @@ export async function hashSources(items: SourceItem[]): Promise<{ digest: string
 export interface CopyOptions {
   uid: number;
   gid: number;
-  /** --chmod, applied to everything copied. */
-  mode?: number;
+  /** --chmod, applied to everything copied: octal, or symbolic relative to each source's mode. */
+  mode?: ChmodSpec;
   /** ADD: local tar archives (plain, gzip, bzip2, xz) are unpacked instead of copied. */
   extractArchives: boolean;
   /** Keep the sources' owners (ADD of an archive without --chown). */
@@ -291,8 +302,12 @@ export async function copyInto(rootfs: string, items: SourceItem[], dest: string
   for (const it of items) {
     if (it.st.isDirectory()) {
       await it.tree.materialize(it.path);
-      await w.mkdir(destClean, it.st, true);
-      await walkDisk(it.abs, async (r, abs, st) => { await w.put(path.posix.join(destClean, r), diskSource(abs, st)); });
+      const into = it.destRel !== undefined ? path.posix.join(destClean, it.destRel) : destClean;
+      await w.mkdir(into, it.st, true);
+      await walkDisk(it.abs, async (r, abs, st) => {
+        if (excluded(it, r, it.path ? `${it.path}/${r}` : r)) return;
+        await w.put(path.posix.join(into, r), diskSource(abs, st));
+      });
       continue;
     }
     if (o.extractArchives && it.st.isFile() && (await it.tree.materialize(it.path), await isArchive(it.abs))) {
@@ -308,7 +323,7 @@ export async function copyInto(rootfs: string, items: SourceItem[], dest: string
       }
       continue;
     }
-    const target = intoDir ? path.posix.join(destClean, path.posix.basename(it.rel)) : destClean;
+    const target = it.destRel !== undefined ? path.posix.join(destClean, it.destRel) : intoDir ? path.posix.join(destClean, path.posix.basename(it.rel)) : destClean;
     // A single file goes straight from the tree: the context's data need not be written twice.
     await w.put(target, { st: it.st, readlink: () => it.tree.readlink(it.path), copyTo: (host) => it.tree.copyFile(it.path, host) });
   }
@@ -360,7 +375,7 @@ class Writer {
   private async meta(host: string, st: FileInfo, link: boolean): Promise<void> {
     const [uid, gid] = this.owner(st);
     await fsp.lchown(host, uid, gid);
-    if (!link) await fsp.chmod(host, this.o.mode ?? (st.mode & 0o7777));
+    if (!link) await fsp.chmod(host, this.o.mode ? this.o.mode.apply(st.mode & 0o7777, st.isDirectory()) : (st.mode & 0o7777));
     const t = st.mtime;
     await (link ? fsp.lutimes(host, t, t) : fsp.utimes(host, t, t)).catch(() => {});
   }
@@ -394,4 +409,63 @@ async function isArchive(file: string): Promise<boolean> {
     if (b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
     return bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
   } finally { await fh.close(); }
+}
+
+/** A --chmod value: octal, or chmod(1)'s symbolic modes (`u+x`, `go=rX`, `a-w,u+s`). */
+export interface ChmodSpec {
+  text: string;
+  apply(mode: number, isDir: boolean): number;
+}
+
+const WHO: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o1007, a: 0o7777 };
+
+/**
+ * Parses --chmod. Symbolic clauses apply in order to each entry's own mode, as chmod(1) does with
+ * an explicit "who" (and "a" without one: no umask applies); `X` sets execute only for
+ * directories and for files that already have an execute bit.
+ */
+export function parseChmod(spec: string): ChmodSpec {
+  if (/^[0-7]{1,4}$/.test(spec)) {
+    const m = parseInt(spec, 8);
+    return { text: spec, apply: () => m };
+  }
+  const clauses = spec.split(',');
+  const re = /^([ugoa]*)((?:[-+=][rwxXst]*|[-+=][ugo])+)$/;
+  const parsed = clauses.map((c) => {
+    const m = re.exec(c);
+    if (!m) throw invalid(`invalid chmod parameter: ${spec}`);
+    const who = m[1] ? [...m[1]].reduce((n, w) => n | WHO[w], 0) : WHO.a;
+    const ops = [...m[2].matchAll(/([-+=])([ugo]|[rwxXst]*)/g)].map((o) => ({ op: o[1], perms: o[2] }));
+    return { who, ops };
+  });
+  return {
+    text: spec,
+    apply(mode: number, isDir: boolean): number {
+      let cur = mode & 0o7777;
+      for (const { who, ops } of parsed) {
+        for (const { op, perms } of ops) {
+          let bits = 0;
+          if (perms === 'u' || perms === 'g' || perms === 'o') {
+            // Copy another class's bits: u=g etc.
+            const src = perms === 'u' ? (cur >> 6) & 7 : perms === 'g' ? (cur >> 3) & 7 : cur & 7;
+            bits = (src << 6) | (src << 3) | src;
+          } else {
+            for (const p of perms) {
+              if (p === 'r') bits |= 0o444;
+              else if (p === 'w') bits |= 0o222;
+              else if (p === 'x') bits |= 0o111;
+              else if (p === 'X') { if (isDir || (cur & 0o111)) bits |= 0o111; }
+              else if (p === 's') bits |= 0o6000;
+              else if (p === 't') bits |= 0o1000;
+            }
+          }
+          bits &= who;
+          if (op === '+') cur |= bits;
+          else if (op === '-') cur &= ~bits;
+          else cur = (cur & ~who) | bits;
+        }
+      }
+      return cur & 0o7777;
+    },
+  };
 }

@@ -246,13 +246,19 @@ export class ImageService {
   async commit(opts: {
     upperDir: string; parent?: Image; config: ContainerConfig; containerId?: string; comment?: string; author?: string;
     createdBy?: string; emptyLayer?: boolean; ref?: string;
+    /** A layer already in the store (by DiffID) to add instead of the diff of upperDir (COPY --link on a new base). */
+    layer?: string;
   }): Promise<Image> {
     const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
     const parentCfg = opts.parent?.config;
     const diffIds = [...(parentCfg?.rootfs?.diff_ids ?? [])];
     const unpins = [this.pin(diffIds)];
     try {
-      if (!opts.emptyLayer) {
+      if (opts.layer) {
+        if (!this.layers.has(opts.layer)) throw systemError(`layer ${opts.layer} is missing`);
+        unpins.push(this.pin([opts.layer]));
+        diffIds.push(opts.layer);
+      } else if (!opts.emptyLayer) {
         const pack = tarStream.pack();
         const ingest = this.blobs.ingest(pack as unknown as NodeJS.ReadableStream);
         await Promise.all([writeDiffTar(opts.upperDir, pack), ingest]);

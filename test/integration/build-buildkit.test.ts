@@ -9,6 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { TestDaemon, demux } from '../helpers/daemon';
 
 const d = new TestDaemon();
@@ -20,7 +22,9 @@ after(async () => {
   assert.deepEqual(leaks, []);
 });
 
-function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
+type FileSpec = string | Buffer | { body: string; mode: number };
+
+function tarOf(files: Record<string, FileSpec>): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
@@ -28,14 +32,17 @@ function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
     pack.on('end', () => resolve(Buffer.concat(chunks)));
     pack.on('error', reject);
   });
-  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644, mtime: new Date(0) }, body);
+  for (const [name, f] of Object.entries(files)) {
+    const { body, mode } = typeof f === 'string' || Buffer.isBuffer(f) ? { body: f, mode: 0o644 } : f;
+    pack.entry({ name, mode, mtime: new Date(0) }, body);
+  }
   pack.finalize();
   return done;
 }
 
 interface BuildResult { text: string; error?: string; id?: string }
 
-async function build(files: Record<string, string | Buffer>, query = 'networkmode=none'): Promise<BuildResult> {
+async function build(files: Record<string, FileSpec>, query = 'networkmode=none'): Promise<BuildResult> {
   const r = await d.api('POST', `/build?${query}`, await tarOf(files), { 'Content-Type': 'application/x-tar' });
   const lines = r.body.toString().split(/\r?\n/).filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { raw: l }; } });
   if (r.status !== 200) return { text: '', error: `${r.status} ${r.body}` };
@@ -244,5 +251,107 @@ test('builder prune removes the cache mounts (and -a the step cache); system df 
   const bad = await d.api('POST', '/build/prune?filters=' + encodeURIComponent('{"colour":["blue"]}'));
   assert.equal(bad.status, 400);
   assert.match(bad.json.message, /invalid filter 'colour'/);
+  await noLeftovers();
+});
+
+test('COPY --chmod (octal and symbolic), --exclude, --parents', async () => {
+  const b = await build({
+    Dockerfile: [
+      'FROM busybox',
+      'COPY --chmod=0750 app/run.sh /o/run.sh',
+      'COPY --chmod=g+w,o-r,a+X app/ /s/',
+      'COPY --exclude=**/*.md --exclude=conf app/ /e/',
+      'COPY --parents app/conf/a.conf x/y/z.txt /p/',
+      'COPY --parents ./x/./y/z.txt /q',
+      'RUN stat -c "%a %n" /o/run.sh /s /s/run.sh /s/conf /s/conf/a.conf /s/notes.md && find /e /p /q | sort',
+    ].join('\n'),
+    'app/run.sh': { body: '#!/bin/sh\n', mode: 0o755 }, 'app/conf/a.conf': 'a', 'app/notes.md': 'n', 'app/sub/b.md': 'b', 'app/sub/keep.txt': 'k', 'x/y/z.txt': 'z',
+  }, 'networkmode=none&t=copyflags');
+  assert.equal(b.error, undefined, b.text);
+  assert.match(b.text, /750 \/o\/run.sh\n771 \/s\n771 \/s\/run.sh\n771 \/s\/conf\n660 \/s\/conf\/a.conf\n660 \/s\/notes.md\n/);
+  assert.match(b.text, /\/e\n\/e\/run.sh\n\/e\/sub\n\/e\/sub\/keep.txt\n\/p\n\/p\/app\n\/p\/app\/conf\n\/p\/app\/conf\/a.conf\n\/p\/x\n\/p\/x\/y\n\/p\/x\/y\/z.txt\n\/q\n\/q\/y\n\/q\/y\/z.txt\n/);
+  // An excluded file changing does not touch the step's key; an included one does.
+  const again = await build({
+    Dockerfile: 'FROM busybox\nCOPY --exclude=*.md app/ /e/\n',
+    'app/run.sh': { body: '#!/bin/sh\n', mode: 0o755 }, 'app/notes.md': 'n',
+  });
+  const changed = await build({
+    Dockerfile: 'FROM busybox\nCOPY --exclude=*.md app/ /e/\n',
+    'app/run.sh': { body: '#!/bin/sh\n', mode: 0o755 }, 'app/notes.md': 'changed',
+  });
+  assert.equal(again.error, undefined, again.text);
+  assert.match(changed.text, /Using cache/);
+  // A source's name is part of the key: the same content under another name is another step.
+  const a = await build({ Dockerfile: 'FROM busybox\nCOPY a.txt /d/\nRUN ls /d\n', 'a.txt': 'same' });
+  const bname = await build({ Dockerfile: 'FROM busybox\nCOPY b.txt /d/\nRUN ls /d\n', 'b.txt': 'same' });
+  assert.match(a.text, /\na.txt\n/);
+  assert.match(bname.text, /\nb.txt\n/);
+  const bad = await build({ Dockerfile: 'FROM busybox\nCOPY --chmod=u+q app /x\n', app: 'x' });
+  assert.match(bad.error ?? '', /^Dockerfile line 2: .*invalid chmod parameter: u\+q/);
+  await noLeftovers();
+});
+
+test('COPY --link: the layer and its key do not depend on the layers below; a new base reuses the layer', async () => {
+  const files = (v: string, link: string) => ({
+    Dockerfile: `FROM busybox\nARG V=${v}\nRUN echo "$V" > /v\nCOPY ${link} --chown=nobody data/ /data/\nRUN cat /v /data/f.txt && stat -c "%U" /data/f.txt\n`,
+    'data/f.txt': 'linked\n',
+  });
+  const one = await build(files('1', '--link'), 'networkmode=none&t=linked:1');
+  assert.equal(one.error, undefined, one.text);
+  assert.match(one.text, /1\nlinked\nnobody\n/);
+  const two = await build(files('2', '--link'), 'networkmode=none&t=linked:2');
+  assert.equal(two.error, undefined, two.text);
+  assert.match(two.text, /Step 4\/5 : COPY --link[^\n]*\n ---> Using cache\n/, 'a new base still hits the linked layer');
+  assert.match(two.text, /2\nlinked\nnobody\n/);
+  const l1 = (await d.api('GET', '/images/linked:1/json')).json.RootFS.Layers;
+  const l2 = (await d.api('GET', '/images/linked:2/json')).json.RootFS.Layers;
+  assert.notEqual(l1[l1.length - 3], l2[l2.length - 3], 'the RUN layers differ');
+  assert.equal(l1[l1.length - 2], l2[l2.length - 2], 'the linked layer is the same layer');
+  // Without --link the copy depends on its parent.
+  await build(files('1', ''));
+  const plain = await build(files('3', ''));
+  assert.match(plain.text, /Step 4\/5 : COPY  --chown[^\n]*\n ---> [0-9a-f]{12}\n/);
+  assert.doesNotMatch(plain.text, /Step 4\/5 : COPY  --chown[^\n]*\n ---> Using cache/);
+  await noLeftovers();
+});
+
+test('ADD <http url> from a server on 127.0.0.1; --checksum skips the download when cached; a mismatch and an unreachable URL fail naming the line', async () => {
+  const content = 'downloaded content\n';
+  const sum = createHash('sha256').update(content).digest('hex');
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    if (req.url === '/redirect') { res.writeHead(302, { Location: '/files/hello.txt' }); res.end(); return; }
+    if (req.url !== '/files/hello.txt') { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT', 'Content-Length': Buffer.byteLength(content) });
+    res.end(content);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const df = [
+      'FROM busybox',
+      `ADD ${base}/files/hello.txt /downloads/`,
+      `ADD --checksum=sha256:${sum} ${base}/redirect /checked.txt`,
+      'RUN stat -c "%a %Y %n" /downloads/hello.txt /checked.txt && cat /checked.txt',
+    ].join('\n');
+    const b = await build({ Dockerfile: df }, 'networkmode=none&t=added');
+    assert.equal(b.error, undefined, b.text);
+    assert.match(b.text, /600 1445412480 \/downloads\/hello.txt\n600 1445412480 \/checked.txt\ndownloaded content\n/);
+    assert.equal(requests, 3, 'the plain ADD, and the checksum ADD through its redirect');
+    const again = await build({ Dockerfile: df });
+    assert.equal((again.text.match(/Using cache/g) ?? []).length, 3, again.text);
+    assert.equal(requests, 4, 'a cached --checksum step downloads nothing; a plain ADD downloads to compare');
+    const wrong = await build({ Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/hello.txt /x\n` });
+    assert.match(wrong.error ?? '', new RegExp(`^Dockerfile line 2: .*digest mismatch for ${base}/files/hello.txt: expected sha256:0{64}, got sha256:${sum}`));
+    const missing = await build({ Dockerfile: `FROM busybox\nRUN true\nADD ${base}/nope.txt /x\n` });
+    assert.match(missing.error ?? '', /^Dockerfile line 3: .*downloading http:\/\/127.0.0.1:\d+\/nope.txt: 404/);
+    const local = await build({ Dockerfile: `FROM busybox\nADD --checksum=sha256:${sum} f /x\n`, f: 'x' });
+    assert.match(local.error ?? '', /checksum can't be specified for non-HTTP\(S\) sources/);
+  } finally {
+    server.close();
+  }
+  const unreachable = await build({ Dockerfile: 'FROM busybox\nADD http://127.0.0.1:1/x.txt /x\n' });
+  assert.match(unreachable.error ?? '', /^Dockerfile line 2: .*downloading http:\/\/127.0.0.1:1\/x.txt: .*ECONNREFUSED/);
   await noLeftovers();
 });

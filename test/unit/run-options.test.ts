@@ -67,3 +67,23 @@ test('the parser checks RUN flags with the line, and refuses ssh and insecure as
   const df = parseDockerfile('FROM busybox\nRUN --mount=type=cache,target=/x --network=none --security=sandbox true\n');
   assert.equal(df.stages[0].instructions[0].flags.length, 3);
 });
+
+test('COPY --chmod: octal, and symbolic relative to each entry', () => {
+  const { parseChmod } = require('../../src/builder/copy') as typeof import('../../src/builder/copy');
+  assert.equal(parseChmod('755').apply(0o600, false), 0o755);
+  assert.equal(parseChmod('0640').apply(0o777, true), 0o640);
+  const cases: [string, number, boolean, number][] = [
+    ['u+x', 0o644, false, 0o744],
+    ['go-w', 0o666, false, 0o644],
+    ['a+X', 0o644, false, 0o644],
+    ['a+X', 0o744, false, 0o755],
+    ['a+X', 0o700, true, 0o711],
+    ['u=rwx,g=rx,o=', 0o666, false, 0o750],
+    ['+x', 0o600, false, 0o711],
+    ['g=u', 0o740, false, 0o770],
+    ['u+s,o+t', 0o755, true, 0o5755],
+    ['o=r,g-r', 0o777, false, 0o734],
+  ];
+  for (const [spec, from, dir, want] of cases) assert.equal(parseChmod(spec).apply(from, dir).toString(8), want.toString(8), `${spec} on ${from.toString(8)}`);
+  for (const bad of ['u+q', 'x+r', '8', '', 'u+x,']) assert.throws(() => parseChmod(bad), /invalid chmod parameter/, bad);
+});
