@@ -229,6 +229,17 @@ test('builder prune removes the cache mounts (and -a the step cache); system df 
   assert.ok(df.json.BuildCache.some((r: any) => r.Type === 'regular' && r.Shared === true));
   const cli = d.dray(['system', 'df']);
   assert.match(cli.stdout, /Build Cache\s+\d+\s+0\s+\S+/);
+  // --keep-storage: the least recently used caches go first, until what is left fits.
+  for (const id of ['older', 'newer']) {
+    const b = await build({ Dockerfile: `FROM busybox\nRUN --mount=type=cache,id=${id},target=/c head -c 300000 /dev/zero > /c/blob && echo ${id}\n` });
+    assert.equal(b.error, undefined, b.text);
+  }
+  const keep = d.dray(['builder', 'prune', '-f', '--keep-storage', '400k']);
+  assert.equal(keep.code, 0, keep.stderr);
+  const left = (await d.api('GET', '/system/df')).json.BuildCache.filter((x: any) => x.Type === 'exec.cachemount');
+  assert.equal(left.length, 1, JSON.stringify(left));
+  assert.match(left[0].Description, /echo newer/);
+  assert.ok(left[0].Size >= 300000 && left[0].Size <= 400 * 1024, String(left[0].Size));
   // until= keeps what was used since.
   const young = d.dray(['builder', 'prune', '-f', '--filter', 'until=1h']);
   assert.equal(young.code, 0, young.stderr);
@@ -248,6 +259,18 @@ test('builder prune removes the cache mounts (and -a the step cache); system df 
   assert.ok(api.json.CachesDeleted.length >= 1);
   const b2 = await build({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/var/cache/app echo fresh >> /var/cache/app/log && cat /var/cache/app/log\n' });
   assert.doesNotMatch(b2.text, /Using cache/);
+  // The real docker CLI's builder prune and system df speak to the same endpoints.
+  const dk = d.docker(['builder', 'prune', '-af', '--keep-storage', '1GB']);
+  assert.equal(dk.code, 0, dk.stderr);
+  assert.match(dk.stdout, /Total reclaimed space: 0B\n/);
+  const dkdf = d.docker(['system', 'df']);
+  assert.equal(dkdf.code, 0, dkdf.stderr);
+  assert.match(dkdf.stdout, /Build Cache\s+\d+\s+0\s+/);
+  // system prune takes the build cache too.
+  const sys = d.dray(['system', 'prune', '-f']);
+  assert.equal(sys.code, 0, sys.stderr);
+  assert.match(sys.stdout, /Deleted build cache objects:\n/);
+  assert.equal((await d.api('GET', '/system/df')).json.BuildCache.filter((x: any) => x.Type === 'exec.cachemount').length, 0);
   const bad = await d.api('POST', '/build/prune?filters=' + encodeURIComponent('{"colour":["blue"]}'));
   assert.equal(bad.status, 400);
   assert.match(bad.json.message, /invalid filter 'colour'/);

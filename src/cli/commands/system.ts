@@ -259,6 +259,10 @@ export const prune: Command = {
     if (r4?.ImagesDeleted?.length) {
       s += 'Deleted Images:\n' + r4.ImagesDeleted.map((d) => (d.Untagged ? `untagged: ${d.Untagged}\n` : `deleted: ${d.Deleted}\n`)).join('') + '\n';
     }
+    // As docker: the build cache goes too (with -a all of it), under the same until= filter.
+    const r5 = await c.images.pruneBuildCache({ all: !!f.all, filters: filters.until ? { until: filters.until } : undefined }).catch(nonFatal);
+    total += r5?.SpaceReclaimed ?? 0;
+    if (r5?.CachesDeleted?.length) s += `Deleted build cache objects:\n${r5.CachesDeleted.join('\n')}\n\n`;
     s += `Total reclaimed space: ${humanSize(total)}\n`;
     process.stdout.write(s);
   },
