@@ -353,16 +353,22 @@ export class Builder {
 
   private async run(st: StageState, ins: Instruction): Promise<void> {
     let argv: string[];
+    /** `RUN <<EOF` whose script starts with #!: run as a file, by its interpreter (BuildKit's way). */
+    let shebang: { name: string; content: string } | undefined;
     if (ins.json) argv = ins.json;
     else {
       let script = ins.args;
       const only = /^<<-?(["']?)([A-Za-z_][A-Za-z0-9_.-]*)\1$/.exec(script.trim());
-      if (only && ins.heredocs.length === 1) script = ins.heredocs[0].content;
-      else for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
+      if (only && ins.heredocs.length === 1) {
+        script = ins.heredocs[0].content;
+        if (script.startsWith('#!')) shebang = { name: ins.heredocs[0].name, content: script };
+      } else for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
       argv = [...this.shell(st), script];
     }
     const { history, env } = this.runArgs(st);
+    // History and key keep the shell form; a shebang script runs from /dev/pipes/<name>.
     const createdBy = (history.length ? `|${history.length} ${history.join(' ')} ` : '') + argv.join(' ');
+    if (shebang) argv = [`/dev/pipes/${shebang.name}`];
     // BuildKit's flags: their values expand with the step's ARGs and ENV.
     const subEnv = this.subEnv(st);
     let network = this.o.networkMode;
@@ -393,9 +399,17 @@ export class Builder {
     const acquired = plan ? await acquireMounts(plan, deps, argv.join(' ')).catch((e) => { throw lineError(ins, e); }) : undefined;
     let id: string | undefined;
     let ok = false;
+    let scriptDir: string | undefined;
     try {
+      const stepMounts = [...(acquired?.mounts ?? [])];
+      if (shebang) {
+        scriptDir = await fsp.mkdtemp(path.join(this.ctx.scratch, 'script-'));
+        const file = path.join(scriptDir, shebang.name);
+        await fsp.writeFile(file, shebang.content, { mode: 0o755 });
+        stepMounts.push({ Type: 'bind', Source: file, Target: `/dev/pipes/${shebang.name}`, ReadOnly: true, BindOptions: { Propagation: 'rprivate' } });
+      }
       const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
-      id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: acquired?.mounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env });
+      id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: stepMounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env });
       this.say(` ---> Running in ${shortId(id)}\n`);
       const code = await runToExit(this.be, id, (t) => this.say(t), this.out.signal);
       if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
@@ -411,6 +425,7 @@ export class Builder {
       // a failed build leaves nothing behind.
       if (id && !ok && (this.o.rm || this.o.forceRm || acquired?.secret)) await removeContainer(this.be, id);
       await acquired?.release();
+      if (scriptDir) await fsp.rm(scriptDir, { recursive: true, force: true });
     }
   }
 

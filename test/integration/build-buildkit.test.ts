@@ -144,6 +144,32 @@ test('RUN --mount=type=tmpfs with size; RUN --network=none has no network while 
   await noLeftovers();
 });
 
+test('RUN heredocs: a shell script, a #! script run by its interpreter, a heredoc fed to a command', async () => {
+  const b = await build({
+    Dockerfile: [
+      'FROM busybox',
+      'RUN <<EOF',
+      'echo "shell line 1"',
+      'echo "shell line 2"',
+      'EOF',
+      'RUN <<EOF',
+      '#!/usr/bin/awk -f',
+      'BEGIN { print "awk ran" }',
+      'EOF',
+      'RUN cat <<A > /fed.txt && cat /fed.txt',
+      'fed line',
+      'A',
+    ].join('\n'),
+  }, 'networkmode=none&t=heredocs');
+  assert.equal(b.error, undefined, b.text);
+  assert.match(b.text, /shell line 1\nshell line 2\n/);
+  assert.match(b.text, /\nawk ran\n/);
+  assert.match(b.text, /\nfed line\n/);
+  const hist = (await d.api('GET', '/images/heredocs/history')).json.map((h: any) => h.CreatedBy);
+  assert.ok(hist.some((c: string) => c.includes('BEGIN { print "awk ran" }')), JSON.stringify(hist));
+  await noLeftovers();
+});
+
 test('dray build --secret: a file and an environment variable reach the step, and no layer, history, cache key or file', async () => {
   const secret = `s3cr3t-${Math.random().toString(36).slice(2)}-value`;
   const envSecret = `envs3cr3t-${Math.random().toString(36).slice(2)}`;
