@@ -2,6 +2,8 @@
 //   /                 the front end (web/dashboard, built by Vite into dist/dashboard/), static
 //   /api/events       one server-sent-events stream of the engine's events, straight off its bus
 //                     (/api/events/history: the bus's recent past, for the timeline)
+//   /api/terminal/ID  a WebSocket to a shell exec'd in a container, for the page's terminal
+//                     (xterm.js); the Origin must be this listener's and the CSRF secret is in the query
 //   /api/engine/...   Engine API routes, dispatched in-process to drayd's own router, but only the
 //                     (method, route) pairs of ALLOWED below: never the whole API (no create, exec,
 //                     build, archive, commit, …)
@@ -22,6 +24,9 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Router } from '../api/router';
 import type { EventBus, EngineEvent } from '../engine/events';
+import type { ExecService } from '../engine/exec';
+import { acceptWebSocket, checkWebSocketRequest } from '../api/websocket';
+import type { Socket } from 'node:net';
 import { DashboardConfig, parseAddr, refusal } from './config';
 import { log } from '../lib/log';
 
@@ -45,6 +50,8 @@ const HEARTBEAT_MS = 20_000;
 /** Past events the timeline shows on opening (the engine keeps a ring of 2048). */
 const HISTORY = 500;
 const CSRF_HEADER = 'x-dray-csrf';
+/** Terminals open at once. */
+const MAX_TERMINALS = 16;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -91,6 +98,8 @@ export interface DashboardDeps {
   router: Router;
   dispatch: Dispatch;
   events: EventBus;
+  /** The terminal's exec sessions; without it /api/terminal is not served. */
+  execs?: ExecService;
   staticDir?: string;
 }
 
@@ -103,6 +112,7 @@ export class Dashboard {
   private origins = new Set<string>();
   private hosts = new Set<string>();
   private streams = new Set<http.ServerResponse>();
+  private terminals = new Set<Socket>();
   private files = new Map<string, { body: Buffer; type: string; immutable: boolean }>();
   private readonly staticDir: string;
 
@@ -136,6 +146,12 @@ export class Dashboard {
     };
     const opts = { maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 };
     const server = tls ? https.createServer({ ...tls, ...opts }, handler) : http.createServer(opts, handler);
+    server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      try { this.upgrade(req, socket, head); } catch (e) {
+        log.warn('dashboard terminal refused', { error: (e as Error).message });
+        if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      }
+    });
     server.headersTimeout = 20_000;
     server.requestTimeout = 0; // logs, stats and events stream for as long as the page is open
     await new Promise<void>((resolve, reject) => {
@@ -219,6 +235,56 @@ export class Dashboard {
     this.serveFile(res, url.pathname);
   }
 
+  /**
+   * /api/terminal/<container>?cols=&rows=&csrf=: a TTY shell exec'd in the container. Messages
+   * from the page: byte 0 then keyboard input, or byte 1 then {"cols","rows"}; to the page: the
+   * terminal's output. A WebSocket carries no custom header, so the CSRF secret comes in the
+   * query, and the Origin (which browsers always send here) must be this listener's.
+   */
+  private upgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const refuse = (status: string) => { socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`); };
+    const url = new URL(req.url ?? '/', 'http://dashboard');
+    const m = /^\/api\/terminal\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(url.pathname);
+    if (!this.config.tlsCert && !this.hosts.has(String(req.headers.host ?? '').toLowerCase())) return refuse('403 Forbidden');
+    if (!sameSecret(cookieValue(req.headers.cookie, this.cookieName()), this.token)) return refuse('401 Unauthorized');
+    const origin = req.headers.origin;
+    if (!origin || !this.origins.has(origin.toLowerCase()) || !sameSecret(url.searchParams.get('csrf') ?? undefined, this.csrf)) return refuse('403 Forbidden');
+    const execs = this.deps.execs;
+    if (!m || !execs) return refuse('404 Not Found');
+    if (this.terminals.size >= MAX_TERMINALS) return refuse('503 Service Unavailable');
+    const key = checkWebSocketRequest(req.headers);
+    const size = (v: string | null, d: number) => { const n = Number(v); return Number.isInteger(n) && n > 0 && n < 1000 ? n : d; };
+    const cols = size(url.searchParams.get('cols'), 80);
+    const rows = size(url.searchParams.get('rows'), 24);
+    const execId = execs.create(m[1], { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Cmd: ['sh'], Env: ['TERM=xterm-256color'] });
+    const ws = acceptWebSocket(socket, head, key, true);
+    this.terminals.add(socket);
+    socket.once('close', () => this.terminals.delete(socket));
+    const bye = (msg: string) => { ws.send(Buffer.from(`\r\n[${msg}]\r\n`)); ws.close(); };
+    execs.start(execId, { detach: false, tty: true, consoleSize: [rows, cols] }).then(({ conn, finished }) => {
+      if (!conn) { bye('no terminal'); return; }
+      conn.on('data', (_s, b) => ws.send(b));
+      conn.on('end', () => { void finished.catch(() => -1).then((code) => bye(`process exited with code ${code}`)); });
+      ws.on('message', (d: Buffer) => {
+        if (d[0] === 0) conn.write(d.subarray(1));
+        else if (d[0] === 1) {
+          try {
+            const r = JSON.parse(d.subarray(1).toString('utf8'));
+            void execs.resize(execId, size(String(r.rows), rows), size(String(r.cols), cols)).catch(() => {});
+          } catch { /* not JSON: ignored */ }
+        }
+      });
+      // The page went: hang up, as a terminal does (SIGHUP ends the shell), and let go of the session.
+      const hangUp = () => {
+        const s = execs.get(execId);
+        if (s.running && s.pid > 0) { try { process.kill(s.pid, 'SIGHUP'); } catch { /* gone */ } }
+        conn.close();
+      };
+      ws.on('close', hangUp);
+      if (ws.closed) hangUp();
+    }, (e: Error) => bye(`exec failed: ${e.message}`));
+  }
+
   private csrfRefusal(req: http.IncomingMessage): string | undefined {
     if (!sameSecret(req.headers[CSRF_HEADER] as string | undefined, this.csrf)) return 'missing or wrong CSRF header';
     const origin = req.headers.origin;
@@ -276,6 +342,8 @@ export class Dashboard {
   async close(): Promise<void> {
     for (const s of this.streams) s.destroy();
     this.streams.clear();
+    for (const s of this.terminals) s.destroy();
+    this.terminals.clear();
     const srv = this.server;
     this.server = undefined;
     this.starting = undefined;

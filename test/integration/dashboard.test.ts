@@ -235,6 +235,44 @@ test('the container page streams logs (stdout and stderr apart) and live CPU and
   await shot('container');
 });
 
+test('a terminal on the container page echoes what is typed (exec through a WebSocket)', async () => {
+  const dbg: string[] = [];
+  page.on('console', (m) => dbg.push(`console: ${m.text()}`));
+  page.on('pageerror', (e) => dbg.push(`pageerror: ${e.message}`));
+  page.on('websocket', (ws) => { dbg.push(`ws ${ws.url()}`); ws.on('framereceived', (f) => dbg.push(`recv ${String(f.payload).slice(0, 80)}`)); ws.on('close', () => dbg.push('ws closed')); ws.on('socketerror', (e) => dbg.push(`wserr ${e}`)); });
+  await page.getByRole('button', { name: 'Open a shell in the container' }).click();
+  const term = page.locator('.terminal .xterm-rows');
+  await term.waitFor({ timeout: 5000 });
+  await until(async () => /built-in shell[\s\S]*[#$] /.test(await term.textContent() ?? ''), 'the shell prompts', 5000).catch(async (e) => {
+    await shot('terminal-failed');
+    throw new Error(`${e.message}: ${dbg.join('\n')} terminal shows ${JSON.stringify(await term.textContent() ?? '')}; drayd: ${d.log.slice(-2000)}`);
+  });
+  await page.locator('.terminal .xterm-helper-textarea').focus();
+  await page.keyboard.type('echo typed-$((6*7))');
+  await page.keyboard.press('Enter');
+  await until(async () => (await term.textContent() ?? '').includes('typed-42'), 'the shell answers', 5000);
+  assert.match(await term.textContent() ?? '', /echo typed-\$\(\(6\*7\)\)/, 'what was typed is echoed');
+  await shot('terminal');
+  // A WebSocket from another origin is refused, even with the cookie.
+  const u = new URL(url);
+  const jar = (await context!.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const refused = await new Promise<string>((resolve) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: '/api/terminal/dash-logs?csrf=x', headers: {
+      Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', Origin: 'http://evil.example', Cookie: jar,
+    } });
+    req.on('response', (res) => { resolve(String(res.statusCode)); res.resume(); });
+    req.on('upgrade', (_res, sock) => { sock.destroy(); resolve('101'); });
+    req.on('error', (e) => resolve(e.message));
+    req.end();
+  });
+  assert.equal(refused, '403');
+  const shells = async () => ((await d.api('GET', '/containers/dash-logs/top')).json.Processes as string[][]).filter((p) => p[p.length - 1] === 'sh').length;
+  assert.equal(await shells(), 1, 'the terminal runs one shell');
+  await page.getByRole('button', { name: 'Close the terminal' }).click();
+  // The shell ends with its input: no exec session is left running.
+  await until(async () => (await shells()) === 0, 'the shell ends when the terminal closes', 5000);
+});
+
 test('images, volumes, networks and the events timeline', async () => {
   assert.equal((await d.api('POST', '/volumes/create', { Name: 'dash-data', Labels: { 'com.docker.compose.project': 'shop' } })).status, 201);
   await page.getByRole('link', { name: 'Images' }).click();

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, hub, stream } from '../api';
 import { bytes, duration } from '../format';
 import { ContainerActions, Ports, Port } from './Containers';
+import { TerminalPanel } from './Terminal';
 
 interface Inspect {
   Id: string; Name: string; Image: string; Created: string;
@@ -97,7 +98,8 @@ function Logs({ id, tty, running }: { id: string; tty: boolean; running: boolean
 
 function Spark({ values, max }: { values: number[]; max: number }) {
   const m = Math.max(max, 1e-9);
-  const pts = values.map((v, i) => `${(i / (SAMPLES - 1)) * 100},${40 - (Math.min(v, m) / m) * 38}`).join(' ');
+  // The newest sample at the right edge; older ones to its left.
+  const pts = values.map((v, i) => `${((SAMPLES - values.length + i) / (SAMPLES - 1)) * 100},${40 - (Math.min(v, m) / m) * 38}`).join(' ');
   return <svg viewBox="0 0 100 40" preserveAspectRatio="none" aria-hidden="true"><polyline points={pts} /></svg>;
 }
 
@@ -203,6 +205,7 @@ export function ContainerPage({ id }: { id: string }) {
       </div>
       <Stats id={info.Id} running={running} />
       <Logs id={info.Id} tty={!!info.Config.Tty} running={running} />
+      <TerminalPanel id={info.Id} running={running && info.State.Status !== 'paused'} />
     </>
   );
 }
