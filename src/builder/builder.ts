@@ -5,6 +5,8 @@
 // Tags are set only after the last step succeeded, so a failed build never moves a tag.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ContainerConfig, Image } from '../engine/types';
 import { hostArch } from '../engine/images';
 import { lexWords, parseKeyValues, parsePortSpecs } from '../engine/changes';
@@ -87,7 +89,27 @@ export class Builder {
 
   constructor(private be: BuilderBackend, private cache: BuildCache, private ctx: BuildContext, private o: BuildOptions, private out: BuildOutput, private services: BuilderServices) {}
 
-  private say(s: string) { this.out.stream(s); }
+  /** Text of the stage running in this async context (its own sink), else straight to the client. */
+  private say(s: string) { const c = stageRun.getStore(); if (c) c.sink.write({ text: s }); else this.out.stream(s); }
+  /**
+   * say() bound to the stage running now, for callbacks that other async contexts call (a
+   * container's output arrives on a socket made elsewhere).
+   */
+  private sayer(): (s: string) => void {
+    const c = stageRun.getStore();
+    return c ? (t) => c.sink.write({ text: t }) : (t) => this.out.stream(t);
+  }
+  private progresser(): (m: object) => void {
+    const c = stageRun.getStore();
+    return c ? (m) => c.sink.write({ progress: m }) : (m) => this.out.progress?.(m);
+  }
+  /** Ends the running stage's work: the client went away, or an earlier-listed stage failed. */
+  private get signal(): AbortSignal { return stageRun.getStore()?.signal ?? this.out.signal; }
+  private stageTasks = new Map<number, StageTask>();
+  private running = 0;
+  private limit = 1;
+  private needed: Stage[] = [];
+  private firstStep = new Map<number, number>();
 
   async build(): Promise<Image> {
     const df = parseDockerfile(this.ctx.dockerfile, this.ctx.dockerfileName);
@@ -106,16 +128,82 @@ export class Builder {
       target.instructions = [...target.instructions, { cmd: 'label', original: text, line: 0, flags: [], args: text.slice(6), heredocs: [] }];
     }
     const needed = neededStages(df, target);
-    this.total = needed.reduce((n, s) => n + 1 + s.instructions.length, 0);
-    let last: Image | undefined;
-    for (const s of needed) {
-      last = await this.runStage(s);
-      this.stageImages.set(s.index, last);
-    }
+    this.needed = needed;
+    let n = 0;
+    for (const s of needed) { this.firstStep.set(s.index, n); n += 1 + s.instructions.length; }
+    this.total = n;
+    const last = await this.runStages(needed);
     if (!last) throw invalid('No image was generated. Is your Dockerfile empty?');
     const unused = Object.keys(this.o.buildArgs).filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k)).sort();
     if (unused.length) this.say(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
     return last;
+  }
+
+  /**
+   * Runs the stages, independent ones side by side (as many as the host has cores): a stage
+   * starts once the stages it names (FROM, COPY --from, RUN --mount from) are built. The output
+   * is what a one-at-a-time build prints: each stage's text is held until the stages listed
+   * before it are done, then the stage at the head streams live. A failure is reported as a
+   * one-at-a-time build would report it: the stages listed before the failed one finish, the
+   * ones after it are stopped, and the first failure in file order is the build's error.
+   */
+  private async runStages(needed: Stage[]): Promise<Image | undefined> {
+    this.limit = Math.max(1, os.availableParallelism());
+    let last: Image | undefined;
+    try {
+      this.pump();
+      for (const s of needed) {
+        const t = this.startStage(s);
+        t.sink.goLive((e) => ('text' in e ? this.out.stream(e.text) : this.out.progress?.(e.progress)));
+        last = await t.done;
+      }
+      return last;
+    } finally {
+      // After a failure: stop what still runs and wait for it, so nothing is left behind.
+      for (const t of this.stageTasks.values()) t.abort.abort();
+      await Promise.allSettled([...this.stageTasks.values()].map((t) => t.done));
+    }
+  }
+
+  /** The stage's task, started now if it was not (a stage the build waits for is never queued). */
+  private startStage(s: Stage): StageTask {
+    const have = this.stageTasks.get(s.index);
+    if (have) return have;
+    const abort = new AbortController();
+    const onClient = () => abort.abort();
+    this.out.signal.addEventListener('abort', onClient, { once: true });
+    const sink = new StageSink();
+    this.running++;
+    const task: StageTask = { stage: s, sink, abort, finished: false, done: undefined as unknown as Promise<Image | undefined> };
+    task.done = stageRun.run({ sink, signal: abort.signal, stage: s.index, step: this.firstStep.get(s.index) ?? 0 }, () => this.runStage(s))
+      .then((img) => { this.stageImages.set(s.index, img); return img; })
+      .catch((e) => {
+        // Stages listed after a failed one would never be shown: stop them.
+        const pos = this.needed.indexOf(s);
+        for (const t of this.stageTasks.values()) if (this.needed.indexOf(t.stage) > pos) t.abort.abort();
+        throw e;
+      })
+      .finally(() => {
+        task.finished = true;
+        this.running--;
+        this.out.signal.removeEventListener('abort', onClient);
+        this.pump();
+      });
+    // A rejection is awaited by the main loop (or settled at the end): never unhandled.
+    task.done.catch(() => {});
+    this.stageTasks.set(s.index, task);
+    return task;
+  }
+
+  /** Starts, in file order, the stages whose dependencies are built, while cores are free. */
+  private pump(): void {
+    for (const s of this.needed) {
+      if (this.running >= this.limit) return;
+      if (this.stageTasks.has(s.index)) continue;
+      const deps = stageDeps(this.df!, s).filter((i) => this.needed.some((x) => x.index === i));
+      const ready = deps.every((i) => { const t = this.stageTasks.get(i); return t?.finished && this.stageImages.has(i); });
+      if (ready && !this.out.signal.aborted && ![...this.stageTasks.values()].some((t) => t.abort.signal.aborted)) this.startStage(s);
+    }
   }
 
   private targetStage(df: Dockerfile): Stage {
@@ -138,7 +226,7 @@ export class Builder {
   // ---- stages ------------------------------------------------------------------------------
 
   private async runStage(stage: Stage): Promise<Image | undefined> {
-    this.say(`Step ${++this.step}/${this.total} : ${stage.from.original}\n`);
+    this.say(`Step ${this.nextStep()}/${this.total} : ${stage.from.original}\n`);
     const genv = this.argEnv(this.globalArgs);
     const baseName = expand(stage.base, genv);
     if (!baseName) throw invalid(`base name (${stage.base}) should not be blank`);
@@ -164,11 +252,17 @@ export class Builder {
       }
     }
     for (const ins of stage.instructions) {
-      this.say(`Step ${++this.step}/${this.total} : ${ins.original}\n`);
+      this.say(`Step ${this.nextStep()}/${this.total} : ${ins.original}\n`);
       await this.dispatch(st, ins);
     }
     // A stage with no step of its own is its base image (or nothing, for an empty scratch stage).
     return st.image;
+  }
+
+  private nextStep(): number {
+    const c = stageRun.getStore();
+    if (c) return ++c.step;
+    return ++this.step;
   }
 
   private async baseImage(name: string): Promise<Image> {
@@ -178,14 +272,14 @@ export class Builder {
       if (!isKind(e, 'NotFound')) throw e;
       // The legacy builder pulls a missing base image, its progress in the build's stream.
       const creds = DistributionService.credsFromConfigMap(this.o.registryAuth ?? {}, resolveReference(name).registry);
-      return this.be.distribution.pull(name, { platform: this.o.platform, creds, progress: (m) => this.out.progress?.(m) });
+      return this.be.distribution.pull(name, { platform: this.o.platform, creds, progress: this.progresser() });
     }
   }
 
   // ---- steps -------------------------------------------------------------------------------
 
   private async dispatch(st: StageState, ins: Instruction): Promise<void> {
-    if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
+    if (this.signal.aborted) throw systemError('build cancelled: the client went away');
     switch (ins.cmd) {
       case 'run': return this.run(st, ins);
       case 'copy': case 'add': return this.copy(st, ins);
@@ -411,8 +505,8 @@ export class Builder {
       const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
       id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: stepMounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env });
       this.say(` ---> Running in ${shortId(id)}\n`);
-      const code = await runToExit(this.be, id, (t) => this.say(t), this.out.signal);
-      if (this.out.signal.aborted) throw systemError('build cancelled: the client went away');
+      const code = await runToExit(this.be, id, this.sayer(), this.signal);
+      if (this.signal.aborted) throw systemError('build cancelled: the client went away');
       if (code !== 0) throw new StepFailed(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`);
       await pruneMountTargets(this.be, id, st.image, acquired?.targets);
       const img = await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), parent: st.image, config: this.commitConfig(st), containerId: id, createdBy, author: st.author });
@@ -431,7 +525,7 @@ export class Builder {
 
   private mountDeps(): MountDeps {
     return {
-      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.out.signal,
+      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.signal,
       resolveFrom: (name) => this.copySourceImage(name),
     };
   }
@@ -538,7 +632,7 @@ export class Builder {
           let got: SourceItem[];
           if (hd && heredocSrcs.has(hd[1])) got = await resolveSources(tmpTree!, [hd[1]], { what, fromContext: true });
           else if (what === 'ADD' && isHttpUrl(s)) {
-            const dl = await download(s, tmpDir!, { checksum, signal: this.out.signal }).catch((e) => { throw lineError(ins, e); });
+            const dl = await download(s, tmpDir!, { checksum, signal: this.signal }).catch((e) => { throw lineError(ins, e); });
             got = await resolveSources(tmpTree!, [dl.name], { what, fromContext: true });
             // As Docker: a URL's file goes into a directory destination under its own name.
           } else got = await resolveSources(tree, [s], { what, fromContext });
@@ -644,6 +738,12 @@ export class Builder {
   private async copySourceImage(name: string): Promise<Image | undefined> {
     const ref = this.stageRef(name, Number.MAX_SAFE_INTEGER);
     if (ref === undefined) return this.baseImage(name);
+    // An earlier stage still being built (or, named through an ARG, not started yet) is waited for.
+    const cur = stageRun.getStore()?.stage;
+    if (!this.stageImages.has(ref) && cur !== undefined && ref < cur) {
+      const s = this.needed.find((x) => x.index === ref);
+      if (s) await this.startStage(s).done;
+    }
     if (!this.stageImages.has(ref)) throw invalid(`${name}: --from names a stage that was not built (stage references through ARGs are not followed)`);
     return this.stageImages.get(ref);
   }
@@ -653,6 +753,49 @@ export class Builder {
     const l = name.toLowerCase();
     return this.df?.stages.find((s) => s.index < before && (s.name === l || String(s.index) === name))?.index;
   }
+}
+
+/** What a stage's work sees of its own: its output sink, its signal, its step counter. */
+interface StageRun { sink: StageSink; signal: AbortSignal; stage: number; step: number }
+const stageRun = new AsyncLocalStorage<StageRun>();
+
+interface StageTask { stage: Stage; sink: StageSink; abort: AbortController; finished: boolean; done: Promise<Image | undefined> }
+
+type SinkEntry = { text: string } | { progress: object };
+
+/** A stage's output: held until the stage is the first unfinished one, then passed on as it comes. */
+class StageSink {
+  private held: SinkEntry[] = [];
+  private emit?: (e: SinkEntry) => void;
+  write(e: SinkEntry): void { if (this.emit) this.emit(e); else this.held.push(e); }
+  goLive(emit: (e: SinkEntry) => void): void {
+    for (const e of this.held) emit(e);
+    this.held = [];
+    this.emit = emit;
+  }
+}
+
+/** The stages `s` names directly: its base, COPY --from and RUN --mount from (before substitution). */
+export function stageDeps(df: Dockerfile, s: Stage): number[] {
+  const byName = (ref: string): number | undefined => {
+    const l = ref.toLowerCase();
+    return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
+  };
+  const out = new Set<number>();
+  const b = byName(s.base);
+  if (b !== undefined) out.add(b);
+  for (const ins of s.instructions) {
+    const refs: string[] = [];
+    if (ins.cmd === 'copy') { const f = flagValue(ins, 'from'); if (f !== undefined) refs.push(f); }
+    if (ins.cmd === 'run') {
+      for (const fl of ins.flags) {
+        if (fl.name !== 'mount' || !fl.value) continue;
+        try { const m = parseRunMount(fl.value); if (m.from) refs.push(m.from); } catch { /* reported when the step runs */ }
+      }
+    }
+    for (const r of refs) { const d = byName(r); if (d !== undefined) out.add(d); }
+  }
+  return [...out];
 }
 
 /** A RUN that exited non-zero: the message is the whole error, as Docker prints it. */
@@ -705,29 +848,13 @@ function checkPlatform(p: string | undefined): void {
   if (os !== 'linux' || (arch && arch !== hostArch())) throw notImplemented(`building for platform ${p} is not implemented: Dray builds for linux/${hostArch()} only`);
 }
 
-/** The stages `target` depends on (FROM <stage>, COPY --from=<stage>), in file order, and itself. */
+/** The stages `target` depends on (FROM <stage>, COPY --from, RUN --mount from), in file order, and itself. */
 export function neededStages(df: Dockerfile, target: Stage): Stage[] {
-  const byName = (ref: string, before: number): Stage | undefined => {
-    const l = ref.toLowerCase();
-    return df.stages.find((s) => s.index < before && (s.name === l || String(s.index) === ref));
-  };
   const need = new Set<number>();
   const visit = (s: Stage, depth: number) => {
     if (need.has(s.index) || depth > df.stages.length) return;
     need.add(s.index);
-    const b = byName(s.base, s.index);
-    if (b) visit(b, depth + 1);
-    for (const ins of s.instructions) {
-      const refs: string[] = [];
-      if (ins.cmd === 'copy') { const f = flagValue(ins, 'from'); if (f !== undefined) refs.push(f); }
-      if (ins.cmd === 'run') {
-        for (const fl of ins.flags) {
-          if (fl.name !== 'mount' || !fl.value) continue;
-          try { const m = parseRunMount(fl.value); if (m.from) refs.push(m.from); } catch { /* reported when the step runs */ }
-        }
-      }
-      for (const f of refs) { const d = byName(f, s.index); if (d) visit(d, depth + 1); }
-    }
+    for (const d of stageDeps(df, s)) visit(df.stages[d], depth + 1);
   };
   visit(target, 0);
   return df.stages.filter((s) => need.has(s.index));

@@ -404,3 +404,34 @@ test('ADD <http url> from a server on 127.0.0.1; --checksum skips the download w
   assert.match(unreachable.error ?? '', /^Dockerfile line 2: .*downloading http:\/\/127.0.0.1:1\/x.txt: .*ECONNREFUSED/);
   await noLeftovers();
 });
+
+test('independent stages run side by side; the output reads as one stage after another; the first failure in file order is the error', async () => {
+  const stage = (n: string) => [`FROM busybox AS ${n}`, `RUN cut -d" " -f1 /proc/uptime > /start && sleep 1 && cut -d" " -f1 /proc/uptime > /end && echo "${n} done"`];
+  const df = [
+    ...stage('a'), ...stage('b'),
+    'FROM busybox',
+    'COPY --from=a /start /end /a/',
+    'COPY --from=b /start /end /b/',
+    'RUN awk -v as=$(cat /a/start) -v ae=$(cat /a/end) -v bs=$(cat /b/start) -v be=$(cat /b/end) \'BEGIN { print (as < be && bs < ae) ? "overlapped" : "one after the other" }\'',
+  ].join('\n');
+  const t0 = Date.now();
+  const b = await build({ Dockerfile: df }, 'networkmode=none&t=parallel');
+  const ms = Date.now() - t0;
+  assert.equal(b.error, undefined, b.text);
+  assert.match(b.text, /\noverlapped\n/);
+  // One stage's text after the other's, steps numbered in file order.
+  const steps = [...b.text.matchAll(/^Step (\d+)\/8 : /gm)].map((m) => Number(m[1]));
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.match(b.text, /Step 2\/8 : RUN[^\n]*\n ---> Running in [0-9a-f]{12}\na done\nRemoving intermediate container [0-9a-f]{12}\n ---> [0-9a-f]{12}\nStep 3\/8 : FROM busybox AS b\n/);
+  assert.ok(ms < 4000, `took ${ms} ms`);
+  // b fails at once, a a second later: a's error is the build's, as one stage at a time would report.
+  const failing = await build({ Dockerfile: 'FROM busybox AS a\nRUN sleep 1 && exit 3\nFROM busybox AS b\nRUN exit 4\nFROM busybox\nCOPY --from=a / /a\nCOPY --from=b / /b\n' });
+  assert.equal(failing.error, "The command '/bin/sh -c sleep 1 && exit 3' returned a non-zero code: 3");
+  assert.doesNotMatch(failing.text, /FROM busybox AS b/);
+  // a fails while a later stage still sleeps: that one is stopped, not waited for.
+  const t1 = Date.now();
+  const stopped = await build({ Dockerfile: 'FROM busybox AS a\nRUN exit 5\nFROM busybox AS b\nRUN sleep 20\nFROM busybox\nCOPY --from=a / /a\nCOPY --from=b / /b\n' });
+  assert.match(stopped.error ?? '', /returned a non-zero code: 5/);
+  assert.ok(Date.now() - t1 < 10_000, 'the sleeping stage was stopped');
+  await noLeftovers();
+});
