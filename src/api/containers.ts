@@ -21,6 +21,7 @@ import { archiveStat, getArchive, putArchive, exportRootfs, withCopyRoot } from 
 import { resolveUser } from '../runtime/user';
 import { checkObject, createRequest, updateConfig, containerConfig } from './shapes';
 import { checkResourceRanges } from '../engine/container-config';
+import { into, outOf } from '../lib/idmap';
 
 export function registerContainerRoutes(r: Router, containers: ContainerService, images: ImageService): void {
   r.post('/containers/create', async (req) => {
@@ -151,7 +152,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const c = containers.get(req.params.id);
     const root = await containers.fs.mount(c.Id, c.Dray.lowerDirs);
     try {
-      await exportRootfs(root, req.res);
+      await exportRootfs(root, req.res, c.Dray.idmap ? outOf(c.Dray.idmap) : undefined);
     } finally {
       await containers.fs.unmount(c.Id);
     }
@@ -170,7 +171,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     const c = containers.get(req.params.id);
     const p = req.query.get('path');
     if (!p) throw invalid('missing path');
-    await withCopyRoot(containers.fs, c, (root) => getArchive(root, p, req.res));
+    await withCopyRoot(containers.fs, c, (root) => getArchive(root, p, req.res, c.Dray.idmap ? outOf(c.Dray.idmap) : undefined));
   });
 
   r.put('/containers/:id/archive', async (req) => {
@@ -181,7 +182,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
     await withCopyRoot(containers.fs, c, async (root) => {
       // copyUIDGID (docker cp -a): everything owned by the container's user, as moby does.
       const owner = qBool(req.query, 'copyUIDGID') ? await resolveUser(root.host, c.Config.User || undefined) : undefined;
-      await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner });
+      await putArchive(root, p, req.raw, { noOverwriteDirNonDir: qBool(req.query, 'noOverwriteDirNonDir'), owner, toHost: c.Dray.idmap ? into(c.Dray.idmap) : undefined });
     });
     // Docker answers with no body at all: clients that parse one (dockerode) fail on "{}".
     req.res.writeHead(200, { 'Content-Length': 0 });

@@ -16,6 +16,8 @@ import { ENGINE_VERSION } from '../api/version';
 import { resolveLogConfig } from '../engine/log-drivers';
 import { CliPool } from './cli-pool';
 import { lockDataRoot } from './data-root-lock';
+import { resolveRemap } from '../runtime/userns';
+import { checkIdmapSupport, checkTraversable, remappedRoot } from '../lib/idmap';
 import { installEngineMetrics } from '../engine/metrics';
 import { metrics } from '../lib/metrics';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
@@ -48,6 +50,7 @@ Options:
   -G, --group string         Group of the Unix sockets (mode 0660)
       --metrics-addr string  Serve Prometheus metrics on host:port (GET /metrics)
       --dashboard-addr string  Serve the web dashboard on host:port from the start (default: 127.0.0.1, a random port, at the first \`dray dashboard\`)
+      --userns-remap string  User/Group setting for user namespaces: "default" (the user dray) or user[:group]
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -94,7 +97,7 @@ function parseArgs(argv: string[]): Flags {
         out.config.dashboard = { ...defaultDashboardConfig(), addr, eager: true };
         break;
       }
-      case '--userns-remap': next(); fail('--userns-remap is not implemented yet: containers would run with their root as the host\'s root');
+      case '--userns-remap': out.config.usernsRemap = next(); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -150,8 +153,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw.group !== undefined) c.socketGroup = String(raw.group);
   if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
   try { c.dashboard = dashboardConfigFromJson(raw.dashboard); } catch (e) { fail(`${file}: ${errorMessage(e)}`); }
-  // Asked for protection that is not there must not start as if it were.
-  if (raw['userns-remap']) fail('userns-remap is not implemented yet: containers would run with their root as the host\'s root');
+  if (raw['userns-remap'] !== undefined && raw['userns-remap'] !== '') c.usernsRemap = String(raw['userns-remap']);
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
 }
@@ -239,6 +241,14 @@ async function main(): Promise<void> {
   for (const line of await prepareCgroups()) log.info(line);
 
   await lockDataRoot(config.dataRoot);
+  if (config.usernsRemap) {
+    try {
+      config.userns = await resolveRemap(config.usernsRemap);
+      checkTraversable(config.dataRoot, remappedRoot(config.userns.map));
+      await checkIdmapSupport(config.dataRoot, config.userns.map);
+    } catch (e) { fail(`userns-remap ${config.usernsRemap}: ${errorMessage(e)}`); }
+    log.info('containers run in user namespaces (userns-remap)', { user: config.userns!.user, group: config.userns!.group, uids: config.userns!.map.uids, gids: config.userns!.map.gids });
+  }
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);

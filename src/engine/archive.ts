@@ -7,7 +7,7 @@
 //     as its fd 3; tar walks from there with openat(O_NOFOLLOW) and fstatat(AT_SYMLINK_NOFOLLOW).
 //   - in (PUT): the archive is unpacked here, entry by entry: the entry's directory is opened
 //     inside the root and the entry made through that fd, never by a host path string.
-import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, statSync, write } from 'node:fs';
+import { closeSync, fstatSync, lchownSync, mkdirSync, openSync, promises as fsp, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -16,7 +16,8 @@ import * as tarStream from 'tar-stream';
 import { spawnChild } from '../lib/spawn';
 import { DrayError, invalid, notFound, systemError, errorMessage } from '../lib/errors';
 import { RootFs, closeFd, removeAt, entryPath, fdPath, cleanContainerPath, O_PATH, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } from '../lib/in-root';
-import { cleanName, tarMessage } from '../store/tar';
+import { cleanName, tarMessage, mapTarOwners, type OwnerMap } from '../store/tar';
+import { PassThrough } from 'node:stream';
 import type { ContainerFs } from '../store/container-fs';
 import type { MountPoint } from './container-record';
 import { KeyedMutex } from '../lib/lock';
@@ -64,7 +65,12 @@ export function archiveStat(root: RootFs, p: string): Promise<PathStat> {
   return statIn(root, p);
 }
 
-export function getArchive(root: RootFs, p: string, res: ServerResponse): Promise<void> {
+/**
+ * `owners`: a remapped container's files leave with the IDs it sees (lib/idmap.ts outOf), as
+ * dockerd's archives of a remapped container do.
+ */
+export function getArchive(root: RootFs, p: string, res: ServerResponse, owners?: OwnerMap): Promise<void> {
+  const out = (w: NodeJS.WritableStream) => ownersMapped(w, owners);
   return (async () => {
     const st = await statIn(root, p);
     const header = {
@@ -80,13 +86,13 @@ export function getArchive(root: RootFs, p: string, res: ServerResponse): Promis
       try {
         res.writeHead(200, header);
         const name = path.posix.basename(clean);
-        await runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', ...(name ? [`--transform=s|^\\.|${escapeSed(name)}|S`] : []), '.'], fd, undefined, res);
+        await out(res)((w) => runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', ...(name ? [`--transform=s|^\\.|${escapeSed(name)}|S`] : []), '.'], fd, undefined, w));
       } finally { closeFd(fd); }
       return;
     }
     await withParent(root, p, async (dir, name) => {
       res.writeHead(200, header);
-      await runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', '--', name], dir, undefined, res);
+      await out(res)((w) => runTar(['-C', '/proc/self/fd/3', '--numeric-owner', '-cf', '-', '--', name], dir, undefined, w));
     });
   })();
 }
@@ -96,6 +102,8 @@ export interface PutOptions {
   noOverwriteDirNonDir: boolean;
   /** Every entry owned by this uid/gid instead of the archive's (docker cp -a). */
   owner?: { uid: number; gid: number };
+  /** A remapped container: the (container) IDs of entries as the host's (lib/idmap.ts into). */
+  toHost?: OwnerMap;
 }
 
 export async function putArchive(root: RootFs, p: string, body: Readable, o: PutOptions): Promise<void> {
@@ -215,10 +223,28 @@ async function unbind(root: RootFs, dest: string): Promise<void> {
   try { await umountSys(fdPath(fd), MNT_DETACH); } finally { closeFd(fd); }
 }
 
-/** `docker export`: the whole root filesystem as one tar. */
-export async function exportRootfs(rootHost: string, res: ServerResponse): Promise<void> {
+/** `docker export`: the whole root filesystem as one tar (`owners` as for getArchive). */
+export async function exportRootfs(rootHost: string, res: ServerResponse, owners?: OwnerMap): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-tar' });
-  await runTar(['-C', rootHost, '--numeric-owner', '--xattrs', '-cf', '-', '.'], undefined, undefined, res);
+  await ownersMapped(res, owners)((w) => runTar(['-C', rootHost, '--numeric-owner', '--xattrs', '-cf', '-', '.'], undefined, undefined, w));
+}
+
+/** Runs `write` into `res`, through mapTarOwners when there are owners to translate. */
+function ownersMapped(res: NodeJS.WritableStream, owners?: OwnerMap): (write: (w: NodeJS.WritableStream) => Promise<void>) => Promise<void> {
+  return async (write) => {
+    if (!owners) return write(res);
+    const raw = new PassThrough();
+    const mapped = mapTarOwners(raw, owners);
+    const done = new Promise<void>((resolve, reject) => { mapped.on('error', reject); mapped.on('end', () => resolve()); });
+    mapped.pipe(res);
+    try {
+      await write(raw);
+    } catch (e) {
+      raw.destroy();
+      throw e;
+    }
+    await done;
+  };
 }
 
 function escapeSed(s: string): string { return s.replace(/[|\\&.*^$[\]]/g, '\\$&'); }
@@ -345,6 +371,8 @@ class Unpacker {
     try {
       // Through the directory's fd: mkdir of its entry never follows a symlink there.
       mkdirSync(entryPath(parent, path.posix.basename(cpath)), 0o755);
+      // As dockerd's implied directories: the container's root owns them.
+      if (this.o.toHost) { const r = this.o.toHost(0, 0); lchownSync(entryPath(parent, path.posix.basename(cpath)), r.uid, r.gid); }
     } catch (e: any) { if (e?.code !== 'EEXIST') throw e; }
     return this.remember(cpath, this.root.open(cpath, O_PATH | O_DIRECTORY));
   }
@@ -467,7 +495,10 @@ class Unpacker {
   }
 
   private ids(h: tarStream.Header): [number, number] {
-    return this.o.owner ? [this.o.owner.uid, this.o.owner.gid] : [h.uid ?? 0, h.gid ?? 0];
+    const [uid, gid] = this.o.owner ? [this.o.owner.uid, this.o.owner.gid] : [h.uid ?? 0, h.gid ?? 0];
+    if (!this.o.toHost) return [uid, gid];
+    const host = this.o.toHost(uid, gid);
+    return [host.uid, host.gid];
   }
 
   /**

@@ -1,5 +1,6 @@
 // Daemon settings: flags override the JSON config file, which overrides these defaults.
 import { RegistryConfig, defaultRegistryConfig } from '../registry/remote/client';
+import type { UsernsRemap } from '../runtime/userns';
 
 export interface DaemonConfig {
   hosts: string[];
@@ -29,6 +30,10 @@ export interface DaemonConfig {
   metricsAddr?: string;
   /** daemon.json `dashboard` / --dashboard-addr (src/dashboard/config.ts); the default: 127.0.0.1, a random port, started on demand. */
   dashboard?: { enabled: boolean; addr: string; eager: boolean; tlsCert?: string; tlsKey?: string };
+  /** daemon.json `userns-remap` / --userns-remap: "default" or user[:group]; unset: no remapping. */
+  usernsRemap?: string;
+  /** The resolved remapping (daemon/main.ts, runtime/userns.ts): every container not --userns=host runs with it. */
+  userns?: UsernsRemap;
   /** The registry client: daemon.json registry-mirrors, insecure-registries, registry-certs-dir, max-concurrent-downloads/uploads, … */
   registry: RegistryConfig;
 }

@@ -3,6 +3,7 @@
 import type { ContainerConfig } from './types';
 import { humanDuration } from '../lib/units';
 import { healthText, type HealthState } from './health';
+import type { IdMap } from '../lib/idmap';
 
 export interface ContainerState {
   Status: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -68,6 +69,8 @@ export interface ContainerRecord {
     links?: { id: string; alias: string }[];
     /** Networks to attach at start besides the primary one, and their endpoint settings. */
     endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }>;
+    /** userns-remap: the user-namespace mapping it runs with, fixed at create (engine/containers.ts usernsOf). */
+    idmap?: IdMap;
   };
 }
 

@@ -39,6 +39,7 @@ import { holdConmon, HeldConmon } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
 import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
+import { remappedRoot, writeNetnsSysctls, type IdMap } from '../lib/idmap';
 
 type Waiter = (code: number) => void;
 
@@ -149,6 +150,7 @@ export class ContainerService {
         continue;
       }
       await this.health.load(rec);
+      this.fs.setIdmap(rec.Id, rec.Dray.idmap);
       if (rec.Dray.links?.length) this.anyLinks = true;
       this.byId.set(rec.Id, rec);
       this.byName.set(rec.Name.slice(1), rec.Id);
@@ -285,6 +287,7 @@ export class ContainerService {
     }
     const image = await this.images.resolve(req.Image);
     const hostConfig = normalizeHostConfig(req.HostConfig, this.cfg.defaultRuntime, [...this.runtimes.keys()]);
+    const idmap = this.usernsOf(hostConfig);
     hostConfig.LogConfig = resolveLogConfig(req.HostConfig?.LogConfig, { Type: this.cfg.logDriver, Config: this.cfg.logOpts });
     const endpoints: Record<string, EndpointConfig> = { ...(req.NetworkingConfig?.EndpointsConfig ?? {}) } as Record<string, EndpointConfig>;
     // HostConfig.NetworkMode stays as the client sent it ("default" for none); the network it means:
@@ -343,7 +346,7 @@ export class ContainerService {
       Mounts: [],
       Config: config,
       NetworkSettings: networkSettings(primaryNet?.Name ?? netMode),
-      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(links.length ? { links } : {}), ...(internal.scratch ? { scratch: true } : {}) },
+      Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(links.length ? { links } : {}), ...(internal.scratch ? { scratch: true } : {}), ...(idmap ? { idmap } : {}) },
     };
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
     const holder = this.byName.get(cname);
@@ -363,7 +366,7 @@ export class ContainerService {
     }
     try {
       await fsp.mkdir(dir, { recursive: true });
-      await this.fs.create(id);
+      await this.fs.create(id, idmap);
       await this.save(rec);
     } catch (e) {
       this.byName.delete(cname);
@@ -376,6 +379,22 @@ export class ContainerService {
     if (internal.ephemeralEnv?.length) this.ephemeralEnv.set(id, internal.ephemeralEnv);
     this.events.publish('container', 'create', id, this.attrs(rec));
     return { Id: id, Warnings: [] };
+  }
+
+  /**
+   * The ID mapping a new container runs with: the daemon's userns-remap unless it asks for
+   * --userns=host, with dockerd's refusals of what a user namespace cannot give (its wording).
+   * Fixed at create and kept in the record: the container's upper directory holds host IDs of
+   * that mapping, whatever the daemon is started with later.
+   */
+  private usernsOf(hc: HostConfig): IdMap | undefined {
+    const mode = hc.UsernsMode ?? '';
+    if (mode !== '' && mode !== 'host') throw invalid(`invalid USER mode: ${mode}`);
+    if (!this.cfg.userns || mode === 'host') return undefined;
+    if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
+    if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+    if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
+    return this.cfg.userns.map;
   }
 
   /** /etc/hosts before the network adds the container's own address: localhost and --add-host. */
@@ -411,6 +430,11 @@ export class ContainerService {
       writeDerivedFile(c.HostsPath, (await this.baseHosts(c)) + (net?.hostsEntries ?? '')),
       writeDerivedFile(c.ResolvConfPath, resolv),
     ]);
+    // As dockerd: a remapped container's root owns them (it may rewrite /etc/hosts).
+    if (c.Dray.idmap) {
+      const r = remappedRoot(c.Dray.idmap);
+      await Promise.all([c.HostnamePath, c.HostsPath, c.ResolvConfPath].map((f) => fsp.chown(f, r.uid, r.gid)));
+    }
   }
 
   private async save(c: ContainerRecord): Promise<void> {
@@ -586,6 +610,7 @@ export class ContainerService {
         await this.writeHostFiles(c);
       }
       const spec = buildSpec(input);
+      await this.remappedNetSysctls(c, spec);
       // The terminal starts at the client's size (docker sends ConsoleSize): a resize after start
       // would race with the first thing the process prints.
       const cs = c.HostConfig.ConsoleSize;
@@ -634,6 +659,20 @@ export class ContainerService {
       this.notifyExit(id, c.State.ExitCode);
       throw err;
     }
+  }
+
+  /**
+   * A remapped container joins a network namespace that the host's user namespace owns
+   * (netavark's): its root may not write that namespace's sysctls, and the runtime would fail
+   * the start on them. drayd writes them from the host instead, before the runtime runs.
+   */
+  private async remappedNetSysctls(c: ContainerRecord, spec: ReturnType<typeof buildSpec>): Promise<void> {
+    const netns = spec.linux.namespaces.find((n) => n.type === 'network')?.path;
+    if (!c.Dray.idmap || !netns || !spec.linux.sysctl) return;
+    const net: Record<string, string> = {};
+    for (const [k, v] of Object.entries(spec.linux.sysctl)) if (k.startsWith('net.')) { net[k] = v; delete spec.linux.sysctl[k]; }
+    if (!Object.keys(spec.linux.sysctl).length) delete spec.linux.sysctl;
+    await writeNetnsSysctls(netns, net).catch((e) => { throw systemError(`setting sysctls of the container's network namespace: ${errorMessage(e)}`); });
   }
 
   private async specInput(c: ContainerRecord, rootfs: string): Promise<SpecInput> {
@@ -690,6 +729,7 @@ export class ContainerService {
       init: !!hc.Init,
       oomScoreAdj: hc.OomScoreAdj || undefined,
       devices: hc.Devices ?? undefined,
+      userns: c.Dray.idmap,
     };
   }
 

@@ -15,6 +15,7 @@ import { errorMessage } from '../lib/errors';
 import { LOG_DRIVERS } from './log-drivers';
 import { API_VERSION, ENGINE_VERSION } from '../api/version';
 import { versionInfo, goArch } from '../api/system';
+import { outOf, remappedRoot } from '../lib/idmap';
 
 export class Engine {
   readonly events = new EventBus();
@@ -31,8 +32,9 @@ export class Engine {
     this.images = new ImageService({ dataRoot: config.dataRoot, events: this.events });
     this.distribution = new DistributionService(config.registry, this.images);
     this.networks = new NetworkService({ dataRoot: config.dataRoot, execRoot: config.execRoot, events: this.events, defaultBridge: config.bridge, defaultSubnet: config.bridgeSubnet });
-    this.volumes = new VolumeService({ dataRoot: config.dataRoot, events: this.events });
+    this.volumes = new VolumeService({ dataRoot: config.dataRoot, events: this.events, owner: config.userns ? remappedRoot(config.userns.map) : undefined });
     this.containers = new ContainerService(config, this.images, this.networks, this.volumes, this.events);
+    this.images.ownersOf = (id) => { const m = this.containers.find(id)?.Dray.idmap; return m ? outOf(m) : undefined; };
     this.execs = new ExecService(config, this.containers, this.events);
     this.images.setUsageCheck((imageId) => this.containers.usersOfImage(imageId));
   }
@@ -162,7 +164,7 @@ export class Engine {
       ContainerdCommit: { ID: '', Expected: '' },
       RuncCommit: { ID: '', Expected: '' },
       InitCommit: { ID: '', Expected: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin'],
+      SecurityOptions: ['name=seccomp,profile=builtin', ...(this.config.userns ? ['name=userns'] : [])],
       Warnings: [],
       // Dray's own facts.
       DrayExecRoot: this.config.execRoot,

@@ -16,7 +16,7 @@ import { StoreLayout, chainIds } from '../store/layout';
 import { BlobStore } from '../store/blobs';
 import { LayerStore } from '../store/layers';
 import { MetadataStore, ImageMeta } from '../store/metadata';
-import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage } from '../store/tar';
+import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage, type OwnerMap } from '../store/tar';
 import { readArchiveDir, writeArchive, SaveImage } from '../store/archive';
 import {
   Reference, parseAnyReference, parseReference, withDefaultTag, fullString, familiarString, fullName, referenceFilterMatch,
@@ -55,6 +55,11 @@ export class ImageService {
   private images = new Map<string, Image>();
   private metas = new Map<string, ImageMeta>();
   private lock = new KeyedMutex();
+  /**
+   * The owner translation of a container's upper directory (a remapped container's host IDs back
+   * to its own, so a committed layer holds the IDs the container saw), set by the engine.
+   */
+  ownersOf?: (containerId: string) => OwnerMap | undefined;
   private pins = new Map<string, number>();
   private usage: UsageCheck = () => [];
 
@@ -261,7 +266,7 @@ export class ImageService {
       } else if (!opts.emptyLayer) {
         const pack = tarStream.pack();
         const ingest = this.blobs.ingest(pack as unknown as NodeJS.ReadableStream);
-        await Promise.all([writeDiffTar(opts.upperDir, pack), ingest]);
+        await Promise.all([writeDiffTar(opts.upperDir, pack, opts.containerId ? this.ownersOf?.(opts.containerId) : undefined), ingest]);
         const blob = await ingest;
         // An uncompressed layer blob's digest is its DiffID.
         const layer = await this.layers.fromBlob(blob.digest, blob.digest);

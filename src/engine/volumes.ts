@@ -79,9 +79,13 @@ export class VolumeService {
   private usage: (name: string) => string[] = () => [];
   private usageSet = false;
 
-  constructor(opts: { dataRoot: string; events: EventBus }) {
+  /** userns-remap: new volumes' _data belongs to the remapped root, as under a remapped dockerd. */
+  private readonly owner?: { uid: number; gid: number };
+
+  constructor(opts: { dataRoot: string; events: EventBus; owner?: { uid: number; gid: number } }) {
     this.root = path.join(opts.dataRoot, 'volumes');
     this.events = opts.events;
+    this.owner = opts.owner;
   }
 
   /**
@@ -142,6 +146,7 @@ export class VolumeService {
       const meta: VolumeMeta = { Name: name, CreatedAt: rfc3339(new Date()), Labels: req.Labels ? { ...req.Labels } : null, Options: options };
       try {
         await fsp.mkdir(path.join(dir, '_data'), { recursive: true, mode: 0o755 });
+        if (this.owner) await fsp.chown(path.join(dir, '_data'), this.owner.uid, this.owner.gid);
         await writeJsonAtomic(path.join(dir, 'volume.json'), meta);
       } catch (e) {
         await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});

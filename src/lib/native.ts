@@ -20,6 +20,12 @@ export interface SysAddon {
   openInRoot(rootFd: number, path: string, flags: number, mode: number): number;
   mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;
   setxattr(path: string, name: string, value: Buffer): void;
+  /** A user namespace with these uid_map/gid_map texts, as an fd (native/idmap.c). */
+  idmapUserns(uidMap: string, gidMap: string): number;
+  /** An idmapped bind of source on target, the mapping the user namespace usernsFd carries. */
+  idmapMount(source: string, target: string, usernsFd: number): Promise<void>;
+  /** Writes sysctls ("net.ipv4.x") of the network namespace at netnsPath from the host. */
+  netnsSysctl(netnsPath: string, keys: string[], values: string[]): Promise<void>;
   /** A new file in dirFd (an existing non-directory replaced, a directory EISDIR): its fd, or -1 once finished. */
   createFileAt(dirFd: number, name: string, data: Buffer | null, finish: boolean, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;
   finishFile(fd: number, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;

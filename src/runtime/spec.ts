@@ -9,6 +9,7 @@ import { DEFAULT_CAPABILITIES, daemonCapabilities, tweakCapabilities } from './c
 import { defaultDeviceRules, devicesFromPath, hostDevices, OciDevice, OciDeviceCgroup } from './devices';
 import { containerRlimits, daemonRlimits, OciRlimit, RLIM_INFINITY } from './rlimits';
 import { OciSeccomp, seccompFor } from './seccomp';
+import type { IdMap, IdMapping } from '../lib/idmap';
 
 export interface SpecMount { destination: string; source: string; type: 'bind' | 'tmpfs'; options: string[] }
 
@@ -46,6 +47,8 @@ export interface SpecInput {
   noNewPrivileges?: boolean;
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** userns-remap: a user namespace with these mappings (container root = the first host ID). */
+  userns?: IdMap;
 }
 
 export interface OciMount { destination: string; type: string; source: string; options?: string[] }
@@ -86,6 +89,8 @@ export interface OciSpec {
     readonlyPaths: string[];
     seccomp?: OciSeccomp;
     rootfsPropagation?: string;
+    uidMappings?: IdMapping[];
+    gidMappings?: IdMapping[];
   };
 }
 
@@ -306,6 +311,7 @@ function buildNamespaces(o: SpecInput): OciNamespace[] {
   if (o.ipc !== 'host') ns.push({ type: 'ipc' });
   if (o.uts !== 'host') ns.push({ type: 'uts' });
   ns.push({ type: 'mount' }, { type: 'cgroup' });
+  if (o.userns) ns.push({ type: 'user' });
   return ns;
 }
 
@@ -394,6 +400,10 @@ export function buildSpec(o: SpecInput): OciSpec {
   }
   if (Object.keys(sysctl).length) spec.linux.sysctl = sysctl;
   if (propagation) spec.linux.rootfsPropagation = propagation;
+  if (o.userns) {
+    spec.linux.uidMappings = o.userns.uids.map((m) => ({ ...m }));
+    spec.linux.gidMappings = o.userns.gids.map((m) => ({ ...m }));
+  }
   if (!privileged) {
     const seccomp = seccompFor(sec.seccomp, caps);
     if (seccomp) spec.linux.seccomp = seccomp;

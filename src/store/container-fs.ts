@@ -7,25 +7,39 @@
 //       work/     overlay workdir
 //       merged/   mount point
 //       empty/    stand-in lower for an image without layers (overlay needs one)
+//       idmapped/<n>/  a remapped container's idmapped view of lower n, only while its overlay is
+//                 being mounted (the overlay keeps private clones of its layers; runtime/userns.ts)
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { mountOverlay, unmount } from '../lib/mount';
+import { mountOverlay, unmount, detach, MNT_DETACH } from '../lib/mount';
 import { systemError } from '../lib/errors';
 import { KeyedMutex } from '../lib/lock';
+import { idmapMount, remappedRoot, type IdMap } from '../lib/idmap';
 
 export class ContainerFs {
   private refs = new Map<string, number>();
   private lock = new KeyedMutex();
+  /** Remapped containers (userns-remap): the mapping their lower layers are seen through. */
+  private idmaps = new Map<string, IdMap>();
 
   constructor(private containersDir: string) {}
+
+  /** Registers a container's ID mapping (at create, and for each record at daemon start). */
+  setIdmap(id: string, map: IdMap | undefined): void {
+    if (map) this.idmaps.set(id, map);
+    else this.idmaps.delete(id);
+  }
 
   dirOf(id: string) { return path.join(this.containersDir, id, 'fs'); }
   upper(id: string) { return path.join(this.dirOf(id), 'upper'); }
   merged(id: string) { return path.join(this.dirOf(id), 'merged'); }
 
-  async create(id: string): Promise<void> {
+  async create(id: string, idmap?: IdMap): Promise<void> {
     const d = this.dirOf(id);
     await Promise.all(['upper', 'work', 'merged'].map((n) => fsp.mkdir(path.join(d, n), { recursive: true })));
+    this.setIdmap(id, idmap);
+    // The overlay's root directory is the upper directory's: the remapped root owns it.
+    if (idmap) { const r = remappedRoot(idmap); await fsp.chown(this.upper(id), r.uid, r.gid); }
   }
 
   /**
@@ -56,11 +70,39 @@ export class ContainerFs {
         await fsp.rm(path.join(work, 'work', 'incompat'), { recursive: true, force: true });
         if (opts.volatile) data += ',volatile';
         if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
-        await mountOverlay(merged, data);
+        const idmap = this.idmaps.get(id);
+        if (idmap) await this.mountIdmapped(id, lowers, data, idmap);
+        else await mountOverlay(merged, data);
       }
       this.refs.set(id, 1);
       return merged;
     });
+  }
+
+  /**
+   * The overlay of a remapped container: each lower layer is first bound idmapped under
+   * idmapped/<n>/ and the overlay made over those; overlayfs takes a private clone of each layer's
+   * mount, so the binds are detached again at once and no mount but the overlay outlives this.
+   */
+  private async mountIdmapped(id: string, lowers: string[], data: string, idmap: IdMap): Promise<void> {
+    const base = path.join(this.dirOf(id), 'idmapped');
+    await fsp.rm(base, { recursive: true, force: true });
+    const views = lowers.map((_, i) => path.join(base, String(i)));
+    const bound: string[] = [];
+    try {
+      for (let i = 0; i < lowers.length; i++) {
+        await fsp.mkdir(views[i], { recursive: true });
+        await idmapMount(lowers[i], views[i], idmap);
+        bound.push(views[i]);
+      }
+      const lowerdir = `lowerdir=${lowers.join(':')}`;
+      await mountOverlay(this.merged(id), data.replace(lowerdir, `lowerdir=${views.join(':')}`));
+    } catch (e) {
+      throw systemError(`mounting the remapped root file system: ${(e as Error).message}`);
+    } finally {
+      for (const v of bound) await detach(v, MNT_DETACH).catch(() => {});
+      await fsp.rm(base, { recursive: true, force: true }).catch(() => {});
+    }
   }
 
   /** Drops one user of the mount; unmounts when none is left. `force` unmounts regardless. */
@@ -80,6 +122,7 @@ export class ContainerFs {
 
   async remove(id: string): Promise<void> {
     await this.unmount(id, true);
+    this.idmaps.delete(id);
     await fsp.rm(this.dirOf(id), { recursive: true, force: true });
   }
 }

@@ -247,9 +247,10 @@ async function sortedEntries(dir: string): Promise<{ name: string; st: Stats }[]
 /**
  * Writes the overlay upper directory `upper` as an OCI layer tar to `pack`: whiteout devices
  * become `.wh.<name>`, opaque directories get a `.wh..wh..opq` entry; depth-first in byte order,
- * so the same tree always gives the same bytes. Ends the pack.
+ * so the same tree always gives the same bytes. Ends the pack. `owners` translates the owner of
+ * each entry (a remapped container's host IDs back to its own, lib/idmap.ts outOf).
  */
-export async function writeDiffTar(upper: string, pack: tarStream.Pack): Promise<void> {
+export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?: OwnerMap): Promise<void> {
   const opaque = await opaqueDirs(upper);
   const links = new Map<string, string>();
   const entry = (h: Partial<tarStream.Header> & { name: string }, body?: Readable | Buffer) => new Promise<void>((resolve, reject) => {
@@ -262,7 +263,7 @@ export async function writeDiffTar(upper: string, pack: tarStream.Pack): Promise
     for (const { name, st } of await sortedEntries(abs)) {
       const p = path.join(abs, name);
       const r = rel ? `${rel}/${name}` : name;
-      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+      const base = { mode: st.mode & 0o7777, ...(owners ? owners(st.uid, st.gid) : { uid: st.uid, gid: st.gid }), mtime: st.mtime };
       if (isWhiteoutDevice(st)) {
         await entry({ ...base, name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', mode: 0o644, size: 0 });
       } else if (st.isDirectory()) {
@@ -291,4 +292,33 @@ export async function writeDiffTar(upper: string, pack: tarStream.Pack): Promise
     pack.destroy(e as Error);
     throw e;
   }
+}
+
+/** A translation of file owners between a container's IDs and the host's (lib/idmap.ts). */
+export type OwnerMap = (uid: number, gid: number) => { uid: number; gid: number };
+
+/**
+ * The tar stream `src` with every entry's owner translated by `owners` (what a remapped
+ * container's files are in its own IDs); everything else passes as it came.
+ */
+export function mapTarOwners(src: Readable, owners: OwnerMap): Readable {
+  const extract = tarStream.extract();
+  const pack = tarStream.pack();
+  extract.on('entry', (h, stream, next) => {
+    const o = owners(h.uid ?? 0, h.gid ?? 0);
+    const pax = h.pax ? Object.fromEntries(Object.entries(h.pax).filter(([k]) => k !== 'uid' && k !== 'gid' && k !== 'uname' && k !== 'gname')) : undefined;
+    const header = { ...h, uid: o.uid, gid: o.gid, uname: '', gname: '', pax: pax && Object.keys(pax).length ? pax : undefined };
+    const done = (e?: Error | null) => (e ? pack.destroy(e) : next());
+    if (h.type === 'file' || h.type === 'contiguous-file') {
+      stream.pipe(pack.entry(header, done) as unknown as Writable);
+    } else {
+      stream.resume();
+      pack.entry(header, done);
+    }
+  });
+  extract.on('finish', () => pack.finalize());
+  extract.on('error', (e: Error) => pack.destroy(e));
+  src.on('error', (e: Error) => pack.destroy(e));
+  src.pipe(extract as unknown as Writable);
+  return pack as unknown as Readable;
 }

@@ -1,0 +1,116 @@
+// ID mappings and idmapped mounts (native/idmap.c), for user-namespace remapping
+// (runtime/userns.ts says why remapped containers see image layers through idmapped mounts).
+import { mkdirSync, rmdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { nativeAddon } from './native';
+
+/** One line of an OCI linux.uidMappings / gidMappings. */
+export interface IdMapping { containerID: number; hostID: number; size: number }
+export interface IdMap { uids: IdMapping[]; gids: IdMapping[] }
+
+/** A container ID through the mapping to the host's; undefined when the mapping lacks it. */
+export function toHostId(ranges: IdMapping[], id: number): number | undefined {
+  for (const r of ranges) if (id >= r.containerID && id < r.containerID + r.size) return r.hostID + (id - r.containerID);
+  return undefined;
+}
+
+/** A host ID back to the container's; undefined outside the mapping. */
+export function toContainerId(ranges: IdMapping[], id: number): number | undefined {
+  for (const r of ranges) if (id >= r.hostID && id < r.hostID + r.size) return r.containerID + (id - r.hostID);
+  return undefined;
+}
+
+/** The host uid/gid that is root in the container. */
+export function remappedRoot(map: IdMap): { uid: number; gid: number } {
+  return { uid: toHostId(map.uids, 0) ?? 0, gid: toHostId(map.gids, 0) ?? 0 };
+}
+
+/**
+ * An (owner) translation for tar entries leaving a remapped container's files (commit, export, cp
+ * out): host IDs in the mapping become the container's; others (written by drayd itself, such as
+ * the builder's COPY) are already container IDs and pass unchanged.
+ */
+export function outOf(map: IdMap): (uid: number, gid: number) => { uid: number; gid: number } {
+  return (uid, gid) => ({ uid: toContainerId(map.uids, uid) ?? uid, gid: toContainerId(map.gids, gid) ?? gid });
+}
+
+/** The reverse, for what is written into a remapped container (cp in): unmapped IDs become nobody's (the overflow ID). */
+export function into(map: IdMap): (uid: number, gid: number) => { uid: number; gid: number } {
+  return (uid, gid) => ({ uid: toHostId(map.uids, uid) ?? OVERFLOW_ID, gid: toHostId(map.gids, gid) ?? OVERFLOW_ID });
+}
+const OVERFLOW_ID = 65534;
+
+const mapText = (m: IdMapping[]) => m.map((r) => `${r.containerID} ${r.hostID} ${r.size}\n`).join('');
+
+const usernsFds = new Map<string, number>();
+
+/**
+ * A user namespace carrying `map` (an fd kept for the daemon's life, one per mapping): what
+ * idmapped mounts take their mapping from.
+ */
+export function usernsFd(map: IdMap): number {
+  const key = JSON.stringify(map);
+  let fd = usernsFds.get(key);
+  if (fd === undefined) {
+    const a = nativeAddon();
+    if (!a) throw new Error('user-namespace remapping needs drayd\'s native addon (dist/dray_sys.node), which is not built');
+    fd = a.idmapUserns(mapText(map.uids), mapText(map.gids));
+    usernsFds.set(key, fd);
+  }
+  return fd;
+}
+
+/** An idmapped bind of `source` on `target` (an existing directory). */
+export async function idmapMount(source: string, target: string, map: IdMap): Promise<void> {
+  const a = nativeAddon();
+  if (!a) throw new Error('user-namespace remapping needs drayd\'s native addon (dist/dray_sys.node), which is not built');
+  await a.idmapMount(source, target, usernsFd(map));
+}
+
+/**
+ * At daemon start: whether this kernel and the file system under `dir` take idmapped mounts
+ * (a scratch directory is idmapped onto another, looked at, and unmounted). Throws the reason.
+ */
+export async function checkIdmapSupport(dir: string, map: IdMap): Promise<void> {
+  const base = path.join(dir, `.idmap-check-${randomBytes(4).toString('hex')}`);
+  const src = path.join(base, 'src');
+  const dst = path.join(base, 'dst');
+  mkdirSync(src, { recursive: true });
+  mkdirSync(dst);
+  const a = nativeAddon();
+  try {
+    try {
+      await idmapMount(src, dst, map);
+    } catch (e) {
+      throw new Error(`userns-remap needs idmapped mounts (Linux 5.19 or later, and a data-root file system that supports them) to share image layers with remapped containers; ${dir}: ${(e as Error).message}. Dray does not implement dockerd's fallback (a chowned copy of every layer per mapping)`);
+    }
+    await a!.umount2(dst, 2 /* MNT_DETACH */);
+  } finally {
+    try { rmdirSync(dst); rmdirSync(src); rmdirSync(base); } catch { /* best effort */ }
+  }
+}
+
+/**
+ * dockerd's check at start: a remapped root must be able to pass through the data root and every
+ * directory above it (the runtime, in the container's user namespace, reaches the root file
+ * system by that path). Throws dockerd's message naming the first directory that stops it.
+ */
+export function checkTraversable(dataRoot: string, root: { uid: number; gid: number }): void {
+  for (let dir = path.resolve(dataRoot); ; dir = path.dirname(dir)) {
+    const st = statSync(dir);
+    const ok = st.uid === root.uid ? (st.mode & 0o100) !== 0 : st.gid === root.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    if (!ok) throw new Error(`a subdirectory in your graphroot path (${dataRoot}) restricts access to the remapped root uid/gid; please fix by allowing 'o+x' permissions on existing directories (${dir} is mode ${(st.mode & 0o7777).toString(8)})`);
+    if (dir === '/') return;
+  }
+}
+
+/** Writes net.* sysctls of the network namespace at `netnsPath` from the host's side. */
+export async function writeNetnsSysctls(netnsPath: string, sysctls: Record<string, string>): Promise<void> {
+  const keys = Object.keys(sysctls);
+  if (!keys.length) return;
+  for (const k of keys) if (!/^net\.[A-Za-z0-9_./-]+$/.test(k) || k.includes('..')) throw new Error(`invalid sysctl name ${k}`);
+  const a = nativeAddon();
+  if (!a) throw new Error('user-namespace remapping needs drayd\'s native addon (dist/dray_sys.node), which is not built');
+  await a.netnsSysctl(netnsPath, keys, keys.map((k) => sysctls[k]));
+}
