@@ -44,14 +44,14 @@ export function registerNetworkRoutes(r: Router, networks: NetworkService, conta
   });
 
   r.post('/networks/:id/connect', async (req) => {
-    const body = await readJsonBody<{ Container?: string; EndpointConfig?: EndpointConfig & { IPAMConfig?: { IPv4Address?: string } } }>(req.raw);
+    const body = await readJsonBody<{ Container?: string; EndpointConfig?: EndpointConfig }>(req.raw);
     const net = networks.get(req.params.id);
     const c = containers.lookup(body.Container ?? '');
     const ec = body.EndpointConfig ?? {};
     checkEndpointSupport(ec);
     const config: EndpointConfig = { Aliases: ec.Aliases ?? undefined, IPAMConfig: ec.IPAMConfig ?? undefined, MacAddress: ec.MacAddress || undefined };
     const endpoint = await networks.connect(net.Id, c, {
-      Aliases: config.Aliases ?? undefined, IPv4Address: config.IPAMConfig?.IPv4Address || undefined, MacAddress: config.MacAddress,
+      Aliases: config.Aliases ?? undefined, IPv4Address: config.IPAMConfig?.IPv4Address || undefined, IPv6Address: config.IPAMConfig?.IPv6Address || undefined, MacAddress: config.MacAddress,
     });
     await containers.onConnect?.(c.id, net, endpoint, config);
     sendJson(req.res, 200, {});

@@ -21,6 +21,11 @@ export interface EndpointRecord {
   Aliases: string[];
   StaticIP: string;
   StaticMac: string;
+  /** On an IPv6-enabled network (absent elsewhere): the endpoint's global address, its prefix and gateway. */
+  IPv6Address?: string;
+  IPv6PrefixLen?: number;
+  IPv6Gateway?: string;
+  StaticIP6?: string;
   /** Published ports travel with the container's first network only. */
   PortMappings: PortMapping[];
   DnsServers: string[] | null;
@@ -42,6 +47,8 @@ export interface NetworkRecord {
   /** Bridge device netavark creates on first use and removes with the last endpoint. */
   BridgeName: string;
   DnsEnabled: boolean;
+  /** Dual stack: IPAM.Config[0] is the IPv4 subnet, [1] the IPv6 one. */
+  EnableIPv6?: boolean;
   Predefined: boolean;
   Endpoints: Record<string, EndpointRecord>;
 }
@@ -54,12 +61,12 @@ export function inspectNetwork(n: NetworkRecord, withContainers = true): Record<
     for (const ep of Object.values(n.Endpoints)) {
       containers[ep.ContainerId] = {
         Name: ep.Name, EndpointID: ep.EndpointID, MacAddress: ep.MacAddress,
-        IPv4Address: ep.IPv4Address ? `${ep.IPv4Address}/${ep.PrefixLen}` : '', IPv6Address: '',
+        IPv4Address: ep.IPv4Address ? `${ep.IPv4Address}/${ep.PrefixLen}` : '', IPv6Address: ep.IPv6Address ? `${ep.IPv6Address}/${ep.IPv6PrefixLen}` : '',
       };
     }
   }
   return {
-    Name: n.Name, Id: n.Id, Created: n.Created, Scope: 'local', Driver: n.Driver, EnableIPv6: false,
+    Name: n.Name, Id: n.Id, Created: n.Created, Scope: 'local', Driver: n.Driver, EnableIPv6: !!n.EnableIPv6,
     IPAM: { Driver: n.IPAM.Driver, Options: n.IPAM.Options, Config: n.IPAM.Config.map((c) => ({ ...c })) },
     Internal: n.Internal, Attachable: n.Attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
     Containers: containers, Options: { ...n.Options }, Labels: { ...n.Labels },
@@ -69,7 +76,7 @@ export function inspectNetwork(n: NetworkRecord, withContainers = true): Record<
 export function endpointSettings(n: NetworkRecord, ep: EndpointRecord): Record<string, unknown> {
   const dnsNames = n.DnsEnabled ? dnsNamesOf(ep) : null;
   return {
-    IPAMConfig: ep.StaticIP ? { IPv4Address: ep.StaticIP } : null,
+    IPAMConfig: ep.StaticIP || ep.StaticIP6 ? { ...(ep.StaticIP ? { IPv4Address: ep.StaticIP } : {}), ...(ep.StaticIP6 ? { IPv6Address: ep.StaticIP6 } : {}) } : null,
     Links: null,
     Aliases: ep.Aliases.length ? [...ep.Aliases] : null,
     MacAddress: ep.MacAddress,
@@ -79,9 +86,9 @@ export function endpointSettings(n: NetworkRecord, ep: EndpointRecord): Record<s
     Gateway: n.Internal ? '' : ep.Gateway,
     IPAddress: ep.IPv4Address,
     IPPrefixLen: ep.PrefixLen,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    IPv6Gateway: n.Internal ? '' : ep.IPv6Gateway ?? '',
+    GlobalIPv6Address: ep.IPv6Address ?? '',
+    GlobalIPv6PrefixLen: ep.IPv6PrefixLen ?? 0,
     DNSNames: dnsNames,
   };
 }

@@ -31,6 +31,7 @@ import {
 import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
 import { addKeeper, keeperExists, plugVeth, removeKeeper } from './bridge-keeper';
 import { byBytes } from '../lib/compare';
+import { AddressPool6, resolvePool6Config } from './ipam6';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
 
@@ -38,7 +39,6 @@ export interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4
 
 /** What an endpoint may ask for that is not implemented here: refused with a clear error, never ignored. */
 export function checkEndpointSupport(cfg: EndpointConfig | undefined | null): void {
-  if (cfg?.IPAMConfig?.IPv6Address) throw notImplemented(`IPv6 addresses (--ip6 ${cfg.IPAMConfig.IPv6Address}) are not implemented: networks are IPv4 only`);
   if (cfg?.IPAMConfig?.LinkLocalIPs?.length) throw notImplemented(`link-local IPs (--link-local-ip ${cfg.IPAMConfig.LinkLocalIPs.join(', ')}) are not implemented`);
 }
 
@@ -103,6 +103,8 @@ const NETNS_PREFIX = 'dray-';
 export class NetworkService {
   private nets = new Map<string, NetworkRecord>();
   private pools = new Map<string, AddressPool>();
+  /** The IPv6 side of dual-stack networks. */
+  private pools6 = new Map<string, AddressPool6>();
   private ports = new PortBook();
   private netLock = new KeyedMutex();
   private ctrLock = new KeyedMutex();
@@ -134,6 +136,8 @@ export class NetworkService {
         this.nets.set(n.Id, n);
         const pool = this.poolOf(n);
         if (pool) this.pools.set(n.Id, pool);
+        const pool6 = pool6Of(n);
+        if (pool6) this.pools6.set(n.Id, pool6);
         for (const ep of Object.values(n.Endpoints)) for (const m of ep.PortMappings) this.ports.take(ep.ContainerId, m);
       } catch (e) {
         log.warn('skipping unreadable network record', { file: f, error: errorMessage(e) });
@@ -287,13 +291,15 @@ export class NetworkService {
     const driver = req.Driver || 'bridge';
     if (driver === 'host' || driver === 'null') throw forbidden(`only one instance of "${driver}" network is allowed`);
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
-    if (req.EnableIPv6) throw notImplemented('IPv6 networks are not supported');
     if ([...this.nets.values()].some((n) => n.Name === name)) throw conflict(`network with name ${name} already exists`);
     if (req.IPAM?.Driver && req.IPAM.Driver !== 'default') throw notFound(`plugin "${req.IPAM.Driver}" not found`);
     const configs = (req.IPAM?.Config ?? []).filter((c) => c && (c.Subnet || c.Gateway || c.IPRange || Object.keys(c.AuxiliaryAddresses ?? {}).length));
-    const v4 = configs.filter((c) => !(c.Subnet ?? '').includes(':'));
-    if (configs.length > v4.length) throw notImplemented('IPv6 subnets are not supported');
+    const isV6 = (c: { Subnet?: string; Gateway?: string }) => (c.Subnet ?? c.Gateway ?? '').includes(':');
+    const v4 = configs.filter((c) => !isV6(c));
+    const v6 = configs.filter(isV6);
     if (v4.length > 1) throw notImplemented('more than one IPv4 subnet per network is not supported');
+    if (v6.length > 1) throw notImplemented('more than one IPv6 subnet per network is not supported');
+    if (v6.length && !req.EnableIPv6) throw invalid(`IPv6 subnet ${v6[0].Subnet ?? v6[0].Gateway} given for a network without IPv6: add --ipv6`);
 
     const options = { ...(req.Options ?? {}) };
     const id = newId();
@@ -307,23 +313,27 @@ export class NetworkService {
     if (options[MTU_OPT] && !/^\d+$/.test(options[MTU_OPT])) throw invalid(`invalid MTU ${options[MTU_OPT]}`);
 
     const taken = [...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet));
-    const pool = resolvePoolConfig(v4[0] ?? {}, taken, defaultCandidates, v4[0]?.Subnet ? [] : hostRoutes());
+    const pool = resolvePoolConfig(v4[0] ?? {}, taken.filter((t) => !t.includes(':')), defaultCandidates, v4[0]?.Subnet ? [] : hostRoutes());
+    const pool6 = req.EnableIPv6 ? resolvePool6Config(v6[0] ?? {}, taken.filter((t) => t.includes(':'))) : undefined;
     const n = baseRecord(name, 'bridge', id);
     n.Internal = !!req.Internal;
     n.Attachable = !!req.Attachable;
     n.Labels = { ...(req.Labels ?? {}) };
     n.Options = options;
-    n.IPAM = { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: [pool] };
+    n.IPAM = { Driver: 'default', Options: req.IPAM?.Options ?? {}, Config: pool6 ? [pool, pool6] : [pool] };
+    if (pool6) n.EnableIPv6 = true;
     n.BridgeName = bridgeName;
     n.DnsEnabled = true;
     // Registered before the first await: a concurrent create of the same name or subnet sees it.
     this.nets.set(n.Id, n);
     this.pools.set(n.Id, this.poolOf(n)!);
+    if (pool6) this.pools6.set(n.Id, pool6Of(n)!);
     try {
       await this.save(n);
     } catch (e) {
       this.nets.delete(n.Id);
       this.pools.delete(n.Id);
+      this.pools6.delete(n.Id);
       throw e;
     }
     this.opts.events.publish('network', 'create', n.Id, { name: n.Name, type: n.Driver });
@@ -346,6 +356,7 @@ export class NetworkService {
     }
     this.nets.delete(n.Id);
     this.pools.delete(n.Id);
+    this.pools6.delete(n.Id);
     await this.save(n);
     this.opts.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
     if (journal) {
@@ -432,7 +443,7 @@ export class NetworkService {
    * namespace; for one that is not running only the checks run, and the caller records the
    * endpoint config for its next start.
    */
-  connect(ref: string, c: ConnectTarget, opts: { Aliases?: string[]; IPv4Address?: string; MacAddress?: string } = {}): Promise<Record<string, unknown>> {
+  connect(ref: string, c: ConnectTarget, opts: { Aliases?: string[]; IPv4Address?: string; IPv6Address?: string; MacAddress?: string } = {}): Promise<Record<string, unknown>> {
     return this.ctrLock.run(c.id, async () => {
       const net = this.get(ref);
       if (net.Driver !== 'bridge') throw forbidden('container cannot be disconnected from host network or connected to host network');
@@ -441,12 +452,14 @@ export class NetworkService {
         throw forbidden(`container sharing network namespace with another container or host cannot be connected to any other network`);
       }
       if (net.Endpoints[c.id]) throw forbidden(`endpoint with name ${stripSlash(c.name)} already exists in network ${net.Name}`);
-      const cfg: EndpointConfig = { Aliases: opts.Aliases, IPAMConfig: opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : undefined, MacAddress: opts.MacAddress };
+      const ipam = opts.IPv4Address || opts.IPv6Address ? { ...(opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : {}), ...(opts.IPv6Address ? { IPv6Address: opts.IPv6Address } : {}) } : undefined;
+      const cfg: EndpointConfig = { Aliases: opts.Aliases, IPAMConfig: ipam, MacAddress: opts.MacAddress };
       const existing = this.endpointsOf(c.id);
       const running = c.running ?? this.lookup?.(c.id)?.running ?? existing.length > 0;
       if (!running) {
         checkEndpointConfig(net, cfg);
-        return { IPAMConfig: opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : null, Aliases: opts.Aliases?.length ? opts.Aliases : null, NetworkID: net.Id };
+        if (opts.IPv6Address && !net.EnableIPv6) throw invalid(`user specified IPv6 address ${opts.IPv6Address} is supported only on networks with IPv6 (network create --ipv6)`);
+        return { IPAMConfig: ipam ?? null, Aliases: opts.Aliases?.length ? opts.Aliases : null, NetworkID: net.Id };
       }
       // A running container without our namespace runs in the host's, or another container's.
       const netns = existing[0]?.ep.Netns ?? NETNS_PREFIX + c.id.slice(0, 12);
@@ -510,12 +523,19 @@ export class NetworkService {
     if (net.Endpoints[c.id]) throw forbidden(`endpoint with name ${stripSlash(c.name)} already exists in network ${net.Name}`);
     const pool = this.pools.get(net.Id)!;
     const staticIp = cfg.IPAMConfig?.IPv4Address ?? '';
-    const ip = staticIp ? pool.reserve(staticIp) : pool.allocate();
+    const staticIp6 = cfg.IPAMConfig?.IPv6Address ?? '';
+    const pool6 = this.pools6.get(net.Id);
+    if (staticIp6 && !pool6) throw invalid(`user specified IPv6 address ${staticIp6} is supported only on networks with IPv6 (network create --ipv6)`);
+    // Both booked before anything awaits; the v6 one first, so a refused v4 address leaves nothing booked.
+    const ip6 = pool6 ? (staticIp6 ? pool6.reserve(staticIp6) : pool6.allocate()) : undefined;
+    let ip: string;
+    try { ip = staticIp ? pool.reserve(staticIp) : pool.allocate(); } catch (e) { pool6?.release(ip6); throw e; }
     const ep: EndpointRecord = {
       ContainerId: c.id, Name: stripSlash(c.name), EndpointID: randomBytes(32).toString('hex'), MacAddress: '',
       IPv4Address: ip, PrefixLen: pool.prefix, Gateway: net.IPAM.Config[0].Gateway, Interface: iface, Netns: netns,
       Aliases: [...new Set(cfg.Aliases ?? [])], StaticIP: staticIp, StaticMac: cfg.MacAddress ?? '',
       PortMappings: [], DnsServers: c.dns?.length ? [...c.dns] : null, DnsServerIps: [], DnsSearch: [],
+      ...(ip6 ? { IPv6Address: ip6, IPv6PrefixLen: pool6!.prefix, IPv6Gateway: net.IPAM.Config[1].Gateway, StaticIP6: staticIp6 } : {}),
     };
     net.Endpoints[c.id] = ep;
     return ep;
@@ -547,7 +567,7 @@ export class NetworkService {
       networks: {
         [key]: {
           interface_name: ep.Interface,
-          static_ips: [ep.IPv4Address],
+          static_ips: ep.IPv6Address ? [ep.IPv4Address, ep.IPv6Address] : [ep.IPv4Address],
           aliases: net.DnsEnabled ? dnsAliases(ep) : [],
           ...(ep.StaticMac ? { static_mac: ep.StaticMac } : {}),
         },
@@ -556,7 +576,7 @@ export class NetworkService {
         [key]: {
           name: key, id: net.Id, driver: 'bridge', network_interface: net.BridgeName,
           subnets: net.IPAM.Config.map((c) => ({ subnet: c.Subnet, gateway: c.Gateway })),
-          ipv6_enabled: false, internal: net.Internal, dns_enabled: net.DnsEnabled, options,
+          ipv6_enabled: !!net.EnableIPv6, internal: net.Internal, dns_enabled: net.DnsEnabled, options,
         },
       },
       port_mappings: ep.PortMappings.length ? toNetavarkPorts(ep.PortMappings) : null,
@@ -566,7 +586,7 @@ export class NetworkService {
 
   /** What netavark would only plug a veth for (see plugVeth and teardownEndpoint). */
   private isPlain(net: NetworkRecord, ep: EndpointRecord): boolean {
-    return !net.DnsEnabled && !net.Internal && !ep.PortMappings.length && keeperExists(net.Id);
+    return !net.DnsEnabled && !net.Internal && !net.EnableIPv6 && !ep.PortMappings.length && keeperExists(net.Id);
   }
 
   private async setupEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
@@ -617,9 +637,10 @@ export class NetworkService {
   /**
    * Takes down a bridge that a keeper holds and no container uses, with its NAT and isolation
    * rules. netavark undoes those only when the last endpoint leaves, so a throwaway endpoint is
-   * plugged in, the keeper removed, and the endpoint torn down by netavark. The endpoint is a bare
-   * veth (plugVeth): netavark's teardown needs only the interface to be there to see the bridge
-   * empty after it, and its setup would spend ~20 iptables runs re-checking rules about to go.
+   * plugged in, the keeper removed, and the endpoint torn down by netavark. On a network without
+   * DNS the endpoint is a bare veth (plugVeth): netavark's teardown needs only the interface to be
+   * there to see the bridge empty after it, and its setup would spend ~20 iptables runs
+   * re-checking rules about to go.
    */
   private releaseBridge(net: NetworkRecord, pool = this.pools.get(net.Id), interrupted = false): Promise<void> {
     return this.netLock.run(net.Id, async () => {
@@ -628,15 +649,22 @@ export class NetworkService {
       if (!keeperExists(net.Id) && !(interrupted && existsSync(`/sys/class/net/${net.BridgeName}`))) return;
       if (!existsSync(`/sys/class/net/${net.BridgeName}`) || !pool) { await removeKeeper(net.Id); return; }
       const ns = releaseNetns(net);
+      // netavark wants an address per subnet, the IPv6 one too (it panics on fewer).
+      const pool6 = net.EnableIPv6 ? this.pools6.get(net.Id) ?? pool6Of(net) : undefined;
       const ep: EndpointRecord = {
         ContainerId: net.Id, Name: 'dray-bridge-release', EndpointID: '', MacAddress: '', IPv4Address: pool.allocate(),
         PrefixLen: pool.prefix, Gateway: net.IPAM.Config[0].Gateway, Interface: 'eth0', Netns: ns, Aliases: [], StaticIP: '',
         StaticMac: '', PortMappings: [], DnsServers: null, DnsServerIps: [], DnsSearch: [],
+        ...(pool6 ? { IPv6Address: pool6.allocate(), IPv6PrefixLen: pool6.prefix, IPv6Gateway: net.IPAM.Config[1].Gateway } : {}),
       };
       try {
         await deleteNetns(ns);
         await createNetns(ns);
-        await plugVeth({ netns: ns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen, gateway: ep.Gateway });
+        // With DNS, netavark's teardown also takes the endpoint out of aardvark's config and stops
+        // aardvark with the last one: it fails on an endpoint its setup never added (and left
+        // aardvark running), so there the throwaway endpoint is netavark's own.
+        if (net.DnsEnabled || net.EnableIPv6) await this.driver.setup(netnsPath(ns), this.netavarkOptions(net, ep));
+        else await plugVeth({ netns: ns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen, gateway: ep.Gateway });
         await removeKeeper(net.Id);
         await this.driver.teardown(netnsPath(ns), this.netavarkOptions(net, ep));
       } catch (e) {
@@ -644,6 +672,7 @@ export class NetworkService {
         await removeKeeper(net.Id);
       } finally {
         pool.release(ep.IPv4Address);
+        pool6?.release(ep.IPv6Address);
         await deleteNetns(ns).catch(() => {});
       }
     });
@@ -653,6 +682,7 @@ export class NetworkService {
     if (teardown) await this.teardownEndpoint(net, ep);
     if (net.Endpoints[ep.ContainerId] === ep) delete net.Endpoints[ep.ContainerId];
     this.pools.get(net.Id)?.release(ep.IPv4Address);
+    this.pools6.get(net.Id)?.release(ep.IPv6Address);
     for (const m of ep.PortMappings) this.ports.drop(ep.ContainerId, m);
     if (this.nets.get(net.Id) === net) await this.save(net);
     if (announce) this.publish('disconnect', net, ep.ContainerId);
@@ -677,7 +707,7 @@ export class NetworkService {
       netnsPath: netnsPath(first.Netns),
       settings: networkSettings(made, c.exposedPorts ?? []),
       resolvConf: resolvConf(dnsIps, search, host, { dns: c.dns, dnsSearch: c.dnsSearch, dnsOptions: c.dnsOptions }),
-      hostsEntries: `${first.IPv4Address}\t${c.hostname}\n`,
+      hostsEntries: `${first.IPv4Address}\t${c.hostname}\n${first.IPv6Address ? `${first.IPv6Address}\t${c.hostname}\n` : ''}`,
     };
   }
 
@@ -737,4 +767,11 @@ function hostRoutes(): string[] {
 
 function untilCutoff(v: string): number {
   try { return timeOrDurationAgo(v); } catch { throw invalid(`invalid filter 'until=${v}'`); }
+}
+
+/** The IPv6 pool of a dual-stack network, rebuilt from its endpoints. */
+function pool6Of(n: NetworkRecord): AddressPool6 | undefined {
+  const cfg = n.EnableIPv6 ? n.IPAM.Config[1] : undefined;
+  if (!cfg) return undefined;
+  return new AddressPool6(cfg, Object.values(n.Endpoints).map((e) => e.IPv6Address ?? ''));
 }

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { invalid, systemError } from '../lib/errors';
+import { invalid, notImplemented, systemError } from '../lib/errors';
 import type { NetavarkPortMapping } from '../runtime/netavark';
 import { byBytes } from '../lib/compare';
 
@@ -109,10 +109,17 @@ export function portRequests(portBindings: Record<string, Binding[] | null | und
   return out;
 }
 
-/** '' for all IPv4 addresses; undefined for an IPv6 binding, which bridge networks here do not carry. */
+/**
+ * '' for all IPv4 addresses. Published ports are IPv4 only here: "::" (the IPv6 any address,
+ * which Docker's own inspect output lists beside 0.0.0.0 and clients send back) is skipped, and a
+ * particular IPv6 address is refused rather than dropped.
+ */
 function normaliseHostIp(ip: string | undefined): string | undefined {
   if (!ip || ip === '0.0.0.0') return '';
-  if (net.isIPv6(ip)) return undefined;
+  if (net.isIPv6(ip)) {
+    if (ip === '::') return undefined;
+    throw notImplemented(`publishing on the IPv6 address ${ip} is not implemented: published ports are IPv4 only`);
+  }
   if (!net.isIPv4(ip)) throw invalid(`invalid host IP address: ${ip}`);
   return ip;
 }

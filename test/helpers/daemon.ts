@@ -144,13 +144,18 @@ export class TestDaemon {
     return c.json.Id;
   }
 
-  conmonPids(): number[] {
+  conmonPids(): number[] { return this.pidsOf('/usr/bin/conmon'); }
+
+  /** aardvark-dns serving this daemon's networks (netavark starts it with the config under the exec root). */
+  aardvarkPids(): number[] { return this.pidsOf('/usr/lib/podman/aardvark-dns'); }
+
+  private pidsOf(program: string): number[] {
     const out: number[] = [];
     for (const p of readdirSync('/proc')) {
       if (!/^\d+$/.test(p)) continue;
       try {
         const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        if (cmd.startsWith('/usr/bin/conmon') && cmd.includes(this.execRoot)) out.push(Number(p));
+        if (cmd.startsWith(program) && cmd.includes(this.execRoot)) out.push(Number(p));
       } catch { /* gone */ }
     }
     return out;
@@ -203,6 +208,7 @@ export class TestDaemon {
     for (let i = 0; i < 20 && (this.conmonPids().length || this.cliWorkerPids().length); i++) await sleep(100);
     for (const pid of this.cliWorkerPids()) { leaks.push(`waiting CLI process ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const pid of this.conmonPids()) { leaks.push(`conmon ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of this.aardvarkPids()) { leaks.push(`aardvark-dns ${pid}`); try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const m of this.mounts()) {
       leaks.push(`mount ${m}`);
       spawnSync('umount', ['-l', m.split(' ')[1]]);

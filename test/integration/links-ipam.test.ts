@@ -99,20 +99,25 @@ test('a --rm container whose start fails on its network is removed (the client w
   ok(['network', 'rm', 'tinynet']);
 });
 
-test('what is not implemented says so: IPv6 networks and addresses, link-local IPs (nothing is created)', async () => {
-  const v6 = d.docker(['network', 'create', '--ipv6', '--subnet', 'fd00:1::/64', 'v6net']);
-  assert.equal(v6.code, 1);
-  assert.match(v6.stderr, /IPv6 networks are not supported/);
+test('link-local IPs are not implemented and say so; an IPv6 address on a network without IPv6 is refused (nothing is created)', async () => {
   ok(['network', 'create', 'v4only']);
-  for (const [flags, re] of [[['--ip6', 'fd00::5'], /IPv6 addresses \(--ip6 fd00::5\) are not implemented/], [['--link-local-ip', '169.254.1.1'], /link-local IPs .* are not implemented/]] as const) {
+  for (const [flags, code, re] of [
+    [['--link-local-ip', '169.254.1.1'], 125, /link-local IPs .* are not implemented/],
+    [['--ip6', 'fd00::5'], 125, /user specified IPv6 address fd00::5 is supported only on networks with IPv6/],
+  ] as const) {
     const r = d.docker(['run', '--rm', '--network', 'v4only', ...flags, 'busybox', 'true']);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, code, r.stderr);
     assert.match(r.stderr, re);
   }
   const c = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '60'] });
   const conn = await d.api('POST', '/networks/v4only/connect', { Container: c.json.Id, EndpointConfig: { IPAMConfig: { IPv6Address: 'fd00::7' } } });
-  assert.equal(conn.status, 501);
+  assert.equal(conn.status, 400, conn.body.toString());
+  const ll = await d.api('POST', '/networks/v4only/connect', { Container: c.json.Id, EndpointConfig: { IPAMConfig: { LinkLocalIPs: ['169.254.3.3'] } } });
+  assert.equal(ll.status, 501);
   await d.api('DELETE', `/containers/${c.json.Id}`);
   assert.equal((await d.api('GET', '/containers/json?all=1')).json.length, 0);
+  const v6 = d.docker(['network', 'create', '--subnet', 'fd00:1::/64', 'v6net']);
+  assert.equal(v6.code, 1);
+  assert.match(v6.stderr, /IPv6 subnet fd00:1::\/64 given for a network without IPv6: add --ipv6/);
   ok(['network', 'rm', 'v4only']);
 });

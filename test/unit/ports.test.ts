@@ -17,7 +17,8 @@ test('parsePublishSpec: every -p form', () => {
   assert.throws(() => parsePublishSpec('70000:80'), /invalid hostPort/);
 });
 
-test('portRequests: bindings, -P for the rest of the exposed ports, IPv6 bindings skipped', () => {
+test('portRequests: bindings, -P for the rest of the exposed ports, the IPv6 any address skipped, a particular IPv6 address refused', () => {
+  assert.throws(() => portRequests({ '80/tcp': [{ HostIp: '::1', HostPort: '8080' }] }, false, []), /publishing on the IPv6 address ::1 is not implemented/);
   const reqs = portRequests({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }, { HostIp: '::', HostPort: '8080' }], '53/udp': [{ HostPort: '' }] }, true, ['80/tcp', '443/tcp']);
   assert.deepEqual(reqs, [
     { hostIp: '', hostPortFrom: 8080, hostPortTo: 8080, containerPort: 80, protocol: 'tcp' },
