@@ -668,7 +668,18 @@ export class ContainerService {
    */
   private async remappedNetSysctls(c: ContainerRecord, spec: ReturnType<typeof buildSpec>): Promise<void> {
     const netns = spec.linux.namespaces.find((n) => n.type === 'network')?.path;
-    if (!c.Dray.idmap || !netns || !spec.linux.sysctl) return;
+    if (!c.Dray.idmap || !spec.linux.sysctl) return;
+    if (!netns) {
+      // A namespace of its own (--network none) is the container's user namespace's, and its
+      // runtime writes the sysctls there: Docker's default ping range names every host group,
+      // which that namespace cannot, so it becomes every group the container has.
+      const ping = 'net.ipv4.ping_group_range';
+      if (spec.linux.sysctl[ping] === '0 2147483647' && !c.HostConfig.Sysctls?.[ping]) {
+        const size = c.Dray.idmap.gids.reduce((n, m) => Math.max(n, m.containerID + m.size), 0);
+        spec.linux.sysctl[ping] = `0 ${size - 1}`;
+      }
+      return;
+    }
     const net: Record<string, string> = {};
     for (const [k, v] of Object.entries(spec.linux.sysctl)) if (k.startsWith('net.')) { net[k] = v; delete spec.linux.sysctl[k]; }
     if (!Object.keys(spec.linux.sysctl).length) delete spec.linux.sysctl;

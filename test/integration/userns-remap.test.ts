@@ -87,6 +87,11 @@ test('files the container makes in a bind mount and a named volume belong to the
   ok(d.docker(['volume', 'rm', vol]));
 });
 
+test('a network namespace of its own (--network none) takes the default sysctls within the mapping', () => {
+  const out = ok(d.docker(['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start; id -u']));
+  assert.deepEqual(out.trim().split(/\s+/), ['0', '65535', '0', '0']);
+});
+
 test('--userns=host runs with the host root', () => {
   const out = ok(d.docker(['run', '--rm', '--userns=host', '-v', `${binds}:/b`, 'busybox', 'sh', '-c', 'cat /proc/self/uid_map; touch /b/from-host-ns']));
   assert.deepEqual(out.trim().split(/\s+/), ['0', '0', '4294967295']);
