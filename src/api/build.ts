@@ -90,6 +90,8 @@ function options(q: URLSearchParams): BuildOptions & { quiet: boolean } {
     target: q.get('target') || undefined,
     platform: q.get('platform') || undefined,
     explainCache: qBool(q, 'explaincache'),
+    // Dray extension (dray build --progress=plain): BuildKit's plain progress lines in the stream.
+    progress: q.get('progress') === 'plain' ? 'plain' : undefined,
     quiet: qBool(q, 'q'),
   };
 }
@@ -122,15 +124,17 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     try {
-      const image = await new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets }).build();
+      const builder = new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
+      const image = await builder.build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
       if (o.quiet) write({ stream: `${image.id}\n` });
-      stream(`Successfully built ${shortId(image.id)}\n`);
+      if (!o.progress) stream(`Successfully built ${shortId(image.id)}\n`);
       for (const t of o.tags) {
         await engine.images.tag(image.id, t);
-        stream(`Successfully tagged ${t}\n`);
+        if (!o.progress) stream(`Successfully tagged ${t}\n`);
       }
+      if (o.progress) stream(builder.plainExport(image.id, o.tags));
     } catch (e) {
       const message = errorMessage(e);
       if (!abort.signal.aborted) write({ errorDetail: { message }, error: message });

@@ -10,7 +10,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ContainerConfig, Image } from '../engine/types';
 import { hostArch } from '../engine/images';
 import { lexWords, parseKeyValues, parsePortSpecs } from '../engine/changes';
-import { invalid, isKind, notImplemented, systemError } from '../lib/errors';
+import { invalid, isKind, notImplemented, systemError, errorMessage } from '../lib/errors';
+import { PlainCounter, PlainStage, plainVertex } from './progress-plain';
 import { shortId } from '../lib/ids';
 import { resolveUser } from '../runtime/user';
 import { resolveInRoot } from '../lib/root-path';
@@ -44,6 +45,8 @@ export interface BuildOptions {
   explainCache: boolean;
   /** X-Registry-Config: credentials per registry for FROM images to pull. */
   registryAuth?: Record<string, AuthConfig>;
+  /** 'plain': BuildKit's plain progress lines instead of the legacy builder's text (progress-plain.ts). */
+  progress?: 'plain';
 }
 
 /** What builds share beyond the step cache: cache mounts, and this build's secrets. */
@@ -110,8 +113,14 @@ export class Builder {
   private limit = 1;
   private needed: Stage[] = [];
   private firstStep = new Map<number, number>();
+  private plain?: PlainCounter;
 
   async build(): Promise<Image> {
+    if (this.o.progress === 'plain') {
+      this.plain = new PlainCounter();
+      this.out.stream(plainVertex(this.plain, `[internal] load build definition from ${this.ctx.dockerfileName}`, [`transferring dockerfile: ${Buffer.byteLength(this.ctx.dockerfile)}B done`]));
+      this.out.stream(plainVertex(this.plain, '[internal] load build context', ['transferring context: done']));
+    }
     const df = parseDockerfile(this.ctx.dockerfile, this.ctx.dockerfileName);
     this.df = df;
     checkPlatform(this.o.platform);
@@ -154,7 +163,7 @@ export class Builder {
       this.pump();
       for (const s of needed) {
         const t = this.startStage(s);
-        t.sink.goLive((e) => ('text' in e ? this.out.stream(e.text) : this.out.progress?.(e.progress)));
+        if (!this.plain) t.sink.goLive((e) => ('text' in e ? this.out.stream(e.text) : this.out.progress?.(e.progress)));
         last = await t.done;
       }
       return last;
@@ -173,11 +182,15 @@ export class Builder {
     const onClient = () => abort.abort();
     this.out.signal.addEventListener('abort', onClient, { once: true });
     const sink = new StageSink();
+    // Plain progress numbers every line by its step: each stage's lines go out as they come.
+    const plain = this.plain ? new PlainStage((t) => this.out.stream(t), this.plain, this.needed.length > 1 ? (s.name ?? `stage-${s.index}`) : '', 1 + s.instructions.length) : undefined;
+    if (plain) sink.goLive((e) => ('text' in e ? plain.write(e.text) : this.out.progress?.(e.progress)));
     this.running++;
     const task: StageTask = { stage: s, sink, abort, finished: false, done: undefined as unknown as Promise<Image | undefined> };
     task.done = stageRun.run({ sink, signal: abort.signal, stage: s.index, step: this.firstStep.get(s.index) ?? 0 }, () => this.runStage(s))
-      .then((img) => { this.stageImages.set(s.index, img); return img; })
+      .then((img) => { this.stageImages.set(s.index, img); plain?.close(); return img; })
       .catch((e) => {
+        plain?.close(errorMessage(e), abort.signal.aborted && !this.out.signal.aborted);
         // Stages listed after a failed one would never be shown: stop them.
         const pos = this.needed.indexOf(s);
         for (const t of this.stageTasks.values()) if (this.needed.indexOf(t.stage) > pos) t.abort.abort();
@@ -204,6 +217,13 @@ export class Builder {
       const ready = deps.every((i) => { const t = this.stageTasks.get(i); return t?.finished && this.stageImages.has(i); });
       if (ready && !this.out.signal.aborted && ![...this.stageTasks.values()].some((t) => t.abort.signal.aborted)) this.startStage(s);
     }
+  }
+
+  /** Plain progress: the closing step, as BuildKit's exporter prints it. */
+  plainExport(imageId: string, tags: string[]): string {
+    if (!this.plain) return '';
+    const full = (t: string) => (t.split('/').length === 1 ? `docker.io/library/${t}` : /^[^/]*[.:]|^localhost\//.test(t) ? t : `docker.io/${t}`);
+    return plainVertex(this.plain, 'exporting to image', ['exporting layers done', `writing image ${imageId} done`, ...tags.map((t) => `naming to ${full(t)} done`)]);
   }
 
   private targetStage(df: Dockerfile): Stage {

@@ -435,3 +435,28 @@ test('independent stages run side by side; the output reads as one stage after a
   assert.ok(Date.now() - t1 < 10_000, 'the sleeping stage was stopped');
   await noLeftovers();
 });
+
+test('dray build --progress=plain prints BuildKit-style numbered steps with timings on stderr', async () => {
+  const ctx = path.join(work, 'plain');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox AS a\nRUN echo "from a" && sleep 0.3\nFROM busybox AS b\nRUN echo "from b"\nFROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\nRUN false\n');
+  const failed = d.dray(['build', '--progress=plain', '--network', 'none', ctx]);
+  assert.equal(failed.code, 1);
+  assert.equal(failed.stdout, '');
+  assert.match(failed.stderr, /^#1 \[internal\] load build definition from Dockerfile\n#1 transferring dockerfile: \d+B done\n#1 DONE 0.0s\n\n/);
+  // Stages side by side: their lines interleave, each numbered by its step.
+  for (const [stage, cmd] of [['a', 'echo "from a" && sleep 0.3'], ['b', 'echo "from b"']]) {
+    const n = new RegExp(`\\n#(\\d+) \\[${stage} 2\\/2\\] RUN ${cmd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n`).exec(failed.stderr)?.[1];
+    assert.ok(n, `no step line for ${stage}: ${failed.stderr}`);
+    assert.match(failed.stderr, new RegExp(`\\n#${n} \\d+\\.\\d{3} from ${stage}\\n`));
+    assert.match(failed.stderr, new RegExp(`\\n#${n} DONE \\d+\\.\\ds\\n`));
+  }
+  assert.match(failed.stderr, /\n#(\d+) \[stage-2 4\/4\] RUN false\n#\1 ERROR: The command '\/bin\/sh -c false' returned a non-zero code: 1\n/);
+  assert.doesNotMatch(failed.stderr, /Step \d|Running in|Removing intermediate/);
+  writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox AS a\nRUN echo "from a" && sleep 0.3\nFROM busybox\nCOPY --from=a /etc/passwd /a\n');
+  const ok = d.dray(['build', '--progress=plain', '--network', 'none', '-t', 'plain:1', ctx]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /\n#(\d+) \[a 2\/2\] RUN echo "from a" && sleep 0.3\n#\1 CACHED\n/);
+  assert.match(ok.stderr, /\n#(\d+) exporting to image\n#\1 exporting layers done\n#\1 writing image sha256:[0-9a-f]{64} done\n#\1 naming to docker.io\/library\/plain:1 done\n#\1 DONE 0.0s\n\n$/);
+  await noLeftovers();
+});

@@ -132,6 +132,7 @@ const buildFlags: FlagDef[] = [
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
+  strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
@@ -203,9 +204,13 @@ export const build: Command = {
   args: { exact: 1 },
   async run(ctx, f, args) {
     const specified = args[0];
-    const quiet = !!f.quiet;
-    const progBuff = quiet ? new TextSink() : process.stdout;
-    const buildBuff = quiet ? new TextSink() : process.stdout;
+    const progressMode = String(f.progress ?? 'auto');
+    if (!['auto', 'plain', 'tty', 'quiet'].includes(progressMode)) throw new StatusError(1, `invalid progress mode "${progressMode}": dray build knows auto, plain, tty and quiet (rawjson is not implemented)`);
+    const quiet = !!f.quiet || progressMode === 'quiet';
+    // plain: BuildKit's numbered lines on stderr, as docker buildx prints them; no upload line.
+    const plain = progressMode === 'plain' && !quiet;
+    const progBuff = quiet || plain ? new TextSink() : process.stdout;
+    const buildBuff = quiet ? new TextSink() : plain ? process.stderr : process.stdout;
     const dockerfileFromStdin = f.file === '-';
     if (f.iidfile) {
       try { await fsp.rm(f.iidfile); } catch (e: any) { if (e?.code !== 'ENOENT') throw new StatusError(1, `Removing image ID file: ${e.message}`); }
@@ -256,6 +261,7 @@ export const build: Command = {
       labels: labelsMap(f.label),
       platform: f.platform ? String(f.platform).toLowerCase() : undefined,
       explaincache: f['explain-cache'] || undefined,
+      progress: plain ? 'plain' : undefined,
     };
     if (f.ssh.length) throw new StatusError(1, 'dray build --ssh is not implemented (no SSH agent forwarding in Dray)');
     const secrets = await readSecrets(f.secret as SecretSpec[]);
