@@ -171,17 +171,28 @@ test('the page renders the container list', async () => {
   assert.equal(await row.getAttribute('data-state'), 'running');
   assert.equal(await row.getAttribute('data-id'), id);
   await page.locator('.live[data-live="live"]').waitFor({ timeout: 5000 });
-  // Controls carry accessible names.
+  // Controls carry accessible names, and the keyboard reaches them: Tab to Pause, Enter, then Enter on Unpause.
   assert.equal(await page.getByRole('button', { name: 'Stop dash-pre' }).count(), 1);
+  const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.textContent ?? '');
+  for (let i = 0; i < 80 && (await focused()) !== 'Pause dash-pre'; i++) await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'Pause dash-pre', 'Tab reaches the row\'s buttons');
+  await page.keyboard.press('Enter');
+  await until(async () => (await inspect(id)).State.Status === 'paused', 'paused from the keyboard');
+  await page.getByRole('button', { name: 'Unpause dash-pre' }).waitFor({ timeout: 2000 });
+  await page.getByRole('button', { name: 'Unpause dash-pre' }).focus();
+  await page.keyboard.press('Enter');
+  await until(async () => (await inspect(id)).State.Status === 'running', 'unpaused from the keyboard');
   console.log(`# dashboard: page with its container list shown in ${loadMs} ms`);
 });
 
 test('a container started from the CLI appears within a second, with no polling; stopping it from the page stops it', async () => {
+  await sleep(500); // the previous test's last events settle
   let listRequests = 0;
-  const onReq = (r: import('playwright-core').Request) => { if (r.url().includes('/api/engine/containers/json')) listRequests++; };
+  const seen: string[] = [];
+  const onReq = (r: import('playwright-core').Request) => { seen.push(r.url()); if (r.url().includes('/api/engine/containers/json')) listRequests++; };
   page.on('request', onReq);
   await sleep(1500);
-  assert.equal(listRequests, 0, 'an idle page sends no list requests');
+  assert.equal(listRequests, 0, `an idle page sends no list requests: ${seen.join(', ')}`);
   const r = await drayAsync(['run', '-d', '--name', 'dash-live', 'busybox', ...chatty]);
   assert.equal(r.code, 0, r.stderr);
   const ran = Date.now();
@@ -212,6 +223,17 @@ test('a compose-labelled container shows in its project group', async () => {
   const link = group.locator('tr[data-name="shop-web-1"] a[href^="http://127.0.0.1:"]');
   await link.waitFor({ timeout: 2000 });
   await shot('containers');
+  // A phone's width: nothing wider than the screen (tables scroll inside their panels).
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'the page fits 390 px');
+  await shot('containers-phone');
+  await page.setViewportSize({ width: 1280, height: 720 });
+  // Multi-select: the whole project, removed at once.
+  await page.getByRole('checkbox', { name: 'Select all of project shop' }).check();
+  await page.getByRole('button', { name: 'Remove selected' }).click();
+  await group.waitFor({ state: 'detached', timeout: 5000 });
+  const left = await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['com.docker.compose.project=shop'] }))}`);
+  assert.deepEqual(left.json, []);
 });
 
 test('the container page streams logs (stdout and stderr apart) and live CPU and memory', async () => {

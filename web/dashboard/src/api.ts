@@ -63,7 +63,6 @@ class EventHub {
   private listeners = new Set<Listener>();
   private resyncs = new Set<() => void>();
   private stateListeners = new Set<(s: LiveState) => void>();
-  private everOpen = false;
   state: LiveState = 'connecting';
   /** Events since the page opened, newest last (bounded). */
   readonly recent: EngineEvent[] = [];
@@ -73,9 +72,9 @@ class EventHub {
     const es = new EventSource('/api/events');
     this.source = es;
     es.onopen = () => {
-      // After a break, what happened meanwhile is unknown: views fetch afresh.
-      if (this.everOpen) for (const f of this.resyncs) f();
-      this.everOpen = true;
+      // What happened before the stream was open (a view's first fetch may be older than it, or
+      // the stream broke) is unknown: views fetch afresh once it is.
+      for (const f of this.resyncs) f();
       this.setState('live');
     };
     es.onerror = () => this.setState(es.readyState === EventSource.CLOSED ? 'down' : 'connecting');

@@ -26,7 +26,11 @@ function useHash(): string {
 
 function useLive(): LiveState {
   const [s, setS] = useState<LiveState>(hub.state);
-  useEffect(() => hub.onState(setS), []);
+  useEffect(() => {
+    const off = hub.onState(setS);
+    setS(hub.state); // it may have changed between the first render and this subscription
+    return off;
+  }, []);
   return s;
 }
 

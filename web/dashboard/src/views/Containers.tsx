@@ -72,6 +72,39 @@ export function ContainerActions({ id, name, state, onRemoved }: { id: string; n
   );
 }
 
+/** One action on many containers, four at a time; errors are collected into one message. */
+async function bulk(ids: string[], method: 'POST' | 'DELETE', path: (id: string) => string): Promise<void> {
+  const errors: string[] = [];
+  const queue = ids.slice();
+  await Promise.all(Array.from({ length: Math.min(4, queue.length) }, async () => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      try { await act(method, path(encodeURIComponent(id))); } catch (e) { errors.push((e as Error).message); }
+    }
+  }));
+  if (errors.length) toastError(new Error(errors.length === 1 ? errors[0] : `${errors.length} failed: ${errors[0]}`));
+}
+
+function BulkBar({ selected, list, clear }: { selected: Set<string>; list: Map<string, ContainerSummary>; clear: () => void }) {
+  const ids = [...selected].filter((id) => list.has(id));
+  const [busy, setBusy] = useState(false);
+  const run = async (method: 'POST' | 'DELETE', path: (id: string) => string, after?: () => void) => {
+    setBusy(true);
+    try { await bulk(ids, method, path); after?.(); } finally { setBusy(false); }
+  };
+  const n = ids.length;
+  const off = busy || n === 0;
+  return (
+    <div class="toolbar" role="group" aria-label="Actions on the selected containers">
+      <span class="muted" aria-live="polite">{n} selected</span>
+      <button disabled={off} onClick={() => run('POST', (id) => `/containers/${id}/start`)}>Start selected</button>
+      <button disabled={off} onClick={() => run('POST', (id) => `/containers/${id}/stop`)}>Stop selected</button>
+      <button disabled={off} onClick={() => run('POST', (id) => `/containers/${id}/restart`)}>Restart selected</button>
+      <button class="danger" disabled={off} onClick={() => { if (confirm(`Remove ${n} container${n === 1 ? '' : 's'} (running ones are killed)?`)) void run('DELETE', (id) => `/containers/${id}?force=1`, clear); }}>Remove selected</button>
+      {n > 0 && <button disabled={busy} onClick={clear}>Clear selection</button>}
+    </div>
+  );
+}
+
 /** Seconds in Docker's "Up 5 minutes" wording (go-units HumanDuration), roughly. */
 function statusSeconds(status: string): number | undefined {
   const m = /^Up (.+?)(?: \(|$)/.exec(status);
@@ -122,7 +155,9 @@ function useContainers(): { list?: Map<string, ContainerSummary>; error?: string
     const pending = new Set<string>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let full = false;
-    const loadAll = async () => {
+    let loading: Promise<void> | undefined;
+    const loadAll = () => (loading = fetchAll().finally(() => { loading = undefined; }));
+    const fetchAll = async () => {
       try {
         const all = await get<ContainerSummary[]>('/containers/json?all=1', ac.signal);
         const at = Date.now();
@@ -133,6 +168,8 @@ function useContainers(): { list?: Map<string, ContainerSummary>; error?: string
     };
     const flush = async () => {
       timer = undefined;
+      // A full list in flight could land after this one and undo it: wait for it first.
+      if (loading) await loading.catch(() => {});
       if (full) { full = false; pending.clear(); return loadAll(); }
       const ids = [...pending];
       pending.clear();
@@ -167,6 +204,12 @@ export function Containers() {
   const [filter, setFilter] = useState('');
   const [showAll, setShowAll] = useState(true);
   const now = useClock(1000); // the uptimes' clock: no request
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const toggle = (ids: string[], on: boolean) => setSelected((old) => {
+    const m = new Set(old);
+    for (const id of ids) { if (on) m.add(id); else m.delete(id); }
+    return m;
+  });
   if (error && !list) return <p role="alert">Could not list containers: {error}</p>;
   if (!list) return <p class="muted">Loading…</p>;
   const f = filter.trim().toLowerCase();
@@ -189,18 +232,24 @@ export function Containers() {
         <input type="search" placeholder="Filter by name, image or project" aria-label="Filter containers" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
         <label><input type="checkbox" checked={showAll} onChange={(e) => setShowAll((e.target as HTMLInputElement).checked)} /> Show stopped</label>
       </div>
+      <BulkBar selected={selected} list={list} clear={() => setSelected(new Set())} />
       {!rows.length && <div class="panel"><p class="empty">No containers{f ? ' match' : ''}.</p></div>}
-      {order.map((p) => (
+      {order.map((p) => {
+        const ids = groups.get(p)!.map((c) => c.Id);
+        const all = ids.every((id) => selected.has(id));
+        const label = p ? `project ${p}` : 'standalone containers';
+        return (
         <section class="panel" key={p || '-'} data-project={p || undefined} aria-label={p ? `Compose project ${p}` : 'Standalone containers'}>
           <h2>{p ? <>Compose project <strong>{p}</strong></> : 'Standalone containers'} <span class="count">{groups.get(p)!.length}</span></h2>
           <table>
-            <thead><tr><th>Name</th><th>Image</th><th>State</th><th>Health</th><th>Ports</th><th class="hide-narrow">Uptime</th><th>Actions</th></tr></thead>
+            <thead><tr><th class="sel"><input type="checkbox" checked={all} aria-label={`Select all of ${label}`} onChange={(e) => toggle(ids, (e.target as HTMLInputElement).checked)} /></th><th>Name</th><th>Image</th><th>State</th><th>Health</th><th>Ports</th><th class="hide-narrow">Uptime</th><th>Actions</th></tr></thead>
             <tbody>
               {groups.get(p)!.map((c) => {
                 const name = nameOf(c);
                 const h = health(c.Status);
                 return (
                   <tr key={c.Id} data-id={c.Id} data-name={name} data-state={c.State}>
+                    <td class="sel"><input type="checkbox" checked={selected.has(c.Id)} aria-label={`Select ${name}`} onChange={(e) => toggle([c.Id], (e.target as HTMLInputElement).checked)} /></td>
                     <td><a href={`#/container/${encodeURIComponent(c.Id)}`}>{name}</a>{p && c.Labels?.[SERVICE] && <span class="muted"> · {c.Labels[SERVICE]}</span>}</td>
                     <td class="wrap">{c.Image}</td>
                     <td><span class={`badge s-${c.State}`}>{c.State}</span></td>
@@ -214,7 +263,8 @@ export function Containers() {
             </tbody>
           </table>
         </section>
-      ))}
+        );
+      })}
     </>
   );
 }
