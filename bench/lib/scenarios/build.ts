@@ -68,14 +68,58 @@ export async function removeAllButBusybox(e: Engine): Promise<void> {
 }
 
 /** One timed `DOCKER_BUILDKIT=0 docker build -q [flags] -t bench-build .` in the context dir: ms and image id. */
-async function build(e: Engine, flags: string[]): Promise<{ ms: number; id: string }> {
+async function build(e: Engine, flags: string[], dir = BUILD_CTX): Promise<{ ms: number; id: string }> {
   const args = ['build', '-q', ...flags, '-t', BUILD_TAG, '.'];
   const what = `docker CLI → ${e.side}: build ${flags.join(' ')}`.trimEnd();
-  const r = await e.docker(args, { cwd: BUILD_CTX, env: { ...dockerEnv(e.host), DOCKER_BUILDKIT: '0' }, timeoutMs: 300_000 });
+  const r = await e.docker(args, { cwd: dir, env: { ...dockerEnv(e.host), DOCKER_BUILDKIT: '0' }, timeoutMs: 300_000 });
   const ms = await timed(Promise.resolve(r), what);
   const id = /sha256:[0-9a-f]{64}/.exec(r.stdout)?.[0];
   if (!id) throw new Error(`${what}: -q printed no image id: ${r.stdout.trim().slice(0, 200)}`);
   return { ms, id };
+}
+
+// A dependency install through a cache mount (RUN --mount=type=cache): each requirement is
+// "downloaded" (2 MB from /dev/urandom and 0.1 s) into the cache unless it is there, then copied
+// into the image. The first build installs N; the timed one adds one requirement, so its RUN runs
+// again and downloads only the new one. Docker's legacy builder has no RUN --mount (it needs
+// BuildKit): the Docker side is n/a until a BuildKit client drives it.
+const CM_CTX = path.join(CLI_DIR, 'build-cachemount-ctx');
+const CM_REQS = 10;
+const CM_DOCKERFILE = `FROM busybox
+COPY reqs.txt /reqs.txt
+RUN --mount=type=cache,target=/cache mkdir -p /deps && for r in $(cat /reqs.txt); do if [ ! -f /cache/$r ]; then head -c 2000000 /dev/urandom > /cache/$r && sleep 0.1; fi; cp /cache/$r /deps/; done
+`;
+
+async function cacheMountRows(ctx: Parameters<Scenario['run']>[0]): Promise<ReturnType<typeof newRow>[]> {
+  const first = newRow('build-cachemount-first', '  (info) build with a cache mount, first install', 'ms');
+  const added = newRow('build-cachemount-added', 'build with a cache mount, one requirement added', 'ms');
+  added.note = `RUN --mount=type=cache: ${CM_REQS} requirements of 2 MB "downloaded" (0.1 s each) into the cache, then one more; the second build's RUN fetches only the new one. Docker's legacy builder has no RUN --mount: the Docker side waits for a BuildKit client`;
+  mkdirSync(CM_CTX, { recursive: true });
+  writeFileSync(path.join(CM_CTX, 'Dockerfile'), CM_DOCKERFILE);
+  const reqs = (n: number, tag: string) => writeFileSync(path.join(CM_CTX, 'reqs.txt'), Array.from({ length: n }, (_, i) => `req-${tag}-${i}`).join('\n') + '\n');
+  const dray = ctx.engines.filter((e) => e.side === 'dray');
+  try {
+    for (let i = 0; i < reps(ctx, 3, 1); i++) {
+      for (const e of dray) {
+        await removeAllButBusybox(e);
+        const tag = `${i}-${process.hrtime.bigint()}`;
+        reqs(CM_REQS, tag);
+        const a = await build(e, [], CM_CTX);
+        reqs(CM_REQS + 1, tag);
+        const b = await build(e, [], CM_CTX);
+        (first.samples.dray ??= []).push(a.ms);
+        (added.samples.dray ??= []).push(b.ms);
+      }
+    }
+  } finally {
+    for (const e of dray) {
+      await removeAllButBusybox(e).catch(() => {});
+      await e.api('POST', '/build/prune', undefined, 60_000).catch(() => {});
+    }
+    rmSync(CM_CTX, { recursive: true, force: true });
+  }
+  if (ctx.engines.some((e) => e.side === 'docker')) for (const r of [first, added]) { r.errors ??= {}; r.errors.docker = 'n/a: the legacy builder has no RUN --mount (needs BuildKit)'; }
+  return [first, added];
 }
 
 export const buildScenario: Scenario = {
@@ -124,6 +168,6 @@ export const buildScenario: Scenario = {
       for (const e of ctx.engines) await removeAllButBusybox(e).catch((err) => ctx.log(`  ${e.title}: clean-up of build images: ${(err as Error).message}`));
       rmSync(BUILD_CTX, { recursive: true, force: true });
     }
-    return [cold, cached, incr, nonet];
+    return [cold, cached, incr, nonet, ...await cacheMountRows(ctx)];
   },
 };
