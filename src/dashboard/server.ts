@@ -46,6 +46,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
 
 /** Event streams open at once (each holds a socket and a subscription). */
 const MAX_EVENT_STREAMS = 64;
+/** Bytes of events queued for a page that does not read them. */
+const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 20_000;
 /** Past events the timeline shows on opening (the engine keeps a ring of 2048). */
 const HISTORY = 500;
@@ -312,7 +314,12 @@ export class Dashboard {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no', ...SECURITY_HEADERS });
     res.write('retry: 1000\n: connected\n\n');
     this.streams.add(res);
-    const send = (e: EngineEvent) => { res.write(`data: ${JSON.stringify(e)}\n\n`); };
+    // A page that stops reading is dropped rather than buffered for without end: its EventSource
+    // reconnects and the page fetches afresh.
+    const send = (e: EngineEvent) => {
+      if (res.writableLength > MAX_BUFFERED) { res.destroy(); return; }
+      res.write(`data: ${JSON.stringify(e)}\n\n`);
+    };
     const unsubscribe = this.deps.events.subscribe(send);
     const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
     beat.unref();

@@ -98,6 +98,12 @@ test('dray dashboard prints the URL with its token first, the same at each call'
   assert.equal(again.stdout.split('\n')[0], url);
   const api = await d.api('GET', '/dray/dashboard');
   assert.equal(api.json.URL, url);
+  // Without a desktop there is no browser to open: the URL still comes first, and a word on stderr.
+  const env = { DISPLAY: '', WAYLAND_DISPLAY: '' };
+  const plain = d.dray(['dashboard'], undefined, { env });
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, `${url}\n`);
+  assert.match(plain.stderr, /No browser to open here/);
 });
 
 test('no request without the token or its cookie is answered', async () => {
