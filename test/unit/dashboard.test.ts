@@ -3,7 +3,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import * as https from 'node:https';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Router } from '../../src/api/router';
 import { dispatch } from '../../src/api/server';
@@ -142,4 +144,21 @@ test('engine events reach the page on one server-sent-events stream', async () =
   assert.equal(e.Actor.Attributes.name, 'web');
   const history = JSON.parse((await req(u, 'GET', '/api/events/history', { Cookie: jar })).body);
   assert.deepEqual(history.map((h: any) => h.Action), ['start', 'die']);
+});
+
+test('with TLS configured: https, and the cookie is Secure', async (t) => {
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) { t.skip(`openssl: ${r.stderr}`); return; }
+  const { dash } = make({ ...defaultDashboardConfig(), tlsCert: cert, tlsKey: key });
+  const u = new URL(await dash.url());
+  assert.equal(u.protocol, 'https:');
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const q = https.get({ host: u.hostname, port: u.port, path: `/?token=${u.searchParams.get('token')}`, ca: readFileSync(cert) }, resolve);
+    q.on('error', reject);
+  });
+  res.resume();
+  assert.equal(res.statusCode, 303);
+  assert.match(String(res.headers['set-cookie']), /; Secure/);
 });
