@@ -108,20 +108,31 @@ test('RUN --mount=type=bind: the context, a file of it, another stage; rw writes
     'RUN --mount=type=bind,source=data/f.txt,target=rel.txt cat /w/rel.txt',
     'RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/data/f.txt && touch /ctx/new && cat /ctx/data/f.txt',
     'RUN --mount=type=bind,target=/ctx cat /ctx/data/f.txt; ls /ctx; touch /ctx/x 2>&1 | sed "s/.*Read-only.*/read-only/"',
+    // A cache whose first content comes from a stage.
+    'RUN --mount=type=cache,id=seeded,from=tools,source=/opt/tool,target=/seed cat /seed/run.txt /seed/more 2>&1; echo more > /seed/more',
   ].join('\n');
   const b = await build({ Dockerfile: df, 'data/f.txt': 'context file\n' }, 'networkmode=none&t=bindmount');
   assert.equal(b.error, undefined, b.text);
   assert.match(b.text, /context file\nDockerfile\ndata\n/);
-  assert.match(b.text, /Step 7\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\n/);
+  assert.match(b.text, /Step 7\/10 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\n/);
   assert.match(b.text, /tool output\n/);
   assert.match(b.text, /scribble\n/);
-  assert.match(b.text, /Step 9\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\nDockerfile\ndata\nread-only\n/, 'rw writes went to a copy');
+  assert.match(b.text, /Step 9\/10 : [^\n]*\n ---> Running in [0-9a-f]{12}\ncontext file\nDockerfile\ndata\nread-only\n/, 'rw writes went to a copy');
+  assert.match(b.text, /Step 10\/10 : [^\n]*\n ---> Running in [0-9a-f]{12}\ntool output\ncat: can't open '\/seed\/more': No such file or directory\n/);
   assert.equal(await runImage('bindmount', ['sh', '-c', 'ls -a /w; ls -d /ctx /t 2>&1']), '.\n..\nls: /ctx: No such file or directory\nls: /t: No such file or directory\n');
   // Another content of the bound file runs the steps that bind it again.
   const b2 = await build({ Dockerfile: df, 'data/f.txt': 'changed\n' });
   assert.equal(b2.error, undefined, b2.text);
-  assert.match(b2.text, /Step 5\/9 : [^\n]*\n ---> Using cache\n/, 'the stage bind did not change');
-  assert.match(b2.text, /Step 6\/9 : [^\n]*\n ---> Running in [0-9a-f]{12}\nchanged\n/);
+  assert.match(b2.text, /Step 5\/10 : [^\n]*\n ---> Using cache\n/, 'the stage bind did not change');
+  assert.match(b2.text, /Step 6\/10 : [^\n]*\n ---> Running in [0-9a-f]{12}\nchanged\n/);
+  assert.match(b2.text, /Step 10\/10 : [^\n]*\n ---> Running in [0-9a-f]{12}\ntool output\nmore\n/, 'the seeded cache kept what the first build wrote');
+  // The real docker CLI (legacy builder path) drives the same mounts.
+  const ctxDir = path.join(work, 'docker-cli-mounts');
+  mkdirSync(ctxDir, { recursive: true });
+  writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=cache,target=/c --mount=type=bind,target=/ctx echo via-docker-cli >> /c/log && cat /c/log /ctx/Dockerfile | head -n 1\n');
+  const dk = d.docker(['build', '--network', 'none', ctxDir]);
+  assert.equal(dk.code, 0, dk.stdout + dk.stderr);
+  assert.match(dk.stdout, /via-docker-cli\n/);
   await noLeftovers();
 });
 
