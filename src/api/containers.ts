@@ -13,7 +13,7 @@ import { acceptWebSocket, checkWebSocketRequest } from './websocket';
 import { versionNumber } from './version';
 import { run } from '../lib/exec';
 import { timeOrDurationAgo } from '../lib/units';
-import { cgroupPids } from '../runtime/cgroups';
+import { cgroupPids, containerCgroupPath } from '../runtime/cgroups';
 import type { AttachConnection } from '../runtime/attach';
 import { containerStats } from '../engine/stats';
 import { HEALTH_FILTER_VALUES } from '../engine/health';
@@ -126,7 +126,7 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
   r.get('/containers/:id/top', async (req) => {
     const c = containers.get(req.params.id);
     if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
-    const pids = await cgroupPids(`/dray/${c.Id}`);
+    const pids = await cgroupPids(containerCgroupPath(c.Id, c.HostConfig.CgroupParent));
     const psArgs = (req.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
     const out = await run('ps', psArgs, { allowFailure: true });
     if (out.code !== 0) throw systemError(`ps: ${out.stderr.trim()}`);

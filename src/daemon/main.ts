@@ -51,6 +51,7 @@ Options:
       --metrics-addr string  Serve Prometheus metrics on host:port (GET /metrics)
       --dashboard-addr string  Serve the web dashboard on host:port from the start (default: 127.0.0.1, a random port, at the first \`dray dashboard\`)
       --userns-remap string  User/Group setting for user namespaces: "default" (the user dray) or user[:group]
+      --no-new-privileges    Set no-new-privileges by default for new containers
   -D, --debug                Debug logging
   -v, --version              Print version and exit
 `;
@@ -98,6 +99,7 @@ function parseArgs(argv: string[]): Flags {
         break;
       }
       case '--userns-remap': out.config.usernsRemap = next(); break;
+      case '--no-new-privileges': out.config.noNewPrivileges = val === undefined ? true : parseBool(val, a); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
       // falls through (unreachable)
@@ -154,8 +156,18 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
   try { c.dashboard = dashboardConfigFromJson(raw.dashboard); } catch (e) { fail(`${file}: ${errorMessage(e)}`); }
   if (raw['userns-remap'] !== undefined && raw['userns-remap'] !== '') c.usernsRemap = String(raw['userns-remap']);
+  if (raw['no-new-privileges'] !== undefined) {
+    if (typeof raw['no-new-privileges'] !== 'boolean') fail(`${file}: no-new-privileges must be true or false`);
+    c.noNewPrivileges = raw['no-new-privileges'];
+  }
   try { c.registry = { ...defaultRegistryConfig(), ...registryConfigFromJson(raw) }; } catch (e: any) { fail(`${file}: ${e.message}`); }
   return c;
+}
+
+function parseBool(s: string, name: string): boolean {
+  if (/^(1|t|true)$/i.test(s)) return true;
+  if (/^(0|f|false)$/i.test(s)) return false;
+  return fail(`invalid boolean value "${s}" for ${name}`);
 }
 
 function count(s: string, name: string): number {

@@ -30,6 +30,8 @@ export interface DaemonConfig {
   metricsAddr?: string;
   /** daemon.json `dashboard` / --dashboard-addr (src/dashboard/config.ts); the default: 127.0.0.1, a random port, started on demand. */
   dashboard?: { enabled: boolean; addr: string; eager: boolean; tlsCert?: string; tlsKey?: string };
+  /** daemon.json `no-new-privileges` / --no-new-privileges: every container's default (--security-opt no-new-privileges=false opts out). */
+  noNewPrivileges?: boolean;
   /** daemon.json `userns-remap` / --userns-remap: "default" or user[:group]; unset: no remapping. */
   usernsRemap?: string;
   /** The resolved remapping (daemon/main.ts, runtime/userns.ts): every container not --userns=host runs with it. */

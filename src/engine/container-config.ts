@@ -7,6 +7,7 @@ import { mergeEnv } from '../lib/env';
 import { validateHealthcheck, mergeHealthcheck } from './health';
 import * as path from 'node:path';
 import { parseSecurityOpts } from '../runtime/spec';
+import { parseDeviceCgroupRule } from '../runtime/devices';
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
@@ -106,6 +107,8 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   checkResourceRanges(h);
   // Refused at create, not when the runtime's spec is made at start.
   parseSecurityOpts(h.SecurityOpt ?? undefined);
+  for (const r of h.DeviceCgroupRules ?? []) parseDeviceCgroupRule(r);
+  if (h.CgroupnsMode && h.CgroupnsMode !== 'host' && h.CgroupnsMode !== 'private') throw invalid(`invalid cgroup namespace mode: ${h.CgroupnsMode}`);
   // create resolves it against the daemon's default (engine/log-drivers.ts); this is for records without one.
   h.LogConfig = h.LogConfig?.Type ? h.LogConfig : { Type: 'json-file', Config: {} };
   if (h.Devices) h.Devices = h.Devices.map(checkDevice);

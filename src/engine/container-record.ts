@@ -126,6 +126,12 @@ export interface HostConfig {
   BlkioWeight?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  /** --device-cgroup-rule: Docker's "c 1:3 rwm" (runtime/devices.ts parseDeviceCgroupRule). */
+  DeviceCgroupRules?: string[] | null;
+  /** --cgroup-parent: the container's cgroup is <parent>/<id> (runtime/cgroups.ts containerCgroupPath). */
+  CgroupParent?: string;
+  /** --cgroupns: "host", "private" or "" (private: a cgroup namespace of its own). */
+  CgroupnsMode?: string;
   OomKillDisable?: boolean;
   OomScoreAdj?: number;
   LogConfig?: { Type: string; Config: Record<string, string> };

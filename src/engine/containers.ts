@@ -39,6 +39,7 @@ import { holdConmon, HeldConmon } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
 import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
+import { containerCgroupPath } from '../runtime/cgroups';
 import { remappedRoot, writeNetnsSysctls, type IdMap } from '../lib/idmap';
 
 type Waiter = (code: number) => void;
@@ -721,8 +722,11 @@ export class ContainerService {
       ipc: hc.IpcMode === 'host' ? 'host' : 'private',
       pid: hc.PidMode === 'host' ? 'host' : 'private',
       uts: hc.UTSMode === 'host' ? 'host' : 'private',
+      cgroupns: hc.CgroupnsMode === 'host' ? 'host' : 'private',
       mounts,
-      cgroupsPath: `/dray/${c.Id}`,
+      cgroupsPath: containerCgroupPath(c.Id, hc.CgroupParent),
+      deviceCgroupRules: hc.DeviceCgroupRules ?? undefined,
+      noNewPrivileges: this.cfg.noNewPrivileges,
       resources: {
         memory: hc.Memory || undefined,
         memorySwap: hc.MemorySwap || undefined,
@@ -768,7 +772,7 @@ export class ContainerService {
       }
       const rt = this.runtimeOf(c);
       this.health.stopped(c);
-      const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(id));
+      const oom = code === 137 && !!c.HostConfig.Memory && (await oomKilled(containerCgroupPath(id, c.HostConfig.CgroupParent)));
       // Clean-up comes before the exit is announced, as in Docker: whoever waited for the exit
       // finds no mount, network or runtime state left. All of it runs at once: the host's mounts
       // are not the container's (its mount namespace has its own copies), so unmounting them
@@ -1251,8 +1255,8 @@ export function normalizeSignal(s: string): string {
   return name;
 }
 
-async function oomKilled(id: string): Promise<boolean> {
-  const t = await fsp.readFile(`/sys/fs/cgroup/memory/dray/${id}/memory.oom_control`, 'utf8').catch(() => '');
+async function oomKilled(cgroupsPath: string): Promise<boolean> {
+  const t = await fsp.readFile(`/sys/fs/cgroup/memory${cgroupsPath}/memory.oom_control`, 'utf8').catch(() => '');
   return /oom_kill [1-9]/.test(t);
 }
 

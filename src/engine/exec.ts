@@ -16,6 +16,7 @@ import type { EventBus } from './events';
 import { startConmonExec } from '../runtime/conmon';
 import { connectAttach, AttachConnection } from '../runtime/attach';
 import { buildProcess, processToJson } from '../runtime/process';
+import { parseSecurityOpts } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
 
 export interface ExecConfig {
@@ -132,6 +133,7 @@ export class ExecService {
       privileged: !!s.config.Privileged || !!c.HostConfig.Privileged,
       capAdd: c.HostConfig.CapAdd ?? undefined,
       capDrop: c.HostConfig.CapDrop ?? undefined,
+      noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt ?? undefined).noNewPrivileges ?? !!this.cfg.noNewPrivileges,
     });
     const cs = opts.consoleSize ?? s.config.ConsoleSize;
     if (tty && cs && cs[0] > 0 && cs[1] > 0) (proc as Record<string, unknown>).consoleSize = { height: cs[0], width: cs[1] };

@@ -2,7 +2,7 @@
 // Engine API's stats shape (the fields Docker fills on Linux with cgroup v1, zeros where it has none).
 import { promises as fsp } from 'node:fs';
 import type { ContainerRecord } from './container-record';
-import { cgroupStats } from '../runtime/cgroups';
+import { cgroupStats, containerCgroupPath } from '../runtime/cgroups';
 
 export interface NetworkStats {
   rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number;
@@ -19,7 +19,7 @@ const emptyCpu = () => ({
 
 export async function containerStats(c: ContainerRecord, prev: any): Promise<any> {
   const running = c.State.Running;
-  const [s, networks] = await Promise.all([cgroupStats(`/dray/${c.Id}`), running ? interfaceStats(c.State.Pid) : undefined]);
+  const [s, networks] = await Promise.all([cgroupStats(containerCgroupPath(c.Id, c.HostConfig.CgroupParent)), running ? interfaceStats(c.State.Pid) : undefined]);
   const out: Record<string, unknown> = {
     name: c.Name,
     id: c.Id,

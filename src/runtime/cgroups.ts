@@ -124,6 +124,16 @@ function clampLimit(n: number | undefined): number | undefined {
   return n === undefined ? undefined : Math.min(n, os.totalmem());
 }
 
+/**
+ * A container's cgroupsPath: Docker's <cgroup parent>/<id>, under /dray without --cgroup-parent.
+ * Only the cgroupfs driver runs here, so the path is absolute in every hierarchy; a relative
+ * parent ("mygroup") is taken from the hierarchies' root, and `..` stops there.
+ */
+export function containerCgroupPath(id: string, parent?: string | null): string {
+  const p = parent ? path.posix.normalize('/' + parent).replace(/\/+$/, '') : '/dray';
+  return `${p}/${id}`;
+}
+
 /** Best-effort resource usage of the cgroup at `cgroupsPath` (as given to the runtime). */
 export async function cgroupStats(cgroupsPath: string): Promise<CgroupStats> {
   const m = mounts();

@@ -23,6 +23,30 @@ export function defaultDeviceRules(): OciDeviceCgroup[] {
   ];
 }
 
+const CGROUP_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/**
+ * One --device-cgroup-rule in Docker's syntax ("c 1:3 rwm", "b 8:* r", "a *:* m"), with the
+ * daemon's messages (moby's AppendDevicePermissionsFromCgroupRules). A "*" number matches all
+ * (the OCI rule leaves it out).
+ */
+export function parseDeviceCgroupRule(text: string): OciDeviceCgroup {
+  const m = CGROUP_RULE.exec(text);
+  if (!m) throw invalid(`invalid device cgroup rule format: '${text}'`);
+  const num = (s: string, what: string) => {
+    if (s === '*') return undefined;
+    const n = Number(s);
+    if (!Number.isSafeInteger(n)) throw invalid(`invalid ${what} value in device cgroup rule format: '${text}'`);
+    return n;
+  };
+  const r: OciDeviceCgroup = { allow: true, type: m[1] as 'a' | 'c' | 'b', access: m[4] };
+  const major = num(m[2], 'major');
+  const minor = num(m[3], 'minor');
+  if (major !== undefined) r.major = major;
+  if (minor !== undefined) r.minor = minor;
+  return r;
+}
+
 // glibc's major()/minor() on a 64-bit dev_t.
 function majorMinor(rdev: bigint): [number, number] {
   const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);

@@ -14,6 +14,8 @@ export interface ProcessInput {
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** The container's: an exec runs with no-new-privileges when its container does, as in Docker. */
+  noNewPrivileges?: boolean;
 }
 
 export function buildProcess(p: ProcessInput): OciSpec['process'] {
@@ -26,7 +28,7 @@ export function buildProcess(p: ProcessInput): OciSpec['process'] {
     cwd: p.cwd || '/',
     capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
     rlimits: containerRlimits(undefined),
-    noNewPrivileges: false,
+    noNewPrivileges: !!p.noNewPrivileges,
   };
 }
 

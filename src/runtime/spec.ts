@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { invalid, systemError } from '../lib/errors';
 import { mergeEnv } from '../lib/env';
 import { DEFAULT_CAPABILITIES, daemonCapabilities, tweakCapabilities } from './caps';
-import { defaultDeviceRules, devicesFromPath, hostDevices, OciDevice, OciDeviceCgroup } from './devices';
+import { defaultDeviceRules, devicesFromPath, hostDevices, parseDeviceCgroupRule, OciDevice, OciDeviceCgroup } from './devices';
 import { containerRlimits, daemonRlimits, OciRlimit, RLIM_INFINITY } from './rlimits';
 import { OciSeccomp, seccompFor } from './seccomp';
 import type { IdMap, IdMapping } from '../lib/idmap';
@@ -32,6 +32,8 @@ export interface SpecInput {
   ipc?: 'private' | 'host' | 'shareable';
   pid?: 'private' | 'host';
   uts?: 'private' | 'host';
+  /** --cgroupns: "host" runs in the host's cgroup namespace (its /proc/self/cgroup shows the full path). */
+  cgroupns?: 'private' | 'host';
   mounts: SpecMount[];
   cgroupsPath: string;
   resources?: {
@@ -44,6 +46,9 @@ export interface SpecInput {
   init?: boolean;
   oomScoreAdj?: number;
   devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
+  /** --device-cgroup-rule, Docker's "c 1:3 rwm": allowed after the defaults. */
+  deviceCgroupRules?: string[];
+  /** The default of process.noNewPrivileges (daemon-wide no-new-privileges); --security-opt no-new-privileges[=bool] overrides it. */
   noNewPrivileges?: boolean;
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -113,7 +118,7 @@ export function findInit(): string | undefined {
   return initPath ?? undefined;
 }
 
-interface SecurityOpts { seccomp?: string; noNewPrivileges: boolean; unmaskSystemPaths: boolean }
+interface SecurityOpts { seccomp?: string; noNewPrivileges?: boolean; unmaskSystemPaths: boolean }
 
 /** Whether the host enforces AppArmor / SELinux (neither does on this kind of machine). */
 const hostHas = {
@@ -127,7 +132,7 @@ const hostHas = {
  * `apparmor=unconfined` and `label=disable` ask for nothing and pass.
  */
 export function parseSecurityOpts(list: string[] | undefined): SecurityOpts {
-  const r: SecurityOpts = { noNewPrivileges: false, unmaskSystemPaths: false };
+  const r: SecurityOpts = { unmaskSystemPaths: false };
   for (const opt of list ?? []) {
     if (opt === 'no-new-privileges') { r.noNewPrivileges = true; continue; }
     if (opt === 'disable') continue;
@@ -310,7 +315,8 @@ function buildNamespaces(o: SpecInput): OciNamespace[] {
   }
   if (o.ipc !== 'host') ns.push({ type: 'ipc' });
   if (o.uts !== 'host') ns.push({ type: 'uts' });
-  ns.push({ type: 'mount' }, { type: 'cgroup' });
+  ns.push({ type: 'mount' });
+  if (o.cgroupns !== 'host') ns.push({ type: 'cgroup' });
   if (o.userns) ns.push({ type: 'user' });
   return ns;
 }
@@ -355,6 +361,7 @@ export function buildSpec(o: SpecInput): OciSpec {
     }
     if (!privileged) deviceRules = [...deviceRules, ...got.rules];
   }
+  if (!privileged) for (const r of o.deviceCgroupRules ?? []) deviceRules.push(parseDeviceCgroupRule(r));
 
   const sysctl: Record<string, string> = {};
   if (nsTypes.has('network')) {
@@ -380,7 +387,7 @@ export function buildSpec(o: SpecInput): OciSpec {
       // no capabilities across exec, and a root one gets the bounding set.
       capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
       rlimits: containerRlimits(o.ulimits),
-      noNewPrivileges: !!(o.noNewPrivileges || sec.noNewPrivileges),
+      noNewPrivileges: sec.noNewPrivileges ?? !!o.noNewPrivileges,
     },
     root: { path: o.rootfs, readonly: !!o.readonlyRootfs },
     mounts,
