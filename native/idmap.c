@@ -5,9 +5,13 @@
 //                                    idmapped mount takes its mapping from (once per mapping)
 //   idmapMount(source, target, fd)   open_tree(OPEN_TREE_CLONE) of source, mount_setattr(
 //                                    MOUNT_ATTR_IDMAP) with that namespace, move_mount onto target
-//   netnsSysctl(netns, keys, values) writes net.* sysctls of a network namespace from the host:
-//                                    a remapped container's root cannot write those of a
-//                                    namespace the host's user namespace owns (netavark's)
+//   usernsAt(file, uidMap, gidMap)   a new user namespace with the mapping, kept by a bind mount
+//                                    on `file` (as `ip netns add` keeps a network namespace): a
+//                                    remapped container joins it, and its network namespace
+//   netnsAt(file, usernsFile)        a new network namespace owned by that user namespace, kept
+//                                    on `file`: the container's root then has its capabilities
+//                                    over its own network (ping, NET_ADMIN, sysctls), as under a
+//                                    remapped dockerd, whose runtime makes the namespace
 // Linux 5.12 has idmapped mounts, 5.19 overlayfs over idmapped layers.
 #define _GNU_SOURCE
 #include "addon.h"
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,14 +90,12 @@ static napi_value js_idmap_userns(napi_env env, napi_callback_info info) {
   return v;
 }
 
-enum op { OP_IDMAP, OP_SYSCTL };
+enum op { OP_IDMAP, OP_USERNS_AT, OP_NETNS_AT };
 
 struct call {
   enum op op;
-  char *source, *target;
+  char *source, *target, *uids, *gids;
   int nsfd;
-  char **keys, **values;
-  uint32_t n;
   int err;
   const char *failed;
   napi_deferred deferred;
@@ -100,8 +103,7 @@ struct call {
 };
 
 static void free_call(struct call *c) {
-  for (uint32_t i = 0; i < c->n; i++) { free(c->keys[i]); free(c->values[i]); }
-  free(c->keys); free(c->values); free(c->source); free(c->target); free(c);
+  free(c->source); free(c->target); free(c->uids); free(c->gids); free(c);
 }
 
 static int idmap_mount(struct call *c) {
@@ -115,35 +117,54 @@ static int idmap_mount(struct call *c) {
   return e;
 }
 
-// On a pool thread, as netns_add in sys.c: the thread enters the namespace, writes, and goes back
-// (or the process aborts rather than run later work in the wrong namespace). /proc/sys/net shows
-// the namespace of the thread that opens it. Keys are sysctl names ("net.ipv4.ping_group_range");
-// as runc, a "/" in a name (an interface's) stands for a "." in the path.
-static int netns_sysctl(struct call *c) {
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (self < 0) { c->failed = "open"; return errno; }
-  int target = open(c->target, O_RDONLY | O_CLOEXEC);
-  if (target < 0) { int e = errno; close(self); c->failed = "open"; return e; }
-  int e = 0;
-  if (setns(target, CLONE_NEWNET) < 0) { e = errno; c->failed = "setns"; }
-  else {
-    for (uint32_t i = 0; i < c->n && !e; i++) {
-      char file[512];
-      int len = snprintf(file, sizeof file, "/proc/sys/%s", c->keys[i]);
-      if (len < 0 || (size_t)len >= sizeof file) { e = ENAMETOOLONG; c->failed = c->keys[i]; break; }
-      for (char *q = file + 10; *q; q++) *q = *q == '.' ? '/' : *q == '/' ? '.' : *q;
-      if ((e = write_file(file, c->values[i]))) c->failed = c->keys[i];
-    }
-    if (setns(self, CLONE_NEWNET) < 0) abort();
+// A child that enters (or makes) namespaces and waits; the parent binds one of them onto a file.
+// Raw clone on a pool thread: the child is a copy of that thread alone and makes system calls only.
+// mode OP_USERNS_AT: the child is cloned into a new user namespace, the parent writes its maps.
+// mode OP_NETNS_AT: the child joins the user namespace at c->source, then unshares its network.
+static int ns_at(struct call *c) {
+  int nsfd = -1;
+  if (c->op == OP_NETNS_AT && (nsfd = open(c->source, O_RDONLY | O_CLOEXEC)) < 0) { c->failed = "open"; return errno; }
+  int fd = open(c->target, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) { int e = errno; if (nsfd >= 0) close(nsfd); c->failed = "open"; return e; }
+  close(fd);
+  int ready[2], done[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) { int e = errno; if (nsfd >= 0) close(nsfd); unlink(c->target); c->failed = "pipe2"; return e; }
+  if (pipe2(done, O_CLOEXEC) < 0) { int e = errno; close(ready[0]); close(ready[1]); if (nsfd >= 0) close(nsfd); unlink(c->target); c->failed = "pipe2"; return e; }
+  long pid = syscall(SYS_clone, (c->op == OP_USERNS_AT ? CLONE_NEWUSER : 0) | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    char x = 0, b;
+    if (c->op == OP_NETNS_AT && (syscall(SYS_setns, nsfd, CLONE_NEWUSER) < 0 || syscall(SYS_unshare, CLONE_NEWNET) < 0)) x = 1;
+    syscall(SYS_write, ready[1], &x, 1);
+    syscall(SYS_close, done[1]);
+    syscall(SYS_read, done[0], &b, 1);
+    syscall(SYS_exit, 0);
   }
-  close(self); close(target);
+  close(ready[1]); close(done[0]);
+  if (nsfd >= 0) close(nsfd);
+  int e = 0;
+  char file[64], x = 1;
+  if (pid < 0) { e = errno; c->failed = "clone"; }
+  if (!e && (read(ready[0], &x, 1) != 1 || x != 0)) { e = EPERM; c->failed = "setns/unshare"; }
+  if (!e && c->op == OP_USERNS_AT) {
+    snprintf(file, sizeof file, "/proc/%ld/uid_map", pid);
+    if ((e = write_file(file, c->uids))) c->failed = "write uid_map";
+    snprintf(file, sizeof file, "/proc/%ld/gid_map", pid);
+    if (!e && (e = write_file(file, c->gids))) c->failed = "write gid_map";
+  }
+  if (!e) {
+    snprintf(file, sizeof file, "/proc/%ld/ns/%s", pid, c->op == OP_USERNS_AT ? "user" : "net");
+    if (mount(file, c->target, "none", MS_BIND, NULL) < 0) { e = errno; c->failed = "mount"; }
+  }
+  close(done[1]); close(ready[0]);
+  if (pid > 0) { int st; while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR) {} }
+  if (e) unlink(c->target);
   return e;
 }
 
 static void execute(napi_env env, void *p) {
   (void)env;
   struct call *c = p;
-  c->err = c->op == OP_IDMAP ? idmap_mount(c) : netns_sysctl(c);
+  c->err = c->op == OP_IDMAP ? idmap_mount(c) : ns_at(c);
 }
 
 static void complete(napi_env env, napi_status status, void *p) {
@@ -187,29 +208,28 @@ static napi_value js_idmap_mount(napi_env env, napi_callback_info info) {
   return queue(env, c);
 }
 
-static napi_value js_netns_sysctl(napi_env env, napi_callback_info info) {
-  static const char usage[] = "netnsSysctl(netnsPath, keys, values)";
+static napi_value js_userns_at(napi_env env, napi_callback_info info) {
+  static const char usage[] = "usernsAt(file, uidMap, gidMap)";
   napi_value argv[3];
   if (!get_args(env, info, 3, argv, usage)) return NULL;
   struct call *c = calloc(1, sizeof *c);
-  c->op = OP_SYSCTL;
+  c->op = OP_USERNS_AT;
   c->target = dup_string(env, argv[0]);
-  uint32_t nk = 0, nv = 0;
-  int ok = c->target && napi_get_array_length(env, argv[1], &nk) == napi_ok && napi_get_array_length(env, argv[2], &nv) == napi_ok && nk == nv && nk <= 256;
-  if (ok) {
-    c->keys = calloc(nk ? nk : 1, sizeof *c->keys);
-    c->values = calloc(nk ? nk : 1, sizeof *c->values);
-    for (uint32_t i = 0; i < nk && ok; i++) {
-      napi_value k, v;
-      napi_get_element(env, argv[1], i, &k);
-      napi_get_element(env, argv[2], i, &v);
-      c->keys[i] = dup_string(env, k);
-      c->values[i] = dup_string(env, v);
-      c->n = i + 1;
-      ok = c->keys[i] && c->values[i];
-    }
-  }
-  if (!ok) { free_call(c); napi_throw_type_error(env, NULL, usage); return NULL; }
+  c->uids = dup_string(env, argv[1]);
+  c->gids = dup_string(env, argv[2]);
+  if (!c->target || !c->uids || !c->gids) { free_call(c); napi_throw_type_error(env, NULL, usage); return NULL; }
+  return queue(env, c);
+}
+
+static napi_value js_netns_at(napi_env env, napi_callback_info info) {
+  static const char usage[] = "netnsAt(file, usernsFile)";
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, usage)) return NULL;
+  struct call *c = calloc(1, sizeof *c);
+  c->op = OP_NETNS_AT;
+  c->target = dup_string(env, argv[0]);
+  c->source = dup_string(env, argv[1]);
+  if (!c->target || !c->source) { free_call(c); napi_throw_type_error(env, NULL, usage); return NULL; }
   return queue(env, c);
 }
 
@@ -217,7 +237,8 @@ void idmap_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "idmapUserns", NULL, js_idmap_userns, NULL, NULL, NULL, napi_default, NULL },
     { "idmapMount", NULL, js_idmap_mount, NULL, NULL, NULL, napi_default, NULL },
-    { "netnsSysctl", NULL, js_netns_sysctl, NULL, NULL, NULL, napi_default, NULL },
+    { "usernsAt", NULL, js_userns_at, NULL, NULL, NULL, napi_default, NULL },
+    { "netnsAt", NULL, js_netns_at, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

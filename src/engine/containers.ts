@@ -40,7 +40,7 @@ import { connectAttach, AttachConnection } from '../runtime/attach';
 import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
 import { containerCgroupPath } from '../runtime/cgroups';
-import { remappedRoot, writeNetnsSysctls, type IdMap } from '../lib/idmap';
+import { remappedRoot, removeNsFile, usernsAt, type IdMap } from '../lib/idmap';
 
 type Waiter = (code: number) => void;
 
@@ -242,6 +242,7 @@ export class ContainerService {
     // Stopped containers hold no mounts or runtime state; remove what a crash left.
     if (await exists(path.join(this.bundlesDir, c.Id))) await this.runtimeOf(c).delete(c.Id, true).catch(() => {});
     await this.fs.unmount(c.Id, true).catch(() => {});
+    if (c.Dray.idmap) await removeNsFile(this.usernsFile(c.Id)).catch(() => {});
     await Promise.all([this.socketDir, this.exitDir].map((d) => fsp.rm(path.join(d, c.Id), { force: true })));
     await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
   }
@@ -593,9 +594,16 @@ export class ContainerService {
       lap('spec input');
       const linked = this.linkedChildren(c);
       input.env.push(...linked.env);
+      if (c.Dray.idmap) {
+        // A remapped container's own user namespace, made here for its network namespace to be
+        // owned by it (lib/idmap.ts usernsAt): its root then has its capabilities over its network.
+        input.usernsPath = this.usernsFile(id);
+        await usernsAt(input.usernsPath, c.Dray.idmap);
+      }
       if (usesNetworkService(c.HostConfig.NetworkMode!)) {
         networked = true;
         const net = await this.networks.attachContainer({
+          usernsPath: input.usernsPath,
           id, name: c.Name.slice(1), hostname: c.Config.Hostname || id.slice(0, 12),
           networkMode: c.HostConfig.NetworkMode!,
           endpoints: c.Dray.endpoints ?? {},
@@ -611,7 +619,7 @@ export class ContainerService {
         await this.writeHostFiles(c);
       }
       const spec = buildSpec(input);
-      await this.remappedNetSysctls(c, spec);
+      if (c.Dray.idmap) this.narrowPingRange(c, spec);
       // The terminal starts at the client's size (docker sends ConsoleSize): a resize after start
       // would race with the first thing the process prints.
       const cs = c.HostConfig.ConsoleSize;
@@ -649,6 +657,7 @@ export class ContainerService {
       if (networked) await this.networks.detachContainer(id).catch((e2) => log.warn('network detach failed', { id, error: errorMessage(e2) }));
       await stopMounts(c.Mounts, this.volumes, { containerId: id });
       if (mounted) await this.fs.unmount(id, true).catch(() => {});
+      if (c.Dray.idmap) await removeNsFile(this.usernsFile(id)).catch(() => {});
       await fsp.rm(bundle, { recursive: true, force: true }).catch(() => {});
       const err = startError(e);
       c.State = { ...c.State, Status: c.Dray.hasBeenStarted ? 'exited' : 'created', Running: false, Pid: 0, Error: err.message, ExitCode: exitCodeForStartError(err.message) };
@@ -662,29 +671,19 @@ export class ContainerService {
     }
   }
 
+  /** Where a remapped container's user namespace is kept while it runs. */
+  private usernsFile(id: string): string { return path.join(this.cfg.execRoot, 'userns', id); }
+
   /**
-   * A remapped container joins a network namespace that the host's user namespace owns
-   * (netavark's): its root may not write that namespace's sysctls, and the runtime would fail
-   * the start on them. drayd writes them from the host instead, before the runtime runs.
+   * A remapped container's network namespace is its user namespace's, and the runtime writes the
+   * sysctls from inside: Docker's default ping range names every host group, which that namespace
+   * cannot (EINVAL), so it becomes every group the container has.
    */
-  private async remappedNetSysctls(c: ContainerRecord, spec: ReturnType<typeof buildSpec>): Promise<void> {
-    const netns = spec.linux.namespaces.find((n) => n.type === 'network')?.path;
-    if (!c.Dray.idmap || !spec.linux.sysctl) return;
-    if (!netns) {
-      // A namespace of its own (--network none) is the container's user namespace's, and its
-      // runtime writes the sysctls there: Docker's default ping range names every host group,
-      // which that namespace cannot, so it becomes every group the container has.
-      const ping = 'net.ipv4.ping_group_range';
-      if (spec.linux.sysctl[ping] === '0 2147483647' && !c.HostConfig.Sysctls?.[ping]) {
-        const size = c.Dray.idmap.gids.reduce((n, m) => Math.max(n, m.containerID + m.size), 0);
-        spec.linux.sysctl[ping] = `0 ${size - 1}`;
-      }
-      return;
-    }
-    const net: Record<string, string> = {};
-    for (const [k, v] of Object.entries(spec.linux.sysctl)) if (k.startsWith('net.')) { net[k] = v; delete spec.linux.sysctl[k]; }
-    if (!Object.keys(spec.linux.sysctl).length) delete spec.linux.sysctl;
-    await writeNetnsSysctls(netns, net).catch((e) => { throw systemError(`setting sysctls of the container's network namespace: ${errorMessage(e)}`); });
+  private narrowPingRange(c: ContainerRecord, spec: ReturnType<typeof buildSpec>): void {
+    const ping = 'net.ipv4.ping_group_range';
+    if (spec.linux.sysctl?.[ping] !== '0 2147483647' || c.HostConfig.Sysctls?.[ping]) return;
+    const size = c.Dray.idmap!.gids.reduce((n, m) => Math.max(n, m.containerID + m.size), 0);
+    spec.linux.sysctl[ping] = `0 ${size - 1}`;
   }
 
   private async specInput(c: ContainerRecord, rootfs: string): Promise<SpecInput> {
@@ -788,6 +787,7 @@ export class ContainerService {
         stopMounts(c.Mounts, this.volumes, { containerId: id }),
         this.fs.unmount(id, true).catch((e) => log.warn('unmount failed', { id, error: errorMessage(e) })),
         fsp.rm(path.join(this.socketDir, id), { force: true }),
+        c.Dray.idmap ? removeNsFile(this.usernsFile(id)).catch((e) => log.warn('user namespace not released', { id, error: errorMessage(e) })) : undefined,
         autoRemove ? fsp.rm(path.join(this.exitDir, id), { force: true }) : undefined,
       ]);
       c.State = { ...c.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: new Date().toISOString() };

@@ -56,6 +56,8 @@ export interface ContainerNetSpec {
   dns?: string[];
   dnsSearch?: string[];
   dnsOptions?: string[];
+  /** A remapped container's user namespace (a file keeping it): its network namespace is made owned by it. */
+  usernsPath?: string;
 }
 
 /** The container side of `network connect`; `running` defaults to the container lookup's answer. */
@@ -409,7 +411,7 @@ export class NetworkService {
         made[0].ep.PortMappings = await this.allocatePortsFor(c, made[0].ep);
         await Promise.all(made.map((m) => this.save(m.net)));
         await deleteNetns(netns);
-        await createNetns(netns);
+        await createNetns(netns, c.usernsPath);
         for (const m of made) {
           // Counted before the call: a failed setup may have half-built what teardown undoes.
           setUp.add(m.ep);

@@ -1,6 +1,6 @@
 // ID mappings and idmapped mounts (native/idmap.c), for user-namespace remapping
 // (runtime/userns.ts says why remapped containers see image layers through idmapped mounts).
-import { mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nativeAddon } from './native';
@@ -105,12 +105,30 @@ export function checkTraversable(dataRoot: string, root: { uid: number; gid: num
   }
 }
 
-/** Writes net.* sysctls of the network namespace at `netnsPath` from the host's side. */
-export async function writeNetnsSysctls(netnsPath: string, sysctls: Record<string, string>): Promise<void> {
-  const keys = Object.keys(sysctls);
-  if (!keys.length) return;
-  for (const k of keys) if (!/^net\.[A-Za-z0-9_./-]+$/.test(k) || k.includes('..')) throw new Error(`invalid sysctl name ${k}`);
+/**
+ * A remapped container's own user namespace, kept by a bind mount on `file`: the container joins
+ * it (not a namespace the runtime makes), so that its network namespace can be made beforehand,
+ * owned by it (netnsOwnedBy), for netavark to set up. A stale file (a crash) is replaced.
+ */
+export async function usernsAt(file: string, map: IdMap): Promise<void> {
   const a = nativeAddon();
   if (!a) throw new Error('user-namespace remapping needs drayd\'s native addon (dist/dray_sys.node), which is not built');
-  await a.netnsSysctl(netnsPath, keys, keys.map((k) => sysctls[k]));
+  await removeNsFile(file);
+  mkdirSync(path.dirname(file), { recursive: true });
+  await a.usernsAt(file, mapText(map.uids), mapText(map.gids));
+}
+
+/** A new network namespace owned by the user namespace kept on `usernsFile`, kept on `file`. */
+export async function netnsOwnedBy(file: string, usernsFile: string): Promise<void> {
+  const a = nativeAddon();
+  if (!a) throw new Error('user-namespace remapping needs drayd\'s native addon (dist/dray_sys.node), which is not built');
+  await a.netnsAt(file, usernsFile);
+}
+
+/** Unmounts and removes a namespace file (idempotent). */
+export async function removeNsFile(file: string): Promise<void> {
+  if (!existsSync(file)) return;
+  const a = nativeAddon();
+  await a?.umount2(file, 2 /* MNT_DETACH */).catch(() => {});
+  rmSync(file, { force: true });
 }

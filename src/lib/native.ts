@@ -24,8 +24,10 @@ export interface SysAddon {
   idmapUserns(uidMap: string, gidMap: string): number;
   /** An idmapped bind of source on target, the mapping the user namespace usernsFd carries. */
   idmapMount(source: string, target: string, usernsFd: number): Promise<void>;
-  /** Writes sysctls ("net.ipv4.x") of the network namespace at netnsPath from the host. */
-  netnsSysctl(netnsPath: string, keys: string[], values: string[]): Promise<void>;
+  /** A new user namespace with these uid_map/gid_map texts, kept by a bind mount on `file` (made; must not exist). */
+  usernsAt(file: string, uidMap: string, gidMap: string): Promise<void>;
+  /** A new network namespace owned by the user namespace at usernsFile, kept on `file` (made; must not exist). */
+  netnsAt(file: string, usernsFile: string): Promise<void>;
   /** A new file in dirFd (an existing non-directory replaced, a directory EISDIR): its fd, or -1 once finished. */
   createFileAt(dirFd: number, name: string, data: Buffer | null, finish: boolean, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;
   finishFile(fd: number, mode: number, uid: number, gid: number, mtimeMs: number): Promise<number>;

@@ -5,6 +5,7 @@ import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import { run } from '../lib/exec';
 import { unmount, newNetnsAt } from '../lib/mount';
 import { systemError } from '../lib/errors';
+import { netnsOwnedBy } from '../lib/idmap';
 import { log } from '../lib/log';
 
 export const NETNS_DIR = '/run/netns';
@@ -136,9 +137,16 @@ let netnsDirShared = false;
  * A named network namespace, as `ip netns add` makes it. Once `ip` has made /run/netns a shared
  * mount (its first use on a host does), the namespace is made by system call, without a process.
  */
-export async function createNetns(name: string): Promise<string> {
+export async function createNetns(name: string, owner?: string): Promise<string> {
   const file = netnsPath(name);
   netnsDirShared ||= isSharedMount(NETNS_DIR);
+  if (owner) {
+    // Owned by a remapped container's user namespace (lib/idmap.ts netnsOwnedBy): only the addon
+    // makes such a namespace. `ip` prepares /run/netns on a host where it never ran.
+    if (!netnsDirShared) { await run('ip', ['netns', 'add', name]); await deleteNetns(name); netnsDirShared = isSharedMount(NETNS_DIR); }
+    await netnsOwnedBy(file, owner);
+    return file;
+  }
   if (!netnsDirShared || !(await newNetnsAt(file))) await run('ip', ['netns', 'add', name]);
   return file;
 }

@@ -54,6 +54,8 @@ export interface SpecInput {
   readonlyPaths?: string[];
   /** userns-remap: a user namespace with these mappings (container root = the first host ID). */
   userns?: IdMap;
+  /** The user namespace to join (a file keeping it, with the mappings of `userns`) rather than make. */
+  usernsPath?: string;
 }
 
 export interface OciMount { destination: string; type: string; source: string; options?: string[] }
@@ -317,7 +319,8 @@ function buildNamespaces(o: SpecInput): OciNamespace[] {
   if (o.uts !== 'host') ns.push({ type: 'uts' });
   ns.push({ type: 'mount' });
   if (o.cgroupns !== 'host') ns.push({ type: 'cgroup' });
-  if (o.userns) ns.push({ type: 'user' });
+  if (o.usernsPath) ns.push({ type: 'user', path: o.usernsPath });
+  else if (o.userns) ns.push({ type: 'user' });
   return ns;
 }
 
@@ -407,7 +410,8 @@ export function buildSpec(o: SpecInput): OciSpec {
   }
   if (Object.keys(sysctl).length) spec.linux.sysctl = sysctl;
   if (propagation) spec.linux.rootfsPropagation = propagation;
-  if (o.userns) {
+  // Mappings are for a namespace the runtime makes; a joined one has its own.
+  if (o.userns && !o.usernsPath) {
     spec.linux.uidMappings = o.userns.uids.map((m) => ({ ...m }));
     spec.linux.gidMappings = o.userns.gids.map((m) => ({ ...m }));
   }

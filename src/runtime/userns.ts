@@ -15,7 +15,15 @@
 // mount option covers bind mounts only, not the root file system, hence the addon. The upper
 // directory is not idmapped: it stores host IDs (as dockerd's does), so what the container writes
 // is owned on the host by the mapped IDs; commit, export and cp translate at the tar boundary
-// (toContainerId / toHostId). Needs Linux 5.19 (overlayfs over idmapped layers) and a data-root
+// (toContainerId / toHostId).
+//
+// Each remapped container joins a user namespace drayd makes for it at start (lib/idmap.ts
+// usernsAt), not one the runtime makes: its network namespace is made beforehand *owned by that
+// user namespace*, for netavark to set up as for any container, so the container's root has its
+// capabilities over its own network (ping, NET_ADMIN, net.* sysctls written by the runtime), as
+// under dockerd, whose runtime makes the network namespace inside the container's user namespace.
+//
+// Needs Linux 5.19 (overlayfs over idmapped layers) and a data-root
 // file system that supports idmapped mounts (ext4, xfs, btrfs, tmpfs ≥ 6.3); drayd checks at start.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { run } from '../lib/exec';

@@ -92,6 +92,21 @@ test('a network namespace of its own (--network none) takes the default sysctls 
   assert.deepEqual(out.trim().split(/\s+/), ['0', '65535', '0', '0']);
 });
 
+test('the container\'s root has its capabilities over its own network: ping, NET_ADMIN, names on a user network', () => {
+  ok(d.docker(['network', 'create', '--subnet', `10.${d.subnetByte}.9.0/24`, 'unet']));
+  try {
+    ok(d.docker(['run', '-d', '--network', 'unet', '--name', 'peer', 'busybox', 'sh', '-c', 'echo pong | nc -l -p 7000; sleep 60']));
+    const out = d.docker(['run', '--rm', '--network', 'unet', '--cap-add', 'NET_ADMIN', 'busybox', 'sh', '-c',
+      'ping -c1 -W3 peer >/dev/null && echo ping-ok; ip addr add 10.99.99.1/32 dev lo && echo admin-ok; echo hi | nc -w 3 peer 7000']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(out.stdout.trim().split('\n'), ['ping-ok', 'admin-ok', 'pong']);
+    ok(d.docker(['rm', '-f', 'peer']));
+  } finally {
+    d.docker(['rm', '-f', 'peer']);
+    d.docker(['network', 'rm', 'unet']);
+  }
+});
+
 test('--userns=host runs with the host root', () => {
   const out = ok(d.docker(['run', '--rm', '--userns=host', '-v', `${binds}:/b`, 'busybox', 'sh', '-c', 'cat /proc/self/uid_map; touch /b/from-host-ns']));
   assert.deepEqual(out.trim().split(/\s+/), ['0', '0', '4294967295']);
