@@ -6,6 +6,10 @@ import { toHostId, toContainerId, outOf, into, remappedRoot, type IdMap } from '
 import { parseDeviceCgroupRule } from '../../src/runtime/devices';
 import { containerCgroupPath } from '../../src/runtime/cgroups';
 import { buildSpec, SpecInput } from '../../src/runtime/spec';
+import { subordinateRanges } from '../../src/runtime/userns';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 const ID = 'b'.repeat(64);
 const input = (o: Partial<SpecInput> = {}): SpecInput => ({
@@ -75,4 +79,15 @@ test('the spec: a joined or made user namespace, the host cgroup namespace, devi
   assert.equal(buildSpec(input({ noNewPrivileges: true })).process.noNewPrivileges, true);
   assert.equal(buildSpec(input({ noNewPrivileges: true, securityOpt: ['no-new-privileges=false'] })).process.noNewPrivileges, false);
   assert.equal(buildSpec(input({ securityOpt: ['no-new-privileges'] })).process.noNewPrivileges, true);
+});
+
+test('subordinate ranges of /etc/subuid lines, by name or number, in file order', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dray-subuid-'));
+  try {
+    const file = path.join(dir, 'subuid');
+    writeFileSync(file, 'other:100000:65536\nme:165536:65536\n# comment\n1001:300000:10\nbroken:x:1\nme:400000:5\n');
+    assert.deepEqual(subordinateRanges(file, { name: 'me', id: 1001 }), [{ start: 165536, size: 65536 }, { start: 300000, size: 10 }, { start: 400000, size: 5 }]);
+    assert.deepEqual(subordinateRanges(file, { name: 'nobody', id: 65534 }), []);
+    assert.deepEqual(subordinateRanges(path.join(dir, 'missing'), { name: 'me', id: 1001 }), []);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
