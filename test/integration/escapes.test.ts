@@ -150,6 +150,8 @@ test('docker cp racing a container that swaps a directory for a host symlink: 25
       const r = await d.api('GET', `/containers/${id}/archive?path=${encodeURIComponent('/r/x/f')}`);
       outTries++;
       assert.ok(!r.body.toString('latin1').includes(secret), `copy out returned the host's file after ${outTries} tries`);
+      // The directory, or (while it is a link to a path the container lacks, or gone) a 404: never an error.
+      assert.ok(r.status === 200 || r.status === 404, `copy out answered ${r.status}: ${r.body.toString().slice(0, 200)}`);
       if (r.status === 200 && r.body.toString('latin1').includes('inside')) outOk++;
     }
   };
@@ -165,9 +167,11 @@ test('docker cp racing a container that swaps a directory for a host symlink: 25
     await Promise.all([copyOut(), copyIn()]);
   } finally { await removeContainer(id); }
   assertHostUntouched();
-  // The loops ran and the copies worked while the directory was one: the race was really run.
+  // The loops ran, every answer was a copy or a 404: the race was really run. (How many copies
+  // caught the directory between swaps depends on the host's load: ~4% alone, once none of 32,000
+  // in a full suite on two busy cores, so it is reported, not asserted; the plain copy-out tests
+  // above prove the path works.)
   assert.ok(outTries > 50 && inTries > 20, `only ${outTries} copies out and ${inTries} in`);
-  assert.ok(outOk > 0, `no copy out of ${outTries} found the container's own file`);
   t.diagnostic(`${outTries} copies out (${outOk} found the container's file), ${inTries} rounds of copies in`);
 });
 
