@@ -78,7 +78,11 @@ function options(q: URLSearchParams): BuildOptions & { quiet: boolean } {
   if (typeof buildArgs !== 'object' || buildArgs === null || typeof labels !== 'object' || labels === null) throw invalid('buildargs and labels must be JSON objects');
   for (const k of Object.keys(buildArgs)) if (buildArgs[k] === null) delete buildArgs[k];
   const net = q.get('networkmode') || 'default';
+  // The docker CLI sends one extrahosts value per --add-host; a comma list is taken too.
+  const extraHosts = q.getAll('extrahosts').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const h of extraHosts) if (!/^[^:\s]+:\S+$/.test(h)) throw invalid(`invalid extra host: ${h} (expected host:ip)`);
   return {
+    extraHosts,
     tags: normalizeTags(q.getAll('t')),
     buildArgs,
     labels,
@@ -123,6 +127,8 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     const write = startJsonStream(req.res);
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
+    // A cache hint, not a change of meaning: built without it, said so rather than ignored.
+    if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
     try {
       const builder = new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
       const image = await builder.build();
@@ -146,6 +152,13 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     await secrets?.close();
     await ctx.cleanup();
   }
+}
+
+/** The images of cachefrom (a JSON list, as the docker CLI sends it). */
+function cacheFrom(q: URLSearchParams): string[] {
+  const v = q.get('cachefrom');
+  if (!v) return [];
+  try { const j = JSON.parse(v); return Array.isArray(j) ? j.map(String) : [String(j)]; } catch { return [v]; }
 }
 
 /** X-Registry-Config: base64 JSON of {registry: AuthConfig}, the credentials the CLI holds. */

@@ -47,6 +47,8 @@ export interface BuildOptions {
   registryAuth?: Record<string, AuthConfig>;
   /** 'plain': BuildKit's plain progress lines instead of the legacy builder's text (progress-plain.ts). */
   progress?: 'plain';
+  /** --add-host entries ("name:ip") for every RUN step's /etc/hosts. */
+  extraHosts?: string[];
 }
 
 /** What builds share beyond the step cache: cache mounts, and this build's secrets. */
@@ -523,7 +525,7 @@ export class Builder {
         stepMounts.push({ Type: 'bind', Source: file, Target: `/dev/pipes/${shebang.name}`, ReadOnly: true, BindOptions: { Propagation: 'rprivate' } });
       }
       const runConfig = { ...st.config, Env: [...(st.config.Env ?? []), ...env] };
-      id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: stepMounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env });
+      id = await createStepContainer(this.be, st.image, runConfig, argv, network, { mounts: stepMounts, tmpfs: acquired?.tmpfs, ephemeralEnv: acquired?.env, extraHosts: this.o.extraHosts });
       this.say(` ---> Running in ${shortId(id)}\n`);
       const code = await runToExit(this.be, id, this.sayer(), this.signal);
       if (this.signal.aborted) throw systemError('build cancelled: the client went away');

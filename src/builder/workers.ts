@@ -30,6 +30,8 @@ export interface StepExtras {
   tmpfs?: Record<string, string>;
   /** Environment kept out of the container's record (secrets). */
   ephemeralEnv?: string[];
+  /** --add-host entries, checked and written to /etc/hosts as for `docker run`. */
+  extraHosts?: string[];
 }
 
 export async function createStepContainer(be: BuilderBackend, image: Image, config: ContainerConfig, argv: string[], networkMode: string, extras: StepExtras = {}): Promise<string> {
@@ -47,6 +49,7 @@ export async function createStepContainer(be: BuilderBackend, image: Image, conf
       NetworkMode: networkMode,
       ...(extras.mounts?.length ? { Mounts: extras.mounts } : {}),
       ...(extras.tmpfs && Object.keys(extras.tmpfs).length ? { Tmpfs: extras.tmpfs } : {}),
+      ...(extras.extraHosts?.length ? { ExtraHosts: extras.extraHosts } : {}),
     },
   } as never, undefined, { scratch: true, ephemeralEnv: extras.ephemeralEnv });
   return Id;

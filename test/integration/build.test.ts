@@ -189,3 +189,21 @@ test('the real docker CLI builds with DOCKER_BUILDKIT=0', async () => {
   }
   await noLeftovers();
 });
+
+test('--add-host reaches every RUN step\'s /etc/hosts; --cache-from says it is not implemented and builds anyway', async () => {
+  const dir = mkdtempSync('/tmp/dray-build-hosts-');
+  try {
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN grep -E "^10\\.1\\.2\\.3\\s+db\\.internal$" /etc/hosts > /found\n');
+    const r = d.docker(['build', '--add-host', 'db.internal:10.1.2.3', '--cache-from', 'nosuch:cache', '-t', 'hosts:1', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /WARNING: --cache-from nosuch:cache is not implemented in Dray's builder/);
+    const bad = d.docker(['build', '--add-host', 'nocolon', dir]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /bad format for add-host|invalid extra host/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const own = d.dray(['build', '--add-host', 'db.internal:10.1.2.3', '-q', '-t', 'hosts:2', '-'], 'FROM busybox\nRUN grep -q db.internal /etc/hosts\n');
+  assert.equal(own.code, 0, own.stderr);
+  await noLeftovers();
+});

@@ -122,7 +122,9 @@ async function readSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
 }
 
 const buildFlags: FlagDef[] = [
+  listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
+  listFlag('cache-from', undefined, 'Images to consider as cache sources (not implemented in Dray: a warning, the local cache is used)'),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
   strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
@@ -255,6 +257,8 @@ export const build: Command = {
       forcerm: f['force-rm'] || undefined,
       pull: f.pull || undefined,
       networkmode: f.network,
+      extrahosts: f['add-host'].length ? f['add-host'] : undefined,
+      cachefrom: f['cache-from'].length ? JSON.stringify(f['cache-from']) : undefined,
       dockerfile: dockerfileParam,
       target: f.target || undefined,
       buildargs: buildArgsMap(f['build-arg']),
