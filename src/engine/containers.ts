@@ -797,11 +797,21 @@ export class ContainerService {
       // and removes again.
       const removeNow = !restart && autoRemove;
       if (!removeNow) {
-        await this.save(c);
-        // The bundle goes after the record: its presence tells reconcile() that clean-up was not
-        // finished.
-        await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
-        await fsp.rm(path.join(this.exitDir, id), { force: true });
+        // On a full disk the record cannot be written. The exit is still known here and told to
+        // whoever waits (a build step, `docker wait`), or they would wait forever; the bundle
+        // and the exit file stay, so a restart records the exit from them.
+        let saved = true;
+        await this.save(c).catch((e) => {
+          if ((e as NodeJS.ErrnoException)?.code !== 'ENOSPC') throw e;
+          saved = false;
+          log.error('disk full: the exit is not recorded on disk (a restart records it from the exit file)', { id });
+        });
+        if (saved) {
+          // The bundle goes after the record: its presence tells reconcile() that clean-up was not
+          // finished.
+          await fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true });
+          await fsp.rm(path.join(this.exitDir, id), { force: true });
+        }
       }
       if (oom) this.events.publish('container', 'oom', id, this.attrs(c));
       this.events.publish('container', 'die', id, this.attrs(c, { exitCode: String(code) }));
@@ -1036,7 +1046,13 @@ export class ContainerService {
       if (!this.byId.has(c.Id)) return;
       if (c.State.Running) throw conflict(`could not kill running container ${c.Id}, cannot remove`);
       c.State = { ...c.State, Status: 'removing' };
-      await this.save(c);
+      // The marker lets a restart finish an interrupted removal. On a full disk it cannot be
+      // written, and the removal (which frees the space) must not fail for it: finishRemove is
+      // safe to repeat, so a crash before it ends leaves a container a second rm takes.
+      await this.save(c).catch((e) => {
+        if ((e as NodeJS.ErrnoException)?.code !== 'ENOSPC') throw e;
+        log.warn('disk full: removing the container without its removal marker', { id: c.Id });
+      });
       await this.finishRemove(c, opts.volumes);
     });
   }

@@ -7,11 +7,11 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, existsSync 
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tarStream from 'tar-stream';
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TestDaemon, demux } from '../helpers/daemon';
+import { tarOf as tarOfEntries } from '../helpers/tar';
 
 const d = new TestDaemon();
 const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bk-'));
@@ -24,20 +24,9 @@ after(async () => {
 
 type FileSpec = string | Buffer | { body: string; mode: number };
 
+/** A build context of `files` (name → content, or content with a mode). */
 function tarOf(files: Record<string, FileSpec>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const [name, f] of Object.entries(files)) {
-    const { body, mode } = typeof f === 'string' || Buffer.isBuffer(f) ? { body: f, mode: 0o644 } : f;
-    pack.entry({ name, mode, mtime: new Date(0) }, body);
-  }
-  pack.finalize();
-  return done;
+  return tarOfEntries(Object.entries(files).map(([name, f]) => (typeof f === 'string' || Buffer.isBuffer(f) ? { name, body: f } : { name, body: f.body, mode: f.mode })));
 }
 
 interface BuildResult { text: string; error?: string; id?: string }

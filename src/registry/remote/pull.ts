@@ -117,6 +117,9 @@ export class Puller {
       return { imageId, configBytes, manifestDigest, downloaded };
     } catch (e) {
       await this.rollback(made);
+      // On a full disk what was received is what fills it, and the pull cannot finish without
+      // the space: the partial downloads go too (a later pull starts over).
+      if (isDiskFull(e)) for (const l of manifest.layers) await this.store.partials.remove(l.digest).catch(() => {});
       throw e;
     } finally {
       unpin();
@@ -323,3 +326,8 @@ function platformOut(p: Platform & { 'os.version'?: string }): Platform {
 }
 
 export { RegistryError };
+
+/** ENOSPC, from drayd's own writes or as GNU tar reports it while unpacking. */
+function isDiskFull(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOSPC' || /no space left on device/i.test(String((e as Error)?.message ?? e));
+}
