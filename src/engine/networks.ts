@@ -164,6 +164,8 @@ export class NetworkService {
         const n = await readJson<NetworkRecord>(file);
         log.info('finishing the release of a removed network\'s bridge', { network: n.Name, bridge: n.BridgeName });
         await this.releaseBridge(n, this.poolOf(n), true);
+        // The release may have been cut after its teardown, before its namespace went.
+        await deleteNetns(releaseNetns(n)).catch(() => {});
       } catch (e) {
         log.warn('bridge release not finished', { file: f, error: errorMessage(e) });
       }

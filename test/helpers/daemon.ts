@@ -57,6 +57,10 @@ function releaseSubnetByte(b: number): void {
   try { if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true }); } catch { /* already gone */ }
 }
 
+function releaseNetnsNow(): string[] {
+  return existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('dray-k-')) : [];
+}
+
 export class TestDaemon {
   proc?: ChildProcess;
   readonly dir: string;
@@ -67,6 +71,8 @@ export class TestDaemon {
   /** A bridge device and subnet of its own, so no other daemon's network is touched. */
   readonly bridge = `drt${Math.random().toString(36).slice(2, 8)}`;
   readonly subnetByte = freeSubnetByte();
+  /** Bridge releases' namespaces (dray-k-<network>) that existed before this daemon: not its leaks. */
+  private readonly releaseNetnsBefore = new Set(releaseNetnsNow());
 
   /** draydPath: another build's drayd.js (its waiting CLI processes run that build's dray.js). */
   constructor(readonly extraArgs: string[] = [], readonly draydPath = draydJs, readonly extraEnv: Record<string, string> = {}) {
@@ -220,6 +226,11 @@ export class TestDaemon {
     const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout ?? '';
     // Its default bridge's 10.<b>.0.0/24 and the user networks tests make under 10.<b>.*.
     if (rules.includes(`10.${this.subnetByte}.`)) leaks.push(`iptables rules for 10.${this.subnetByte}.0.0/16`);
+    for (const ns of releaseNetnsNow()) {
+      if (this.releaseNetnsBefore.has(ns)) continue;
+      leaks.push(`netns ${ns} of a bridge release`);
+      spawnSync('ip', ['netns', 'delete', ns]);
+    }
     const netns = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
     for (const id of ours) if (netns.includes(`dray-${id.slice(0, 12)}`)) leaks.push(`netns of ${id}`);
     // rm, not rmSync: a container may have left a tree deeper than a path Node.js can name.
