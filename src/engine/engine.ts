@@ -46,6 +46,7 @@ export class Engine {
     await this.distribution.init();
     await this.volumes.init();
     await this.containers.init();
+    await this.images.sweepUnusedLayers(this.containers.list().map((c) => c.Dray.lowerDirs ?? []));
     await this.volumes.sweepMounts();
     // Network reconciliation asks which containers still run: after the containers' own.
     this.networks.setContainerLookup((id) => {

@@ -109,6 +109,25 @@ export class ImageService {
     for (const b of await this.blobs.list()) if (!keep.has(b)) await this.blobs.delete(b);
   }
 
+  /**
+   * At start, once the containers are known: a layer that no image and no container uses is what
+   * a pull or build cut between its layer and its image leaves (a disk leak no API shows). The
+   * layer goes; its blob joins the partial downloads, so pulling that image again unpacks it from
+   * here instead of fetching it (partials are dropped after a week). A stopped container whose
+   * image was removed with -f still sits on its layers: those stay.
+   */
+  async sweepUnusedLayers(containerLowerDirs: string[][]): Promise<void> {
+    const used = new Set([...this.images.values()].flatMap((i) => i.config.rootfs?.diff_ids ?? []));
+    const dirs = new Set(containerLowerDirs.flat());
+    for (const l of this.layers.all()) {
+      if (used.has(l.diffId) || dirs.has(this.layers.diffDir(l.diffId))) continue;
+      log.info('removing a layer no image or container uses', { diffId: l.diffId });
+      await this.layers.delete(l.diffId, true);
+      await fsp.mkdir(this.layout.partialDir, { recursive: true, mode: 0o700 });
+      await fsp.rename(this.blobs.path(l.blob.digest), path.join(this.layout.partialDir, l.blob.digest.replace(/^sha256:/, ''))).catch(() => {});
+    }
+  }
+
   // ---- lookup ----------------------------------------------------------------------------------
 
   async resolve(ref: string): Promise<Image> {
