@@ -51,7 +51,7 @@ export function registerNetworkRoutes(r: Router, networks: NetworkService, conta
     checkEndpointSupport(ec);
     const config: EndpointConfig = { Aliases: ec.Aliases ?? undefined, IPAMConfig: ec.IPAMConfig ?? undefined, MacAddress: ec.MacAddress || undefined };
     const endpoint = await networks.connect(net.Id, c, {
-      Aliases: config.Aliases ?? undefined, IPv4Address: config.IPAMConfig?.IPv4Address || undefined, IPv6Address: config.IPAMConfig?.IPv6Address || undefined, MacAddress: config.MacAddress,
+      Aliases: config.Aliases ?? undefined, IPv4Address: config.IPAMConfig?.IPv4Address || undefined, IPv6Address: config.IPAMConfig?.IPv6Address || undefined, LinkLocalIPs: config.IPAMConfig?.LinkLocalIPs ?? undefined, MacAddress: config.MacAddress,
     });
     await containers.onConnect?.(c.id, net, endpoint, config);
     sendJson(req.res, 200, {});

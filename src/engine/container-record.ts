@@ -68,7 +68,7 @@ export interface ContainerRecord {
     /** Legacy links (--link): the linked containers by id, and their aliases (engine/links.ts). */
     links?: { id: string; alias: string }[];
     /** Networks to attach at start besides the primary one, and their endpoint settings. */
-    endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; MacAddress?: string }>;
+    endpoints?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null; MacAddress?: string }>;
     /** userns-remap: the user-namespace mapping it runs with, fixed at create (engine/containers.ts usernsOf). */
     idmap?: IdMap;
   };

@@ -26,6 +26,8 @@ export interface EndpointRecord {
   IPv6PrefixLen?: number;
   IPv6Gateway?: string;
   StaticIP6?: string;
+  /** --link-local-ip addresses, added to the interface as given. */
+  LinkLocalIPs?: string[];
   /** Published ports travel with the container's first network only. */
   PortMappings: PortMapping[];
   DnsServers: string[] | null;
@@ -76,7 +78,9 @@ export function inspectNetwork(n: NetworkRecord, withContainers = true): Record<
 export function endpointSettings(n: NetworkRecord, ep: EndpointRecord): Record<string, unknown> {
   const dnsNames = n.DnsEnabled ? dnsNamesOf(ep) : null;
   return {
-    IPAMConfig: ep.StaticIP || ep.StaticIP6 ? { ...(ep.StaticIP ? { IPv4Address: ep.StaticIP } : {}), ...(ep.StaticIP6 ? { IPv6Address: ep.StaticIP6 } : {}) } : null,
+    IPAMConfig: ep.StaticIP || ep.StaticIP6 || ep.LinkLocalIPs ? {
+      ...(ep.StaticIP ? { IPv4Address: ep.StaticIP } : {}), ...(ep.StaticIP6 ? { IPv6Address: ep.StaticIP6 } : {}), ...(ep.LinkLocalIPs ? { LinkLocalIPs: [...ep.LinkLocalIPs] } : {}),
+    } : null,
     Links: null,
     Aliases: ep.Aliases.length ? [...ep.Aliases] : null,
     MacAddress: ep.MacAddress,

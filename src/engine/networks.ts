@@ -16,6 +16,8 @@ import { timeOrDurationAgo } from '../lib/units';
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isIPv6 } from 'node:net';
+import { run } from '../lib/exec';
 import { readJson, sweepTempFiles, writeJsonAtomic } from '../lib/atomic';
 import { conflict, errorMessage, forbidden, invalid, notFound, notImplemented, DrayError } from '../lib/errors';
 import { KeyedMutex } from '../lib/lock';
@@ -39,7 +41,12 @@ export interface EndpointConfig { Aliases?: string[] | null; IPAMConfig?: { IPv4
 
 /** What an endpoint may ask for that is not implemented here: refused with a clear error, never ignored. */
 export function checkEndpointSupport(cfg: EndpointConfig | undefined | null): void {
-  if (cfg?.IPAMConfig?.LinkLocalIPs?.length) throw notImplemented(`link-local IPs (--link-local-ip ${cfg.IPAMConfig.LinkLocalIPs.join(', ')}) are not implemented`);
+  for (const ip of cfg?.IPAMConfig?.LinkLocalIPs ?? []) {
+    // Docker's check: a link-local unicast address, 169.254.0.0/16 or fe80::/10.
+    const v4 = /^169\.254\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+    const ok = v4 ? Number(v4[1]) <= 255 && Number(v4[2]) <= 255 : isIPv6(ip) && /^fe[89ab]/i.test(ip);
+    if (!ok) throw invalid(`invalid link-local IP address: ${ip}`);
+  }
 }
 
 export interface ContainerNetSpec {
@@ -447,7 +454,7 @@ export class NetworkService {
    * namespace; for one that is not running only the checks run, and the caller records the
    * endpoint config for its next start.
    */
-  connect(ref: string, c: ConnectTarget, opts: { Aliases?: string[]; IPv4Address?: string; IPv6Address?: string; MacAddress?: string } = {}): Promise<Record<string, unknown>> {
+  connect(ref: string, c: ConnectTarget, opts: { Aliases?: string[]; IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[]; MacAddress?: string } = {}): Promise<Record<string, unknown>> {
     return this.ctrLock.run(c.id, async () => {
       const net = this.get(ref);
       if (net.Driver !== 'bridge') throw forbidden('container cannot be disconnected from host network or connected to host network');
@@ -456,7 +463,10 @@ export class NetworkService {
         throw forbidden(`container sharing network namespace with another container or host cannot be connected to any other network`);
       }
       if (net.Endpoints[c.id]) throw forbidden(`endpoint with name ${stripSlash(c.name)} already exists in network ${net.Name}`);
-      const ipam = opts.IPv4Address || opts.IPv6Address ? { ...(opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : {}), ...(opts.IPv6Address ? { IPv6Address: opts.IPv6Address } : {}) } : undefined;
+      const ipam = opts.IPv4Address || opts.IPv6Address || opts.LinkLocalIPs?.length ? {
+        ...(opts.IPv4Address ? { IPv4Address: opts.IPv4Address } : {}), ...(opts.IPv6Address ? { IPv6Address: opts.IPv6Address } : {}),
+        ...(opts.LinkLocalIPs?.length ? { LinkLocalIPs: opts.LinkLocalIPs } : {}),
+      } : undefined;
       const cfg: EndpointConfig = { Aliases: opts.Aliases, IPAMConfig: ipam, MacAddress: opts.MacAddress };
       const existing = this.endpointsOf(c.id);
       const running = c.running ?? this.lookup?.(c.id)?.running ?? existing.length > 0;
@@ -534,12 +544,14 @@ export class NetworkService {
     const ip6 = pool6 ? (staticIp6 ? pool6.reserve(staticIp6) : pool6.allocate()) : undefined;
     let ip: string;
     try { ip = staticIp ? pool.reserve(staticIp) : pool.allocate(); } catch (e) { pool6?.release(ip6); throw e; }
+    const linkLocal = cfg.IPAMConfig?.LinkLocalIPs?.length ? [...cfg.IPAMConfig.LinkLocalIPs] : undefined;
     const ep: EndpointRecord = {
       ContainerId: c.id, Name: stripSlash(c.name), EndpointID: randomBytes(32).toString('hex'), MacAddress: '',
       IPv4Address: ip, PrefixLen: pool.prefix, Gateway: net.IPAM.Config[0].Gateway, Interface: iface, Netns: netns,
       Aliases: [...new Set(cfg.Aliases ?? [])], StaticIP: staticIp, StaticMac: cfg.MacAddress ?? '',
       PortMappings: [], DnsServers: c.dns?.length ? [...c.dns] : null, DnsServerIps: [], DnsSearch: [],
       ...(ip6 ? { IPv6Address: ip6, IPv6PrefixLen: pool6!.prefix, IPv6Gateway: net.IPAM.Config[1].Gateway, StaticIP6: staticIp6 } : {}),
+      ...(linkLocal ? { LinkLocalIPs: linkLocal } : {}),
     };
     net.Endpoints[c.id] = ep;
     return ep;
@@ -602,6 +614,7 @@ export class NetworkService {
       }));
       ep.DnsServerIps = [];
       ep.DnsSearch = [];
+      await addLinkLocal(ep);
       return;
     }
     const status = await this.netLock.run(net.Id, async () => {
@@ -614,6 +627,7 @@ export class NetworkService {
     ep.MacAddress = iface?.mac_address ?? '';
     ep.DnsServerIps = st?.dns_server_ips ?? [];
     ep.DnsSearch = st?.dns_search_domains ?? [];
+    await addLinkLocal(ep);
   }
 
   /** Best effort: what netavark cannot undo is logged, the booking is released regardless. */
@@ -778,4 +792,12 @@ function pool6Of(n: NetworkRecord): AddressPool6 | undefined {
   const cfg = n.EnableIPv6 ? n.IPAM.Config[1] : undefined;
   if (!cfg) return undefined;
   return new AddressPool6(cfg, Object.values(n.Endpoints).map((e) => e.IPv6Address ?? ''));
+}
+
+/** --link-local-ip: extra addresses on the endpoint's interface, as Docker adds them (no route, no DNS). */
+async function addLinkLocal(ep: EndpointRecord): Promise<void> {
+  if (!ep.LinkLocalIPs?.length) return;
+  const lines = ep.LinkLocalIPs.map((ip) => (ip.includes(':') ? `addr add ${ip}/64 dev ${ep.Interface} nodad` : `addr add ${ip}/16 dev ${ep.Interface}`));
+  const r = await run('ip', ['-n', ep.Netns, '-batch', '-'], { input: lines.join('\n') + '\n', allowFailure: true });
+  if (r.code !== 0) throw invalid(`cannot add link-local address ${ep.LinkLocalIPs.join(', ')}: ${r.stderr.trim()}`);
 }

@@ -99,25 +99,32 @@ test('a --rm container whose start fails on its network is removed (the client w
   ok(['network', 'rm', 'tinynet']);
 });
 
-test('link-local IPs are not implemented and say so; an IPv6 address on a network without IPv6 is refused (nothing is created)', async () => {
+test('--link-local-ip adds the addresses to the interface and inspect shows them; an IPv6 address on a network without IPv6 is refused', async () => {
   ok(['network', 'create', 'v4only']);
-  for (const [flags, code, re] of [
-    [['--link-local-ip', '169.254.1.1'], 125, /link-local IPs .* are not implemented/],
-    [['--ip6', 'fd00::5'], 125, /user specified IPv6 address fd00::5 is supported only on networks with IPv6/],
-  ] as const) {
-    const r = d.docker(['run', '--rm', '--network', 'v4only', ...flags, 'busybox', 'true']);
-    assert.equal(r.code, code, r.stderr);
-    assert.match(r.stderr, re);
-  }
+  ok(['run', '-d', '--name', 'llip', '--network', 'v4only', '--link-local-ip', '169.254.7.7', '--link-local-ip', 'fe80::77', 'busybox', 'sleep', '60']);
+  const addrs = ok(['exec', 'llip', 'ip', '-o', 'addr', 'show', 'eth0']);
+  assert.match(addrs, /inet 169\.254\.7\.7\/16/);
+  assert.match(addrs, /inet6 fe80::77\/64/);
+  const ep = (await d.api('GET', '/containers/llip/json')).json.NetworkSettings.Networks.v4only;
+  assert.deepEqual(ep.IPAMConfig, { LinkLocalIPs: ['169.254.7.7', 'fe80::77'] });
+  // Connected later, to a running container: the same.
+  ok(['network', 'create', 'v4two']);
+  ok(['network', 'connect', '--link-local-ip', '169.254.8.8', 'v4two', 'llip']);
+  assert.match(ok(['exec', 'llip', 'ip', '-o', 'addr', 'show', 'eth1']), /inet 169\.254\.8\.8\/16/);
+  ok(['rm', '-f', 'llip']);
+  const notLl = d.docker(['run', '--rm', '--network', 'v4only', '--link-local-ip', '10.1.1.1', 'busybox', 'true']);
+  assert.equal(notLl.code, 125);
+  assert.match(notLl.stderr, /invalid link-local IP address: 10\.1\.1\.1/);
+  const r = d.docker(['run', '--rm', '--network', 'v4only', '--ip6', 'fd00::5', 'busybox', 'true']);
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /user specified IPv6 address fd00::5 is supported only on networks with IPv6/);
   const c = await d.api('POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '60'] });
   const conn = await d.api('POST', '/networks/v4only/connect', { Container: c.json.Id, EndpointConfig: { IPAMConfig: { IPv6Address: 'fd00::7' } } });
   assert.equal(conn.status, 400, conn.body.toString());
-  const ll = await d.api('POST', '/networks/v4only/connect', { Container: c.json.Id, EndpointConfig: { IPAMConfig: { LinkLocalIPs: ['169.254.3.3'] } } });
-  assert.equal(ll.status, 501);
   await d.api('DELETE', `/containers/${c.json.Id}`);
   assert.equal((await d.api('GET', '/containers/json?all=1')).json.length, 0);
   const v6 = d.docker(['network', 'create', '--subnet', 'fd00:1::/64', 'v6net']);
   assert.equal(v6.code, 1);
   assert.match(v6.stderr, /IPv6 subnet fd00:1::\/64 given for a network without IPv6: add --ipv6/);
-  ok(['network', 'rm', 'v4only']);
+  ok(['network', 'rm', 'v4only', 'v4two']);
 });
