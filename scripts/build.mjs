@@ -10,7 +10,8 @@ import * as path from 'node:path';
 // dray-registry: `dray registry serve` (and the AWS SDK) in a bundle of its own, which the command
 // requires at run time, so that no other command loads or parses it.
 // dray-compose: `dray compose` (YAML, the compiled Compose schema) likewise (src/cli/commands/compose.ts).
-const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts', 'dray-registry': 'src/registry/distribution/main.ts', 'dray-compose': 'src/compose/cli/main.ts' };
+// dray-unpack: what drayd's layer-unpacking worker threads run (src/store/unpack-worker.ts).
+const entries = { dray: 'src/cli/loader.ts', 'dray-main': 'src/cli/main.ts', drayd: 'src/daemon/main.ts', 'dray-registry': 'src/registry/distribution/main.ts', 'dray-compose': 'src/compose/cli/main.ts', 'dray-unpack': 'src/store/unpack-worker-main.ts' };
 // The Compose Specification's schema compiled by ajv into code, once, here: compiling it takes ajv
 // ~130 ms, which dray compose would otherwise pay at every start (src/compose/schema.ts, whose
 // AJV_OPTIONS these are, compiles it at run time only under tsx).

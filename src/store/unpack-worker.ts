@@ -12,6 +12,8 @@
 //                                ◀───────  done {id, diffId, size} / failed {id, message, kind}
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { PassThrough } from 'node:stream';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import type { UnpackResult } from './tar';
 import { DrayError, ErrorKind } from '../lib/errors';
 
@@ -116,13 +118,24 @@ class UnpackThread {
 let seq = 0;
 const threads: UnpackThread[] = [];
 
-/** The script a worker runs: drayd's own bundle (which serves jobs when started as a worker). */
+/**
+ * The script a worker runs: dray-unpack.js beside drayd's bundle, or drayd's own bundle (which
+ * serves jobs too when started as a worker) where a build has no such file.
+ */
+let scriptPath: string | null | undefined;
 function workerScript(): string | undefined {
-  const main = require.main?.filename;
-  return main && /drayd\.js$/.test(main) ? main : undefined;
+  if (scriptPath === undefined) {
+    const main = require.main?.filename;
+    scriptPath = null;
+    if (main && /drayd\.js$/.test(main)) {
+      const slim = path.join(path.dirname(main), 'dray-unpack.js');
+      scriptPath = existsSync(slim) ? slim : main;
+    }
+  }
+  return scriptPath ?? undefined;
 }
 
-/** Starts worker threads ahead of a pull's layers (a thread takes ~100 ms to load drayd's bundle). */
+/** Starts worker threads ahead of a pull's layers (a thread takes a while to load its bundle). */
 export function prewarmUnpackWorkers(n: number): void {
   if (!workersAvailable()) return;
   const script = workerScript()!;

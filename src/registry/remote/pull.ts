@@ -92,12 +92,12 @@ export class Puller {
 
   async pull(req: PullRequest): Promise<PullResult> {
     const t = req.target;
-    // Threads to unpack on, started while the manifest and the config come.
-    prewarmUnpackWorkers(this.client.cfg.maxConcurrentDownloads);
     const session = await this.client.session({ registry: t.registry, host: t.host, repository: t.repository, creds: req.creds, actions: ['pull'], pull: true });
     const top = await session.each((ep) => fetchManifest(session, ep, t.reference));
     const manifestDigest = top.digest;
     const manifest = await this.choose(session, top, req.platform);
+    // Threads to unpack on, as many as layers can come at once, started while the config comes.
+    prewarmUnpackWorkers(Math.min(this.client.cfg.maxConcurrentDownloads, manifest.layers.length));
     req.progress(statusLine(`Pulling from ${t.repository}`, t.ref.digest ? `${t.registry}/${t.repository}@${t.ref.digest}` : t.ref.tag));
     const imageId = manifest.config.digest;
     if (this.store.hasImage(imageId)) {
