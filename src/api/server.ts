@@ -17,13 +17,19 @@ const versionPrefix = /^\/v(\d+\.\d+)(\/.*)$/;
 /** Headers larger than this get 431 (the docker CLI's largest, X-Registry-Config, is a few KiB). */
 const MAX_HEADER_BYTES = 64 * 1024;
 const HEADERS_TIMEOUT_MS = 30_000;
-/** Attach, exec and other hijacked streams open at once. */
-const MAX_HIJACKED = 2000;
+/** Attach, exec and other hijacked streams open at once, by default (daemon.json max-attached-streams). */
+export const MAX_ATTACHED_STREAMS = 2000;
+
+/** The count of hijacked streams open, shared by every server of one drayd (Unix socket and TCP). */
+export class StreamBudget {
+  open = 0;
+  constructor(readonly max = MAX_ATTACHED_STREAMS) {}
+}
 
 /** TLS for TCP hosts: the server's certificate, and with `ca` every client must present one it signed. */
 export interface ServerTls { key: Buffer; cert: Buffer; ca?: Buffer }
 
-export function createServer(router: Router, tls?: ServerTls): http.Server {
+export function createServer(router: Router, tls?: ServerTls, streams = new StreamBudget()): http.Server {
   const handler = (raw: http.IncomingMessage, res: http.ServerResponse) => { void dispatch(router, raw, res); };
   // As dockerd's --tlsverify: a client without a certificate the CA signed does not get past the
   // handshake, so nothing of the API is reachable without one. allowHalfOpen: the docker CLI ends
@@ -34,19 +40,18 @@ export function createServer(router: Router, tls?: ServerTls): http.Server {
     ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), ...limits, allowHalfOpen: true }, handler)
     : http.createServer(limits, handler);
   // attach and exec start arrive with "Upgrade: tcp": node hands those over as 'upgrade' events.
-  let hijacked = 0;
   server.on('upgrade', (raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
     const res = new http.ServerResponse(raw);
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
     // Each attached stream holds a socket, buffers and, through conmon, a container's output: a
     // client opening them without end would take drayd's memory and file descriptors with it.
-    if (hijacked >= MAX_HIJACKED) {
-      sendJson(res, 503, { message: `too many attached streams (${MAX_HIJACKED}): close some before opening more` });
+    if (streams.open >= streams.max) {
+      sendJson(res, 503, { message: `too many attached streams (${streams.max}): close some before opening more` });
       return;
     }
-    hijacked++;
-    socket.once('close', () => { hijacked--; });
+    streams.open++;
+    socket.once('close', () => { streams.open--; });
     // The request body (exec start sends one) arrives in `head`, before the raw stream.
     void splitUpgradeBody(raw, socket, head).then(({ body, rest }) => {
       setPreReadBody(raw, body);

@@ -7,7 +7,7 @@ import { registryConfigFromJson } from '../registry/remote/daemon-config';
 import { isUnpackWorker, serveUnpackJobs } from '../store/unpack-worker';
 import { Engine } from '../engine/engine';
 import { buildRouter } from '../api';
-import { createServer, dispatch, listen, ServerTls } from '../api/server';
+import { createServer, dispatch, listen, ServerTls, StreamBudget } from '../api/server';
 import { enableIdleGc, noteActivity } from '../lib/idle-gc';
 import { log, setDebug } from '../lib/log';
 import { errorMessage } from '../lib/errors';
@@ -51,6 +51,7 @@ Options:
       --metrics-addr string  Serve Prometheus metrics on host:port (GET /metrics)
       --dashboard-addr string  Serve the web dashboard on host:port from the start (default: 127.0.0.1, a random port, at the first \`dray dashboard\`)
       --userns-remap string  User/Group setting for user namespaces: "default" (the user dray) or user[:group]
+      --max-attached-streams n  Attach and exec streams open at once (default 2000)
       --no-new-privileges    Set no-new-privileges by default for new containers
   -D, --debug                Debug logging
   -v, --version              Print version and exit
@@ -99,6 +100,7 @@ function parseArgs(argv: string[]): Flags {
         break;
       }
       case '--userns-remap': out.config.usernsRemap = next(); break;
+      case '--max-attached-streams': out.config.maxAttachedStreams = positive(next(), a); break;
       case '--no-new-privileges': out.config.noNewPrivileges = val === undefined ? true : parseBool(val, a); break;
       case '-D': case '--debug': out.config.debug = true; break;
       case '-v': case '--version': process.stdout.write(`Dray daemon version ${ENGINE_VERSION}\n`); process.exit(0);
@@ -156,6 +158,7 @@ function loadConfigFile(file: string, explicit: boolean): Partial<DaemonConfig> 
   if (raw['metrics-addr']) c.metricsAddr = String(raw['metrics-addr']);
   try { c.dashboard = dashboardConfigFromJson(raw.dashboard); } catch (e) { fail(`${file}: ${errorMessage(e)}`); }
   if (raw['userns-remap'] !== undefined && raw['userns-remap'] !== '') c.usernsRemap = String(raw['userns-remap']);
+  if (raw['max-attached-streams'] !== undefined) c.maxAttachedStreams = positive(String(raw['max-attached-streams']), 'max-attached-streams');
   if (raw['no-new-privileges'] !== undefined) {
     if (typeof raw['no-new-privileges'] !== 'boolean') fail(`${file}: no-new-privileges must be true or false`);
     c.noNewPrivileges = raw['no-new-privileges'];
@@ -168,6 +171,12 @@ function parseBool(s: string, name: string): boolean {
   if (/^(1|t|true)$/i.test(s)) return true;
   if (/^(0|f|false)$/i.test(s)) return false;
   return fail(`invalid boolean value "${s}" for ${name}`);
+}
+
+function positive(s: string, name: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < 1 || n > 1_000_000) fail(`invalid ${name}: ${s} (a number from 1 to 1000000)`);
+  return n;
 }
 
 function count(s: string, name: string): number {
@@ -266,8 +275,9 @@ async function main(): Promise<void> {
   const router = buildRouter(engine);
   const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events, execs: engine.execs });
   registerDashboardRoute(router, dashboard);
-  const server = createServer(router);
-  const tlsServer = tls ? createServer(router, tls) : undefined;
+  const streams = new StreamBudget(config.maxAttachedStreams);
+  const server = createServer(router, undefined, streams);
+  const tlsServer = tls ? createServer(router, tls, streams) : undefined;
   const servers = tlsServer ? [server, tlsServer] : [server];
   for (const h of config.hosts) await listen(h.startsWith('tcp://') && tlsServer ? tlsServer : server, h, group);
   if (config.metricsAddr) await serveMetrics(config.metricsAddr, engine);

@@ -30,6 +30,8 @@ export interface DaemonConfig {
   metricsAddr?: string;
   /** daemon.json `dashboard` / --dashboard-addr (src/dashboard/config.ts); the default: 127.0.0.1, a random port, started on demand. */
   dashboard?: { enabled: boolean; addr: string; eager: boolean; tlsCert?: string; tlsKey?: string };
+  /** daemon.json `max-attached-streams` / --max-attached-streams: hijacked streams (attach, exec) open at once; unset: 2000. */
+  maxAttachedStreams?: number;
   /** daemon.json `no-new-privileges` / --no-new-privileges: every container's default (--security-opt no-new-privileges=false opts out). */
   noNewPrivileges?: boolean;
   /** daemon.json `userns-remap` / --userns-remap: "default" or user[:group]; unset: no remapping. */
