@@ -97,7 +97,8 @@ gc:
       ['storage: {azure: {accountname: x}}', /storage driver "azure" \(filesystem and s3 are\) is not implemented/],
       ['storage: {filesystem: {rootdirectory: d}}\nnotifications: {endpoints: []}', /notifications .* is not implemented/],
       ['storage: {filesystem: {rootdirectory: d}}\nauth: {silly: {realm: x}}', /auth\.silly .* is not implemented/],
-      ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {realm: x, rootcertbundle: /x.pem}}', /external token server .* not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {realm: x, rootcertbundle: /x.pem}}', /external token server \(rootcertbundle, jwks\) needs the issuer/],
+      ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {issuer: i, jwks: /x.json}}', /external token server \(rootcertbundle, jwks\) needs its realm/],
     ] as [string, RegExp][]) {
       writeFileSync(file, cfg);
       assert.throws(() => loadConfig({ config: file }), msg, cfg);

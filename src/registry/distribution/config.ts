@@ -30,7 +30,12 @@ export interface Config {
   uploadPurging: { enabled: boolean; ageMs: number; intervalMs: number };
   auth?: {
     htpasswd?: { realm: string; path: string };
-    token?: { realm?: string; service: string; issuer: string; expirationS: number; key?: string };
+    /**
+     * Bearer tokens: from the built-in token server (signed with `key`), or, with `rootcertbundle`
+     * or `jwks`, from an external one (distribution's setting): its tokens are checked against
+     * those keys and this server issues none.
+     */
+    token?: { realm?: string; service: string; issuer: string; expirationS: number; key?: string; rootcertbundle?: string; jwks?: string };
     access?: AccessRule[];
   };
   gc: { intervalMs: number; delayMs: number; deleteUntagged: boolean };
@@ -202,8 +207,15 @@ export function loadConfig(flags: Flags): Config {
         issuer: str(token.issuer, 'auth.token.issuer') ?? 'dray-registry',
         expirationS: parseDuration(token.expiration ?? '5m', 'auth.token.expiration') / 1000,
         key: filePath(str(token.key, 'auth.token.key')),
+        rootcertbundle: filePath(str(token.rootcertbundle, 'auth.token.rootcertbundle')),
+        jwks: filePath(str(token.jwks, 'auth.token.jwks')),
       };
-      if (!cfg.auth.htpasswd) throw new ConfigError('auth.token: the built-in token server checks passwords against auth.htpasswd; configure it too');
+      const external = cfg.auth.token.rootcertbundle || cfg.auth.token.jwks;
+      if (external) {
+        if (!cfg.auth.token.realm) throw new ConfigError('auth.token: an external token server (rootcertbundle, jwks) needs its realm, the URL clients get tokens from');
+        if (token.issuer === undefined) throw new ConfigError('auth.token: an external token server (rootcertbundle, jwks) needs the issuer its tokens name');
+        if (cfg.auth.token.key) throw new ConfigError('auth.token: key signs the built-in token server\'s tokens; with rootcertbundle or jwks the tokens come from elsewhere');
+      } else if (!cfg.auth.htpasswd) throw new ConfigError('auth.token: the built-in token server checks passwords against auth.htpasswd; configure it too');
     }
     if (auth.access !== undefined) {
       if (!Array.isArray(auth.access)) throw new ConfigError('auth.access: expected a list of {account, repository, actions}');
@@ -247,8 +259,6 @@ function refuseUnimplemented(raw: Record<string, any>): void {
   for (const k of ['notifications', 'middleware', 'redis', 'validation']) if (raw[k] !== undefined) no(`${k} (distribution's)`);
   const auth = obj(raw.auth, 'auth');
   for (const k of Object.keys(auth)) if (!['htpasswd', 'token', 'access'].includes(k)) no(`auth.${k} (htpasswd and token are)`);
-  const token = obj(auth.token, 'auth.token');
-  if (token.rootcertbundle !== undefined || token.jwks !== undefined) no('auth.token with an external token server (rootcertbundle, jwks): the built-in token server issues and checks its own tokens');
   if (obj(raw.http, 'http').http2 !== undefined) no('http.http2');
 }
 

@@ -1,6 +1,6 @@
 // Who may do what: no auth, htpasswd basic auth, or bearer tokens from the built-in token server
-// (Docker's token flow: a 401 with `WWW-Authenticate: Bearer realm,service,scope`, the client
-// fetches a token from the realm with its credentials, and retries with it). Each request states
+// or an external one (Docker's token flow: a 401 with `WWW-Authenticate: Bearer realm,service,scope`,
+// the client fetches a token from the realm with its credentials, and retries with it). Each request states
 // the access it needs (http/router.ts); the authenticator either returns an identity or throws
 // the spec's UNAUTHORIZED (401, with the challenge) or DENIED (403).
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,7 +8,8 @@ import { regError } from '../errors';
 import { log } from '../../../lib/log';
 import { Access, AccessPolicy, parseScope, scopeText } from './access';
 import { Htpasswd, parseBasic } from './htpasswd';
-import { TokenAuthority } from './token';
+import { TokenAuthority, Verified, verified } from './token';
+import { TrustedKeys } from './trusted-keys';
 import type { Config } from '../config';
 
 export interface Identity {
@@ -32,6 +33,7 @@ export function newAuthenticator(cfg: Config): Authenticator {
   if (!a) return { kind: 'none', authenticate: async () => everything };
   const policy = new AccessPolicy(a.access);
   const htpasswd = a.htpasswd ? new Htpasswd(a.htpasswd.path) : undefined;
+  if (a.token && (a.token.rootcertbundle || a.token.jwks)) return new ExternalTokenAuth(cfg, policy, htpasswd);
   if (a.token) return new TokenAuth(cfg, policy, htpasswd!);
   if (!htpasswd) throw new Error('auth.access needs auth.htpasswd (or auth.token) to know who is asking');
   return new BasicAuth(a.htpasswd!.realm, htpasswd, policy);
@@ -62,16 +64,17 @@ class BasicAuth implements Authenticator {
   }
 }
 
-class TokenAuth implements Authenticator {
+/** Bearer tokens checked here, whoever issued them: what both token modes share. */
+abstract class BearerAuth implements Authenticator {
   readonly kind = 'token';
-  private authority: TokenAuthority;
-  private service: string;
+  protected service: string;
 
-  constructor(private cfg: Config, private policy: AccessPolicy, private htpasswd: Htpasswd) {
-    const t = cfg.auth!.token!;
-    this.service = t.service;
-    this.authority = new TokenAuthority({ issuer: t.issuer, service: t.service, expirationS: t.expirationS, key: t.key });
+  constructor(protected cfg: Config, protected policy: AccessPolicy, protected htpasswd: Htpasswd | undefined) {
+    this.service = cfg.auth!.token!.service;
   }
+
+  /** The token's subject and granted access, or a throw saying why it is not good. */
+  protected abstract verifyToken(token: string): Promise<Verified>;
 
   private challenge(base: string, need: Access[], error?: string): string {
     const realm = this.cfg.auth!.token!.realm ?? `${base}/auth/token`;
@@ -85,8 +88,8 @@ class TokenAuth implements Authenticator {
     const h = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(h);
     if (bearer) {
-      let v;
-      try { v = await this.authority.verify(bearer[1]); } catch (e) {
+      let v: Verified;
+      try { v = await this.verifyToken(bearer[1]); } catch (e) {
         throw unauthorized(this.challenge(base, need, 'invalid_token'), `authentication required: ${(e as Error).message}`);
       }
       const has = (x: Access) => v.access.some((g) => g.type === x.type && g.name === x.name && x.actions.every((a) => g.actions.includes(a) || g.actions.includes('*')));
@@ -97,15 +100,44 @@ class TokenAuth implements Authenticator {
       // rules decide for the token's subject, as the token server would have.
       return { user: v.subject, can: (x) => has(x) || this.policy.allows(v.subject, x) };
     }
-    // Basic credentials straight to the registry (curl, scripts) are honoured as well.
+    // Basic credentials straight to the registry (curl, scripts) are honoured as well, where
+    // there is an htpasswd file to check them against.
     const cred = parseBasic(h);
-    if (cred) {
+    if (cred && this.htpasswd) {
       if (!(await this.htpasswd.verify(cred.user, cred.password))) throw unauthorized(this.challenge(base, need), 'authentication required: incorrect username or password');
       for (const n of need) if (!this.policy.allows(cred.user, n)) throw denied(n);
       return { user: cred.user, can: (x) => this.policy.allows(cred.user, x) };
     }
     throw unauthorized(this.challenge(base, need));
   }
+}
+
+/** Tokens of an external token server (auth.token.rootcertbundle / jwks): checked, never issued. */
+class ExternalTokenAuth extends BearerAuth {
+  private keys: TrustedKeys;
+
+  constructor(cfg: Config, policy: AccessPolicy, htpasswd: Htpasswd | undefined) {
+    super(cfg, policy, htpasswd);
+    const t = cfg.auth!.token!;
+    this.keys = new TrustedKeys(t.rootcertbundle, t.jwks);
+  }
+
+  protected async verifyToken(token: string): Promise<Verified> {
+    const t = this.cfg.auth!.token!;
+    return verified(await this.keys.verify(token, { issuer: t.issuer, audience: t.service }));
+  }
+}
+
+class TokenAuth extends BearerAuth {
+  private authority: TokenAuthority;
+
+  constructor(cfg: Config, policy: AccessPolicy, htpasswd: Htpasswd) {
+    super(cfg, policy, htpasswd);
+    const t = cfg.auth!.token!;
+    this.authority = new TokenAuthority({ issuer: t.issuer, service: t.service, expirationS: t.expirationS, key: t.key });
+  }
+
+  protected verifyToken(token: string): Promise<Verified> { return this.authority.verify(token); }
 
   async tokenEndpoint(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -130,7 +162,7 @@ class TokenAuth implements Authenticator {
       const grant = form.get('grant_type');
       if (grant === 'password') {
         const u = form.get('username') ?? '';
-        if (!(await this.htpasswd.verify(u, form.get('password') ?? ''))) { send(401, { error: 'invalid_grant', error_description: 'incorrect username or password' }); return; }
+        if (!(await this.htpasswd!.verify(u, form.get('password') ?? ''))) { send(401, { error: 'invalid_grant', error_description: 'incorrect username or password' }); return; }
         user = u;
       } else if (grant === 'refresh_token') {
         try { user = await this.authority.verifyRefresh(form.get('refresh_token') ?? ''); } catch {
@@ -146,7 +178,7 @@ class TokenAuth implements Authenticator {
     } else if (req.method === 'GET') {
       const cred = parseBasic(req.headers.authorization);
       if (cred) {
-        if (!(await this.htpasswd.verify(cred.user, cred.password))) {
+        if (!(await this.htpasswd!.verify(cred.user, cred.password))) {
           const e = unauthorized(realm, 'authentication required: incorrect username or password');
           send(401, JSON.parse(e.body()), e.headers);
           return;

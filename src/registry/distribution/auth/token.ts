@@ -5,7 +5,7 @@
 // ephemeral P-256 key is made at start.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, createHash, randomBytes, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { SignJWT, jwtVerify } from 'jose';
+import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
 import type { Access } from './access';
 
 export interface TokenOptions { issuer: string; service: string; expirationS: number; key?: string }
@@ -13,6 +13,12 @@ export interface TokenOptions { issuer: string; service: string; expirationS: nu
 export interface Verified { subject?: string; access: Access[] }
 
 const REFRESH_TTL_S = 90 * 86400;
+
+/** A token's subject and the well-formed entries of its "access" claim (whoever issued it). */
+export function verified(payload: JWTPayload): Verified {
+  const access = Array.isArray(payload.access) ? (payload.access as Access[]).filter((a) => a && typeof a.type === 'string' && typeof a.name === 'string' && Array.isArray(a.actions)) : [];
+  return { subject: payload.sub || undefined, access };
+}
 
 export class TokenAuthority {
   private privateKey: KeyObject;
@@ -54,8 +60,7 @@ export class TokenAuthority {
   async verify(token: string): Promise<Verified> {
     const { payload } = await jwtVerify(token, this.publicKey, { issuer: this.opts.issuer, audience: this.opts.service, algorithms: [this.alg] });
     if (payload.typ === 'refresh') throw new Error('a refresh token is not an access token');
-    const access = Array.isArray(payload.access) ? (payload.access as Access[]).filter((a) => a && typeof a.type === 'string' && typeof a.name === 'string' && Array.isArray(a.actions)) : [];
-    return { subject: payload.sub || undefined, access };
+    return verified(payload);
   }
 
   /** A long-lived token that stands for the account's password (docker login's identity token). */
