@@ -95,7 +95,8 @@ gc:
     assert.throws(() => loadConfig({ config: json, storage: dir }), /auth\.access\[0\]\.actions/);
     for (const [cfg, msg] of [
       ['storage: {azure: {accountname: x}}', /storage driver "azure" \(filesystem and s3 are\) is not implemented/],
-      ['storage: {filesystem: {rootdirectory: d}}\nnotifications: {endpoints: []}', /notifications .* is not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nmiddleware: {registry: []}', /middleware .* is not implemented/],
+      ['storage: {filesystem: {rootdirectory: d}}\nnotifications: {endpoints: [{url: "x"}]}', /notifications\.endpoints\[0\]\.url: expected an http/],
       ['storage: {filesystem: {rootdirectory: d}}\nauth: {silly: {realm: x}}', /auth\.silly .* is not implemented/],
       ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {realm: x, rootcertbundle: /x.pem}}', /external token server \(rootcertbundle, jwks\) needs the issuer/],
       ['storage: {filesystem: {rootdirectory: d}}\nauth: {token: {issuer: i, jwks: /x.json}}', /external token server \(rootcertbundle, jwks\) needs its realm/],

@@ -1,12 +1,14 @@
 // The registry's configuration: a YAML or JSON file in the shape of distribution's config.yml
 // where the two overlap (http.addr, http.tls, storage.filesystem.rootdirectory, storage.s3,
-// storage.delete, storage.maintenance.uploadpurging, auth.htpasswd, proxy.remoteurl), with Dray's
+// storage.delete, storage.maintenance.uploadpurging, auth.htpasswd, auth.token, notifications,
+// proxy.remoteurl), with Dray's
 // own sections for what distribution lacks (auth.token's built-in token server, auth.access, gc,
 // scrub, metrics). Command-line flags override the file. Durations are "90s", "10m", "1h" or
 // seconds; sizes "50MB", "10MiB" or bytes.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { S3Options } from './storage/s3';
+import type { EndpointConfig } from './notifications';
 
 export interface AccessRule {
   /** a user name, "*" for any signed-in user, "anonymous" for requests without credentials */
@@ -46,6 +48,8 @@ export interface Config {
   limits: { concurrentUploads: number };
   metrics: { enabled: boolean };
   log: { level: string; accessLog: boolean };
+  /** Webhook endpoints told of each push, pull, mount and delete (distribution's notifications.endpoints). */
+  notifications: EndpointConfig[];
 }
 
 /** What the command line can set; each overrides its key in the file. */
@@ -164,6 +168,7 @@ export function loadConfig(flags: Flags): Config {
     limits: { concurrentUploads: Number(obj(raw.limits, 'limits').concurrentuploads ?? 0) },
     metrics: { enabled: bool(obj(raw.metrics, 'metrics').enabled, 'metrics.enabled', true) },
     log: { level: flags.debug ? 'debug' : str(log.level, 'log.level') ?? 'info', accessLog: !bool(obj(log.accesslog, 'log.accesslog').disabled, 'log.accesslog.disabled', false) },
+    notifications: notificationEndpoints(raw.notifications),
   };
   if (!Number.isInteger(cfg.catalog.maxEntries) || cfg.catalog.maxEntries < 1) throw new ConfigError('catalog.maxentries: expected a positive integer');
   if (!Number.isInteger(cfg.limits.concurrentUploads) || cfg.limits.concurrentUploads < 0) throw new ConfigError('limits.concurrentuploads: expected a whole number');
@@ -256,10 +261,50 @@ function refuseUnimplemented(raw: Record<string, any>): void {
   if (storage.filesystem && storage.s3) throw new ConfigError('storage: give one driver, filesystem or s3, not both');
   if (obj(storage.redirect, 'storage.redirect').disable === false) no('storage.redirect (use storage.s3.redirect: true)');
   if (obj(storage.cache, 'storage.cache').blobdescriptor === 'redis') no('storage.cache.blobdescriptor: redis');
-  for (const k of ['notifications', 'middleware', 'redis', 'validation']) if (raw[k] !== undefined) no(`${k} (distribution's)`);
+  for (const k of ['middleware', 'redis', 'validation']) if (raw[k] !== undefined) no(`${k} (distribution's)`);
   const auth = obj(raw.auth, 'auth');
   for (const k of Object.keys(auth)) if (!['htpasswd', 'token', 'access'].includes(k)) no(`auth.${k} (htpasswd and token are)`);
   if (obj(raw.http, 'http').http2 !== undefined) no('http.http2');
+}
+
+/** notifications.endpoints as distribution reads them; disabled ones left out. */
+function notificationEndpoints(v: unknown): EndpointConfig[] {
+  const n = obj(v, 'notifications');
+  if (n.endpoints === undefined || n.endpoints === null) return [];
+  if (!Array.isArray(n.endpoints)) throw new ConfigError('notifications.endpoints: expected a list');
+  const out: EndpointConfig[] = [];
+  n.endpoints.forEach((raw: unknown, i: number) => {
+    const at = `notifications.endpoints[${i}]`;
+    const e = obj(raw, at);
+    if (bool(e.disabled, `${at}.disabled`, false)) return;
+    const url = str(e.url, `${at}.url`);
+    if (!url || !/^https?:\/\/[^/]/.test(url)) throw new ConfigError(`${at}.url: expected an http:// or https:// URL, got ${JSON.stringify(url)}`);
+    const headers: Record<string, string[]> = {};
+    for (const [k, hv] of Object.entries(obj(e.headers, `${at}.headers`))) {
+      const list = Array.isArray(hv) ? hv : [hv];
+      if (!list.every((x) => typeof x === 'string')) throw new ConfigError(`${at}.headers.${k}: expected a string or a list of strings`);
+      headers[k] = list as string[];
+    }
+    const strings = (x: unknown, what: string): string[] => {
+      if (x === undefined || x === null) return [];
+      if (!Array.isArray(x) || !x.every((y) => typeof y === 'string')) throw new ConfigError(`${what}: expected a list of strings`);
+      return x;
+    };
+    const ignore = obj(e.ignore, `${at}.ignore`);
+    const threshold = e.threshold === undefined ? 10 : Number(e.threshold);
+    if (!Number.isInteger(threshold) || threshold < 1) throw new ConfigError(`${at}.threshold: expected a positive integer`);
+    out.push({
+      name: str(e.name, `${at}.name`) ?? `endpoint-${i}`,
+      url,
+      headers,
+      timeoutMs: parseDuration(e.timeout ?? '1s', `${at}.timeout`),
+      threshold,
+      backoffMs: parseDuration(e.backoff ?? '1s', `${at}.backoff`),
+      ignoredMediaTypes: [...strings(e.ignoredmediatypes, `${at}.ignoredmediatypes`), ...strings(ignore.mediatypes, `${at}.ignore.mediatypes`)],
+      ignoredActions: strings(ignore.actions, `${at}.ignore.actions`),
+    });
+  });
+  return out;
 }
 
 /** "host:port" → its parts; a bare ":5000" listens on every address. */

@@ -20,6 +20,7 @@ import { PullThrough } from './proxy';
 import { collectGarbage, GcReport } from './gc';
 import { scrub, ScrubReport } from './scrub';
 import { ReqCtx, Services } from './http/context';
+import { Notifier } from './notifications';
 import { RouteName, accessNeeded, matchRoute, methodAllowed } from './http/router';
 import { manifestHandler } from './http/manifests';
 import { blobHandler } from './http/blobs';
@@ -81,7 +82,8 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
   const metrics = registryMetrics();
   if (cfg.proxy) registry.upstream = new PullThrough(registry, cfg.proxy, metrics);
   const auth = newAuthenticator(cfg);
-  const s: Services = { registry, metrics, cfg, auth };
+  const notifier = new Notifier(cfg.notifications);
+  const s: Services = { registry, metrics, cfg, auth, notifier };
   const startedAt = Date.now() / 1000;
   metrics.registry.onCollect(() => {
     const mu = process.memoryUsage();
@@ -111,12 +113,14 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
   const addr = server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${scheme}://${shown}:${addr.port}`;
+  notifier.listening(addr.port);
   const jobs = startJobs(s);
   log.info('dray registry listening', {
     addr: `${shown}:${addr.port}`, url, storage: `${cfg.storage.driver} ${describeStorage(cfg.storage)}`,
     auth: auth.kind, tls: !!cfg.http.tls, proxy: cfg.proxy?.remoteurl,
     gc: cfg.gc.intervalMs ? `every ${cfg.gc.intervalMs / 1000} s, delay ${cfg.gc.delayMs / 1000} s` : 'off',
     scrub: cfg.scrub.intervalMs ? `every ${cfg.scrub.intervalMs / 1000} s` : 'off',
+    notifications: cfg.notifications.length ? cfg.notifications.map((e) => e.name) : undefined,
   });
   return {
     url, port: addr.port, registry, metrics,
@@ -130,6 +134,7 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
         // in-flight requests get a moment to finish, then their connections go
         setTimeout(() => server.closeAllConnections(), 5000).unref();
       });
+      await notifier.close();
       await registry.driver.close?.();
     },
   };

@@ -26,6 +26,7 @@ export async function blobHandler(c: ReqCtx): Promise<void> {
   if (c.method === 'DELETE') {
     await reg.deleteBlob(c.repo, d);
     c.reply(202, { 'Docker-Content-Digest': d.text });
+    c.notify('delete', { digest: d.text });
     return;
   }
   const method = c.method === 'HEAD' ? 'HEAD' : 'GET';
@@ -38,16 +39,18 @@ export async function blobHandler(c: ReqCtx): Promise<void> {
   };
   // A HEAD is how a pusher learns it may skip an upload: it relies on the blob from then on.
   const size = await reg.blobSize(c.repo, d, method === 'HEAD');
+  const pulled = (n: number) => c.notify('pull', { mediaType: 'application/octet-stream', digest: d.text, size: n, url: c.location(`/v2/${c.repo}/blobs/${d.text}`) });
   if (size === undefined) {
     const up = reg.upstream && (await reg.upstream.blob(c.repo, d, method));
     if (!up) throw regError('BLOB_UNKNOWN', { digest: d.text });
     if (!up.body) { c.reply(200, { ...headers, 'Content-Length': up.size }); return; }
     await c.stream(200, headers, up.body, up.size);
+    pulled(up.size);
     return;
   }
   if (method === 'HEAD') { c.reply(200, { ...headers, 'Content-Length': size }); return; }
   const url = await reg.blobs.redirect(d, 'GET');
-  if (url) { c.reply(307, { Location: url, 'Docker-Content-Digest': d.text }); return; }
+  if (url) { c.reply(307, { Location: url, 'Docker-Content-Digest': d.text }); pulled(size); return; }
   const rh = c.header('range');
   const range = rh !== undefined ? parseRange(rh, size) : undefined;
   if (range === 'unsatisfiable') {
@@ -57,7 +60,9 @@ export async function blobHandler(c: ReqCtx): Promise<void> {
   if (range) {
     const len = range.end - range.start + 1;
     await c.send(206, { ...headers, 'Content-Range': `bytes ${range.start}-${range.end}/${size}` }, len, (w) => reg.blobs.send(d, range.start, len, w));
+    pulled(size);
     return;
   }
   await c.send(200, headers, size, (w) => reg.blobs.send(d, 0, size, w));
+  pulled(size);
 }

@@ -10,12 +10,14 @@ import type { RegistryMetrics } from '../metrics';
 import type { Config } from '../config';
 import type { Authenticator, Identity } from '../auth';
 import type { Route } from './router';
+import type { Action, Notifier, Target } from '../notifications';
 
 export interface Services {
   registry: Registry;
   metrics: RegistryMetrics;
   cfg: Config;
   auth: Authenticator;
+  notifier: Notifier;
 }
 
 export class ReqCtx {
@@ -40,6 +42,12 @@ export class ReqCtx {
     return Array.isArray(v) ? v[0] : v;
   }
   query(name: string): string | undefined { return this.url.searchParams.get(name) ?? undefined; }
+
+  /** Tells the notification endpoints (if any) of what this request did to `target` in this repository. */
+  notify(action: Action, target: Omit<Target, 'repository'> & { repository?: string }): void {
+    if (!this.s.notifier.enabled) return;
+    this.s.notifier.emit({ req: this.req, user: this.identity.user }, action, { repository: this.repo, ...target });
+  }
 
   /** An absolute URL on this server for a path ("/v2/…"), as distribution writes Location headers. */
   location(p: string): string { return `${this.base}${p}`; }

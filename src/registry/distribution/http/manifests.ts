@@ -19,6 +19,7 @@ export async function manifestHandler(c: ReqCtx): Promise<void> {
         return;
       }
       c.reply(200, { 'Content-Type': m.mediaType, ...headers }, m.body);
+      if (c.method === 'GET') c.notify('pull', { mediaType: m.mediaType, digest: m.digest.text, size: m.body.length, url: c.location(`/v2/${c.repo}/manifests/${m.digest.text}`), tag: ref.tag });
       return;
     }
     case 'PUT': {
@@ -31,11 +32,13 @@ export async function manifestHandler(c: ReqCtx): Promise<void> {
       };
       if (r.subject) headers['OCI-Subject'] = r.subject.text;
       c.reply(201, headers);
+      c.notify('push', { mediaType: r.mediaType, digest: r.digest.text, size: body.length, url: headers.Location, tag: ref.tag });
       return;
     }
     case 'DELETE':
       await reg.deleteManifest(c.repo, ref);
       c.reply(202);
+      c.notify('delete', ref.digest ? { digest: ref.digest.text } : { tag: ref.tag });
       return;
   }
 }

@@ -39,6 +39,9 @@ function created(c: ReqCtx, digest: string): void {
   c.reply(201, { Location: c.location(`/v2/${c.repo}/blobs/${digest}`), 'Docker-Content-Digest': digest });
 }
 
+const blobPushed = (c: ReqCtx, digest: string, size: number) =>
+  c.notify('push', { mediaType: 'application/octet-stream', digest, size, url: c.location(`/v2/${c.repo}/blobs/${digest}`) });
+
 export async function uploadStartHandler(c: ReqCtx): Promise<void> {
   const reg = c.s.registry;
   reg.writable();
@@ -50,6 +53,7 @@ export async function uploadStartHandler(c: ReqCtx): Promise<void> {
     // the spec's fallback, and no way to learn what another repository holds.
     if (from !== undefined && validName(from) && c.identity.can({ type: 'repository', name: from, actions: ['pull'] }) && (await reg.mount(c.repo, from, d))) {
       created(c, d.text);
+      c.notify('mount', { mediaType: 'application/octet-stream', digest: d.text, size: await reg.blobSize(c.repo, d, false), url: c.location(`/v2/${c.repo}/blobs/${d.text}`), fromRepository: from });
       return;
     }
   }
@@ -59,6 +63,7 @@ export async function uploadStartHandler(c: ReqCtx): Promise<void> {
     const r = await reg.uploads.ingest(c.repo, d, c.body());
     c.s.metrics.blobsCommitted.inc({ result: r.deduplicated ? 'deduplicated' : 'stored' });
     created(c, d.text);
+    blobPushed(c, r.digest.text, r.size);
     return;
   }
   const st = await reg.uploads.start(c.repo);
@@ -99,6 +104,7 @@ export async function uploadHandler(c: ReqCtx): Promise<void> {
       const r = await uploads.complete(c.repo, id, d, c.hasBody() ? c.body() : undefined, range?.start);
       c.s.metrics.blobsCommitted.inc({ result: r.deduplicated ? 'deduplicated' : 'stored' });
       created(c, d.text);
+      blobPushed(c, r.digest.text, r.size);
       return;
     }
     case 'DELETE':
