@@ -7,6 +7,7 @@ import { parseFilters, qBool, sendJson, startJsonStream } from './http';
 import type { ImageService } from '../engine/images';
 import type { DistributionService } from '../engine/distribution';
 import { decodeRegistryAuth } from '../registry/remote/credentials';
+import { openImportUrl } from '../engine/import-url';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 
 export interface ImageRouteDeps {
@@ -76,14 +77,21 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
     const fromSrc = q.get('fromSrc');
     const fromImage = q.get('fromImage');
     if (fromSrc !== null && fromSrc !== '') {
-      if (fromSrc !== '-') throw notImplemented('importing from a URL is not implemented; use fromSrc=- with the tarball as the body');
       const repo = q.get('repo') || '';
       const tag = q.get('tag') || '';
       const ref = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
       const changes = q.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim());
       const out = lazyStream(req.res);
       try {
-        const img = await images.importRootfs(req.raw, { ref, changes, message: q.get('message') ?? undefined });
+        let src: NodeJS.ReadableStream = req.raw;
+        let message = q.get('message') || undefined;
+        if (fromSrc !== '-') {
+          req.raw.resume();
+          // Docker's history comment for an import from a URL names it.
+          message ??= `Imported from ${fromSrc}`;
+          src = await openImportUrl(fromSrc, (m) => out.write(m));
+        }
+        const img = await images.importRootfs(src, { ref, changes, message });
         out.write({ status: img.id });
       } catch (e) {
         out.fail(e);

@@ -250,13 +250,15 @@ export const importCmd: Command = {
   args: { min: 1, max: 2 },
   async run(ctx, f, args) {
     const [src, ref] = args;
-    if (/^https?:\/\//.test(src)) throw new StatusError(1, 'dray import: importing from a URL is not implemented');
     let repo: string | undefined;
     let tag: string | undefined;
     if (ref) ({ repo, tag } = splitReference(ref));
-    const body = src === '-' ? process.stdin : createReadStream(src);
+    // A URL is fetched by drayd, as dockerd does.
+    const body = /^https?:\/\//.test(src) ? src : src === '-' ? process.stdin : createReadStream(src);
     const s = await ctx.client().images.import(body, { repo, tag, message: f.message, changes: f.change.length ? f.change : undefined, platform: f.platform });
-    for await (const m of s) if (m.status) process.stdout.write(`${m.status}\n`);
+    // The download's lines and bar, as the docker CLI draws them; the last line is the image ID.
+    const p = new ProgressPrinter(process.stdout);
+    for await (const m of s) p.print(m);
   },
 };
 
