@@ -28,6 +28,7 @@ import { Verifier } from './verify';
 import { regError, REG_ERR, RegistryError, isRegistryError } from './errors';
 import { SingleFlight } from '../../lib/lock';
 import { log } from '../../lib/log';
+import { isKind } from '../../lib/errors';
 
 export interface PullStore {
   blobs: BlobStore;
@@ -221,6 +222,7 @@ export class Puller {
       });
     } catch (e) {
       await unpacker.abort(e as Error);
+      await this.dropRefusedBlob(d, e);
       throw e;
     }
     const t1 = performance.now();
@@ -235,8 +237,17 @@ export class Puller {
         await this.store.partials.remove(d.digest);
         throw regError(REG_ERR.DIFFID_MISMATCH, `failed to register layer ${d.digest}: ${e.message}`);
       }
+      await this.dropRefusedBlob(d, e);
       throw e;
     }
+  }
+
+  /**
+   * A layer refused for what it holds (an entry that climbs out, a whiteout of its own directory):
+   * its bytes would be refused again, so they are not kept for a resumed pull.
+   */
+  private async dropRefusedBlob(d: Descriptor, e: unknown): Promise<void> {
+    if (isKind(e, 'InvalidParameter')) await this.store.partials.remove(d.digest).catch(() => {});
   }
 
   /** Undoes the layers a failed pull made: their blobs back to partial/, the layers gone. */
