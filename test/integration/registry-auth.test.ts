@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as bcrypt from 'bcryptjs';
 import {
-  OCI_MANIFEST, Server, TestImage, errCode, makeImage, makeTestCA, pushImage, removeDir, request, skopeo, skopeoOk,
+  OCI_MANIFEST, Server, TestImage, errCode, makeImage, makeTestCA, pushImage, removeDir, request, run, skopeo, skopeoOk,
   startDray, tempDir, writeOciLayout,
 } from '../helpers/registry';
 
@@ -181,8 +181,27 @@ test('TLS with a test CA: HTTPS answers, skopeo verifies against the CA (and fai
     const untrusted = await skopeo(dir, ['inspect', `docker://${host(srv)}/tls/app:v1`]);
     assert.notEqual(untrusted.code, 0);
     assert.match(untrusted.stderr, /x509|certificate/i);
+    // HTTP/2 for a client that offers it (skopeo, whose TLS settings keep Go at HTTP/1.1, was
+    // served HTTP/1.1 above), an image pulled over it, and a bad upload over it still the spec's
+    // error (no HTTP/1-only header breaks the stream).
+    const h2 = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-H', `Accept: ${OCI_MANIFEST}`, '-w', '\n%{http_version} %{http_code}', `${srv.url}/v2/tls/app/manifests/v1`]);
+    assert.match(h2.stdout, /"schemaVersion": ?2[\s\S]*\n2 200$/, h2.stdout + h2.stderr);
+    assert.match(srv.log(), /"path":"\/v2\/tls\/app\/manifests\/v1","status":200.*"proto":"HTTP\/2\.0"/);
+    // Locations name this server, from HTTP/2's :authority (there is no Host header).
+    const start = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-X', 'POST', '-D', '-', '-o', '/dev/null', `${srv.url}/v2/tls/app/blobs/uploads/`]);
+    assert.match(start.stdout, new RegExp(`^location: ${srv.url}/v2/tls/app/blobs/uploads/[0-9a-f-]+\\r?$`, 'mi'), start.stdout);
+    const curl = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-X', 'PUT', '-H', 'Content-Type: application/octet-stream', '--data-binary', 'x', '-w', '\n%{http_version} %{http_code}', `${srv.url}/v2/tls/app/blobs/uploads/nope?digest=sha256:${'0'.repeat(64)}`]);
+    assert.match(curl.stdout, /BLOB_UPLOAD_UNKNOWN[\s\S]*\n2 404$/, curl.stdout + curl.stderr);
   } finally {
     await srv.stop();
+  }
+  // http.http2.disabled: HTTP/1.1 only.
+  const h1 = await startDray(dir, { config: { storage: { filesystem: { rootdirectory: path.join(dir, 'tls-h1-store') } }, http: { tls: { certificate: ca.cert, key: ca.key }, http2: { disabled: true } } } });
+  try {
+    const curl = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-o', '/dev/null', '-w', '%{http_version}', `${h1.url}/v2/`]);
+    assert.equal(curl.stdout, '1.1', curl.stderr);
+  } finally {
+    await h1.stop();
   }
   const tok = await startDray(dir, { config: tokenConfig(path.join(dir, 'tls-token-store'), { cert: ca.cert, key: ca.key }) });
   try {

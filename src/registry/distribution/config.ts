@@ -24,6 +24,8 @@ export interface Config {
     /** Base URL for Location headers and the token realm ("https://registry.example.com"); by default the request's Host. */
     host?: string;
     tls?: { certificate: string; key: string };
+    /** HTTP/2 beside HTTP/1.1 over TLS (distribution's http.http2.disabled: false, its default). */
+    http2: boolean;
   };
   storage:
     | { driver: 'filesystem'; rootdirectory: string }
@@ -147,7 +149,10 @@ export function loadConfig(flags: Flags): Config {
   const log = obj(raw.log, 'log');
 
   const cfg: Config = {
-    http: { addr: flags.listen ?? str(http.addr, 'http.addr') ?? '127.0.0.1:5000', host: str(http.host, 'http.host')?.replace(/\/+$/, '') },
+    http: {
+      addr: flags.listen ?? str(http.addr, 'http.addr') ?? '127.0.0.1:5000', host: str(http.host, 'http.host')?.replace(/\/+$/, ''),
+      http2: !bool(obj(http.http2, 'http.http2').disabled, 'http.http2.disabled', false),
+    },
     storage: { driver: 'filesystem', rootdirectory: '' },
     deleteEnabled: bool(obj(storage.delete, 'storage.delete').enabled, 'storage.delete.enabled', true),
     uploadPurging: {
@@ -264,7 +269,6 @@ function refuseUnimplemented(raw: Record<string, any>): void {
   for (const k of ['middleware', 'redis', 'validation']) if (raw[k] !== undefined) no(`${k} (distribution's)`);
   const auth = obj(raw.auth, 'auth');
   for (const k of Object.keys(auth)) if (!['htpasswd', 'token', 'access'].includes(k)) no(`auth.${k} (htpasswd and token are)`);
-  if (obj(raw.http, 'http').http2 !== undefined) no('http.http2');
 }
 
 /** notifications.endpoints as distribution reads them; disabled ones left out. */

@@ -155,7 +155,7 @@ export class Notifier {
       request: {
         id: String(h['x-request-id'] ?? randomUUID()),
         addr: `${o.req.socket.remoteAddress ?? ''}:${o.req.socket.remotePort ?? ''}`,
-        host: String(h.host ?? ''),
+        host: String(h.host ?? h[':authority'] ?? ''),
         method: o.req.method ?? '',
         useragent: String(h['user-agent'] ?? ''),
       },

@@ -4,6 +4,7 @@
 // it: purge of abandoned uploads, scheduled GC, scrub.
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { log } from '../../lib/log';
@@ -96,11 +97,19 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
   const scheme = cfg.http.tls ? 'https' : 'http';
   const limiter = new UploadLimiter(cfg.limits.concurrentUploads);
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => { void handle(s, req, res, scheme, limiter); };
-  const server = cfg.http.tls
-    ? https.createServer({ cert: readFileSync(cfg.http.tls.certificate), key: readFileSync(cfg.http.tls.key) }, onRequest)
+  // Over TLS, HTTP/2 for the clients that offer it (Go's, so the docker CLI's, skopeo's and
+  // containerd's: many blobs over one connection) and HTTP/1.1 for the rest, as distribution
+  // serves; http.http2.disabled keeps HTTP/1.1 only.
+  const tlsOpts = cfg.http.tls && { cert: readFileSync(cfg.http.tls.certificate), key: readFileSync(cfg.http.tls.key) };
+  const server: http.Server = tlsOpts
+    ? (cfg.http.http2 ? http2.createSecureServer({ ...tlsOpts, allowHTTP1: true }, onRequest as never) as unknown as http.Server : https.createServer(tlsOpts, onRequest))
     : http.createServer(onRequest);
+  // Every connection, to end those still open at close (HTTP/2 sessions included, which the
+  // HTTP/1 servers' closeAllConnections does not know).
+  const sockets = new Set<import('node:net').Socket>();
+  server.on(tlsOpts ? 'secureConnection' : 'connection', (sock: import('node:net').Socket) => { sockets.add(sock); sock.once('close', () => sockets.delete(sock)); });
   // A layer upload may take longer than node's default five minutes; a stalled one ends by the
-  // socket timeout instead.
+  // socket timeout instead. (The HTTP/2 server serves its HTTP/1.1 clients with these too.)
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
@@ -130,9 +139,9 @@ export async function startServer(cfg: Config): Promise<RunningServer> {
       await jobs.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
+        server.closeIdleConnections?.();
         // in-flight requests get a moment to finish, then their connections go
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
+        setTimeout(() => { for (const sock of sockets) sock.destroy(); }, 5000).unref();
       });
       await notifier.close();
       await registry.driver.close?.();
@@ -166,7 +175,8 @@ async function handle(s: Services, req: http.IncomingMessage, res: http.ServerRe
     res.writeHead(400).end();
     return;
   }
-  const base = s.cfg.http.host ?? `${scheme}://${req.headers.host ?? 'localhost'}`;
+  // (HTTP/2 names the host in :authority, not Host.)
+  const base = s.cfg.http.host ?? `${scheme}://${req.headers.host ?? req.headers[':authority'] ?? 'localhost'}`;
   let routeName = 'other';
   let ctx: ReqCtx | undefined;
   const remote = req.socket.remoteAddress;
@@ -183,7 +193,7 @@ async function handle(s: Services, req: http.IncomingMessage, res: http.ServerRe
     if (s.cfg.log.accessLog) {
       log.info('request', {
         method, path: url.pathname + url.search, status: res.headersSent ? res.statusCode : 0, ms: Math.round(secs * 10000) / 10,
-        in: ctx?.bytesIn ?? 0, out: ctx?.bytesOut ?? 0, user: ctx?.identity.user, remote, agent: req.headers['user-agent'],
+        in: ctx?.bytesIn ?? 0, out: ctx?.bytesOut ?? 0, user: ctx?.identity.user, remote, agent: req.headers['user-agent'], proto: `HTTP/${req.httpVersion}`,
         ...(res.writableEnded ? {} : { incomplete: true }),
       });
     }
@@ -249,8 +259,9 @@ function sendError(req: http.IncomingMessage, res: http.ServerResponse, e: unkno
   }
   const body = err.body();
   const headers: Record<string, string | number> = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...err.headers };
-  // A body we did not read (a refused PATCH) is not worth reading: close the connection after this.
-  if (!req.complete) headers.Connection = 'close';
+  // A body we did not read (a refused PATCH) is not worth reading: close the connection after this
+  // (HTTP/1 only: an HTTP/2 stream ends by itself, and the header is forbidden there).
+  if (!req.complete && req.httpVersionMajor < 2) headers.Connection = 'close';
   res.writeHead(err.status, headers);
   res.end(method === 'HEAD' ? undefined : body);
 }
