@@ -3,7 +3,8 @@ import * as tarStream from 'tar-stream';
 
 export interface TarEntry {
   name: string;
-  type?: 'file' | 'directory' | 'symlink';
+  /** 'link' is a hard link to `linkname`. */
+  type?: 'file' | 'directory' | 'symlink' | 'link';
   body?: string | Buffer;
   mode?: number;
   linkname?: string;

@@ -9,8 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import * as tarStream from 'tar-stream';
 import { TestDaemon } from '../helpers/daemon';
+import { TarEntry as Entry, tarOf } from '../helpers/tar';
 import { Registry, tempDir, putBlob, putManifest, stopAll } from '../helpers/registry-client';
 import { OCI_MANIFEST } from '../helpers/registry';
 
@@ -19,21 +19,6 @@ let dir: string;
 let reg: Registry;
 let hostDir: string;
 const token = randomBytes(4).toString('hex');
-
-type Entry = Partial<tarStream.Header> & { name: string; body?: string };
-
-function tarOf(entries: Entry[]): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const { body, ...h } of entries) pack.entry({ ...h, mode: h.mode ?? 0o644, mtime: h.mtime ?? new Date(0) }, body ?? '');
-  pack.finalize();
-  return done;
-}
 
 /** Pushes an image of one layer (`entries`, gzipped) as repo:tag; the config's DiffID is the layer's true one. */
 async function pushLayerImage(repo: string, entries: Entry[]): Promise<void> {
