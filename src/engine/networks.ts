@@ -30,7 +30,7 @@ import {
   EndpointRecord, NetworkRecord, dnsAliases, endpointSettings, inspectNetwork, labelMatches,
   matchesFilters, networkSettings, parseResolvConf, resolvConf,
 } from './network-views';
-import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath } from '../runtime/netavark';
+import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath, removeEmptyPortChain } from '../runtime/netavark';
 import { addKeeper, keeperExists, plugVeth, removeKeeper } from './bridge-keeper';
 import { byBytes } from '../lib/compare';
 import { AddressPool6, resolvePool6Config } from './ipam6';
@@ -108,6 +108,13 @@ export interface NetworkServiceOptions {
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 const MTU_OPT = 'com.docker.network.driver.mtu';
 const NETNS_PREFIX = 'dray-';
+
+/**
+ * The name netavark knows a network by. It names its iptables chains after a hash of it, and
+ * every daemon on the host has a "bridge" (and compose projects repeat names): tearing one network
+ * down would flush another daemon's NAT rules. The network's id is unique, so netavark gets that.
+ */
+const netavarkName = (net: NetworkRecord): string => net.Id;
 
 export class NetworkService {
   private nets = new Map<string, NetworkRecord>();
@@ -573,10 +580,7 @@ export class NetworkService {
   private netavarkOptions(net: NetworkRecord, ep: EndpointRecord): NetavarkOptions {
     const options: Record<string, string> = { isolate: 'true' };
     if (net.Options[MTU_OPT]) options.mtu = net.Options[MTU_OPT];
-    // netavark names its iptables chains after a hash of the network's name, and every daemon on
-    // the host has a "bridge" (and compose projects repeat names): tearing one network down would
-    // flush another daemon's NAT rules. The network's id is unique, so netavark gets that.
-    const key = net.Id;
+    const key = netavarkName(net);
     return {
       container_id: ep.ContainerId,
       container_name: ep.Name,
@@ -685,6 +689,7 @@ export class NetworkService {
         else await plugVeth({ netns: ns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen, gateway: ep.Gateway });
         await removeKeeper(net.Id);
         await this.driver.teardown(netnsPath(ns), this.netavarkOptions(net, ep));
+        await removeEmptyPortChain(netavarkName(net), !!net.EnableIPv6);
       } catch (e) {
         log.warn('bridge not released', { network: net.Name, bridge: net.BridgeName, error: errorMessage(e) });
         await removeKeeper(net.Id);

@@ -2,6 +2,7 @@
 // named network namespaces it configures. netavark is stateless: teardown needs the same JSON that
 // setup got, which the caller rebuilds from its own records.
 import { promises as fsp, existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { run } from '../lib/exec';
 import { unmount, newNetnsAt } from '../lib/mount';
 import { systemError } from '../lib/errors';
@@ -186,5 +187,29 @@ export async function listNetns(prefix: string): Promise<string[]> {
     return (await fsp.readdir(NETNS_DIR)).filter((n) => n.startsWith(prefix));
   } catch {
     return [];
+  }
+}
+
+/**
+ * netavark's NAT chain for a network's published ports (NETAVARK-DN- and the first 13 hex digits
+ * of the SHA-512 of the network's name, as netavark 1.4 names it).
+ */
+export function portChainName(networkName: string): string {
+  return `NETAVARK-DN-${createHash('sha512').update(networkName).digest('hex').slice(0, 13).toUpperCase()}`;
+}
+
+/**
+ * Deletes a network's port-forwarding chain once it holds no rule. netavark 1.4 deletes it only
+ * when the network's last endpoint with published ports is torn down as the bridge goes; a bridge
+ * released through an endpoint without ports (engine/networks.ts releaseBridge) left it behind,
+ * empty, one per network that ever published a port. A chain with rules, or still referenced, stays.
+ */
+export async function removeEmptyPortChain(networkName: string, ipv6: boolean): Promise<void> {
+  const chain = portChainName(networkName);
+  for (const bin of ipv6 ? ['iptables', 'ip6tables'] : ['iptables']) {
+    const r = await run(bin, ['-w', '-t', 'nat', '-S', chain], { allowFailure: true });
+    if (r.code !== 0) continue; // no such chain
+    if (r.stdout.trim().split('\n').some((l) => l.trim() && l.trim() !== `-N ${chain}`)) continue;
+    await run(bin, ['-w', '-t', 'nat', '-X', chain], { allowFailure: true });
   }
 }

@@ -13,6 +13,7 @@ import { NetworkService, ContainerNetSpec } from '../../src/engine/networks';
 import { EventBus } from '../../src/engine/events';
 import { run } from '../../src/lib/exec';
 import { newId } from '../../src/lib/ids';
+import { portChainName } from '../../src/runtime/netavark';
 
 const tag = randomBytes(2).toString('hex');
 const oct = 100 + (parseInt(tag, 16) % 30) * 4; // four /24s of our own: 10.213.oct…oct+3
@@ -74,7 +75,12 @@ const hostState = () => ({
   rules: execFileSync('iptables-save').toString().split('\n').filter((l) => [0, 1, 2, 3].some((i) => l.includes(`${sub(i)}.`)) || l.includes(`drt${tag}`)),
   netns: [...containers.keys()].map((id) => `/run/netns/dray-${id.slice(0, 12)}`).filter((p) => existsSync(p)),
   aardvark: execFileSync('ps', ['-eo', 'args']).toString().split('\n').filter((l) => l.includes('aardvark-dns') && l.includes(execRoot)),
+  // netavark's per-network chains for published ports, empty ones included (iptables-save lists
+  // those as ":NAME - [0:0]" only, with no rule to match above).
+  chains: execFileSync('iptables-save', ['-t', 'nat']).toString().split('\n').filter((l) => netIds.some((id) => l.startsWith(`:${portChainName(id)} `))),
 });
+
+let netIds: string[] = [];
 
 let net1: string, net2: string, net3: string;
 let a: ContainerNetSpec, b: ContainerNetSpec;
@@ -89,6 +95,7 @@ before(async () => {
   net1 = (await svc.create({ Name: `drt-${tag}-one`, Options: { 'com.docker.network.bridge.name': bridgeOf(1) }, IPAM: { Config: [{ Subnet: `${sub(1)}.0/24` }] } })).Id;
   net2 = (await svc.create({ Name: `drt-${tag}-two`, Options: { 'com.docker.network.bridge.name': bridgeOf(2) }, IPAM: { Config: [{ Subnet: `${sub(2)}.0/24` }] } })).Id;
   net3 = (await svc.create({ Name: `drt-${tag}-int`, Internal: true, Options: { 'com.docker.network.bridge.name': bridgeOf(3), 'com.docker.network.driver.mtu': '1400' }, IPAM: { Config: [{ Subnet: `${sub(3)}.0/24` }] } })).Id;
+  netIds = [net1, net2, net3, svc.get('bridge').Id];
 });
 
 after(async () => {
@@ -100,7 +107,7 @@ after(async () => {
   await svc.shutdown();
   const left = hostState();
   rmSync(tmp, { recursive: true, force: true });
-  assert.deepEqual(left, { links: [], rules: [], netns: [], aardvark: [] }, 'nothing may be left on the host');
+  assert.deepEqual(left, { links: [], rules: [], netns: [], aardvark: [], chains: [] }, 'nothing may be left on the host');
 });
 
 test('predefined networks exist and cannot be removed', async () => {
@@ -346,5 +353,5 @@ test('detach and remove leave nothing on the host', async () => {
   assert.ok(kept.rules.length > 0 && kept.rules.every((r) => r.includes(`${sub(0)}.`) || r.includes(bridgeOf(0))), kept.rules.join('\n'));
   // … until the daemon stops.
   await svc.shutdown();
-  assert.deepEqual(hostState(), { links: [], rules: [], netns: [], aardvark: [] });
+  assert.deepEqual(hostState(), { links: [], rules: [], netns: [], aardvark: [], chains: [] });
 });
