@@ -49,7 +49,7 @@ export const COMMANDS: Record<string, ComposeCommand> = {
   watch,
   attach: notImplemented("Attach local standard input, output, and error streams to a service's running container", 'attach'),
   stats: notImplemented('Display a live stream of container(s) resource usage statistics', 'stats'),
-  scale: notImplemented('Scale services', 'scale (use `up --scale SERVICE=N`)'),
+  scale: up.scale,
 };
 
 export function commandList(): string {

@@ -3,6 +3,7 @@
 // containers' logs until they all stop (Ctrl-C stops them, a second Ctrl-C kills them).
 import { boolFlag, intFlag, listFlag, strFlag, FlagValues } from '../../cli/flags';
 import { ComposeError } from '../errors';
+import { ApiError } from '../../client/errors';
 import { Executor, daemonMessage } from '../executor';
 import { LogPrinter, streamLogs } from '../logs';
 import type { Project } from '../model';
@@ -94,6 +95,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const images = planImages(project, observed, selection, opts);
   const nets = planNetworks(project, observed, selection);
   const vols = planVolumes(project, observed, selection);
+  await checkSharedContainers(client, project, selection);
   const progress = cc.progress(o.title ?? 'Running');
   const exec = new Executor(client, project, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
   try {
@@ -124,6 +126,24 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   } finally {
     progress.stop();
   }
+}
+
+/**
+ * network_mode/ipc/pid "container:<name>" names a container outside the project: it must exist
+ * before anything is made, or `up` would leave the services before it half-created.
+ */
+async function checkSharedContainers(client: ReturnType<ComposeContext['client']>, project: Project, selection: string[]): Promise<void> {
+  const refs = new Set<string>();
+  for (const n of selection) {
+    const s = project.services[n];
+    for (const m of [s.network_mode, s.ipc, s.pid]) if (typeof m === 'string' && m.startsWith('container:')) refs.add(m.slice('container:'.length));
+  }
+  await Promise.all([...refs].map(async (ref) => {
+    try { await client.containers.inspect(ref); } catch (e) {
+      if (e instanceof ApiError && e.status === 404) throw new ComposeError(`No such container: ${ref}`);
+      throw e;
+    }
+  }));
 }
 
 /** --wait: every container of the selection running, and healthy where it has a healthcheck. */
@@ -268,6 +288,26 @@ export const create: ComposeCommand = {
   flags: createFlags,
   async run(cc, f, args) {
     await converge(cc, f, args, { noStart: true });
+    return 0;
+  },
+};
+
+/**
+ * scale SERVICE=N...: as Docker Compose, `up -d` of the named services at those scales: more
+ * replicas take the lowest free numbers, fewer remove the highest (planner.ts planContainers).
+ */
+export const scale: ComposeCommand = {
+  usage: '[SERVICE=REPLICAS...]',
+  description: 'Scale services ',
+  flags: [boolFlag('no-deps', undefined, "Don't start linked services")],
+  async run(cc, f, args) {
+    if (!args.length) throw new ComposeError('scale: expected at least one SERVICE=REPLICAS');
+    const services = args.map((a) => {
+      const m = /^([^=]+)=(\d+)$/.exec(a);
+      if (!m) throw new ComposeError(`invalid scale option ${JSON.stringify(a)}: expected SERVICE=REPLICAS`);
+      return m[1];
+    });
+    await converge(cc, { ...f, scale: args, detach: true }, services);
     return 0;
   },
 };
