@@ -162,3 +162,32 @@ test('watch: the initial sync, then a changed file synced into the container', a
     ok(d.dray(['compose', '-p', 'watched', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
   } finally { rmSync(wdir, { recursive: true, force: true }); }
 });
+
+test('up --watch: logs in the foreground while a changed file is synced; refused with -d', async () => {
+  const wdir = mkdtempSync('/tmp/dray-compose-upwatch-');
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(path.join(wdir, 'src'));
+    writeFileSync(path.join(wdir, 'src', 'a.txt'), 'one\n');
+    writeFileSync(path.join(wdir, 'compose.yaml'), 'services:\n  app:\n    image: busybox\n    init: true\n    command: ["sh", "-c", "echo app says hi; exec sleep 600"]\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /srv}\n');
+    const det = d.dray(['compose', '-p', 'upwatch', 'up', '-d', '--watch'], undefined, { cwd: wdir });
+    assert.notEqual(det.code, 0);
+    assert.match(det.stderr, /--watch can not be used with --detach/);
+    assert.equal((await d.api('GET', '/containers/upwatch-app-1/json')).status, 404, 'nothing made');
+    const w = spawn(drayLauncher, ['compose', '-p', 'upwatch', 'up', '--watch'], { cwd: wdir, env: { ...d.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    w.stdout.on('data', (b) => { out += b; });
+    w.stderr.on('data', (b) => { out += b; });
+    const until = async (pred: () => boolean | Promise<boolean>, what: string) => {
+      for (let i = 0; i < 100; i++) { if (await pred()) return; await new Promise((r) => setTimeout(r, 100)); }
+      assert.fail(`${what}; up --watch said: ${out}`);
+    };
+    await until(() => out.includes('Watch enabled') && /app-1 +\| app says hi/.test(out), 'watch starts and logs stream');
+    writeFileSync(path.join(wdir, 'src', 'a.txt'), 'two\n');
+    await until(() => d.dray(['exec', 'upwatch-app-1', 'cat', '/srv/a.txt']).stdout === 'two\n', 'the change is synced');
+    w.kill('SIGINT');
+    await new Promise((r) => w.once('close', r));
+    assert.equal((await state('upwatch-app-1')).Running, false, 'Ctrl-C stops the project');
+    ok(d.dray(['compose', '-p', 'upwatch', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
+  } finally { rmSync(wdir, { recursive: true, force: true }); }
+});
