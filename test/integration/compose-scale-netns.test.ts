@@ -1,6 +1,6 @@
 // dray compose with real containers: network_mode service:x and container:name (the container in
 // the other's network namespace, x made first and followed when recreated), `up --scale` and
-// `scale` up and down, and the bad input that must create nothing.
+// `scale` up and down, `stats --no-stream`, and the bad input that must create nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -111,4 +111,14 @@ test('up --scale and scale: more replicas take the next numbers, fewer remove th
   ok(compose(['scale', 'worker=2']), 'scale up again');
   assert.deepEqual(await workers(), ['nsx-worker-1', 'nsx-worker-2']);
   assert.equal((await inspect('nsx-worker-2')).Config.Labels['com.docker.compose.container-number'], '2');
+  // stats --no-stream: a row per running container of the service, docker stats' columns.
+  const st = ok(compose(['stats', '--no-stream', 'worker']), 'stats').split('\n');
+  assert.match(st[0], /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS$/);
+  assert.deepEqual(st.slice(1).map((l) => l.split(/\s+/)[1]).sort(), ['nsx-worker-1', 'nsx-worker-2']);
+  for (const l of st.slice(1)) assert.match(l, /\d+(\.\d+)?%.*\s[1-9]\d*$/, 'CPU % and a live PID count');
+  const js = ok(compose(['stats', '--no-stream', '--format', 'json', 'worker']), 'stats json').split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(js.map((r) => r.Name).sort(), ['nsx-worker-1', 'nsx-worker-2']);
+  const un = compose(['stats', '--no-stream', 'ghost']);
+  assert.notEqual(un.code, 0);
+  assert.match(un.stderr, /no such service: ghost/);
 });

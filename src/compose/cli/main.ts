@@ -48,7 +48,7 @@ export const COMMANDS: Record<string, ComposeCommand> = {
   wait: life.wait,
   watch,
   attach: notImplemented("Attach local standard input, output, and error streams to a service's running container", 'attach'),
-  stats: notImplemented('Display a live stream of container(s) resource usage statistics', 'stats'),
+  stats: info.stats,
   scale: up.scale,
 };
 
