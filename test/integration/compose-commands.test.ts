@@ -191,3 +191,26 @@ test('up --watch: logs in the foreground while a changed file is synced; refused
     ok(d.dray(['compose', '-p', 'upwatch', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
   } finally { rmSync(wdir, { recursive: true, force: true }); }
 });
+
+test('attach SERVICE: the running container\'s new output, and its exit code when it ends', async () => {
+  const adir = mkdtempSync('/tmp/dray-compose-attach-');
+  try {
+    writeFileSync(path.join(adir, 'compose.yaml'), 'services:\n  ticker:\n    image: busybox\n    command: ["sh", "-c", "while true; do echo tick; [ -f /tmp/go ] && exit 3; sleep 0.2; done"]\n');
+    const c = (args: string[]) => d.dray(['compose', '-p', 'att', ...args], undefined, { cwd: adir });
+    const bad = c(['attach', 'ghost']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /no such service: ghost/);
+    assert.match(c(['attach', 'ticker']).stderr, /service "ticker" is not running/);
+    ok(c(['up', '-d']), 'up');
+    const a = spawn(drayLauncher, ['compose', '-p', 'att', 'attach', '--sig-proxy=false', 'ticker'], { cwd: adir, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    a.stdout.on('data', (b) => { out += b; });
+    a.stderr.on('data', (b) => { out += b; });
+    const closed = new Promise<number | null>((r) => a.once('close', r));
+    for (let i = 0; i < 100 && !out.includes('tick'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /tick/, 'attached output');
+    ok(d.dray(['exec', 'att-ticker-1', 'touch', '/tmp/go']), 'exec');
+    assert.equal(await closed, 3, `attach ends with the container's exit code; said: ${out}`);
+    ok(c(['down', '-t', '0']), 'down');
+  } finally { rmSync(adir, { recursive: true, force: true }); }
+});
