@@ -430,6 +430,8 @@ export class ContainerService {
     input.hostname = owner.Config.Hostname || owner.Id.slice(0, 12);
     input.domainname = owner.Config.Domainname || undefined;
     c.Config.Hostname = input.hostname;
+    // Inspect shows the other's files as the ones in use, as Docker does.
+    c.HostsPath = owner.HostsPath; c.ResolvConfPath = owner.ResolvConfPath; c.HostnamePath = owner.HostnamePath;
     c.NetworkSettings = networkSettings(undefined);
   }
 

@@ -29,6 +29,8 @@ test('the joiner shares the other container\'s interfaces, address, ports, hosts
   assert.equal(ins.HostConfig.NetworkMode, `container:${owner}`);
   assert.deepEqual(ins.NetworkSettings.Networks, {});
   const ownerIns = JSON.parse(ok(d.docker(['inspect', owner])))[0];
+  assert.equal(ins.HostsPath, ownerIns.HostsPath);
+  assert.equal(ins.ResolvConfPath, ownerIns.ResolvConfPath);
   const ip = ownerIns.NetworkSettings.Networks['cm-net'].IPAddress;
   assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
   assert.match(ok(d.docker(['exec', 'cm-joiner', 'ip', '-4', 'addr'])), new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`));
