@@ -2,7 +2,7 @@
 // merge rules and Docker's wording for what it refuses.
 import type { ContainerConfig, Image } from './types';
 import type { HostConfig } from './container-record';
-import { invalid, notImplemented } from '../lib/errors';
+import { invalid } from '../lib/errors';
 import { mergeEnv } from '../lib/env';
 import { validateHealthcheck, mergeHealthcheck } from './health';
 import * as path from 'node:path';
@@ -93,7 +93,7 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   // Kept as the client sent it: Docker reports "default", not "bridge", when no network was named.
   const nm = h.NetworkMode || 'default';
   h.NetworkMode = nm;
-  if (nm.startsWith('container:')) throw notImplemented(`network mode "${nm}" is not implemented yet`);
+  if (nm.startsWith('container:') && nm.length === 'container:'.length) throw invalid('Invalid network mode: invalid container format container:<name|id>');
   // Docker discards published ports with the host's or no network (with a warning).
   if (h.NetworkMode === 'host' || h.NetworkMode === 'none') h.PortBindings = {};
   h.Runtime = h.Runtime || defaultRuntime;
@@ -115,6 +115,27 @@ export function normalizeHostConfig(hc: HostConfig | undefined, defaultRuntime: 
   return h;
 }
 
+
+/**
+ * What a container joining another's network namespace (NetworkMode "container:<ref>") may not
+ * set, refused at create in moby's words (runconfig validateNetContainerMode): the network, its
+ * names and its ports are the other container's.
+ */
+export function checkContainerNetworkMode(
+  cfg: { Hostname?: string; MacAddress?: string; ExposedPorts?: Record<string, unknown> | null } | undefined,
+  hc: HostConfig,
+  endpoints: Record<string, { MacAddress?: string; Links?: string[] | null } | undefined>,
+): void {
+  if (!hc.NetworkMode?.startsWith('container:')) return;
+  const eps = Object.values(endpoints);
+  if (cfg?.Hostname) throw invalid('conflicting options: hostname and the network mode');
+  if (((hc.Links ?? []) as string[]).length || eps.some((e) => e?.Links?.length)) throw invalid("conflicting options: container type network can't be used with links. This would result in undefined behavior");
+  if ((hc.Dns ?? []).length) throw invalid('conflicting options: dns and the network mode');
+  if ((hc.ExtraHosts ?? []).length) throw invalid('conflicting options: custom host-to-IP mapping and the network mode');
+  if (cfg?.MacAddress || eps.some((e) => e?.MacAddress)) throw invalid('conflicting options: mac-address and the network mode');
+  if (Object.keys(hc.PortBindings ?? {}).length || hc.PublishAllPorts) throw invalid('conflicting options: port publishing and the container type network mode');
+  if (Object.keys(cfg?.ExposedPorts ?? {}).length) throw invalid('conflicting options: port exposing and the container type network mode');
+}
 
 /**
  * A device's place in the container must be absolute: the runtime makes the node by that path

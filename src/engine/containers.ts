@@ -21,7 +21,7 @@ import { log } from '../lib/log';
 import { Trash } from '../lib/trash';
 import { EventBus } from './events';
 import { ContainerRecord, HostConfig, emptyState, publicView, statusText } from './container-record';
-import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf } from './container-config';
+import { CreateRequest, mergeConfig, normalizeHostConfig, commandOf, checkContainerNetworkMode } from './container-config';
 import { isValidName, randomName } from './names';
 import { logFiles, rotate } from './logs';
 import { resolveLogConfig, rotationOf, Rotation } from './log-drivers';
@@ -300,6 +300,17 @@ export class ContainerService {
       delete endpoints.default;
     }
     for (const ep of Object.values(endpoints)) checkEndpointSupport(ep);
+    // Joining another container's network: it must exist now, and is kept by its full ID as Docker does.
+    let netOwner: ContainerRecord | undefined;
+    if (netMode.startsWith('container:')) {
+      checkContainerNetworkMode(req, hostConfig, endpoints);
+      // A 400, not a 404: the docker CLI takes a 404 from create for a missing image and pulls.
+      const ref = netMode.slice('container:'.length);
+      netOwner = this.find(ref);
+      if (!netOwner) throw invalid(`No such container: ${ref}`);
+      hostConfig.NetworkMode = `container:${netOwner.Id}`;
+      for (const k of Object.keys(endpoints)) delete endpoints[k];
+    }
     // As Docker, a network that does not exist (yet) is no error at create: start reports it
     // ("network x not found"), so no client takes it for a missing image and pulls.
     let primaryNet: NetworkRecord | undefined;
@@ -312,6 +323,7 @@ export class ContainerService {
     const cname = name ? name.replace(/^\//, '') : randomName((n) => this.byName.has(n));
     const links = this.planLinks(hostConfig, netMode, cname, endpoints);
     if (links.length) this.anyLinks = true;
+    if (netOwner) { config.Hostname = netOwner.Config.Hostname; config.Domainname = netOwner.Config.Domainname; }
     if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === 'host' ? os.hostname() : id.slice(0, 12);
     const lowerDirs = await this.images.lowerDirs(image);
     const dir = path.join(this.containersDir, id);
@@ -347,7 +359,7 @@ export class ContainerService {
       },
       Mounts: [],
       Config: config,
-      NetworkSettings: networkSettings(primaryNet?.Name ?? netMode),
+      NetworkSettings: networkSettings(netOwner ? undefined : primaryNet?.Name ?? netMode),
       Dray: { runtime: hostConfig.Runtime!, lowerDirs, endpoints, ...(links.length ? { links } : {}), ...(internal.scratch ? { scratch: true } : {}), ...(idmap ? { idmap } : {}) },
     };
     // The name is claimed synchronously: two concurrent creates of one name cannot both pass.
@@ -397,6 +409,30 @@ export class ContainerService {
     if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
     if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
     return this.cfg.userns.map;
+  }
+
+  /**
+   * NetworkMode "container:<id>": the process enters that container's network namespace (the one
+   * its running process holds) and sees its /etc/hosts, /etc/resolv.conf and /etc/hostname, as
+   * Docker gives it the other's files. A restart of the other later leaves this one in the old
+   * namespace, as under Docker.
+   */
+  private joinNetworkOf(c: ContainerRecord, input: SpecInput): void {
+    const ref = c.HostConfig.NetworkMode!.slice('container:'.length);
+    const owner = this.get(ref);
+    if (owner.Id === c.Id) throw invalid('cannot join own network');
+    if (owner.State.Restarting) throw conflict(`cannot join network of a restarting container: ${ref}`);
+    if (!owner.State.Running || !owner.State.Pid) throw conflict(`cannot join network of a non running container: ${ref}`);
+    const mode = owner.HostConfig.NetworkMode ?? '';
+    input.network = mode === 'host' ? { mode: 'host' } : { mode: 'path', path: `/proc/${owner.State.Pid}/ns/net` };
+    const files: Record<string, string> = { '/etc/hosts': owner.HostsPath, '/etc/resolv.conf': owner.ResolvConfPath, '/etc/hostname': owner.HostnamePath };
+    input.mounts = input.mounts.map((m) => (files[m.destination] ? { ...m, source: files[m.destination] } : m));
+    input.hostname = owner.Config.Hostname || owner.Id.slice(0, 12);
+    input.domainname = owner.Config.Domainname || undefined;
+    c.Config.Hostname = input.hostname;
+    // Inspect shows the other's files as the ones in use, as Docker does.
+    c.HostsPath = owner.HostsPath; c.ResolvConfPath = owner.ResolvConfPath; c.HostnamePath = owner.HostnamePath;
+    c.NetworkSettings = networkSettings(undefined);
   }
 
   /** /etc/hosts before the network adds the container's own address: localhost and --add-host. */
@@ -600,7 +636,9 @@ export class ContainerService {
         input.usernsPath = this.usernsFile(id);
         await usernsAt(input.usernsPath, c.Dray.idmap);
       }
-      if (usesNetworkService(c.HostConfig.NetworkMode!)) {
+      if (c.HostConfig.NetworkMode!.startsWith('container:')) {
+        this.joinNetworkOf(c, input);
+      } else if (usesNetworkService(c.HostConfig.NetworkMode!)) {
         networked = true;
         const net = await this.networks.attachContainer({
           usernsPath: input.usernsPath,
@@ -1231,12 +1269,13 @@ export function rememberEndpoint(c: ContainerRecord, net: string, config: Endpoi
   c.Dray.endpoints = eps;
 }
 
-function networkSettings(mode: string): Record<string, any> {
+/** As Docker shows a container before its start; one in another's network has no network of its own. */
+function networkSettings(mode: string | undefined): Record<string, any> {
   return {
     Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
     SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '', GlobalIPv6Address: '',
     GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
-    Networks: {
+    Networks: mode === undefined ? {} : {
       [mode]: { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DriverOpts: null, DNSNames: null },
     },
   };

@@ -162,3 +162,55 @@ test('watch: the initial sync, then a changed file synced into the container', a
     ok(d.dray(['compose', '-p', 'watched', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
   } finally { rmSync(wdir, { recursive: true, force: true }); }
 });
+
+test('up --watch: logs in the foreground while a changed file is synced; refused with -d', async () => {
+  const wdir = mkdtempSync('/tmp/dray-compose-upwatch-');
+  try {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(path.join(wdir, 'src'));
+    writeFileSync(path.join(wdir, 'src', 'a.txt'), 'one\n');
+    writeFileSync(path.join(wdir, 'compose.yaml'), 'services:\n  app:\n    image: busybox\n    init: true\n    command: ["sh", "-c", "echo app says hi; exec sleep 600"]\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /srv}\n');
+    const det = d.dray(['compose', '-p', 'upwatch', 'up', '-d', '--watch'], undefined, { cwd: wdir });
+    assert.notEqual(det.code, 0);
+    assert.match(det.stderr, /--watch can not be used with --detach/);
+    assert.equal((await d.api('GET', '/containers/upwatch-app-1/json')).status, 404, 'nothing made');
+    const w = spawn(drayLauncher, ['compose', '-p', 'upwatch', 'up', '--watch'], { cwd: wdir, env: { ...d.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    w.stdout.on('data', (b) => { out += b; });
+    w.stderr.on('data', (b) => { out += b; });
+    const until = async (pred: () => boolean | Promise<boolean>, what: string) => {
+      for (let i = 0; i < 100; i++) { if (await pred()) return; await new Promise((r) => setTimeout(r, 100)); }
+      assert.fail(`${what}; up --watch said: ${out}`);
+    };
+    await until(() => out.includes('Watch enabled') && /app-1 +\| app says hi/.test(out), 'watch starts and logs stream');
+    writeFileSync(path.join(wdir, 'src', 'a.txt'), 'two\n');
+    await until(() => d.dray(['exec', 'upwatch-app-1', 'cat', '/srv/a.txt']).stdout === 'two\n', 'the change is synced');
+    w.kill('SIGINT');
+    await new Promise((r) => w.once('close', r));
+    assert.equal((await state('upwatch-app-1')).Running, false, 'Ctrl-C stops the project');
+    ok(d.dray(['compose', '-p', 'upwatch', 'down', '-t', '1'], undefined, { cwd: wdir }), 'down');
+  } finally { rmSync(wdir, { recursive: true, force: true }); }
+});
+
+test('attach SERVICE: the running container\'s new output, and its exit code when it ends', async () => {
+  const adir = mkdtempSync('/tmp/dray-compose-attach-');
+  try {
+    writeFileSync(path.join(adir, 'compose.yaml'), 'services:\n  ticker:\n    image: busybox\n    command: ["sh", "-c", "while true; do echo tick; [ -f /tmp/go ] && exit 3; sleep 0.2; done"]\n');
+    const c = (args: string[]) => d.dray(['compose', '-p', 'att', ...args], undefined, { cwd: adir });
+    const bad = c(['attach', 'ghost']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /no such service: ghost/);
+    assert.match(c(['attach', 'ticker']).stderr, /service "ticker" is not running/);
+    ok(c(['up', '-d']), 'up');
+    const a = spawn(drayLauncher, ['compose', '-p', 'att', 'attach', '--sig-proxy=false', 'ticker'], { cwd: adir, env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    a.stdout.on('data', (b) => { out += b; });
+    a.stderr.on('data', (b) => { out += b; });
+    const closed = new Promise<number | null>((r) => a.once('close', r));
+    for (let i = 0; i < 100 && !out.includes('tick'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /tick/, 'attached output');
+    ok(d.dray(['exec', 'att-ticker-1', 'touch', '/tmp/go']), 'exec');
+    assert.equal(await closed, 3, `attach ends with the container's exit code; said: ${out}`);
+    ok(c(['down', '-t', '0']), 'down');
+  } finally { rmSync(adir, { recursive: true, force: true }); }
+});

@@ -8,7 +8,8 @@ import { ramInBytes, memSwapBytes, humanSize, bytesSize, apiTimestamp } from '..
 import { filterFlag, forEachArg, inspectFormatFlag, parseFilterArgs, confirm, stripSlash, shortId, formatFlag } from './common';
 import { renderList, printInspect } from '../format';
 import { tabwrite } from '../tabwriter';
-import { ApiError, demuxTo, StatsJson } from '../../client';
+import { ApiError, demuxTo } from '../../client';
+import { statsRow, STATS_TABLE, STATS_HEADERS } from '../stats-row';
 import { pumpStreams, proxySignals, watchResize, parseDetachKeys } from './streams';
 import { parseCpus, parseRestartPolicy } from '../opts/misc';
 
@@ -263,31 +264,6 @@ export const attach: Command = {
   },
 };
 
-// stats: docker's CPU% = delta(container cpu) / delta(system cpu) * online cpus * 100.
-function statsRow(s: StatsJson, id: string, name: string) {
-  const cpuDelta = s.cpu_stats.cpu_usage.total_usage - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-  const sysDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-  const cpus = s.cpu_stats.online_cpus || s.cpu_stats.cpu_usage.percpu_usage?.length || 1;
-  const cpu = sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0;
-  const ms = s.memory_stats ?? {};
-  const cache = ms.stats?.inactive_file ?? ms.stats?.total_inactive_file ?? 0;
-  const mem = Math.max(0, (ms.usage ?? 0) - cache);
-  const limit = ms.limit ?? 0;
-  let rx = 0; let tx = 0;
-  for (const n of Object.values(s.networks ?? {})) { rx += n.rx_bytes; tx += n.tx_bytes; }
-  let rd = 0; let wr = 0;
-  for (const e of s.blkio_stats?.io_service_bytes_recursive ?? []) { if (/^read$/i.test(e.op)) rd += e.value; if (/^write$/i.test(e.op)) wr += e.value; }
-  return {
-    Container: id, ID: shortId(id), Name: name,
-    CPUPerc: `${cpu.toFixed(2)}%`,
-    MemUsage: `${bytesSize(mem)} / ${bytesSize(limit)}`,
-    MemPerc: `${limit ? ((mem / limit) * 100).toFixed(2) : '0.00'}%`,
-    NetIO: `${humanSize(rx)} / ${humanSize(tx)}`,
-    BlockIO: `${humanSize(rd)} / ${humanSize(wr)}`,
-    PIDs: String(s.pids_stats?.current ?? 0),
-  };
-}
-
 export const stats: Command = {
   usage: '[OPTIONS] [CONTAINER...]',
   description: 'Display a live stream of container(s) resource usage statistics',
@@ -309,8 +285,8 @@ export const stats: Command = {
         for await (const s of gen) { rows.push(statsRow(s, c.Id, stripSlash(c.Name))); break; }
       }
       return renderList(f.format, rows, {
-        defaultTable: '{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}',
-        headers: { Container: 'CONTAINER', ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' },
+        defaultTable: STATS_TABLE,
+        headers: STATS_HEADERS,
       });
     };
     if (f['no-stream'] || !process.stdout.isTTY) { process.stdout.write(await render()); if (f['no-stream']) return; }

@@ -1,6 +1,7 @@
 // ps, ls, top, images, port, version, events: what the project has, as Docker Compose prints it.
 import { boolFlag, intFlag, listFlag, strFlag } from '../../cli/flags';
 import { renderList } from '../../cli/format';
+import { statsRow, STATS_TABLE, STATS_HEADERS } from '../../cli/stats-row';
 import { tabwrite } from '../../cli/tabwriter';
 import { displayPorts } from '../../cli/opts/ports';
 import type { ContainerSummary } from '../../client/types';
@@ -9,7 +10,7 @@ import { ComposeError } from '../errors';
 import * as L from '../labels';
 import { nameOf, numberOf, serviceOf } from '../observe';
 import type { ComposeCommand } from './context';
-import { containersOf } from './lifecycle';
+import { containersOf, checkServices } from './lifecycle';
 
 const formatFlag = strFlag('format', undefined, 'Format output using a custom template:\n\'table\':            Print output in table format with column headers (default)\n\'table TEMPLATE\':   Print output in table format using the given Go template\n\'json\':             Print in JSON format\n\'TEMPLATE\':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates', 'table');
 
@@ -235,3 +236,35 @@ export const events: ComposeCommand = {
   },
 };
 
+
+/** stats: docker stats over the project's containers (running ones, or all with -a). */
+export const stats: ComposeCommand = {
+  usage: '[OPTIONS] [SERVICE]',
+  description: 'Display a live stream of container(s) resource usage statistics',
+  flags: [
+    boolFlag('all', 'a', 'Show all containers (default shows just running)'),
+    formatFlag,
+    boolFlag('no-stream', undefined, 'Disable streaming stats and only pull the first result'),
+    boolFlag('no-trunc', undefined, "Don't truncate output"),
+  ],
+  async run(cc, f, args) {
+    const { name, project } = cc.projectOrName(args);
+    checkServices(project, args);
+    const client = cc.client();
+    const render = async () => {
+      const list = (await containersOf(cc, name, args)).filter((c) => f.all || c.State === 'running');
+      const rows = await Promise.all(list.map(async (c) => {
+        for await (const s of await client.containers.stats(c.Id, false)) return statsRow(s, c.Id, nameOf(c));
+        throw new ComposeError(`no statistics for container ${nameOf(c)}`);
+      }));
+      return renderList(f.format, rows, { defaultTable: STATS_TABLE, headers: STATS_HEADERS });
+    };
+    if (f['no-stream'] || !process.stdout.isTTY) { process.stdout.write(await render()); if (f['no-stream']) return 0; }
+    // Live: redrawn every second until interrupted (as docker compose stats).
+    for (;;) {
+      const text = await render();
+      process.stdout.write(`\x1b[2J\x1b[H${text}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  },
+};

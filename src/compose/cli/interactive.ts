@@ -228,3 +228,35 @@ export const cp: ComposeCommand = {
   },
 };
 
+
+/** attach SERVICE: the service's running container's stdio, as `docker attach` (no past output). */
+export const attach: ComposeCommand = {
+  usage: '[OPTIONS] SERVICE',
+  description: "Attach local standard input, output, and error streams to a service's running container",
+  flags: [
+    strFlag('detach-keys', undefined, 'Override the key sequence for detaching from a container.'),
+    intFlag('index', undefined, 'index of the container if service has multiple replicas.'),
+    boolFlag('no-stdin', undefined, 'Do not attach STDIN'),
+    boolFlag('sig-proxy', undefined, 'Proxy all received signals to the process', true),
+  ],
+  async run(cc, f, args) {
+    if (args.length !== 1) throw new ComposeError('attach: expected exactly one SERVICE');
+    const client = cc.client();
+    const found = await runningContainer(cc, args[0], f.index);
+    const c = await client.containers.inspect(found.Id);
+    const tty = !!c.Config.Tty;
+    const stdin = !f['no-stdin'] && !!c.Config.OpenStdin;
+    if (tty && stdin && !process.stdin.isTTY) throw new ComposeError('the input device is not a TTY');
+    // The wait first, so the exit code is known when the stream ends (as docker attach).
+    const { result } = await client.containers.waitRegistered(c.Id, 'not-running');
+    result.catch(() => {});
+    const { socket } = await client.containers.attach(c.Id, { stream: true, stdin, stdout: true, stderr: true, detachKeys: f['detach-keys'] });
+    const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(f['detach-keys']) });
+    const unresize = tty ? watchResize((h, w) => client.containers.resize(c.Id, h, w)) : () => {};
+    const unsig = !tty && f['sig-proxy'] ? proxySignals((s) => client.containers.kill(c.Id, s)) : () => {};
+    try {
+      if (await pump.done) return 0;
+      return (await result).StatusCode;
+    } finally { unresize(); unsig(); pump.cleanup(); socket.destroy(); }
+  },
+};

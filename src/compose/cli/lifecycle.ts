@@ -16,7 +16,7 @@ export async function containersOf(cc: ComposeContext, name: string, services: s
   return list.filter((c) => (o.oneoff || !isOneoff(c)) && (!services.length || services.includes(serviceOf(c)))).sort(sortByNumber);
 }
 
-function checkServices(p: Project | undefined, services: string[]): void {
+export function checkServices(p: Project | undefined, services: string[]): void {
   if (!p) return;
   for (const s of services) if (!p.services[s] && !p.disabled[s]) throw new ComposeError(`no such service: ${s}`);
 }

@@ -14,11 +14,6 @@ import * as inter from './interactive';
 import { config } from './config';
 import { watch } from './watch';
 
-const notImplemented = (description: string, what: string): ComposeCommand => ({
-  usage: '[OPTIONS]', description, flags: [],
-  async run() { throw new ComposeError(`${what}: not implemented in dray compose`); },
-});
-
 export const COMMANDS: Record<string, ComposeCommand> = {
   build: imgs.build,
   config,
@@ -47,9 +42,9 @@ export const COMMANDS: Record<string, ComposeCommand> = {
   version: info.version,
   wait: life.wait,
   watch,
-  attach: notImplemented("Attach local standard input, output, and error streams to a service's running container", 'attach'),
-  stats: notImplemented('Display a live stream of container(s) resource usage statistics', 'stats'),
-  scale: notImplemented('Scale services', 'scale (use `up --scale SERVICE=N`)'),
+  attach: inter.attach,
+  stats: info.stats,
+  scale: up.scale,
 };
 
 export function commandList(): string {

@@ -56,7 +56,7 @@ async function walk(dir: string, keep: (rel: string) => boolean): Promise<string
   return out;
 }
 
-class Watcher {
+export class Watcher {
   private watchers: FSWatcher[] = [];
   private timers = new Map<string, NodeJS.Timeout>();
   private pending = new Map<string, Set<string>>();
@@ -170,6 +170,10 @@ class Watcher {
   idle(): Promise<void> { return this.busy; }
 }
 
+/** The services named, or every service with develop.watch rules. */
+export const watchedServices = (project: Project, args: string[]): string[] =>
+  (args.length ? args : Object.keys(project.services)).filter((n) => (project.services[n].develop as { watch?: unknown[] } | undefined)?.watch?.length);
+
 export const watch: ComposeCommand = {
   usage: '[SERVICE...]',
   description: 'Watch build context for service and rebuild/refresh containers when files are updated',
@@ -185,7 +189,7 @@ export const watch: ComposeCommand = {
       project = r.project;
       exec = r.exec;
     }
-    const names = args.length ? args : Object.keys(project.services).filter((n) => (project.services[n].develop as { watch?: unknown[] } | undefined)?.watch?.length);
+    const names = watchedServices(project, args);
     const w = new Watcher(cc, project, exec);
     await w.start(names);
     await new Promise<void>((resolve) => {
