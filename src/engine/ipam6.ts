@@ -66,7 +66,7 @@ export function parseCidr6(s: string, strict = true): Cidr6 {
 export const cidr6String = (c: Cidr6): string => `${bigToIp6(c.base)}/${c.prefix}`;
 const last6 = (c: Cidr6): bigint => c.base | (~mask6(c.prefix) & ALL);
 export const cidr6Contains = (c: Cidr6, ip: bigint): boolean => ip >= c.base && ip <= last6(c);
-const overlap6 = (a: Cidr6, b: Cidr6): boolean => cidr6Contains(a, b.base) || cidr6Contains(b, a.base);
+export const overlap6 = (a: Cidr6, b: Cidr6): boolean => cidr6Contains(a, b.base) || cidr6Contains(b, a.base);
 
 /** A random unique local /64 (RFC 4193) that overlaps none of `taken`. */
 function randomUla(taken: Cidr6[]): Cidr6 {

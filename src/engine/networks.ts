@@ -24,7 +24,7 @@ import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
 import { newId } from '../lib/ids';
 import type { EventBus } from './events';
-import { AddressPool, defaultCandidates, intToIp, parseCidr, resolvePoolConfig } from './ipam';
+import { AddressPool, cidrsOverlap, defaultCandidates, intToIp, parseCidr, resolvePoolConfig } from './ipam';
 import { allocatePorts, Binding, PortBook, portRequests, Probe, probeHostPort, toNetavarkPorts } from './ports';
 import {
   EndpointRecord, NetworkRecord, dnsAliases, endpointSettings, inspectNetwork, labelMatches,
@@ -33,7 +33,7 @@ import {
 import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath, removeEmptyPortChain } from '../runtime/netavark';
 import { addKeeper, keeperExists, plugVeth, removeKeeper } from './bridge-keeper';
 import { byBytes } from '../lib/compare';
-import { AddressPool6, resolvePool6Config } from './ipam6';
+import { AddressPool6, overlap6, parseCidr6, resolvePool6Config } from './ipam6';
 
 export type { NetworkRecord, EndpointRecord } from './network-views';
 
@@ -116,6 +116,14 @@ const NETNS_PREFIX = 'dray-';
  */
 const netavarkName = (net: NetworkRecord): string => net.Id;
 
+/** Whether two subnets of the same family overlap (a malformed one overlaps nothing: create refuses it later). */
+function subnetsOverlap(a: string, b: string): boolean {
+  try {
+    if (a.includes(':') !== b.includes(':')) return false;
+    return a.includes(':') ? overlap6(parseCidr6(a, false), parseCidr6(b, false)) : cidrsOverlap(parseCidr(a, false), parseCidr(b, false));
+  } catch { return false; }
+}
+
 export class NetworkService {
   private nets = new Map<string, NetworkRecord>();
   private pools = new Map<string, AddressPool>();
@@ -127,6 +135,8 @@ export class NetworkService {
   private writes = new KeyedMutex();
   /** Bridges of removed networks still being taken down (see remove). */
   private releasing = new Map<string, Promise<void>>();
+  /** The records of removed networks whose bridges are still going (keyed as `releasing`). */
+  private releasingNets = new Map<string, NetworkRecord>();
   private lookup?: ContainerLookup;
   private driver: Netavark;
   private dir: string;
@@ -184,6 +194,22 @@ export class NetworkService {
         log.warn('bridge release not finished', { file: f, error: errorMessage(e) });
       }
       await fsp.rm(file, { force: true });
+    }
+  }
+
+  /**
+   * Waits for the releases of removed networks whose bridge name or subnet `req` asks for (their
+   * bridge still holds it); any other network is created at once, beside them. It waited for every
+   * release: a compose `down` then `up` paid the old bridges' teardown in the new network's create.
+   */
+  private async releasesHolding(req: CreateNetworkRequest): Promise<void> {
+    const bridge = req.Options?.[BRIDGE_NAME_OPT];
+    const wanted = (req.IPAM?.Config ?? []).map((c) => c?.Subnet).filter((x): x is string => !!x);
+    for (let i = 0; i < 100; i++) {
+      const holding = [...this.releasingNets.values()].filter((n) => (bridge && n.BridgeName === bridge)
+        || n.IPAM.Config.some((c) => wanted.some((w) => subnetsOverlap(w, c.Subnet))));
+      if (!holding.length) return;
+      await Promise.all(holding.map((n) => this.releasing.get(n.Id)));
     }
   }
 
@@ -297,8 +323,7 @@ export class NetworkService {
   inspect(n: NetworkRecord, withContainers = true): Record<string, unknown> { return inspectNetwork(n, withContainers); }
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
-    // A bridge still going may hold the subnet or bridge name this network is about to take.
-    await this.releasesSettled();
+    await this.releasesHolding(req);
     const name = req.Name ?? '';
     if (!name) throw invalid('network name is required');
     // Docker takes nearly any name ("my net" included); not a slash (names become file names for
@@ -330,7 +355,8 @@ export class NetworkService {
     }
     if (options[MTU_OPT] && !/^\d+$/.test(options[MTU_OPT])) throw invalid(`invalid MTU ${options[MTU_OPT]}`);
 
-    const taken = [...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet));
+    // A bridge still going keeps its subnet until it is gone: a new network picks another.
+    const taken = [...this.nets.values(), ...this.releasingNets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet));
     const pool = resolvePoolConfig(v4[0] ?? {}, taken.filter((t) => !t.includes(':')), defaultCandidates, v4[0]?.Subnet ? [] : hostRoutes());
     const pool6 = req.EnableIPv6 ? resolvePool6Config(v6[0] ?? {}, taken.filter((t) => t.includes(':'))) : undefined;
     const n = baseRecord(name, 'bridge', id);
@@ -381,8 +407,9 @@ export class NetworkService {
       const done = this.releaseBridge(n, pool)
         .catch((e) => log.warn('bridge release failed', { network: n.Name, error: errorMessage(e) }))
         .then(() => fsp.rm(journal, { force: true }))
-        .finally(() => this.releasing.delete(n.Id));
+        .finally(() => { this.releasing.delete(n.Id); this.releasingNets.delete(n.Id); });
       this.releasing.set(n.Id, done);
+      this.releasingNets.set(n.Id, n);
     }
   }
 

@@ -342,7 +342,11 @@ test('detach and remove leave nothing on the host', async () => {
   await svc.detachContainer(a.id);
   await svc.detachContainer(b.id);
   for (const id of [net1, net2, net3]) await svc.remove(id);
-  // Their bridges go after the answer; a new network would wait for them, as this does.
+  // Their bridges go after the answer. A new network that asks for one's subnet and bridge name
+  // waits for that bridge to be gone (any other is made beside them).
+  const again = await svc.create({ Name: `drt-${tag}-again`, Options: { 'com.docker.network.bridge.name': bridgeOf(1) }, IPAM: { Config: [{ Subnet: `${sub(1)}.0/24` }] } });
+  assert.ok(!existsSync(`/sys/class/net/${bridgeOf(1)}`), 'the new network was made while the old bridge of its subnet was still there');
+  await svc.remove(again.Id);
   await svc.releasesSettled();
   assert.deepEqual(await svc.prune(), []);
   assert.equal(svc.list(new Map([['type', ['custom']]])).length, 0);
