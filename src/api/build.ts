@@ -16,6 +16,8 @@ import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
 import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
 import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
+import { withImageRootfs } from '../builder/workers';
+import { exportRootfs } from '../engine/archive';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -41,6 +43,13 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
   // Secret file systems a crashed daemon left mounted.
   void sweepSecretMounts(state.runRoot).catch((e) => log.warn('sweeping build secrets failed', { error: errorMessage(e) }));
   r.post('/build', (req) => buildHandler(req, engine, state));
+  // Dray extension for dray build --output type=local|tar: an image's filesystem, flattened.
+  r.get('/dray/build/rootfs', async (req) => {
+    const ref = req.query.get('image');
+    if (!ref) throw invalid('missing image parameter');
+    const img = await engine.images.resolve(ref);
+    await withImageRootfs(engine, img, (root) => exportRootfs(root, req.res));
+  });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
   r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
 }

@@ -83,6 +83,11 @@ export class ImagesApi {
     return this.t.request('POST', '/build', { query, body, contentType: 'application/x-tar', headers: Object.keys(headers).length ? headers : undefined });
   }
 
+  /** Dray extension (dray build --output): the filesystem of a built image, as a tar. */
+  buildRootfs(image: string): Promise<HttpResponse> {
+    return this.t.request('GET', '/dray/build/rootfs', { query: { image } });
+  }
+
   /** POST /build/prune. */
   pruneBuildCache(o: { all?: boolean; keepStorage?: number; filters?: Filters }): Promise<PruneResponse> {
     return this.t.json('POST', '/build/prune', { query: { all: o.all || undefined, 'keep-storage': o.keepStorage || undefined, filters: f(o.filters) } });

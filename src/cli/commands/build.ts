@@ -14,6 +14,7 @@ import { ProgressPrinter } from './pull-progress';
 import {
   ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
+import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
 export function validateBuildArg(v: string): string {
@@ -133,6 +134,7 @@ const buildFlags: FlagDef[] = [
   listFlag('label', undefined, 'Set metadata for an image'),
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
+  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker)'), parseOutputSpec),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
   strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
@@ -211,8 +213,14 @@ export const build: Command = {
     const quiet = !!f.quiet || progressMode === 'quiet';
     // plain: BuildKit's numbered lines on stderr, as docker buildx prints them; no upload line.
     const plain = progressMode === 'plain' && !quiet;
-    const progBuff = quiet || plain ? new TextSink() : process.stdout;
-    const buildBuff = quiet ? new TextSink() : plain ? process.stderr : process.stdout;
+    const output = f.output as OutputSpec | undefined;
+    if (output) {
+      try { await checkOutput(output); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: ${e.message}`); }
+    }
+    // An archive on stdout: every other word goes to stderr.
+    const textOut = toStdout(output) ? process.stderr : process.stdout;
+    const progBuff = quiet || plain ? new TextSink() : textOut;
+    const buildBuff = quiet ? new TextSink() : plain ? process.stderr : textOut;
     const dockerfileFromStdin = f.file === '-';
     if (f.iidfile) {
       try { await fsp.rm(f.iidfile); } catch (e: any) { if (e?.code !== 'ENOENT') throw new StatusError(1, `Removing image ID file: ${e.message}`); }
@@ -293,10 +301,18 @@ export const build: Command = {
       printer.print(m);
     }
     // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
-    if (quiet) { imageId = (buildBuff as TextSink).text; process.stdout.write(imageId); }
+    if (quiet) { imageId = (buildBuff as TextSink).text; textOut.write(imageId); }
     if (f.iidfile) {
       if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
       await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+    }
+    if (output) {
+      const id = imageId.trim();
+      if (!id) throw new StatusError(1, 'Server did not provide an image ID: no output written');
+      const client = ctx.client();
+      // The archive names the image by its tags (docker load tags it so), else by ID only.
+      const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
+      try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
     }
     return 0;
   },
