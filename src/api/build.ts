@@ -15,6 +15,7 @@ import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
 import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
+import { FramedBody, NamedContext, parseNamedContextsParam } from '../builder/named-contexts';
 import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
 import { withImageRootfs } from '../builder/workers';
 import { exportRootfs } from '../engine/archive';
@@ -122,10 +123,23 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     body = Readable.from(rest);
   }
   let ctx;
+  const named = new Map<string, NamedContext>();
+  const dropNamed = async () => { for (const n of named.values()) if (n.kind === 'dir') await n.ctx.cleanup(); };
   try {
+    const specs = parseNamedContextsParam(req.query.get('namedcontexts'));
+    if ([...specs.values()].some((v) => 'local' in v)) {
+      const framed = new FramedBody((body as AsyncIterable<Buffer>)[Symbol.asyncIterator]());
+      for (const [name, spec] of specs) {
+        if (!('local' in spec)) continue;
+        named.set(name, { kind: 'dir', ctx: await receiveContext(Readable.from(framed.context(name)), buildTmpDir(engine.config.dataRoot), false) });
+      }
+      body = framed.rest();
+    }
+    for (const [name, spec] of specs) if ('image' in spec) named.set(name, { kind: 'image', ref: spec.image });
     ctx = await receiveContext(body, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
   } catch (e) {
     await secrets?.close();
+    await dropNamed();
     throw e;
   }
   log.debug('build context received', { ms: Math.round(performance.now() - t0) });
@@ -139,7 +153,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
     if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
     try {
-      const builder = new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
+      const builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
       const image = await builder.build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
@@ -160,6 +174,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     if (!req.res.writableEnded) req.res.end();
     await secrets?.close();
     await ctx.cleanup();
+    await dropNamed();
   }
 }
 

@@ -27,6 +27,7 @@ import { RunMount, parseRunMount, parseRunNetwork } from './run-options';
 import { MountPlan, MountDeps, planMounts, acquireMounts, lineError } from './run-mounts';
 import type { CacheMounts } from './cache-mounts';
 import type { BuildSecrets } from './secrets';
+import type { NamedContext } from './named-contexts';
 import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
@@ -49,6 +50,8 @@ export interface BuildOptions {
   progress?: 'plain';
   /** --add-host entries ("name:ip") for every RUN step's /etc/hosts. */
   extraHosts?: string[];
+  /** --build-context: names that are no stage of the Dockerfile resolve to these (named-contexts.ts). */
+  namedContexts?: Map<string, NamedContext>;
 }
 
 /** What builds share beyond the step cache: cache mounts, and this build's secrets. */
@@ -255,6 +258,8 @@ export class Builder {
     checkPlatform(stage.platform ? expand(stage.platform, genv) : undefined);
     let image: Image | undefined;
     const byStage = this.stageRef(baseName, stage.index);
+    const named = byStage === undefined ? this.namedContext(baseName) : undefined;
+    if (named?.kind === 'dir') throw notImplemented(`FROM ${baseName}: a local directory build context as a base is not implemented in Dray (COPY --from=${baseName} and RUN --mount=from=${baseName} take it)`);
     if (byStage !== undefined) image = this.stageImages.get(byStage);
     else if (baseName.toLowerCase() !== 'scratch') image = await this.baseImage(baseName);
     if (image) this.say(` ---> ${shortId(image.id)}\n`);
@@ -287,7 +292,15 @@ export class Builder {
     return ++this.step;
   }
 
+  /** The --build-context named `name`, when no stage has that name. */
+  private namedContext(name: string): NamedContext | undefined {
+    return this.o.namedContexts?.get(name);
+  }
+
   private async baseImage(name: string): Promise<Image> {
+    // A named context of an image stands for that image wherever the name is used.
+    const named = this.namedContext(name);
+    if (named?.kind === 'image') name = named.ref;
     try {
       return await this.be.images.resolve(name);
     } catch (e) {
@@ -549,6 +562,7 @@ export class Builder {
     return {
       be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.signal,
       resolveFrom: (name) => this.copySourceImage(name),
+      namedDir: (name) => { const n = this.stageRef(name, Number.MAX_SAFE_INTEGER) === undefined ? this.namedContext(name) : undefined; return n?.kind === 'dir' ? n.ctx : undefined; },
     };
   }
 
@@ -716,6 +730,11 @@ export class Builder {
       }
       if (what === 'ADD') throw invalid('ADD does not support --from');
       const fromName = expand(from, env);
+      const namedDir = this.stageRef(fromName, Number.MAX_SAFE_INTEGER) === undefined ? this.namedContext(fromName) : undefined;
+      if (namedDir?.kind === 'dir') {
+        await doCopy(() => gather(namedDir.ctx.tree, true), `from context ${fromName} `);
+        return;
+      }
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
       this.ctx.beforeMount();

@@ -32,6 +32,8 @@ export interface MountDeps {
   secrets?: BuildSecrets;
   /** The image of a stage (by name or index) or an image by reference; undefined for an empty stage. */
   resolveFrom(name: string): Promise<Image | undefined>;
+  /** The --build-context directory named `name` (not a stage), if any. */
+  namedDir?(name: string): BuildContext | undefined;
   signal: AbortSignal;
 }
 
@@ -42,6 +44,8 @@ interface Planned {
   image?: Image;
   /** bind from the context: the source, after following links in the context. */
   item?: SourceItem;
+  /** The context `item` is in: the build's, or a --build-context directory. */
+  ctx?: BuildContext;
 }
 
 export interface MountPlan {
@@ -82,7 +86,15 @@ export async function planMounts(mounts: RunMount[], workdir: string, d: MountDe
     }
     const p: Planned = { m, target };
     let key = mountKeyText(m, target);
-    if ((m.type === 'bind' || m.type === 'cache') && m.from) {
+    const dir = m.from ? d.namedDir?.(m.from) : undefined;
+    if (dir && m.type === 'cache') throw notImplemented(`from=${m.from}: a cache mount seeded from a local directory build context is not implemented in Dray`);
+    if (m.type === 'bind' && dir) {
+      const rel = cleanPath('/' + m.source).slice(1);
+      const [item] = await resolveSources(dir.tree, [rel || '.'], { what: 'RUN --mount=type=bind', fromContext: true });
+      p.item = item;
+      p.ctx = dir;
+      key += `,context=${m.from},content=${(await hashSources([item])).digest}`;
+    } else if ((m.type === 'bind' || m.type === 'cache') && m.from) {
       const image = await d.resolveFrom(m.from).catch((e) => { throw invalid(`from=${m.from}: ${errorMessage(e)}`); });
       if (!image) throw invalid(`from=${m.from}: the stage is empty (FROM scratch with no steps)`);
       p.image = image;
@@ -122,7 +134,7 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
             if (!(await exists(source))) throw invalid(`from=${m.from}: source ${m.source || '/'} not found in ${shortId(p.image.id)}`);
           } else {
             const item = p.item!;
-            d.ctx.beforeMount();
+            (p.ctx ?? d.ctx).beforeMount();
             await item.tree.materialize(item.path);
             source = item.abs;
             if (!m.readOnly) {

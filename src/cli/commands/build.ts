@@ -2,7 +2,7 @@
 // here with .dockerignore applied, uploaded behind "Sending build context to Docker daemon", and the
 // daemon's JSON lines are shown as docker shows them.
 import { configDir, registryConfigHeader } from '../credentials';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import type { Command } from '../command';
 import { StatusError } from '../command';
@@ -14,6 +14,7 @@ import { ProgressPrinter } from './pull-progress';
 import {
   ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
+import { frame } from '../../builder/named-contexts';
 import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
@@ -122,9 +123,38 @@ async function readSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
   return out;
 }
 
+export type BuildContextSpec = { name: string; dir: string } | { name: string; image: string };
+
+/**
+ * buildx's --build-context name=VALUE: docker-image://REF, a directory, or (Dray, as the brief
+ * of a bare value that is no directory) an image reference. Other sources are refused here.
+ */
+export function parseBuildContextSpec(v: string): BuildContextSpec {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw new Error(`invalid context value: ${v}, expected key=value`);
+  const name = v.slice(0, eq);
+  const value = v.slice(eq + 1);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.\-/:]*$/.test(name)) throw new Error(`invalid context name ${JSON.stringify(name)}`);
+  if (!value) throw new Error(`invalid context value for ${name}: empty`);
+  if (value.startsWith('docker-image://')) {
+    const ref = value.slice('docker-image://'.length);
+    validateTag(ref);
+    return { name, image: ref };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value) ?? (/^(git@|target:)/.exec(value));
+  if (scheme) throw new Error(`context ${name}=${value}: ${scheme[1]} build contexts are not implemented in Dray (a directory or docker-image://ref)`);
+  let isDir = false;
+  try { isDir = statSync(value).isDirectory(); } catch { /* not a path: an image reference then */ }
+  if (isDir) return { name, dir: value };
+  try { validateTag(value); } catch { throw new Error(`context ${name}=${value}: no such directory, and not an image reference`); }
+  if (value.startsWith('.') || value.startsWith('/')) throw new Error(`context ${name}=${value}: no such directory`);
+  return { name, image: value };
+}
+
 const buildFlags: FlagDef[] = [
   listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
+  withParse(listFlag('build-context', undefined, 'Additional build contexts (e.g., name=path, name=docker-image://ref)'), parseBuildContextSpec),
   listFlag('cache-from', undefined, 'Images to consider as cache sources (not implemented in Dray: a warning, the local cache is used)'),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
@@ -274,6 +304,7 @@ export const build: Command = {
       platform: f.platform ? String(f.platform).toLowerCase() : undefined,
       explaincache: f['explain-cache'] || undefined,
       progress: plain ? 'plain' : undefined,
+      namedcontexts: namedContextsParam(f['build-context'] as BuildContextSpec[]),
     };
     if (f.ssh.length) throw new StatusError(1, 'dray build --ssh is not implemented (no SSH agent forwarding in Dray)');
     const secrets = await readSecrets(f.secret as SecretSpec[]);
@@ -282,7 +313,7 @@ export const build: Command = {
 
     let res;
     try {
-      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets);
+      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(f['build-context'] as BuildContextSpec[]));
     } catch (e: any) {
       if (quiet) process.stderr.write((progBuff as TextSink).text);
       if (e instanceof ContextError) throw new StatusError(1, e.message);
@@ -317,6 +348,35 @@ export const build: Command = {
     return 0;
   },
 };
+
+/** The namedcontexts parameter: each name to its image, or to the directory sent in the body. */
+function namedContextsParam(specs: BuildContextSpec[]): string | undefined {
+  if (!specs.length) return undefined;
+  const m: Record<string, unknown> = {};
+  for (const s of lastOfEach(specs)) m[s.name] = 'dir' in s ? { local: true } : { image: s.image };
+  return JSON.stringify(m);
+}
+
+/** One spec a name (a later flag of the same name wins), in the order drayd reads them. */
+function lastOfEach(specs: BuildContextSpec[]): BuildContextSpec[] {
+  const last = new Map<string, BuildContextSpec>();
+  for (const s of specs) { last.delete(s.name); last.set(s.name, s); }
+  return [...last.values()];
+}
+
+/** The directories' tars, framed, in the parameter's order. */
+async function namedContextBodies(specs: BuildContextSpec[]): Promise<AsyncIterable<Buffer>[]> {
+  const out: AsyncIterable<Buffer>[] = [];
+  // The order of the parameter's keys, as drayd reads them (a JS object puts integer-like keys first).
+  const byName = new Map(lastOfEach(specs).map((s) => [s.name, s]));
+  for (const name of Object.keys(JSON.parse(namedContextsParam(specs) ?? '{}'))) {
+    const s = byName.get(name)!;
+    if (!('dir' in s)) continue;
+    const tar = tarContext(s.dir, contextFilter(await readDockerignore(s.dir), 'Dockerfile')) as unknown as AsyncIterable<Buffer>;
+    out.push(frame(tar));
+  }
+  return out;
+}
 
 /** X-Registry-Config from the stored credentials, for FROM images the daemon has to pull. */
 function registryConfigFor(dir?: string): string | undefined {
