@@ -11,6 +11,8 @@ packages=(
   busybox-static
   tini
   attr tar procps util-linux curl mmdebstrap
+  # ADD <git url> in a Dockerfile: drayd resolves and clones with git (src/builder/git-source.ts)
+  git
   # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers,
   # and the `dray` launcher (native/launch.c), built with cc
   gcc g++ make python3

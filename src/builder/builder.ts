@@ -20,6 +20,7 @@ import { BuildContext } from './context';
 import { BuildCache, CacheProbe } from './cache';
 import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree, parseChmod, ChmodSpec } from './copy';
 import { download, parseChecksum, urlFileName } from './remote';
+import { isGitUrl, parseGitUrl, resolveCommit, fetchCommit } from './git-source';
 import { IgnoreMatcher } from './dockerignore';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
@@ -616,9 +617,6 @@ export class Builder {
 
   private async copy(st: StageState, ins: Instruction): Promise<void> {
     const what = ins.cmd.toUpperCase();
-    for (const f of ins.flags) {
-      if (f.name === 'keep-git-dir') throw notImplemented(`${what} --${f.name} is not implemented in Dray's builder (ADD from git is not implemented)`);
-    }
     const env = this.subEnv(st);
     const words = ins.json ? ins.json.map((w) => expand(w, env)) : lexWords(ins.args, env);
     const dest0 = words[words.length - 1];
@@ -642,6 +640,7 @@ export class Builder {
       if (checksumFlag !== undefined) {
         checksum = parseChecksum(expand(checksumFlag, env));
         if (srcs.length !== 1) throw invalid("checksum can't be specified for multiple sources");
+        if (isGitUrl(srcs[0])) throw notImplemented('ADD --checksum of a git repository is not implemented in Dray');
         if (!isHttpUrl(srcs[0])) throw invalid("checksum can't be specified for non-HTTP(S) sources");
       }
     } catch (e) { throw lineError(ins, e); }
@@ -656,7 +655,8 @@ export class Builder {
       return prefix && (r === prefix || r.startsWith(prefix + '/')) ? r.slice(prefix.length + 1) : r;
     };
     // Heredoc sources and downloads become files in the scratch area.
-    const tmpDir = ins.heredocs.length || srcs.some(isHttpUrl) ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'sources-')) : undefined;
+    const gitSrc = what === 'ADD' && from === undefined && srcs.some(isGitUrl);
+    const tmpDir = ins.heredocs.length || srcs.some(isHttpUrl) || gitSrc ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'sources-')) : undefined;
     try {
       for (const h of ins.heredocs) await fsp.writeFile(path.join(tmpDir!, h.name), h.content, { mode: 0o644 });
       const heredocSrcs = new Set(ins.heredocs.map((h) => h.name));
@@ -700,7 +700,8 @@ export class Builder {
         }
         const { digest, files } = key;
         const createdBy = this.nop(st, `${what} ${digest} in ${dest} `, false);
-        const copyOpts = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid, mode, extractArchives: what === 'ADD', keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
+        // A repository's files are copied as they are: an archive in it stays an archive.
+        const copyOpts = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid, mode, extractArchives: what === 'ADD' && !gitSrc, keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
         const config = this.commitConfig(st);
         // The names the sources have are part of the key (a file's name is its name in the image).
         const base = `${fromDesc}in ${dest}\n${flagsText}\nsources: ${key.names}`;
@@ -718,6 +719,20 @@ export class Builder {
         }, config);
         await this.committed(st, probe, img);
       };
+      if (gitSrc) {
+        if (srcs.length !== 1) throw lineError(ins, invalid('ADD of a git repository takes that one source'));
+        const keep = boolFlag('keep-git-dir');
+        const g = await (async () => { const p = parseGitUrl(srcs[0]); return { p, commit: await resolveCommit(p) }; })().catch((e) => { throw lineError(ins, e); });
+        const load = async () => {
+          const dir = await fetchCommit(g.p, g.commit, path.join(tmpDir!, 'git'), keep).catch((e) => { throw lineError(ins, e); });
+          const items = await resolveSources(new DiskTree(dir), ['.'], { what, fromContext: true });
+          for (const it of items) { it.exclude = exclude; it.destRel = destRelFor('.', it.rel); }
+          return items;
+        };
+        // The commit is the content: a cached step clones nothing.
+        await doCopy(load, '', { digest: `git:${g.commit}:${g.p.subdir}:${keep ? 'keep-git-dir' : ''}`, files: { [g.p.url]: g.commit }, names: `${g.p.url}#${g.p.subdir}` });
+        return;
+      }
       if (from === undefined && checksum) {
         const name = urlFileName(srcs[0]);
         const d = `${checksum.algorithm}:${checksum.hex}`;
