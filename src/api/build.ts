@@ -3,7 +3,7 @@
 // context is in (bad parameters, unreadable archive) get a status code; later ones are a line in
 // the 200 stream, as Docker does.
 import type { Router } from './router';
-import { Req, qBool, startJsonStream, sendJson, parseFilters } from './http';
+import { Req, qBool, startJsonStream, sendJson, parseFilters, readJsonBody } from './http';
 import type { Engine } from '../engine/engine';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 import { shortId } from '../lib/ids';
@@ -50,6 +50,18 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     if (!ref) throw invalid('missing image parameter');
     const img = await engine.images.resolve(ref);
     await withImageRootfs(engine, img, (root) => exportRootfs(root, req.res));
+  });
+  // Dray extensions for dray build --cache-to / --cache-from type=local (the images travel as
+  // GET /images/get and POST /images/load archives): the step cache entries of a build's images.
+  r.get('/dray/build/cache', async (req) => {
+    const ids = await cacheChain(engine, req.query.getAll('image'));
+    const entries = await state.cache.exportEntries(ids);
+    sendJson(req.res, 200, { version: 1, entries, images: [...new Set(Object.values(entries).map((e) => e.image))] });
+  });
+  r.post('/dray/build/cache', async (req) => {
+    const doc = await readJsonBody<{ version?: number; entries?: unknown }>(req.raw);
+    if (doc?.version !== 1) throw invalid('invalid build cache: unknown version (expected 1)');
+    sendJson(req.res, 200, { Imported: await state.cache.importEntries(doc.entries, qBool(req.query, 'check')) });
   });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
   r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
@@ -157,6 +169,8 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       const image = await builder.build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
+      // Dray extension (dray build --cache-to mode=max): every stage's image, not only the last.
+      if (qBool(req.query, 'draystages')) write({ aux: { DrayStages: builder.builtStages() } });
       if (o.quiet) write({ stream: `${image.id}\n` });
       if (!o.progress) stream(`Successfully built ${shortId(image.id)}\n`);
       for (const t of o.tags) {
@@ -176,6 +190,23 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     await ctx.cleanup();
     await dropNamed();
   }
+}
+
+/** The images `tips` and their parents (the steps that made them), bounded. */
+async function cacheChain(engine: Engine, tips: string[]): Promise<Set<string>> {
+  if (!tips.length) throw invalid('missing image parameter');
+  const out = new Set<string>();
+  for (const t of tips) {
+    let img = await engine.images.resolve(t);
+    for (let i = 0; i < 10_000 && !out.has(img.id); i++) {
+      out.add(img.id);
+      if (!img.parent) break;
+      const next = await engine.images.resolve(img.parent).catch(() => undefined);
+      if (!next) break;
+      img = next;
+    }
+  }
+  return out;
 }
 
 /** The images of cachefrom (a JSON list, as the docker CLI sends it). */

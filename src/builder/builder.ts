@@ -225,6 +225,11 @@ export class Builder {
     }
   }
 
+  /** The image of every stage built (dray build --cache-to mode=max). */
+  builtStages(): string[] {
+    return [...this.stageImages.values()].filter((i): i is Image => !!i).map((i) => i.id);
+  }
+
   /** Plain progress: the closing step, as BuildKit's exporter prints it. */
   plainExport(imageId: string, tags: string[]): string {
     if (!this.plain) return '';

@@ -90,6 +90,16 @@ export class ImagesApi {
     return this.t.request('GET', '/dray/build/rootfs', { query: { image } });
   }
 
+  /** Dray extension (dray build --cache-to): the step cache entries of these images and their parents. */
+  buildCacheExport(images: string[]): Promise<{ version: 1; entries: Record<string, unknown>; images: string[] }> {
+    return this.t.json('GET', '/dray/build/cache', { query: { image: images } });
+  }
+
+  /** Dray extension (dray build --cache-from type=local): adds exported entries. */
+  buildCacheImport(doc: unknown, checkOnly = false): Promise<{ Imported: number }> {
+    return this.t.json('POST', '/dray/build/cache', { body: doc, query: { check: checkOnly || undefined } });
+  }
+
   /** POST /build/prune. */
   pruneBuildCache(o: { all?: boolean; keepStorage?: number; filters?: Filters }): Promise<PruneResponse> {
     return this.t.json('POST', '/build/prune', { query: { all: o.all || undefined, 'keep-storage': o.keepStorage || undefined, filters: f(o.filters) } });

@@ -15,6 +15,7 @@ import {
   ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
+import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache } from '../build-cache';
 import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
@@ -155,7 +156,8 @@ const buildFlags: FlagDef[] = [
   listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
   withParse(listFlag('build-context', undefined, 'Additional build contexts (e.g., name=path, name=docker-image://ref)'), parseBuildContextSpec),
-  listFlag('cache-from', undefined, 'Images to consider as cache sources (not implemented in Dray: a warning, the local cache is used)'),
+  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR; an image name is taken and not used: a warning)'), parseCacheFrom),
+  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR[,mode=min|max])'), parseCacheTo),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
   strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
@@ -287,6 +289,13 @@ export const build: Command = {
       throw e;
     }
 
+    const cacheFrom = f['cache-from'] as CacheFromSpec[];
+    const cacheFromImages = cacheFrom.flatMap((c) => ('image' in c ? [c.image] : []));
+    const cacheTo = f['cache-to'] as CacheToSpec | undefined;
+    for (const c of cacheFrom) {
+      if (!('src' in c)) continue;
+      try { await importCache(ctx.client(), c); } catch (e: any) { throw new StatusError(1, `--cache-from type=local,src=${c.src}: ${e.message}`); }
+    }
     const query = {
       t: f.tag.length ? f.tag : undefined,
       q: quiet || undefined,
@@ -296,7 +305,8 @@ export const build: Command = {
       pull: f.pull || undefined,
       networkmode: f.network,
       extrahosts: f['add-host'].length ? f['add-host'] : undefined,
-      cachefrom: f['cache-from'].length ? JSON.stringify(f['cache-from']) : undefined,
+      cachefrom: cacheFromImages.length ? JSON.stringify(cacheFromImages) : undefined,
+      draystages: cacheTo?.mode === 'max' || undefined,
       dockerfile: dockerfileParam,
       target: f.target || undefined,
       buildargs: buildArgsMap(f['build-arg']),
@@ -321,6 +331,7 @@ export const build: Command = {
     }
 
     let imageId = '';
+    let stages: string[] = [];
     const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
     for await (const m of jsonLines<JsonMessage>(res)) {
       if (m.errorDetail || m.error) {
@@ -328,7 +339,7 @@ export const build: Command = {
         const code = m.errorDetail?.code || 1;
         throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
       }
-      if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; continue; }
+      if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; if (Array.isArray(m.aux?.DrayStages)) stages = m.aux.DrayStages; continue; }
       printer.print(m);
     }
     // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
@@ -336,6 +347,10 @@ export const build: Command = {
     if (f.iidfile) {
       if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
       await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+    }
+    if (cacheTo) {
+      const id = imageId.trim();
+      try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
     }
     if (output) {
       const id = imageId.trim();
