@@ -20,6 +20,7 @@ import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune
 import { withImageRootfs } from '../builder/workers';
 import { exportRootfs } from '../engine/archive';
 import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 
 /** What every build of one daemon shares: the step cache and the cache mounts. */
@@ -165,7 +166,8 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
     if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
     try {
-      const builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
+      const ssh = await sshSockets(req.query.get('sshsockets'));
+      const builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
       const image = await builder.build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
@@ -190,6 +192,25 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     await ctx.cleanup();
     await dropNamed();
   }
+}
+
+/**
+ * sshsockets (Dray extension, dray build --ssh): {"<id>": "<socket path>"}, sockets the CLI on this
+ * host serves for the build's lifetime (a proxy to the user's agent). Each must be a socket.
+ */
+async function sshSockets(v: string | null): Promise<Map<string, string> | undefined> {
+  if (!v) return undefined;
+  let j: unknown;
+  try { j = JSON.parse(v); } catch { throw invalid(`invalid sshsockets parameter: ${v}`); }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw invalid('invalid sshsockets parameter: not a JSON object');
+  const out = new Map<string, string>();
+  for (const [id, p] of Object.entries(j as Record<string, unknown>)) {
+    if (typeof p !== 'string' || !path.isAbsolute(p) || !/^[A-Za-z0-9_.-]+$/.test(id)) throw invalid(`invalid ssh agent ${id}`);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st?.isSocket()) throw invalid(`ssh agent ${id}: ${p} is not a socket on the daemon's host (dray build --ssh needs drayd on the same host)`);
+    out.set(id, p);
+  }
+  return out;
 }
 
 /** The images `tips` and their parents (the steps that made them), bounded. */

@@ -59,6 +59,8 @@ export interface BuildOptions {
 export interface BuilderServices {
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
+  /** dray build --ssh: agent sockets by id (run-mounts.ts). */
+  ssh?: Map<string, string>;
 }
 
 export interface BuildOutput {
@@ -566,7 +568,7 @@ export class Builder {
 
   private mountDeps(): MountDeps {
     return {
-      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.signal,
+      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, ssh: this.services.ssh, signal: this.signal,
       resolveFrom: (name) => this.copySourceImage(name),
       namedDir: (name) => { const n = this.stageRef(name, Number.MAX_SAFE_INTEGER) === undefined ? this.namedContext(name) : undefined; return n?.kind === 'dir' ? n.ctx : undefined; },
     };

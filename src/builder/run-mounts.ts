@@ -30,6 +30,8 @@ export interface MountDeps {
   ctx: BuildContext;
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
+  /** dray build --ssh: agent sockets on this host by id, served by the CLI for the build's lifetime. */
+  ssh?: Map<string, string>;
   /** The image of a stage (by name or index) or an image by reference; undefined for an empty stage. */
   resolveFrom(name: string): Promise<Image | undefined>;
   /** The --build-context directory named `name` (not a stage), if any. */
@@ -76,10 +78,11 @@ export async function planMounts(mounts: RunMount[], workdir: string, d: MountDe
   const planned: Planned[] = [];
   const keys: string[] = [];
   const seen = new Set<string>();
+  let sshIndex = 0;
   for (const m of mounts) {
-    if (m.type === 'ssh') throw notImplemented('RUN --mount=type=ssh is not implemented in Dray (no SSH agent forwarding)');
-    // A secret only in the environment has no target.
-    const target = m.type === 'secret' && !m.target ? '' : mountTarget(m, workdir);
+    // A secret only in the environment has no target; an agent socket has BuildKit's default one.
+    const target = m.type === 'secret' && !m.target ? '' : m.type === 'ssh' && !m.target ? `/run/buildkit/ssh_agent.${sshIndex++}` : mountTarget(m, workdir);
+    if (m.type === 'ssh' && m.required && !d.ssh?.has(m.id)) throw invalid(`ssh agent ${m.id}: not forwarded (pass it with dray build --ssh ${m.id === 'default' ? 'default' : `${m.id}=<socket>`})`);
     if (target) {
       if (seen.has(target)) throw invalid(`duplicate mount target ${target}`);
       seen.add(target);
@@ -189,6 +192,16 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
           // exec: BuildKit's tmpfs mounts allow running what is written there (Docker's --tmpfs does not).
           out.tmpfs[target] = ['exec', ...(m.size ? [`size=${m.size}`] : [])].join(',');
           break;
+        case 'ssh': {
+          const sock = d.ssh?.get(m.id);
+          if (!sock) break; // not required: nothing is mounted
+          // The CLI's per-build proxy socket: its owner and mode as the mount asks (BuildKit: 0600, root).
+          await fsp.chown(sock, m.uid ?? 0, m.gid ?? 0);
+          await fsp.chmod(sock, m.mode ?? 0o600);
+          out.mounts.push({ Type: 'bind', Source: sock, Target: target, ReadOnly: false, BindOptions: { Propagation: 'rprivate' } });
+          if (!out.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) out.env.push(`SSH_AUTH_SOCK=${target}`);
+          break;
+        }
         case 'secret': {
           if (!d.secrets?.has(m.id)) break; // not required: nothing is mounted
           out.secret = true;

@@ -15,6 +15,7 @@ import {
   ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
+import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
 import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache } from '../build-cache';
 import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
@@ -173,7 +174,7 @@ const buildFlags: FlagDef[] = [
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
   withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
-  listFlag('ssh', undefined, 'SSH agent socket or keys to expose to the build (not implemented in Dray)'),
+  withParse(listFlag('ssh', undefined, 'SSH agent socket to expose to the build (format: default|<id>[=<socket>])'), parseSshSpec),
   withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
   strFlag('target', undefined, 'Set the target build stage to build.'),
 ];
@@ -316,49 +317,55 @@ export const build: Command = {
       progress: plain ? 'plain' : undefined,
       namedcontexts: namedContextsParam(f['build-context'] as BuildContextSpec[]),
     };
-    if (f.ssh.length) throw new StatusError(1, 'dray build --ssh is not implemented (no SSH agent forwarding in Dray)');
     const secrets = await readSecrets(f.secret as SecretSpec[]);
     const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
     body.on('error', (e) => counted.destroy(e));
 
-    let res;
+    // The agent sockets are served until the build's answer and its outputs are done.
+    const ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined;
+    if (ssh) (query as Record<string, unknown>).sshsockets = JSON.stringify(ssh.sockets);
     try {
-      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(f['build-context'] as BuildContextSpec[]));
-    } catch (e: any) {
-      if (quiet) process.stderr.write((progBuff as TextSink).text);
-      if (e instanceof ContextError) throw new StatusError(1, e.message);
-      throw e;
-    }
-
-    let imageId = '';
-    let stages: string[] = [];
-    const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
-    for await (const m of jsonLines<JsonMessage>(res)) {
-      if (m.errorDetail || m.error) {
-        if (quiet) process.stderr.write(`${(progBuff as TextSink).text}${(buildBuff as TextSink).text}`);
-        const code = m.errorDetail?.code || 1;
-        throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
+      let res;
+      try {
+        res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(f['build-context'] as BuildContextSpec[]));
+      } catch (e: any) {
+        if (quiet) process.stderr.write((progBuff as TextSink).text);
+        if (e instanceof ContextError) throw new StatusError(1, e.message);
+        throw e;
       }
-      if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; if (Array.isArray(m.aux?.DrayStages)) stages = m.aux.DrayStages; continue; }
-      printer.print(m);
-    }
-    // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
-    if (quiet) { imageId = (buildBuff as TextSink).text; textOut.write(imageId); }
-    if (f.iidfile) {
-      if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
-      await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
-    }
-    if (cacheTo) {
-      const id = imageId.trim();
-      try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
-    }
-    if (output) {
-      const id = imageId.trim();
-      if (!id) throw new StatusError(1, 'Server did not provide an image ID: no output written');
-      const client = ctx.client();
-      // The archive names the image by its tags (docker load tags it so), else by ID only.
-      const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
-      try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+
+      let imageId = '';
+      let stages: string[] = [];
+      const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
+      for await (const m of jsonLines<JsonMessage>(res)) {
+        if (m.errorDetail || m.error) {
+          if (quiet) process.stderr.write(`${(progBuff as TextSink).text}${(buildBuff as TextSink).text}`);
+          const code = m.errorDetail?.code || 1;
+          throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
+        }
+        if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; if (Array.isArray(m.aux?.DrayStages)) stages = m.aux.DrayStages; continue; }
+        printer.print(m);
+      }
+      // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
+      if (quiet) { imageId = (buildBuff as TextSink).text; textOut.write(imageId); }
+      if (f.iidfile) {
+        if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
+        await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+      }
+      if (cacheTo) {
+        const id = imageId.trim();
+        try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
+      }
+      if (output) {
+        const id = imageId.trim();
+        if (!id) throw new StatusError(1, 'Server did not provide an image ID: no output written');
+        const client = ctx.client();
+        // The archive names the image by its tags (docker load tags it so), else by ID only.
+        const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
+        try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+      }
+    } finally {
+      await ssh?.close();
     }
     return 0;
   },
