@@ -261,7 +261,8 @@ function runTar(args: string[], dirFd: number | undefined, input: Readable | und
     if (out) {
       p.stdout!.pipe(out);
       // A reader gone mid-stream (client disconnected) unpipes: tar would block on a full pipe for good.
-      (out as NodeJS.EventEmitter).once('close', () => { if (!exited) p.kill(); });
+      // Its stdout is then drained to nowhere, or the child's 'close' would wait for it for good.
+      (out as NodeJS.EventEmitter).once('close', () => { if (!exited) { p.kill(); p.stdout!.resume(); } });
     }
     let exited = false;
     p.on('exit', () => { exited = true; });

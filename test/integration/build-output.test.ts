@@ -7,7 +7,8 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TestDaemon, drayLauncher } from '../helpers/daemon';
+import * as http from 'node:http';
+import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
 
 const d = new TestDaemon();
 const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bout-'));
@@ -122,4 +123,22 @@ test('bad --output values are refused before the build, naming the flag; a faile
   const cs = await d.api('GET', '/containers/json?all=1');
   assert.deepEqual(cs.json, [], 'no container left (the rootfs export removes its own)');
   assert.deepEqual(d.mounts(), [], 'no mount left');
+});
+
+test('a client that goes away in the middle of a filesystem export leaves no container and no mount', async () => {
+  const built = d.dray(['build', '-q', '--network', 'none', ctx]);
+  assert.equal(built.code, 0, built.stderr);
+  const id = built.stdout.trim();
+  // Read one chunk of the tar (busybox alone is ~1 MB: the export is still going), then hang up.
+  await new Promise<void>((resolve, reject) => {
+    const req = http.get({ socketPath: d.socket, path: `/dray/build/rootfs?image=${id}` }, (res) => {
+      assert.equal(res.statusCode, 200);
+      res.once('data', () => { req.destroy(); resolve(); });
+    });
+    req.on('error', (e: any) => (e.code === 'ECONNRESET' ? resolve() : reject(e)));
+  });
+  const busy = async () => (await d.api('GET', '/containers/json?all=1')).json.length > 0 || d.mounts().length > 0;
+  for (let i = 0; i < 50 && (await busy()); i++) await sleep(100);
+  assert.deepEqual((await d.api('GET', '/containers/json?all=1')).json, [], 'the export\'s container is removed');
+  assert.deepEqual(d.mounts(), [], 'its rootfs is unmounted');
 });
