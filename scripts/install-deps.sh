@@ -11,6 +11,10 @@ packages=(
   busybox-static
   tini
   attr tar procps util-linux curl mmdebstrap
+  # ADD <git url> in a Dockerfile: drayd resolves and clones with git (src/builder/git-source.ts)
+  git
+  # tests of RUN --mount=type=ssh (test/integration/build-ssh.test.ts): ssh-agent, ssh-add, ssh-keygen
+  openssh-client
   # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers,
   # and the `dray` launcher (native/launch.c), built with cc
   gcc g++ make python3

@@ -3,7 +3,7 @@
 // context is in (bad parameters, unreadable archive) get a status code; later ones are a line in
 // the 200 stream, as Docker does.
 import type { Router } from './router';
-import { Req, qBool, startJsonStream, sendJson, parseFilters } from './http';
+import { Req, qBool, startJsonStream, sendJson, parseFilters, readJsonBody } from './http';
 import type { Engine } from '../engine/engine';
 import { invalid, notImplemented, errorMessage } from '../lib/errors';
 import { shortId } from '../lib/ids';
@@ -15,8 +15,12 @@ import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
 import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
+import { FramedBody, NamedContext, parseNamedContextsParam } from '../builder/named-contexts';
 import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
+import { withImageRootfs } from '../builder/workers';
+import { exportRootfs } from '../engine/archive';
 import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 
 /** What every build of one daemon shares: the step cache and the cache mounts. */
@@ -41,6 +45,25 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
   // Secret file systems a crashed daemon left mounted.
   void sweepSecretMounts(state.runRoot).catch((e) => log.warn('sweeping build secrets failed', { error: errorMessage(e) }));
   r.post('/build', (req) => buildHandler(req, engine, state));
+  // Dray extension for dray build --output type=local|tar: an image's filesystem, flattened.
+  r.get('/dray/build/rootfs', async (req) => {
+    const ref = req.query.get('image');
+    if (!ref) throw invalid('missing image parameter');
+    const img = await engine.images.resolve(ref);
+    await withImageRootfs(engine, img, (root) => exportRootfs(root, req.res));
+  });
+  // Dray extensions for dray build --cache-to / --cache-from type=local (the images travel as
+  // GET /images/get and POST /images/load archives): the step cache entries of a build's images.
+  r.get('/dray/build/cache', async (req) => {
+    const ids = await cacheChain(engine, req.query.getAll('image'));
+    const entries = await state.cache.exportEntries(ids);
+    sendJson(req.res, 200, { version: 1, entries, images: [...new Set(Object.values(entries).map((e) => e.image))] });
+  });
+  r.post('/dray/build/cache', async (req) => {
+    const doc = await readJsonBody<{ version?: number; entries?: unknown }>(req.raw);
+    if (doc?.version !== 1) throw invalid('invalid build cache: unknown version (expected 1)');
+    sendJson(req.res, 200, { Imported: await state.cache.importEntries(doc.entries, qBool(req.query, 'check')) });
+  });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
   r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
 }
@@ -113,10 +136,23 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     body = Readable.from(rest);
   }
   let ctx;
+  const named = new Map<string, NamedContext>();
+  const dropNamed = async () => { for (const n of named.values()) if (n.kind === 'dir') await n.ctx.cleanup(); };
   try {
+    const specs = parseNamedContextsParam(req.query.get('namedcontexts'));
+    if ([...specs.values()].some((v) => 'local' in v)) {
+      const framed = new FramedBody((body as AsyncIterable<Buffer>)[Symbol.asyncIterator]());
+      for (const [name, spec] of specs) {
+        if (!('local' in spec)) continue;
+        named.set(name, { kind: 'dir', ctx: await receiveContext(Readable.from(framed.context(name)), buildTmpDir(engine.config.dataRoot), false) });
+      }
+      body = framed.rest();
+    }
+    for (const [name, spec] of specs) if ('image' in spec) named.set(name, { kind: 'image', ref: spec.image });
     ctx = await receiveContext(body, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
   } catch (e) {
     await secrets?.close();
+    await dropNamed();
     throw e;
   }
   log.debug('build context received', { ms: Math.round(performance.now() - t0) });
@@ -130,10 +166,13 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
     if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
     try {
-      const builder = new Builder(engine, state.cache, ctx, { ...o, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets });
+      const ssh = await sshSockets(req.query.get('sshsockets'));
+      const builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
       const image = await builder.build();
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
+      // Dray extension (dray build --cache-to mode=max): every stage's image, not only the last.
+      if (qBool(req.query, 'draystages')) write({ aux: { DrayStages: builder.builtStages() } });
       if (o.quiet) write({ stream: `${image.id}\n` });
       if (!o.progress) stream(`Successfully built ${shortId(image.id)}\n`);
       for (const t of o.tags) {
@@ -151,7 +190,44 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     if (!req.res.writableEnded) req.res.end();
     await secrets?.close();
     await ctx.cleanup();
+    await dropNamed();
   }
+}
+
+/**
+ * sshsockets (Dray extension, dray build --ssh): {"<id>": "<socket path>"}, sockets the CLI on this
+ * host serves for the build's lifetime (a proxy to the user's agent). Each must be a socket.
+ */
+async function sshSockets(v: string | null): Promise<Map<string, string> | undefined> {
+  if (!v) return undefined;
+  let j: unknown;
+  try { j = JSON.parse(v); } catch { throw invalid(`invalid sshsockets parameter: ${v}`); }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw invalid('invalid sshsockets parameter: not a JSON object');
+  const out = new Map<string, string>();
+  for (const [id, p] of Object.entries(j as Record<string, unknown>)) {
+    if (typeof p !== 'string' || !path.isAbsolute(p) || !/^[A-Za-z0-9_.-]+$/.test(id)) throw invalid(`invalid ssh agent ${id}`);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st?.isSocket()) throw invalid(`ssh agent ${id}: ${p} is not a socket on the daemon's host (dray build --ssh needs drayd on the same host)`);
+    out.set(id, p);
+  }
+  return out;
+}
+
+/** The images `tips` and their parents (the steps that made them), bounded. */
+async function cacheChain(engine: Engine, tips: string[]): Promise<Set<string>> {
+  if (!tips.length) throw invalid('missing image parameter');
+  const out = new Set<string>();
+  for (const t of tips) {
+    let img = await engine.images.resolve(t);
+    for (let i = 0; i < 10_000 && !out.has(img.id); i++) {
+      out.add(img.id);
+      if (!img.parent) break;
+      const next = await engine.images.resolve(img.parent).catch(() => undefined);
+      if (!next) break;
+      img = next;
+    }
+  }
+  return out;
 }
 
 /** The images of cachefrom (a JSON list, as the docker CLI sends it). */

@@ -20,6 +20,7 @@ import { BuildContext } from './context';
 import { BuildCache, CacheProbe } from './cache';
 import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree, parseChmod, ChmodSpec } from './copy';
 import { download, parseChecksum, urlFileName } from './remote';
+import { isGitUrl, parseGitUrl, resolveCommit, fetchCommit } from './git-source';
 import { IgnoreMatcher } from './dockerignore';
 import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
@@ -27,6 +28,7 @@ import { RunMount, parseRunMount, parseRunNetwork } from './run-options';
 import { MountPlan, MountDeps, planMounts, acquireMounts, lineError } from './run-mounts';
 import type { CacheMounts } from './cache-mounts';
 import type { BuildSecrets } from './secrets';
+import type { NamedContext } from './named-contexts';
 import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
@@ -49,12 +51,16 @@ export interface BuildOptions {
   progress?: 'plain';
   /** --add-host entries ("name:ip") for every RUN step's /etc/hosts. */
   extraHosts?: string[];
+  /** --build-context: names that are no stage of the Dockerfile resolve to these (named-contexts.ts). */
+  namedContexts?: Map<string, NamedContext>;
 }
 
 /** What builds share beyond the step cache: cache mounts, and this build's secrets. */
 export interface BuilderServices {
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
+  /** dray build --ssh: agent sockets by id (run-mounts.ts). */
+  ssh?: Map<string, string>;
 }
 
 export interface BuildOutput {
@@ -221,6 +227,11 @@ export class Builder {
     }
   }
 
+  /** The image of every stage built (dray build --cache-to mode=max). */
+  builtStages(): string[] {
+    return [...this.stageImages.values()].filter((i): i is Image => !!i).map((i) => i.id);
+  }
+
   /** Plain progress: the closing step, as BuildKit's exporter prints it. */
   plainExport(imageId: string, tags: string[]): string {
     if (!this.plain) return '';
@@ -255,6 +266,8 @@ export class Builder {
     checkPlatform(stage.platform ? expand(stage.platform, genv) : undefined);
     let image: Image | undefined;
     const byStage = this.stageRef(baseName, stage.index);
+    const named = byStage === undefined ? this.namedContext(baseName) : undefined;
+    if (named?.kind === 'dir') throw notImplemented(`FROM ${baseName}: a local directory build context as a base is not implemented in Dray (COPY --from=${baseName} and RUN --mount=from=${baseName} take it)`);
     if (byStage !== undefined) image = this.stageImages.get(byStage);
     else if (baseName.toLowerCase() !== 'scratch') image = await this.baseImage(baseName);
     if (image) this.say(` ---> ${shortId(image.id)}\n`);
@@ -287,7 +300,15 @@ export class Builder {
     return ++this.step;
   }
 
+  /** The --build-context named `name`, when no stage has that name. */
+  private namedContext(name: string): NamedContext | undefined {
+    return this.o.namedContexts?.get(name);
+  }
+
   private async baseImage(name: string): Promise<Image> {
+    // A named context of an image stands for that image wherever the name is used.
+    const named = this.namedContext(name);
+    if (named?.kind === 'image') name = named.ref;
     try {
       return await this.be.images.resolve(name);
     } catch (e) {
@@ -547,8 +568,9 @@ export class Builder {
 
   private mountDeps(): MountDeps {
     return {
-      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, signal: this.signal,
+      be: this.be, ctx: this.ctx, cacheMounts: this.services.cacheMounts, secrets: this.services.secrets, ssh: this.services.ssh, signal: this.signal,
       resolveFrom: (name) => this.copySourceImage(name),
+      namedDir: (name) => { const n = this.stageRef(name, Number.MAX_SAFE_INTEGER) === undefined ? this.namedContext(name) : undefined; return n?.kind === 'dir' ? n.ctx : undefined; },
     };
   }
 
@@ -602,9 +624,6 @@ export class Builder {
 
   private async copy(st: StageState, ins: Instruction): Promise<void> {
     const what = ins.cmd.toUpperCase();
-    for (const f of ins.flags) {
-      if (f.name === 'keep-git-dir') throw notImplemented(`${what} --${f.name} is not implemented in Dray's builder (ADD from git is not implemented)`);
-    }
     const env = this.subEnv(st);
     const words = ins.json ? ins.json.map((w) => expand(w, env)) : lexWords(ins.args, env);
     const dest0 = words[words.length - 1];
@@ -628,6 +647,7 @@ export class Builder {
       if (checksumFlag !== undefined) {
         checksum = parseChecksum(expand(checksumFlag, env));
         if (srcs.length !== 1) throw invalid("checksum can't be specified for multiple sources");
+        if (isGitUrl(srcs[0])) throw notImplemented('ADD --checksum of a git repository is not implemented in Dray');
         if (!isHttpUrl(srcs[0])) throw invalid("checksum can't be specified for non-HTTP(S) sources");
       }
     } catch (e) { throw lineError(ins, e); }
@@ -642,7 +662,8 @@ export class Builder {
       return prefix && (r === prefix || r.startsWith(prefix + '/')) ? r.slice(prefix.length + 1) : r;
     };
     // Heredoc sources and downloads become files in the scratch area.
-    const tmpDir = ins.heredocs.length || srcs.some(isHttpUrl) ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'sources-')) : undefined;
+    const gitSrc = what === 'ADD' && from === undefined && srcs.some(isGitUrl);
+    const tmpDir = ins.heredocs.length || srcs.some(isHttpUrl) || gitSrc ? await fsp.mkdtemp(path.join(this.ctx.scratch, 'sources-')) : undefined;
     try {
       for (const h of ins.heredocs) await fsp.writeFile(path.join(tmpDir!, h.name), h.content, { mode: 0o644 });
       const heredocSrcs = new Set(ins.heredocs.map((h) => h.name));
@@ -686,7 +707,8 @@ export class Builder {
         }
         const { digest, files } = key;
         const createdBy = this.nop(st, `${what} ${digest} in ${dest} `, false);
-        const copyOpts = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid, mode, extractArchives: what === 'ADD', keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
+        // A repository's files are copied as they are: an archive in it stays an archive.
+        const copyOpts = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid, mode, extractArchives: what === 'ADD' && !gitSrc, keepOwners: chown ? false : undefined, scratch: this.ctx.scratch, what });
         const config = this.commitConfig(st);
         // The names the sources have are part of the key (a file's name is its name in the image).
         const base = `${fromDesc}in ${dest}\n${flagsText}\nsources: ${key.names}`;
@@ -704,6 +726,20 @@ export class Builder {
         }, config);
         await this.committed(st, probe, img);
       };
+      if (gitSrc) {
+        if (srcs.length !== 1) throw lineError(ins, invalid('ADD of a git repository takes that one source'));
+        const keep = boolFlag('keep-git-dir');
+        const g = await (async () => { const p = parseGitUrl(srcs[0]); return { p, commit: await resolveCommit(p) }; })().catch((e) => { throw lineError(ins, e); });
+        const load = async () => {
+          const dir = await fetchCommit(g.p, g.commit, path.join(tmpDir!, 'git'), keep).catch((e) => { throw lineError(ins, e); });
+          const items = await resolveSources(new DiskTree(dir), ['.'], { what, fromContext: true });
+          for (const it of items) { it.exclude = exclude; it.destRel = destRelFor('.', it.rel); }
+          return items;
+        };
+        // The commit is the content: a cached step clones nothing.
+        await doCopy(load, '', { digest: `git:${g.commit}:${g.p.subdir}:${keep ? 'keep-git-dir' : ''}`, files: { [g.p.url]: g.commit }, names: `${g.p.url}#${g.p.subdir}` });
+        return;
+      }
       if (from === undefined && checksum) {
         const name = urlFileName(srcs[0]);
         const d = `${checksum.algorithm}:${checksum.hex}`;
@@ -716,6 +752,11 @@ export class Builder {
       }
       if (what === 'ADD') throw invalid('ADD does not support --from');
       const fromName = expand(from, env);
+      const namedDir = this.stageRef(fromName, Number.MAX_SAFE_INTEGER) === undefined ? this.namedContext(fromName) : undefined;
+      if (namedDir?.kind === 'dir') {
+        await doCopy(() => gather(namedDir.ctx.tree, true), `from context ${fromName} `);
+        return;
+      }
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
       this.ctx.beforeMount();

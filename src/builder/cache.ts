@@ -13,6 +13,7 @@ import { promises as fsp } from 'node:fs';
 import { writeJsonAtomic, readJsonIfExists } from '../lib/atomic';
 import { KeyedMutex } from '../lib/lock';
 import { shortId } from '../lib/ids';
+import { invalid } from '../lib/errors';
 
 export interface CacheProbe {
   parent: string;
@@ -27,6 +28,9 @@ interface Entry {
   /** Last hit and the number of hits (kept in memory and written with the next change or within seconds). */
   used?: number; uses?: number;
 }
+
+/** An entry as dray build --cache-to writes it. */
+export interface ExportedEntry { parent: string; text: string; sourceHash?: string; sources?: Record<string, string>; image: string }
 
 /** One entry as `system df` and `builder prune` see it. */
 export interface CacheEntryView { key: string; parent: string; text: string; image: string; created: number; lastUsed: number; uses: number }
@@ -119,6 +123,42 @@ export class BuildCache {
     }
     const list = changed.length > 5 ? [...changed.slice(0, 5), `and ${changed.length - 5} more`] : changed;
     return `${what} sources changed${list.length ? ` (${list.join(', ')})` : ''}`;
+  }
+
+  /** The entries whose image is one of `images` (dray build --cache-to), as they are in the index. */
+  async exportEntries(images: Set<string>): Promise<Record<string, ExportedEntry>> {
+    const idx = await this.load();
+    const out: Record<string, ExportedEntry> = {};
+    for (const [k, e] of Object.entries(idx.entries)) {
+      if (images.has(e.image)) out[k] = { parent: e.parent, text: e.text, sourceHash: e.sourceHash, sources: e.sources, image: e.image };
+    }
+    return out;
+  }
+
+  /**
+   * Adds exported entries (dray build --cache-from type=local): each must carry the key its
+   * fields make and name an image that exists here (loaded from the same export). Returns how
+   * many were taken. `checkOnly`: the entries are checked, not added (before their images load).
+   */
+  async importEntries(entries: unknown, checkOnly = false): Promise<number> {
+    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw invalid('invalid build cache: entries is not an object');
+    const ok: [string, ExportedEntry][] = [];
+    for (const [k, v] of Object.entries(entries as Record<string, any>)) {
+      if (typeof v?.parent !== 'string' || typeof v?.text !== 'string' || typeof v?.image !== 'string' || (v.sourceHash !== undefined && typeof v.sourceHash !== 'string')) throw invalid(`invalid build cache entry ${k}`);
+      if (BuildCache.key(v) !== k) throw invalid(`invalid build cache entry ${k}: its key does not match its contents`);
+      if (checkOnly) { ok.push([k, v]); continue; }
+      if (!(await this.exists(v.image))) continue;
+      const sources = v.sources && typeof v.sources === 'object' && !Array.isArray(v.sources) ? v.sources as Record<string, string> : undefined;
+      ok.push([k, { parent: v.parent, text: v.text, sourceHash: v.sourceHash, sources, image: v.image }]);
+    }
+    if (!ok.length || checkOnly) return ok.length;
+    await this.lock.run('index', async () => {
+      const idx = await this.load();
+      const now = Date.now();
+      for (const [k, e] of ok) idx.entries[k] = { ...e, at: now, used: now, uses: 0 };
+      await this.save();
+    });
+    return ok.length;
   }
 
   async store(p: CacheProbe, image: string): Promise<void> {

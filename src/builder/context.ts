@@ -46,7 +46,8 @@ const MAX_SYMLINKS = 255;
 const SPOOL_BACKLOG = 32 << 20;
 const COPY_CHUNK = 1 << 20;
 
-export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: string, dockerfileParam: string | null): Promise<BuildContext> {
+/** `dockerfileParam` false: a named context (named-contexts.ts), files only, no Dockerfile looked for. */
+export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: string, dockerfileParam: string | null | false): Promise<BuildContext> {
   const work = path.join(tmpRoot, `build-${randomBytes(6).toString('hex')}`);
   const dir = path.join(work, 'context');
   const scratch = path.join(work, 'scratch');
@@ -67,7 +68,19 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
     const input = await openBody(body);
     let dockerfileName = dockerfileParam || 'Dockerfile';
     let dockerfile: string;
-    if (input.archive) {
+    if (dockerfileParam === false) {
+      if (input.archive) {
+        const reader = new TarReader(tree.loader());
+        await take(input.stream, spool, reader);
+        reader.end();
+      } else {
+        // An empty directory's tar is its end blocks alone: no ustar header to know it by.
+        await take(input.stream, spool);
+        if (!(await spool.read(0, spool.size)).every((b) => b === 0)) throw invalid('a named build context is not a tar archive');
+      }
+      dockerfile = '';
+      dockerfileName = '';
+    } else if (input.archive) {
       const reader = new TarReader(tree.loader());
       await take(input.stream, spool, reader);
       reader.end();

@@ -30,8 +30,12 @@ export interface MountDeps {
   ctx: BuildContext;
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
+  /** dray build --ssh: agent sockets on this host by id, served by the CLI for the build's lifetime. */
+  ssh?: Map<string, string>;
   /** The image of a stage (by name or index) or an image by reference; undefined for an empty stage. */
   resolveFrom(name: string): Promise<Image | undefined>;
+  /** The --build-context directory named `name` (not a stage), if any. */
+  namedDir?(name: string): BuildContext | undefined;
   signal: AbortSignal;
 }
 
@@ -42,6 +46,8 @@ interface Planned {
   image?: Image;
   /** bind from the context: the source, after following links in the context. */
   item?: SourceItem;
+  /** The context `item` is in: the build's, or a --build-context directory. */
+  ctx?: BuildContext;
 }
 
 export interface MountPlan {
@@ -72,17 +78,26 @@ export async function planMounts(mounts: RunMount[], workdir: string, d: MountDe
   const planned: Planned[] = [];
   const keys: string[] = [];
   const seen = new Set<string>();
+  let sshIndex = 0;
   for (const m of mounts) {
-    if (m.type === 'ssh') throw notImplemented('RUN --mount=type=ssh is not implemented in Dray (no SSH agent forwarding)');
-    // A secret only in the environment has no target.
-    const target = m.type === 'secret' && !m.target ? '' : mountTarget(m, workdir);
+    // A secret only in the environment has no target; an agent socket has BuildKit's default one.
+    const target = m.type === 'secret' && !m.target ? '' : m.type === 'ssh' && !m.target ? `/run/buildkit/ssh_agent.${sshIndex++}` : mountTarget(m, workdir);
+    if (m.type === 'ssh' && m.required && !d.ssh?.has(m.id)) throw invalid(`ssh agent ${m.id}: not forwarded (pass it with dray build --ssh ${m.id === 'default' ? 'default' : `${m.id}=<socket>`})`);
     if (target) {
       if (seen.has(target)) throw invalid(`duplicate mount target ${target}`);
       seen.add(target);
     }
     const p: Planned = { m, target };
     let key = mountKeyText(m, target);
-    if ((m.type === 'bind' || m.type === 'cache') && m.from) {
+    const dir = m.from ? d.namedDir?.(m.from) : undefined;
+    if (dir && m.type === 'cache') throw notImplemented(`from=${m.from}: a cache mount seeded from a local directory build context is not implemented in Dray`);
+    if (m.type === 'bind' && dir) {
+      const rel = cleanPath('/' + m.source).slice(1);
+      const [item] = await resolveSources(dir.tree, [rel || '.'], { what: 'RUN --mount=type=bind', fromContext: true });
+      p.item = item;
+      p.ctx = dir;
+      key += `,context=${m.from},content=${(await hashSources([item])).digest}`;
+    } else if ((m.type === 'bind' || m.type === 'cache') && m.from) {
       const image = await d.resolveFrom(m.from).catch((e) => { throw invalid(`from=${m.from}: ${errorMessage(e)}`); });
       if (!image) throw invalid(`from=${m.from}: the stage is empty (FROM scratch with no steps)`);
       p.image = image;
@@ -122,7 +137,7 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
             if (!(await exists(source))) throw invalid(`from=${m.from}: source ${m.source || '/'} not found in ${shortId(p.image.id)}`);
           } else {
             const item = p.item!;
-            d.ctx.beforeMount();
+            (p.ctx ?? d.ctx).beforeMount();
             await item.tree.materialize(item.path);
             source = item.abs;
             if (!m.readOnly) {
@@ -177,6 +192,16 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
           // exec: BuildKit's tmpfs mounts allow running what is written there (Docker's --tmpfs does not).
           out.tmpfs[target] = ['exec', ...(m.size ? [`size=${m.size}`] : [])].join(',');
           break;
+        case 'ssh': {
+          const sock = d.ssh?.get(m.id);
+          if (!sock) break; // not required: nothing is mounted
+          // The CLI's per-build proxy socket: its owner and mode as the mount asks (BuildKit: 0600, root).
+          await fsp.chown(sock, m.uid ?? 0, m.gid ?? 0);
+          await fsp.chmod(sock, m.mode ?? 0o600);
+          out.mounts.push({ Type: 'bind', Source: sock, Target: target, ReadOnly: false, BindOptions: { Propagation: 'rprivate' } });
+          if (!out.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) out.env.push(`SSH_AUTH_SOCK=${target}`);
+          break;
+        }
         case 'secret': {
           if (!d.secrets?.has(m.id)) break; // not required: nothing is mounted
           out.secret = true;

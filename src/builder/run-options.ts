@@ -1,4 +1,4 @@
-// The flags of RUN that BuildKit added: --mount (bind, cache, tmpfs, secret; ssh is refused) and
+// The flags of RUN that BuildKit added: --mount (bind, cache, tmpfs, secret, ssh) and
 // --network. Pure: text → specs, with BuildKit's grammar (frontend/dockerfile/instructions/
 // commands_runmount.go) and its error wording. A flag is checked twice: once when the Dockerfile
 // is parsed, with the values that hold no variable (so a typo fails the build before any step
@@ -157,6 +157,11 @@ export function parseRunMount(value: string, expand?: (s: string) => string): Ru
       if (!m.target && m.env === undefined) m.target = `/run/secrets/${m.id}`;
     }
   }
+  if (m.type === 'ssh') {
+    if (m.from) throw new Error('ssh mount should not have a from');
+    if (m.source) throw new Error('ssh mount should not have a source');
+    if (!m.id) m.id = 'default';
+  }
   if (sharingSet && m.type !== 'cache') throw new Error(`invalid cache sharing set for ${m.type} mount`);
   if (m.type === 'tmpfs' && m.from) throw new Error('tmpfs mount should not have a from');
   if ((expand || !/\$/.test(value)) && m.type !== 'secret' && m.type !== 'ssh' && !m.target) throw new Error(`mount type "${m.type}" requires a target`);
@@ -186,11 +191,11 @@ export function parseRunNetwork(v: string): RunNetwork {
 export function mountKeyText(m: RunMount, target: string): string {
   const parts = [`type=${m.type}`, `target=${target}`];
   if (m.type === 'cache') parts.push(`id=${m.id}`, `sharing=${m.sharing}`);
-  if (m.type === 'secret') parts.push(`id=${m.id}`, `required=${m.required}`);
+  if (m.type === 'secret' || m.type === 'ssh') parts.push(`id=${m.id}`, `required=${m.required}`);
   if (m.env) parts.push(`env=${m.env}`);
   if (m.from) parts.push(`from=${m.from}`);
   if (m.source) parts.push(`source=${m.source}`);
-  if (m.type !== 'secret') parts.push(m.readOnly ? 'ro' : 'rw');
+  if (m.type !== 'secret' && m.type !== 'ssh') parts.push(m.readOnly ? 'ro' : 'rw');
   if (m.size) parts.push(`size=${m.size}`);
   for (const k of ['mode', 'uid', 'gid'] as const) if (m[k] !== undefined) parts.push(`${k}=${m[k]}`);
   return parts.join(',');

@@ -69,10 +69,12 @@ export class ImagesApi {
    * POST /build (legacy builder): the body is the context tar; resolves with the JSON-lines response
    * (stream/status/aux/errorDetail), which the caller reads.
    */
-  build(context: Readable | Buffer, query: Query, registryConfig?: string, secrets?: Map<string, Buffer>): Promise<HttpResponse> {
+  build(context: Readable | Buffer, query: Query, registryConfig?: string, secrets?: Map<string, Buffer>, namedContexts: AsyncIterable<Buffer>[] = []): Promise<HttpResponse> {
     const headers: Record<string, string> = {};
     if (registryConfig) headers['X-Registry-Config'] = registryConfig;
     let body: Readable | Buffer = context;
+    // Dray extension: --build-context directories, framed, ahead of the context (builder/named-contexts.ts).
+    if (namedContexts.length) body = Readable.from(concatStreams([...namedContexts, Buffer.isBuffer(context) ? [context] : context]));
     if (secrets?.size) {
       // Dray extension: the secrets go ahead of the context in the body, as a JSON document whose
       // length the header gives (drayd's builder/secrets.ts); never in the context tar.
@@ -81,6 +83,21 @@ export class ImagesApi {
       body = prefixed(doc, context);
     }
     return this.t.request('POST', '/build', { query, body, contentType: 'application/x-tar', headers: Object.keys(headers).length ? headers : undefined });
+  }
+
+  /** Dray extension (dray build --output): the filesystem of a built image, as a tar. */
+  buildRootfs(image: string): Promise<HttpResponse> {
+    return this.t.request('GET', '/dray/build/rootfs', { query: { image } });
+  }
+
+  /** Dray extension (dray build --cache-to): the step cache entries of these images and their parents. */
+  buildCacheExport(images: string[]): Promise<{ version: 1; entries: Record<string, unknown>; images: string[] }> {
+    return this.t.json('GET', '/dray/build/cache', { query: { image: images } });
+  }
+
+  /** Dray extension (dray build --cache-from type=local): adds exported entries. */
+  buildCacheImport(doc: unknown, checkOnly = false): Promise<{ Imported: number }> {
+    return this.t.json('POST', '/dray/build/cache', { body: doc, query: { check: checkOnly || undefined } });
   }
 
   /** POST /build/prune. */
@@ -92,6 +109,10 @@ export class ImagesApi {
   bootstrap(name: string): Promise<{ Id: string; RepoTags?: string[] }> {
     return this.t.json('POST', '/dray/images/bootstrap', { query: { name } });
   }
+}
+
+async function* concatStreams(parts: (AsyncIterable<Buffer> | Iterable<Buffer>)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) for await (const c of p) yield c;
 }
 
 /** `head`, then the bytes of `rest`, as one stream. */

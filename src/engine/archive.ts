@@ -258,7 +258,14 @@ function runTar(args: string[], dirFd: number | undefined, input: Readable | und
     let err = '';
     p.stderr!.on('data', (b) => { err += b; });
     if (input) input.pipe(p.stdin!);
-    if (out) p.stdout!.pipe(out);
+    if (out) {
+      p.stdout!.pipe(out);
+      // A reader gone mid-stream (client disconnected) unpipes: tar would block on a full pipe for good.
+      // Its stdout is then drained to nowhere, or the child's 'close' would wait for it for good.
+      (out as NodeJS.EventEmitter).once('close', () => { if (!exited) { p.kill(); p.stdout!.resume(); } });
+    }
+    let exited = false;
+    p.on('exit', () => { exited = true; });
     p.on('error', reject);
     p.on('close', (code) => (code === 0 ? resolve() : reject(systemError(`tar: ${tarMessage(err)}`))));
   });

@@ -1,5 +1,8 @@
 // docker build with the legacy builder, through the real docker CLI against each engine
 // (DOCKER_BUILDKIT=0 docker build -q -t bench-build .): cold, fully cached, one file changed.
+// The -bk rows anchor Dray against BuildKit, the builder users compare with: Docker's side is the
+// same dockerd driven by Debian's docker.io CLI (/usr/bin/docker, 20.10) with DOCKER_BUILDKIT=1,
+// in the same rounds; plus a two-independent-stage build and a cache-mount install.
 //
 // The context (made once, under /tmp/bench-cli/build-ctx, removed with it):
 //   Dockerfile   FROM busybox; 5 × RUN echo N > /sN; COPY big /data/big; COPY late.txt /late.txt; CMD ["sh"]
@@ -16,8 +19,9 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { newRow } from '../model';
-import { Scenario, abRounds, reps, timed, sleep } from '../scenario';
+import { Scenario, abRounds, reps, timed, sleep, setError } from '../scenario';
 import { CLI_DIR, dockerEnv, Engine } from '../engines';
+import { run } from '../proc';
 
 export const BUILD_CTX = path.join(CLI_DIR, 'build-ctx');
 export const BUILD_TAG = 'bench-build';
@@ -67,11 +71,20 @@ export async function removeAllButBusybox(e: Engine): Promise<void> {
   if (left.length) throw new Error(`${left.length} images would not go away`);
 }
 
-/** One timed `DOCKER_BUILDKIT=0 docker build -q [flags] -t bench-build .` in the context dir: ms and image id. */
-async function build(e: Engine, flags: string[], dir = BUILD_CTX): Promise<{ ms: number; id: string }> {
-  const args = ['build', '-q', ...flags, '-t', BUILD_TAG, '.'];
-  const what = `docker CLI → ${e.side}: build ${flags.join(' ')}`.trimEnd();
-  const r = await e.docker(args, { cwd: dir, env: { ...dockerEnv(e.host), DOCKER_BUILDKIT: '0' }, timeoutMs: 300_000 });
+/** The BuildKit anchor's client: Debian's docker.io CLI (20.10), which drives dockerd's BuildKit. */
+export const BUILDKIT_CLI = '/usr/bin/docker';
+
+/**
+ * One timed `DOCKER_BUILDKIT=0 docker build -q [flags] -t bench-build .` in the context dir: ms and
+ * image id. `buildkit`: Docker's side through BUILDKIT_CLI with DOCKER_BUILDKIT=1 instead.
+ */
+async function build(e: Engine, flags: string[], dir = BUILD_CTX, buildkit = false): Promise<{ ms: number; id: string }> {
+  // dockerd runs here with --bridge none: BuildKit's RUN steps then fail ("network bridge not
+  // found") unless they have no network, which these builds do not need.
+  const args = ['build', '-q', ...flags, ...(buildkit && !flags.includes('--network') ? ['--network', 'none'] : []), '-t', BUILD_TAG, '.'];
+  const what = `${buildkit ? 'BuildKit' : 'docker CLI'} → ${e.side}: build ${flags.join(' ')}`.trimEnd();
+  const env = { ...dockerEnv(e.host), DOCKER_BUILDKIT: buildkit ? '1' : '0' };
+  const r = buildkit ? await run(BUILDKIT_CLI, args, { cwd: dir, env, timeoutMs: 300_000 }) : await e.docker(args, { cwd: dir, env, timeoutMs: 300_000 });
   const ms = await timed(Promise.resolve(r), what);
   const id = /sha256:[0-9a-f]{64}/.exec(r.stdout)?.[0];
   if (!id) throw new Error(`${what}: -q printed no image id: ${r.stdout.trim().slice(0, 200)}`);
@@ -93,44 +106,78 @@ RUN --mount=type=cache,target=/cache mkdir -p /deps && for r in $(cat /reqs.txt)
 async function cacheMountRows(ctx: Parameters<Scenario['run']>[0]): Promise<ReturnType<typeof newRow>[]> {
   const first = newRow('build-cachemount-first', '  (info) build with a cache mount, first install', 'ms');
   const added = newRow('build-cachemount-added', 'build with a cache mount, one requirement added', 'ms');
-  added.note = `RUN --mount=type=cache: ${CM_REQS} requirements of 2 MB "downloaded" (0.1 s each) into the cache, then one more; the second build's RUN fetches only the new one. Docker's legacy builder has no RUN --mount: the Docker side waits for a BuildKit client`;
+  added.note = `RUN --mount=type=cache: ${CM_REQS} requirements of 2 MB "downloaded" (0.1 s each) into the cache, then one more; the second build's RUN fetches only the new one. Dray through the docker CLI (legacy API); Docker's side is BuildKit (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1): the legacy builder has no RUN --mount`;
   mkdirSync(CM_CTX, { recursive: true });
   writeFileSync(path.join(CM_CTX, 'Dockerfile'), CM_DOCKERFILE);
   const reqs = (n: number, tag: string) => writeFileSync(path.join(CM_CTX, 'reqs.txt'), Array.from({ length: n }, (_, i) => `req-${tag}-${i}`).join('\n') + '\n');
-  const dray = ctx.engines.filter((e) => e.side === 'dray');
   try {
-    for (let i = 0; i < reps(ctx, 3, 1); i++) {
-      for (const e of dray) {
-        await removeAllButBusybox(e);
-        const tag = `${i}-${process.hrtime.bigint()}`;
-        reqs(CM_REQS, tag);
-        const a = await build(e, [], CM_CTX);
-        reqs(CM_REQS + 1, tag);
-        const b = await build(e, [], CM_CTX);
-        (first.samples.dray ??= []).push(a.ms);
-        (added.samples.dray ??= []).push(b.ms);
-      }
-    }
+    // Interleaved; each round starts with no build cache (and so no cache mount) on its side.
+    await abRounds(ctx, [first, added], reps(ctx, 3, 1), async (e, i) => {
+      await removeAllButBusybox(e);
+      await e.apiOk('POST', '/build/prune?all=1', undefined, 60_000);
+      const tag = `${i}-${process.hrtime.bigint()}`;
+      const bk = e.side === 'docker';
+      reqs(CM_REQS, tag);
+      const a = await build(e, [], CM_CTX, bk);
+      reqs(CM_REQS + 1, tag);
+      const b = await build(e, [], CM_CTX, bk);
+      return { [first.id]: a.ms, [added.id]: b.ms };
+    });
   } finally {
-    for (const e of dray) {
+    for (const e of ctx.engines) {
       await removeAllButBusybox(e).catch(() => {});
-      await e.api('POST', '/build/prune', undefined, 60_000).catch(() => {});
+      await e.api('POST', '/build/prune?all=1', undefined, 60_000).catch(() => {});
     }
     rmSync(CM_CTX, { recursive: true, force: true });
   }
-  if (ctx.engines.some((e) => e.side === 'docker')) for (const r of [first, added]) { r.errors ??= {}; r.errors.docker = 'n/a: the legacy builder has no RUN --mount (needs BuildKit)'; }
   return [first, added];
+}
+
+// Two independent stages and a final one that takes from both: BuildKit runs the two side by
+// side, and so does Dray's builder (parallel stages). Each stage makes 24 MB of random bytes and
+// checksums them twice: CPU and disk, no network. Cold (--no-cache) on both sides.
+const MS_CTX = path.join(CLI_DIR, 'build-multistage-ctx');
+const MS_DOCKERFILE = `FROM busybox AS one
+RUN head -c 24000000 /dev/urandom > /blob && md5sum /blob > /sum && sha256sum /blob >> /sum && rm /blob
+FROM busybox AS two
+RUN head -c 24000000 /dev/urandom > /blob && md5sum /blob > /sum && sha256sum /blob >> /sum && rm /blob
+FROM busybox
+COPY --from=one /sum /one.sum
+COPY --from=two /sum /two.sum
+`;
+
+async function multiStageRow(ctx: Parameters<Scenario['run']>[0]): Promise<ReturnType<typeof newRow>> {
+  const row = newRow('build-bk-multistage', 'build, two independent stages, cold (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.7 }]);
+  row.note = `FROM busybox ×2 stages (24 MB urandom, md5sum + sha256sum each), a final stage COPY --from both; --no-cache. Dray through the docker CLI (legacy API); Docker's side is BuildKit (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1)`;
+  mkdirSync(MS_CTX, { recursive: true });
+  writeFileSync(path.join(MS_CTX, 'Dockerfile'), MS_DOCKERFILE);
+  try {
+    await abRounds(ctx, [row], reps(ctx, 3, 1), async (e) => {
+      await removeAllButBusybox(e);
+      return { [row.id]: (await build(e, ['--no-cache'], MS_CTX, e.side === 'docker')).ms };
+    }, 1);
+  } finally {
+    for (const e of ctx.engines) await removeAllButBusybox(e).catch(() => {});
+    rmSync(MS_CTX, { recursive: true, force: true });
+  }
+  return row;
 }
 
 export const buildScenario: Scenario = {
   id: 'build',
-  title: 'docker build (legacy builder, docker CLI → each)',
+  title: 'docker build (docker CLI → each; Docker also through BuildKit)',
   async run(ctx) {
     const rounds = reps(ctx, 5, 2);
     const cold = newRow('build-cold', 'build, cold (--no-cache; docker CLI → each)', 'ms', [{ kind: 'ratio', max: 1.0 }]);
     const cached = newRow('build-cached', 'build, fully cached', 'ms', [{ kind: 'ratio', max: 0.5 }]);
     const incr = newRow('build-incremental', 'build, late.txt changed (last COPY)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
     const nonet = newRow('build-cold-nonet', '  (info) build, cold, --network none', 'ms');
+    // The same builds on Docker's side through BuildKit, in the same rounds; Dray's side of these
+    // rows is the very samples of its rows above (Dray has one builder, whichever client).
+    const bkCold = newRow('build-bk-cold', 'build, cold (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 1.0 }]);
+    const bkCached = newRow('build-bk-cached', 'build, fully cached (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
+    const bkIncr = newRow('build-bk-incremental', 'build, late.txt changed (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
+    bkCold.note = `Docker's side: dockerd's BuildKit through Debian's docker.io CLI (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1 docker build -q), its build cache pruned at each round, its RUN steps with --network none (dockerd runs here with --bridge none, and BuildKit then finds no network); Dray's side: its samples of the rows above (default bridge)`;
     cold.note = 'context: FROM busybox, 5 × RUN, COPY of 50 MB random, COPY late.txt; DOCKER_BUILDKIT=0 docker build -q';
     // does a container on the default network (what RUN steps get) have an eth0 on each side?
     const eth0: Record<string, boolean | string> = {};
@@ -140,11 +187,24 @@ export const buildScenario: Scenario = {
     }
     nonet.extra = { defaultNetworkHasEth0: eth0 };
     nonet.note = `the same cold build with --network none on both sides: the RUN steps without a network. Does a container on the default network get an eth0? ${Object.entries(eth0).map(([k, v]) => `${k}: ${v}`).join(', ')} (Docker runs here with --bridge none)`;
+    let bkFailed = false;
+    const buildkitRound = async (e: Engine, i: number): Promise<Record<string, number>> => {
+      await removeAllButBusybox(e);
+      await e.apiOk('POST', '/build/prune?all=1', undefined, 60_000);
+      writeFileSync(late, 'late 0\n');
+      const bc = await build(e, ['--no-cache'], BUILD_CTX, true);
+      const bk = await build(e, [], BUILD_CTX, true);
+      if (bk.id !== bc.id) ctx.log(`  BuildKit: the cached rebuild gave ${bk.id.slice(7, 19)}, not the cold build's ${bc.id.slice(7, 19)}`);
+      writeFileSync(late, `late bk ${i} ${process.hrtime.bigint()}\n`);
+      const bn = await build(e, [], BUILD_CTX, true);
+      if (bn.id === bk.id) throw new Error(`changing late.txt gave the same image ${bn.id.slice(7, 19)}`);
+      return { [bkCold.id]: bc.ms, [bkCached.id]: bk.ms, [bkIncr.id]: bn.ms };
+    };
     const cacheMisses: Record<string, number> = {};
     await makeContext();
     const late = path.join(BUILD_CTX, 'late.txt');
     try {
-      await abRounds(ctx, [cold, cached, incr, nonet], rounds, async (e, i) => {
+      await abRounds(ctx, [cold, cached, incr, nonet, bkCold, bkCached, bkIncr], rounds, async (e, i) => {
         await removeAllButBusybox(e);
         writeFileSync(late, 'late 0\n');
         const c = await build(e, ['--no-cache']);
@@ -160,7 +220,18 @@ export const buildScenario: Scenario = {
         await removeAllButBusybox(e);
         writeFileSync(late, 'late 0\n');
         const x = await build(e, ['--no-cache', '--network', 'none']);
-        return { [cold.id]: c.ms, [cached.id]: k.ms, [incr.id]: n.ms, [nonet.id]: x.ms };
+        const out: Record<string, number> = { [cold.id]: c.ms, [cached.id]: k.ms, [incr.id]: n.ms, [nonet.id]: x.ms };
+        if (e.side === 'dray') return { ...out, [bkCold.id]: c.ms, [bkCached.id]: k.ms, [bkIncr.id]: n.ms };
+        if (bkFailed) return out;
+        try {
+          return { ...out, ...await buildkitRound(e, i) };
+        } catch (err) {
+          // BuildKit failing must not cost the legacy rows their Docker samples.
+          bkFailed = true;
+          for (const r of [bkCold, bkCached, bkIncr]) setError(r, 'docker', err);
+          ctx.log(`  BuildKit: ${(err as Error).message}`);
+          return out;
+        }
       }, 1);
       cached.extra = { cachedRebuildsWithAnotherImageId: cacheMisses };
       if (Object.keys(cacheMisses).length) cached.note = `cached rebuild gave a different image id than the cold build (rounds per side, warm-up included): ${JSON.stringify(cacheMisses)}`;
@@ -168,6 +239,6 @@ export const buildScenario: Scenario = {
       for (const e of ctx.engines) await removeAllButBusybox(e).catch((err) => ctx.log(`  ${e.title}: clean-up of build images: ${(err as Error).message}`));
       rmSync(BUILD_CTX, { recursive: true, force: true });
     }
-    return [cold, cached, incr, nonet, ...await cacheMountRows(ctx)];
+    return [cold, cached, incr, nonet, bkCold, bkCached, bkIncr, await multiStageRow(ctx), ...await cacheMountRows(ctx)];
   },
 };

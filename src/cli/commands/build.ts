@@ -2,7 +2,7 @@
 // here with .dockerignore applied, uploaded behind "Sending build context to Docker daemon", and the
 // daemon's JSON lines are shown as docker shows them.
 import { configDir, registryConfigHeader } from '../credentials';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import type { Command } from '../command';
 import { StatusError } from '../command';
@@ -14,6 +14,10 @@ import { ProgressPrinter } from './pull-progress';
 import {
   ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
+import { frame } from '../../builder/named-contexts';
+import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
+import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache } from '../build-cache';
+import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
 export function validateBuildArg(v: string): string {
@@ -121,10 +125,40 @@ async function readSecrets(specs: SecretSpec[]): Promise<Map<string, Buffer>> {
   return out;
 }
 
+export type BuildContextSpec = { name: string; dir: string } | { name: string; image: string };
+
+/**
+ * buildx's --build-context name=VALUE: docker-image://REF, a directory, or (Dray, as the brief
+ * of a bare value that is no directory) an image reference. Other sources are refused here.
+ */
+export function parseBuildContextSpec(v: string): BuildContextSpec {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw new Error(`invalid context value: ${v}, expected key=value`);
+  const name = v.slice(0, eq);
+  const value = v.slice(eq + 1);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.\-/:]*$/.test(name)) throw new Error(`invalid context name ${JSON.stringify(name)}`);
+  if (!value) throw new Error(`invalid context value for ${name}: empty`);
+  if (value.startsWith('docker-image://')) {
+    const ref = value.slice('docker-image://'.length);
+    validateTag(ref);
+    return { name, image: ref };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value) ?? (/^(git@|target:)/.exec(value));
+  if (scheme) throw new Error(`context ${name}=${value}: ${scheme[1]} build contexts are not implemented in Dray (a directory or docker-image://ref)`);
+  let isDir = false;
+  try { isDir = statSync(value).isDirectory(); } catch { /* not a path: an image reference then */ }
+  if (isDir) return { name, dir: value };
+  try { validateTag(value); } catch { throw new Error(`context ${name}=${value}: no such directory, and not an image reference`); }
+  if (value.startsWith('.') || value.startsWith('/')) throw new Error(`context ${name}=${value}: no such directory`);
+  return { name, image: value };
+}
+
 const buildFlags: FlagDef[] = [
   listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
-  listFlag('cache-from', undefined, 'Images to consider as cache sources (not implemented in Dray: a warning, the local cache is used)'),
+  withParse(listFlag('build-context', undefined, 'Additional build contexts (e.g., name=path, name=docker-image://ref)'), parseBuildContextSpec),
+  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR; an image name is taken and not used: a warning)'), parseCacheFrom),
+  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR[,mode=min|max])'), parseCacheTo),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
   strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
@@ -133,13 +167,14 @@ const buildFlags: FlagDef[] = [
   listFlag('label', undefined, 'Set metadata for an image'),
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
+  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker)'), parseOutputSpec),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
   strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
   withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
-  listFlag('ssh', undefined, 'SSH agent socket or keys to expose to the build (not implemented in Dray)'),
+  withParse(listFlag('ssh', undefined, 'SSH agent socket to expose to the build (format: default|<id>[=<socket>])'), parseSshSpec),
   withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
   strFlag('target', undefined, 'Set the target build stage to build.'),
 ];
@@ -211,8 +246,14 @@ export const build: Command = {
     const quiet = !!f.quiet || progressMode === 'quiet';
     // plain: BuildKit's numbered lines on stderr, as docker buildx prints them; no upload line.
     const plain = progressMode === 'plain' && !quiet;
-    const progBuff = quiet || plain ? new TextSink() : process.stdout;
-    const buildBuff = quiet ? new TextSink() : plain ? process.stderr : process.stdout;
+    const output = f.output as OutputSpec | undefined;
+    if (output) {
+      try { await checkOutput(output); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: ${e.message}`); }
+    }
+    // An archive on stdout: every other word goes to stderr.
+    const textOut = toStdout(output) ? process.stderr : process.stdout;
+    const progBuff = quiet || plain ? new TextSink() : textOut;
+    const buildBuff = quiet ? new TextSink() : plain ? process.stderr : textOut;
     const dockerfileFromStdin = f.file === '-';
     if (f.iidfile) {
       try { await fsp.rm(f.iidfile); } catch (e: any) { if (e?.code !== 'ENOENT') throw new StatusError(1, `Removing image ID file: ${e.message}`); }
@@ -249,6 +290,13 @@ export const build: Command = {
       throw e;
     }
 
+    const cacheFrom = f['cache-from'] as CacheFromSpec[];
+    const cacheFromImages = cacheFrom.flatMap((c) => ('image' in c ? [c.image] : []));
+    const cacheTo = f['cache-to'] as CacheToSpec | undefined;
+    for (const c of cacheFrom) {
+      if (!('src' in c)) continue;
+      try { await importCache(ctx.client(), c); } catch (e: any) { throw new StatusError(1, `--cache-from type=local,src=${c.src}: ${e.message}`); }
+    }
     const query = {
       t: f.tag.length ? f.tag : undefined,
       q: quiet || undefined,
@@ -258,7 +306,8 @@ export const build: Command = {
       pull: f.pull || undefined,
       networkmode: f.network,
       extrahosts: f['add-host'].length ? f['add-host'] : undefined,
-      cachefrom: f['cache-from'].length ? JSON.stringify(f['cache-from']) : undefined,
+      cachefrom: cacheFromImages.length ? JSON.stringify(cacheFromImages) : undefined,
+      draystages: cacheTo?.mode === 'max' || undefined,
       dockerfile: dockerfileParam,
       target: f.target || undefined,
       buildargs: buildArgsMap(f['build-arg']),
@@ -266,41 +315,90 @@ export const build: Command = {
       platform: f.platform ? String(f.platform).toLowerCase() : undefined,
       explaincache: f['explain-cache'] || undefined,
       progress: plain ? 'plain' : undefined,
+      namedcontexts: namedContextsParam(f['build-context'] as BuildContextSpec[]),
     };
-    if (f.ssh.length) throw new StatusError(1, 'dray build --ssh is not implemented (no SSH agent forwarding in Dray)');
     const secrets = await readSecrets(f.secret as SecretSpec[]);
     const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
     body.on('error', (e) => counted.destroy(e));
 
-    let res;
+    // The agent sockets are served until the build's answer and its outputs are done.
+    const ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined;
+    if (ssh) (query as Record<string, unknown>).sshsockets = JSON.stringify(ssh.sockets);
     try {
-      res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets);
-    } catch (e: any) {
-      if (quiet) process.stderr.write((progBuff as TextSink).text);
-      if (e instanceof ContextError) throw new StatusError(1, e.message);
-      throw e;
-    }
-
-    let imageId = '';
-    const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
-    for await (const m of jsonLines<JsonMessage>(res)) {
-      if (m.errorDetail || m.error) {
-        if (quiet) process.stderr.write(`${(progBuff as TextSink).text}${(buildBuff as TextSink).text}`);
-        const code = m.errorDetail?.code || 1;
-        throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
+      let res;
+      try {
+        res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(f['build-context'] as BuildContextSpec[]));
+      } catch (e: any) {
+        if (quiet) process.stderr.write((progBuff as TextSink).text);
+        if (e instanceof ContextError) throw new StatusError(1, e.message);
+        throw e;
       }
-      if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; continue; }
-      printer.print(m);
-    }
-    // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
-    if (quiet) { imageId = (buildBuff as TextSink).text; process.stdout.write(imageId); }
-    if (f.iidfile) {
-      if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
-      await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+
+      let imageId = '';
+      let stages: string[] = [];
+      const printer = new ProgressPrinter(buildBuff as NodeJS.WriteStream);
+      for await (const m of jsonLines<JsonMessage>(res)) {
+        if (m.errorDetail || m.error) {
+          if (quiet) process.stderr.write(`${(progBuff as TextSink).text}${(buildBuff as TextSink).text}`);
+          const code = m.errorDetail?.code || 1;
+          throw new StatusError(code, m.errorDetail?.message ?? m.error ?? 'unknown error');
+        }
+        if (m.aux !== undefined) { if (m.aux?.ID) imageId = m.aux.ID; if (Array.isArray(m.aux?.DrayStages)) stages = m.aux.DrayStages; continue; }
+        printer.print(m);
+      }
+      // With -q the daemon's only output is the ID line; docker prints (and writes) it as received.
+      if (quiet) { imageId = (buildBuff as TextSink).text; textOut.write(imageId); }
+      if (f.iidfile) {
+        if (!imageId) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${f.iidfile}`);
+        await fsp.writeFile(f.iidfile, imageId, { mode: 0o666 });
+      }
+      if (cacheTo) {
+        const id = imageId.trim();
+        try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
+      }
+      if (output) {
+        const id = imageId.trim();
+        if (!id) throw new StatusError(1, 'Server did not provide an image ID: no output written');
+        const client = ctx.client();
+        // The archive names the image by its tags (docker load tags it so), else by ID only.
+        const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
+        try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+      }
+    } finally {
+      await ssh?.close();
     }
     return 0;
   },
 };
+
+/** The namedcontexts parameter: each name to its image, or to the directory sent in the body. */
+function namedContextsParam(specs: BuildContextSpec[]): string | undefined {
+  if (!specs.length) return undefined;
+  const m: Record<string, unknown> = {};
+  for (const s of lastOfEach(specs)) m[s.name] = 'dir' in s ? { local: true } : { image: s.image };
+  return JSON.stringify(m);
+}
+
+/** One spec a name (a later flag of the same name wins), in the order drayd reads them. */
+function lastOfEach(specs: BuildContextSpec[]): BuildContextSpec[] {
+  const last = new Map<string, BuildContextSpec>();
+  for (const s of specs) { last.delete(s.name); last.set(s.name, s); }
+  return [...last.values()];
+}
+
+/** The directories' tars, framed, in the parameter's order. */
+async function namedContextBodies(specs: BuildContextSpec[]): Promise<AsyncIterable<Buffer>[]> {
+  const out: AsyncIterable<Buffer>[] = [];
+  // The order of the parameter's keys, as drayd reads them (a JS object puts integer-like keys first).
+  const byName = new Map(lastOfEach(specs).map((s) => [s.name, s]));
+  for (const name of Object.keys(JSON.parse(namedContextsParam(specs) ?? '{}'))) {
+    const s = byName.get(name)!;
+    if (!('dir' in s)) continue;
+    const tar = tarContext(s.dir, contextFilter(await readDockerignore(s.dir), 'Dockerfile')) as unknown as AsyncIterable<Buffer>;
+    out.push(frame(tar));
+  }
+  return out;
+}
 
 /** X-Registry-Config from the stored credentials, for FROM images the daemon has to pull. */
 function registryConfigFor(dir?: string): string | undefined {
