@@ -137,7 +137,7 @@ test('no request without the token or its cookie is answered', async () => {
   // Only the allow-listed routes: no create, exec, archive, build, kill, … even with every secret.
   const all = { Cookie: jar, 'X-Dray-CSRF': csrf!, Origin: origin };
   for (const [m, p] of [['POST', '/containers/create'], ['POST', `/containers/${id}/exec`], ['POST', `/containers/${id}/kill`], ['GET', `/containers/${id}/archive?path=/`],
-    ['GET', `/containers/${id}/export`], ['POST', '/build'], ['POST', '/images/create?fromImage=x'], ['POST', '/containers/prune'], ['GET', '/v1.43/containers/json'], ['PUT', `/containers/${id}/archive?path=/`]]) {
+    ['GET', `/containers/${id}/export`], ['POST', '/build'], ['POST', '/images/create?fromSrc=-'], ['POST', '/images/load'], ['POST', '/networks/prune'], ['GET', '/v1.43/containers/json'], ['PUT', `/containers/${id}/archive?path=/`]]) {
     assert.equal((await raw(m, `/api/engine${p}`, all)).status, 403, `${m} ${p}`);
   }
   const ok = await raw('POST', `/api/engine/containers/${id}/pause`, all);
