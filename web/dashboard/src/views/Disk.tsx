@@ -68,7 +68,7 @@ function Card({ kind, title, total, count, frees, bound, prune, extra }: {
 
 export function Disk() {
   const { data, error } = useLiveList((s) => get<DF>('/system/df', s),
-    (e) => (e.Type === 'container' && /^(create|destroy|die)$/.test(e.Action)) || e.Type === 'image' || e.Type === 'volume' || e.Type === 'builder');
+    (e) => (e.Type === 'container' && /^(create|destroy|die|commit)$/.test(e.Action)) || e.Type === 'image' || e.Type === 'volume' || e.Type === 'builder');
   const [note, setNote] = useState<string>();
   if (error && !data) return <p role="alert">Could not read disk usage: {error}</p>;
   if (!data) return <p class="muted">Loading…</p>;

@@ -73,7 +73,8 @@ function Pull() {
 }
 
 export function Images() {
-  const { data, error } = useLiveList((s) => get<ImageSummary[]>('/images/json', s), (e) => e.Type === 'image');
+  // An untagged commit makes an image with no image event (as Docker): the container's commit says so.
+  const { data, error } = useLiveList((s) => get<ImageSummary[]>('/images/json', s), (e) => e.Type === 'image' || (e.Type === 'container' && e.Action === 'commit'));
   const containers = useLiveList((s) => get<ContainerSummary[]>('/containers/json?all=1', s),
     (e) => e.Type === 'container' && /^(create|destroy|start|die|stop|pause|unpause|rename)$/.test(e.Action));
   const [busy, setBusy] = useState('');
