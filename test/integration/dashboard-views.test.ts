@@ -21,6 +21,7 @@ let context: BrowserContext | undefined;
 let page: Page;
 let url: string;
 let registry: Server | undefined;
+let composeDir: string | undefined;
 
 async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -63,6 +64,7 @@ after(async () => {
   await context?.close().catch(() => {});
   await browser?.close();
   await registry?.stop();
+  if (composeDir) d.dray(['compose', '-p', 'graphdemo', 'down', '-t', '1'], undefined, { cwd: composeDir, env: { NO_COLOR: '1' } });
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   assert.deepEqual(await d.stop(), [], 'nothing may be left behind');
 });
@@ -108,7 +110,7 @@ services:
     command: *idle
   api:
     image: busybox
-    command: *idle
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$$((i+1)); echo GET /orders/$$i 200; ping -c 1 -W 1 db >/dev/null 2>&1; seq 1 5000 >/dev/null; sleep 0.3; done"]
     depends_on:
       db: { condition: service_started }
       cache: { condition: service_started }
@@ -120,7 +122,7 @@ services:
   const up = d.dray(['compose', '-p', 'graphdemo', 'up', '-d'], undefined, { cwd: dir, env: { NO_COLOR: '1' } });
   assert.equal(up.code, 0, up.stderr);
   await view('#/containers');
-  const graph = page.locator('section[data-project="graphdemo"] details.graph svg');
+  const graph = page.locator('section[data-project="graphdemo"] details.graph svg.deps');
   await graph.waitFor({ timeout: 5000 });
   for (const s of ['db', 'cache', 'api', 'web']) await graph.locator(`a[data-service="${s}"]`).waitFor({ timeout: 2000 });
   const edges = (await graph.locator('path.edge').evaluateAll((ps) => ps.map((p) => p.getAttribute('data-edge')))).sort();
@@ -137,8 +139,7 @@ services:
   await webLink.focus();
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: /graphdemo-web-1/ }).waitFor({ timeout: 5000 });
-  const down = d.dray(['compose', '-p', 'graphdemo', 'down'], undefined, { cwd: dir, env: { NO_COLOR: '1' } });
-  assert.equal(down.code, 0, down.stderr);
+  composeDir = dir; // the project stays up for the overview screenshots at the end
 });
 
 test('the container page: network and block I/O charts, inspect as a folding tree, files to browse and download', async () => {
@@ -286,4 +287,47 @@ test('disk usage: totals, what each prune frees, pruning from the page; the them
   await shot('disk-dark');
   await page.getByRole('button', { name: /^Theme: dark; switch to auto$/ }).click();
   await until(async () => (await bg()) === 'rgb(247, 248, 250)', 'back to the browser\'s preference', 2000);
+});
+
+test('builds: the step cache with its hits, after a build and a rebuild', async () => {
+  const dir = mkdtempSync('/tmp/dray-dash-build-');
+  dirs.push(dir);
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo dash-built > /built.txt\n');
+  for (let i = 0; i < 2; i++) {
+    const b = d.dray(['build', '-q', '-t', 'dash-built', dir]);
+    assert.equal(b.code, 0, b.stderr);
+  }
+  await page.getByRole('link', { name: 'Builds' }).click();
+  const step = page.locator('table[aria-label="Cached build steps"] tr[data-step*="echo dash-built"]');
+  await step.waitFor({ timeout: 5000 });
+  assert.equal(await step.getAttribute('data-hits'), '1', 'built once (a miss), then found once (a hit)');
+  await shot('builds');
+  // A phone's width: the new views fit (tables scroll inside their panels).
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const h of ['#/builds', '#/disk', '#/images', '#/containers']) {
+    await view(h);
+    await page.locator('main h1').waitFor({ timeout: 5000 });
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), `${h} fits 390 px`);
+    await shot(`phone-${h.slice(2)}`);
+  }
+  await page.setViewportSize({ width: 1280, height: 720 });
+  assert.equal((await d.api('DELETE', '/images/dash-built')).status, 200);
+});
+
+test('overview screenshots: the list with a project graph and a minute of sparklines, a container page with its four charts', async () => {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await view('#/containers');
+  await page.locator('section[data-project="graphdemo"] details.graph svg.deps').waitFor({ timeout: 5000 });
+  await until(async () => Number(await page.locator('tr[data-name="graphdemo-db-1"] [data-usage="mem"]').getAttribute('data-samples').catch(() => '0')) >= 4, 'a few rounds of samples', 12_000);
+  await shot('overview-containers');
+  const api = page.locator('tr[data-name="graphdemo-api-1"] a').first();
+  await api.click();
+  await page.getByRole('heading', { name: /graphdemo-api-1/ }).waitFor({ timeout: 5000 });
+  await until(async () => Number(await page.locator('.stats').getAttribute('data-samples')) >= 6, 'a few stats samples', 10_000);
+  await page.locator('.logs [data-stream="stdout"]').first().waitFor({ timeout: 5000 });
+  await shot('overview-container');
+  await page.setViewportSize({ width: 1280, height: 720 });
+  const down = d.dray(['compose', '-p', 'graphdemo', 'down', '-t', '1'], undefined, { cwd: composeDir, env: { NO_COLOR: '1' } });
+  assert.equal(down.code, 0, down.stderr);
+  composeDir = undefined;
 });

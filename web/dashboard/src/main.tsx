@@ -8,11 +8,12 @@ import { Volumes } from './views/Volumes';
 import { Networks } from './views/Networks';
 import { Events } from './views/Events';
 import { Disk } from './views/Disk';
+import { Builds } from './views/Builds';
 import { Toast } from './toast';
 import './style.css';
 
 const TABS = [
-  ['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['disk', 'Disk usage'], ['events', 'Events'],
+  ['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['builds', 'Builds'], ['disk', 'Disk usage'], ['events', 'Events'],
 ] as const;
 
 function useHash(): string {
@@ -72,6 +73,7 @@ function App() {
     case 'networks': page = <Networks />; break;
     case 'events': page = <Events />; break;
     case 'disk': page = <Disk />; break;
+    case 'builds': page = <Builds />; break;
     default: page = <Containers />;
   }
   return (

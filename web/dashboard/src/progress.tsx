@@ -40,10 +40,10 @@ export function ProgressView({ state, label }: { state?: Progress; label: string
   if (!state) return null;
   return (
     <div class="panel" aria-label={label} data-progress={state.done ? (state.error ? 'failed' : 'done') : 'running'}>
-      <ol class="progress" aria-live="polite">
+      {state.lines.length > 0 && <ol class="progress" aria-live="polite">
         {state.lines.map((l, i) => <li key={l.id ?? `#${i}`} data-layer={l.id}>{l.text}</li>)}
-      </ol>
-      {state.error && <p role="alert" class="empty">{state.error}</p>}
+      </ol>}
+      {state.error && <p role="alert" class="empty error">{state.error}</p>}
     </div>
   );
 }

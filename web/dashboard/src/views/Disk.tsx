@@ -22,6 +22,7 @@ interface DF {
 }
 
 const ANONYMOUS = 'com.docker.volume.anonymous';
+const n = (count: number, one: string) => `${count} ${one}${count === 1 ? '' : 's'}`;
 
 export interface PruneEstimates {
   containers: { count: number; bytes: number };
@@ -89,15 +90,15 @@ export function Disk() {
       <h1>Disk usage</h1>
       {note && <p role="status">{note}</p>}
       <div class="cards">
-        <Card kind="images" title="Images" total={data.LayersSize} count={`${data.Images.length} images, ${data.Images.filter((i) => i.Containers > 0).length} in use`}
+        <Card kind="images" title="Images" total={data.LayersSize} count={`${n(data.Images.length, 'image')}, ${data.Images.filter((i) => i.Containers > 0).length} in use`}
           frees={est.images} bound prune={() => void prune('dangling images', '/images/prune')}
           extra={<p class="muted" style="margin: 0 0 .4rem" data-frees-all={est.imagesAll.bytes}>Every unused image (prune -a): up to {bytes(est.imagesAll.bytes)} ({est.imagesAll.count})</p>} />
-        <Card kind="containers" title="Containers" total={rwTotal} count={`${data.Containers.length} containers, ${running} running`}
+        <Card kind="containers" title="Containers" total={rwTotal} count={`${n(data.Containers.length, 'container')}, ${running} running`}
           frees={est.containers} prune={() => void prune('stopped containers', '/containers/prune')} />
-        <Card kind="volumes" title="Volumes" total={volTotal} count={`${data.Volumes.length} volumes, ${data.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length} in use`}
+        <Card kind="volumes" title="Volumes" total={volTotal} count={`${n(data.Volumes.length, 'volume')}, ${data.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length} in use`}
           frees={est.volumes} prune={() => void prune('unused anonymous volumes', '/volumes/prune')}
           extra={<p class="muted" style="margin: 0 0 .4rem" data-frees-all={est.volumesAll.bytes}>Every unused volume (prune --all): {bytes(est.volumesAll.bytes)} ({est.volumesAll.count})</p>} />
-        <Card kind="build-cache" title="Build cache" total={cacheTotal} count={`${(data.BuildCache ?? []).length} records`}
+        <Card kind="build-cache" title="Build cache" total={cacheTotal} count={n((data.BuildCache ?? []).length, 'record')}
           frees={est.buildCache} prune={() => void prune('the build cache', '/build/prune')} />
       </div>
     </>

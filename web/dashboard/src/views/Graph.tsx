@@ -70,7 +70,9 @@ export function ServiceGraph({ project, containers }: { project: string; contain
   return (
     <details class="graph" open data-graph={project}>
       <summary>Service graph</summary>
-      <svg width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="group" aria-label={`Services of project ${project}: ${summary}`}>
+      <p class="legend">An arrow points at what a service depends on: solid when it waits for health or completion,
+        <svg width="28" height="6" aria-hidden="true"><path class="edge c-service_started" d="M0,3 L28,3" /></svg> dashed when for a start.</p>
+      <svg class="deps" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="group" aria-label={`Services of project ${project}: ${summary}`}>
         <defs><marker id={`arrow-${project}`} viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" /></marker></defs>
         {edges.map((e) => {
           const a = at.get(e.from)!, b = at.get(e.to)!;
