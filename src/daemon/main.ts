@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);
-  const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events, execs: engine.execs, containers: engine.containers });
+  const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events, execs: engine.execs, containers: engine.containers, images: engine.images });
   registerDashboardRoute(router, dashboard);
   const server = createServer(router);
   const tlsServer = tls ? createServer(router, tls) : undefined;

@@ -6,6 +6,7 @@
 //                     (stats.ts), for the list's sparklines
 //   /api/files/ID     one directory of a container, as JSON (?path=); /api/files/ID/download?path=
 //                     one file's bytes (files.ts), both read as `docker cp` reads
+//   /api/prune-estimate  what image prune (and prune -a) would free now, removing nothing
 //   /api/terminal/ID  a WebSocket to a shell exec'd in a container, for the page's terminal
 //                     (xterm.js); the Origin must be this listener's and the CSRF secret is in the query
 //   /api/engine/...   Engine API routes, dispatched in-process to drayd's own router, but only the
@@ -35,6 +36,7 @@ import { DashboardConfig, parseAddr, refusal } from './config';
 import { log } from '../lib/log';
 import { httpStatus } from '../api/errors';
 import type { ContainerService } from '../engine/containers';
+import type { ImageService } from '../engine/images';
 import { StatsSampler } from './stats';
 import { listDir, sendFile } from './files';
 
@@ -116,6 +118,8 @@ export interface DashboardDeps {
   execs?: ExecService;
   /** The containers, for /api/stats and /api/files; without them those are not served. */
   containers?: ContainerService;
+  /** The images, for /api/prune-estimate. */
+  images?: ImageService;
   staticDir?: string;
 }
 
@@ -254,6 +258,14 @@ export class Dashboard {
     if (url.pathname === '/api/stats') {
       if (method !== 'GET') return text(res, 405, 'method not allowed');
       return this.statsStream(req, res);
+    }
+    if (url.pathname === '/api/prune-estimate') {
+      if (method !== 'GET') return text(res, 405, 'method not allowed');
+      const images = this.deps.images;
+      if (!images) return text(res, 404, 'not found');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+      res.end(JSON.stringify({ images: images.pruneEstimate(false), imagesAll: images.pruneEstimate(true) }));
+      return;
     }
     const files = /^\/api\/files\/([A-Za-z0-9][A-Za-z0-9_.-]*)(\/download)?$/.exec(url.pathname);
     if (files) {

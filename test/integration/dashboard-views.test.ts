@@ -199,7 +199,7 @@ test('images: history, who uses them, push and pull with live progress against a
   registry = await startDray(dir, { args: ['--storage', path.join(dir, 'store')] });
   const repo = `127.0.0.1:${registry.port}/dash/busybox`;
   assert.equal((await d.api('POST', `/images/busybox:latest/tag?repo=${encodeURIComponent(repo)}&tag=v1`)).status, 201);
-  const user = await runNamed('img-user', ['sleep', '300']);
+  const user = await runNamed('img-user', ['sh', '-c', 'head -c 50000 /dev/urandom > /data.bin; exec sleep 300']);
   await view('#/images');
   const row = page.locator('tr[data-ref="busybox:latest"]');
   await row.waitFor({ timeout: 5000 });
@@ -238,16 +238,22 @@ test('images: history, who uses them, push and pull with live progress against a
   await pulled.and(page.locator('[data-progress="failed"]')).waitFor({ timeout: 20_000 });
   assert.match(await pulled.getByRole('alert').innerText(), /not found|unknown|manifest/i);
   await shot('images-pull');
-  // Prune: a dangling image (a commit without a tag) no container uses; the button says what it frees.
+  // Prune: a dangling image (a commit without a tag) no container uses; the button says what it
+  // frees: its own layer, not busybox's under it, which a tagged image keeps.
+  await until(async () => (await d.api('GET', `/containers/${user}/archive?path=/data.bin`)).status === 200, 'the container wrote its file', 5000);
   const commit = await d.api('POST', `/commit?container=${user}`);
   assert.equal(commit.status, 201, commit.body.toString());
   const danglingId = commit.json.Id as string;
   const prune = page.locator('button[data-prune-frees]');
-  await until(async () => /Prune dangling \(1, up to [\d.]+ (kB|MB)\)/.test(await prune.innerText()), 'the prune button counts the dangling image', 5000)
+  await until(async () => /Prune dangling \(1, frees [\d.]+ (kB|MB)\)/.test(await prune.innerText()), 'the prune button counts the dangling image', 5000)
     .catch(async (e) => { throw new Error(`${e.message}: ${await prune.innerText()} ${JSON.stringify((await d.api('GET', '/images/json')).json)}`); });
-  const size = (await d.api('GET', `/images/${danglingId}/json`)).json.Size;
-  assert.equal(Number(await prune.getAttribute('data-prune-frees')), size);
+  const size = (await d.api('GET', `/images/${danglingId}/json`)).json.Size - (await d.api('GET', '/images/busybox/json')).json.Size;
+  assert.ok(size >= 50_000, `the commit's own layer holds the file: ${size}`);
+  const frees = Number(await prune.getAttribute('data-prune-frees'));
+  assert.equal(frees, size);
+  const answer = page.waitForResponse((r) => r.url().endsWith('/api/engine/images/prune'), { timeout: 10_000 });
   await prune.click();
+  assert.equal((await (await answer).json()).SpaceReclaimed, frees, 'it freed what it said it would');
   await page.getByRole('status').filter({ hasText: /Removed \d+ entries/ }).waitFor({ timeout: 5000 });
   assert.equal((await d.api('GET', `/images/${danglingId}/json`)).status, 404);
   assert.equal((await d.api('GET', '/images/busybox:latest/json')).status, 200, 'a tagged image stays');

@@ -108,7 +108,7 @@ test('dray dashboard prints the URL with its token first, the same at each call'
 
 test('no request without the token or its cookie is answered', async () => {
   const token = new URL(url).searchParams.get('token')!;
-  for (const p of ['/', '/index.html', '/assets/x.js', '/api/events', '/api/engine/containers/json', '/api/events/history']) {
+  for (const p of ['/', '/index.html', '/assets/x.js', '/api/events', '/api/engine/containers/json', '/api/events/history', '/api/stats', '/api/files/x?path=/', '/api/files/x/download?path=/etc/passwd']) {
     assert.equal((await raw('GET', p)).status, 401, p);
   }
   assert.equal((await raw('GET', '/?token=wrong')).status, 401);

@@ -158,3 +158,13 @@ export async function actJson<T>(path: string): Promise<T> {
   if (!res.ok) throw await failure(res);
   return res.json() as Promise<T>;
 }
+
+/** The dashboard's own routes (/api/…, not the Engine API's). */
+export async function getOwn<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/api${path}`, { signal, credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}
+
+/** What image prune would free now (drayd works it out; nothing is removed). */
+export interface PruneEstimate { images: { images: number; bytes: number }; imagesAll: { images: number; bytes: number } }

@@ -2,13 +2,14 @@
 // answer by the rules of each prune:
 //   containers   every stopped container: its writable layer (exact)
 //   images       dangling images no container uses (image prune), or every image no container
-//                uses (prune -a): an upper bound, as layers shared with images that stay are kept
+//                uses (prune -a), with the layers no image left holds: drayd works that out
+//                (/api/prune-estimate), as a layer shared with an image that stays is kept
 //   volumes      volumes no container uses; without "all" only anonymous ones (API 1.42 and later)
 //   build cache  cache mounts no step uses and entries whose image is gone; a step entry's layer
 //                belongs to its image (Shared), so it frees nothing itself
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { actJson, get } from '../api';
+import { actJson, get, getOwn, type PruneEstimate } from '../api';
 import { bytes } from '../format';
 import { useLiveList } from '../live';
 import { toastError } from '../toast';
@@ -33,26 +34,23 @@ export interface PruneEstimates {
   buildCache: { count: number; bytes: number };
 }
 
-export function estimates(df: DF): PruneEstimates {
+export function estimates(df: DF, img: PruneEstimate): PruneEstimates {
   const sum = <T,>(xs: T[], f: (x: T) => number) => ({ count: xs.length, bytes: xs.reduce((n, x) => n + (f(x) || 0), 0) });
-  const dangling = (i: DF['Images'][number]) => !(i.RepoTags ?? []).some((t) => t !== '<none>:<none>') && !(i.RepoDigests ?? []).some((d) => !d.startsWith('<none>'));
   const unusedVolumes = df.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) === 0);
   return {
     containers: sum(df.Containers.filter((c) => !['running', 'paused', 'restarting'].includes(c.State)), (c) => c.SizeRw ?? 0),
-    images: sum(df.Images.filter((i) => i.Containers === 0 && dangling(i)), (i) => i.Size),
-    imagesAll: sum(df.Images.filter((i) => i.Containers === 0), (i) => i.Size),
+    images: { count: img.images.images, bytes: img.images.bytes },
+    imagesAll: { count: img.imagesAll.images, bytes: img.imagesAll.bytes },
     volumes: sum(unusedVolumes.filter((v) => v.Labels && ANONYMOUS in v.Labels), (v) => v.UsageData?.Size ?? 0),
     volumesAll: sum(unusedVolumes, (v) => v.UsageData?.Size ?? 0),
     buildCache: sum((df.BuildCache ?? []).filter((b) => !b.InUse && !b.Shared), (b) => b.Size),
   };
 }
 
-function Card({ kind, title, total, count, frees, bound, prune, extra }: {
+function Card({ kind, title, total, count, frees, prune, extra }: {
   kind: string; title: string; total: number; count: string; frees: { count: number; bytes: number };
-  /** The figure is an upper bound (images: shared layers stay). */
-  bound?: boolean; prune?: () => void; extra?: ComponentChildren;
+  prune?: () => void; extra?: ComponentChildren;
 }) {
-  const upTo = bound ? 'up to ' : '';
   const pct = total > 0 ? Math.min(100, (frees.bytes / total) * 100) : 0;
   return (
     <section class="card" data-disk={kind} aria-label={title}>
@@ -60,20 +58,21 @@ function Card({ kind, title, total, count, frees, bound, prune, extra }: {
       <div class="value">{bytes(total)}</div>
       <div class="muted">{count}</div>
       <div class="bar" role="img" aria-label={`${pct.toFixed(0)} % reclaimable`}><span style={`width: ${pct}%`} /></div>
-      <p style="margin: .3rem 0" data-frees={frees.bytes}>Prune frees {upTo}<strong>{bytes(frees.bytes)}</strong> ({frees.count})</p>
+      <p style="margin: .3rem 0" data-frees={frees.bytes}>Prune frees <strong>{bytes(frees.bytes)}</strong> ({frees.count})</p>
       {extra}
-      {prune && <button class="danger" disabled={!frees.count} onClick={prune} aria-label={`Prune ${title.toLowerCase()}, frees ${upTo}${bytes(frees.bytes)}`}>Prune</button>}
+      {prune && <button class="danger" disabled={!frees.count} onClick={prune} aria-label={`Prune ${title.toLowerCase()}, frees ${bytes(frees.bytes)}`}>Prune</button>}
     </section>
   );
 }
 
 export function Disk() {
-  const { data, error } = useLiveList((s) => get<DF>('/system/df', s),
+  const { data, error } = useLiveList((s) => Promise.all([get<DF>('/system/df', s), getOwn<PruneEstimate>('/prune-estimate', s)]),
     (e) => (e.Type === 'container' && /^(create|destroy|die|commit)$/.test(e.Action)) || e.Type === 'image' || e.Type === 'volume' || e.Type === 'builder');
   const [note, setNote] = useState<string>();
   if (error && !data) return <p role="alert">Could not read disk usage: {error}</p>;
   if (!data) return <p class="muted">Loading…</p>;
-  const est = estimates(data);
+  const [df, imgEst] = data;
+  const est = estimates(df, imgEst);
   const prune = async (what: string, path: string) => {
     if (!confirm(`Prune ${what}?`)) return;
     try {
@@ -81,24 +80,24 @@ export function Disk() {
       setNote(`Pruned ${what}: ${bytes(r.SpaceReclaimed)} freed.`);
     } catch (e) { toastError(e); }
   };
-  const volTotal = data.Volumes.reduce((n, v) => n + (v.UsageData?.Size ?? 0), 0);
-  const rwTotal = data.Containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
-  const cacheTotal = (data.BuildCache ?? []).reduce((n, b) => n + b.Size, 0);
-  const running = data.Containers.filter((c) => c.State === 'running').length;
+  const volTotal = df.Volumes.reduce((n, v) => n + (v.UsageData?.Size ?? 0), 0);
+  const rwTotal = df.Containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
+  const cacheTotal = (df.BuildCache ?? []).reduce((n, b) => n + b.Size, 0);
+  const running = df.Containers.filter((c) => c.State === 'running').length;
   return (
     <>
       <h1>Disk usage</h1>
       {note && <p role="status">{note}</p>}
       <div class="cards">
-        <Card kind="images" title="Images" total={data.LayersSize} count={`${n(data.Images.length, 'image')}, ${data.Images.filter((i) => i.Containers > 0).length} in use`}
-          frees={est.images} bound prune={() => void prune('dangling images', '/images/prune')}
-          extra={<p class="muted" style="margin: 0 0 .4rem" data-frees-all={est.imagesAll.bytes}>Every unused image (prune -a): up to {bytes(est.imagesAll.bytes)} ({est.imagesAll.count})</p>} />
-        <Card kind="containers" title="Containers" total={rwTotal} count={`${n(data.Containers.length, 'container')}, ${running} running`}
+        <Card kind="images" title="Images" total={df.LayersSize} count={`${n(df.Images.length, 'image')}, ${df.Images.filter((i) => i.Containers > 0).length} in use`}
+          frees={est.images} prune={() => void prune('dangling images', '/images/prune')}
+          extra={<p class="muted" style="margin: 0 0 .4rem" data-frees-all={est.imagesAll.bytes}>Every unused image (prune -a): {bytes(est.imagesAll.bytes)} ({est.imagesAll.count})</p>} />
+        <Card kind="containers" title="Containers" total={rwTotal} count={`${n(df.Containers.length, 'container')}, ${running} running`}
           frees={est.containers} prune={() => void prune('stopped containers', '/containers/prune')} />
-        <Card kind="volumes" title="Volumes" total={volTotal} count={`${n(data.Volumes.length, 'volume')}, ${data.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length} in use`}
+        <Card kind="volumes" title="Volumes" total={volTotal} count={`${n(df.Volumes.length, 'volume')}, ${df.Volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length} in use`}
           frees={est.volumes} prune={() => void prune('unused anonymous volumes', '/volumes/prune')}
           extra={<p class="muted" style="margin: 0 0 .4rem" data-frees-all={est.volumesAll.bytes}>Every unused volume (prune --all): {bytes(est.volumesAll.bytes)} ({est.volumesAll.count})</p>} />
-        <Card kind="build-cache" title="Build cache" total={cacheTotal} count={n((data.BuildCache ?? []).length, 'record')}
+        <Card kind="build-cache" title="Build cache" total={cacheTotal} count={n((df.BuildCache ?? []).length, 'record')}
           frees={est.buildCache} prune={() => void prune('the build cache', '/build/prune')} />
       </div>
     </>

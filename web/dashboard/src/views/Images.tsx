@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { act, actJson, get } from '../api';
+import { act, actJson, get, getOwn, type PruneEstimate, type EngineEvent } from '../api';
 import { ago, bytes, shortId } from '../format';
 import { useLiveList } from '../live';
 import { toastError } from '../toast';
@@ -74,7 +74,9 @@ function Pull() {
 
 export function Images() {
   // An untagged commit makes an image with no image event (as Docker): the container's commit says so.
-  const { data, error } = useLiveList((s) => get<ImageSummary[]>('/images/json', s), (e) => e.Type === 'image' || (e.Type === 'container' && e.Action === 'commit'));
+  const imageEvent = (e: EngineEvent) => e.Type === 'image' || (e.Type === 'container' && e.Action === 'commit');
+  const { data, error } = useLiveList((s) => get<ImageSummary[]>('/images/json', s), imageEvent);
+  const estimate = useLiveList((s) => getOwn<PruneEstimate>('/prune-estimate', s), (e) => imageEvent(e) || (e.Type === 'container' && /^(create|destroy)$/.test(e.Action)));
   const containers = useLiveList((s) => get<ContainerSummary[]>('/containers/json?all=1', s),
     (e) => e.Type === 'container' && /^(create|destroy|start|die|stop|pause|unpause|rename)$/.test(e.Action));
   const [busy, setBusy] = useState('');
@@ -90,10 +92,11 @@ export function Images() {
     return tags.length ? tags.map((t) => ({ i, ref: t, label: t })) : [{ i, ref: i.Id, label: '<none>' }];
   }).sort((a, b) => a.label.localeCompare(b.label));
   const total = data.reduce((n, i) => n + i.Size, 0);
-  // What `docker image prune` takes: dangling images no container uses. Their layers shared with
-  // images that stay are kept, so this is an upper bound.
-  const prunable = data.filter((i) => dangling(i) && usersOf(i.Id).length === 0);
-  const prunableSize = prunable.reduce((n, i) => n + i.Size, 0);
+  // What `docker image prune` takes (dangling images no container uses, and the layers no image
+  // left holds), as drayd works it out.
+  const est = estimate.data?.images;
+  const prunable = { length: est?.images ?? data.filter((i) => dangling(i) && usersOf(i.Id).length === 0).length };
+  const prunableSize = est?.bytes ?? 0;
   const remove = async (ref: string) => {
     if (!confirm(`Remove image ${ref}?`)) return;
     setBusy(ref);
@@ -107,7 +110,7 @@ export function Images() {
     await push.run(`/images/${encodeURIComponent(name)}/push?tag=${encodeURIComponent(tag)}`);
   };
   const prune = async () => {
-    if (!confirm(`Remove ${prunable.length} dangling image${prunable.length === 1 ? '' : 's'} (up to ${bytes(prunableSize)})?`)) return;
+    if (!confirm(`Remove ${prunable.length} dangling image${prunable.length === 1 ? '' : 's'} (${bytes(prunableSize)})?`)) return;
     try {
       const r = await actJson<{ ImagesDeleted: unknown[] | null; SpaceReclaimed: number }>('/images/prune');
       setPruneNote(`Removed ${(r.ImagesDeleted ?? []).length} entries, ${bytes(r.SpaceReclaimed)} freed.`);
@@ -117,8 +120,8 @@ export function Images() {
     <>
       <h1>Images <span class="muted">({data.length}, {bytes(total)})</span></h1>
       <div class="toolbar">
-        <button onClick={prune} disabled={!prunable.length} aria-label={`Prune dangling images, frees up to ${bytes(prunableSize)}`} data-prune-frees={prunableSize}>
-          Prune dangling ({prunable.length}, up to {bytes(prunableSize)})
+        <button onClick={prune} disabled={!prunable.length} aria-label={`Prune dangling images, frees ${bytes(prunableSize)}`} data-prune-frees={prunableSize}>
+          Prune dangling ({prunable.length}, frees {bytes(prunableSize)})
         </button>
         {pruneNote && <span class="muted" role="status">{pruneNote}</span>}
       </div>
