@@ -52,7 +52,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
   ],
   POST: [
     '/containers/:id/start', '/containers/:id/stop', '/containers/:id/restart', '/containers/:id/pause', '/containers/:id/unpause',
-    '/images/create', '/images/*name/push',
+    '/images/create', '/images/*name/push', '/volumes/create', '/networks/create',
     '/containers/prune', '/images/prune', '/volumes/prune', '/build/prune',
   ],
   DELETE: ['/containers/:id', '/images/*name', '/volumes/:name', '/networks/:id'],

@@ -168,3 +168,12 @@ export async function getOwn<T>(path: string, signal?: AbortSignal): Promise<T> 
 
 /** What image prune would free now (drayd works it out; nothing is removed). */
 export interface PruneEstimate { images: { images: number; bytes: number }; imagesAll: { images: number; bytes: number } }
+
+/** A state-changing call with a JSON body (create); resolves to the JSON answer. */
+export async function actBody<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(`/api/engine${path}`, {
+    method: 'POST', credentials: 'same-origin', headers: { 'X-Dray-CSRF': csrf, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}
