@@ -3,7 +3,9 @@
 // A private drayd (test/helpers/daemon.ts) with N running containers; Debian's chromium through
 // playwright-core. Measures drayd's own CPU time (utime+stime of /proc/<pid>/stat, children not
 // included) over a window: with no page, with the containers list open, and with one container's
-// page open (its logs and stats streams). Prints the list's load time too. Cleans up after itself.
+// page open (its logs and stats streams). The list's window includes its CPU/memory sparklines (the
+// dashboard's one /api/stats stream, every running container sampled every 2 s). Prints the list's
+// load time too. Cleans up after itself.
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { TestDaemon, sleep } from '../test/helpers/daemon';
@@ -52,8 +54,12 @@ async function main(): Promise<void> {
     await page.goto(url);
     await page.waitForFunction((n) => document.querySelectorAll('tr[data-id]').length >= n, N, { timeout: 30_000 });
     console.log(`containers list with ${N} rows shown ${Date.now() - t0} ms after navigation (token redirect included)`);
-    await sleep(1000);
-    await window(pid, `containers list open (${N} containers)`);
+    // The sparklines: the one stats stream's rounds reach every row.
+    await page.waitForFunction((n) => document.querySelectorAll('[data-usage="mem"]').length >= n, N, { timeout: 30_000 });
+    const rounds = async () => Number(await page.evaluate(() => document.documentElement.dataset.statsRounds ?? '0'));
+    const r0 = await rounds();
+    await window(pid, `containers list open (${N} containers, sparklines)`);
+    console.log(`  ${(await rounds()) - r0} stats rounds of ${N} containers each reached the page in the window`);
     await page.goto(`${new URL(url).origin}/#/container/${ids[0]}`);
     await page.locator('.stats[data-samples="2"]').waitFor({ timeout: 10_000 });
     await window(pid, 'one container page open (logs + stats)');

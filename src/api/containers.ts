@@ -261,15 +261,18 @@ export function registerContainerRoutes(r: Router, containers: ContainerService,
       const { applyChanges } = await import('../engine/changes');
       const base = { ...c.Config, ...(body && Object.keys(body).length ? body : {}) };
       const config = applyChanges(base, changes);
+      const ref = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+      const comment = req.query.get('comment') ?? '';
       const img = await images.commit({
         upperDir: containers.fs.upper(c.Id),
         parent,
         config,
         containerId: c.Id,
-        comment: req.query.get('comment') ?? '',
+        comment,
         author: req.query.get('author') ?? '',
-        ref: repo ? (tag ? `${repo}:${tag}` : repo) : undefined,
+        ref,
       });
+      containers.publishCommit(c, img.id, comment, ref ?? '');
       sendJson(req.res, 201, { Id: img.id });
     } finally {
       if (frozen) await containers.thawAfterCommit(c.Id).catch(() => {});

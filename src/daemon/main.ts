@@ -273,7 +273,7 @@ async function main(): Promise<void> {
   const engine = new Engine(config);
   await engine.init();
   const router = buildRouter(engine);
-  const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events, execs: engine.execs });
+  const dashboard = new Dashboard(dashboardConfig, { router, dispatch, events: engine.events, execs: engine.execs, containers: engine.containers, images: engine.images });
   registerDashboardRoute(router, dashboard);
   const streams = new StreamBudget(config.maxAttachedStreams);
   const server = createServer(router, undefined, streams);

@@ -2,11 +2,16 @@
 //   /                 the front end (web/dashboard, built by Vite into dist/dashboard/), static
 //   /api/events       one server-sent-events stream of the engine's events, straight off its bus
 //                     (/api/events/history: the bus's recent past, for the timeline)
+//   /api/stats        one server-sent-events stream of every running container's CPU and memory
+//                     (stats.ts), for the list's sparklines
+//   /api/files/ID     one directory of a container, as JSON (?path=); /api/files/ID/download?path=
+//                     one file's bytes (files.ts), both read as `docker cp` reads
+//   /api/prune-estimate  what image prune (and prune -a) would free now, removing nothing
 //   /api/terminal/ID  a WebSocket to a shell exec'd in a container, for the page's terminal
 //                     (xterm.js); the Origin must be this listener's and the CSRF secret is in the query
 //   /api/engine/...   Engine API routes, dispatched in-process to drayd's own router, but only the
 //                     (method, route) pairs of ALLOWED below: never the whole API (no create, exec,
-//                     build, archive, commit, …)
+//                     build, archive upload, commit, …; /images/create only pulls)
 //
 // Access: a random token, made at each start of the listener. The first URL carries ?token=…; the
 // answer is a redirect to the same path without it and an HttpOnly, SameSite=Strict cookie holding
@@ -29,6 +34,11 @@ import { acceptWebSocket, checkWebSocketRequest } from '../api/websocket';
 import type { Socket } from 'node:net';
 import { DashboardConfig, parseAddr, refusal } from './config';
 import { log } from '../lib/log';
+import { httpStatus } from '../api/errors';
+import type { ContainerService } from '../engine/containers';
+import type { ImageService } from '../engine/images';
+import { StatsSampler } from './stats';
+import { listDir, sendFile } from './files';
 
 type Dispatch = (router: Router, raw: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
@@ -40,7 +50,11 @@ export const ALLOWED: Record<string, readonly string[]> = {
     '/volumes', '/volumes/:name', '/networks', '/networks/:id',
     '/info', '/version', '/system/df', '/_ping',
   ],
-  POST: ['/containers/:id/start', '/containers/:id/stop', '/containers/:id/restart', '/containers/:id/pause', '/containers/:id/unpause'],
+  POST: [
+    '/containers/:id/start', '/containers/:id/stop', '/containers/:id/restart', '/containers/:id/pause', '/containers/:id/unpause',
+    '/images/create', '/images/*name/push', '/volumes/create', '/networks/create',
+    '/containers/prune', '/images/prune', '/volumes/prune', '/build/prune',
+  ],
   DELETE: ['/containers/:id', '/images/*name', '/volumes/:name', '/networks/:id'],
 };
 
@@ -102,6 +116,10 @@ export interface DashboardDeps {
   events: EventBus;
   /** The terminal's exec sessions; without it /api/terminal is not served. */
   execs?: ExecService;
+  /** The containers, for /api/stats and /api/files; without them those are not served. */
+  containers?: ContainerService;
+  /** The images, for /api/prune-estimate. */
+  images?: ImageService;
   staticDir?: string;
 }
 
@@ -117,9 +135,15 @@ export class Dashboard {
   private terminals = new Set<Socket>();
   private files = new Map<string, { body: Buffer; type: string; immutable: boolean }>();
   private readonly staticDir: string;
+  private readonly sampler?: StatsSampler;
 
   constructor(readonly config: DashboardConfig, private readonly deps: DashboardDeps) {
     this.staticDir = deps.staticDir ?? defaultStaticDir();
+    const cs = deps.containers;
+    if (cs) {
+      this.sampler = new StatsSampler(() => cs.list().filter((c) => c.State.Running && !c.State.Paused)
+        .map((c) => ({ Id: c.Id, cgroupParent: c.HostConfig.CgroupParent })));
+    }
   }
 
   /** Why this configuration must not be served (checked at drayd's start), or undefined. */
@@ -231,6 +255,23 @@ export class Dashboard {
       res.end(body);
       return;
     }
+    if (url.pathname === '/api/stats') {
+      if (method !== 'GET') return text(res, 405, 'method not allowed');
+      return this.statsStream(req, res);
+    }
+    if (url.pathname === '/api/prune-estimate') {
+      if (method !== 'GET') return text(res, 405, 'method not allowed');
+      const images = this.deps.images;
+      if (!images) return text(res, 404, 'not found');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+      res.end(JSON.stringify({ images: images.pruneEstimate(false), imagesAll: images.pruneEstimate(true) }));
+      return;
+    }
+    const files = /^\/api\/files\/([A-Za-z0-9][A-Za-z0-9_.-]*)(\/download)?$/.exec(url.pathname);
+    if (files) {
+      if (method !== 'GET') return text(res, 405, 'method not allowed');
+      return this.containerFiles(res, files[1], !!files[2], url.searchParams.get('path') ?? '/');
+    }
     if (url.pathname === '/api/engine' || url.pathname.startsWith('/api/engine/')) return this.engine(req, res, url, method);
     if (url.pathname.startsWith('/api/')) return text(res, 404, 'not found');
     if (method !== 'GET' && method !== 'HEAD') return text(res, 405, 'method not allowed');
@@ -304,8 +345,44 @@ export class Dashboard {
     const found = this.deps.router.match(method, enginePath);
     const allowed = found && found !== 'method' && (ALLOWED[method] ?? []).includes(found.pattern);
     if (!allowed) return text(res, 403, `Forbidden: ${method} ${enginePath} is not open to the dashboard`);
+    // Pulls only: an import (fromSrc) would take a tarball from the request or fetch any URL.
+    if (found.pattern === '/images/create' && (url.searchParams.has('fromSrc') || !url.searchParams.get('fromImage'))) {
+      return text(res, 403, 'Forbidden: the dashboard pulls images (fromImage) and imports none (fromSrc)');
+    }
     req.url = `${enginePath}${url.search}`;
     void this.deps.dispatch(this.deps.router, req, res);
+  }
+
+  /** Every running container's CPU and memory, one event per sampling round (stats.ts). */
+  private statsStream(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const sampler = this.sampler;
+    if (!sampler) return text(res, 404, 'not found');
+    if (this.streams.size >= MAX_EVENT_STREAMS) return text(res, 503, `too many open event streams (${MAX_EVENT_STREAMS})`);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no', ...SECURITY_HEADERS });
+    res.write('retry: 2000\n: connected\n\n');
+    this.streams.add(res);
+    const unsubscribe = sampler.subscribe((samples) => {
+      if (res.writableLength > MAX_BUFFERED) { res.destroy(); return; }
+      res.write(`data: ${JSON.stringify({ time: Date.now(), samples })}\n\n`);
+    });
+    const done = () => { unsubscribe(); this.streams.delete(res); };
+    req.once('close', done);
+    res.once('close', done);
+  }
+
+  private containerFiles(res: http.ServerResponse, id: string, download: boolean, p: string): void {
+    const cs = this.deps.containers;
+    if (!cs) return text(res, 404, 'not found');
+    const fail = (e: unknown) => {
+      if (res.headersSent) { res.destroy(); return; }
+      res.writeHead(httpStatus(e), { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+      res.end(JSON.stringify({ message: (e as Error).message }));
+    };
+    if (download) { sendFile(cs, id, p, res, SECURITY_HEADERS).catch(fail); return; }
+    listDir(cs, id, p).then((l) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...SECURITY_HEADERS });
+      res.end(JSON.stringify(l));
+    }, fail);
   }
 
   /** The engine's events as server-sent events; the page's only live feed besides logs and stats. */

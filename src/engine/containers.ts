@@ -550,6 +550,11 @@ export class ContainerService {
     });
   }
 
+  /** Docker's `container commit` event, once /commit made the image (an untagged one has no image event). */
+  publishCommit(c: ContainerRecord, imageId: string, comment: string, ref: string): void {
+    this.events.publish('container', 'commit', c.Id, this.attrs(c, { comment, imageID: imageId, imageRef: ref }));
+  }
+
   private attrs(c: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
     return { ...(c.Config.Labels ?? {}), image: c.Config.Image ?? '', name: c.Name.slice(1), ...extra };
   }

@@ -569,6 +569,29 @@ export class ImageService {
     await this.deleteHelper(parent, records, false, true, true, acc);
   }
 
+  /**
+   * What prune({all}) without filters would free now, removing nothing (the dashboard shows it
+   * before one asks): the same candidates round after round (a parent goes once its last child
+   * did), then the layers that no image left holds and no pull pins.
+   */
+  pruneEstimate(all: boolean): { images: number; bytes: number } {
+    const gone = new Set<string>();
+    for (;;) {
+      const rest = [...this.images.values()].filter((i) => !gone.has(i.id));
+      const candidates = rest.filter((img) => !rest.some((o) => o.parent === img.id)
+        && (all || img.repoTags.length + img.repoDigests.length === 0) && this.usage(img.id).length === 0);
+      if (!candidates.length) break;
+      for (const c of candidates) gone.add(c.id);
+    }
+    const kept = new Set<string>();
+    for (const i of this.images.values()) if (!gone.has(i.id)) for (const d of i.config.rootfs.diff_ids) kept.add(d);
+    const freed = new Set<string>();
+    for (const id of gone) for (const d of this.images.get(id)!.config.rootfs.diff_ids) if (!kept.has(d) && !this.pins.has(d)) freed.add(d);
+    let bytes = 0;
+    for (const d of freed) bytes += this.layers.get(d)?.size ?? 0;
+    return { images: gone.size, bytes };
+  }
+
   async prune(opts: { all: boolean; filters: Map<string, string[]> }): Promise<{ ImagesDeleted: DeleteRecord[]; SpaceReclaimed: number }> {
     const f = opts.filters;
     for (const k of f.keys()) if (!['dangling', 'until', 'label', 'label!'].includes(k)) throw invalid(`invalid filter '${k}'`);

@@ -108,7 +108,7 @@ test('dray dashboard prints the URL with its token first, the same at each call'
 
 test('no request without the token or its cookie is answered', async () => {
   const token = new URL(url).searchParams.get('token')!;
-  for (const p of ['/', '/index.html', '/assets/x.js', '/api/events', '/api/engine/containers/json', '/api/events/history']) {
+  for (const p of ['/', '/index.html', '/assets/x.js', '/api/events', '/api/engine/containers/json', '/api/events/history', '/api/stats', '/api/files/x?path=/', '/api/files/x/download?path=/etc/passwd']) {
     assert.equal((await raw('GET', p)).status, 401, p);
   }
   assert.equal((await raw('GET', '/?token=wrong')).status, 401);
@@ -137,7 +137,7 @@ test('no request without the token or its cookie is answered', async () => {
   // Only the allow-listed routes: no create, exec, archive, build, kill, … even with every secret.
   const all = { Cookie: jar, 'X-Dray-CSRF': csrf!, Origin: origin };
   for (const [m, p] of [['POST', '/containers/create'], ['POST', `/containers/${id}/exec`], ['POST', `/containers/${id}/kill`], ['GET', `/containers/${id}/archive?path=/`],
-    ['GET', `/containers/${id}/export`], ['POST', '/build'], ['POST', '/images/create?fromImage=x'], ['POST', '/containers/prune'], ['GET', '/v1.43/containers/json'], ['PUT', `/containers/${id}/archive?path=/`]]) {
+    ['GET', `/containers/${id}/export`], ['POST', '/build'], ['POST', '/images/create?fromSrc=-'], ['POST', '/images/load'], ['POST', '/networks/prune'], ['GET', '/v1.43/containers/json'], ['PUT', `/containers/${id}/archive?path=/`]]) {
     assert.equal((await raw(m, `/api/engine${p}`, all)).status, 403, `${m} ${p}`);
   }
   const ok = await raw('POST', `/api/engine/containers/${id}/pause`, all);

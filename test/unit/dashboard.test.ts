@@ -30,6 +30,7 @@ function make(config = defaultDashboardConfig()) {
   router.get('/containers/json', (req) => { calls.push(`GET ${req.path}?${req.query}`); sendJson(req.res, 200, [{ Id: 'x' }]); });
   router.post('/containers/create', (req) => { calls.push('create'); sendJson(req.res, 201, { Id: 'y' }); });
   router.post('/containers/:id/stop', (req) => { calls.push(`stop ${req.params.id}`); req.res.writeHead(204); req.res.end(); });
+  router.post('/images/create', (req) => { calls.push(`pull ${req.query.get('fromImage')}`); sendJson(req.res, 200, {}); });
   const events = new EventBus();
   const dash = new Dashboard(config, { router, dispatch, events, staticDir: dir });
   dashboards.push(dash);
@@ -114,9 +115,16 @@ test('token, cookie, Host, CSRF and the route allow-list', async () => {
   assert.equal((await req(u, 'POST', '/api/engine/containers/c1/stop', good)).status, 204);
   assert.equal((await req(u, 'POST', '/api/engine/containers/create', good)).status, 403);
   assert.equal((await req(u, 'GET', '/api/engine/nothing/here', good)).status, 403);
-  assert.deepEqual(calls, ['GET /containers/json?all=1', 'stop c1']);
-  // The allow-list names no route that creates, executes or reads files.
-  for (const p of Object.values(ALLOWED).flat()) assert.doesNotMatch(p, /create|exec|archive|export|build|commit|attach|prune|load|push/);
+  // /images/create pulls; an import (fromSrc: a tarball in the body, or any URL drayd would fetch) is refused.
+  assert.equal((await req(u, 'POST', '/api/engine/images/create?fromSrc=-', good)).status, 403);
+  assert.equal((await req(u, 'POST', '/api/engine/images/create?fromSrc=http://x/&fromImage=busybox', good)).status, 403);
+  assert.equal((await req(u, 'POST', '/api/engine/images/create', good)).status, 403);
+  assert.equal((await req(u, 'POST', '/api/engine/images/create?fromImage=busybox&tag=1', good)).status, 200);
+  assert.deepEqual(calls, ['GET /containers/json?all=1', 'stop c1', 'pull busybox']);
+  // The allow-list names no route that creates containers, executes or reads files; the only
+  // ones that pull, push, prune or create are these (the images, disk, volumes and networks views).
+  const risky = Object.values(ALLOWED).flat().filter((p) => /create|exec|archive|export|build|commit|attach|prune|load|push/.test(p));
+  assert.deepEqual(risky.sort(), ['/build/prune', '/containers/prune', '/images/*name/push', '/images/create', '/images/prune', '/networks/create', '/volumes/create', '/volumes/prune']);
 });
 
 test('engine events reach the page on one server-sent-events stream', async () => {

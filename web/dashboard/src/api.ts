@@ -113,3 +113,67 @@ export async function eventHistory(): Promise<EngineEvent[]> {
   if (!res.ok) throw await failure(res);
   return res.json();
 }
+
+/**
+ * A state-changing call whose answer is Docker's JSON-lines progress (pull, push): each message
+ * to onMessage as it comes. A message with `error` ends it as a failure, as the docker CLI does.
+ */
+export async function actStream(path: string, onMessage: (m: ProgressMessage) => void, signal?: AbortSignal): Promise<void> {
+  const res = await fetch(`/api/engine${path}`, { method: 'POST', signal, credentials: 'same-origin', headers: { 'X-Dray-CSRF': csrf } });
+  if (!res.ok) throw await failure(res);
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  let failed: string | undefined;
+  const take = (line: string) => {
+    if (!line.trim()) return;
+    let m: ProgressMessage;
+    try { m = JSON.parse(line); } catch { return; }
+    if (m.error) failed ??= m.error;
+    onMessage(m);
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) { take(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  }
+  take(buf);
+  if (failed) throw new ApiError(500, failed);
+}
+
+/** Docker's progress messages (pull, push). */
+export interface ProgressMessage {
+  status?: string; id?: string; progress?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string; errorDetail?: { message: string };
+  aux?: Record<string, unknown>;
+}
+
+/** A JSON answer to a state-changing call (prune). */
+export async function actJson<T>(path: string): Promise<T> {
+  const res = await fetch(`/api/engine${path}`, { method: 'POST', credentials: 'same-origin', headers: { 'X-Dray-CSRF': csrf } });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}
+
+/** The dashboard's own routes (/api/…, not the Engine API's). */
+export async function getOwn<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/api${path}`, { signal, credentials: 'same-origin' });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}
+
+/** What image prune would free now (drayd works it out; nothing is removed). */
+export interface PruneEstimate { images: { images: number; bytes: number }; imagesAll: { images: number; bytes: number } }
+
+/** A state-changing call with a JSON body (create); resolves to the JSON answer. */
+export async function actBody<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(`/api/engine${path}`, {
+    method: 'POST', credentials: 'same-origin', headers: { 'X-Dray-CSRF': csrf, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (!res.ok) throw await failure(res);
+  return res.json() as Promise<T>;
+}

@@ -7,11 +7,13 @@ import { Images } from './views/Images';
 import { Volumes } from './views/Volumes';
 import { Networks } from './views/Networks';
 import { Events } from './views/Events';
+import { Disk } from './views/Disk';
+import { Builds } from './views/Builds';
 import { Toast } from './toast';
 import './style.css';
 
 const TABS = [
-  ['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['events', 'Events'],
+  ['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['builds', 'Builds'], ['disk', 'Disk usage'], ['events', 'Events'],
 ] as const;
 
 function useHash(): string {
@@ -34,6 +36,29 @@ function useLive(): LiveState {
   return s;
 }
 
+type Theme = 'auto' | 'light' | 'dark';
+const THEMES: Theme[] = ['auto', 'light', 'dark'];
+
+function applyTheme(t: Theme): void {
+  if (t === 'auto') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = t;
+}
+
+function readTheme(): Theme {
+  try { const t = localStorage.getItem('dray-theme') as Theme; return THEMES.includes(t) ? t : 'auto'; } catch { return 'auto'; }
+}
+
+/** Cycles the system's theme, light and dark; kept in this browser. */
+function ThemeButton() {
+  const [theme, setTheme] = useState<Theme>(readTheme);
+  useEffect(() => {
+    applyTheme(theme);
+    try { localStorage.setItem('dray-theme', theme); } catch { /* private mode */ }
+  }, [theme]);
+  const next = THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length];
+  return <button class="theme" onClick={() => setTheme(next)} aria-label={`Theme: ${theme}; switch to ${next}`}>{theme === 'auto' ? '◐' : theme === 'light' ? '☀' : '☾'} {theme}</button>;
+}
+
 function App() {
   const hash = useHash();
   const live = useLive();
@@ -47,6 +72,8 @@ function App() {
     case 'volumes': page = <Volumes />; break;
     case 'networks': page = <Networks />; break;
     case 'events': page = <Events />; break;
+    case 'disk': page = <Disk />; break;
+    case 'builds': page = <Builds />; break;
     default: page = <Containers />;
   }
   return (
@@ -60,6 +87,7 @@ function App() {
           <span class={`dot ${live}`} aria-hidden="true" />
           {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Disconnected'}
         </span>
+        <ThemeButton />
       </header>
       <main>{page}</main>
       <Toast />

@@ -3,6 +3,9 @@ import { get, hub, stream } from '../api';
 import { bytes, duration } from '../format';
 import { ContainerActions, Ports, Port } from './Containers';
 import { TerminalPanel } from './Terminal';
+import { Spark } from '../charts';
+import { InspectTree } from './Tree';
+import { Files } from './Files';
 
 interface Inspect {
   Id: string; Name: string; Image: string; Created: string;
@@ -96,16 +99,55 @@ function Logs({ id, tty, running }: { id: string; tty: boolean; running: boolean
   );
 }
 
-function Spark({ values, max }: { values: number[]; max: number }) {
-  const m = Math.max(max, 1e-9);
-  // The newest sample at the right edge; older ones to its left.
-  const pts = values.map((v, i) => `${((SAMPLES - values.length + i) / (SAMPLES - 1)) * 100},${40 - (Math.min(v, m) / m) * 38}`).join(' ');
-  return <svg viewBox="0 0 100 40" preserveAspectRatio="none" aria-hidden="true"><polyline points={pts} /></svg>;
+interface Sample { cpu: number; mem: number; limit: number; rx: number; tx: number; rd: number; wr: number }
+
+/** Bytes a second between two readings of a counter (0 when it went back: a new interface or cgroup). */
+const rate = (now: number, before: number, seconds: number) => (seconds > 0 && now >= before ? (now - before) / seconds : 0);
+
+function netTotals(s: any): { rx: number; tx: number } {
+  let rx = 0, tx = 0;
+  for (const n of Object.values<any>(s?.networks ?? {})) { rx += n.rx_bytes ?? 0; tx += n.tx_bytes ?? 0; }
+  return { rx, tx };
 }
 
-interface Sample { cpu: number; mem: number; limit: number }
+function blkTotals(s: any): { rd: number; wr: number } {
+  let rd = 0, wr = 0;
+  for (const e of s?.blkio_stats?.io_service_bytes_recursive ?? []) {
+    const op = String(e.op).toLowerCase();
+    if (op === 'read') rd += e.value; else if (op === 'write') wr += e.value;
+  }
+  return { rd, wr };
+}
 
-/** CPU and memory from the stats stream (one sample a second while the container runs). */
+/** One Engine API stats document to a sample; the previous document gives the network and disk rates. */
+export function toSample(s: any, prev: any): Sample {
+  const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
+  const sysDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+  const cpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
+  const cpu = sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0;
+  const st = s.memory_stats?.stats ?? {};
+  const mem = Math.max(0, (s.memory_stats?.usage ?? 0) - (st.inactive_file ?? st.total_inactive_file ?? 0));
+  const secs = prev ? (Date.parse(s.read) - Date.parse(prev.read)) / 1000 : 0;
+  const n = netTotals(s), pn = netTotals(prev), b = blkTotals(s), pb = blkTotals(prev);
+  return {
+    cpu, mem, limit: s.memory_stats?.limit ?? 0,
+    rx: prev ? rate(n.rx, pn.rx, secs) : 0, tx: prev ? rate(n.tx, pn.tx, secs) : 0,
+    rd: prev ? rate(b.rd, pb.rd, secs) : 0, wr: prev ? rate(b.wr, pb.wr, secs) : 0,
+  };
+}
+
+function Chart({ title, testid, value, a, b, max, legend }: { title: string; testid: string; value: string; a: number[]; b?: number[]; max: number; legend?: [string, string] }) {
+  return (
+    <div class="stat" data-chart={testid}>
+      <div class="muted">{title}</div>
+      <div class="value" data-testid={testid}>{value}</div>
+      <Spark values={a} second={b} max={max} slots={SAMPLES} label={`${title}, last minute`} />
+      {legend && <div class="legend"><span class="k1" />{legend[0]}<span class="k2" />{legend[1]}</div>}
+    </div>
+  );
+}
+
+/** CPU, memory, network and block I/O from the stats stream (one sample a second while the container runs). */
 function Stats({ id, running }: { id: string; running: boolean }) {
   const [samples, setSamples] = useState<Sample[]>([]);
   useEffect(() => {
@@ -113,6 +155,7 @@ function Stats({ id, running }: { id: string; running: boolean }) {
     const ac = new AbortController();
     const dec = new TextDecoder();
     let buf = '';
+    let prev: any;
     stream(`/containers/${encodeURIComponent(id)}/stats?stream=1`, ac.signal, (chunk) => {
       buf += dec.decode(chunk, { stream: true });
       let i: number;
@@ -122,30 +165,27 @@ function Stats({ id, running }: { id: string; running: boolean }) {
         if (!line) continue;
         let s: any;
         try { s = JSON.parse(line); } catch { continue; }
-        const cpuDelta = (s.cpu_stats?.cpu_usage?.total_usage ?? 0) - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-        const sysDelta = (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-        const cpus = s.cpu_stats?.online_cpus || s.cpu_stats?.cpu_usage?.percpu_usage?.length || 1;
-        const cpu = sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * cpus * 100 : 0;
-        const st = s.memory_stats?.stats ?? {};
-        const mem = Math.max(0, (s.memory_stats?.usage ?? 0) - (st.inactive_file ?? st.total_inactive_file ?? 0));
-        setSamples((old) => [...old, { cpu, mem, limit: s.memory_stats?.limit ?? 0 }].slice(-SAMPLES));
+        const sample = toSample(s, prev);
+        prev = s;
+        setSamples((old) => [...old, sample].slice(-SAMPLES));
       }
     }).catch(() => { /* the container stopped, or the page moved on */ });
     return () => ac.abort();
   }, [id, running]);
-  const last = samples[samples.length - 1];
+  const last = running ? samples[samples.length - 1] : undefined;
+  const col = (k: keyof Sample) => samples.map((s) => s[k]);
+  const peak = (...ks: (keyof Sample)[]) => Math.max(1, ...ks.flatMap((k) => col(k)));
+  const perSec = (n: number) => `${bytes(n)}/s`;
   return (
     <div class="stats" aria-label="Resource usage" data-samples={samples.length}>
-      <div class="stat">
-        <div class="muted">CPU</div>
-        <div class="value" data-testid="cpu">{running && last ? `${last.cpu.toFixed(1)} %` : '—'}</div>
-        <Spark values={samples.map((s) => s.cpu)} max={Math.max(5, ...samples.map((s) => s.cpu))} />
-      </div>
-      <div class="stat">
+      <Chart title="CPU" testid="cpu" value={last ? `${last.cpu.toFixed(1)} %` : '—'} a={col('cpu')} max={Math.max(5, ...col('cpu'))} />
+      <div class="stat" data-chart="memory">
         <div class="muted">Memory</div>
-        <div class="value" data-testid="memory">{running && last ? bytes(last.mem) : '—'}{running && last && last.limit > 0 && last.limit < 2 ** 60 ? <span class="muted"> / {bytes(last.limit)}</span> : null}</div>
-        <Spark values={samples.map((s) => s.mem)} max={Math.max(...samples.map((s) => s.mem), 1)} />
+        <div class="value" data-testid="memory">{last ? bytes(last.mem) : '—'}{last && last.limit > 0 && last.limit < 2 ** 60 ? <span class="muted"> / {bytes(last.limit)}</span> : null}</div>
+        <Spark values={col('mem')} max={peak('mem')} slots={SAMPLES} label="Memory, last minute" />
       </div>
+      <Chart title="Network" testid="network" value={last ? `↓ ${perSec(last.rx)} ↑ ${perSec(last.tx)}` : '—'} a={col('rx')} b={col('tx')} max={peak('rx', 'tx')} legend={['received', 'sent']} />
+      <Chart title="Block I/O" testid="blkio" value={last ? `R ${perSec(last.rd)} W ${perSec(last.wr)}` : '—'} a={col('rd')} b={col('wr')} max={peak('rd', 'wr')} legend={['read', 'written']} />
     </div>
   );
 }
@@ -206,6 +246,11 @@ export function ContainerPage({ id }: { id: string }) {
       <Stats id={info.Id} running={running} />
       <Logs id={info.Id} tty={!!info.Config.Tty} running={running} />
       <TerminalPanel id={info.Id} running={running && info.State.Status !== 'paused'} />
+      <Files id={info.Id} />
+      <section aria-label="Inspect">
+        <h2>Inspect</h2>
+        <div class="panel"><InspectTree value={info} /></div>
+      </section>
     </>
   );
 }

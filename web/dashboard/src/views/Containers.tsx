@@ -1,7 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { act, get, hub, q, EngineEvent } from '../api';
 import { toastError } from '../toast';
-import { duration } from '../format';
+import { bytes, duration } from '../format';
+import { useStatsRounds, SERIES, type Sample } from '../stats';
+import { Spark } from '../charts';
+import { ServiceGraph } from './Graph';
 
 export interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
 export interface ContainerSummary {
@@ -199,8 +202,23 @@ function useContainers(): { list?: Map<string, ContainerSummary>; error?: string
   return { list, error };
 }
 
+/** A row's CPU or memory: the last sample and a sparkline of the last minute (the one stats stream). */
+function Usage({ s, kind, name }: { s?: Sample[]; kind: 'cpu' | 'mem'; name: string }) {
+  if (!s?.length) return <span class="muted">—</span>;
+  const vs = s.map((x) => x[kind]);
+  const last = vs[vs.length - 1];
+  const text = kind === 'cpu' ? `${last.toFixed(1)} %` : bytes(last);
+  return (
+    <span class="usage" data-usage={kind} data-samples={vs.length}>
+      <Spark values={vs} max={kind === 'cpu' ? Math.max(5, ...vs) : Math.max(...vs, 1)} slots={SERIES} label={`${kind === 'cpu' ? 'CPU' : 'Memory'} of ${name}, last minute`} />
+      <span class="usage-value">{text}</span>
+    </span>
+  );
+}
+
 export function Containers() {
   const { list, error } = useContainers();
+  const series = useStatsRounds();
   const [filter, setFilter] = useState('');
   const [showAll, setShowAll] = useState(true);
   const now = useClock(1000); // the uptimes' clock: no request
@@ -241,8 +259,9 @@ export function Containers() {
         return (
         <section class="panel" key={p || '-'} data-project={p || undefined} aria-label={p ? `Compose project ${p}` : 'Standalone containers'}>
           <h2>{p ? <>Compose project <strong>{p}</strong></> : 'Standalone containers'} <span class="count">{groups.get(p)!.length}</span></h2>
+          {p && <ServiceGraph project={p} containers={groups.get(p)!} />}
           <table>
-            <thead><tr><th class="sel"><input type="checkbox" checked={all} aria-label={`Select all of ${label}`} onChange={(e) => toggle(ids, (e.target as HTMLInputElement).checked)} /></th><th>Name</th><th>Image</th><th>State</th><th>Health</th><th>Ports</th><th class="hide-narrow">Uptime</th><th>Actions</th></tr></thead>
+            <thead><tr><th class="sel"><input type="checkbox" checked={all} aria-label={`Select all of ${label}`} onChange={(e) => toggle(ids, (e.target as HTMLInputElement).checked)} /></th><th>Name</th><th>Image</th><th>State</th><th>Health</th><th>Ports</th><th class="hide-narrow">Uptime</th><th class="hide-narrow">CPU</th><th class="hide-narrow">Memory</th><th>Actions</th></tr></thead>
             <tbody>
               {groups.get(p)!.map((c) => {
                 const name = nameOf(c);
@@ -256,6 +275,8 @@ export function Containers() {
                     <td>{h ? <span class={`badge h-${h}`}>{h}</span> : <span class="muted">—</span>}</td>
                     <td><Ports ports={c.Ports ?? []} /></td>
                     <td class="hide-narrow"><Uptime c={c} now={now} /></td>
+                    <td class="hide-narrow"><Usage s={series.get(c.Id)} kind="cpu" name={name} /></td>
+                    <td class="hide-narrow"><Usage s={series.get(c.Id)} kind="mem" name={name} /></td>
                     <td><ContainerActions id={c.Id} name={name} state={c.State} /></td>
                   </tr>
                 );
