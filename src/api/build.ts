@@ -14,6 +14,7 @@ import { normalizeAuthConfig, AuthConfig } from '../registry/remote/credentials'
 import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
+import { BuildHistory, BuildRecord } from '../builder/history';
 import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
 import { FramedBody, NamedContext, parseNamedContextsParam } from '../builder/named-contexts';
 import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
@@ -22,9 +23,10 @@ import { exportRootfs } from '../engine/archive';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 
 /** What every build of one daemon shares: the step cache and the cache mounts. */
-export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string }
+export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string; history: BuildHistory }
 const states = new WeakMap<Engine, BuilderState>();
 
 export function builderState(engine: Engine): BuilderState {
@@ -34,6 +36,7 @@ export function builderState(engine: Engine): BuilderState {
       cache: new BuildCache(engine.config.dataRoot, (id) => engine.images.resolve(id).then(() => true, () => false)),
       cacheMounts: new CacheMounts(engine.config.dataRoot),
       runRoot: path.join(engine.config.execRoot, 'builder'),
+      history: new BuildHistory(),
     };
     states.set(engine, s);
   }
@@ -45,6 +48,8 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
   // Secret file systems a crashed daemon left mounted.
   void sweepSecretMounts(state.runRoot).catch((e) => log.warn('sweeping build secrets failed', { error: errorMessage(e) }));
   r.post('/build', (req) => buildHandler(req, engine, state));
+  // Dray extension: the recent builds, step by step (builder/history.ts), newest first.
+  r.get('/dray/builds', async (req) => sendJson(req.res, 200, state.history.list()));
   // Dray extension for dray build --output type=local|tar: an image's filesystem, flattened.
   r.get('/dray/build/rootfs', async (req) => {
     const ref = req.query.get('image');
@@ -165,10 +170,13 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
     if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
+    let builder: Builder | undefined;
+    const record: BuildRecord = { id: randomUUID(), started: new Date().toISOString(), ms: 0, tags: o.tags, steps: [] };
     try {
       const ssh = await sshSockets(req.query.get('sshsockets'));
-      const builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
+      builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
       const image = await builder.build();
+      record.imageId = image.id;
       log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
       write({ aux: { ID: image.id } });
       // Dray extension (dray build --cache-to mode=max): every stage's image, not only the last.
@@ -182,7 +190,12 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       if (o.progress) stream(builder.plainExport(image.id, o.tags));
     } catch (e) {
       const message = errorMessage(e);
+      record.error = abort.signal.aborted ? 'cancelled: the client went away' : message;
       if (!abort.signal.aborted) write({ errorDetail: { message }, error: message });
+    } finally {
+      record.ms = Math.round(performance.now() - t0);
+      record.steps = builder?.stepLog ?? [];
+      state.history.add(record);
     }
   } finally {
     finished = true;

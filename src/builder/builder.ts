@@ -3,6 +3,7 @@
 // mounted rootfs, everything else as a metadata-only image (history `empty_layer`). Steps are
 // looked up in the build cache first. Output is the legacy builder's text; api/build.ts frames it.
 // Tags are set only after the last step succeeded, so a failed build never moves a tag.
+import type { BuildStep } from './history';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
@@ -85,6 +86,9 @@ interface StageState {
   args: Map<string, string | undefined>;
   /** CMD was set in this stage: a later ENTRYPOINT keeps it. */
   cmdSet: boolean;
+  /** The step now running: found in the cache; or why it was not (--explain-cache). */
+  hit?: boolean;
+  missReason?: string;
 }
 
 /** Go's %q of a []string, as the legacy builder writes CMD/ENTRYPOINT into history. */
@@ -93,6 +97,8 @@ const goList = (l: string[]) => `[${l.map((s) => JSON.stringify(s)).join(' ')}]`
 export class Builder {
   private step = 0;
   private total = 0;
+  /** Each step as it ended, in that order (stages side by side interleave): the build's record. */
+  readonly stepLog: BuildStep[] = [];
   private stageImages = new Map<number, Image | undefined>();
   private globalArgs = new Map<string, string | undefined>();
   private usedArgs = new Set<string>();
@@ -288,7 +294,19 @@ export class Builder {
     }
     for (const ins of stage.instructions) {
       this.say(`Step ${this.nextStep()}/${this.total} : ${ins.original}\n`);
-      await this.dispatch(st, ins);
+      st.hit = false;
+      st.missReason = undefined;
+      const t0 = performance.now();
+      let failed = true;
+      try {
+        await this.dispatch(st, ins);
+        failed = false;
+      } finally {
+        this.stepLog.push({
+          stage: stage.name ?? String(stage.index), instruction: ins.original, cached: st.hit, ms: Math.round(performance.now() - t0),
+          ...(failed ? { failed } : {}), ...(st.missReason ? { missReason: st.missReason } : {}),
+        });
+      }
     }
     // A stage with no step of its own is its base image (or nothing, for an empty scratch stage).
     return st.image;
@@ -347,11 +365,12 @@ export class Builder {
     if (hit) {
       st.image = await this.be.images.resolve(hit);
       st.config = JSON.parse(JSON.stringify(st.image.config.config ?? {}));
+      st.hit = true;
       this.say(' ---> Using cache\n');
       this.say(` ---> ${shortId(hit)}\n`);
       return true;
     }
-    if (this.o.explainCache) this.say(` ---> Cache miss: ${await this.cache.explain(probe, what)}\n`);
+    if (this.o.explainCache) this.say(` ---> Cache miss: ${st.missReason = await this.cache.explain(probe, what)}\n`);
     return false;
   }
 
@@ -783,11 +802,12 @@ export class Builder {
       else img = await this.be.images.commit({ upperDir: '', layer, parent: st.image, config, createdBy, author: st.author });
       st.image = img;
       st.config = JSON.parse(JSON.stringify(img.config.config ?? {}));
+      st.hit = true;
       this.say(' ---> Using cache\n');
       this.say(` ---> ${shortId(img.id)}\n`);
       return;
     }
-    if (this.o.explainCache) this.say(` ---> Cache miss: ${await this.cache.explain(probe, 'COPY --link')}\n`);
+    if (this.o.explainCache) this.say(` ---> Cache miss: ${st.missReason = await this.cache.explain(probe, 'COPY --link')}\n`);
     const dir = await fsp.mkdtemp(path.join(this.ctx.scratch, 'link-'));
     try {
       await fill(dir);

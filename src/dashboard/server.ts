@@ -48,7 +48,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     '/containers/json', '/containers/:id/json', '/containers/:id/logs', '/containers/:id/stats', '/containers/:id/top',
     '/images/json', '/images/*name/json', '/images/*name/history',
     '/volumes', '/volumes/:name', '/networks', '/networks/:id',
-    '/info', '/version', '/system/df', '/_ping',
+    '/info', '/version', '/system/df', '/_ping', '/dray/builds',
   ],
   POST: [
     '/containers/:id/start', '/containers/:id/stop', '/containers/:id/restart', '/containers/:id/pause', '/containers/:id/unpause',

@@ -330,15 +330,28 @@ test('volumes and networks: created from the page, who uses each, removed; a bad
   assert.equal((await d.api('GET', '/networks/net-ui')).status, 404);
 });
 
-test('builds: the step cache with its hits, after a build and a rebuild', async () => {
+test('builds: the recent builds step by step (a miss with its reason, then a hit), and the step cache with its hits', async () => {
   const dir = mkdtempSync('/tmp/dray-dash-build-');
   dirs.push(dir);
   writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo dash-built > /built.txt\n');
   for (let i = 0; i < 2; i++) {
-    const b = d.dray(['build', '-q', '-t', 'dash-built', dir]);
+    const b = d.dray(['build', '-q', '--explain-cache', '-t', 'dash-built', dir]);
     assert.equal(b.code, 0, b.stderr);
   }
+  // A build that fails is recorded too, with the step that failed.
+  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN exit 3\n');
+  assert.notEqual(d.dray(['build', '-q', '-t', 'dash-broken', dir]).code, 0);
+  const builds = (await d.api('GET', '/dray/builds')).json;
+  assert.deepEqual(builds.slice(0, 3).map((b: any) => [b.tags.join(), b.steps.map((x: any) => x.failed ? 'failed' : x.cached ? 'hit' : 'miss').join()]),
+    [['dash-broken:latest', 'failed'], ['dash-built:latest', 'hit'], ['dash-built:latest', 'miss']]);
+  assert.match(builds[2].steps[0].missReason, /.+/, 'the first build ran with --explain-cache: its miss says why');
+  assert.match(builds[0].error, /exit code: 3|returned a non-zero code: 3/);
   await page.getByRole('link', { name: 'Builds' }).click();
+  const recent = page.locator('ul[aria-label="Recent builds"] > li');
+  await recent.nth(2).waitFor({ timeout: 5000 });
+  assert.deepEqual(await recent.evaluateAll((els) => els.slice(0, 3).map((e) => `${e.getAttribute('data-hits')}/${e.getAttribute('data-steps')}`)), ['0/1', '1/1', '0/1']);
+  await recent.nth(2).locator('summary').click();
+  await recent.nth(2).locator('tr[data-cached="no"]', { hasText: 'missed:' }).waitFor({ timeout: 5000 });
   const step = page.locator('table[aria-label="Cached build steps"] tr[data-step*="echo dash-built"]');
   await step.waitFor({ timeout: 5000 });
   assert.equal(await step.getAttribute('data-hits'), '1', 'built once (a miss), then found once (a hit)');

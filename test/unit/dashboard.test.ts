@@ -122,9 +122,11 @@ test('token, cookie, Host, CSRF and the route allow-list', async () => {
   assert.equal((await req(u, 'POST', '/api/engine/images/create?fromImage=busybox&tag=1', good)).status, 200);
   assert.deepEqual(calls, ['GET /containers/json?all=1', 'stop c1', 'pull busybox']);
   // The allow-list names no route that creates containers, executes or reads files; the only
-  // ones that pull, push, prune or create are these (the images, disk, volumes and networks views).
+  // ones that pull, push, prune or create are these (the images, disk, volumes and networks views),
+  // and GET /dray/builds, which only reads the recent builds' records.
   const risky = Object.values(ALLOWED).flat().filter((p) => /create|exec|archive|export|build|commit|attach|prune|load|push/.test(p));
-  assert.deepEqual(risky.sort(), ['/build/prune', '/containers/prune', '/images/*name/push', '/images/create', '/images/prune', '/networks/create', '/volumes/create', '/volumes/prune']);
+  assert.deepEqual(risky.sort(), ['/build/prune', '/containers/prune', '/dray/builds', '/images/*name/push', '/images/create', '/images/prune', '/networks/create', '/volumes/create', '/volumes/prune']);
+  assert.ok(ALLOWED.GET.includes('/dray/builds') && !ALLOWED.POST.includes('/dray/builds'));
 });
 
 test('engine events reach the page on one server-sent-events stream', async () => {
