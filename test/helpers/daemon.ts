@@ -184,6 +184,35 @@ export class TestDaemon {
     return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(this.dir));
   }
 
+  /** A busybox container created under `name` with `cmd` and started; its id. */
+  async runNamed(name: string, cmd: string[], extra: Record<string, unknown> = {}): Promise<string> {
+    const c = await this.api('POST', `/containers/create?name=${name}`, { Image: 'busybox', Cmd: cmd, ...extra });
+    if (c.status !== 201) throw new Error(`create ${name}: ${c.status} ${c.body}`);
+    const s = await this.api('POST', `/containers/${c.json.Id}/start`);
+    if (s.status !== 204) throw new Error(`start ${name}: ${s.status} ${s.body}`);
+    return c.json.Id;
+  }
+
+  /**
+   * What a finished build may not leave: a build container, a mount, a half-made cache mount, a
+   * secrets directory, a received context (drayd lets go of that after it answered: a bounded wait).
+   */
+  async buildLeftovers(): Promise<string[]> {
+    const left: string[] = [];
+    const cs = (await this.api('GET', '/containers/json?all=1')).json ?? [];
+    if (cs.length) left.push(`build containers: ${cs.map((c: { Names: string[] }) => c.Names.join()).join(', ')}`);
+    left.push(...this.mounts().map((m) => `mount: ${m}`));
+    const cacheMounts = path.join(this.dataRoot, 'builder', 'cache-mounts');
+    if (existsSync(cacheMounts)) left.push(...readdirSync(cacheMounts).filter((n) => n.startsWith('.')).map((n) => `half-made cache mount: ${n}`));
+    const runDir = path.join(this.execRoot, 'builder');
+    if (existsSync(runDir)) left.push(...readdirSync(runDir).map((n) => `secrets directory: ${n}`));
+    const tmp = path.join(this.dataRoot, 'tmp');
+    const contexts = () => (existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('build-')) : []);
+    for (let i = 0; i < 50 && contexts().length; i++) await sleep(100);
+    left.push(...contexts().map((n) => `received context: ${n}`));
+    return left;
+  }
+
   /** Kills the daemon with SIGKILL, as a crash would. */
   async killDaemon(): Promise<void> {
     if (!this.proc || this.proc.exitCode !== null) return;
@@ -256,4 +285,13 @@ export function demux(buf: Buffer): { stdout: string; stderr: string } {
     i += 8 + n;
   }
   return { stdout: out, stderr: err };
+}
+
+/** Waits (bounded) until `pred` holds; fails naming `what`. */
+export async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
 }

@@ -3,7 +3,7 @@
 // errors naming the line for an unreachable server and a ref that does not exist.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -69,12 +69,7 @@ function buildDir(name: string, dockerfile: string): string {
 const cat = (image: string, cmd: string) => d.dray(['run', '--rm', '--network', 'none', image, 'sh', '-c', cmd]);
 
 async function noLeftovers(): Promise<void> {
-  assert.deepEqual((await d.api('GET', '/containers/json?all=1')).json, [], 'no build container is left');
-  assert.deepEqual(d.mounts(), [], 'no mount is left');
-  const tmp = path.join(d.dataRoot, 'tmp');
-  const left = () => (existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('build-')) : []);
-  for (let i = 0; i < 50 && left().length; i++) await sleep(100);
-  assert.deepEqual(left(), [], 'no clone is left');
+  assert.deepEqual(await d.buildLeftovers(), []);
 }
 
 test('ADD git://…#branch, #tag:subdir and --keep-git-dir; .git left out by default; archives in the repository not extracted', async () => {

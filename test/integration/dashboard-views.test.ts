@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, Browser, BrowserContext, Page } from 'playwright-core';
-import { TestDaemon, sleep } from '../helpers/daemon';
+import { TestDaemon, sleep, until } from '../helpers/daemon';
 import { startDray, request, Server } from '../helpers/registry';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -23,21 +23,7 @@ let url: string;
 let registry: Server | undefined;
 let composeDir: string | undefined;
 
-async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
-async function runNamed(name: string, cmd: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const c = await d.api('POST', `/containers/create?name=${name}`, { Image: 'busybox', Cmd: cmd, ...extra });
-  assert.equal(c.status, 201, c.body.toString());
-  const s = await d.api('POST', `/containers/${c.json.Id}/start`);
-  assert.equal(s.status, 204, s.body.toString());
-  return c.json.Id;
-}
+const runNamed = (name: string, cmd: string[], extra: Record<string, unknown> = {}) => d.runNamed(name, cmd, extra);
 
 async function waitExit(id: string): Promise<void> {
   const r = await d.api('POST', `/containers/${id}/wait`);

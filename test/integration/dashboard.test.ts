@@ -8,7 +8,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, Browser, BrowserContext, Page } from 'playwright-core';
-import { TestDaemon, drayLauncher, draydJs, sleep } from '../helpers/daemon';
+import { TestDaemon, drayLauncher, draydJs, sleep, until } from '../helpers/daemon';
 
 const CHROMIUM = '/usr/bin/chromium';
 const artifacts = path.resolve(__dirname, '..', 'artifacts', 'dashboard');
@@ -51,21 +51,7 @@ async function inspect(id: string): Promise<any> {
   return r.json;
 }
 
-async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
-async function runNamed(name: string, cmd: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const c = await d.api('POST', `/containers/create?name=${name}`, { Image: 'busybox', Cmd: cmd, ...extra });
-  assert.equal(c.status, 201, c.body.toString());
-  const s = await d.api('POST', `/containers/${c.json.Id}/start`);
-  assert.equal(s.status, 204, s.body.toString());
-  return c.json.Id;
-}
+const runNamed = (name: string, cmd: string[], extra: Record<string, unknown> = {}) => d.runNamed(name, cmd, extra);
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });

@@ -10,7 +10,7 @@ import { renderList, printInspect } from '../format';
 import { tabwrite } from '../tabwriter';
 import { ApiError, demuxTo } from '../../client';
 import { statsRow, STATS_TABLE, STATS_HEADERS } from '../stats-row';
-import { pumpStreams, proxySignals, watchResize, parseDetachKeys } from './streams';
+import { pumpStreams, proxySignals, watchResize, parseDetachKeys, attachRunning } from './streams';
 import { parseCpus, parseRestartPolicy } from '../opts/misc';
 
 const simple = (description: string, usage: string, flags: FlagDef[], fn: Command['run'], extra: Partial<Command> = {}): Command =>
@@ -247,20 +247,7 @@ export const attach: Command = {
     const c = await client.containers.inspect(args[0]);
     if (!c.State.Running) throw new StatusError(1, 'You cannot attach to a stopped container, start it first');
     if (c.State.Paused) throw new StatusError(1, 'You cannot attach to a paused container, unpause it first');
-    const tty = !!c.Config.Tty;
-    const stdin = !f['no-stdin'] && !!c.Config.OpenStdin;
-    if (tty && stdin && !process.stdin.isTTY) throw new StatusError(1, 'the input device is not a TTY');
-    // As docker: the wait is registered first, so the exit code is known when the stream ends.
-    const { result } = await client.containers.waitRegistered(c.Id, 'not-running');
-    result.catch(() => {});
-    const { socket } = await client.containers.attach(c.Id, { stream: true, stdin, stdout: true, stderr: true, detachKeys: f['detach-keys'] });
-    const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(f['detach-keys']) });
-    const unresize = tty ? watchResize((h, w) => client.containers.resize(c.Id, h, w)) : () => {};
-    const unsig = !tty && f['sig-proxy'] ? proxySignals((s) => client.containers.kill(c.Id, s)) : () => {};
-    try {
-      if (await pump.done) return 0;
-      return (await result).StatusCode;
-    } finally { unresize(); unsig(); pump.cleanup(); socket.destroy(); }
+    return attachRunning(client, c, { noStdin: f['no-stdin'], sigProxy: f['sig-proxy'], detachKeys: f['detach-keys'] }, (m) => new StatusError(1, m));
   },
 };
 

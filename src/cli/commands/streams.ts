@@ -2,6 +2,7 @@
 // stdout/stderr (demultiplexed unless TTY), raw terminal mode and resize propagation.
 import type { Socket } from 'node:net';
 import { Demuxer } from '../../client/stream';
+import type { DockerClient, ContainerInspect } from '../../client';
 
 export interface PumpOptions {
   tty: boolean;
@@ -118,4 +119,29 @@ export function startFailureStatus(msg: string): number {
   if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) return 127;
   if (/permission denied|is a directory/.test(msg)) return 126;
   return 125;
+}
+
+export interface AttachOptions { noStdin: boolean; sigProxy: boolean; detachKeys?: string }
+
+/**
+ * `docker attach` to a running container (`c`, as inspected): its stdio until it exits or the
+ * detach keys are typed. Resolves with the exit code: the container's, or 0 after a detach.
+ * Shared by `dray attach` and `dray compose attach`; `notTty` makes their error for a TTY
+ * container attached without a terminal.
+ */
+export async function attachRunning(client: DockerClient, c: ContainerInspect, o: AttachOptions, notTty: (message: string) => Error): Promise<number> {
+  const tty = !!c.Config.Tty;
+  const stdin = !o.noStdin && !!c.Config.OpenStdin;
+  if (tty && stdin && !process.stdin.isTTY) throw notTty('the input device is not a TTY');
+  // As docker: the wait is registered first, so the exit code is known when the stream ends.
+  const { result } = await client.containers.waitRegistered(c.Id, 'not-running');
+  result.catch(() => {});
+  const { socket } = await client.containers.attach(c.Id, { stream: true, stdin, stdout: true, stderr: true, detachKeys: o.detachKeys });
+  const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(o.detachKeys) });
+  const unresize = tty ? watchResize((h, w) => client.containers.resize(c.Id, h, w)) : () => {};
+  const unsig = !tty && o.sigProxy ? proxySignals((s) => client.containers.kill(c.Id, s)) : () => {};
+  try {
+    if (await pump.done) return 0;
+    return (await result).StatusCode;
+  } finally { unresize(); unsig(); pump.cleanup(); socket.destroy(); }
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { boolFlag, intFlag, listFlag, strFlag } from '../../cli/flags';
 import { normalizeEnv } from '../../cli/opts/misc';
-import { pumpStreams, watchResize, parseDetachKeys, proxySignals, startFailureStatus } from '../../cli/commands/streams';
+import { pumpStreams, watchResize, parseDetachKeys, proxySignals, startFailureStatus, attachRunning } from '../../cli/commands/streams';
 import { ComposeError, isApiError } from '../errors';
 import { Executor, daemonMessage } from '../executor';
 import { canonicalPorts, parseVolumeShort, shellSplit } from '../canonical';
@@ -244,19 +244,6 @@ export const attach: ComposeCommand = {
     const client = cc.client();
     const found = await runningContainer(cc, args[0], f.index);
     const c = await client.containers.inspect(found.Id);
-    const tty = !!c.Config.Tty;
-    const stdin = !f['no-stdin'] && !!c.Config.OpenStdin;
-    if (tty && stdin && !process.stdin.isTTY) throw new ComposeError('the input device is not a TTY');
-    // The wait first, so the exit code is known when the stream ends (as docker attach).
-    const { result } = await client.containers.waitRegistered(c.Id, 'not-running');
-    result.catch(() => {});
-    const { socket } = await client.containers.attach(c.Id, { stream: true, stdin, stdout: true, stderr: true, detachKeys: f['detach-keys'] });
-    const pump = pumpStreams(socket, { tty, stdin, detachKeys: parseDetachKeys(f['detach-keys']) });
-    const unresize = tty ? watchResize((h, w) => client.containers.resize(c.Id, h, w)) : () => {};
-    const unsig = !tty && f['sig-proxy'] ? proxySignals((s) => client.containers.kill(c.Id, s)) : () => {};
-    try {
-      if (await pump.done) return 0;
-      return (await result).StatusCode;
-    } finally { unresize(); unsig(); pump.cleanup(); socket.destroy(); }
+    return attachRunning(client, c, { noStdin: f['no-stdin'], sigProxy: f['sig-proxy'], detachKeys: f['detach-keys'] }, (m) => new ComposeError(m));
   },
 };
