@@ -15,6 +15,7 @@ import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
 import { BuildHistory, BuildRecord } from '../builder/history';
+import { SshAgents } from '../builder/ssh-agents';
 import { BuildSecrets, SECRETS_HEADER, readSecretsPrefix, sweepSecretMounts } from '../builder/secrets';
 import { FramedBody, NamedContext, parseNamedContextsParam } from '../builder/named-contexts';
 import { pruneBuildCache, buildCacheUsage, PruneRequest } from '../builder/prune';
@@ -171,9 +172,11 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
     if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
     let builder: Builder | undefined;
+    let ssh: SshAgents | undefined;
     const record: BuildRecord = { id: randomUUID(), started: new Date().toISOString(), ms: 0, tags: o.tags, steps: [] };
     try {
-      const ssh = await sshSockets(req.query.get('sshsockets'));
+      const agents = await sshSockets(req.query.get('sshsockets'));
+      if (agents) ssh = new SshAgents(agents, state.runRoot);
       builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
       const image = await builder.build();
       record.imageId = image.id;
@@ -193,6 +196,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       record.error = abort.signal.aborted ? 'cancelled: the client went away' : message;
       if (!abort.signal.aborted) write({ errorDetail: { message }, error: message });
     } finally {
+      await ssh?.close();
       record.ms = Math.round(performance.now() - t0);
       record.steps = builder?.stepLog ?? [];
       state.history.add(record);
@@ -209,7 +213,8 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
 
 /**
  * sshsockets (Dray extension, dray build --ssh): {"<id>": "<socket path>"}, sockets the CLI on this
- * host serves for the build's lifetime (a proxy to the user's agent). Each must be a socket.
+ * host serves for the build's lifetime (a relay to the user's agent). Each must be a socket; drayd
+ * only connects to it (builder/ssh-agents.ts).
  */
 async function sshSockets(v: string | null): Promise<Map<string, string> | undefined> {
   if (!v) return undefined;

@@ -4,6 +4,7 @@
 // looked up in the build cache first. Output is the legacy builder's text; api/build.ts frames it.
 // Tags are set only after the last step succeeded, so a failed build never moves a tag.
 import type { BuildStep } from './history';
+import type { SshAgents } from './ssh-agents';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
@@ -60,8 +61,8 @@ export interface BuildOptions {
 export interface BuilderServices {
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
-  /** dray build --ssh: agent sockets by id (run-mounts.ts). */
-  ssh?: Map<string, string>;
+  /** dray build --ssh: the forwarded agents (run-mounts.ts). */
+  ssh?: SshAgents;
 }
 
 export interface BuildOutput {

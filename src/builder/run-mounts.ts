@@ -8,6 +8,7 @@
 //   secret  a file on the build's secrets tmpfs, and/or an environment variable (secrets.ts)
 // The key holds each mount's spec, the content hash of a context bind's source and the image ID
 // behind `from`; never a cache's content nor a secret's value.
+import type { SshAgents } from './ssh-agents';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Image } from '../engine/types';
@@ -30,8 +31,8 @@ export interface MountDeps {
   ctx: BuildContext;
   cacheMounts: CacheMounts;
   secrets?: BuildSecrets;
-  /** dray build --ssh: agent sockets on this host by id, served by the CLI for the build's lifetime. */
-  ssh?: Map<string, string>;
+  /** dray build --ssh: the agents the CLI forwards for the build's lifetime, by id. */
+  ssh?: SshAgents;
   /** The image of a stage (by name or index) or an image by reference; undefined for an empty stage. */
   resolveFrom(name: string): Promise<Image | undefined>;
   /** The --build-context directory named `name` (not a stage), if any. */
@@ -193,11 +194,9 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
           out.tmpfs[target] = ['exec', ...(m.size ? [`size=${m.size}`] : [])].join(',');
           break;
         case 'ssh': {
-          const sock = d.ssh?.get(m.id);
-          if (!sock) break; // not required: nothing is mounted
-          // The CLI's per-build proxy socket: its owner and mode as the mount asks (BuildKit: 0600, root).
-          await fsp.chown(sock, m.uid ?? 0, m.gid ?? 0);
-          await fsp.chmod(sock, m.mode ?? 0o600);
+          if (!d.ssh?.has(m.id)) break; // not required: nothing is mounted
+          // Owner and mode as the mount asks (BuildKit: 0600, root).
+          const sock = await d.ssh.socket(m.id, m.uid ?? 0, m.gid ?? 0, m.mode ?? 0o600);
           out.mounts.push({ Type: 'bind', Source: sock, Target: target, ReadOnly: false, BindOptions: { Propagation: 'rprivate' } });
           if (!out.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) out.env.push(`SSH_AUTH_SOCK=${target}`);
           break;

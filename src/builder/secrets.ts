@@ -94,6 +94,8 @@ export async function sweepSecretMounts(runRoot: string): Promise<void> {
   let names: string[];
   try { names = await fsp.readdir(runRoot); } catch { return; }
   for (const n of names) {
+    // ssh-*: a crashed build's agent relay sockets (ssh-agents.ts), dead with that drayd.
+    if (n.startsWith('ssh-')) { await fsp.rm(path.join(runRoot, n), { recursive: true, force: true }).catch(() => {}); continue; }
     if (!n.startsWith('secrets-')) continue;
     const dir = path.join(runRoot, n);
     await unmount(dir, { lazy: true }).catch(() => false);

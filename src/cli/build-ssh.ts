@@ -1,11 +1,12 @@
 // dray build --ssh default|ID[=SOCKET]: the user's SSH agent forwarded to RUN --mount=type=ssh
 // steps. The CLI serves, for the build's lifetime only, a socket of its own per id in a private
-// temporary directory, each connection piped to the agent; drayd (on the same host) bind-mounts
-// that socket into the step. When the build ends the sockets go: nothing of the agent outlives it.
-import * as net from 'node:net';
+// temporary directory, each connection piped to the agent; drayd (on the same host) relays a
+// socket of its own in the step to that one (builder/ssh-agents.ts). When the build ends the
+// sockets go: nothing of the agent outlives it.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fsp, statSync } from 'node:fs';
+import { relaySocket, Relay } from '../lib/socket-relay';
 
 export interface SshSpec { id: string; socket: string }
 
@@ -30,28 +31,17 @@ export interface SshForward { sockets: Record<string, string>; close(): Promise<
 
 export async function forwardSsh(specs: SshSpec[]): Promise<SshForward> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dray-ssh-'));
-  const servers: net.Server[] = [];
-  const conns = new Set<net.Socket>();
+  const relays: Relay[] = [];
   const sockets: Record<string, string> = {};
   const close = async () => {
-    for (const c of conns) c.destroy();
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(relays.map((r) => r.close()));
     await fsp.rm(dir, { recursive: true, force: true });
   };
   try {
     let n = 0;
     for (const s of specs) {
       const p = path.join(dir, `agent-${n++}.sock`);
-      const server = net.createServer((down) => {
-        const up = net.connect(s.socket);
-        conns.add(down); conns.add(up);
-        const end = () => { down.destroy(); up.destroy(); conns.delete(down); conns.delete(up); };
-        down.on('error', end); up.on('error', end); down.on('close', end); up.on('close', end);
-        down.pipe(up); up.pipe(down);
-      });
-      await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(p, () => resolve()); });
-      server.unref();
-      servers.push(server);
+      relays.push(await relaySocket(p, s.socket));
       sockets[s.id] = p;
     }
     return { sockets, close };
