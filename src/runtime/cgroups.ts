@@ -134,6 +134,49 @@ export function containerCgroupPath(id: string, parent?: string | null): string 
   return `${p}/${id}`;
 }
 
+function numSync(file: string): number | undefined {
+  try { const n = Number(readFileSync(file, 'utf8').trim()); return Number.isFinite(n) ? n : undefined; } catch { return undefined; }
+}
+
+const keyRes = new Map<string, RegExp>();
+
+/** One value of a "key value" cgroup file, read synchronously. */
+function keyedSync(file: string, key: string): number | undefined {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  let re = keyRes.get(key);
+  if (!re) keyRes.set(key, re = new RegExp(`(?:^|\\n)${key} (\\d+)`));
+  const m = re.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * CPU time (ns) and memory in use (inactive file cache not counted, as the docker CLI shows it) of
+ * the cgroup at `cgroupsPath`, from three small files read synchronously (kernel files: no
+ * thread-pool round trip), for samplers of many containers at once; undefined once it is gone.
+ */
+export function cpuAndMemorySync(cgroupsPath: string): { cpuNs: number; mem: number } | undefined {
+  const m = mounts();
+  const acct = m.v1.get('cpuacct');
+  const memory = m.v1.get('memory');
+  if (acct && memory) {
+    const cpuNs = numSync(path.join(acct, cgroupsPath, 'cpuacct.usage'));
+    const usage = numSync(path.join(memory, cgroupsPath, 'memory.usage_in_bytes'));
+    if (cpuNs === undefined || usage === undefined) return undefined;
+    const inactive = keyedSync(path.join(memory, cgroupsPath, 'memory.stat'), 'total_inactive_file') ?? 0;
+    return { cpuNs, mem: Math.max(0, usage - inactive) };
+  }
+  if (m.v2) {
+    const dir = path.join(m.v2, cgroupsPath);
+    const usec = keyedSync(path.join(dir, 'cpu.stat'), 'usage_usec');
+    const usage = numSync(path.join(dir, 'memory.current'));
+    if (usec === undefined || usage === undefined) return undefined;
+    const inactive = keyedSync(path.join(dir, 'memory.stat'), 'inactive_file') ?? 0;
+    return { cpuNs: usec * 1000, mem: Math.max(0, usage - inactive) };
+  }
+  return undefined;
+}
+
 /** Best-effort resource usage of the cgroup at `cgroupsPath` (as given to the runtime). */
 export async function cgroupStats(cgroupsPath: string): Promise<CgroupStats> {
   const m = mounts();
