@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { spawnChild } from '../lib/spawn';
+import { streamTar } from './local-tar';
 
 export type OutputType = 'local' | 'tar' | 'oci' | 'docker';
 export interface OutputSpec { type: OutputType; dest?: string }
@@ -93,15 +93,8 @@ export async function writeOutput(o: OutputSpec, archive: () => Promise<Readable
 }
 
 /** GNU tar (as `dray cp` uses it): no member outside `dir`, symlinks made last, owners kept when root. */
-function extract(src: Readable, dir: string): Promise<void> {
-  const child = spawnChild('tar', ['-C', dir, '--numeric-owner', '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (b: Buffer) => { err += b; });
-  child.stdin!.on('error', () => { /* tar exited early: its status says why */ });
-  src.on('error', (e) => child.stdin!.destroy(e));
-  src.pipe(child.stdin!);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code: number | null) => (code === 0 ? resolve() : reject(new Error(`extracting the output into ${dir}: ${err.trim() || `tar exited with ${code}`}`))));
-  });
+async function extract(src: Readable, dir: string): Promise<void> {
+  try { await streamTar(['-C', dir, '--numeric-owner', '-xf', '-'], src).done; } catch (e) {
+    throw new Error(`extracting the output into ${dir}: ${(e as Error).message}`);
+  }
 }

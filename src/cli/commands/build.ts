@@ -297,6 +297,7 @@ export const build: Command = {
       if (!('src' in c)) continue;
       try { await importCache(ctx.client(), c); } catch (e: any) { throw new StatusError(1, `--cache-from type=local,src=${c.src}: ${e.message}`); }
     }
+    const named = namedContexts(f['build-context'] as BuildContextSpec[]);
     const query = {
       t: f.tag.length ? f.tag : undefined,
       q: quiet || undefined,
@@ -315,7 +316,7 @@ export const build: Command = {
       platform: f.platform ? String(f.platform).toLowerCase() : undefined,
       explaincache: f['explain-cache'] || undefined,
       progress: plain ? 'plain' : undefined,
-      namedcontexts: namedContextsParam(f['build-context'] as BuildContextSpec[]),
+      namedcontexts: named.param,
     };
     const secrets = await readSecrets(f.secret as SecretSpec[]);
     const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
@@ -327,7 +328,7 @@ export const build: Command = {
     try {
       let res;
       try {
-        res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(f['build-context'] as BuildContextSpec[]));
+        res = await ctx.client().images.build(counted, query, registryConfigFor(ctx.globals.config), secrets, await namedContextBodies(named.dirs));
       } catch (e: any) {
         if (quiet) process.stderr.write((progBuff as TextSink).text);
         if (e instanceof ContextError) throw new StatusError(1, e.message);
@@ -371,32 +372,24 @@ export const build: Command = {
   },
 };
 
-/** The namedcontexts parameter: each name to its image, or to the directory sent in the body. */
-function namedContextsParam(specs: BuildContextSpec[]): string | undefined {
-  if (!specs.length) return undefined;
-  const m: Record<string, unknown> = {};
-  for (const s of lastOfEach(specs)) m[s.name] = 'dir' in s ? { local: true } : { image: s.image };
-  return JSON.stringify(m);
+/**
+ * The namedcontexts parameter (each name to its image, or to a directory sent in the body; a later
+ * flag of a name wins) and the directories in the order drayd reads them: the parameter's keys'
+ * order, in which a JS object puts integer-like names first.
+ */
+function namedContexts(specs: BuildContextSpec[]): { param?: string; dirs: { name: string; dir: string }[] } {
+  if (!specs.length) return { dirs: [] };
+  const m: Record<string, { local: true } | { image: string }> = {};
+  const byName = new Map<string, BuildContextSpec>();
+  for (const s of specs) { byName.set(s.name, s); m[s.name] = 'dir' in s ? { local: true } : { image: s.image }; }
+  const dirs = Object.keys(m).map((n) => byName.get(n)!).filter((s): s is { name: string; dir: string } => 'dir' in s);
+  return { param: JSON.stringify(m), dirs };
 }
 
-/** One spec a name (a later flag of the same name wins), in the order drayd reads them. */
-function lastOfEach(specs: BuildContextSpec[]): BuildContextSpec[] {
-  const last = new Map<string, BuildContextSpec>();
-  for (const s of specs) { last.delete(s.name); last.set(s.name, s); }
-  return [...last.values()];
-}
-
-/** The directories' tars, framed, in the parameter's order. */
-async function namedContextBodies(specs: BuildContextSpec[]): Promise<AsyncIterable<Buffer>[]> {
+/** The directories' tars, framed. */
+async function namedContextBodies(dirs: { name: string; dir: string }[]): Promise<AsyncIterable<Buffer>[]> {
   const out: AsyncIterable<Buffer>[] = [];
-  // The order of the parameter's keys, as drayd reads them (a JS object puts integer-like keys first).
-  const byName = new Map(lastOfEach(specs).map((s) => [s.name, s]));
-  for (const name of Object.keys(JSON.parse(namedContextsParam(specs) ?? '{}'))) {
-    const s = byName.get(name)!;
-    if (!('dir' in s)) continue;
-    const tar = tarContext(s.dir, contextFilter(await readDockerignore(s.dir), 'Dockerfile')) as unknown as AsyncIterable<Buffer>;
-    out.push(frame(tar));
-  }
+  for (const s of dirs) out.push(frame(tarContext(s.dir, contextFilter(await readDockerignore(s.dir), 'Dockerfile')) as unknown as AsyncIterable<Buffer>));
   return out;
 }
 

@@ -5,7 +5,7 @@ import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag } from '../flags';
 import { Readable, Transform } from 'node:stream';
-import { spawnChild } from '../../lib/spawn';
+import { streamTar } from '../local-tar';
 import { ApiError } from '../../client';
 import { humanSize } from '../../lib/units';
 
@@ -102,23 +102,3 @@ container source to stdout.`,
   },
 };
 
-/**
- * GNU tar with `input` (if any) streamed into it; `output` is its stdout. `done` resolves with
- * the bytes fed in once tar exits 0, and fails with tar's own message otherwise.
- */
-function streamTar(args: string[], input?: Readable): { output: Readable; done: Promise<number> } {
-  const child = spawnChild('tar', args, { stdio: [input ? 'pipe' : 'ignore', input ? 'ignore' : 'pipe', 'pipe'] });
-  let err = '';
-  let fed = 0;
-  child.stderr!.on('data', (b: Buffer) => { err += b; });
-  if (input) {
-    input.on('data', (b: Buffer) => { fed += b.length; });
-    child.stdin!.on('error', () => { /* tar exited early: its status says why */ });
-    input.pipe(child.stdin!);
-  }
-  const done = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code: number | null) => (code === 0 ? resolve(fed) : reject(new StatusError(1, err.trim() || `tar exited with ${code}`))));
-  });
-  return { output: child.stdout!, done };
-}
