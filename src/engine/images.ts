@@ -569,6 +569,11 @@ export class ImageService {
     await this.deleteHelper(parent, records, false, true, true, acc);
   }
 
+  /** Whether prune may take `img` now: no child image left, untagged (or `all`), no container on it. */
+  private prunable(img: Image, all: boolean, hasChild: (id: string) => boolean): boolean {
+    return !hasChild(img.id) && (all || img.repoTags.length + img.repoDigests.length === 0) && this.usage(img.id).length === 0;
+  }
+
   /**
    * What prune({all}) without filters would free now, removing nothing (the dashboard shows it
    * before one asks): the same candidates round after round (a parent goes once its last child
@@ -578,8 +583,7 @@ export class ImageService {
     const gone = new Set<string>();
     for (;;) {
       const rest = [...this.images.values()].filter((i) => !gone.has(i.id));
-      const candidates = rest.filter((img) => !rest.some((o) => o.parent === img.id)
-        && (all || img.repoTags.length + img.repoDigests.length === 0) && this.usage(img.id).length === 0);
+      const candidates = rest.filter((img) => this.prunable(img, all, (id) => rest.some((o) => o.parent === id)));
       if (!candidates.length) break;
       for (const c of candidates) gone.add(c.id);
     }
@@ -616,8 +620,7 @@ export class ImageService {
       let reclaimed = 0;
       const tried = new Set<string>();
       for (;;) {
-        const candidates = [...this.images.values()].filter((img) => !tried.has(img.id) && this.children(img.id).length === 0
-          && (all || img.repoTags.length + img.repoDigests.length === 0) && this.usage(img.id).length === 0 && matches(img));
+        const candidates = [...this.images.values()].filter((img) => !tried.has(img.id) && this.prunable(img, all, (id) => this.children(id).length > 0) && matches(img));
         if (candidates.length === 0) break;
         for (const img of candidates) {
           tried.add(img.id);
