@@ -101,8 +101,8 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   try {
     exec.setImages(observed);
     const plan = planContainers(project, observed, selection, opts);
-    // Networks and volumes before the builds: a build's RUN step on the default bridge ends with
-    // that bridge's release, which drayd lets a network create wait for (~0.25 s of a cold up).
+    // Networks and volumes before the builds start, so that nothing they make is waited for
+    // behind a build (a network create once waited for the bridge a build's RUN step released).
     if (!isNoop(plan, nets, vols) || images.length) {
       await Promise.all([exec.ensureNetworks(nets, cc.warn), exec.ensureVolumes(vols, cc.warn)]);
     }
