@@ -50,7 +50,9 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
   });
 
   router.get('/images/search', () => {
-    throw notImplemented('image search is not implemented: Dray has no registry client yet');
+    // Docker's search asks Docker Hub's index (its v1 search API), which registries of the
+    // Distribution spec do not serve; Dray has no index to ask.
+    throw notImplemented('image search is not implemented in Dray: it needs Docker Hub\'s search index');
   });
 
   router.get('/images/get', async (req) => {

@@ -38,7 +38,6 @@ export function registerSystemRoutes(r: Router, engine: Engine): void {
 
   // POST /build and /build/prune are in api/build.ts.
   r.post('/session', () => { throw notImplemented('BuildKit sessions are not supported; use DOCKER_BUILDKIT=0'); });
-  r.get('/images/search', () => { throw notImplemented('image search is not implemented'); });
   // POST /auth is in api/distribution.ts.
   r.get('/plugins', async (req) => sendJson(req.res, 200, []));
 }

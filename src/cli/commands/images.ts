@@ -282,11 +282,6 @@ export function normalizeName(repo: string): string {
   return `docker.io/${repo.includes('/') ? repo : `library/${repo}`}`;
 }
 
-const notYet = (what: string, description: string, usage: string): Command => ({
-  usage, description, flags: [], interspersed: false,
-  async run() { throw new StatusError(1, `${what}: not implemented yet`); },
-});
-
 export const login: Command = {
   usage: '[OPTIONS] [SERVER]',
   description: `Authenticate to a registry.
@@ -379,4 +374,7 @@ function prompt(question: string, hidden: boolean): Promise<string> {
   });
 }
 
-export const search = notYet('dray search', 'Search Docker Hub for images', '[OPTIONS] TERM');
+export const search: Command = {
+  usage: '[OPTIONS] TERM', description: 'Search Docker Hub for images', flags: [], interspersed: false,
+  async run() { throw new StatusError(1, "dray search: not implemented in Dray (it needs Docker Hub's search index)"); },
+};

@@ -1,4 +1,4 @@
-// version, info, events, system df, system prune, generic inspect, compose (not yet).
+// version, info, events, system df, system prune, generic inspect.
 import type { Command } from '../command';
 import { StatusError } from '../command';
 import { boolFlag, strFlag } from '../flags';
@@ -308,14 +308,6 @@ export const inspect: Command = {
     if (errors.length) { process.stderr.write(errors.map((e) => `${e}\n`).join('')); return 1; }
     return 0;
   },
-};
-
-export const compose: Command = {
-  usage: '[OPTIONS] COMMAND',
-  description: 'Docker Compose',
-  flags: [],
-  interspersed: false,
-  async run() { throw new StatusError(1, 'dray compose: not implemented yet'); },
 };
 
 export { inspectJson };
