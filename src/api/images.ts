@@ -42,9 +42,12 @@ export function registerImageRoutes(router: Router, images: ImageService, deps: 
     if (legacy) filters.set('reference', [...(filters.get('reference') ?? []), legacy]);
     const list = await images.listFiltered({ all: qBool(req.query, 'all'), filters });
     const digests = qBool(req.query, 'digests', true);
+    // As Docker: SharedSize is computed only when asked for (it walks every image), else -1.
+    const shared = qBool(req.query, 'shared-size') ? (await images.layerSharing()).shared : undefined;
     sendJson(req.res, 200, list.map((i) => {
       const s = images.summary(i) as Record<string, unknown>;
       if (!digests) s.RepoDigests = [];
+      if (shared) s.SharedSize = shared.get(i.id) ?? 0;
       return s;
     }));
   });

@@ -185,20 +185,13 @@ export class Engine {
       s.SizeRw = z.rw; s.SizeRootFs = z.rootfs;
       containers.push(s);
     }
+    const { shared, layersSize } = await this.images.layerSharing();
     const imageSummaries = images.map((i) => {
       const s = this.images.summary(i) as Record<string, unknown>;
       s.Containers = cs.filter((c) => c.Image === i.id).length;
+      s.SharedSize = shared.get(i.id) ?? 0;
       return s;
     });
-    // Layers shared between images are counted once.
-    const seen = new Set<string>();
-    let layersSize = 0;
-    for (const i of images) {
-      const ids = i.config.rootfs.diff_ids;
-      if (ids.every((d) => seen.has(d))) continue;
-      ids.forEach((d) => seen.add(d));
-      layersSize += i.size;
-    }
     return { LayersSize: layersSize, Images: imageSummaries, Containers: containers, Volumes: await this.volumes.diskUsage(), BuildCache: [] };
   }
 }

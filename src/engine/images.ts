@@ -176,6 +176,22 @@ export class ImageService {
     return [...ids].reverse().filter((d) => !seen.has(d) && !!seen.add(d)).map((d) => this.layers.diffDir(d));
   }
 
+  /**
+   * Per image, the bytes of its layers that another image uses too (Docker's SharedSize: a layer
+   * counts as shared when more than one image references it), and the store's layers counted once.
+   */
+  async layerSharing(): Promise<{ shared: Map<string, number>; layersSize: number }> {
+    const all = await this.list();
+    const users = new Map<string, number>();
+    for (const i of all) for (const d of new Set(i.config.rootfs?.diff_ids ?? [])) users.set(d, (users.get(d) ?? 0) + 1);
+    const size = (d: string) => this.layers.get(d)?.size ?? 0;
+    const shared = new Map<string, number>();
+    for (const i of all) shared.set(i.id, [...new Set(i.config.rootfs?.diff_ids ?? [])].reduce((n, d) => n + ((users.get(d) ?? 0) > 1 ? size(d) : 0), 0));
+    let layersSize = 0;
+    for (const d of users.keys()) layersSize += size(d);
+    return { shared, layersSize };
+  }
+
   private sizeOf(config: ImageConfigFile): number {
     return (config.rootfs?.diff_ids ?? []).reduce((n, d) => n + (this.layers.get(d)?.size ?? 0), 0);
   }

@@ -214,3 +214,30 @@ test('image inspect has a ContainerConfig object for an image no container commi
   assert.notEqual(i.json.ContainerConfig, null);
   assert.equal(i.json.ContainerConfig.Volumes, null);
 });
+
+test('SharedSize: the bytes of layers another image uses too, in system df and (when asked) in the image list', async () => {
+  const run = d.dray(['run', '--name', 'sharer', 'busybox', 'sh', '-c', 'head -c 100000 /dev/zero > /blob']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(d.dray(['commit', 'sharer', 'shared-size:child']).code, 0);
+  assert.equal(d.dray(['rm', 'sharer']).code, 0);
+  try {
+    const base = (await d.api('GET', '/images/busybox/json')).json;
+    const child = (await d.api('GET', '/images/shared-size:child/json')).json;
+    assert.ok(child.Size >= base.Size + 100000, `${child.Size} ${base.Size}`);
+    const df = (await d.api('GET', '/system/df')).json;
+    const row = (id: string) => df.Images.find((i: any) => i.Id === id);
+    assert.equal(row(base.Id).SharedSize, base.Size, 'all of busybox is shared with its child');
+    assert.equal(row(child.Id).SharedSize, base.Size, 'the child shares busybox\'s layer, not its own');
+    // Layers are counted once: the child's size covers busybox's layer and its own.
+    assert.equal(df.LayersSize, df.Images.reduce((n: number, i: any) => n + i.Size - i.SharedSize, 0) + base.Size);
+    const plain = (await d.api('GET', '/images/json')).json;
+    assert.ok(plain.every((i: any) => i.SharedSize === -1), 'not computed unless asked, as Docker');
+    const asked = (await d.api('GET', '/images/json?shared-size=1')).json;
+    assert.equal(asked.find((i: any) => i.Id === child.Id).SharedSize, base.Size);
+    const cli = d.docker(['system', 'df', '-v']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.doesNotMatch(cli.stdout.split('\n').find((l) => l.startsWith('shared-size')) ?? 'missing N/A', /N\/A/);
+  } finally {
+    d.dray(['rmi', 'shared-size:child']);
+  }
+});
