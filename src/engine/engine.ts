@@ -185,7 +185,7 @@ export class Engine {
       s.SizeRw = z.rw; s.SizeRootFs = z.rootfs;
       containers.push(s);
     }
-    const { shared, layersSize } = await this.images.layerSharing();
+    const { shared, layersSize } = await this.images.layerSharing(images);
     const imageSummaries = images.map((i) => {
       const s = this.images.summary(i) as Record<string, unknown>;
       s.Containers = cs.filter((c) => c.Image === i.id).length;

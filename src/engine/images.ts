@@ -180,8 +180,8 @@ export class ImageService {
    * Per image, the bytes of its layers that another image uses too (Docker's SharedSize: a layer
    * counts as shared when more than one image references it), and the store's layers counted once.
    */
-  async layerSharing(): Promise<{ shared: Map<string, number>; layersSize: number }> {
-    const all = await this.list();
+  async layerSharing(listed?: Image[]): Promise<{ shared: Map<string, number>; layersSize: number }> {
+    const all = listed ?? await this.list();
     const users = new Map<string, number>();
     for (const i of all) for (const d of new Set(i.config.rootfs?.diff_ids ?? [])) users.set(d, (users.get(d) ?? 0) + 1);
     const size = (d: string) => this.layers.get(d)?.size ?? 0;
