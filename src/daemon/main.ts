@@ -17,7 +17,7 @@ import { resolveLogConfig } from '../engine/log-drivers';
 import { CliPool } from './cli-pool';
 import { lockDataRoot } from './data-root-lock';
 import { resolveRemap } from '../runtime/userns';
-import { checkIdmapSupport, checkTraversable, remappedRoot } from '../lib/idmap';
+import { checkTraversable, remapLayersMode, remappedRoot } from '../lib/idmap';
 import { installEngineMetrics } from '../engine/metrics';
 import { metrics } from '../lib/metrics';
 import { DRAY_CLIENT_AGENT, WARM_AGENT_MARK } from '../lib/warm-cli';
@@ -266,9 +266,9 @@ async function main(): Promise<void> {
     try {
       config.userns = await resolveRemap(config.usernsRemap);
       checkTraversable(config.dataRoot, remappedRoot(config.userns.map));
-      await checkIdmapSupport(config.dataRoot, config.userns.map);
+      config.userns.layers = await remapLayersMode(config.dataRoot, config.userns.map);
     } catch (e) { fail(`userns-remap ${config.usernsRemap}: ${errorMessage(e)}`); }
-    log.info('containers run in user namespaces (userns-remap)', { user: config.userns!.user, group: config.userns!.group, uids: config.userns!.map.uids, gids: config.userns!.map.gids });
+    log.info('containers run in user namespaces (userns-remap)', { user: config.userns!.user, group: config.userns!.group, uids: config.userns!.map.uids, gids: config.userns!.map.gids, layers: config.userns!.layers });
   }
   const engine = new Engine(config);
   await engine.init();

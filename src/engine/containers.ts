@@ -83,7 +83,7 @@ export class ContainerService {
     this.bundlesDir = path.join(cfg.execRoot, 'containers');
     this.exitDir = path.join(cfg.execRoot, 'exits');
     this.socketDir = path.join(cfg.execRoot, 'socks');
-    this.fs = new ContainerFs(this.containersDir);
+    this.fs = new ContainerFs(this.containersDir, cfg.userns?.layers === 'copy' ? (dir, map) => images.remappedLower(dir, map) : undefined);
     this.trash = new Trash(path.join(cfg.dataRoot, 'trash'));
     this.runtimes = new Map(Object.entries(cfg.runtimes).map(([n, p]) => [n, new OciRuntime(n, p)]));
     this.health = new HealthMonitor({

@@ -15,6 +15,7 @@ import { applyChanges } from './changes';
 import { StoreLayout, chainIds } from '../store/layout';
 import { BlobStore } from '../store/blobs';
 import { LayerStore } from '../store/layers';
+import type { IdMap } from '../lib/idmap';
 import { MetadataStore, ImageMeta } from '../store/metadata';
 import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage, type OwnerMap } from '../store/tar';
 import { readArchiveDir, writeArchive, SaveImage } from '../store/archive';
@@ -175,6 +176,9 @@ export class ImageService {
     const seen = new Set<string>();
     return [...ids].reverse().filter((d) => !seen.has(d) && !!seen.add(d)).map((d) => this.layers.diffDir(d));
   }
+
+  /** A lowerdir as a copy owned by the host IDs of `map` (userns-remap without idmapped mounts; LayerStore.remapped). */
+  remappedLower(dir: string, map: IdMap): Promise<string> { return this.layers.remapped(dir, map); }
 
   /**
    * Per image, the bytes of its layers that another image uses too (Docker's SharedSize: a layer

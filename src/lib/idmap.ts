@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { nativeAddon } from './native';
+import { log } from './log';
 
 /** One line of an OCI linux.uidMappings / gidMappings. */
 export interface IdMapping { containerID: number; hostID: number; size: number }
@@ -83,11 +84,30 @@ export async function checkIdmapSupport(dir: string, map: IdMap): Promise<void> 
     try {
       await idmapMount(src, dst, map);
     } catch (e) {
-      throw new Error(`userns-remap needs idmapped mounts (Linux 5.19 or later, and a data-root file system that supports them) to share image layers with remapped containers; ${dir}: ${(e as Error).message}. Dray does not implement dockerd's fallback (a chowned copy of every layer per mapping)`);
+      throw new Error(`idmapped mounts (Linux 5.19 or later, and a data-root file system that supports them) are not available under ${dir}: ${(e as Error).message}`);
     }
     await a!.umount2(dst, 2 /* MNT_DETACH */);
   } finally {
     try { rmdirSync(dst); rmdirSync(src); rmdirSync(base); } catch { /* best effort */ }
+  }
+}
+
+/**
+ * At daemon start: how remapped containers will see image layers. Idmapped where the kernel and
+ * the data root allow it; otherwise (or when DRAY_USERNS_LAYERS=copy asks, to use or test the
+ * fallback on a host that has them) per-mapping copies with shifted owners, as dockerd's.
+ */
+export async function remapLayersMode(dir: string, map: IdMap): Promise<'idmap' | 'copy'> {
+  const asked = process.env.DRAY_USERNS_LAYERS;
+  if (asked === 'copy') return 'copy';
+  if (asked && asked !== 'idmap') throw new Error(`DRAY_USERNS_LAYERS=${asked}: expected idmap or copy`);
+  try {
+    await checkIdmapSupport(dir, map);
+    return 'idmap';
+  } catch (e) {
+    if (asked === 'idmap') throw e;
+    log.warn(`userns-remap: ${(e as Error).message}; remapped containers get a copy of each image layer they use, owned by the mapped IDs (made once per layer, at the first start)`);
+    return 'copy';
   }
 }
 

@@ -23,15 +23,24 @@
 // capabilities over its own network (ping, NET_ADMIN, net.* sysctls written by the runtime), as
 // under dockerd, whose runtime makes the network namespace inside the container's user namespace.
 //
-// Needs Linux 5.19 (overlayfs over idmapped layers) and a data-root
-// file system that supports idmapped mounts (ext4, xfs, btrfs, tmpfs ≥ 6.3); drayd checks at start.
+// Idmapped layers need Linux 5.19 (overlayfs over idmapped layers) and a data-root file system
+// that supports idmapped mounts (ext4, xfs, btrfs, tmpfs ≥ 6.3); drayd checks at start. Where
+// they are missing (or DRAY_USERNS_LAYERS=copy asks), it falls back to dockerd's way: each layer
+// a remapped container uses is unpacked once more from its blob with the owners shifted into the
+// mapping (store/layers.ts remapped), at that container's first start; the copy is kept beside
+// the layer and goes with it. File capabilities in such copies are those of the layer (written in
+// the host's namespace, so not honoured by the remapped root: dockerd's copies have the same limit).
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { run } from '../lib/exec';
 import type { IdMap, IdMapping } from '../lib/idmap';
 import { nativeAddon } from '../lib/native';
 import { log } from '../lib/log';
 
-export interface UsernsRemap { user: string; group: string; map: IdMap }
+export interface UsernsRemap {
+  user: string; group: string; map: IdMap;
+  /** How remapped containers see image layers: idmapped mounts, or per-mapping chowned copies where the kernel or file system has no idmapped mounts. */
+  layers?: 'idmap' | 'copy';
+}
 
 export const DEFAULT_REMAP_USER = 'dray';
 const RANGE_SIZE = 65536;

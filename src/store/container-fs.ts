@@ -9,6 +9,8 @@
 //       empty/    stand-in lower for an image without layers (overlay needs one)
 //       idmapped/<n>/  a remapped container's idmapped view of lower n, only while its overlay is
 //                 being mounted (the overlay keeps private clones of its layers; runtime/userns.ts)
+// Where idmapped mounts are not available, a remapped container's lowers are instead per-mapping
+// copies of its layers with shifted owners (`remapLower`, LayerStore.remapped), as dockerd's.
 import { promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { mountOverlay, unmount, detach, MNT_DETACH } from '../lib/mount';
@@ -22,7 +24,11 @@ export class ContainerFs {
   /** Remapped containers (userns-remap): the mapping their lower layers are seen through. */
   private idmaps = new Map<string, IdMap>();
 
-  constructor(private containersDir: string) {}
+  /**
+   * `remapLower`, when given: how a remapped container sees a lower layer without idmapped mounts
+   * (a copy owned by the mapped IDs); unset, lowers are idmapped.
+   */
+  constructor(private containersDir: string, private remapLower?: (lowerDir: string, map: IdMap) => Promise<string>) {}
 
   /** Registers a container's ID mapping (at create, and for each record at daemon start). */
   setIdmap(id: string, map: IdMap | undefined): void {
@@ -71,7 +77,13 @@ export class ContainerFs {
         if (opts.volatile) data += ',volatile';
         if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
         const idmap = this.idmaps.get(id);
-        if (idmap) await this.mountIdmapped(id, lowers, data, idmap);
+        if (idmap && this.remapLower) {
+          const copies = await Promise.all(lowers.map((l) => this.remapLower!(l, idmap)))
+            .catch((e) => { throw systemError(`preparing the remapped copies of the image's layers: ${(e as Error).message}`); });
+          data = data.replace(`lowerdir=${lowers.join(':')}`, `lowerdir=${copies.join(':')}`);
+          if (data.length > 4000) throw systemError('too many image layers for one overlay mount');
+          await mountOverlay(merged, data);
+        } else if (idmap) await this.mountIdmapped(id, lowers, data, idmap);
         else await mountOverlay(merged, data);
       }
       this.refs.set(id, 1);

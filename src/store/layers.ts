@@ -5,11 +5,12 @@
 // share a single flight; two blobs with the same content (say gzip and plain) end in one layer.
 // A deleted layer leaves its place by one rename into the store's trash/ and is emptied from there.
 import { promises as fsp } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { StoreLayout, hex } from './layout';
 import { BlobStore } from './blobs';
-import { unpackLayer, openDecompressed, fileCompression, MEDIA_TYPES, UnpackResult } from './tar';
+import { unpackLayer, openDecompressed, fileCompression, mapTarOwners, MEDIA_TYPES, UnpackResult } from './tar';
+import { into, type IdMap } from '../lib/idmap';
 import { readJsonIfExists, writeJsonAtomic, fsyncDir } from '../lib/atomic';
 import { SingleFlight, KeyedMutex } from '../lib/lock';
 import { invalid } from '../lib/errors';
@@ -131,6 +132,42 @@ export class LayerStore {
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * userns-remap where idmapped mounts are not available (runtime/userns.ts): `lowerDir`, a layer's
+   * diff/, as a copy whose owners are the host's IDs under `map` (dockerd's per-mapping layer
+   * store). The copy is unpacked once from the layer's blob, through the same tar path as the
+   * layer itself, with the owners translated; it lives in the layer's own directory
+   * (remap-<mapping>/), so it goes when the layer goes. Anything that is not a layer's diff/ (the
+   * empty stand-in lower) passes unchanged.
+   */
+  async remapped(lowerDir: string, map: IdMap): Promise<string> {
+    const name = path.basename(path.dirname(lowerDir));
+    const diffId = `sha256:${name}`;
+    const rec = this.records.get(diffId);
+    if (!/^[a-f0-9]{64}$/.test(name) || lowerDir !== this.layout.layerDiff(diffId) || !rec) return lowerDir;
+    const key = createHash('sha256').update(JSON.stringify(map)).digest('hex').slice(0, 16);
+    const dest = path.join(this.layout.layer(diffId), `remap-${key}`);
+    if (await fsp.stat(dest).then((s) => s.isDirectory(), () => false)) return dest;
+    return this.flights.run(`${diffId}/${key}`, async () => {
+      if (await fsp.stat(dest).then((s) => s.isDirectory(), () => false)) return dest;
+      // Made under layers/.tmp-*, which init sweeps after a crash, and renamed in when whole.
+      const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+      await fsp.mkdir(tmp, { mode: 0o755 });
+      try {
+        // The DiffID of the translated stream is not the layer's; the blob was verified when it was stored.
+        await unpackLayer(mapTarOwners(await openDecompressed(this.blobs.path(rec.blob.digest)), into(map)), tmp);
+        await this.lock.run(diffId, async () => {
+          if (!this.records.has(diffId)) throw invalid(`layer ${diffId} was removed while its remapped copy was made`);
+          await fsp.rename(tmp, dest);
+          await fsyncDir(this.layout.layer(diffId));
+        });
+        return dest;
+      } finally {
+        await fsp.rm(tmp, { recursive: true, force: true });
+      }
+    });
   }
 
   /** Removes the layer directory (its blob too unless `keepBlob`). */

@@ -4,7 +4,7 @@
 // The `dray` user stays after the test, as Docker's dockremap does: it is system configuration.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -179,4 +179,47 @@ test('commit, cp and export carry the IDs the container sees, not the host\'s', 
   assert.deepEqual(seen.split('\n'), ['0 /by-root', '1000 /owned', '0 /cp-in.txt']);
   ok(d.docker(['rm', '-f', id]));
   ok(d.docker(['rmi', 'remapped-commit']));
+});
+
+// Where idmapped mounts are missing, dockerd's way: a copy of each layer with shifted owners.
+// DRAY_USERNS_LAYERS=copy asks drayd for it on this host, which has idmapped mounts.
+test('without idmapped mounts: each layer a remapped container uses is copied once with shifted owners, and goes with its image', async () => {
+  const c = new TestDaemon(['--userns-remap', 'default'], undefined, { DRAY_USERNS_LAYERS: 'copy' });
+  chmodSync(c.dir, 0o711);
+  try {
+    await c.start();
+    await c.bootstrapBusybox();
+    assert.match(c.log, /"layers":"copy"/);
+    // A setuid file and one owned by another user in a layer of the image: both must survive the shift.
+    const ctx = path.join(c.dir, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN touch /suid && chmod 4755 /suid && mkdir /u1000 && chown 1000:1000 /u1000\n');
+    ok(c.dray(['build', '-q', '-t', 'copied', ctx]));
+    const out = ok(c.docker(['run', '--rm', 'copied', 'sh', '-c', 'id -u; cat /proc/self/uid_map; stat -c "%u %g %a %n" /bin/busybox /suid /u1000; touch /made && echo wrote']));
+    const lines = out.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    assert.deepEqual(lines, ['0', `0 ${hostRoot} 65536`, '0 0 755 /bin/busybox', '0 0 4755 /suid', '1000 1000 755 /u1000', 'wrote']);
+    // On the host: the layer as stored, and beside it its copy in the mapping's IDs.
+    const layers = path.join(c.dataRoot, 'image', 'layers');
+    const find = (p: string) => spawnSync('find', [layers, '-path', p], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const stored = find('*/diff/bin/busybox');
+    const copies = find('*/remap-*/bin/busybox');
+    assert.equal(stored.length, 1);
+    assert.equal(copies.length, 1, 'one copy for the one mapping');
+    assert.equal(statSync(stored[0]).uid, 0);
+    assert.equal(statSync(copies[0]).uid, hostRoot);
+    const suid = find('*/remap-*/suid');
+    assert.equal(suid.length, 1);
+    assert.equal(statSync(suid[0]).uid, hostRoot);
+    assert.equal(statSync(suid[0]).mode & 0o7777, 0o4755, 'the setuid bit survives the shift');
+    // A second container reuses the copies; --userns=host sees the stored layers.
+    ok(c.docker(['run', '--rm', 'copied', 'true']));
+    assert.equal(find('*/remap-*/bin/busybox').length, 1);
+    assert.equal(ok(c.docker(['run', '--rm', '--userns=host', 'copied', 'stat', '-c', '%u', '/suid'])).trim(), '0');
+    // The copies go with their layers; no temporary directory is left.
+    ok(c.docker(['rmi', 'copied']));
+    assert.equal(find('*/remap-*/suid').length, 0);
+    assert.deepEqual(readdirSync(layers).filter((n) => n.startsWith('.tmp-')), []);
+  } finally {
+    assert.deepEqual(await c.stop(), []);
+  }
 });
