@@ -2,7 +2,7 @@
 // dist/dray.js is a small loader that runs the CLI bundle, dist/dray-main.js, from a V8 code cache
 // (src/cli/loader.ts); the cache is made by the first runs, so a build drops the old one.
 import { build } from 'esbuild';
-import { chmodSync, rmSync, readFileSync, readdirSync, symlinkSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { chmodSync, rmSync, readFileSync, writeFileSync, readdirSync, symlinkSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -92,6 +92,11 @@ await Promise.all(Object.entries(entries).map(async ([name, entry]) => {
     external: ['node-unix-socket', ...(name === 'dray-registry' ? ['@aws-sdk/*'] : [])],
     logLevel: 'warning',
   });
+  // esbuild escapes strings as ASCII but keeps the comments of an unminified bundle as written;
+  // one → in a comment makes V8 hold the whole source as a two-byte string (drayd: 1.8 MB
+  // resident instead of 0.9). Non-ASCII is left only in comments, so escaping it there is safe.
+  const text = readFileSync(outfile, 'utf8');
+  if (/[^\x00-\x7f]/.test(text)) writeFileSync(outfile, text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
   chmodSync(outfile, 0o755);
 }));
 // The loader runs dray-main.js as a vm script, where a dynamic import() has no module loader.

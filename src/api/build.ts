@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
+import { monotonicMs } from '../lib/clock';
 
 /** What every build of one daemon shares: the step cache and the cache mounts. */
 export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string; history: BuildHistory }
@@ -131,7 +132,7 @@ function options(q: URLSearchParams): BuildOptions & { quiet: boolean } {
 
 async function buildHandler(req: Req, engine: Engine, state: BuilderState): Promise<void> {
   const o = options(req.query);
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   // dray build's secrets come ahead of the context in the body (builder/secrets.ts).
   const secretsLen = req.raw.headers[SECRETS_HEADER];
   let body: NodeJS.ReadableStream = req.raw;
@@ -161,7 +162,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     await dropNamed();
     throw e;
   }
-  log.debug('build context received', { ms: Math.round(performance.now() - t0) });
+  log.debug('build context received', { ms: Math.round(monotonicMs() - t0) });
   const abort = new AbortController();
   let finished = false;
   req.res.on('close', () => { if (!finished) abort.abort(); });
@@ -180,7 +181,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       builder = new Builder(engine, state.cache, ctx, { ...o, namedContexts: named, registryAuth: registryConfigHeader(req.raw.headers['x-registry-config']) }, { stream, progress, signal: abort.signal }, { cacheMounts: state.cacheMounts, secrets, ssh });
       const image = await builder.build();
       record.imageId = image.id;
-      log.debug('build steps done', { ms: Math.round(performance.now() - t0) });
+      log.debug('build steps done', { ms: Math.round(monotonicMs() - t0) });
       write({ aux: { ID: image.id } });
       // Dray extension (dray build --cache-to mode=max): every stage's image, not only the last.
       if (qBool(req.query, 'draystages')) write({ aux: { DrayStages: builder.builtStages() } });
@@ -197,7 +198,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       if (!abort.signal.aborted) write({ errorDetail: { message }, error: message });
     } finally {
       await ssh?.close();
-      record.ms = Math.round(performance.now() - t0);
+      record.ms = Math.round(monotonicMs() - t0);
       record.steps = builder?.stepLog ?? [];
       state.history.add(record);
     }

@@ -2,7 +2,7 @@
 // API area (containers.ts, images.ts, system.ts, …); this file strips the /v1.NN prefix, checks
 // the version, and turns thrown errors into Docker's {"message": …} bodies.
 import * as http from 'node:http';
-import * as https from 'node:https';
+import { httpsModule } from '../lib/lazy-modules';
 import { promises as fsp } from 'node:fs';
 import { Router } from './router';
 import { Req, sendJson, setPreReadBody } from './http';
@@ -37,7 +37,7 @@ export function createServer(router: Router, tls?: ServerTls, streams = new Stre
   // the container's output must still flow back on the other side.
   const limits = { keepAliveTimeout: 60_000, maxHeaderSize: MAX_HEADER_BYTES };
   const server: http.Server = tls
-    ? https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), ...limits, allowHalfOpen: true }, handler)
+    ? httpsModule().createServer({ key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}), ...limits, allowHalfOpen: true }, handler)
     : http.createServer(limits, handler);
   // attach and exec start arrive with "Upgrade: tcp": node hands those over as 'upgrade' events.
   server.on('upgrade', (raw: http.IncomingMessage, socket: import('node:net').Socket, head: Buffer) => {
@@ -134,7 +134,7 @@ export async function listen(server: http.Server, host: string, group?: number):
   }
   const u = new URL(host.replace(/^tcp:/, 'http:'));
   // 2376 is Docker's port for TLS, 2375 for plain TCP.
-  const port = Number(u.port || (server instanceof https.Server ? 2376 : 2375));
+  const port = Number(u.port || ('setSecureContext' in server ? 2376 : 2375));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, u.hostname.replace(/^\[|\]$/g, ''), () => { server.off('error', reject); resolve(); });

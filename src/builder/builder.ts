@@ -34,6 +34,7 @@ import type { NamedContext } from './named-contexts';
 import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
+import { monotonicMs } from '../lib/clock';
 
 export interface BuildOptions {
   tags: string[];
@@ -297,14 +298,14 @@ export class Builder {
       this.say(`Step ${this.nextStep()}/${this.total} : ${ins.original}\n`);
       st.hit = false;
       st.missReason = undefined;
-      const t0 = performance.now();
+      const t0 = monotonicMs();
       let failed = true;
       try {
         await this.dispatch(st, ins);
         failed = false;
       } finally {
         this.stepLog.push({
-          stage: stage.name ?? String(stage.index), instruction: ins.original, cached: st.hit, ms: Math.round(performance.now() - t0),
+          stage: stage.name ?? String(stage.index), instruction: ins.original, cached: st.hit, ms: Math.round(monotonicMs() - t0),
           ...(failed ? { failed } : {}), ...(st.missReason ? { missReason: st.missReason } : {}),
         });
       }

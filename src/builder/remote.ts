@@ -5,7 +5,7 @@
 // Last-Modified time, as Docker gives it. A checksum is verified before the file is used.
 import { createWriteStream, promises as fsp } from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
+import { httpsModule } from '../lib/lazy-modules';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { invalid, errorMessage } from '../lib/errors';
@@ -59,7 +59,7 @@ function fetchOnce(url: string, file: string, algorithm: string, signal: AbortSi
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') { reject(new Error(`unsupported protocol ${u.protocol}`)); return; }
-    const mod = u.protocol === 'https:' ? https : http;
+    const mod = u.protocol === 'https:' ? httpsModule() : http;
     const req = mod.get(u, { signal, headers: { 'User-Agent': 'dray-builder' } }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) { res.resume(); resolve({ redirect: res.headers.location }); return; }

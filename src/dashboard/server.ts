@@ -21,7 +21,7 @@
 // second secret (X-Dray-CSRF, injected into the served page) and, where the browser sends them, an
 // Origin naming this listener and Sec-Fetch-Site: same-origin.
 import * as http from 'node:http';
-import * as https from 'node:https';
+import { httpsModule } from '../lib/lazy-modules';
 import * as path from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
@@ -171,7 +171,7 @@ export class Dashboard {
       }
     };
     const opts = { maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 };
-    const server = tls ? https.createServer({ ...tls, ...opts }, handler) : http.createServer(opts, handler);
+    const server = tls ? httpsModule().createServer({ ...tls, ...opts }, handler) : http.createServer(opts, handler);
     server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       try { this.upgrade(req, socket, head); } catch (e) {
         log.warn('dashboard terminal refused', { error: (e as Error).message });

@@ -41,6 +41,7 @@ import { buildSpec, specToJson, SpecInput } from '../runtime/spec';
 import { resolveUser } from '../runtime/user';
 import { containerCgroupPath } from '../runtime/cgroups';
 import { remappedRoot, removeNsFile, usernsAt, type IdMap } from '../lib/idmap';
+import { monotonicMs } from '../lib/clock';
 
 type Waiter = (code: number) => void;
 
@@ -600,8 +601,8 @@ export class ContainerService {
     let networked = false;
     let saving: Promise<void> | undefined;
     let conmon: HeldConmon | undefined;
-    const t0 = performance.now();
-    const lap = (what: string) => log.debug('start phase', { id: id.slice(0, 12), what, ms: Math.round(performance.now() - t0) });
+    const t0 = monotonicMs();
+    const lap = (what: string) => log.debug('start phase', { id: id.slice(0, 12), what, ms: Math.round(monotonicMs() - t0) });
     try {
       await fsp.rm(path.join(this.exitDir, id), { force: true });
       await fsp.rm(bundle, { recursive: true, force: true });

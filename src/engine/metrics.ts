@@ -2,7 +2,6 @@
 // and their latency (src/api/server.ts), and here what the engine's events and state say:
 // containers by state, starts, exits, execs, image pulls and pushes, the event loop's lag and the
 // daemon's memory. Read at scrape time or counted as events pass: nothing polls.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metrics } from '../lib/metrics';
 import type { EventBus } from './events';
 
@@ -27,6 +26,8 @@ export function installEngineMetrics(src: MetricsSources): void {
     for (const s of src.containerStates()) counts.set(s, (counts.get(s) ?? 0) + 1);
     return [...counts].map(([state, n]) => [{ state }, n]);
   });
+  // Loaded here, only when metrics are served: node:perf_hooks costs an idle drayd ~2.7 MiB (lib/clock.ts).
+  const { monitorEventLoopDelay } = require('node:perf_hooks') as typeof import('node:perf_hooks');
   const lag = monitorEventLoopDelay({ resolution: 20 });
   lag.enable();
   metrics.gauge('dray_event_loop_delay_seconds', 'Event loop delay since the last scrape (p50, p99, max).', () => {

@@ -29,6 +29,7 @@ import { regError, REG_ERR, RegistryError, isRegistryError } from './errors';
 import { SingleFlight } from '../../lib/lock';
 import { log } from '../../lib/log';
 import { isKind } from '../../lib/errors';
+import { monotonicMs } from '../../lib/clock';
 
 export interface PullStore {
   blobs: BlobStore;
@@ -212,7 +213,7 @@ export class Puller {
       await this.store.blobs.adoptVerified(file!, d.digest, { synced: true });
     });
     const throttle = new Throttle(d.size);
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     try {
       file = await downloadBlob({
         session, desc: d, partials: this.store.partials, attempts: this.client.cfg.maxDownloadAttempts,
@@ -225,13 +226,13 @@ export class Puller {
       await this.dropRefusedBlob(d, e);
       throw e;
     }
-    const t1 = performance.now();
+    const t1 = monotonicMs();
     progress(layerStatus(id, 'Verifying Checksum'));
     progress(layerStatus(id, 'Download complete'));
     progress(layerProgress(id, 'Extracting', d.size, d.size));
     try {
       await unpacker.end();
-      log.debug('layer pulled', { digest: d.digest, size: d.size, downloadMs: Math.round(t1 - t0), unpackedMs: Math.round(performance.now() - t0) });
+      log.debug('layer pulled', { digest: d.digest, size: d.size, downloadMs: Math.round(t1 - t0), unpackedMs: Math.round(monotonicMs() - t0) });
     } catch (e) {
       if (e instanceof DiffIdMismatch) {
         await this.store.partials.remove(d.digest);

@@ -10,9 +10,10 @@
 //
 // The files are read when an agent for the host is first made and again after a minute, so a CA
 // dropped into certs.d works without a restart.
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import * as http from 'node:http';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { httpsModule, tlsModule } from '../../lib/lazy-modules';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -24,11 +25,11 @@ let baseCAs: string[] | undefined;
 function systemCAs(): string[] {
   if (!baseCAs) {
     let system: string[] = [];
-    try { system = tls.getCACertificates('system'); } catch { /* older Node */ }
+    try { system = tlsModule().getCACertificates('system'); } catch { /* older Node */ }
     let extra: string[] = [];
-    try { extra = tls.getCACertificates('extra'); } catch { /* none */ }
+    try { extra = tlsModule().getCACertificates('extra'); } catch { /* none */ }
     // A host with an empty store (a minimal container) still trusts the public CAs, as Go would not.
-    baseCAs = [...(system.length ? system : tls.rootCertificates), ...extra];
+    baseCAs = [...(system.length ? system : tlsModule().rootCertificates), ...extra];
   }
   return baseCAs;
 }
@@ -78,7 +79,7 @@ export class Agents {
     // The old agent is dropped, not destroyed: requests in flight finish on it; its idle sockets time out.
     // One secure context per trust set: made from options, each connection would parse the
     // system's few hundred CAs again (~60 ms here).
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 32, timeout: 60_000, secureContext: this.context(t, files), rejectUnauthorized: verify });
+    const agent = new (httpsModule().Agent)({ keepAlive: true, maxSockets: 32, timeout: 60_000, secureContext: this.context(t, files), rejectUnauthorized: verify });
     this.httpsAgents.set(key, { agent, checked: Date.now(), files });
     return agent;
   }
@@ -88,7 +89,7 @@ export class Agents {
   private context(t: HostTls, key: string): tls.SecureContext {
     let c = this.contexts.get(key);
     if (!c) {
-      c = tls.createSecureContext({ ca: t.ca, cert: t.cert, key: t.key });
+      c = tlsModule().createSecureContext({ ca: t.ca, cert: t.cert, key: t.key });
       if (this.contexts.size > 64) this.contexts.clear();
       this.contexts.set(key, c);
     }

@@ -6,7 +6,8 @@
 // Failures become RegistryErrors worded as Go's net/http words them ("Get \"https://…/v2/\": dial
 // tcp 127.0.0.1:5000: connect: connection refused"): that text is what Docker users know.
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
+import { httpsModule } from '../../lib/lazy-modules';
 import type { Readable } from 'node:stream';
 import { regError, REG_ERR, RegistryError } from './errors';
 
@@ -86,7 +87,7 @@ export function isCertificateError(e: unknown): boolean {
 }
 
 export function send(o: SendOptions): Promise<Response> {
-  const mod = o.url.protocol === 'https:' ? https : http;
+  const mod = o.url.protocol === 'https:' ? httpsModule() : http;
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (e: unknown) => { if (!settled) { settled = true; reject(e instanceof RegistryError ? e : transportError(o.method, o.url, e)); } };
