@@ -129,6 +129,33 @@ test('a drayd killed mid-layer keeps what it received; the next pull fetches onl
   } finally { await proxy.stop(); }
 });
 
+test('a transfer that stalls has every byte it received written out, so a drayd killed while it waits resumes from the last one', async () => {
+  const man = await pushed(`${reg.host}/kill/stall:1`, await randomRootfsTar(24 * 1024 * 1024, 'stall'));
+  const l = man.layers[0];
+  const proxy = await new Proxy(reg.port).start();
+  try {
+    // At ~40% (not a multiple of the 1 MiB write batch, as a rule) the proxy goes silent, the connection held.
+    let stalled = false;
+    let sent = 0;
+    proxy.rules.set(l.digest, { times: 1, onBytes: (n, size) => { sent = n; return (stalled ||= n >= size * 0.4); } });
+    const first = apiUntilClosed(d.socket, 'POST', `/images/create?fromImage=${proxy.host}/kill/stall&tag=1`);
+    const partial = store('partial', hex(l.digest));
+    const sizeOf = () => (existsSync(partial) ? statSync(partial).size : -1);
+    for (let i = 0; i < 50 && !(stalled && sizeOf() === sent); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(stalled, 'the proxy stalled the layer');
+    assert.equal(sizeOf(), sent, 'everything received before the stall is in the partial file');
+    d.proc!.kill('SIGKILL');
+    await first;
+    await d.start();
+    const servedBefore = proxy.blobBytes;
+    const r = await dray(['pull', `${proxy.host}/kill/stall:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    // The config blob (nothing of the image was stored) and of the layer only what never arrived.
+    assert.equal(proxy.blobBytes - servedBefore, man.config.size + l.size - sent, 'the resumed pull moved only the bytes never received');
+    assert.ok(proxy.ranges.includes(`bytes=${sent}-`), proxy.ranges.join(', '));
+  } finally { await proxy.stop(); }
+});
+
 test('a large compressed layer is pushed in chunks and pulled back whole', async () => {
   // 66 MiB of random bytes, gzipped: stored as it came, pushed as it is (PATCH chunks of 32 MiB).
   const tar = gzipSync(await randomRootfsTar(66 * 1024 * 1024), { level: 1 });

@@ -7,8 +7,9 @@
 //   connection cut / stalled     →  next attempt (mirrors first, then the registry) from the new N
 //   complete                     →  size and digest checked; the caller commits the file
 //
-// The partial file is appended in 1 MiB batches, so a killed drayd loses at most that much of what
-// it had received. The network never waits for the unpacker: bytes go to the sink from memory
+// The partial file is appended in 1 MiB batches, and whatever a stalled transfer left pending is
+// written after 100 ms, so a killed drayd loses at most a batch of what it had received (none of
+// what came before a stall). The network never waits for the unpacker: bytes go to the sink from memory
 // while it keeps up, and from the partial file (the page cache, in practice) once it falls more
 // than 8 MiB behind, until it catches up again. A slow unpacker would otherwise hold the
 // connection back and what then sat in the sockets' buffers would be lost to a killed drayd.
@@ -183,6 +184,9 @@ interface FetchState {
   feeder?: Feeder;
 }
 
+/** How long a transfer may stall before what it received is written out. */
+const STALL_FLUSH_MS = 100;
+
 /** Written bytes between background flushes: the disk works while the network does, and the last fsync has little left. */
 const SYNC_EVERY = 16 * 1024 * 1024;
 
@@ -205,7 +209,10 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
   let pending: Buffer[] = [];
   let pendingLen = 0;
   let fileAt = start;
-  const flush = async () => {
+  // Writes are chained: one at a time, each at the offset the last one reached.
+  let writing: Promise<void> = Promise.resolve();
+  const flush = () => (writing = writing.then(write));
+  const write = async () => {
     if (!pendingLen) return;
     const bufs = pending;
     pending = []; pendingLen = 0;
@@ -218,8 +225,14 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
       state.syncing = fh.datasync().catch(() => {}).finally(() => { state.syncing = undefined; });
     }
   };
+  // A transfer that stalls (a cut link, a registry that stopped sending) has its last bytes, up to
+  // a batch, written within STALL_FLUSH_MS: a drayd killed while it waits keeps them for the resume.
+  let lastChunk = Date.now();
+  const stallTimer = setInterval(() => { if (pendingLen && Date.now() - lastChunk >= STALL_FLUSH_MS) flush().catch(() => {}); }, STALL_FLUSH_MS);
+  stallTimer.unref();
   try {
     for await (let c of res.chunks()) {
+      lastChunk = Date.now();
       if (skip > 0) {
         if (c.length <= skip) { skip -= c.length; continue; }
         c = c.subarray(skip);
@@ -240,6 +253,8 @@ async function fetchFrom(ep: LiveEndpoint, o: DownloadOptions, fh: FileHandle, v
     await flush().catch(() => {});
     res.destroy();
     throw e;
+  } finally {
+    clearInterval(stallTimer);
   }
   if (state.have < desc.size) throw regError(REG_ERR.RESET, `blob ${desc.digest}: the registry ended the transfer at byte ${state.have} of ${desc.size}`, { retryable: true });
 }
