@@ -16,7 +16,7 @@ import {
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
 import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
-import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache } from '../build-cache';
+import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache, importRegistryCache, exportRegistryCache, describeCacheTo } from '../build-cache';
 import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
@@ -157,8 +157,8 @@ const buildFlags: FlagDef[] = [
   listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
   withParse(listFlag('build-context', undefined, 'Additional build contexts (e.g., name=path, name=docker-image://ref)'), parseBuildContextSpec),
-  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR; an image name is taken and not used: a warning)'), parseCacheFrom),
-  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR[,mode=min|max])'), parseCacheTo),
+  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR or type=registry,ref=REF; an image name is taken and not used: a warning)'), parseCacheFrom),
+  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR or type=registry,ref=REF, with [,mode=min|max])'), parseCacheTo),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
   strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
@@ -294,6 +294,12 @@ export const build: Command = {
     const cacheFromImages = cacheFrom.flatMap((c) => ('image' in c ? [c.image] : []));
     const cacheTo = f['cache-to'] as CacheToSpec | undefined;
     for (const c of cacheFrom) {
+      if ('registry' in c) {
+        // As BuildKit: a cache that cannot come is a warning, and the build runs cold.
+        const why = await importRegistryCache(ctx.client(), c.registry, { out: buildBuff, config: ctx.globals.config, quiet: false });
+        if (why) process.stderr.write(`WARNING: --cache-from type=registry,ref=${c.registry}: ${why}; building without it\n`);
+        continue;
+      }
       if (!('src' in c)) continue;
       try { await importCache(ctx.client(), c); } catch (e: any) { throw new StatusError(1, `--cache-from type=local,src=${c.src}: ${e.message}`); }
     }
@@ -355,7 +361,15 @@ export const build: Command = {
       }
       if (cacheTo) {
         const id = imageId.trim();
-        try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
+        const tips = [...new Set([id, ...stages])].filter(Boolean);
+        try {
+          if (cacheTo.type === 'local') await exportCache(ctx.client(), cacheTo, tips);
+          else await exportRegistryCache(ctx.client(), cacheTo, tips, { out: buildBuff, config: ctx.globals.config, quiet: false });
+        } catch (e: any) {
+          const message = `--cache-to ${describeCacheTo(cacheTo)}: ${e.message}`;
+          if (cacheTo.type !== 'registry' || !cacheTo.ignoreError) throw new StatusError(1, message);
+          process.stderr.write(`WARNING: ${message} (ignore-error=true: the build stands)\n`);
+        }
       }
       if (output) {
         const id = imageId.trim();
