@@ -17,7 +17,7 @@ import {
 import { frame } from '../../builder/named-contexts';
 import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
 import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache, importRegistryCache, exportRegistryCache, describeCacheTo } from '../build-cache';
-import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
+import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout, pushOutput } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
 export function validateBuildArg(v: string): string {
@@ -167,7 +167,7 @@ const buildFlags: FlagDef[] = [
   listFlag('label', undefined, 'Set metadata for an image'),
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
-  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker)'), parseOutputSpec),
+  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker; type=image[,name=REF[,push=true]] and type=registry,name=REF)'), parseOutputSpec),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
   strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
@@ -250,6 +250,15 @@ export const build: Command = {
     if (output) {
       try { await checkOutput(output); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: ${e.message}`); }
     }
+    // type=image|registry: the names are tags of the build; a push with no name pushes the -t ones.
+    const outputNames = output?.names ?? [];
+    for (const n of outputNames) {
+      try { validateTag(n); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: name ${n}: ${e.message}`); }
+      if (n.includes('@')) throw new StatusError(1, `invalid argument for "--output" flag: name ${n}: a digest reference cannot be a tag`);
+    }
+    const tags = [...new Set([...f.tag, ...outputNames])];
+    const pushNames = output?.push ? (outputNames.length ? outputNames : f.tag) : [];
+    if (output?.push && !pushNames.length) throw new StatusError(1, 'invalid argument for "--output" flag: push=true needs a name to push: name=REF, or -t');
     // An archive on stdout: every other word goes to stderr.
     const textOut = toStdout(output) ? process.stderr : process.stdout;
     const progBuff = quiet || plain ? new TextSink() : textOut;
@@ -305,7 +314,7 @@ export const build: Command = {
     }
     const named = namedContexts(f['build-context'] as BuildContextSpec[]);
     const query = {
-      t: f.tag.length ? f.tag : undefined,
+      t: tags.length ? tags : undefined,
       q: quiet || undefined,
       nocache: f['no-cache'] || undefined,
       rm: !!f.rm,
@@ -377,7 +386,10 @@ export const build: Command = {
         const client = ctx.client();
         // The archive names the image by its tags (docker load tags it so), else by ID only.
         const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
-        try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+        try {
+          await writeOutput(output, archive);
+          if (pushNames.length) await pushOutput(client, pushNames, { out: buildBuff as NodeJS.WritableStream, config: ctx.globals.config, quiet: false });
+        } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
       }
     } finally {
       await ssh?.close();
