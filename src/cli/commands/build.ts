@@ -174,7 +174,7 @@ const buildFlags: FlagDef[] = [
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
   withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
-  withParse(listFlag('ssh', undefined, 'SSH agent socket to expose to the build (format: default|<id>[=<socket>])'), parseSshSpec),
+  withParse(listFlag('ssh', undefined, 'SSH agent socket or keys to expose to the build (format: default|<id>[=<socket>|<key>[,<key>]])'), parseSshSpec),
   withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
   strFlag('target', undefined, 'Set the target build stage to build.'),
 ];
@@ -338,7 +338,8 @@ export const build: Command = {
     body.on('error', (e) => counted.destroy(e));
 
     // The agent sockets are served until the build's answer and its outputs are done.
-    const ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined;
+    let ssh;
+    try { ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined; } catch (e: any) { throw new StatusError(1, `--ssh ${e.message}`); }
     if (ssh) (query as Record<string, unknown>).sshsockets = JSON.stringify(ssh.sockets);
     try {
       let res;
