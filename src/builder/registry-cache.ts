@@ -28,6 +28,23 @@ export const CACHE_CONFIG_TYPE = 'application/vnd.buildkit.cacheconfig.v0';
 /** Bound on the step images one cache may name (a Dockerfile of thousands of steps is not one). */
 const MAX_IMAGES = 2_000;
 
+const FINAL = /^(Pushed|Layer already exists|Mounted from|Already exists|Pull complete)/;
+
+/**
+ * The step images share most of their layers: each layer's lines are shown until it is done once
+ * (pushed, found, pulled), and not again for every image that holds it.
+ */
+function layersOnce(progress: ProgressSink): ProgressSink {
+  const done = new Set<string>();
+  return (m) => {
+    if (m.id && m.progressDetail !== undefined) {
+      if (done.has(m.id)) return;
+      if (m.status && FINAL.test(m.status)) done.add(m.id);
+    }
+    progress(m);
+  };
+}
+
 function cacheTarget(ref: string): Target {
   const t = resolveReference(ref);
   if (t.ref.digest) throw invalid(`cache ref ${ref}: a digest names no place to write; give a tag`);
@@ -39,6 +56,7 @@ function cacheTarget(ref: string): Target {
  */
 export async function exportToRegistry(engine: Engine, ref: string, entries: Record<string, ExportedEntry>, o: { creds: AuthConfig; progress: ProgressSink }): Promise<{ digest: string; size: number }> {
   const target = cacheTarget(ref);
+  o = { ...o, progress: layersOnce(o.progress) };
   const ids = [...new Set(Object.values(entries).map((e) => e.image))];
   if (ids.length > MAX_IMAGES) throw invalid(`the build cache names ${ids.length} images; at most ${MAX_IMAGES} go to a registry`);
   // Largest first: its push sends the layers the smaller ones share, which then only check them.
@@ -68,6 +86,7 @@ export type ImportResult = { imported: number } | { missing: string };
  */
 export async function importFromRegistry(engine: Engine, cache: BuildCache, ref: string, o: { creds: AuthConfig; progress: ProgressSink }): Promise<ImportResult> {
   const target = cacheTarget(ref);
+  o = { ...o, progress: layersOnce(o.progress) };
   const session = await engine.distribution.client.session({ registry: target.registry, host: target.host, repository: target.repository, creds: o.creds, actions: ['pull'], pull: true });
   let top;
   try {
