@@ -1,4 +1,4 @@
-// dray build --output type=image[,name=REF[,push=true]] and type=registry,name=REF: the built image
+// dray build --output type=image[,name=REF[,push=true]] and type=registry,name=REF (and --push): the built image
 // tagged with the names (a quoted comma list as buildx takes it) and, with push, pushed through
 // drayd's push to a real registry (Debian's docker-registry), progress printed; the registry then
 // serves the image under each name. Bad values are refused before the build; a push that fails
@@ -64,6 +64,21 @@ test('type=registry pushes every name; -t names are pushed when the output names
   const t = build(['-t', `${host}/app/four:t`, '-o', 'type=image,push=true']);
   assert.equal(t.code, 0, t.stderr + t.stdout);
   assert.equal(await remoteImage('app/four', 't'), full);
+  // buildx's shorthand: --push pushes the -t tags; --load changes nothing (the image is here).
+  const p = build(['-t', `${host}/app/five:p`, '--push', '--load=false']);
+  assert.equal(p.code, 0, p.stderr + p.stdout);
+  assert.equal(await remoteImage('app/five', 'p'), full);
+  const refusals: [string[], RegExp][] = [
+    [['--push'], /--push: tag is needed when pushing to registry/],
+    [['--push', '--load', '-t', 'x'], /push and load may not be set together/],
+    [['--push', '-o', `type=tar,dest=${work}/x.tar`], /push and "tar" output can't be used together/],
+  ];
+  for (const [flags, re] of refusals) {
+    const r2 = build(flags);
+    assert.notEqual(r2.code, 0, flags.join(' '));
+    assert.match(r2.stderr, re, flags.join(' '));
+    assert.doesNotMatch(r2.stdout, /Step 1/);
+  }
 });
 
 test('bad type=image|registry values are refused before the build; a push that fails fails the command after it', async () => {
@@ -71,7 +86,7 @@ test('bad type=image|registry values are refused before the build; a push that f
     ['type=registry', /--output.*name is required for type=registry/],
     ['type=registry,name=x,push=false', /--output.*type=registry always pushes/],
     ['type=image,push=maybe', /--output.*invalid push value "maybe"/],
-    ['type=image,push=true', /--output.*push=true needs a name/],
+    ['type=image,push=true', /--output.*tag is needed when pushing to registry/],
     ['type=image,dest=x', /--output.*dest is not a key of type=image/],
     ['type=image,name=a:1,b:2', /--output.*several names go in quotes/],
     ['type=image,name=UPPER/x', /--output.*name UPPER\/x: invalid reference format/],

@@ -166,11 +166,13 @@ const buildFlags: FlagDef[] = [
   strFlag('iidfile', undefined, 'Write the image ID to the file'),
   listFlag('label', undefined, 'Set metadata for an image'),
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
+  boolFlag('load', undefined, 'Shorthand for "--output=type=docker" (the image is in the image store already)'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
   withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker; type=image[,name=REF[,push=true]] and type=registry,name=REF)'), parseOutputSpec),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
   strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
+  boolFlag('push', undefined, 'Shorthand for "--output=type=registry": push the -t tags after the build'),
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
   withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
@@ -246,7 +248,16 @@ export const build: Command = {
     const quiet = !!f.quiet || progressMode === 'quiet';
     // plain: BuildKit's numbered lines on stderr, as docker buildx prints them; no upload line.
     const plain = progressMode === 'plain' && !quiet;
-    const output = f.output as OutputSpec | undefined;
+    let output = f.output as OutputSpec | undefined;
+    // buildx's shorthands: --push is type=registry (push=true on a type=image output); --load is
+    // type=docker, which changes nothing here: every build's image is in drayd's store.
+    if (f.push && f.load) throw new StatusError(1, 'push and load may not be set together at the moment');
+    if (f.push) {
+      if (!output) output = { type: 'image', names: [], push: true };
+      else if (output.type === 'image' || output.type === 'registry') output = { ...output, push: true };
+      else throw new StatusError(1, `push and "${output.type}" output can't be used together`);
+    }
+    if (f.load && output && output.type !== 'docker') throw new StatusError(1, `load and "${output.type}" output can't be used together`);
     if (output) {
       try { await checkOutput(output); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: ${e.message}`); }
     }
@@ -258,7 +269,7 @@ export const build: Command = {
     }
     const tags = [...new Set([...f.tag, ...outputNames])];
     const pushNames = output?.push ? (outputNames.length ? outputNames : f.tag) : [];
-    if (output?.push && !pushNames.length) throw new StatusError(1, 'invalid argument for "--output" flag: push=true needs a name to push: name=REF, or -t');
+    if (output?.push && !pushNames.length) throw new StatusError(1, f.output ? 'invalid argument for "--output" flag: tag is needed when pushing to registry: name=REF, or -t' : '--push: tag is needed when pushing to registry: -t NAME');
     // An archive on stdout: every other word goes to stderr.
     const textOut = toStdout(output) ? process.stderr : process.stdout;
     const progBuff = quiet || plain ? new TextSink() : textOut;
