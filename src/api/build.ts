@@ -189,7 +189,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
-    if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
+    if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only (dray build --cache-from type=registry,ref=REF reads a cache that --cache-to type=registry wrote)\n`);
     let builder: Builder | undefined;
     let ssh: SshAgents | undefined;
     const record: BuildRecord = { id: randomUUID(), started: new Date().toISOString(), ms: 0, tags: o.tags, steps: [] };
