@@ -115,12 +115,12 @@ export const describeCacheTo = (c: CacheToSpec) => (c.type === 'local' ? `type=l
  * Before the build: pulls the cache REF names. Any failure (no such ref, an unreachable
  * registry, something that is not a Dray cache) is returned as a warning: the build goes on cold.
  */
-export async function importRegistryCache(client: Client, ref: string, o: { out: NodeJS.WriteStream | { write(s: string): unknown }; config?: string; quiet: boolean }): Promise<string | undefined> {
+export async function importRegistryCache(client: Client, ref: string, o: { out: NodeJS.WriteStream | { write(s: string): unknown }; config?: string }): Promise<string | undefined> {
   try {
     const printer = new ProgressPrinter(o.out as NodeJS.WriteStream);
     for await (const m of await client.images.buildCacheFromRegistry(ref, authFor(ref, o.config))) {
       if (m.aux?.Missing) return `${m.aux.Missing}`;
-      if (!o.quiet) printer.print(m);
+      printer.print(m);
     }
     return undefined;
   } catch (e) {
@@ -129,7 +129,7 @@ export async function importRegistryCache(client: Client, ref: string, o: { out:
 }
 
 /** After the build: pushes the cache of `tips` to REF, printing the push's progress. */
-export async function exportRegistryCache(client: Client, spec: CacheToSpec & { type: 'registry' }, tips: string[], o: { out: NodeJS.WriteStream | { write(s: string): unknown }; config?: string; quiet: boolean }): Promise<void> {
+export async function exportRegistryCache(client: Client, spec: CacheToSpec & { type: 'registry' }, tips: string[], o: { out: NodeJS.WriteStream | { write(s: string): unknown }; config?: string }): Promise<void> {
   const printer = new ProgressPrinter(o.out as NodeJS.WriteStream);
-  for await (const m of await client.images.buildCacheToRegistry(spec.ref, tips, authFor(spec.ref, o.config))) if (!o.quiet) printer.print(m);
+  for await (const m of await client.images.buildCacheToRegistry(spec.ref, tips, authFor(spec.ref, o.config))) printer.print(m);
 }

@@ -125,12 +125,12 @@ const tmpName = (dest: string) => path.join(path.dirname(path.resolve(dest)), `.
  * type=image|registry with push: each name pushed through drayd (POST /images/{name}/push, the
  * credentials `dray push` would send), its progress printed as `dray push` prints it.
  */
-export async function pushOutput(client: Client, names: string[], o: { out: NodeJS.WritableStream; config?: string; quiet: boolean }): Promise<void> {
+export async function pushOutput(client: Client, names: string[], o: { out: NodeJS.WritableStream; config?: string }): Promise<void> {
   const printer = new ProgressPrinter(o.out as NodeJS.WriteStream);
   for (const n of names) {
     const { repo, tag } = splitReference(n);
     const s = await client.images.push(normalizeName(repo), tag, authFor(n, o.config));
-    for await (const m of s) if (!o.quiet) printer.print(m);
+    for await (const m of s) printer.print(m);
   }
 }
 

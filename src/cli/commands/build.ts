@@ -316,7 +316,7 @@ export const build: Command = {
     for (const c of cacheFrom) {
       if ('registry' in c) {
         // As BuildKit: a cache that cannot come is a warning, and the build runs cold.
-        const why = await importRegistryCache(ctx.client(), c.registry, { out: buildBuff, config: ctx.globals.config, quiet: false });
+        const why = await importRegistryCache(ctx.client(), c.registry, { out: buildBuff, config: ctx.globals.config });
         if (why) process.stderr.write(`WARNING: --cache-from type=registry,ref=${c.registry}: ${why}; building without it\n`);
         continue;
       }
@@ -385,7 +385,7 @@ export const build: Command = {
         const tips = [...new Set([id, ...stages])].filter(Boolean);
         try {
           if (cacheTo.type === 'local') await exportCache(ctx.client(), cacheTo, tips);
-          else await exportRegistryCache(ctx.client(), cacheTo, tips, { out: buildBuff, config: ctx.globals.config, quiet: false });
+          else await exportRegistryCache(ctx.client(), cacheTo, tips, { out: buildBuff, config: ctx.globals.config });
         } catch (e: any) {
           const message = `--cache-to ${describeCacheTo(cacheTo)}: ${e.message}`;
           if (cacheTo.type !== 'registry' || !cacheTo.ignoreError) throw new StatusError(1, message);
@@ -400,8 +400,8 @@ export const build: Command = {
         const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
         try {
           await writeOutput(output, archive);
-          if (pushNames.length) await pushOutput(client, pushNames, { out: buildBuff as NodeJS.WritableStream, config: ctx.globals.config, quiet: false });
-        } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+          if (pushNames.length) await pushOutput(client, pushNames, { out: buildBuff as NodeJS.WritableStream, config: ctx.globals.config });
+        } catch (e: any) { throw new StatusError(1, `${f.output ? `--output type=${output.type}` : '--push'}: ${e.message}`); }
       }
     } finally {
       await ssh?.close();
