@@ -10,7 +10,8 @@ import { shortId } from '../lib/ids';
 import { log } from '../lib/log';
 import { BuildCache } from '../builder/cache';
 import { receiveContext } from '../builder/context';
-import { normalizeAuthConfig, AuthConfig } from '../registry/remote/credentials';
+import { normalizeAuthConfig, decodeRegistryAuth, AuthConfig } from '../registry/remote/credentials';
+import { exportToRegistry, importFromRegistry } from '../builder/registry-cache';
 import { Builder, BuildOptions } from '../builder/builder';
 import { normalizeTags, buildTmpDir } from '../builder/tags';
 import { CacheMounts } from '../builder/cache-mounts';
@@ -70,6 +71,24 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     const doc = await readJsonBody<{ version?: number; entries?: unknown }>(req.raw);
     if (doc?.version !== 1) throw invalid('invalid build cache: unknown version (expected 1)');
     sendJson(req.res, 200, { Imported: await state.cache.importEntries(doc.entries, qBool(req.query, 'check')) });
+  });
+  // Dray extensions for dray build --cache-to / --cache-from type=registry (builder/registry-cache.ts):
+  // the same cache carried through a registry by drayd's own push and pull, with the CLI's
+  // X-Registry-Auth; progress and errors are lines of a JSON stream, as a push's are.
+  r.post('/dray/build/cache/export', async (req) => {
+    const ref = cacheRef(req.query);
+    const entries = await state.cache.exportEntries(await cacheChain(engine, req.query.getAll('image')));
+    await progressStream(req, async (progress, creds) => {
+      const res = await exportToRegistry(engine, ref, entries, { creds, progress });
+      progress({ aux: { Digest: res.digest, Size: res.size, Entries: Object.keys(entries).length } });
+    });
+  });
+  r.post('/dray/build/cache/import', async (req) => {
+    const ref = cacheRef(req.query);
+    await progressStream(req, async (progress, creds) => {
+      const res = await importFromRegistry(engine, state.cache, ref, { creds, progress });
+      progress({ aux: 'missing' in res ? { Missing: res.missing } : { Imported: res.imported } });
+    });
   });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
   r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
@@ -171,7 +190,7 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
     const stream = (text: string) => { if (!o.quiet && !abort.signal.aborted) write({ stream: text }); };
     const progress = (m: object) => { if (!o.quiet && !abort.signal.aborted) write(m); };
     // A cache hint, not a change of meaning: built without it, said so rather than ignored.
-    if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only\n`);
+    if (cacheFrom(req.query).length) stream(`WARNING: --cache-from ${cacheFrom(req.query).join(', ')} is not implemented in Dray's builder; this build uses the local build cache only (dray build --cache-from type=registry,ref=REF reads a cache that --cache-to type=registry wrote)\n`);
     let builder: Builder | undefined;
     let ssh: SshAgents | undefined;
     const record: BuildRecord = { id: randomUUID(), started: new Date().toISOString(), ms: 0, tags: o.tags, steps: [] };
@@ -230,6 +249,24 @@ async function sshSockets(v: string | null): Promise<Map<string, string> | undef
     out.set(id, p);
   }
   return out;
+}
+
+function cacheRef(q: URLSearchParams): string {
+  const ref = q.get('ref');
+  if (!ref) throw invalid('missing ref parameter');
+  return ref;
+}
+
+/** Runs `fn` with a JSON-lines stream begun: its failure is the stream's last line. */
+async function progressStream(req: Req, fn: (progress: (m: object) => void, creds: AuthConfig) => Promise<void>): Promise<void> {
+  req.raw.resume();
+  const creds = decodeRegistryAuth(req.raw.headers['x-registry-auth']);
+  const write = startJsonStream(req.res);
+  try { await fn(write, creds); } catch (e) {
+    const message = errorMessage(e);
+    write({ errorDetail: { message }, error: message });
+  }
+  req.res.end();
 }
 
 /** The images `tips` and their parents (the steps that made them), bounded. */

@@ -100,6 +100,18 @@ export class ImagesApi {
     return this.t.json('POST', '/dray/build/cache', { body: doc, query: { check: checkOnly || undefined } });
   }
 
+  /** Dray extension (dray build --cache-to type=registry): pushes the cache of these images to `ref`. */
+  async buildCacheToRegistry(ref: string, images: string[], auth = 'e30='): Promise<AsyncGenerator<JsonMessage>> {
+    const res = await this.t.request('POST', '/dray/build/cache/export', { query: { ref, image: images }, headers: { 'X-Registry-Auth': auth } });
+    return progressMessages(res);
+  }
+
+  /** Dray extension (dray build --cache-from type=registry): pulls the cache `ref` names. */
+  async buildCacheFromRegistry(ref: string, auth = 'e30='): Promise<AsyncGenerator<JsonMessage>> {
+    const res = await this.t.request('POST', '/dray/build/cache/import', { query: { ref }, headers: { 'X-Registry-Auth': auth } });
+    return progressMessages(res);
+  }
+
   /** POST /build/prune. */
   pruneBuildCache(o: { all?: boolean; keepStorage?: number; filters?: Filters }): Promise<PruneResponse> {
     return this.t.json('POST', '/build/prune', { query: { all: o.all || undefined, 'keep-storage': o.keepStorage || undefined, filters: f(o.filters) } });

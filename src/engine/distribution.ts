@@ -105,6 +105,28 @@ export class DistributionService {
     }
   }
 
+  /**
+   * Pushes the image `id` into `target`'s repository by digest only (no tag names it there): a
+   * build cache's step images. Returns the manifest's descriptor.
+   */
+  async pushUntagged(id: string, target: Target, o: { creds: AuthConfig; progress: ProgressSink }): Promise<{ mediaType: string; digest: string; size: number }> {
+    const img = await this.images.forPushById(id);
+    if (!img) throw notFound(`No such image: ${id}`);
+    const unpin = this.images.pinImage(img.id);
+    try {
+      const layers: PushLayerSource[] = img.layers.map((l) => ({ ...l, compression: compressionOf(l.mediaType) }));
+      const res = await this.pusher.push({ target, configBytes: img.configBytes, layers, creds: o.creds, progress: o.progress });
+      return { mediaType: res.mediaType, digest: res.digest, size: res.size };
+    } finally { unpin(); }
+  }
+
+  /** Pulls `target` (a digest) and commits the image with no reference: pushUntagged's counterpart. */
+  async pullUntagged(target: Target, o: { creds: AuthConfig; progress: ProgressSink }): Promise<Image> {
+    let r;
+    try { r = await this.puller.pull({ target, creds: o.creds, progress: o.progress }); } catch (e) { throw translatePullError(e, target); }
+    return this.images.commitUntagged(r.configBytes);
+  }
+
   /** GET /distribution/{name}/json. */
   inspect(name: string, creds: AuthConfig) {
     return inspectRemote(this.client, resolveReference(name), creds);

@@ -841,6 +841,11 @@ export class ImageService {
     return { image, upToDate };
   }
 
+  /** Commits a pulled image that no reference is to name (a build cache's step images, as a load by ID). */
+  async commitUntagged(configBytes: Buffer): Promise<Image> {
+    return (await this.addImage(configBytes, '', [])).image;
+  }
+
   /** Adds `repoDigest` (name@sha256:…) to an image after a push. */
   async addRepoDigest(id: string, repoDigest: Reference): Promise<void> {
     await this.lock.run('meta', async () => {
@@ -857,7 +862,12 @@ export class ImageService {
   /** The image a tag names, with what a push sends: config bytes and the stored layer blobs. */
   async forPush(ref: Reference): Promise<{ id: string; configBytes: Buffer; layers: { diffId: string; path: string; digest: string; size: number; mediaType: string }[] } | undefined> {
     const id = this.meta.refs.get(fullString(ref));
-    const img = id ? this.images.get(id) : undefined;
+    return id ? this.forPushById(id) : undefined;
+  }
+
+  /** forPush of an image by its ID (a build cache's images, which no tag names). */
+  async forPushById(id: string): Promise<{ id: string; configBytes: Buffer; layers: { diffId: string; path: string; digest: string; size: number; mediaType: string }[] } | undefined> {
+    const img = this.images.get(id);
     if (!img) return undefined;
     const layers = img.config.rootfs.diff_ids.map((d) => {
       const l = this.layers.get(d);

@@ -102,7 +102,7 @@ test('bad --output values are refused before the build, naming the flag; a faile
     ['type=tar', /--output.*dest is required for type=tar/],
     ['dest=x', /--output.*type is required/],
     ['type=tar,dest=x,compression=gzip', /--output.*unknown key 'compression'/],
-    ['type=registry', /--output.*not implemented/],
+    ['type=registry', /--output.*name is required for type=registry/],
     [`type=tar,dest=${path.join(work, 'no/such/dir/x.tar')}`, /--output.*no such directory/],
     [`type=local,dest=${path.join(ctx, 'f.txt')}`, /--output.*not a directory/],
   ];

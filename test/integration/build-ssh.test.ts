@@ -1,13 +1,15 @@
 // RUN --mount=type=ssh with dray build --ssh: a real ssh-agent's keys listed by ssh-add inside the
 // step (ssh-add and its libraries copied from the host into a test image), for that step only;
 // nothing of the agent in the image; a required agent not forwarded and bad --ssh values refused.
+// Key files (--ssh id=KEY,KEY2): the CLI's own ssh-agent holds them for the build, and is gone
+// after it — when it succeeds, fails, or is interrupted with SIGINT.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TestDaemon, sleep } from '../helpers/daemon';
+import { TestDaemon, sleep, drayLauncher } from '../helpers/daemon';
 
 const d = new TestDaemon();
 const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bssh-'));
@@ -82,9 +84,9 @@ test('a required agent not forwarded fails naming the line; an optional one is s
   assert.equal(o.code, 0, o.stderr);
   assert.match(o.stdout, /sock=none\n/);
   const bad: [string, RegExp][] = [
-    [`x=${path.join(work, 'key')}`, /--ssh.*is not an agent socket \(key files are not implemented/],
     [`x=${path.join(work, 'nope')}`, /--ssh.*no such file or directory/],
-    ['x=/a,/b', /--ssh.*several paths for one id are not implemented/],
+    [`x=${agentSock},${path.join(work, 'key')}`, /--ssh.*a socket with keys, are not implemented/],
+    [`x=${work}`, /--ssh.*is neither an agent socket nor a key file/],
   ];
   for (const [spec, re] of bad) {
     const b = d.dray(['build', '--network', 'none', '--ssh', spec, opt]);
@@ -94,5 +96,74 @@ test('a required agent not forwarded fails naming the line; an optional one is s
   const noSock = d.dray(['build', '--network', 'none', '--ssh', 'default', opt], undefined, { env: { SSH_AUTH_SOCK: '' } });
   assert.notEqual(noSock.code, 0);
   assert.match(noSock.stderr, /--ssh.*SSH_AUTH_SOCK is not set/);
+  assert.deepEqual((await d.api('GET', '/containers/json?all=1')).json, []);
+});
+
+/** The ssh-agents dray build started (on a socket in its dray-ssh- directory) that still run. */
+function cliAgents(): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv[0].endsWith('ssh-agent') && argv.some((a) => a.startsWith(path.join(os.tmpdir(), 'dray-ssh-')))) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function newKey(name: string): { file: string; fingerprint: string } {
+  const file = path.join(work, name);
+  assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]).status, 0);
+  return { file, fingerprint: spawnSync('ssh-keygen', ['-l', '-f', file], { encoding: 'utf8' }).stdout.split(' ')[1] };
+}
+
+test('--ssh id=KEY,KEY2: ssh-add -l in the step lists both keys from the CLI\'s own agent, which is gone after the build, as after a failed one', async () => {
+  const [k1, k2] = [newKey('key-one'), newKey('key-two')];
+  const before = proxies();
+  const ctx = ctxOf('keys', 'FROM sshadd\nRUN --mount=type=ssh,id=keys,required=true ssh-add -l\n');
+  const r = d.dray(['build', '--network', 'none', '--no-cache', '--ssh', `keys=${k1.file},${k2.file}`, ctx], undefined, { env: { SSH_AUTH_SOCK: '' } });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.ok(r.stdout.includes(k1.fingerprint) && r.stdout.includes(k2.fingerprint), r.stdout);
+  assert.ok(!r.stdout.includes(fingerprint), 'not the user\'s agent');
+  assert.deepEqual(cliAgents(), [], 'no ssh-agent of the build runs on');
+  assert.deepEqual(proxies(), before);
+
+  const failing = ctxOf('keys-fail', 'FROM sshadd\nRUN --mount=type=ssh,id=keys ssh-add -l && exit 7\n');
+  const f = d.dray(['build', '--network', 'none', '--ssh', `keys=${k1.file}`, failing]);
+  assert.notEqual(f.code, 0);
+  assert.deepEqual(cliAgents(), [], 'none after a failed build');
+  assert.deepEqual(proxies(), before);
+
+  const notKey = path.join(work, 'not-a-key');
+  writeFileSync(notKey, 'hello\n');
+  const bad = d.dray(['build', '--network', 'none', '--ssh', `keys=${notKey}`, ctx]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--ssh keys: loading .*not-a-key into an ssh-agent: /);
+  assert.doesNotMatch(bad.stdout, /Step 1/);
+  assert.deepEqual(cliAgents(), [], 'none after a key that would not load');
+  assert.deepEqual(proxies(), before);
+});
+
+test('--ssh with a key file: SIGINT in the middle of the build ends the CLI\'s agent and removes its directory', async () => {
+  const k = newKey('key-int');
+  const before = proxies();
+  const ctx = ctxOf('keys-int', 'FROM sshadd\nRUN --mount=type=ssh,id=k ssh-add -l && echo step-started && sleep 30\n');
+  const p = spawn(drayLauncher, ['build', '--network', 'none', '--no-cache', '--ssh', `k=${k.file}`, ctx], { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (c) => { out += c; });
+  p.stderr!.on('data', (c) => { out += c; });
+  const exited = new Promise<number | null>((r) => p.once('exit', (code, sig) => r(code ?? (sig ? 128 : null))));
+  for (let i = 0; i < 200 && !out.includes('step-started'); i++) await sleep(50);
+  assert.match(out, /step-started/);
+  assert.equal(cliAgents().length, 1, 'the agent runs while the build does');
+  p.kill('SIGINT');
+  const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
+  assert.notEqual(code, 'timeout', out);
+  assert.notEqual(code, 0);
+  assert.deepEqual(cliAgents(), []);
+  assert.deepEqual(proxies(), before);
+  // drayd takes the client's going away as the build's end: its step container goes.
+  for (let i = 0; i < 100 && (await d.api('GET', '/containers/json?all=1')).json.length; i++) await sleep(100);
   assert.deepEqual((await d.api('GET', '/containers/json?all=1')).json, []);
 });

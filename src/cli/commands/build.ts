@@ -16,8 +16,8 @@ import {
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
 import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
-import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache } from '../build-cache';
-import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout } from '../build-output';
+import { CacheFromSpec, CacheToSpec, parseCacheFrom, parseCacheTo, importCache, exportCache, importRegistryCache, exportRegistryCache, describeCacheTo } from '../build-cache';
+import { OutputSpec, parseOutputSpec, checkOutput, writeOutput, toStdout, pushOutput } from '../build-output';
 
 /** docker's opts.ValidateEnv: "K" takes K's value from the environment when it is set. */
 export function validateBuildArg(v: string): string {
@@ -157,8 +157,8 @@ const buildFlags: FlagDef[] = [
   listFlag('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
   withParse(listFlag('build-arg', undefined, 'Set build-time variables'), validateBuildArg),
   withParse(listFlag('build-context', undefined, 'Additional build contexts (e.g., name=path, name=docker-image://ref)'), parseBuildContextSpec),
-  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR; an image name is taken and not used: a warning)'), parseCacheFrom),
-  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR[,mode=min|max])'), parseCacheTo),
+  withParse(listFlag('cache-from', undefined, 'External cache sources (type=local,src=DIR or type=registry,ref=REF; an image name is taken and not used: a warning)'), parseCacheFrom),
+  withParse(strFlag('cache-to', undefined, 'Cache export destination (type=local,dest=DIR or type=registry,ref=REF, with [,mode=min|max])'), parseCacheTo),
   boolFlag('disable-content-trust', undefined, 'Skip image verification', true),
   boolFlag('explain-cache', undefined, 'Explain why each step used the cache or not (Dray extension)'),
   strFlag('file', 'f', 'Name of the Dockerfile (Default is "PATH/Dockerfile")'),
@@ -166,15 +166,17 @@ const buildFlags: FlagDef[] = [
   strFlag('iidfile', undefined, 'Write the image ID to the file'),
   listFlag('label', undefined, 'Set metadata for an image'),
   strFlag('network', undefined, 'Set the networking mode for the RUN instructions during build', 'default'),
+  boolFlag('load', undefined, 'Shorthand for "--output=type=docker" (the image is in the image store already)'),
   boolFlag('no-cache', undefined, 'Do not use cache when building the image'),
-  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker)'), parseOutputSpec),
+  withParse(strFlag('output', 'o', 'Output destination (format: "type=local,dest=path"; types local, tar, oci, docker; type=image[,name=REF[,push=true]] and type=registry,name=REF)'), parseOutputSpec),
   strFlag('platform', undefined, 'Set platform if server is multi-platform capable', process.env.DOCKER_DEFAULT_PLATFORM || undefined),
   strFlag('progress', undefined, 'Set type of progress output ("auto", "plain", "tty", "quiet"). Use plain to show container output with BuildKit\'s numbered lines', 'auto'),
   boolFlag('pull', undefined, 'Always attempt to pull a newer version of the image'),
+  boolFlag('push', undefined, 'Shorthand for "--output=type=registry": push the -t tags after the build'),
   boolFlag('quiet', 'q', 'Suppress the build output and print image ID on success'),
   boolFlag('rm', undefined, 'Remove intermediate containers after a successful build', true),
   withParse(listFlag('secret', undefined, 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=mysecret,env=VAR")'), parseSecretSpec),
-  withParse(listFlag('ssh', undefined, 'SSH agent socket to expose to the build (format: default|<id>[=<socket>])'), parseSshSpec),
+  withParse(listFlag('ssh', undefined, 'SSH agent socket or keys to expose to the build (format: default|<id>[=<socket>|<key>[,<key>]])'), parseSshSpec),
   withParse(listFlag('tag', 't', 'Name and optionally a tag in the "name:tag" format'), validateTag),
   strFlag('target', undefined, 'Set the target build stage to build.'),
 ];
@@ -246,10 +248,28 @@ export const build: Command = {
     const quiet = !!f.quiet || progressMode === 'quiet';
     // plain: BuildKit's numbered lines on stderr, as docker buildx prints them; no upload line.
     const plain = progressMode === 'plain' && !quiet;
-    const output = f.output as OutputSpec | undefined;
+    let output = f.output as OutputSpec | undefined;
+    // buildx's shorthands: --push is type=registry (push=true on a type=image output); --load is
+    // type=docker, which changes nothing here: every build's image is in drayd's store.
+    if (f.push && f.load) throw new StatusError(1, 'push and load may not be set together at the moment');
+    if (f.push) {
+      if (!output) output = { type: 'image', names: [], push: true };
+      else if (output.type === 'image' || output.type === 'registry') output = { ...output, push: true };
+      else throw new StatusError(1, `push and "${output.type}" output can't be used together`);
+    }
+    if (f.load && output && output.type !== 'docker') throw new StatusError(1, `load and "${output.type}" output can't be used together`);
     if (output) {
       try { await checkOutput(output); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: ${e.message}`); }
     }
+    // type=image|registry: the names are tags of the build; a push with no name pushes the -t ones.
+    const outputNames = output?.names ?? [];
+    for (const n of outputNames) {
+      try { validateTag(n); } catch (e: any) { throw new StatusError(1, `invalid argument for "--output" flag: name ${n}: ${e.message}`); }
+      if (n.includes('@')) throw new StatusError(1, `invalid argument for "--output" flag: name ${n}: a digest reference cannot be a tag`);
+    }
+    const tags = [...new Set([...f.tag, ...outputNames])];
+    const pushNames = output?.push ? (outputNames.length ? outputNames : f.tag) : [];
+    if (output?.push && !pushNames.length) throw new StatusError(1, f.output ? 'invalid argument for "--output" flag: tag is needed when pushing to registry: name=REF, or -t' : '--push: tag is needed when pushing to registry: -t NAME');
     // An archive on stdout: every other word goes to stderr.
     const textOut = toStdout(output) ? process.stderr : process.stdout;
     const progBuff = quiet || plain ? new TextSink() : textOut;
@@ -294,12 +314,18 @@ export const build: Command = {
     const cacheFromImages = cacheFrom.flatMap((c) => ('image' in c ? [c.image] : []));
     const cacheTo = f['cache-to'] as CacheToSpec | undefined;
     for (const c of cacheFrom) {
+      if ('registry' in c) {
+        // As BuildKit: a cache that cannot come is a warning, and the build runs cold.
+        const why = await importRegistryCache(ctx.client(), c.registry, { out: buildBuff, config: ctx.globals.config });
+        if (why) process.stderr.write(`WARNING: --cache-from type=registry,ref=${c.registry}: ${why}; building without it\n`);
+        continue;
+      }
       if (!('src' in c)) continue;
       try { await importCache(ctx.client(), c); } catch (e: any) { throw new StatusError(1, `--cache-from type=local,src=${c.src}: ${e.message}`); }
     }
     const named = namedContexts(f['build-context'] as BuildContextSpec[]);
     const query = {
-      t: f.tag.length ? f.tag : undefined,
+      t: tags.length ? tags : undefined,
       q: quiet || undefined,
       nocache: f['no-cache'] || undefined,
       rm: !!f.rm,
@@ -323,7 +349,8 @@ export const build: Command = {
     body.on('error', (e) => counted.destroy(e));
 
     // The agent sockets are served until the build's answer and its outputs are done.
-    const ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined;
+    let ssh;
+    try { ssh = f.ssh.length ? await forwardSsh(f.ssh as SshSpec[]) : undefined; } catch (e: any) { throw new StatusError(1, `--ssh ${e.message}`); }
     if (ssh) (query as Record<string, unknown>).sshsockets = JSON.stringify(ssh.sockets);
     try {
       let res;
@@ -355,7 +382,15 @@ export const build: Command = {
       }
       if (cacheTo) {
         const id = imageId.trim();
-        try { await exportCache(ctx.client(), cacheTo, [...new Set([id, ...stages])].filter(Boolean)); } catch (e: any) { throw new StatusError(1, `--cache-to type=local,dest=${cacheTo.dest}: ${e.message}`); }
+        const tips = [...new Set([id, ...stages])].filter(Boolean);
+        try {
+          if (cacheTo.type === 'local') await exportCache(ctx.client(), cacheTo, tips);
+          else await exportRegistryCache(ctx.client(), cacheTo, tips, { out: buildBuff, config: ctx.globals.config });
+        } catch (e: any) {
+          const message = `--cache-to ${describeCacheTo(cacheTo)}: ${e.message}`;
+          if (cacheTo.type !== 'registry' || !cacheTo.ignoreError) throw new StatusError(1, message);
+          process.stderr.write(`WARNING: ${message} (ignore-error=true: the build stands)\n`);
+        }
       }
       if (output) {
         const id = imageId.trim();
@@ -363,7 +398,10 @@ export const build: Command = {
         const client = ctx.client();
         // The archive names the image by its tags (docker load tags it so), else by ID only.
         const archive = () => (output.type === 'local' || output.type === 'tar' ? client.images.buildRootfs(id) : client.images.save(f.tag.length ? f.tag : [id]));
-        try { await writeOutput(output, archive); } catch (e: any) { throw new StatusError(1, `--output type=${output.type}: ${e.message}`); }
+        try {
+          await writeOutput(output, archive);
+          if (pushNames.length) await pushOutput(client, pushNames, { out: buildBuff as NodeJS.WritableStream, config: ctx.globals.config });
+        } catch (e: any) { throw new StatusError(1, `${f.output ? `--output type=${output.type}` : '--push'}: ${e.message}`); }
       }
     } finally {
       await ssh?.close();

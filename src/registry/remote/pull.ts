@@ -284,7 +284,8 @@ export async function fetchManifest(session: Session, ep: LiveEndpoint, referenc
   return { bytes, mediaType: String(res.headers['content-type'] ?? ''), digest };
 }
 
-async function fetchConfig(session: Session, ep: LiveEndpoint, d: Descriptor): Promise<Buffer> {
+/** A small blob (an image config, a build cache's document), verified against its descriptor. */
+export async function fetchConfig(session: Session, ep: LiveEndpoint, d: Descriptor): Promise<Buffer> {
   if (d.size > 64 * 1024 * 1024) throw regError(REG_ERR.MANIFEST_TOO_LARGE, `image config ${d.digest} is too large (${d.size} bytes)`);
   const res = await session.request(ep, { method: 'GET', path: `/v2/${session.repository}/blobs/${d.digest}` });
   if (res.status !== 200) throw await responseError(res, 'blob');

@@ -37,14 +37,15 @@ export interface PushLayerSource {
 
 export interface PushRequest {
   target: Target;
-  tag: string;
+  /** The tag to put the manifest under; none: by its digest only (a build cache's images). */
+  tag?: string;
   configBytes: Buffer;
   layers: PushLayerSource[];
   creds: AuthConfig;
   progress: ProgressSink;
 }
 
-export interface PushResult { digest: string; size: number; layers: PushLayer[] }
+export interface PushResult { digest: string; size: number; mediaType: string; layers: PushLayer[] }
 
 const MONOLITHIC_MAX = 64 * 1024 * 1024;
 const CHUNK = 32 * 1024 * 1024;
@@ -89,16 +90,27 @@ export class Pusher {
       : dockerManifest({ digest: cfgDigest, size: req.configBytes.length }, layers);
     const digest = sha256(manifest);
     const mediaType = JSON.parse(manifest.toString()).mediaType;
-    const res = await session.request(ep, {
-      method: 'PUT', path: `/v2/${t.repository}/manifests/${req.tag}`, headers: { 'Content-Type': mediaType }, body: () => manifest, idempotent: true,
-    });
-    if (res.status !== 201 && res.status !== 200) throw await responseError(res);
-    await res.discard();
-    const said = res.headers['docker-content-digest'];
-    if (typeof said === 'string' && said && said !== digest) log.warn('registry reports another digest for the pushed manifest', { ours: digest, theirs: said });
-    req.progress(statusLine(`${req.tag}: digest: ${digest} size: ${manifest.length}`));
+    await putManifest(session, ep, req.tag ?? digest, manifest, mediaType, digest);
+    if (req.tag) req.progress(statusLine(`${req.tag}: digest: ${digest} size: ${manifest.length}`));
     for (const l of layers) await this.sources.add(l.digest, { registry: t.registry, repository: t.repository }).catch(() => {});
-    return { digest, size: manifest.length, layers };
+    return { digest, size: manifest.length, mediaType, layers };
+  }
+
+  /**
+   * A small document that is no image (a build cache's index and its metadata): `blobs` uploaded
+   * unless the registry has them, then `manifest` under `reference` (a tag, or its own digest).
+   */
+  async pushDocument(req: { target: Target; reference?: string; creds: AuthConfig; blobs: Buffer[]; manifest: Buffer; mediaType: string }): Promise<{ digest: string; size: number }> {
+    const t = req.target;
+    const session = await this.client.session({ registry: t.registry, host: t.host, repository: t.repository, creds: req.creds, actions: ['pull', 'push'], pull: false });
+    const ep = await session.origin();
+    for (const b of req.blobs) {
+      const d = sha256(b);
+      if (!(await blobExists(session, ep, d))) await this.uploadBuffer(session, ep, d, b);
+    }
+    const digest = sha256(req.manifest);
+    await putManifest(session, ep, req.reference ?? digest, req.manifest, req.mediaType, digest);
+    return { digest, size: req.manifest.length };
   }
 
   /** For a layer stored uncompressed: the compressed blob a push made of it before, if any. */
@@ -245,6 +257,16 @@ export class Pusher {
       }
     }
   }
+}
+
+async function putManifest(session: Session, ep: LiveEndpoint, reference: string, manifest: Buffer, mediaType: string, digest: string): Promise<void> {
+  const res = await session.request(ep, {
+    method: 'PUT', path: `/v2/${session.repository}/manifests/${reference}`, headers: { 'Content-Type': mediaType }, body: () => manifest, idempotent: true,
+  });
+  if (res.status !== 201 && res.status !== 200) throw await responseError(res);
+  await res.discard();
+  const said = res.headers['docker-content-digest'];
+  if (typeof said === 'string' && said && said !== digest) log.warn('registry reports another digest for the pushed manifest', { ours: digest, theirs: said });
 }
 
 async function blobExists(session: Session, ep: LiveEndpoint, digest: string): Promise<boolean> {

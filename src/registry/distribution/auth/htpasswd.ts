@@ -14,6 +14,8 @@ export class Htpasswd {
   private users = new Map<string, string>();
   private mtimeMs = -1;
   private checkedAt = 0;
+  /** The reload in flight: requests that come while it runs wait for it, not for an empty table. */
+  private loading?: Promise<void>;
   private ok = new Map<string, number>();
 
   constructor(readonly file: string) {}
@@ -43,8 +45,9 @@ export class Htpasswd {
     const now = Date.now();
     if (now - this.checkedAt > RECHECK_MS) {
       this.checkedAt = now;
-      await this.load();
+      this.loading = this.load().finally(() => { this.loading = undefined; });
     }
+    if (this.loading) await this.loading;
     const hash = this.users.get(user);
     if (!hash) return false;
     const key = `${user}\0${createHash('sha256').update(password).digest('hex')}`;
