@@ -33,7 +33,7 @@ const hex = (digest: string) => digest.replace(/^sha256:/, '');
 const dray = (args: string[]) => runAsync(drayLauncher, args, { env: d.env });
 
 /** Imports a rootfs tar as `ref`, pushes it and removes it here; returns the registry's manifest. */
-async function pushed(ref: string, tar: Buffer): Promise<{ config: { digest: string }; layers: { digest: string; size: number }[] }> {
+async function pushed(ref: string, tar: Buffer): Promise<{ config: { digest: string; size: number }; layers: { digest: string; size: number }[] }> {
   const [repo, tag] = ref.split(/:(?=[^:/]+$)/);
   const imp = await d.api('POST', `/images/create?fromSrc=-&repo=${repo}&tag=${tag}`, tar, { 'Content-Type': 'application/x-tar' });
   assert.equal(imp.status, 200, imp.body.toString());
