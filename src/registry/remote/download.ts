@@ -7,7 +7,7 @@
 //   connection cut / stalled     →  next attempt (mirrors first, then the registry) from the new N
 //   complete                     →  size and digest checked; the caller commits the file
 //
-// The partial file is appended in 1 MiB batches, and whatever a stalled transfer left pending is
+// The partial file is appended in 256 KiB batches, and whatever a stalled transfer left pending is
 // written after 100 ms, so a killed drayd loses at most a batch of what it had received (none of
 // what came before a stall). The network never waits for the unpacker: bytes go to the sink from memory
 // while it keeps up, and from the partial file (the page cache, in practice) once it falls more
@@ -37,7 +37,7 @@ export interface DownloadOptions {
   what?: string;
 }
 
-const BATCH = 1024 * 1024;
+const BATCH = 256 * 1024;
 /** Bytes kept in memory for the sink; past that it is fed from the file. */
 const AHEAD = 8 * 1024 * 1024;
 const READ = 1024 * 1024;
