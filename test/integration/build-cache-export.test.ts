@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon';
+import { writeCacheProject } from '../helpers/cache-project';
 
 const a = new TestDaemon();
 const b = new TestDaemon();
@@ -16,16 +17,7 @@ before(async () => {
   await Promise.all([a.start(), b.start()]);
   const [ia, ib] = [await a.bootstrapBusybox(), await b.bootstrapBusybox()];
   assert.equal(ia, ib, 'both roots have the same busybox (the cache keys start from its ID)');
-  mkdirSync(ctx);
-  writeFileSync(path.join(ctx, 'Dockerfile'), [
-    'FROM busybox AS tool',
-    'RUN echo tool > /tool',
-    'FROM busybox',
-    'RUN echo one > /one',
-    'COPY f.txt /f.txt',
-    'COPY --from=tool /tool /tool',
-  ].join('\n'));
-  writeFileSync(path.join(ctx, 'f.txt'), 'file\n');
+  writeCacheProject(ctx);
 });
 after(async () => {
   rmSync(work, { recursive: true, force: true });

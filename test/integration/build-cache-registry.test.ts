@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as bcrypt from 'bcryptjs';
 import { TestDaemon } from '../helpers/daemon';
 import { Server, startDray, startReference, request, freePort, tempDir, OCI_INDEX } from '../helpers/registry';
+import { writeCacheProject } from '../helpers/cache-project';
 
 const a = new TestDaemon();
 const b = new TestDaemon();
@@ -39,16 +40,7 @@ before(async () => {
   writeFileSync(path.join(cliCfg, 'config.json'), JSON.stringify({ auths: { [dhost]: { auth: Buffer.from('alice:secret').toString('base64') } } }));
   const [ia, ib] = [await a.bootstrapBusybox(), await b.bootstrapBusybox()];
   assert.equal(ia, ib, 'both roots have the same busybox (the cache keys start from its ID)');
-  mkdirSync(ctx);
-  writeFileSync(path.join(ctx, 'Dockerfile'), [
-    'FROM busybox AS tool',
-    'RUN echo tool > /tool',
-    'FROM busybox',
-    'RUN echo one > /one',
-    'COPY f.txt /f.txt',
-    'COPY --from=tool /tool /tool',
-  ].join('\n'));
-  writeFileSync(path.join(ctx, 'f.txt'), 'file\n');
+  writeCacheProject(ctx);
   mkdirSync(ctx1);
   writeFileSync(path.join(ctx1, 'Dockerfile'), 'FROM busybox\nRUN echo two > /two\nCOPY f.txt /g.txt\n');
   writeFileSync(path.join(ctx1, 'f.txt'), 'one stage\n');
