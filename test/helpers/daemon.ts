@@ -225,7 +225,7 @@ export class TestDaemon {
     if (!this.proc || this.proc.exitCode !== null) return;
     const exited = new Promise((r) => this.proc!.once('exit', r));
     this.proc.kill('SIGTERM');
-    await Promise.race([exited, sleep(10_000)]);
+    await within(exited, 10_000, undefined);
     if (this.proc.exitCode === null && this.proc.signalCode === null) { this.proc.kill('SIGKILL'); await exited; }
   }
 
@@ -271,6 +271,20 @@ export class TestDaemon {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `p`, or `onTimeout` after `ms`, whichever comes first; the timer is cleared either way. (A bare
+ * race with sleep() leaves its timer pending, and the test file's process lived on until it fired:
+ * 10 s after the last test of every file that stopped a daemon.)
+ */
+export async function within<T, U>(p: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<U>((r) => { timer = setTimeout(() => r(onTimeout), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Splits a Docker multiplexed stream into stdout and stderr. */
 export function demux(buf: Buffer): { stdout: string; stderr: string } {

@@ -5,7 +5,7 @@
 // Everything lives under one temp directory; stop() ends only what was started here, by PID.
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { TestDaemon } from './daemon';
+import { within, type TestDaemon } from './daemon';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -93,7 +93,7 @@ export class Registry {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode) return;
     const done = new Promise((r) => this.proc!.once('exit', r));
     this.proc.kill('SIGTERM');
-    await Promise.race([done, sleep(5000)]);
+    await within(done, 5000, undefined);
     if (this.proc.exitCode === null && !this.proc.signalCode) { this.proc.kill('SIGKILL'); await done; }
   }
 }

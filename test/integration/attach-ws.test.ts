@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { TestDaemon, sleep } from '../helpers/daemon';
+import { TestDaemon, sleep, within } from '../helpers/daemon';
 
 const d = new TestDaemon();
 
@@ -38,7 +38,7 @@ async function until(pred: () => boolean, what: string, ms = 5000): Promise<void
   }
 }
 
-const bounded = (p: Promise<void>, ms: number) => Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+const bounded = (p: Promise<void>, ms: number) => within(p.then(() => true), ms, false);
 
 test('attach to a TTY: ctrl-p ctrl-q detaches, the container runs on; a broken sequence is passed on', async () => {
   const id = await d.runDetached(['cat'], { Tty: true, OpenStdin: true });

@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, copyFileSync, existsSync
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TestDaemon, sleep, drayLauncher } from '../helpers/daemon';
+import { TestDaemon, sleep, within, drayLauncher } from '../helpers/daemon';
 
 const d = new TestDaemon();
 const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bssh-'));
@@ -158,7 +158,7 @@ test('--ssh with a key file: SIGINT in the middle of the build ends the CLI\'s a
   assert.match(out, /step-started/);
   assert.equal(cliAgents().length, 1, 'the agent runs while the build does');
   p.kill('SIGINT');
-  const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
+  const code = await within(exited, 15_000, 'timeout' as const);
   assert.notEqual(code, 'timeout', out);
   assert.notEqual(code, 0);
   assert.deepEqual(cliAgents(), []);
