@@ -60,6 +60,8 @@ export interface ExecutorOptions {
   quietBuild?: boolean;
   /** The X-Registry-Auth for a reference: the credentials `dray login` stored for its registry. */
   registryAuth?: (ref: string) => string;
+  /** --dry-run: the containers waited for were never made, so each condition counts as met at once. */
+  dryRun?: boolean;
 }
 
 export class Executor {
@@ -389,6 +391,14 @@ export class Executor {
   /** Resolves when the service's containers meet the condition; throws Docker Compose's message when they cannot. */
   async waitCondition(dep: string, condition: string, ids: string[], required: boolean, warn: (m: string) => void, signal?: AbortSignal): Promise<void> {
     if (condition === 'service_started') return;
+    if (this.o.dryRun) {
+      for (const id of ids) {
+        const name = (await this.client.containers.inspect(id).then((c) => c.Name, () => id)).replace(/^\//, '');
+        this.progress.event(`Container ${name}`, 'Waiting');
+        this.progress.done(`Container ${name}`, condition === 'service_healthy' ? 'Healthy' : 'Exited');
+      }
+      return;
+    }
     const fail = (msg: string) => {
       if (!required) { warn(`optional dependency ${JSON.stringify(dep)} failed: ${msg}`); return; }
       throw new ComposeError(msg);

@@ -51,7 +51,7 @@ export const down: ComposeCommand = {
       cc.warn(`Found orphan containers ([${orphans.map(nameOf).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
     }
     const progress = cc.progress('Running');
-    const exec = new Executor(client, p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(client, p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       // Each container is removed as soon as it stopped; the stopped ones at once.
       const rm = (c: ContainerSummary) => exec.remove({ Id: c.Id, name: nameOf(c) }, { volumes: !!f.volumes });
@@ -205,7 +205,7 @@ export const start: ComposeCommand = {
     const list = await containersOf(cc, name, args);
     if (!list.length) throw new ComposeError(args.length ? `service ${JSON.stringify(args[0])} has no container to start` : 'no containers to start');
     const progress = cc.progress('Running');
-    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       const order = orderOf(project);
       const byService = new Map<string, ContainerSummary[]>();
@@ -243,7 +243,7 @@ export const rm: ComposeCommand = {
     checkServices(project, args);
     let list = await containersOf(cc, name, args);
     const progress = cc.progress('Running');
-    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       if (f.stop) await exec.stopInOrder(list.filter(live), undefined);
       else list = list.filter((c) => !live(c));

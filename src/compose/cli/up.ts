@@ -97,7 +97,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const vols = planVolumes(project, observed, selection);
   await checkSharedContainers(client, project, selection);
   const progress = cc.progress(o.title ?? 'Running');
-  const exec = new Executor(client, project, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
+  const exec = new Executor(client, project, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth, buildOut: process.stderr });
   try {
     exec.setImages(observed);
     const plan = planContainers(project, observed, selection, opts);
