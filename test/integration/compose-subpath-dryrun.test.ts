@@ -248,3 +248,53 @@ test('--dry-run pull asks the registry and pulls nothing', async () => {
   // The real pull works, so the dry one answered for the same registry.
   ok(dc('pull', 'a'), 'real pull');
 });
+
+// ---- the executor's order ----------------------------------------------------------------------
+
+/** Now as the events API takes it: seconds with a fraction (an `until` ahead would hold the answer back). */
+const now = () => (Date.now() / 1000).toFixed(3);
+
+/** The project's container events between two moments, as "action service" lines. */
+async function eventsOf(project: string, since: number, until = now()): Promise<string[]> {
+  const f = encodeURIComponent(JSON.stringify({ type: ['container'], label: [`com.docker.compose.project=${project}`] }));
+  const r = await d.api('GET', `/events?since=${since}&until=${until}&filters=${f}`);
+  return r.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    .map((e: any) => `${e.Action} ${e.Actor.Attributes['com.docker.compose.service']}`);
+}
+
+test('up starts what others wait on first and wakes health waiters; down stops dependents first and removes everything', async () => {
+  const p = path.join(dir, 'order');
+  mkdirSync(p);
+  writeFileSync(path.join(p, 'compose.yaml'), `x-s: &s
+  image: busybox
+  init: true
+  command: ["sleep", "600"]
+services:
+  root:
+    <<: *s
+    healthcheck: {test: ["CMD", "true"], interval: 200ms}
+  mid: {<<: *s, depends_on: {root: {condition: service_healthy}}}
+  top: {<<: *s, depends_on: [mid]}
+  leaf: {<<: *s}
+`);
+  const oc = (...a: string[]) => d.dray(['compose', '-p', 'ord', ...a], undefined, { cwd: p, env: { NO_COLOR: '1' } });
+  const t0 = Math.floor(Date.now() / 1000);
+  const up = ok(oc('up', '-d'), 'up').stderr;
+  assert.match(up, /Container ord-root-1 Healthy/);
+  const ev = await eventsOf('ord', t0);
+  const at = (e: string) => { const i = ev.indexOf(e); assert.ok(i >= 0, `no "${e}" in ${ev.join(', ')}`); return i; };
+  // The chain's root starts before the service nothing waits on; the chain keeps its order.
+  assert.ok(at('start root') < at('start leaf'), ev.join(', '));
+  assert.ok(at('health_status: healthy root') < at('start mid'));
+  assert.ok(at('start mid') < at('start top'));
+  const t2 = Math.floor(Date.now() / 1000);
+  ok(oc('down'), 'down');
+  const evd = await eventsOf('ord', t2);
+  const atd = (e: string) => { const i = evd.indexOf(e); assert.ok(i >= 0, `no "${e}" in ${evd.join(', ')}`); return i; };
+  // Nothing stops before what depends on it has stopped; every container is removed.
+  assert.ok(atd('stop top') < atd('die mid'), evd.join(', '));
+  assert.ok(atd('stop mid') < atd('die root'), evd.join(', '));
+  for (const s of ['root', 'mid', 'top', 'leaf']) atd(`destroy ${s}`);
+  const left = (await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['com.docker.compose.project=ord'] }))}`)).json;
+  assert.deepEqual(left, []);
+});
