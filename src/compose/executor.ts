@@ -518,7 +518,9 @@ export class Executor {
     // dependents wait anyway (for health, for an exit), and the others start in that wait.
     const waitedOn = new Set<string>();
     for (const sp of plan.services) for (const d of dependenciesOf(sp.service)) if (plans.has(d)) waitedOn.add(d);
-    const roots = [...waitedOn].filter((n) => !dependenciesOf(plans.get(n)!.service).some((d) => plans.has(d)));
+    // A root waiting for a build or pull is not waited for: that may take long, and meanwhile the
+    // CPU is the build's anyway.
+    const roots = [...waitedOn].filter((n) => !o.images?.get(n) && !dependenciesOf(plans.get(n)!.service).some((d) => plans.has(d)));
     const rootStarted = new Map(roots.map((n) => [n, deferred()]));
     // Waits on health or exits are woken by events: opened before anything starts.
     const waits = !o.noStart && !this.o.dryRun && plan.services.some((sp) => Object.values(sp.service.depends_on).some((c) => c.condition !== 'service_started'));
