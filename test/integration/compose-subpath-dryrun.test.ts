@@ -51,6 +51,8 @@ test('docker run --mount volume-subpath mounts the subdirectory, read and writte
   // Written into sub/, not into the volume's root.
   assert.equal(ok(d.docker(['run', '--rm', '-v', 'vol:/v', 'busybox', 'sh', '-c', 'cat /v/sub/made-inside; ls /v']), 'check').stdout,
     'new\nbar.txt\nbin\nhack\nsub\n');
+  // dray's own CLI takes the same key.
+  assert.equal(ok(d.dray(['run', '--rm', '--mount', 'type=volume,src=vol,dst=/d,volume-subpath=sub', 'busybox', 'cat', '/d/made-inside']), 'dray run').stdout, 'new\n');
   // A relative link that stays inside the volume is followed, as Docker does.
   assert.equal(ok(run('hack/good', 'cat', '/d/hello.txt'), 'via a link').stdout, 'world\n');
   // A file subpath is a file mount.
