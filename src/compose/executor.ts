@@ -130,7 +130,9 @@ export class Executor {
    */
   imageTasks(plans: ImagePlan[]): Map<string, Promise<void>> {
     const out = new Map<string, Promise<void>>();
-    let builds: Promise<unknown> = Promise.resolve();
+    // The first build begins on the next turn of the event loop: packing its context is work on
+    // this thread, and the creates of the services that need no build go out before it.
+    let builds: Promise<unknown> = new Promise((r) => setImmediate(r));
     for (const p of plans) {
       let t: Promise<void>;
       if (p.action === 'pull') t = this.limit.run(() => this.pull(p.ref, p.service));
