@@ -81,6 +81,15 @@ export class ComposeContext {
     }
   }
 
+  /**
+   * The project name when it is known before any file is read (-p, COMPOSE_PROJECT_NAME of the
+   * environment: both win over the files' `name:` and `.env`), so that reading the engine's
+   * state can go on beside the loading. A caller checks it against the loaded project's name.
+   */
+  earlyName(): string | undefined {
+    return this.globals['project-name'] || this.env.COMPOSE_PROJECT_NAME || undefined;
+  }
+
   /** The project name without loading a model (for `ls`-like uses). */
   projectName(): string {
     const g = this.globals;

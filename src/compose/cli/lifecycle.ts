@@ -37,11 +37,16 @@ export const down: ComposeCommand = {
   ],
   async run(cc, f, args) {
     if (f.rmi && !['local', 'all'].includes(f.rmi)) throw new ComposeError(`invalid --rmi option ${JSON.stringify(f.rmi)}`);
+    const client = cc.client();
+    const early = cc.earlyName();
+    const earlyObs = early ? observe(client, early, { images: false }) : undefined;
+    earlyObs?.catch(() => undefined); // awaited below, or not needed
+    // Loading is work on this thread: a turn of the event loop first lets the requests go out.
+    if (earlyObs) await new Promise((r) => setImmediate(r));
     const { project, name } = cc.projectOrName();
     checkServices(project, args);
     const p = project ?? emptyProject(name);
-    const client = cc.client();
-    const obs = await observe(client, name, { images: false });
+    const obs = name === early ? await earlyObs! : await observe(client, name, { images: false });
     const known = new Set([...Object.keys(p.services), ...Object.keys(p.disabled)]);
     const byService = (c: ContainerSummary) => !args.length || args.includes(serviceOf(c));
     // Without a model every container of the project goes; with one, orphans only with --remove-orphans.
