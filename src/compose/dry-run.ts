@@ -30,6 +30,8 @@ export const DRY_RUN_PREFIX = 'DRY-RUN MODE - ';
 function readOnlyTransport(real: Transport): Transport {
   const t = Object.create(real) as Transport;
   const refuse = (method: string, path: string) => {
+    // A wait is a POST that changes nothing: it is sent, as Docker Compose's dry run sends it.
+    if (method === 'POST' && /^\/containers\/[^/]+\/wait(\?|$)/.test(path)) return;
     if (method !== 'GET' && method !== 'HEAD') throw new ComposeError(`${method} ${path.replace(/\?.*/, '')} is not supported in dry-run mode`);
   };
   t.raw = (method: string, path: string, opts?: RequestOptions) => { refuse(method, path); return real.raw(method, path, opts); };
@@ -89,6 +91,7 @@ class DryContainers extends ContainersApi {
     } as unknown as ContainerInspect;
   }
 
+  override async attach(): Promise<{ socket: Socket; contentType?: string }> { throw new ComposeError('interactive run is not supported in dry-run mode'); }
   override async start(): Promise<void> {}
   override async stop(): Promise<void> {}
   override async restart(): Promise<void> {}

@@ -13,6 +13,8 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon';
 import { startDray, Server } from '../helpers/registry';
+import { DockerClient } from '../../src/client';
+import { dryRunClient } from '../../src/compose/dry-run';
 
 const d = new TestDaemon();
 let dir = '';
@@ -227,7 +229,11 @@ test('--dry-run over a running project: stop, restart, kill, pause, unpause, rm,
   // What has no stand-in is refused, not done.
   const exec = dc('--dry-run', 'exec', '-T', 'db', 'touch', '/made');
   assert.notEqual(exec.code, 0);
-  assert.match(exec.stderr, /not supported in dry-run mode/);
+  assert.match(exec.stderr, /interactive exec is not supported in dry-run mode/);
+  const run = dc('--dry-run', 'run', '--rm', 'db', 'touch', '/made');
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /interactive run is not supported in dry-run mode/);
+  assert.equal(await engineState(), before, 'a refused dry run changed something');
   ok(dc('down', '-v', '--rmi', 'local'), 'real down');
 });
 
@@ -299,4 +305,23 @@ services:
   for (const s of ['root', 'mid', 'top', 'leaf']) atd(`destroy ${s}`);
   const left = (await d.api('GET', `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ['com.docker.compose.project=ord'] }))}`)).json;
   assert.deepEqual(left, []);
+});
+
+test('the dry-run client reads through, pretends its stand-ins, and refuses any other change below them', async () => {
+  const real = new DockerClient({ host: d.host });
+  const c = dryRunClient(real);
+  try {
+    const before = await engineState();
+    const made = await c.containers.create({ Image: 'busybox', Labels: { k: 'v' } }, { name: 'dry-only' });
+    assert.equal((await c.containers.inspect(made.Id)).State.Running, true);
+    assert.ok((await c.containers.list({ all: true, filters: { label: ['k=v'] } })).some((x) => x.Id === 'dry-only'));
+    assert.equal((await d.api('GET', '/containers/dry-only/json')).status, 404, 'the engine never saw it');
+    await c.containers.start(made.Id);
+    // No stand-in: the transport refuses before anything is sent.
+    await assert.rejects(c.containers.update('dry-only', { Memory: 1 << 26 }), /POST \/containers\/dry-only\/update is not supported in dry-run mode/);
+    await assert.rejects(c.volumes.prune(), /POST \/volumes\/prune is not supported in dry-run mode/);
+    await assert.rejects(c.images.prune(), /POST \/images\/prune is not supported in dry-run mode/);
+    await assert.rejects(c.transport.json('DELETE', '/images/busybox'), /DELETE \/images\/busybox is not supported in dry-run mode/);
+    assert.equal(await engineState(), before);
+  } finally { real.close(); }
 });
