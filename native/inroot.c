@@ -20,16 +20,23 @@
 #include <time.h>
 #include <unistd.h>
 
-// openInRoot(rootFd, path, flags, mode): an fd of `path` resolved inside rootFd, close-on-exec.
-// Magic links (/proc/<pid>/fd/…, should a proc be mounted inside) are refused on the way.
+// openInRoot(rootFd, path, flags, mode[, beneath]): an fd of `path` resolved inside rootFd,
+// close-on-exec. Magic links (/proc/<pid>/fd/…, should a proc be mounted inside) are refused on
+// the way. With `beneath` true the walk may not leave rootFd at all (RESOLVE_BENEATH): an absolute
+// symlink or a `..` above it fails with EXDEV instead of being taken as the root, which is how a
+// volume subpath that points outside its volume is told from one that stays in it.
 static napi_value js_open_in_root(napi_env env, napi_callback_info info) {
-  static const char usage[] = "openInRoot(rootFd, path, flags, mode)";
-  napi_value argv[4];
+  static const char usage[] = "openInRoot(rootFd, path, flags, mode[, beneath])";
+  napi_value argv[5];
   int32_t ints[1];
+  size_t argc = 5;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (!get_int_args(env, info, 4, argv, ints, 1, usage)) return NULL;
   int32_t flags, mode;
+  bool beneath = false;
   char *p = dup_string(env, argv[1]);
-  if (!p || napi_get_value_int32(env, argv[2], &flags) != napi_ok || napi_get_value_int32(env, argv[3], &mode) != napi_ok) {
+  if (!p || napi_get_value_int32(env, argv[2], &flags) != napi_ok || napi_get_value_int32(env, argv[3], &mode) != napi_ok
+      || (argc >= 5 && napi_get_value_bool(env, argv[4], &beneath) != napi_ok)) {
     free(p);
     napi_throw_type_error(env, NULL, usage);
     return NULL;
@@ -38,7 +45,7 @@ static napi_value js_open_in_root(napi_env env, napi_callback_info info) {
   memset(&how, 0, sizeof how);
   how.flags = (uint64_t)(uint32_t)flags | O_CLOEXEC;
   how.mode = (flags & (O_CREAT | __O_TMPFILE)) ? (uint64_t)mode : 0;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.resolve = (beneath ? RESOLVE_BENEATH : RESOLVE_IN_ROOT) | RESOLVE_NO_MAGICLINKS;
   int fd;
   do fd = (int)syscall(SYS_openat2, ints[0], p, &how, sizeof how); while (fd < 0 && errno == EINTR);
   if (fd < 0) { napi_value r = throw_errno(env, errno, "openat2", p); free(p); return r; }

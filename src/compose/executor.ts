@@ -60,12 +60,63 @@ export interface ExecutorOptions {
   quietBuild?: boolean;
   /** The X-Registry-Auth for a reference: the credentials `dray login` stored for its registry. */
   registryAuth?: (ref: string) => string;
+  /** --dry-run: the containers waited for were never made, so each condition counts as met at once. */
+  dryRun?: boolean;
+}
+
+/**
+ * Wake-ups for whoever waits on a container's state (health, exit): the project's container
+ * events, counted per container. A waiter notes the count, inspects, and sleeps until the count
+ * moves, so an event between the inspect and the sleep is not lost; a slow poll stays as the
+ * safety net should the stream end or the engine not send an event.
+ */
+export class ContainerChanges {
+  private counts = new Map<string, number>();
+  private waiters = new Map<string, Set<() => void>>();
+  private readonly abort = new AbortController();
+  /** Whether the event stream is open: only then may a waiter sleep long between inspects. */
+  private live = false;
+  /** Settles once the engine streams the events (or could not). */
+  readonly ready: Promise<void>;
+
+  constructor(client: DockerClient, project: string) {
+    this.ready = client.system.events({ filters: { type: ['container'], label: [`${L.PROJECT}=${project}`] }, signal: this.abort.signal })
+      .then((stream) => {
+        this.live = true;
+        void (async () => {
+          try { for await (const e of stream) if (e.Actor?.ID) this.bump(e.Actor.ID); } catch { /* closed */ }
+          this.live = false;
+        })();
+      }, () => undefined);
+  }
+
+  count(id: string): number { return this.counts.get(id) ?? 0; }
+
+  /** Resolves when `id` saw an event after `seen`; at the latest after a poll interval. */
+  async after(id: string, seen: number): Promise<void> {
+    if (this.count(id) !== seen) return;
+    const set = this.waiters.get(id) ?? this.waiters.set(id, new Set()).get(id)!;
+    await new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(t); set.delete(done); resolve(); };
+      const t = setTimeout(done, this.live ? 250 : 30);
+      set.add(done);
+    });
+  }
+
+  private bump(id: string): void {
+    this.counts.set(id, this.count(id) + 1);
+    for (const w of [...(this.waiters.get(id) ?? [])]) w();
+  }
+
+  close(): void { this.abort.abort(); }
 }
 
 export class Executor {
   readonly limit: Limiter;
   /** Container IDs of each service, as they are now (for network_mode service:x, volumes_from). */
   readonly ids = new Map<string, string[]>();
+  /** The project's container events while a converge waits on health or exits (converge opens it). */
+  private changes?: ContainerChanges;
 
   constructor(readonly client: DockerClient, readonly project: Project, readonly progress: Progress, readonly o: ExecutorOptions = {}) {
     this.limit = new Limiter(o.parallel && o.parallel > 0 ? o.parallel : 16);
@@ -79,7 +130,9 @@ export class Executor {
    */
   imageTasks(plans: ImagePlan[]): Map<string, Promise<void>> {
     const out = new Map<string, Promise<void>>();
-    let builds: Promise<unknown> = Promise.resolve();
+    // The first build begins on the next turn of the event loop: packing its context is work on
+    // this thread, and the creates of the services that need no build go out before it.
+    let builds: Promise<unknown> = new Promise((r) => setImmediate(r));
     for (const p of plans) {
       let t: Promise<void>;
       if (p.action === 'pull') t = this.limit.run(() => this.pull(p.ref, p.service));
@@ -389,16 +442,27 @@ export class Executor {
   /** Resolves when the service's containers meet the condition; throws Docker Compose's message when they cannot. */
   async waitCondition(dep: string, condition: string, ids: string[], required: boolean, warn: (m: string) => void, signal?: AbortSignal): Promise<void> {
     if (condition === 'service_started') return;
+    if (this.o.dryRun) {
+      for (const id of ids) {
+        const name = (await this.client.containers.inspect(id).then((c) => c.Name, () => id)).replace(/^\//, '');
+        this.progress.event(`Container ${name}`, 'Waiting');
+        this.progress.done(`Container ${name}`, condition === 'service_healthy' ? 'Healthy' : 'Exited');
+      }
+      return;
+    }
     const fail = (msg: string) => {
       if (!required) { warn(`optional dependency ${JSON.stringify(dep)} failed: ${msg}`); return; }
       throw new ComposeError(msg);
     };
+    const changes = this.changes;
+    await changes?.ready;
     for (const id of ids) {
       let name = id.slice(0, 12);
       const ev = () => `Container ${name}`;
       let announced = false;
       for (;;) {
         if (signal?.aborted) return;
+        const seen = changes?.count(id) ?? 0;
         let c: ContainerInspect;
         try { c = await this.client.containers.inspect(id); } catch (e: any) { return fail(daemonMessage(e)); }
         name = c.Name.replace(/^\//, '');
@@ -419,8 +483,10 @@ export class Executor {
             return fail(`service ${JSON.stringify(dep)} didn't complete successfully: exit ${c.State.ExitCode}`);
           }
         } else return;
-        // An inspect is a millisecond of drayd's time: polling often keeps a dependent's start close to the moment.
-        await sleep(30);
+        // The container's next event (a health status, its exit) wakes this at once; without the
+        // event stream, an inspect every 30 ms (a millisecond of drayd's time each) does.
+        if (changes) await changes.after(id, seen);
+        else await sleep(30);
       }
     }
   }
@@ -448,6 +514,19 @@ export class Executor {
     for (const sp of plan.services) this.ids.set(sp.name, sp.containers.filter((a) => a.kind === 'keep').map((a) => (a as any).container.Id));
     let firstError: unknown;
     const check = () => { if (firstError) throw firstError; };
+    // The start of what others wait on goes first. On a small host concurrent starts share the
+    // CPU, so a service nothing depends on, started alongside the root of a dependency chain,
+    // only slows that chain (which bounds the whole up) down; once the roots have started, their
+    // dependents wait anyway (for health, for an exit), and the others start in that wait.
+    const waitedOn = new Set<string>();
+    for (const sp of plan.services) for (const d of dependenciesOf(sp.service)) if (plans.has(d)) waitedOn.add(d);
+    // A root waiting for a build or pull is not waited for: that may take long, and meanwhile the
+    // CPU is the build's anyway.
+    const roots = [...waitedOn].filter((n) => !o.images?.get(n) && !dependenciesOf(plans.get(n)!.service).some((d) => plans.has(d)));
+    const rootStarted = new Map(roots.map((n) => [n, deferred()]));
+    // Waits on health or exits are woken by events: opened before anything starts.
+    const waits = !o.noStart && !this.o.dryRun && plan.services.some((sp) => Object.values(sp.service.depends_on).some((c) => c.condition !== 'service_started'));
+    if (waits && !this.changes) this.changes = new ContainerChanges(this.client, this.project.name);
 
     const make = async (name: string): Promise<void> => {
       const image = o.images?.get(name);
@@ -495,6 +574,9 @@ export class Executor {
     };
 
     const run = async (name: string): Promise<void> => {
+      try { await runService(name); } finally { rootStarted.get(name)?.resolve(); }
+    };
+    const runService = async (name: string): Promise<void> => {
       await made.get(name);
       if (o.noStart) return;
       const sp = plans.get(name)!;
@@ -514,6 +596,8 @@ export class Executor {
         }
         if (!idle) await this.waitCondition(dep, cond.condition, this.ids.get(dep) ?? [], cond.required, o.warn, o.signal);
       }
+      check();
+      if (mine.length && !waitedOn.has(name)) await Promise.all([...rootStarted.values()].map((d) => d.promise));
       check();
       const startedIds: string[] = [];
       await Promise.all(sp.containers.map((a) => this.limit.run(async () => {
@@ -546,6 +630,8 @@ export class Executor {
       all.push(r);
     }
     const results = await Promise.allSettled(all);
+    this.changes?.close();
+    this.changes = undefined;
     const bad = results.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw firstError ?? bad.reason;
     return { started, changed };
@@ -553,8 +639,14 @@ export class Executor {
 
   // ---- down -------------------------------------------------------------------------------------
 
-  /** Stops containers, dependents before what they depend on (as `down` and `stop` do). */
+  /**
+   * Stops containers, dependents before what they depend on (as `down` and `stop` do). `after`
+   * (down's removal) runs for each container once it stopped, beside the stops that follow: the
+   * order that matters is that nothing stops before what depends on it has stopped, and a stopped
+   * container's removal need not hold up the next stop.
+   */
   async stopInOrder(containers: ContainerSummary[], t: number | undefined, after?: (c: ContainerSummary) => Promise<void>): Promise<void> {
+    const afters: Promise<void>[] = [];
     // Each service stops once every service that depends on it has stopped; containers of
     // services the model does not know stop at once.
     const services = this.project.services;
@@ -571,14 +663,25 @@ export class Executor {
       const first = (dependents.get(n) ?? []).map((d) => stopService(d, seen));
       p = Promise.all(first).then(() => Promise.all((byService.get(n) ?? []).map((c) => this.limit.run(async () => {
         await this.stop({ Id: c.Id, name: nameOf(c), service: services[n] }, t);
-        await after?.(c);
+        if (after) {
+          const a = after(c);
+          a.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+          afters.push(a);
+        }
       })))).then(() => undefined);
       done.set(n, p);
       return p;
     };
     await Promise.all([...new Set([...byService.keys(), ...Object.keys(services)])].map((n) => stopService(n)));
+    await Promise.all(afters);
   }
 
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
 }
 
 export const sortByNumber = (a: ContainerSummary, b: ContainerSummary) => serviceOf(a).localeCompare(serviceOf(b)) || numberOf(a) - numberOf(b);

@@ -4,6 +4,7 @@
 //    ✔ Network demo_default  Created                                    0.1s
 //    ⠿ Container demo-db-1   Waiting                                    1.2s
 // Off a terminal (or --progress plain): one line per event, " Container demo-db-1  Started".
+// A dry run puts "DRY-RUN MODE - " before each resource, as Docker Compose does.
 export type Status = 'working' | 'done' | 'warning' | 'error';
 
 interface Task { id: string; text: string; status: Status; details: string; start: number; end?: number }
@@ -27,7 +28,7 @@ export class Progress {
   private readonly mode: 'tty' | 'plain' | 'quiet' | 'json';
   private stopped = false;
 
-  constructor(private readonly out: Out, mode: ProgressMode, private title = 'Running') {
+  constructor(private readonly out: Out, mode: ProgressMode, private title = 'Running', private readonly prefix = '') {
     this.mode = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
   }
 
@@ -45,8 +46,8 @@ export class Progress {
       t.text = text; t.status = status; t.details = details;
     }
     if (status !== 'working') t.end ??= now;
-    if (this.mode === 'plain') this.out.write(` ${id} ${text}${details ? ` ${details}` : ''}\n`);
-    else if (this.mode === 'json') this.out.write(`${JSON.stringify({ id, text, status, details })}\n`);
+    if (this.mode === 'plain') this.out.write(`${this.prefix} ${id} ${text}${details ? ` ${details}` : ''}\n`);
+    else if (this.mode === 'json') this.out.write(`${JSON.stringify({ ...(this.prefix ? { dry_run: true } : {}), id, text, status, details })}\n`);
     else if (this.mode === 'tty') this.schedule();
   }
 
@@ -73,8 +74,8 @@ export class Progress {
       const secs = `${(((t.end ?? Date.now()) - t.start) / 1000).toFixed(1)}s`;
       const mark = t.status === 'done' ? green('✔') : t.status === 'error' ? red('✘') : t.status === 'warning' ? yellow('!') : SPIN[this.frame];
       const text = t.status === 'done' ? green(t.text.padEnd(textW)) : t.status === 'error' ? red(t.text.padEnd(textW)) : t.text.padEnd(textW);
-      const left = ` ${mark} ${t.id.padEnd(idW)} ${text}${t.details ? ` ${t.details}` : ''}`;
-      const visible = 4 + idW + 1 + textW + (t.details ? t.details.length + 1 : 0);
+      const left = ` ${mark} ${this.prefix}${t.id.padEnd(idW)} ${text}${t.details ? ` ${t.details}` : ''}`;
+      const visible = 4 + this.prefix.length + idW + 1 + textW + (t.details ? t.details.length + 1 : 0);
       const pad = Math.max(1, width - visible - secs.length - 1);
       s += `${left}${' '.repeat(pad)}${dim(secs)}\x1b[K\n`;
     }

@@ -1,8 +1,9 @@
 // How a container's mounts are resolved, with Docker's grammar and error wording:
 //   create → planMounts: parse -v / --mount / --tmpfs / --volumes-from / image VOLUMEs, validate
 //            all of them, then create the volumes that do not exist yet → the inspect "Mounts"
-//   start  → startMounts: acquire volumes, copy image content into new volumes, OCI mounts
-//   exit   → stopMounts: release
+//   start  → startMounts: acquire volumes, copy image content into new volumes, stage volume
+//            subpaths (volume-subpath.ts), OCI mounts
+//   exit   → stopMounts: unstage subpaths, release
 //   rm -v  → removeAnonymous
 // Parsing follows moby's linux mount parser (volume/mounts/linux_parser.go): the messages are
 // matched by scripts and tests, so they are reproduced exactly.
@@ -11,7 +12,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../lib/exec';
 import { log } from '../lib/log';
-import { invalid, notFound, notImplemented, errorMessage, isKind } from '../lib/errors';
+import { invalid, notFound, errorMessage, isKind } from '../lib/errors';
+import { isLocalSubpath, stageSubpath, unstageAll } from './volume-subpath';
 import type { HostConfig, HostMount, MountPoint } from './container-record';
 import { ANONYMOUS_LABEL, VolumeService } from './volumes';
 
@@ -89,8 +91,12 @@ export function parseMount(m: HostMount): ParsedMount {
     case 'volume': {
       if (m.BindOptions) throw fail('field BindOptions must not be specified');
       if (m.TmpfsOptions) throw fail('field TmpfsOptions must not be specified');
-      if (m.VolumeOptions?.Subpath) throw notImplemented('volume subpath is not supported');
       if (m.ReadOnly && !source) throw fail('must not set ReadOnly mode when using anonymous volumes');
+      const sub = m.VolumeOptions?.Subpath;
+      if (sub) {
+        if (!source) throw fail('must not set Subpath when using anonymous volumes');
+        if (!isLocalSubpath(sub)) throw fail('subpath must be a relative path within the volume');
+      }
       const vo = m.VolumeOptions;
       return {
         type: 'volume', source, destination, readOnly: !!m.ReadOnly, mode: '', propagation: '',
@@ -344,8 +350,9 @@ export async function startMounts(points: MountPoint[], rootfs: string, volumes:
   const ref = opts.containerId;
   const acquired: string[] = [];
   const out: OciMountSpec[] = [];
+  let staging: string | undefined;
   try {
-    for (const p of points) {
+    for (const [i, p] of points.entries()) {
       const rw = p.RW ? 'rw' : 'ro';
       if (p.Type === 'bind') {
         const api = apiMounts.get(p.Destination);
@@ -365,7 +372,24 @@ export async function startMounts(points: MountPoint[], rootfs: string, volumes:
           event: ref ? { container: ref, destination: p.Destination, propagation: p.Propagation, 'read/write': String(p.RW) } : undefined,
         });
         acquired.push(name);
-        const noCopy = p.Mode.split(',').includes('nocopy') || !!apiMounts.get(p.Destination)?.VolumeOptions?.NoCopy;
+        const vo = apiMounts.get(p.Destination)?.VolumeOptions;
+        const noCopy = p.Mode.split(',').includes('nocopy') || !!vo?.NoCopy;
+        if (vo?.Subpath) {
+          if (!ref) throw invalid('a volume subpath needs the container it is mounted for');
+          if (!staging) {
+            staging = volumes.subpathStaging(ref);
+            // What a start cut short by a crash left for this container.
+            await unstageAll(staging);
+          }
+          const point = path.join(staging, String(i));
+          const isDir = await stageSubpath(source, vo.Subpath, point);
+          // Docker copies the image's content into an empty subpath directory (its
+          // copyExistingContents runs on the subpath's mount), at every such start; the volume's
+          // one-time mark is about its root, so it is neither read nor set here.
+          if (isDir && !noCopy) await copyUp(rootfs, p.Destination, point);
+          out.push({ destination: p.Destination, source: point, type: 'bind', options: ['rbind', rw, 'rprivate'] });
+          continue;
+        }
         if (!noCopy) await volumes.populateOnce(name, (data) => copyUp(rootfs, p.Destination, data));
         out.push({ destination: p.Destination, source, type: 'bind', options: ['rbind', rw, 'rprivate'] });
       } else if (p.Type === 'tmpfs') {
@@ -378,6 +402,7 @@ export async function startMounts(points: MountPoint[], rootfs: string, volumes:
       out.push({ destination: clean(dest), source: 'tmpfs', type: 'tmpfs', options: tmpfsOciOptions(data) });
     }
   } catch (e) {
+    if (staging) await unstageAll(staging);
     for (const n of acquired) await volumes.release(n, { ref }).catch(() => {});
     throw e;
   }
@@ -398,6 +423,12 @@ export async function adoptMounts(points: MountPoint[], volumes: VolumeService, 
 /** Releases the container's volumes after it stopped. Never throws: the exit must be recorded. */
 export async function stopMounts(points: MountPoint[], volumes: VolumeService, opts: { containerId?: string } = {}): Promise<void> {
   const ref = opts.containerId;
+  // Subpath staging points first: they hold the volumes' own mounts busy.
+  if (ref && points.some((p) => p.Type === 'volume')) {
+    let dir: string | undefined;
+    try { dir = volumes.subpathStaging(ref); } catch { /* no exec root: nothing was staged */ }
+    if (dir) await unstageAll(dir);
+  }
   for (const p of points) {
     if (p.Type !== 'volume' || !p.Name) continue;
     await volumes.release(p.Name, { ref, event: ref ? { container: ref } : undefined })

@@ -32,7 +32,7 @@ export class Engine {
     this.images = new ImageService({ dataRoot: config.dataRoot, events: this.events });
     this.distribution = new DistributionService(config.registry, this.images);
     this.networks = new NetworkService({ dataRoot: config.dataRoot, execRoot: config.execRoot, events: this.events, defaultBridge: config.bridge, defaultSubnet: config.bridgeSubnet });
-    this.volumes = new VolumeService({ dataRoot: config.dataRoot, events: this.events, owner: config.userns ? remappedRoot(config.userns.map) : undefined });
+    this.volumes = new VolumeService({ dataRoot: config.dataRoot, execRoot: config.execRoot, events: this.events, owner: config.userns ? remappedRoot(config.userns.map) : undefined });
     this.containers = new ContainerService(config, this.images, this.networks, this.volumes, this.events);
     this.images.ownersOf = (id) => { const m = this.containers.find(id)?.Dray.idmap; return m ? outOf(m) : undefined; };
     this.execs = new ExecService(config, this.containers, this.events);

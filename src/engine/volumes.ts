@@ -24,7 +24,8 @@ import { unmount } from '../lib/mount';
 import { removeTree } from '../lib/trash';
 import { KeyedMutex } from '../lib/lock';
 import { log } from '../lib/log';
-import { conflict, invalid, notFound, systemError, errorMessage, isKind } from '../lib/errors';
+import { conflict, invalid, notFound, notImplemented, systemError, errorMessage, isKind } from '../lib/errors';
+import { sweepStaging } from './volume-subpath';
 import type { EventBus } from './events';
 import { byBytes } from '../lib/compare';
 
@@ -82,10 +83,21 @@ export class VolumeService {
   /** userns-remap: new volumes' _data belongs to the remapped root, as under a remapped dockerd. */
   private readonly owner?: { uid: number; gid: number };
 
-  constructor(opts: { dataRoot: string; events: EventBus; owner?: { uid: number; gid: number } }) {
+  /** Where containers' volume subpaths are staged (volume-subpath.ts): runtime state. */
+  private readonly subpathRoot?: string;
+
+  /** `execRoot`: the daemon's runtime directory, which volume subpaths need for their staging points. */
+  constructor(opts: { dataRoot: string; events: EventBus; owner?: { uid: number; gid: number }; execRoot?: string }) {
     this.root = path.join(opts.dataRoot, 'volumes');
     this.events = opts.events;
     this.owner = opts.owner;
+    if (opts.execRoot) this.subpathRoot = path.join(opts.execRoot, 'volume-subpaths');
+  }
+
+  /** The directory of one container's subpath staging points (volume-subpath.ts). */
+  subpathStaging(containerId: string): string {
+    if (!this.subpathRoot) throw notImplemented('volume subpaths need the daemon\'s exec root, which this volume service was not given');
+    return path.join(this.subpathRoot, containerId);
   }
 
   /**
@@ -287,6 +299,13 @@ export class VolumeService {
    * still-running containers have re-acquired theirs (container-mounts adoptMounts).
    */
   async sweepMounts(): Promise<void> {
+    // Subpath staging points of containers that hold no volume any more (they stopped while
+    // drayd was down) go first: they keep the volume mounts below them busy.
+    if (this.subpathRoot) {
+      const holders = new Set<string>();
+      for (const v of this.volumes.values()) for (const h of v.holders.keys()) if (h) holders.add(h);
+      await sweepStaging(this.subpathRoot, holders);
+    }
     for (const [name, v] of this.volumes) {
       await this.lock.run(name, async () => {
         if (v.mounted && v.holders.size === 0) await this.unmountState(name, v).catch((e) => log.warn('cannot unmount unused volume', { name, error: errorMessage(e) }));

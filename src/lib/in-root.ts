@@ -52,6 +52,15 @@ export class RootFs {
   }
 
   /**
+   * An fd of relative path `p` whose whole walk stays under the root: a `..` above it or a symlink
+   * that leads out of it (an absolute one included) fails with EXDEV rather than being taken back
+   * to the root as open() does. O_PATH unless `flags` say otherwise.
+   */
+  openBeneath(p: string, flags = O_PATH): number {
+    return this.a.openInRoot(this.fd, p, flags, 0, true);
+  }
+
+  /**
    * The directory that holds `p` (its path resolved inside the root) as an O_PATH fd, and p's last
    * component, which is not followed. For "/" the root itself and "".
    */

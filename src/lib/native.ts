@@ -16,8 +16,11 @@ export interface SysAddon {
   mallocTrim(): boolean;
   /** flock(fd, LOCK_EX | LOCK_NB): true when this process now holds the lock. */
   tryLock(fd: number): boolean;
-  /** openat2(rootFd, path, flags, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (native/inroot.c). */
-  openInRoot(rootFd: number, path: string, flags: number, mode: number): number;
+  /**
+   * openat2(rootFd, path, flags, mode) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (native/inroot.c);
+   * `beneath`: RESOLVE_BENEATH instead, a walk that leaves rootFd fails with EXDEV.
+   */
+  openInRoot(rootFd: number, path: string, flags: number, mode: number, beneath?: boolean): number;
   mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;
   setxattr(path: string, name: string, value: Buffer): void;
   /** A user namespace with these uid_map/gid_map texts, as an fd (native/idmap.c). */

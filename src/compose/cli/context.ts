@@ -10,6 +10,7 @@ import type { Project } from '../model';
 import { Progress, ProgressMode } from '../progress';
 import * as path from 'node:path';
 import { authFor } from '../../cli/commands/pull-progress';
+import { dryRunClient, DRY_RUN_PREFIX } from '../dry-run';
 
 export interface ComposeCommand {
   usage: string;
@@ -27,7 +28,15 @@ export class ComposeContext {
 
   constructor(readonly ctx: Ctx, readonly globals: FlagValues, readonly env: Record<string, string | undefined> = process.env) {}
 
-  client(): DockerClient { return this.ctx.client(); }
+  private dryClient?: DockerClient;
+
+  /** --dry-run: every change the command makes is only pretended (dry-run.ts); one client, so what it pretends is remembered. */
+  get dryRun(): boolean { return !!this.globals['dry-run']; }
+
+  client(): DockerClient {
+    if (!this.dryRun) return this.ctx.client();
+    return this.dryClient ??= dryRunClient(this.ctx.client());
+  }
 
   /** What `dray pull`/`push` send for a reference: the credentials stored for its registry (dray --config honoured). */
   registryAuth = (ref: string): string => authFor(ref, this.ctx.globals.config);
@@ -72,6 +81,15 @@ export class ComposeContext {
     }
   }
 
+  /**
+   * The project name when it is known before any file is read (-p, COMPOSE_PROJECT_NAME of the
+   * environment: both win over the files' `name:` and `.env`), so that reading the engine's
+   * state can go on beside the loading. A caller checks it against the loaded project's name.
+   */
+  earlyName(): string | undefined {
+    return this.globals['project-name'] || this.env.COMPOSE_PROJECT_NAME || undefined;
+  }
+
   /** The project name without loading a model (for `ls`-like uses). */
   projectName(): string {
     const g = this.globals;
@@ -89,7 +107,7 @@ export class ComposeContext {
     // Whether fd 2 is a terminal, asked of the fd: in the warm CLI process.stderr may have been
     // made as a pipe before the command's own stderr (a terminal) took its place.
     const isTTY = (require('node:tty') as typeof import('node:tty')).isatty(2);
-    return new Progress({ write: (s: string) => process.stderr.write(s), isTTY, get columns() { return process.stdout.columns ?? 80; } }, m, title);
+    return new Progress({ write: (s: string) => process.stderr.write(s), isTTY, get columns() { return process.stdout.columns ?? 80; } }, m, title, this.dryRun ? DRY_RUN_PREFIX : '');
   }
 
   get parallel(): number {

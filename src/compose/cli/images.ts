@@ -24,7 +24,7 @@ export const build: ComposeCommand = {
     const p = cc.project(args);
     const names = selectServices(p, args, !f['with-dependencies'] && args.length > 0).filter((n) => p.services[n].build);
     const progress = cc.progress('Building');
-    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr, quietBuild: !!f.quiet });
+    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth, buildOut: process.stderr, quietBuild: !!f.quiet });
     try {
       for (const n of names) {
         const s = p.services[n];
@@ -55,7 +55,7 @@ export const pull: ComposeCommand = {
     const p = cc.project(args);
     const names = selectServices(p, args, !f['include-deps']);
     const progress = cc.progress('Pulling');
-    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     let have = new Set<string>();
     if (f.policy === 'missing') {
       const { imageIndex, normalizeRef } = require('../observe') as typeof import('../observe');
@@ -106,7 +106,7 @@ export const push: ComposeCommand = {
     const p = cc.project(args);
     const names = selectServices(p, args, !f['include-deps']);
     const progress = cc.progress('Pushing');
-    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       for (const n of names) {
         const s = p.services[n];

@@ -105,7 +105,7 @@ export const run: ComposeCommand = {
     if (!base) throw new ComposeError(`no such service: ${service}`);
     const client = cc.client();
     const progress = cc.progress('Running');
-    const exec = new Executor(client, p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
+    const exec = new Executor(client, p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth, buildOut: process.stderr });
     const tty = !f['no-TTY'] && !!process.stdin.isTTY && !f.detach;
     const s: Service = {
       ...base,

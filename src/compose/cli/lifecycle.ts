@@ -37,11 +37,16 @@ export const down: ComposeCommand = {
   ],
   async run(cc, f, args) {
     if (f.rmi && !['local', 'all'].includes(f.rmi)) throw new ComposeError(`invalid --rmi option ${JSON.stringify(f.rmi)}`);
+    const client = cc.client();
+    const early = cc.earlyName();
+    const earlyObs = early ? observe(client, early, { images: false }) : undefined;
+    earlyObs?.catch(() => undefined); // awaited below, or not needed
+    // Loading is work on this thread: a turn of the event loop first lets the requests go out.
+    if (earlyObs) await new Promise((r) => setImmediate(r));
     const { project, name } = cc.projectOrName();
     checkServices(project, args);
     const p = project ?? emptyProject(name);
-    const client = cc.client();
-    const obs = await observe(client, name, { images: false });
+    const obs = name === early ? await earlyObs! : await observe(client, name, { images: false });
     const known = new Set([...Object.keys(p.services), ...Object.keys(p.disabled)]);
     const byService = (c: ContainerSummary) => !args.length || args.includes(serviceOf(c));
     // Without a model every container of the project goes; with one, orphans only with --remove-orphans.
@@ -51,7 +56,7 @@ export const down: ComposeCommand = {
       cc.warn(`Found orphan containers ([${orphans.map(nameOf).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
     }
     const progress = cc.progress('Running');
-    const exec = new Executor(client, p, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(client, p, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       // Each container is removed as soon as it stopped; the stopped ones at once.
       const rm = (c: ContainerSummary) => exec.remove({ Id: c.Id, name: nameOf(c) }, { volumes: !!f.volumes });
@@ -205,7 +210,7 @@ export const start: ComposeCommand = {
     const list = await containersOf(cc, name, args);
     if (!list.length) throw new ComposeError(args.length ? `service ${JSON.stringify(args[0])} has no container to start` : 'no containers to start');
     const progress = cc.progress('Running');
-    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       const order = orderOf(project);
       const byService = new Map<string, ContainerSummary[]>();
@@ -243,7 +248,7 @@ export const rm: ComposeCommand = {
     checkServices(project, args);
     let list = await containersOf(cc, name, args);
     const progress = cc.progress('Running');
-    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, registryAuth: cc.registryAuth });
+    const exec = new Executor(cc.client(), project ?? emptyProject(name), progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth });
     try {
       if (f.stop) await exec.stopInOrder(list.filter(live), undefined);
       else list = list.filter((c) => !live(c));

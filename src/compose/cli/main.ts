@@ -73,8 +73,6 @@ export async function main(ctx: Ctx, globals: FlagValues, argv: string[]): Promi
   const a = cmd.args;
   if (a?.min !== undefined && parsed.args.length < a.min) { process.stderr.write(`'dray compose ${name}' requires at least ${a.min} argument${a.min === 1 ? '' : 's'}\n\n${help(name, cmd)}`); return 1; }
   if (a?.max !== undefined && parsed.args.length > a.max) { process.stderr.write(`'dray compose ${name}' requires at most ${a.max} argument${a.max === 1 ? '' : 's'}\n\n${help(name, cmd)}`); return 1; }
-  // A dry run that acted for real would do the very thing it was asked not to.
-  if (globals['dry-run']) { process.stderr.write('--dry-run: not implemented in dray compose\n'); return 1; }
   const cc = new ComposeContext(ctx, globals);
   try {
     const code = await cmd.run(cc, parsed.values, parsed.args, parsed.changed);

@@ -81,6 +81,11 @@ export interface ConvergeResult { project: Project; selection: string[]; exec: E
 export async function converge(cc: ComposeContext, f: FlagValues, args: string[], o: { noStart?: boolean; title?: string } = {}): Promise<ConvergeResult> {
   const trace = cc.env.DRAY_COMPOSE_TRACE ? (what: string, t: number) => process.stderr.write(`[trace] ${what} ${(performance.now() - t).toFixed(1)} ms\n`) : undefined;
   let t = performance.now();
+  const early = cc.earlyName();
+  const earlyObserved = early ? observe(cc.client(), early) : undefined;
+  earlyObserved?.catch(() => undefined); // awaited below, or not needed
+  // Loading is work on this thread: a turn of the event loop first lets the requests go out.
+  if (earlyObserved) await new Promise((r) => setImmediate(r));
   const project = cc.project(args);
   trace?.('project loaded', t);
   const opts = upOptions(f, args);
@@ -88,7 +93,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const selection = selectServices(project, args, opts.noDeps);
   const client = cc.client();
   t = performance.now();
-  let observed = await observe(client, project.name);
+  let observed = project.name === early ? await earlyObserved! : await observe(client, project.name);
   trace?.('observed', t);
   t = performance.now();
   // Everything that must already exist is checked before anything is made.
@@ -97,7 +102,7 @@ export async function converge(cc: ComposeContext, f: FlagValues, args: string[]
   const vols = planVolumes(project, observed, selection);
   await checkSharedContainers(client, project, selection);
   const progress = cc.progress(o.title ?? 'Running');
-  const exec = new Executor(client, project, progress, { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
+  const exec = new Executor(client, project, progress, { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth, buildOut: process.stderr });
   try {
     exec.setImages(observed);
     const plan = planContainers(project, observed, selection, opts);

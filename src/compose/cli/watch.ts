@@ -183,7 +183,7 @@ export const watch: ComposeCommand = {
     let exec: Executor;
     if (f['no-up']) {
       project = cc.project(args);
-      exec = new Executor(cc.client(), project, cc.progress(), { parallel: cc.parallel, registryAuth: cc.registryAuth, buildOut: process.stderr });
+      exec = new Executor(cc.client(), project, cc.progress(), { parallel: cc.parallel, dryRun: cc.dryRun, registryAuth: cc.registryAuth, buildOut: process.stderr });
     } else {
       const r = await converge(cc, {}, args);
       project = r.project;
