@@ -57,6 +57,8 @@ export function parseHost(addr: string, tls: ClientTls | false = false): Endpoin
     return { display: a, socketPath: p, tls: false };
   }
   if (a.startsWith('/')) return { display: `unix://${a}`, socketPath: a, tls: false };
+  // The docker CLI reaches an ssh:// host through `docker system dial-stdio` run over ssh on it.
+  if (a.startsWith('ssh://')) throw new Error(`ssh:// hosts are not implemented in dray (\`${addr}\`): reach drayd over unix:// or tcp:// with TLS`);
   // A TCP address without a port: Docker's 2376 with TLS, 2375 without.
   const m = /^(?:(tcp|http):\/\/)?(\[[^\]]+\]|[^:/]*)(?::(\d+))?\/?$/.exec(a);
   if (!m || (m[1] === undefined && !a.includes(':'))) throw new Error(`unable to parse docker host \`${addr}\``);

@@ -62,6 +62,7 @@ test('hosts: DRAY_HOST over DOCKER_HOST, -H over both; unix and tcp forms', () =
   assert.deepEqual(parseHost('unix:///tmp/s.sock'), { display: 'unix:///tmp/s.sock', socketPath: '/tmp/s.sock', tls: false });
   assert.deepEqual(parseHost('tcp://127.0.0.1:2375'), { display: 'tcp://127.0.0.1:2375', host: '127.0.0.1', port: 2375, tls: false });
   assert.deepEqual(parseHost('tcp://[::1]:2376'), { display: 'tcp://[::1]:2376', host: '::1', port: 2376, tls: false });
+  assert.throws(() => parseHost('ssh://me@host'), /ssh:\/\/ hosts are not implemented/);
 });
 
 test('query encoding: booleans, lists, filters as JSON', () => {
