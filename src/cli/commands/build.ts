@@ -12,7 +12,7 @@ import { readAll } from '../../client/transport';
 import { jsonLines, JsonMessage } from '../../client/stream';
 import { ProgressPrinter } from './pull-progress';
 import {
-  ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
+  ContextError, contextFilter, incrementalContext, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
 import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
@@ -281,6 +281,7 @@ export const build: Command = {
 
     let body: { pipe<T extends NodeJS.WritableStream>(d: T): T; on(ev: 'error', cb: (e: Error) => void): unknown };
     let dockerfileParam: string | undefined;
+    let drayContext: string | undefined;
     try {
       if (specified === '-') {
         if (dockerfileFromStdin) throw new ContextError('invalid argument: can\'t use stdin for both build context and dockerfile');
@@ -302,7 +303,11 @@ export const build: Command = {
           }
         }
         const filter = contextFilter(await readDockerignore(lc.contextDir), lc.relDockerfile, dockerfileFromStdin);
-        body = tarContext(lc.contextDir, filter, extra) as any;
+        // drayd keeps the context's files between builds and is sent the changed ones alone; a
+        // daemon that cannot (Docker) gets the whole tar.
+        const inc = extra ? undefined : await incrementalContext(lc.contextDir, filter, async (key, m) => (await ctx.client().images.buildContextNeed(key, m)).need).catch(() => undefined);
+        drayContext = inc?.key;
+        body = inc ? inc.body : tarContext(lc.contextDir, filter, extra) as any;
         dockerfileParam = extra ? extra.name : lc.relDockerfile.split('\\').join('/');
       }
     } catch (e) {
@@ -336,6 +341,7 @@ export const build: Command = {
       cachefrom: cacheFromImages.length ? JSON.stringify(cacheFromImages) : undefined,
       draystages: cacheTo?.mode === 'max' || undefined,
       dockerfile: dockerfileParam,
+      draycontext: drayContext,
       target: f.target || undefined,
       buildargs: buildArgsMap(f['build-arg']),
       labels: labelsMap(f.label),
