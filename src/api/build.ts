@@ -99,7 +99,14 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     });
   });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
-  r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
+  r.post('/build/prune', async (req) => {
+    const pr = pruneRequest(req.query);
+    const out = await pruneBuildCache(state.cache, state.cacheMounts, pr, image);
+    // The files kept for dray build's incremental contexts go with everything (BuildKit's prune
+    // -a drops its local sources too); the next build of each context sends them again.
+    if (pr.all && pr.keepStorage === 0 && pr.filters.size === 0) out.SpaceReclaimed += (await state.contexts.clear()).bytes;
+    sendJson(req.res, 200, out);
+  });
 }
 
 /** POST /build/prune's query: all, keep-storage (reserved-space and max-used-space from API 1.48 alike), filters. */

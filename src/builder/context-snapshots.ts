@@ -155,7 +155,12 @@ export class ContextSnapshots {
     const m = checkManifest(doc);
     const indexes = await this.load();
     const used: string[] = [];
-    const unpin = () => { for (const h of used.splice(0)) this.unpin(h); };
+    const unpin = async () => {
+      const hs = used.splice(0);
+      for (const h of hs) this.unpin(h);
+      // A blob its index dropped while this build read it goes now.
+      await this.sweep(hs);
+    };
     const complete = async (tree: ContextTree) => {
       // Read now, with no await until the blobs are pinned: a sweep never takes a pinned blob.
       const files = indexes.get(key)?.files ?? {};
@@ -178,14 +183,14 @@ export class ContextSnapshots {
     try {
       ctx = await receiveContext(framed.rest(), tmpRoot, dockerfileParam, complete);
     } catch (e) {
-      unpin();
+      await unpin();
       throw e;
     }
     const release = ctx.cleanup;
     ctx.cleanup = async () => {
       // Kept before the spool goes; a failure costs the next build an upload, not its result.
       await this.keep(key, m, ctx.tree as ContextTree).catch((e) => log.warn('keeping a build context failed', { error: errorMessage(e) }));
-      unpin();
+      await unpin().catch(() => {});
       await release();
     };
     return ctx;
@@ -200,7 +205,7 @@ export class ContextSnapshots {
 
   /** Step 3: the received files become blobs and K's index the manifest's trusted files. */
   private async keep(key: string, m: Manifest, tree: ContextTree): Promise<void> {
-    await this.lock.run(key, async () => {
+    await this.lock.run(key, () => this.blobLock(async () => {
       const indexes = await this.load();
       const old = indexes.get(key)?.files ?? {};
       const files: Record<string, IndexEntry> = {};
@@ -214,7 +219,7 @@ export class ContextSnapshots {
         // Left out by .dockerignore on drayd's side: nothing to keep.
         if (!st?.isFile() || !tree.receivedFile(e.p)) continue;
         const h = await tree.entryHash(e.p, st);
-        await this.writeBlob(h, (dest) => tree.copyFile(e.p, dest));
+        await this.writeBlobLocked(h, (dest) => tree.copyFile(e.p, dest));
         files[e.p] = { k: e.k!, h };
       }
       const idx: IndexFile = { version: 1, boot: this.boot, used: Date.now(), files };
@@ -228,11 +233,17 @@ export class ContextSnapshots {
         await fsp.rm(path.join(this.dir, `${k}.json`), { force: true });
         dropped.push(...Object.values(x.files).map((e) => e.h));
       }
-      await this.sweep(dropped);
-    });
+      await this.sweepLocked(dropped);
+    }));
   }
 
-  private async writeBlob(h: string, write: (dest: string) => Promise<void>): Promise<void> {
+  /**
+   * Blob writes and removals take one lock: a sweep that decided a blob was unused must not
+   * remove it after a build found it on disk and named it in its index.
+   */
+  private blobLock<T>(fn: () => Promise<T>): Promise<T> { return this.lock.run('blobs', fn); }
+
+  private async writeBlobLocked(h: string, write: (dest: string) => Promise<void>): Promise<void> {
     const dest = this.blobPath(h);
     if (await fsp.access(dest).then(() => true, () => false)) return;
     const tmp = path.join(this.blobs, `.tmp-${randomBytes(6).toString('hex')}`);
@@ -247,7 +258,11 @@ export class ContextSnapshots {
 
   /** Removes those of `hashes` that no index names and no build in flight uses. */
   private async sweep(hashes: string[]): Promise<void> {
-    if (!hashes.length) return;
+    if (!hashes.length || !this.indexes) return;
+    await this.blobLock(() => this.sweepLocked(hashes));
+  }
+
+  private async sweepLocked(hashes: string[]): Promise<void> {
     const named = this.named();
     for (const h of new Set(hashes)) if (!named.has(h) && !this.pinned.has(h)) await fsp.rm(this.blobPath(h), { force: true });
   }

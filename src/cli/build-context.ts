@@ -260,7 +260,39 @@ export function contextKey(dir: string): string {
   return createHash('sha256').update(`${hostname()}\0${dir}`).digest('hex');
 }
 
-export interface IncrementalContext { key: string; body: Readable; sent: number; total: number }
+/**
+ * `size`: the bytes the whole context's tar (tarContext) would have been, which is what `Sending
+ * build context` reports, as the docker CLI's line does: the context's size, not the upload's.
+ */
+export interface IncrementalContext { key: string; body: Readable; size: number; sent: number; total: number }
+
+const pad512 = (n: number) => Math.ceil(n / 512) * 512;
+
+/** A pax record as tar-stream writes it: "<len> <key>=<value>\n", len counting itself. */
+function paxRecordBytes(kv: string): number {
+  const len = Buffer.byteLength(` ${kv}\n`);
+  let digits = String(len).length;
+  if (len + digits >= 10 ** digits) digits++;
+  return len + digits;
+}
+
+/** The bytes tar-stream's pack gives an entry without its data: one header, or a pax one first. */
+function headerBytes(h: Header): number {
+  let name = h.name;
+  let prefix = '';
+  let fits = Buffer.byteLength(name) === name.length;
+  while (fits && Buffer.byteLength(name) > 100) {
+    const i = name.indexOf('/');
+    if (i === -1) { fits = false; break; }
+    prefix += prefix ? `/${name.slice(0, i)}` : name.slice(0, i);
+    name = name.slice(i + 1);
+  }
+  if (fits && (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155)) fits = false;
+  if (h.linkname && Buffer.byteLength(h.linkname) > 100) fits = false;
+  if (fits) return 512;
+  const pax = paxRecordBytes(`path=${h.name}`) + (h.linkname ? paxRecordBytes(`linkpath=${h.linkname}`) : 0);
+  return 512 + pad512(pax) + 512;
+}
 
 /**
  * dray build's incremental context (builder/context-snapshots.ts): the manifest of `dir` (tar
@@ -272,21 +304,31 @@ export async function incrementalContext(dir: string, filter: ContextFilter, nee
   const entries: ManifestEntry[] = [];
   const files = new Map<number, { abs: string; st: Stats }>();
   const seen = new Map<string, string>();
+  let size = 1024; // the end-of-archive blocks
   for await (const { rel, abs, st } of walkContext(dir, filter)) {
     const h = headerFor(rel, st);
     if (!h) continue;
     const base = { p: rel, m: st.mode & 0o7777, mt: Math.floor(st.mtimeMs / 1000) };
+    if (h.type === 'symlink') h.linkname = await fsp.readlink(abs);
     if (h.type === 'file') {
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
         const first = seen.get(key);
-        if (first !== undefined) { entries.push({ ...base, t: 'h', l: first }); continue; }
+        if (first !== undefined) {
+          size += headerBytes({ ...h, type: 'link', linkname: first });
+          entries.push({ ...base, t: 'h', l: first });
+          continue;
+        }
         seen.set(key, rel);
       }
+      size += headerBytes(h) + pad512(st.size);
       files.set(entries.length, { abs, st });
       entries.push({ ...base, t: 'f', s: st.size, k: statKey(st), ...(st.ctimeMs >= started - RACY_MS ? { r: 1 as const } : {}) });
-    } else if (h.type === 'directory') entries.push({ ...base, t: 'd' });
-    else if (h.type === 'symlink') entries.push({ ...base, t: 'l', l: await fsp.readlink(abs) });
+      continue;
+    }
+    size += headerBytes(h);
+    if (h.type === 'directory') entries.push({ ...base, t: 'd' });
+    else if (h.type === 'symlink') entries.push({ ...base, t: 'l', l: h.linkname });
     else entries.push({ ...base, t: 'o' });
   }
   const key = contextKey(dir);
@@ -306,5 +348,5 @@ export async function incrementalContext(dir: string, filter: ContextFilter, nee
     yield* frame((async function* () { yield manifest; })());
     for await (const c of pack as unknown as AsyncIterable<Buffer>) yield c;
   }
-  return { key, body: Readable.from(body()), sent: wanted.length, total: files.size };
+  return { key, body: Readable.from(body()), size, sent: wanted.length, total: files.size };
 }
