@@ -8,8 +8,9 @@
 //   2. POST /build?…&draycontext=K, body: the manifest again, framed (named-contexts.ts' frames),
 //      then a tar of the needed files only. drayd builds the context tree from both: the files
 //      of the tar as usual (hashed as they stream), the others from its kept copies.
-//   3. After the build, the received files are kept and K's index records the manifest's stat
-//      keys, under K's lock (a build of K that starts meanwhile waits for it in step 1).
+//   3. Once the context is in, while the build runs, the received files are kept and K's index
+//      records the manifest's stat keys, under K's lock (a build of K that starts meanwhile waits
+//      for it in step 1).
 //
 // When a file is trusted: the CLI's stat key is (dev, inode, size, mode, uid, gid, mtime, ctime).
 // An edit that keeps the size and puts the old mtime back still moves ctime, which no user can
@@ -186,10 +187,13 @@ export class ContextSnapshots {
       await unpin();
       throw e;
     }
+    // Kept while the build runs, not after it: the next build of this context (often at once)
+    // waits for this in step 1. A failure costs the next build an upload, not this one its result.
+    const kept = this.keep(key, m, ctx.tree as ContextTree).catch((e) => log.warn('keeping a build context failed', { error: errorMessage(e) }));
     const release = ctx.cleanup;
     ctx.cleanup = async () => {
-      // Kept before the spool goes; a failure costs the next build an upload, not its result.
-      await this.keep(key, m, ctx.tree as ContextTree).catch((e) => log.warn('keeping a build context failed', { error: errorMessage(e) }));
+      // The spool must outlive the copy out of it.
+      await kept;
       await unpin().catch(() => {});
       await release();
     };
