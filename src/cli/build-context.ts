@@ -20,7 +20,7 @@ export class ContextError extends Error {}
  * dependencies it is ~100kB that every dray command would otherwise parse at startup (node_modules
  * ships with dray; node-unix-socket is loaded the same way).
  */
-function tarStream(): typeof TarStream {
+export function tarStream(): typeof TarStream {
   const load = module.require.bind(module);
   return load('tar-stream');
 }
@@ -335,6 +335,9 @@ export async function incrementalContext(dir: string, filter: ContextFilter, nee
   const wanted = await need(key, { version: 1, entries });
   for (const i of wanted) if (entries[i]?.t === 'f') entries[i].x = 1;
   const manifest = Buffer.from(JSON.stringify({ version: 1, entries }));
+  const framed = frame((async function* () { yield manifest; })());
+  // Nothing to send (a rebuild with nothing changed): the end-of-archive blocks alone.
+  if (!wanted.length) return { key, body: Readable.from(concat(framed, [Buffer.alloc(1024)])), size, sent: 0, total: files.size };
   const pack = tarStream().pack();
   (async () => {
     for (const i of wanted) {
@@ -344,9 +347,9 @@ export async function incrementalContext(dir: string, filter: ContextFilter, nee
     }
     pack.finalize();
   })().catch((e) => pack.destroy(e));
-  async function* body(): AsyncGenerator<Buffer> {
-    yield* frame((async function* () { yield manifest; })());
-    for await (const c of pack as unknown as AsyncIterable<Buffer>) yield c;
-  }
-  return { key, body: Readable.from(body()), size, sent: wanted.length, total: files.size };
+  return { key, body: Readable.from(concat(framed, pack as unknown as AsyncIterable<Buffer>)), size, sent: wanted.length, total: files.size };
+}
+
+async function* concat(...parts: (AsyncIterable<Buffer> | Iterable<Buffer>)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) for await (const c of p) yield c;
 }
