@@ -189,7 +189,13 @@ export class ContextSnapshots {
     }
     // Kept while the build runs, not after it: the next build of this context (often at once)
     // waits for this in step 1. A failure costs the next build an upload, not this one its result.
-    const kept = this.keep(key, m, ctx.tree as ContextTree).catch((e) => log.warn('keeping a build context failed', { error: errorMessage(e) }));
+    const tree = ctx.tree as ContextTree;
+    const adopt = (rel: string, h: string) => {
+      this.pin(h);
+      used.push(h);
+      tree.adoptBlob(rel, this.blobPath(h));
+    };
+    const kept = this.keep(key, m, tree, adopt).catch((e) => log.warn('keeping a build context failed', { error: errorMessage(e) }));
     const release = ctx.cleanup;
     ctx.cleanup = async () => {
       // The spool must outlive the copy out of it.
@@ -208,7 +214,8 @@ export class ContextSnapshots {
   }
 
   /** Step 3: the received files become blobs and K's index the manifest's trusted files. */
-  private async keep(key: string, m: Manifest, tree: ContextTree): Promise<void> {
+  /** `adopt`: called with each received file once it is a blob, which the build may read instead. */
+  private async keep(key: string, m: Manifest, tree: ContextTree, adopt: (rel: string, hash: string) => void): Promise<void> {
     await this.lock.run(key, () => this.blobLock(async () => {
       const indexes = await this.load();
       const old = indexes.get(key)?.files ?? {};
@@ -224,6 +231,7 @@ export class ContextSnapshots {
         if (!st?.isFile() || !tree.receivedFile(e.p)) continue;
         const h = await tree.entryHash(e.p, st);
         await this.writeBlobLocked(h, (dest) => tree.copyFile(e.p, dest));
+        adopt(e.p, h);
         files[e.p] = { k: e.k!, h };
       }
       const idx: IndexFile = { version: 1, boot: this.boot, used: Date.now(), files };

@@ -444,6 +444,15 @@ export class ContextTree implements SourceTree {
     if (n?.kind === 'file' && blob) { n.blob = blob.path; n.hash = blob.hash; }
   }
 
+  /**
+   * From now on `rel`'s data is read from `blob` (an immutable copy, the same entry hash): later
+   * steps then copy it with copy_file_range rather than through this process.
+   */
+  adoptBlob(rel: string, blob: string): void {
+    const n = this.node(rel);
+    if (n?.kind === 'file' && !n.blob) n.blob = blob;
+  }
+
   /** Whether `rel` is a file whose data came in this build's tar (not from an earlier build). */
   receivedFile(rel: string): boolean {
     const n = this.node(rel);
