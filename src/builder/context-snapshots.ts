@@ -101,8 +101,15 @@ export class ContextSnapshots {
 
   private blobPath(hash: string): string { return path.join(this.blobs, hash); }
 
-  private async load(): Promise<Map<string, IndexFile>> {
-    if (this.indexes) return this.indexes;
+  private loading?: Promise<Map<string, IndexFile>>;
+
+  /** The indexes, read once (concurrent first callers share the read and its sweep). */
+  private load(): Promise<Map<string, IndexFile>> {
+    this.loading ??= this.readIndexes().catch((e) => { this.loading = undefined; throw e; });
+    return this.loading;
+  }
+
+  private async readIndexes(): Promise<Map<string, IndexFile>> {
     const out = new Map<string, IndexFile>();
     await fsp.mkdir(this.blobs, { recursive: true });
     for (const name of await fsp.readdir(this.dir)) {
@@ -112,7 +119,7 @@ export class ContextSnapshots {
       if (f?.version === 1 && f.boot === this.boot && f.files) out.set(m[1], f);
       else await fsp.rm(path.join(this.dir, name), { force: true });
     }
-    this.indexes ??= out;
+    this.indexes = out;
     // What a crash or a reboot left: temp files and blobs no index names.
     const named = this.named();
     for (const b of await fsp.readdir(this.blobs)) if (!named.has(b)) await fsp.rm(this.blobPath(b), { force: true });
