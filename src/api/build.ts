@@ -125,7 +125,7 @@ function pruneRequest(q: URLSearchParams): PruneRequest {
 /** The BuildCache records of GET /system/df. */
 export async function buildCacheRecords(engine: Engine): Promise<unknown[]> {
   const s = builderState(engine);
-  return buildCacheUsage(s.cache, s.cacheMounts, (id) => engine.images.resolve(id).then((i) => i, () => undefined));
+  return buildCacheUsage(s.cache, s.cacheMounts, (id) => engine.images.resolve(id).then((i) => i, () => undefined), s.contexts);
 }
 
 function jsonParam<T>(q: URLSearchParams, name: string, def: T): T {

@@ -286,6 +286,26 @@ export class ContextSnapshots {
     for (const h of new Set(hashes)) if (!named.has(h) && !this.pinned.has(h)) await fsp.rm(this.blobPath(h), { force: true });
   }
 
+  /**
+   * The kept contexts as `system df` lists them: each with the bytes of its files, a blob that
+   * several contexts share counted once (with the most recently used of them).
+   */
+  async usage(): Promise<{ key: string; used: number; files: number; size: number }[]> {
+    const indexes = await this.load();
+    const counted = new Set<string>();
+    const out: { key: string; used: number; files: number; size: number }[] = [];
+    for (const [key, x] of [...indexes.entries()].sort((a, b) => b[1].used - a[1].used)) {
+      let size = 0;
+      for (const e of Object.values(x.files)) {
+        if (counted.has(e.h)) continue;
+        counted.add(e.h);
+        size += (await fsp.stat(this.blobPath(e.h)).catch(() => undefined))?.size ?? 0;
+      }
+      out.push({ key, used: x.used, files: Object.keys(x.files).length, size });
+    }
+    return out;
+  }
+
   /** Forgets every kept context (builder prune --all); blobs in use by a build in flight stay until it ends. */
   async clear(): Promise<{ contexts: number; bytes: number }> {
     const indexes = await this.load();

@@ -159,9 +159,16 @@ test('dray build sends only changed files; an edit that keeps the size and the m
     assert.deepEqual(await sends(), []);
     const kept = path.join(d.dataRoot, 'builder', 'contexts', 'blobs');
     assert.ok(readdirSync(kept).length > 0);
+    // system df lists them as BuildKit lists its local sources: this context's 3 files, their bytes.
+    const local = () => d.api('GET', '/system/df').then((r) => r.json.BuildCache.filter((x: any) => x.Type === 'source.local'));
+    const listed = (await local()).filter((x: any) => /\(3 files\)/.test(x.Description));
+    const bytes = ['Dockerfile', 'f.txt', 'sub/g.txt'].reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+    assert.ok(listed.some((x: any) => x.Size === bytes), JSON.stringify(listed));
     const pr = await d.api('POST', '/build/prune?all=1');
     assert.equal(pr.status, 200);
+    assert.ok(pr.json.SpaceReclaimed >= bytes);
     assert.deepEqual(readdirSync(kept), []);
+    assert.deepEqual(await local(), []);
     assert.deepEqual(await sends(), ['Dockerfile', 'f.txt', 'sub/g.txt']);
     assert.equal(d.dray(['rmi', 'inc:1']).code, 0);
   } finally {
