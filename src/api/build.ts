@@ -10,6 +10,7 @@ import { shortId } from '../lib/ids';
 import { log } from '../lib/log';
 import { BuildCache } from '../builder/cache';
 import { receiveContext } from '../builder/context';
+import { ContextSnapshots, checkKey, checkManifest } from '../builder/context-snapshots';
 import { normalizeAuthConfig, decodeRegistryAuth, AuthConfig } from '../registry/remote/credentials';
 import { exportToRegistry, importFromRegistry } from '../builder/registry-cache';
 import { Builder, BuildOptions } from '../builder/builder';
@@ -29,7 +30,7 @@ import { randomUUID } from 'node:crypto';
 import { monotonicMs } from '../lib/clock';
 
 /** What every build of one daemon shares: the step cache and the cache mounts. */
-export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string; history: BuildHistory }
+export interface BuilderState { cache: BuildCache; cacheMounts: CacheMounts; runRoot: string; history: BuildHistory; contexts: ContextSnapshots }
 const states = new WeakMap<Engine, BuilderState>();
 
 export function builderState(engine: Engine): BuilderState {
@@ -40,6 +41,7 @@ export function builderState(engine: Engine): BuilderState {
       cacheMounts: new CacheMounts(engine.config.dataRoot),
       runRoot: path.join(engine.config.execRoot, 'builder'),
       history: new BuildHistory(),
+      contexts: new ContextSnapshots(engine.config.dataRoot),
     };
     states.set(engine, s);
   }
@@ -51,6 +53,12 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
   // Secret file systems a crashed daemon left mounted.
   void sweepSecretMounts(state.runRoot).catch((e) => log.warn('sweeping build secrets failed', { error: errorMessage(e) }));
   r.post('/build', (req) => buildHandler(req, engine, state));
+  // Dray extension (dray build): which files of a context drayd needs (builder/context-snapshots.ts).
+  r.post('/dray/build/context', async (req) => {
+    const key = checkKey(req.query.get('key'));
+    const m = checkManifest(await readJsonBody(req.raw));
+    sendJson(req.res, 200, { need: await state.contexts.need(key, m) });
+  });
   // Dray extension: the recent builds, step by step (builder/history.ts), newest first.
   r.get('/dray/builds', async (req) => sendJson(req.res, 200, state.history.list()));
   // Dray extension for dray build --output type=local|tar: an image's filesystem, flattened.
@@ -91,7 +99,14 @@ export function registerBuildRoutes(r: Router, engine: Engine): void {
     });
   });
   const image = (id: string) => engine.images.resolve(id).then((i) => i, () => undefined);
-  r.post('/build/prune', async (req) => sendJson(req.res, 200, await pruneBuildCache(state.cache, state.cacheMounts, pruneRequest(req.query), image)));
+  r.post('/build/prune', async (req) => {
+    const pr = pruneRequest(req.query);
+    const out = await pruneBuildCache(state.cache, state.cacheMounts, pr, image);
+    // The files kept for dray build's incremental contexts go with everything (BuildKit's prune
+    // -a drops its local sources too); the next build of each context sends them again.
+    if (pr.all && pr.keepStorage === 0 && pr.filters.size === 0) out.SpaceReclaimed += (await state.contexts.clear()).bytes;
+    sendJson(req.res, 200, out);
+  });
 }
 
 /** POST /build/prune's query: all, keep-storage (reserved-space and max-used-space from API 1.48 alike), filters. */
@@ -110,7 +125,7 @@ function pruneRequest(q: URLSearchParams): PruneRequest {
 /** The BuildCache records of GET /system/df. */
 export async function buildCacheRecords(engine: Engine): Promise<unknown[]> {
   const s = builderState(engine);
-  return buildCacheUsage(s.cache, s.cacheMounts, (id) => engine.images.resolve(id).then((i) => i, () => undefined));
+  return buildCacheUsage(s.cache, s.cacheMounts, (id) => engine.images.resolve(id).then((i) => i, () => undefined), s.contexts);
 }
 
 function jsonParam<T>(q: URLSearchParams, name: string, def: T): T {
@@ -175,7 +190,10 @@ async function buildHandler(req: Req, engine: Engine, state: BuilderState): Prom
       body = framed.rest();
     }
     for (const [name, spec] of specs) if ('image' in spec) named.set(name, { kind: 'image', ref: spec.image });
-    ctx = await receiveContext(body, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
+    const incremental = req.query.get('draycontext');
+    ctx = incremental
+      ? await state.contexts.receive(checkKey(incremental), body as AsyncIterable<Buffer>, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'))
+      : await receiveContext(body, buildTmpDir(engine.config.dataRoot), req.query.get('dockerfile'));
   } catch (e) {
     await secrets?.close();
     await dropNamed();

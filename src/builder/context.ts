@@ -46,8 +46,12 @@ const MAX_SYMLINKS = 255;
 const SPOOL_BACKLOG = 32 << 20;
 const COPY_CHUNK = 1 << 20;
 
-/** `dockerfileParam` false: a named context (named-contexts.ts), files only, no Dockerfile looked for. */
-export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: string, dockerfileParam: string | null | false): Promise<BuildContext> {
+/**
+ * `dockerfileParam` false: a named context (named-contexts.ts), files only, no Dockerfile looked for.
+ * `complete`: the body is a plain tar of part of the context (dray build's incremental context,
+ * context-snapshots.ts) and `complete` adds the rest to the tree once the tar is in.
+ */
+export async function receiveContext(body: NodeJS.ReadableStream | AsyncIterable<Buffer>, tmpRoot: string, dockerfileParam: string | null | false, complete?: (tree: ContextTree) => Promise<void>): Promise<BuildContext> {
   const work = path.join(tmpRoot, `build-${randomBytes(6).toString('hex')}`);
   const dir = path.join(work, 'context');
   const scratch = path.join(work, 'scratch');
@@ -65,7 +69,7 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
     // What GNU tar would give the context root and the directories it makes on its own.
     const rootInfo = await fsp.stat(dir);
     const tree = new ContextTree(dir, spool, rootInfo.mode & 0o7777, 0o777 & ~process.umask(), rootInfo.mtime.getTime());
-    const input = await openBody(body);
+    const input = complete ? { archive: true, stream: body as AsyncIterable<Buffer> } : await openBody(body as NodeJS.ReadableStream);
     let dockerfileName = dockerfileParam || 'Dockerfile';
     let dockerfile: string;
     if (dockerfileParam === false) {
@@ -84,6 +88,7 @@ export async function receiveContext(body: NodeJS.ReadableStream, tmpRoot: strin
       const reader = new TarReader(tree.loader());
       await take(input.stream, spool, reader);
       reader.end();
+      await complete?.(tree);
       dockerfile = await readDockerfile(tree, dockerfileName, !dockerfileParam);
     } else {
       // The body is the Dockerfile itself and the context is empty.
@@ -367,6 +372,8 @@ interface Node {
   link?: string;
   /** Files: the entry hash (see copy.ts), computed while the data streamed by. */
   hash?: string;
+  /** Files kept from an earlier build (context-snapshots.ts): the data is this file, not the spool. */
+  blob?: string;
   children?: Map<string, Node>;
   /** Written out under the context directory (for a directory: itself, not its children). */
   onDisk?: boolean;
@@ -425,6 +432,31 @@ export class ContextTree implements SourceTree {
         current = undefined;
       },
     };
+  }
+
+  /**
+   * Adds a member that did not come in the tar (an incremental context's manifest); a file's data
+   * is then `blob`, an immutable file whose entry hash is `hash`.
+   */
+  addMember(h: TarHeader, blob?: { path: string; hash: string }): void {
+    if (++this.entries > MAX_ENTRIES) throw invalid('build context has too many files');
+    const n = this.add(h, 0);
+    if (n?.kind === 'file' && blob) { n.blob = blob.path; n.hash = blob.hash; }
+  }
+
+  /**
+   * From now on `rel`'s data is read from `blob` (an immutable copy, the same entry hash): later
+   * steps then copy it with copy_file_range rather than through this process.
+   */
+  adoptBlob(rel: string, blob: string): void {
+    const n = this.node(rel);
+    if (n?.kind === 'file' && !n.blob) n.blob = blob;
+  }
+
+  /** Whether `rel` is a file whose data came in this build's tar (not from an earlier build). */
+  receivedFile(rel: string): boolean {
+    const n = this.node(rel);
+    return n?.kind === 'file' && !n.blob;
   }
 
   private add(h: TarHeader, pos: number): Node | undefined {
@@ -513,6 +545,7 @@ export class ContextTree implements SourceTree {
   async readTextFile(rel: string): Promise<string | undefined> {
     const n = this.node(await this.resolve(rel));
     if (n?.kind !== 'file') return undefined;
+    if (n.blob) return fsp.readFile(n.blob, 'utf8');
     return (await this.spool.read(n.pos, n.size)).toString('utf8');
   }
 
@@ -565,7 +598,7 @@ export class ContextTree implements SourceTree {
   async copyFile(rel: string, dest: string): Promise<void> {
     const n = this.node(rel);
     if (n?.kind !== 'file') throw systemError(`copy ${rel}: not a file`);
-    await this.spool.copyTo(n.pos, n.size, dest, 0o600);
+    await this.fileTo(n, dest);
   }
 
   /**
@@ -593,6 +626,14 @@ export class ContextTree implements SourceTree {
     for (let i = parents.length - 1; i >= 0; i--) await setTimes(parents[i][0], parents[i][1], false);
   }
 
+  /** Writes a file node's data to the new file `dest` (mode 0600). */
+  private async fileTo(n: Node, dest: string): Promise<void> {
+    if (!n.blob) return this.spool.copyTo(n.pos, n.size, dest, 0o600);
+    // copy_file_range: the kernel copies, no pass through this process.
+    await fsp.copyFile(n.blob, dest, constants.COPYFILE_EXCL);
+    await fsp.chmod(dest, 0o600);
+  }
+
   private async write(host: string, n: Node): Promise<void> {
     if (n.kind === 'dir') {
       if (n.complete) return;
@@ -605,7 +646,7 @@ export class ContextTree implements SourceTree {
     }
     if (n.onDisk) return;
     if (n.kind === 'file') {
-      await this.spool.copyTo(n.pos, n.size, host, 0o600);
+      await this.fileTo(n, host);
       await fsp.chmod(host, n.mode);
       await setTimes(host, n, false);
     } else if (n.kind === 'symlink') {

@@ -11,6 +11,7 @@
 //   filters          until / unused-for (last used before), id, type, description (substring),
 //                    inuse, shared, private (BuildKit's); others are refused
 //   keep-storage     deletes the least recently used cache mounts only until what is left fits
+import type { ContextSnapshots } from './context-snapshots';
 import type { Image } from '../engine/types';
 import { invalid } from '../lib/errors';
 import { timeOrDurationAgo } from '../lib/units';
@@ -56,8 +57,13 @@ function entryRecord(e: CacheEntryView, image: Image | undefined, parent: Image 
 }
 
 /** The BuildCache array of GET /system/df. */
-export async function buildCacheUsage(cache: BuildCache, mounts: CacheMounts, image: (id: string) => Promise<Image | undefined>): Promise<DfRecord[]> {
+export async function buildCacheUsage(cache: BuildCache, mounts: CacheMounts, image: (id: string) => Promise<Image | undefined>, contexts?: ContextSnapshots): Promise<DfRecord[]> {
   const out: DfRecord[] = (await mounts.list()).map(mountRecord);
+  // dray build's kept context files, as BuildKit lists its local sources.
+  for (const c of await contexts?.usage() ?? []) {
+    const at = new Date(c.used).toISOString();
+    out.push({ ID: c.key.slice(0, 25), Parent: '', Parents: null, Type: 'source.local', Description: `local source for context (${c.files} files)`, InUse: false, Shared: false, Size: c.size, CreatedAt: at, LastUsedAt: at, UsageCount: 1 });
+  }
   for (const e of await cache.entries()) {
     const img = await image(e.image);
     if (!img) continue;

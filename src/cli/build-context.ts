@@ -5,10 +5,13 @@
 // context read from stdin.
 import { promises as fsp, createReadStream, Stats } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { randomBytes, createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
 import type * as TarStream from 'tar-stream';
 import { IgnoreMatcher, cleanPath } from '../builder/dockerignore';
+import { frame } from '../builder/named-contexts';
+import type { Manifest, ManifestEntry } from '../builder/context-snapshots';
 
 export class ContextError extends Error {}
 
@@ -17,7 +20,7 @@ export class ContextError extends Error {}
  * dependencies it is ~100kB that every dray command would otherwise parse at startup (node_modules
  * ships with dray; node-unix-socket is loaded the same way).
  */
-function tarStream(): typeof TarStream {
+export function tarStream(): typeof TarStream {
   const load = module.require.bind(module);
   return load('tar-stream');
 }
@@ -156,12 +159,8 @@ export function tarContext(dir: string, filter: ContextFilter, extra?: ExtraDock
         await addEntry(pack, { ...h, size: content.length }, content);
         continue;
       }
-      if (h.type === 'file' && st.size > 0) {
-        if (st.size <= 1 << 20) {
-          const data = await readOrFail(abs);
-          await addEntry(pack, { ...h, size: data.length }, data);
-        } else await addEntry(pack, h, createReadStream(abs));
-      } else await addEntry(pack, h);
+      if (h.type === 'file') await addFile(pack, h, abs, st);
+      else await addEntry(pack, h);
     }
     if (extra) {
       const now = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -174,6 +173,17 @@ export function tarContext(dir: string, filter: ContextFilter, extra?: ExtraDock
     pack.finalize();
   })().catch((e) => pack.destroy(e));
   return pack;
+}
+
+/** A file's entry with its data: small ones read whole, big ones streamed. */
+async function addFile(pack: TarStream.Pack, h: Header, abs: string, st: Stats): Promise<void> {
+  if (st.size === 0) return addEntry(pack, h);
+  if (st.size <= 1 << 20) {
+    const data = await readOrFail(abs);
+    return addEntry(pack, { ...h, size: data.length }, data);
+  }
+  // 1 MiB reads: each chunk crosses tar-stream, the upload counter and the socket (64 KiB: 16× the hops).
+  return addEntry(pack, h, createReadStream(abs, { highWaterMark: 1 << 20 }));
 }
 
 async function readOrFail(abs: string): Promise<Buffer> {
@@ -232,4 +242,115 @@ export async function localContext(specified: string, dockerfileName: string | u
 
 async function exists(p: string): Promise<boolean> {
   try { await fsp.lstat(p); return true; } catch { return false; }
+}
+
+/**
+ * How close to the walk's start a file's ctime may be and still be trusted by drayd next time
+ * (builder/context-snapshots.ts): a write within the file system clock's tick of our stat could
+ * leave every stat field as it was. Files changed this recently are sent every time.
+ */
+export const RACY_MS = 1000;
+
+/** The stat fields that any write or metadata change moves (ctime cannot be set by a user). */
+function statKey(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mode}:${st.uid}:${st.gid}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/** Which context a manifest describes, for drayd: this host's name and the directory. */
+export function contextKey(dir: string): string {
+  return createHash('sha256').update(`${hostname()}\0${dir}`).digest('hex');
+}
+
+/**
+ * `size`: the bytes the whole context's tar (tarContext) would have been, which is what `Sending
+ * build context` reports, as the docker CLI's line does: the context's size, not the upload's.
+ */
+export interface IncrementalContext { key: string; body: Readable; size: number; sent: number; total: number }
+
+const pad512 = (n: number) => Math.ceil(n / 512) * 512;
+
+/** A pax record as tar-stream writes it: "<len> <key>=<value>\n", len counting itself. */
+function paxRecordBytes(kv: string): number {
+  const len = Buffer.byteLength(` ${kv}\n`);
+  let digits = String(len).length;
+  if (len + digits >= 10 ** digits) digits++;
+  return len + digits;
+}
+
+/** The bytes tar-stream's pack gives an entry without its data: one header, or a pax one first. */
+function headerBytes(h: Header): number {
+  let name = h.name;
+  let prefix = '';
+  let fits = Buffer.byteLength(name) === name.length;
+  while (fits && Buffer.byteLength(name) > 100) {
+    const i = name.indexOf('/');
+    if (i === -1) { fits = false; break; }
+    prefix += prefix ? `/${name.slice(0, i)}` : name.slice(0, i);
+    name = name.slice(i + 1);
+  }
+  if (fits && (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155)) fits = false;
+  if (h.linkname && Buffer.byteLength(h.linkname) > 100) fits = false;
+  if (fits) return 512;
+  const pax = paxRecordBytes(`path=${h.name}`) + (h.linkname ? paxRecordBytes(`linkpath=${h.linkname}`) : 0);
+  return 512 + pad512(pax) + 512;
+}
+
+/**
+ * dray build's incremental context (builder/context-snapshots.ts): the manifest of `dir` (tar
+ * metadata and stat keys, no data), the files `need` says drayd lacks, and the body of the build
+ * request: the manifest framed, then a tar of those files alone.
+ */
+export async function incrementalContext(dir: string, filter: ContextFilter, need: (key: string, m: Manifest) => Promise<number[]>): Promise<IncrementalContext> {
+  const started = Date.now();
+  const entries: ManifestEntry[] = [];
+  const files = new Map<number, { abs: string; st: Stats }>();
+  const seen = new Map<string, string>();
+  let size = 1024; // the end-of-archive blocks
+  for await (const { rel, abs, st } of walkContext(dir, filter)) {
+    const h = headerFor(rel, st);
+    if (!h) continue;
+    const base = { p: rel, m: st.mode & 0o7777, mt: Math.floor(st.mtimeMs / 1000) };
+    if (h.type === 'symlink') h.linkname = await fsp.readlink(abs);
+    if (h.type === 'file') {
+      if (st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = seen.get(key);
+        if (first !== undefined) {
+          size += headerBytes({ ...h, type: 'link', linkname: first });
+          entries.push({ ...base, t: 'h', l: first });
+          continue;
+        }
+        seen.set(key, rel);
+      }
+      size += headerBytes(h) + pad512(st.size);
+      files.set(entries.length, { abs, st });
+      entries.push({ ...base, t: 'f', s: st.size, k: statKey(st), ...(st.ctimeMs >= started - RACY_MS ? { r: 1 as const } : {}) });
+      continue;
+    }
+    size += headerBytes(h);
+    if (h.type === 'directory') entries.push({ ...base, t: 'd' });
+    else if (h.type === 'symlink') entries.push({ ...base, t: 'l', l: h.linkname });
+    else entries.push({ ...base, t: 'o' });
+  }
+  const key = contextKey(dir);
+  const wanted = await need(key, { version: 1, entries });
+  for (const i of wanted) if (entries[i]?.t === 'f') entries[i].x = 1;
+  const manifest = Buffer.from(JSON.stringify({ version: 1, entries }));
+  const framed = frame((async function* () { yield manifest; })());
+  // Nothing to send (a rebuild with nothing changed): the end-of-archive blocks alone.
+  if (!wanted.length) return { key, body: Readable.from(concat(framed, [Buffer.alloc(1024)])), size, sent: 0, total: files.size };
+  const pack = tarStream().pack();
+  (async () => {
+    for (const i of wanted) {
+      const f = files.get(i);
+      if (!f) continue;
+      await addFile(pack, headerFor(entries[i].p, f.st)!, f.abs, f.st);
+    }
+    pack.finalize();
+  })().catch((e) => pack.destroy(e));
+  return { key, body: Readable.from(concat(framed, pack as unknown as AsyncIterable<Buffer>)), size, sent: wanted.length, total: files.size };
+}
+
+async function* concat(...parts: (AsyncIterable<Buffer> | Iterable<Buffer>)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) for await (const c of p) yield c;
 }

@@ -85,6 +85,11 @@ export class ImagesApi {
     return this.t.request('POST', '/build', { query, body, contentType: 'application/x-tar', headers: Object.keys(headers).length ? headers : undefined });
   }
 
+  /** Dray extension (dray build's incremental context): which files of the manifest drayd needs. */
+  buildContextNeed(key: string, manifest: unknown): Promise<{ need: number[] }> {
+    return this.t.json('POST', '/dray/build/context', { query: { key }, body: manifest });
+  }
+
   /** Dray extension (dray build --output): the filesystem of a built image, as a tar. */
   buildRootfs(image: string): Promise<HttpResponse> {
     return this.t.request('GET', '/dray/build/rootfs', { query: { image } });

@@ -251,7 +251,10 @@ async function sortedEntries(dir: string): Promise<{ name: string; st: Stats }[]
  * each entry (a remapped container's host IDs back to its own, lib/idmap.ts outOf).
  */
 export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?: OwnerMap): Promise<void> {
-  const opaque = await opaqueDirs(upper);
+  // Only directories below the top carry the opaque mark: an upper with no directory (a COPY of
+  // files, a RUN that wrote one) spares the getfattr process (~3 ms a step).
+  const top = await fsp.readdir(upper, { withFileTypes: true });
+  const opaque = top.some((d) => d.isDirectory()) ? await opaqueDirs(upper) : new Set<string>();
   const links = new Map<string, string>();
   const entry = (h: Partial<tarStream.Header> & { name: string }, body?: Readable | Buffer) => new Promise<void>((resolve, reject) => {
     if (!body || Buffer.isBuffer(body)) { pack.entry(h, body ?? Buffer.alloc(0), (e) => (e ? reject(e) : resolve())); return; }

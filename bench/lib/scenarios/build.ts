@@ -2,7 +2,8 @@
 // (DOCKER_BUILDKIT=0 docker build -q -t bench-build .): cold, fully cached, one file changed.
 // The -bk rows anchor Dray against BuildKit, the builder users compare with: Docker's side is the
 // same dockerd driven by Debian's docker.io CLI (/usr/bin/docker, 20.10) with DOCKER_BUILDKIT=1,
-// in the same rounds; plus a two-independent-stage build and a cache-mount install.
+// Dray's side its own `dray build`, each the engine's own client (both send only changed context
+// files), in the same rounds; plus a two-independent-stage build and a cache-mount install.
 //
 // The context (made once, under /tmp/bench-cli/build-ctx, removed with it):
 //   Dockerfile   FROM busybox; 5 × RUN echo N > /sN; COPY big /data/big; COPY late.txt /late.txt; CMD ["sh"]
@@ -76,15 +77,19 @@ export const BUILDKIT_CLI = '/usr/bin/docker';
 
 /**
  * One timed `DOCKER_BUILDKIT=0 docker build -q [flags] -t bench-build .` in the context dir: ms and
- * image id. `buildkit`: Docker's side through BUILDKIT_CLI with DOCKER_BUILDKIT=1 instead.
+ * image id. `buildkit`: Docker's side through BUILDKIT_CLI with DOCKER_BUILDKIT=1 instead; `dray`:
+ * Dray's side through its own CLI (`dray build -q`, whose incremental context sends only the
+ * files drayd lacks, as BuildKit's client does).
  */
-async function build(e: Engine, flags: string[], dir = BUILD_CTX, buildkit = false): Promise<{ ms: number; id: string }> {
+async function build(e: Engine, flags: string[], dir = BUILD_CTX, buildkit = false, dray = false): Promise<{ ms: number; id: string }> {
   // dockerd runs here with --bridge none: BuildKit's RUN steps then fail ("network bridge not
   // found") unless they have no network, which these builds do not need.
   const args = ['build', '-q', ...flags, ...(buildkit && !flags.includes('--network') ? ['--network', 'none'] : []), '-t', BUILD_TAG, '.'];
-  const what = `${buildkit ? 'BuildKit' : 'docker CLI'} → ${e.side}: build ${flags.join(' ')}`.trimEnd();
+  const what = `${buildkit ? 'BuildKit' : dray ? 'dray CLI' : 'docker CLI'} → ${e.side}: build ${flags.join(' ')}`.trimEnd();
   const env = { ...dockerEnv(e.host), DOCKER_BUILDKIT: buildkit ? '1' : '0' };
-  const r = buildkit ? await run(BUILDKIT_CLI, args, { cwd: dir, env, timeoutMs: 300_000 }) : await e.docker(args, { cwd: dir, env, timeoutMs: 300_000 });
+  const r = buildkit ? await run(BUILDKIT_CLI, args, { cwd: dir, env, timeoutMs: 300_000 })
+    : dray ? await e.cli(args, { cwd: dir, timeoutMs: 300_000 })
+    : await e.docker(args, { cwd: dir, env, timeoutMs: 300_000 });
   const ms = await timed(Promise.resolve(r), what);
   const id = /sha256:[0-9a-f]{64}/.exec(r.stdout)?.[0];
   if (!id) throw new Error(`${what}: -q printed no image id: ${r.stdout.trim().slice(0, 200)}`);
@@ -172,12 +177,13 @@ export const buildScenario: Scenario = {
     const cached = newRow('build-cached', 'build, fully cached', 'ms', [{ kind: 'ratio', max: 0.5 }]);
     const incr = newRow('build-incremental', 'build, late.txt changed (last COPY)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
     const nonet = newRow('build-cold-nonet', '  (info) build, cold, --network none', 'ms');
-    // The same builds on Docker's side through BuildKit, in the same rounds; Dray's side of these
-    // rows is the very samples of its rows above (Dray has one builder, whichever client).
+    // The same builds through each engine's own modern client, in the same rounds: Docker's side
+    // through BuildKit, Dray's through `dray build` (one builder, but its client sends only the
+    // context files drayd lacks, as BuildKit's does; the docker CLI's legacy path sends all).
     const bkCold = newRow('build-bk-cold', 'build, cold (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 1.0 }]);
     const bkCached = newRow('build-bk-cached', 'build, fully cached (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
     const bkIncr = newRow('build-bk-incremental', 'build, late.txt changed (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.5 }]);
-    bkCold.note = `Docker's side: dockerd's BuildKit through Debian's docker.io CLI (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1 docker build -q), its build cache pruned at each round, its RUN steps with --network none (dockerd runs here with --bridge none, and BuildKit then finds no network); Dray's side: its samples of the rows above (default bridge)`;
+    bkCold.note = `Docker's side: dockerd's BuildKit through Debian's docker.io CLI (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1 docker build -q), its build cache pruned at each round, its RUN steps with --network none (dockerd runs here with --bridge none, and BuildKit then finds no network); Dray's side: dray build -q (its own CLI; incremental context), its build cache and kept context files pruned at each round the same way (default bridge)`;
     cold.note = 'context: FROM busybox, 5 × RUN, COPY of 50 MB random, COPY late.txt; DOCKER_BUILDKIT=0 docker build -q';
     // does a container on the default network (what RUN steps get) have an eth0 on each side?
     const eth0: Record<string, boolean | string> = {};
@@ -189,14 +195,16 @@ export const buildScenario: Scenario = {
     nonet.note = `the same cold build with --network none on both sides: the RUN steps without a network. Does a container on the default network get an eth0? ${Object.entries(eth0).map(([k, v]) => `${k}: ${v}`).join(', ')} (Docker runs here with --bridge none)`;
     let bkFailed = false;
     const buildkitRound = async (e: Engine, i: number): Promise<Record<string, number>> => {
+      const bkSide = e.side === 'docker';
+      const who = bkSide ? 'BuildKit' : 'dray CLI';
       await removeAllButBusybox(e);
       await e.apiOk('POST', '/build/prune?all=1', undefined, 60_000);
       writeFileSync(late, 'late 0\n');
-      const bc = await build(e, ['--no-cache'], BUILD_CTX, true);
-      const bk = await build(e, [], BUILD_CTX, true);
-      if (bk.id !== bc.id) ctx.log(`  BuildKit: the cached rebuild gave ${bk.id.slice(7, 19)}, not the cold build's ${bc.id.slice(7, 19)}`);
+      const bc = await build(e, ['--no-cache'], BUILD_CTX, bkSide, !bkSide);
+      const bk = await build(e, [], BUILD_CTX, bkSide, !bkSide);
+      if (bk.id !== bc.id) ctx.log(`  ${who}: the cached rebuild gave ${bk.id.slice(7, 19)}, not the cold build's ${bc.id.slice(7, 19)}`);
       writeFileSync(late, `late bk ${i} ${process.hrtime.bigint()}\n`);
-      const bn = await build(e, [], BUILD_CTX, true);
+      const bn = await build(e, [], BUILD_CTX, bkSide, !bkSide);
       if (bn.id === bk.id) throw new Error(`changing late.txt gave the same image ${bn.id.slice(7, 19)}`);
       return { [bkCold.id]: bc.ms, [bkCached.id]: bk.ms, [bkIncr.id]: bn.ms };
     };
@@ -221,12 +229,12 @@ export const buildScenario: Scenario = {
         writeFileSync(late, 'late 0\n');
         const x = await build(e, ['--no-cache', '--network', 'none']);
         const out: Record<string, number> = { [cold.id]: c.ms, [cached.id]: k.ms, [incr.id]: n.ms, [nonet.id]: x.ms };
-        if (e.side === 'dray') return { ...out, [bkCold.id]: c.ms, [bkCached.id]: k.ms, [bkIncr.id]: n.ms };
         if (bkFailed) return out;
         try {
           return { ...out, ...await buildkitRound(e, i) };
         } catch (err) {
           // BuildKit failing must not cost the legacy rows their Docker samples.
+          if (e.side === 'dray') throw err;
           bkFailed = true;
           for (const r of [bkCold, bkCached, bkIncr]) setError(r, 'docker', err);
           ctx.log(`  BuildKit: ${(err as Error).message}`);

@@ -12,7 +12,7 @@ import { readAll } from '../../client/transport';
 import { jsonLines, JsonMessage } from '../../client/stream';
 import { ProgressPrinter } from './pull-progress';
 import {
-  ContextError, contextFilter, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
+  ContextError, contextFilter, incrementalContext, dockerfileOnlyTar, isArchive, localContext, randomDockerfileName, readDockerignore, tarContext, ExtraDockerfile,
 } from '../build-context';
 import { frame } from '../../builder/named-contexts';
 import { SshSpec, parseSshSpec, forwardSsh } from '../build-ssh';
@@ -194,7 +194,8 @@ class TextSink {
  * Counts the bytes of the upload and writes docker's progress line: on a terminal an update every
  * 512kB (at most every 100ms); always the final "Sending build context to Docker daemon  6.656kB\r\r\n".
  */
-function uploadProgress(out: { write(s: string): unknown }, tty: boolean): Transform {
+/** `contextSize`: what the last line reports instead of the bytes sent (an incremental context's whole size). */
+function uploadProgress(out: { write(s: string): unknown }, tty: boolean, contextSize?: number): Transform {
   const action = 'Sending build context to Docker daemon';
   const line = (n: number) => `${action} ${humanSize(n).padStart(8)}\r`;
   let current = 0;
@@ -210,7 +211,7 @@ function uploadProgress(out: { write(s: string): unknown }, tty: boolean): Trans
       }
       cb(null, chunk);
     },
-    flush(cb) { out.write(`${line(current)}\r\n`); cb(); },
+    flush(cb) { out.write(`${line(contextSize ?? current)}\r\n`); cb(); },
   });
 }
 
@@ -281,6 +282,8 @@ export const build: Command = {
 
     let body: { pipe<T extends NodeJS.WritableStream>(d: T): T; on(ev: 'error', cb: (e: Error) => void): unknown };
     let dockerfileParam: string | undefined;
+    let drayContext: string | undefined;
+    let contextSize: number | undefined;
     try {
       if (specified === '-') {
         if (dockerfileFromStdin) throw new ContextError('invalid argument: can\'t use stdin for both build context and dockerfile');
@@ -302,7 +305,12 @@ export const build: Command = {
           }
         }
         const filter = contextFilter(await readDockerignore(lc.contextDir), lc.relDockerfile, dockerfileFromStdin);
-        body = tarContext(lc.contextDir, filter, extra) as any;
+        // drayd keeps the context's files between builds and is sent the changed ones alone; a
+        // daemon that cannot (Docker) gets the whole tar.
+        const inc = extra ? undefined : await incrementalContext(lc.contextDir, filter, async (key, m) => (await ctx.client().images.buildContextNeed(key, m)).need).catch(() => undefined);
+        drayContext = inc?.key;
+        contextSize = inc?.size;
+        body = inc ? inc.body : tarContext(lc.contextDir, filter, extra) as any;
         dockerfileParam = extra ? extra.name : lc.relDockerfile.split('\\').join('/');
       }
     } catch (e) {
@@ -336,6 +344,7 @@ export const build: Command = {
       cachefrom: cacheFromImages.length ? JSON.stringify(cacheFromImages) : undefined,
       draystages: cacheTo?.mode === 'max' || undefined,
       dockerfile: dockerfileParam,
+      draycontext: drayContext,
       target: f.target || undefined,
       buildargs: buildArgsMap(f['build-arg']),
       labels: labelsMap(f.label),
@@ -345,7 +354,7 @@ export const build: Command = {
       namedcontexts: named.param,
     };
     const secrets = await readSecrets(f.secret as SecretSpec[]);
-    const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY));
+    const counted = body.pipe(uploadProgress(progBuff, !quiet && !!process.stdout.isTTY, contextSize));
     body.on('error', (e) => counted.destroy(e));
 
     // The agent sockets are served until the build's answer and its outputs are done.
