@@ -11,6 +11,7 @@ import {
   OCI_MANIFEST, Server, TestImage, errCode, makeImage, makeTestCA, pushImage, removeDir, request, run, skopeo, skopeoOk,
   startDray, tempDir, writeOciLayout,
 } from '../helpers/registry';
+import { until } from '../helpers/daemon';
 
 let dir: string;
 let img: TestImage;
@@ -186,7 +187,9 @@ test('TLS with a test CA: HTTPS answers, skopeo verifies against the CA (and fai
     // error (no HTTP/1-only header breaks the stream).
     const h2 = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-H', `Accept: ${OCI_MANIFEST}`, '-w', '\n%{http_version} %{http_code}', `${srv.url}/v2/tls/app/manifests/v1`]);
     assert.match(h2.stdout, /"schemaVersion": ?2[\s\S]*\n2 200$/, h2.stdout + h2.stderr);
-    assert.match(srv.log(), /"path":"\/v2\/tls\/app\/manifests\/v1","status":200.*"proto":"HTTP\/2\.0"/);
+    // The server logs a request once its answer is out: the line may come a moment after curl ends.
+    const h2Line = /"path":"\/v2\/tls\/app\/manifests\/v1","status":200.*"proto":"HTTP\/2\.0"/;
+    await until(() => h2Line.test(srv.log()), 'the HTTP/2 manifest request in the registry log', 3000);
     // Locations name this server, from HTTP/2's :authority (there is no Host header).
     const start = await run('curl', ['-sS', '--http2', '--cacert', ca.ca, '-X', 'POST', '-D', '-', '-o', '/dev/null', `${srv.url}/v2/tls/app/blobs/uploads/`]);
     assert.match(start.stdout, new RegExp(`^location: ${srv.url}/v2/tls/app/blobs/uploads/[0-9a-f-]+\\r?$`, 'mi'), start.stdout);
