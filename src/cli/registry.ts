@@ -3,7 +3,8 @@
 import type { Command } from './command';
 
 type Loader = () => Command;
-interface Entry { desc: string; load: Loader }
+/** `hidden`: runs, but no help lists it (docker's `system dial-stdio`). */
+interface Entry { desc: string; load: Loader; hidden?: boolean }
 
 const c = (mod: () => any, name: string): Loader => () => mod()[name] as Command;
 const containers = () => require('./commands/containers');
@@ -90,6 +91,7 @@ const systemSubs: Record<string, Entry> = {
   events: { desc: 'Get real time events from the server', load: c(system, 'events') },
   info: { desc: 'Display system-wide information', load: c(system, 'info') },
   prune: { desc: 'Remove unused data', load: c(system, 'prune') },
+  'dial-stdio': { desc: 'Proxy the stdio stream to the daemon connection. Should not be invoked manually.', load: c(() => require('./commands/dial-stdio'), 'dialStdio'), hidden: true },
 };
 
 const builderSubs: Record<string, Entry> = {
@@ -192,7 +194,7 @@ Run 'dray COMMAND --help' for more information on a command.
 export function groupHelp(group: string): string {
   const g = GROUPS[group];
   let s = `Usage:  dray ${group} COMMAND\n\n${g.desc}\n\nCommands:\n`;
-  for (const k of Object.keys(g.subs).sort()) s += `  ${pad(k, 11)} ${g.subs[k].desc}\n`;
+  for (const k of Object.keys(g.subs).sort()) if (!g.subs[k].hidden) s += `  ${pad(k, 11)} ${g.subs[k].desc}\n`;
   s += `\nRun 'dray ${group} COMMAND --help' for more information on a command.\n`;
   return s;
 }

@@ -17,6 +17,17 @@ export interface Endpoint {
   host?: string;
   port?: number;
   tls: ClientTls | false;
+  /** A daemon reached through `ssh` running `system dial-stdio` on the remote host (client/ssh.ts). */
+  ssh?: SshSpec;
+}
+
+/** ssh://[user@]host[:port][/socket/path], as the docker CLI takes it. */
+export interface SshSpec {
+  user?: string;
+  host: string;
+  port?: number;
+  /** The daemon's socket on the remote host; its dial-stdio's default when absent. */
+  socketPath?: string;
 }
 
 export interface TlsSettings { tls?: boolean; tlsverify?: boolean; tlscacert?: string; tlscert?: string; tlskey?: string }
@@ -57,12 +68,37 @@ export function parseHost(addr: string, tls: ClientTls | false = false): Endpoin
     return { display: a, socketPath: p, tls: false };
   }
   if (a.startsWith('/')) return { display: `unix://${a}`, socketPath: a, tls: false };
-  // The docker CLI reaches an ssh:// host through `docker system dial-stdio` run over ssh on it.
-  if (a.startsWith('ssh://')) throw new Error(`ssh:// hosts are not implemented in dray (\`${addr}\`): reach drayd over unix:// or tcp:// with TLS`);
+  if (a.startsWith('ssh://')) return { display: a, ssh: parseSshHost(a), tls: false };
   // A TCP address without a port: Docker's 2376 with TLS, 2375 without.
   const m = /^(?:(tcp|http):\/\/)?(\[[^\]]+\]|[^:/]*)(?::(\d+))?\/?$/.exec(a);
   if (!m || (m[1] === undefined && !a.includes(':'))) throw new Error(`unable to parse docker host \`${addr}\``);
   const host = (m[2] || '127.0.0.1').replace(/^\[|\]$/g, '');
   const port = m[3] ? Number(m[3]) : tls ? 2376 : 2375;
   return { display: `tcp://${m[2] || '127.0.0.1'}:${port}`, host, port, tls };
+}
+
+/**
+ * The docker CLI's rules for an ssh:// host: a user but no password, a host name, an optional
+ * port, and a path that names the daemon's socket on the remote host; no query, no fragment.
+ */
+export function parseSshHost(addr: string): SshSpec {
+  const bad = (why: string) => new Error(`ssh host connection is not valid: ${why}`);
+  let u: URL;
+  try { u = new URL(addr); } catch { throw bad(`cannot parse \`${addr}\``); }
+  if (u.password) throw bad('plain-text password is not supported');
+  // URL keeps IPv6 brackets in hostname; ssh wants the bare address.
+  const host = decodeURIComponent(u.hostname).replace(/^\[|\]$/g, '');
+  if (!host) throw bad('hostname is empty');
+  if (u.search) throw bad(`query parameters are not allowed: "${u.search.slice(1)}"`);
+  if (u.hash) throw bad(`fragments are not allowed: "${u.hash.slice(1)}"`);
+  const path = decodeURIComponent(u.pathname);
+  const spec: SshSpec = { host };
+  if (u.username) spec.user = decodeURIComponent(u.username);
+  if (u.port) spec.port = Number(u.port);
+  if (path.replace(/\//g, '') !== '') {
+    // The path goes into the command line the remote shell runs: only characters no shell treats specially.
+    if (!/^[\w./@%+=,:-]+$/.test(path)) throw bad(`the socket path "${path}" may hold only letters, digits and . / _ - + @ % = , :`);
+    spec.socketPath = path;
+  }
+  return spec;
 }

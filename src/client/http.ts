@@ -7,8 +7,8 @@
 import * as net from 'node:net';
 import { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Dialer } from './dial';
 
-export interface HttpTarget { socketPath?: string; host?: string; port?: number; tls?: import('./host').ClientTls | false }
 
 export interface HttpRequest {
   method: string;
@@ -59,7 +59,7 @@ export class HttpClient {
   private idle: net.Socket[] = [];
   private closed = false;
 
-  constructor(private readonly target: HttpTarget) {}
+  constructor(private readonly dialer: Dialer) {}
 
   /** Ends idle connections; requests in flight keep theirs. */
   close(): void {
@@ -67,23 +67,7 @@ export class HttpClient {
     for (const s of this.idle.splice(0)) s.destroy();
   }
 
-  private connect(): net.Socket {
-    const t = this.target;
-    if (t.tls && !t.socketPath) {
-      // Required here only: node:tls is a few ms of start-up that a Unix-socket command never needs.
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      const tls = require('node:tls') as typeof import('node:tls');
-      const s = tls.connect({
-        host: t.host, port: t.port ?? 2376, servername: net.isIP(t.host ?? '') ? undefined : t.host,
-        ca: t.tls.ca, cert: t.tls.cert, key: t.tls.key, rejectUnauthorized: t.tls.verify,
-      });
-      s.setNoDelay(true);
-      return s;
-    }
-    const s = t.socketPath ? net.createConnection(t.socketPath) : net.createConnection({ host: t.host, port: t.port ?? 80 });
-    if (!t.socketPath) s.setNoDelay(true);
-    return s;
-  }
+  private connect(): net.Socket { return this.dialer.dial(); }
 
   private release(s: net.Socket): void {
     if (this.closed || s.destroyed) { s.destroy(); return; }
@@ -150,6 +134,8 @@ export class HttpClient {
       let done = false;
 
       const fail = (e: Error) => {
+        // The connection that failed, for Dialer.explain (an ssh process knows why it ended).
+        if (!(e as { drayConn?: unknown }).drayConn) Object.defineProperty(e, 'drayConn', { value: socket, configurable: true });
         cleanup();
         socket.destroy();
         if (!settled) { settled = true; reject(e); } else if (res && !done) res.destroy(e);

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { ApiError, ConnectionError } from './errors';
 import { Endpoint, parseHost } from './host';
 import { HttpClient, HttpResponse, HttpRequest } from './http';
+import { Dialer, dialerFor } from './dial';
 import { DRAY_CLIENT_AGENT } from '../lib/warm-cli';
 
 /** The dray client's User-Agent. */
@@ -70,6 +71,7 @@ const lower = (daemon: string): string => (compareVersions(daemon, CLIENT_API_VE
 export class Transport {
   readonly endpoint: Endpoint;
   private http: HttpClient;
+  private readonly dialer: Dialer;
   private versionP?: Promise<string>;
   private pinned?: string;
   /** The version agreed with the daemon, once a ping or any response told us its own. */
@@ -80,12 +82,16 @@ export class Transport {
   constructor(opts: TransportOptions) {
     this.endpoint = parseHost(opts.host, opts.tls ?? false);
     // Keep-alive lets a command's requests share one connection; idle ones are unref'd.
-    this.http = new HttpClient(this.endpoint);
+    this.dialer = dialerFor(this.endpoint);
+    this.http = new HttpClient(this.dialer);
     this.pinned = opts.version;
     this.userAgent = opts.userAgent ?? DRAY_USER_AGENT;
   }
 
-  close(): void { this.http.close(); }
+  close(): void {
+    this.http.close();
+    this.dialer.close?.();
+  }
 
   /** GET /_ping; remembers the daemon's API version. */
   async ping(): Promise<PingResult> {
@@ -144,7 +150,7 @@ export class Transport {
     const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...(opts.headers ?? {}) };
     // Docker's Go client sends "Host: docker" over a unix socket.
     const e = this.endpoint;
-    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) headers.Host = e.socketPath ? 'docker' : `${e.host!.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) headers.Host = e.socketPath || e.ssh ? 'docker' : `${e.host!.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
     const { data, type } = this.bodyOf(opts);
     if (type) headers['Content-Type'] = type;
     if (Buffer.isBuffer(data)) headers['Content-Length'] = String(data.length);
@@ -170,7 +176,7 @@ export class Transport {
   }
 
   private send(method: string, path: string, version: string | undefined, opts: RequestOptions): Promise<HttpResponse> {
-    return this.http.request(this.buildRequest(method, path, version, opts)).then((r) => r.res, (e) => { throw this.wrapError(e); });
+    return this.http.request(this.buildRequest(method, path, version, opts)).then((r) => r.res, async (e) => { throw await this.wrapError(e); });
   }
 
   /** Sends a request and throws ApiError for a status >= 400. */
@@ -206,7 +212,7 @@ export class Transport {
     // A stream body cannot be followed by the hijacked stream on the same connection.
     if (req.body instanceof Readable) req.body = undefined;
     let r;
-    try { r = await this.http.request(req, true); } catch (e) { throw this.wrapError(e); }
+    try { r = await this.http.request(req, true); } catch (e) { throw await this.wrapError(e); }
     const { res, upgraded } = r;
     const retry = this.learn(res, version);
     if (upgraded) {
@@ -219,8 +225,12 @@ export class Transport {
     return { socket: res.socket, contentType: res.headers['content-type'] };
   }
 
-  private wrapError(e: any): Error {
+  private async wrapError(e: any): Promise<Error> {
     if (e?.name === 'AbortError') return e;
+    if (this.dialer.explain && e?.drayConn) {
+      const why = await this.dialer.explain(e.drayConn, e);
+      if (why !== e) return why;
+    }
     if (['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'ENOTSOCK'].includes(e?.code)) {
       if (e.code === 'EACCES') {
         const err = new ConnectionError(this.endpoint.display, e);

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePortSpec } from '../cli/opts/ports';
 import { ComposeError } from './errors';
+import { splitShellWords } from '../lib/shell-words';
 import { isOverride, isReset, makeOverride } from './yaml';
 
 type Dict = Record<string, any>;
@@ -42,36 +43,9 @@ export function toMapping(v: unknown, bare: null | '' = null): Record<string, st
 
 const toList = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
 
-/**
- * Splits a command string into words as a POSIX shell would, without expanding anything: quotes,
- * backslashes and whitespace (Compose: shellwords).
- */
+/** A command string split into words as a POSIX shell would, without expanding anything (Compose: shellwords). */
 export function shellSplit(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === '\\' && i + 1 < s.length) { cur += s[++i]; has = true; continue; }
-    if (c === "'") {
-      const j = s.indexOf("'", i + 1);
-      if (j < 0) throw new ComposeError(`invalid command line string: ${JSON.stringify(s)}`);
-      cur += s.slice(i + 1, j); i = j; has = true; continue;
-    }
-    if (c === '"') {
-      let j = i + 1;
-      for (; j < s.length && s[j] !== '"'; j++) {
-        if (s[j] === '\\' && j + 1 < s.length && '"\\$`'.includes(s[j + 1])) { cur += s[++j]; continue; }
-        cur += s[j];
-      }
-      if (j >= s.length) throw new ComposeError(`invalid command line string: ${JSON.stringify(s)}`);
-      i = j; has = true; continue;
-    }
-    if (c === ' ' || c === '\t' || c === '\n') { if (has) { out.push(cur); cur = ''; has = false; } continue; }
-    cur += c; has = true;
-  }
-  if (has) out.push(cur);
-  return out;
+  return splitShellWords(s, (m) => new ComposeError(m));
 }
 
 const isRemote = (ctx: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(ctx) || ctx.startsWith('git@') || ctx.startsWith('github.com/');
