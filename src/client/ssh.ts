@@ -140,8 +140,12 @@ export class SshDialer implements Dialer {
     if (!x || c.killed) return e;
     const stderr = Buffer.concat(c.stderr).toString('utf8').trim();
     if (x.code === 0 && !stderr) return e;
-    const status = c.spawnError ? `could not start: ${c.spawnError.message}` : x.signal ? `was killed by ${x.signal}` : `has exited with exit status ${x.code}`;
     const err = new ConnectionError(this.display, e);
+    if (c.spawnError) {
+      err.message = `error during connect: cannot run ssh for ${this.display}: ${c.spawnError.message} (is the OpenSSH client installed?)`;
+      return err;
+    }
+    const status = x.signal ? `was killed by ${x.signal}` : `has exited with exit status ${x.code}`;
     err.message = `error during connect: command [ssh ${this.args.join(' ')}] ${status}, make sure the URL is valid, and dray or Docker 18.09 or later is installed on the remote host: stderr=${stderr}`;
     return err;
   }

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { Demuxer, encodeFrame, jsonLines, progressMessages, StreamError } from '../../src/client';
-import { parseHost, resolveHostAddress } from '../../src/client/host';
+import { parseHost, parseSshHost, resolveHostAddress } from '../../src/client/host';
+import { sshArgs } from '../../src/client/ssh';
 import { encodeQuery } from '../../src/client/transport';
 
 function demuxAll(chunks: Buffer[]): Array<[number, string]> {
@@ -62,7 +63,27 @@ test('hosts: DRAY_HOST over DOCKER_HOST, -H over both; unix and tcp forms', () =
   assert.deepEqual(parseHost('unix:///tmp/s.sock'), { display: 'unix:///tmp/s.sock', socketPath: '/tmp/s.sock', tls: false });
   assert.deepEqual(parseHost('tcp://127.0.0.1:2375'), { display: 'tcp://127.0.0.1:2375', host: '127.0.0.1', port: 2375, tls: false });
   assert.deepEqual(parseHost('tcp://[::1]:2376'), { display: 'tcp://[::1]:2376', host: '::1', port: 2376, tls: false });
-  assert.throws(() => parseHost('ssh://me@host'), /ssh:\/\/ hosts are not implemented/);
+  assert.deepEqual(parseHost('ssh://me@host'), { display: 'ssh://me@host', ssh: { user: 'me', host: 'host' }, tls: false });
+});
+
+test('ssh:// hosts: the docker CLI\'s URL rules, and the ssh command line dray runs', () => {
+  assert.deepEqual(parseSshHost('ssh://host'), { host: 'host' });
+  assert.deepEqual(parseSshHost('ssh://root@[::1]:2222/run/dray.sock'), { user: 'root', host: '::1', port: 2222, socketPath: '/run/dray.sock' });
+  assert.deepEqual(parseSshHost('ssh://root@h:22/'), { user: 'root', host: 'h', port: 22 });
+  assert.throws(() => parseSshHost('ssh://'), /^Error: ssh host connection is not valid: hostname is empty$/);
+  assert.throws(() => parseSshHost('ssh://u:pw@h'), /plain-text password is not supported/);
+  assert.throws(() => parseSshHost('ssh://h?a=b'), /query parameters are not allowed: "a=b"/);
+  assert.throws(() => parseSshHost('ssh://h#x'), /fragments are not allowed: "x"/);
+  assert.throws(() => parseSshHost('ssh://h/run/a$(id).sock'), /socket path/);
+  const spec = parseSshHost('ssh://me@h:2222');
+  assert.deepEqual(sshArgs(spec, {}), ['-o', 'ConnectTimeout=30', '-o', 'BatchMode=yes', '-T', '-l', 'me', '-p', '2222', '--', 'h',
+    'command -v dray >/dev/null 2>&1 && exec dray system dial-stdio || exec docker system dial-stdio']);
+  // The user's own options come first and win: ssh keeps an option's first value.
+  assert.deepEqual(sshArgs(parseSshHost('ssh://h/s.sock'), { DRAY_SSH_OPTS: '-F "/a b/cfg" -o ConnectTimeout=5 -o batchmode=no -T' }),
+    ['-F', '/a b/cfg', '-o', 'ConnectTimeout=5', '-o', 'batchmode=no', '-T', '--', 'h',
+      'command -v dray >/dev/null 2>&1 && exec dray --host=unix:///s.sock system dial-stdio || exec docker --host=unix:///s.sock system dial-stdio']);
+  assert.equal(sshArgs(spec, { DRAY_SSH_REMOTE_COMMAND: 'sudo /opt/dray system dial-stdio' }).at(-1), 'sudo /opt/dray system dial-stdio');
+  assert.throws(() => sshArgs(spec, { DRAY_SSH_OPTS: '-F "x' }), /DRAY_SSH_OPTS: invalid command line string/);
 });
 
 test('query encoding: booleans, lists, filters as JSON', () => {
