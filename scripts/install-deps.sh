@@ -13,8 +13,12 @@ packages=(
   attr tar procps util-linux curl mmdebstrap
   # ADD <git url> in a Dockerfile: drayd resolves and clones with git (src/builder/git-source.ts)
   git
-  # tests of RUN --mount=type=ssh (test/integration/build-ssh.test.ts): ssh-agent, ssh-add, ssh-keygen
+  # tests of RUN --mount=type=ssh (test/integration/build-ssh.test.ts): ssh-agent, ssh-add, ssh-keygen;
+  # ssh:// hosts (src/client/ssh.ts) run the ssh client
   openssh-client
+  # test/integration/ssh-host.test.ts starts its own sshd on 127.0.0.1 (its own config and keys);
+  # the system's ssh service is stopped and disabled right after the install, below
+  openssh-server
   # the native addon (native/sys.c), built by npm's node-gyp against the installed Node.js headers,
   # and the `dray` launcher (native/launch.c), built with cc
   gcc g++ make python3
@@ -37,6 +41,19 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    # Debian's package starts and enables an sshd on port 22 of every address (where policy-rc.d
+    # allows it). The tests need only the binary: no system sshd is left listening.
+    echo "dray: stopping and disabling the system ssh service that openssh-server started"
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    else
+      invoke-rc.d ssh stop >/dev/null 2>&1 || true
+      update-rc.d ssh disable >/dev/null 2>&1 || true
+    fi
+    # sshd's privilege-separation directory, which the service would have made at start.
+    mkdir -p -m 0755 /run/sshd
+  fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

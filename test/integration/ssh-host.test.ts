@@ -81,6 +81,7 @@ function ours(): string[] {
 }
 
 before(async () => {
+  if (!existsSync('/usr/sbin/sshd')) throw new Error('/usr/sbin/sshd is missing: install openssh-server (scripts/install-deps.sh)');
   d = new TestDaemon();
   await d.start();
   await d.bootstrapBusybox();
@@ -135,7 +136,7 @@ after(async () => {
     sshd.kill('SIGTERM');
     await exited;
   }
-  const leaks = await d.stop();
+  const leaks = d ? await d.stop() : [];
   spawnSync('rm', ['-rf', '--', dir]);
   assert.deepEqual(left, [], 'ssh processes left');
   assert.deepEqual(leaks, []);
