@@ -131,8 +131,12 @@ async function main(argv: string[]): Promise<number> {
       if (!client) {
         const { resolveHostAddress, tlsFrom } = require('../client/host') as typeof import('../client/host');
         let tls: import('../client/host').ClientTls | false;
-        try { tls = tlsFrom(g.values as import('../client/host').TlsSettings); } catch (e) { throw new StatusError(1, errorText(e)); }
-        client = newClient(resolveHostAddress(hostFlag), false, tls);
+        let host: string;
+        try {
+          tls = tlsFrom(g.values as import('../client/host').TlsSettings);
+          host = resolveHostAddress(hostFlag, process.env, { context: g.values.context, config: g.values.config });
+        } catch (e) { throw new StatusError(1, errorText(e)); }
+        client = newClient(host, false, tls);
       }
       return client;
     },

@@ -56,8 +56,27 @@ export function tlsFrom(f: TlsSettings, env: NodeJS.ProcessEnv = process.env): C
   return { ca, cert: file(f.tlscert, 'cert.pem'), key: file(f.tlskey, 'key.pem'), verify };
 }
 
-export function resolveHostAddress(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return flag || env.DRAY_HOST || env.DOCKER_HOST || DEFAULT_HOST;
+/** The global flags that choose a daemon besides -H: --context and --config. */
+export interface HostChoice { context?: string; config?: string }
+
+/**
+ * The docker CLI's precedence, with DRAY_HOST beside DOCKER_HOST: an explicit --context (not with
+ * -H), then -H, then DRAY_HOST / DOCKER_HOST, then DOCKER_CONTEXT or config.json's currentContext
+ * (client/context.ts), then the default socket. The "default" context is the environment's host.
+ */
+export function resolveHostAddress(flag?: string, env: NodeJS.ProcessEnv = process.env, choice: HostChoice = {}): string {
+  if (flag && choice.context) throw new Error('conflicting options: either specify --host or --context, not both');
+  const envHost = env.DRAY_HOST || env.DOCKER_HOST;
+  let name = choice.context;
+  if (!name) {
+    if (flag || envHost) return flag || envHost!;
+    // Only now is a file read: a host given outright costs nothing.
+    const { configDirOf, currentContext } = require('./context') as typeof import('./context');
+    name = env.DOCKER_CONTEXT || currentContext(configDirOf(choice.config, env));
+  }
+  if (!name || name === 'default') return envHost || DEFAULT_HOST;
+  const { configDirOf, contextHost } = require('./context') as typeof import('./context');
+  return contextHost(name, configDirOf(choice.config, env));
 }
 
 export function parseHost(addr: string, tls: ClientTls | false = false): Endpoint {

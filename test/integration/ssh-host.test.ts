@@ -180,6 +180,27 @@ test('dray compose up -d, ps and down over ssh', async () => {
   assert.equal((await d.api('GET', '/networks/overssh_default')).status, 404);
 });
 
+test('a docker context made by the docker CLI with an ssh:// endpoint: --context, DOCKER_CONTEXT, context use', async () => {
+  const cfg = path.join(dir, 'docker-config');
+  const docker = (args: string[]) => spawnSync('/usr/local/bin/docker', ['--config', cfg, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, DOCKER_HOST: '', DRAY_HOST: '' } });
+  const made = docker(['context', 'create', 'sshbox', '--docker', `host=${url()}`]);
+  assert.equal(made.status, 0, made.stderr);
+  const noHost = { ...sshEnv(), DRAY_HOST: '', DOCKER_HOST: '' };
+  const a = await run(['--config', cfg, '--context', 'sshbox', 'run', '--rm', 'busybox', 'echo', 'via context'], undefined, noHost);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(a.stdout, 'via context\n');
+  const b = await run(['compose', 'ls'], undefined, { ...noHost, DOCKER_CONFIG: cfg, DOCKER_CONTEXT: 'sshbox' });
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(docker(['context', 'use', 'sshbox']).status, 0);
+  // currentContext: every connection of this command goes through ssh, none to the local socket.
+  const c = await run(['ps', '-q'], undefined, { ...noHost, DOCKER_CONFIG: cfg, DRAY_SSH_OPTS: `-F ${path.join(dir, 'stranger_config')}` });
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /Permission denied \(publickey\)/);
+  const bad = await run(['--config', cfg, '--context', 'nope', 'ps'], undefined, noHost);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, 'context "nope" does not exist\n');
+});
+
 test('a socket path in the URL is the remote dial-stdio --host; a missing one fails with the remote error', async () => {
   const ok = await run(['-H', `${url()}${d.socket}`, 'ps', '-q']);
   assert.equal(ok.code, 0, ok.stderr);

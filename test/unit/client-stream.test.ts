@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { Demuxer, encodeFrame, jsonLines, progressMessages, StreamError } from '../../src/client';
 import { parseHost, parseSshHost, resolveHostAddress } from '../../src/client/host';
 import { sshArgs } from '../../src/client/ssh';
@@ -64,6 +67,32 @@ test('hosts: DRAY_HOST over DOCKER_HOST, -H over both; unix and tcp forms', () =
   assert.deepEqual(parseHost('tcp://127.0.0.1:2375'), { display: 'tcp://127.0.0.1:2375', host: '127.0.0.1', port: 2375, tls: false });
   assert.deepEqual(parseHost('tcp://[::1]:2376'), { display: 'tcp://[::1]:2376', host: '::1', port: 2376, tls: false });
   assert.deepEqual(parseHost('ssh://me@host'), { display: 'ssh://me@host', ssh: { user: 'me', host: 'host' }, tls: false });
+});
+
+test('docker contexts: --context over -H-less env hosts, DOCKER_HOST over DOCKER_CONTEXT and currentContext', () => {
+  const cfg = mkdtempSync('/tmp/dray-ctx-');
+  try {
+    const meta = (name: string, host: string) => {
+      const d = path.join(cfg, 'contexts', 'meta', createHash('sha256').update(name).digest('hex'));
+      mkdirSync(d, { recursive: true });
+      writeFileSync(path.join(d, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: host, SkipTLSVerify: false } } }));
+    };
+    meta('box', 'ssh://me@box');
+    meta('tcpbox', 'tcp://10.0.0.9:2375');
+    const env = { DOCKER_CONFIG: cfg };
+    assert.equal(resolveHostAddress(undefined, env), 'unix:///run/dray.sock');
+    assert.equal(resolveHostAddress(undefined, env, { context: 'box' }), 'ssh://me@box');
+    assert.equal(resolveHostAddress(undefined, { ...env, DOCKER_HOST: 'unix:///x' }, { context: 'box' }), 'ssh://me@box');
+    assert.equal(resolveHostAddress(undefined, { ...env, DOCKER_CONTEXT: 'tcpbox' }), 'tcp://10.0.0.9:2375');
+    assert.equal(resolveHostAddress(undefined, { ...env, DOCKER_CONTEXT: 'tcpbox', DRAY_HOST: 'unix:///y' }), 'unix:///y');
+    assert.equal(resolveHostAddress(undefined, { DOCKER_CONTEXT: 'default', DOCKER_HOST: 'unix:///z' }), 'unix:///z');
+    writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ auths: {}, currentContext: 'box' }));
+    assert.equal(resolveHostAddress(undefined, env), 'ssh://me@box');
+    assert.equal(resolveHostAddress(undefined, {}, { config: cfg }), 'ssh://me@box');
+    assert.equal(resolveHostAddress('unix:///h', env), 'unix:///h');
+    assert.throws(() => resolveHostAddress('unix:///h', env, { context: 'box' }), /conflicting options: either specify --host or --context, not both/);
+    assert.throws(() => resolveHostAddress(undefined, env, { context: 'nope' }), /^Error: context "nope" does not exist$/);
+  } finally { rmSync(cfg, { recursive: true, force: true }); }
 });
 
 test('ssh:// hosts: the docker CLI\'s URL rules, and the ssh command line dray runs', () => {

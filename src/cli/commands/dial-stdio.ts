@@ -21,7 +21,7 @@ export const dialStdio: Command = {
     const { ConnectionError } = require('../../client/errors') as typeof import('../../client/errors');
     let endpoint;
     try {
-      endpoint = parseHost(resolveHostAddress(ctx.hostFlag), tlsFrom(ctx.globals));
+      endpoint = parseHost(resolveHostAddress(ctx.hostFlag, process.env, { context: ctx.globals.context, config: ctx.globals.config }), tlsFrom(ctx.globals));
     } catch (e) { throw new StatusError(1, (e as Error).message); }
     const dialer = dialerFor(endpoint);
     const conn: Socket = dialer.dial();

@@ -221,7 +221,7 @@ export const cp: ComposeCommand = {
     // dray cp tells daemon errors apart by class: it gets a client made by this bundle's code.
     const { DockerClient } = require('../../client') as typeof import('../../client');
     const { resolveHostAddress } = require('../../client/host') as typeof import('../../client/host');
-    const client = new DockerClient({ host: resolveHostAddress(cc.ctx.hostFlag) });
+    const client = new DockerClient({ host: resolveHostAddress(cc.ctx.hostFlag, process.env, { context: cc.ctx.globals.context, config: cc.ctx.globals.config }) });
     try {
       return (await dray.cp.run({ ...cc.ctx, client: () => client }, { archive: f.archive, 'follow-link': f['follow-link'], quiet: f.quiet }, mapped, new Set())) ?? 0;
     } finally { client.close(); }
