@@ -70,7 +70,9 @@ interface SshConn {
 
 /** Connections to one ssh:// host; `display` is the host as the user gave it. */
 export class SshDialer implements Dialer {
-  private readonly conns = new Map<net.Socket, SshConn>();
+  /** Each connection's ssh, for explain() however late it asks; `live` for close(). */
+  private readonly conns = new WeakMap<net.Socket, SshConn>();
+  private readonly live = new Set<SshConn>();
   private readonly args: string[];
 
   constructor(readonly spec: SshSpec, readonly display: string, env: NodeJS.ProcessEnv = process.env) {
@@ -94,8 +96,8 @@ export class SshDialer implements Dialer {
     const sock = new net.Socket({ fd: mine, readable: true, writable: true });
     let resolveExit!: () => void;
     const c: SshConn = { child, stderr: [], stderrBytes: 0, exited: new Promise((r) => { resolveExit = r; }), killed: false };
-    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => { c.exit = { code, signal }; resolveExit(); });
-    child.on('error', (e: Error) => { c.spawnError = e; c.exit ??= { code: -1, signal: null }; resolveExit(); });
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => { c.exit = { code, signal }; this.live.delete(c); resolveExit(); });
+    child.on('error', (e: Error) => { c.spawnError = e; c.exit ??= { code: -1, signal: null }; this.live.delete(c); resolveExit(); });
     const err = child.stderr as net.Socket | null;
     err?.on('data', (b: Buffer) => {
       c.stderr.push(b);
@@ -106,12 +108,13 @@ export class SshDialer implements Dialer {
     err?.unref();
     child.unref();
     this.conns.set(sock, c);
+    this.live.add(c);
     sock.once('close', () => {
-      if (c.exit) { this.conns.delete(sock); return; }
+      if (c.exit) return;
       // The usual end: ssh read the EOF and leaves once the remote side has. One that does not is ended.
       const t = setTimeout(() => this.kill(c), CLOSE_GRACE_MS);
       t.unref();
-      void c.exited.then(() => { clearTimeout(t); this.conns.delete(sock); });
+      void c.exited.then(() => clearTimeout(t));
     });
     return sock;
   }
@@ -152,6 +155,6 @@ export class SshDialer implements Dialer {
 
   /** Ends every ssh still running: the client is done with this host. */
   close(): void {
-    for (const c of this.conns.values()) this.kill(c);
+    for (const c of this.live) this.kill(c);
   }
 }
