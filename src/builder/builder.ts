@@ -15,6 +15,7 @@ import { lexWords, parseKeyValues, parsePortSpecs } from '../engine/changes';
 import { invalid, isKind, notImplemented, systemError, errorMessage } from '../lib/errors';
 import { PlainCounter, PlainStage, plainVertex } from './progress-plain';
 import { shortId } from '../lib/ids';
+import { renameSameFs } from '../lib/atomic';
 import { resolveUser } from '../runtime/user';
 import { resolveInRoot } from '../lib/root-path';
 import { Dockerfile, Instruction, Stage, parseDockerfile, parseArgDecls, flagValue, parseDuration } from './dockerfile';
@@ -573,7 +574,9 @@ export class Builder {
       if (this.signal.aborted) throw systemError('build cancelled: the client went away');
       if (code !== 0) throw new StepFailed(`The command '${argv.join(' ')}' returned a non-zero code: ${code}`);
       await pruneMountTargets(this.be, id, st.image, acquired?.targets);
-      const img = await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), parent: st.image, config: this.commitConfig(st), containerId: id, createdBy, author: st.author });
+      const img = await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), parent: st.image, config: this.commitConfig(st), containerId: id, createdBy, author: st.author,
+        // A container kept (rm=0) keeps its changes: the layer is then a copy.
+        adoptUpper: this.o.rm || acquired?.secret ? this.adoptStepUpper(id) : undefined });
       ok = true;
       // A step that saw a secret never stays behind: its in-memory environment would be lost anyway.
       if (this.o.rm || acquired?.secret) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
@@ -627,7 +630,7 @@ export class Builder {
       const upper = await fsp.mkdtemp(path.join(this.ctx.scratch, 'layer-'));
       try {
         const wrote = await fn(upper);
-        return await this.be.images.commit({ upperDir: upper, emptyLayer: !wrote, config, createdBy, author: st.author });
+        return await this.be.images.commit({ upperDir: upper, emptyLayer: !wrote, config, createdBy, author: st.author, adoptUpper: (dest) => renameSameFs(upper, dest) });
       } finally {
         await fsp.rm(upper, { recursive: true, force: true });
       }
@@ -637,10 +640,18 @@ export class Builder {
     const id = await createStepContainer(this.be, image, st.config, [...this.shell(st), createdBy.replace(/^.*? #\(nop\) /, '#(nop) ')], 'none');
     try {
       const wrote = await withRootfs(this.be, id, image, fn);
-      return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author });
+      return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author, adoptUpper: this.adoptStepUpper(id) });
     } finally {
       await removeContainer(this.be, id);
     }
+  }
+
+  /**
+   * A step container's changes become its layer as they are (no copy): only for a container
+   * removed right after the commit, never mounted or started again.
+   */
+  private adoptStepUpper(id: string): (dest: string) => Promise<boolean> {
+    return (dest) => this.be.containers.fs.takeUpper(id, dest);
   }
 
   private async copy(st: StageState, ins: Instruction): Promise<void> {
@@ -813,7 +824,7 @@ export class Builder {
     const dir = await fsp.mkdtemp(path.join(this.ctx.scratch, 'link-'));
     try {
       await fill(dir);
-      const img = await this.be.images.commit({ upperDir: dir, parent: st.image, config, createdBy, author: st.author });
+      const img = await this.be.images.commit({ upperDir: dir, parent: st.image, config, createdBy, author: st.author, adoptUpper: (dest) => renameSameFs(dir, dest) });
       await this.committed(st, probe, img);
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });

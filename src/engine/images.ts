@@ -292,6 +292,12 @@ export class ImageService {
     createdBy?: string; emptyLayer?: boolean; ref?: string;
     /** A layer already in the store (by DiffID) to add instead of the diff of upperDir (COPY --link on a new base). */
     layer?: string;
+    /**
+     * The caller gives upperDir up (a finished build step): this moves it to the path given and
+     * resolves true, and it becomes the layer's diff instead of a copy unpacked from the blob
+     * (LayerStore.fromDir). Not used when the container's owners are translated (userns-remap).
+     */
+    adoptUpper?: (dest: string) => Promise<boolean>;
   }): Promise<Image> {
     const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
     const parentCfg = opts.parent?.config;
@@ -303,12 +309,14 @@ export class ImageService {
         unpins.push(this.pin([opts.layer]));
         diffIds.push(opts.layer);
       } else if (!opts.emptyLayer) {
+        const owners = opts.containerId ? this.ownersOf?.(opts.containerId) : undefined;
         const pack = tarStream.pack();
         const ingest = this.blobs.ingest(pack as unknown as NodeJS.ReadableStream);
-        await Promise.all([writeDiffTar(opts.upperDir, pack, opts.containerId ? this.ownersOf?.(opts.containerId) : undefined), ingest]);
-        const blob = await ingest;
+        const [size, blob] = await Promise.all([writeDiffTar(opts.upperDir, pack, owners), ingest]);
         // An uncompressed layer blob's digest is its DiffID.
-        const layer = await this.layers.fromBlob(blob.digest, blob.digest);
+        const layer = opts.adoptUpper && !owners
+          ? await this.layers.fromDir(blob, size, opts.adoptUpper)
+          : await this.layers.fromBlob(blob.digest, blob.digest);
         diffIds.push(layer.diffId);
         unpins.push(this.pin([layer.diffId]));
       }

@@ -78,3 +78,14 @@ export async function sweepTempFiles(dir: string): Promise<void> {
   try { names = await fsp.readdir(dir); } catch { return; }
   await Promise.all(names.filter((n) => n.startsWith('.') && n.endsWith('.tmp')).map((n) => fsp.rm(path.join(dir, n), { force: true })));
 }
+
+/** Renames `src` to `dest`; false (nothing moved) when they are on different file systems. */
+export async function renameSameFs(src: string, dest: string): Promise<boolean> {
+  try {
+    await fsp.rename(src, dest);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EXDEV') return false;
+    throw e;
+  }
+}

@@ -3,7 +3,8 @@
 // mounts are counted so two users of one rootfs share one mount.
 //
 //   <dataRoot>/containers/<id>/fs/
-//       upper/    the container's changes (overlay upperdir; a layer diff for commit)
+//       upper/    the container's changes (overlay upperdir; a layer diff for commit, or, for a
+//                 finished build step, moved into the layer store as the layer: takeUpper)
 //       work/     overlay workdir
 //       merged/   mount point
 //       empty/    stand-in lower for an image without layers (overlay needs one)
@@ -16,6 +17,7 @@ import * as path from 'node:path';
 import { mountOverlay, unmount, detach, MNT_DETACH } from '../lib/mount';
 import { systemError } from '../lib/errors';
 import { KeyedMutex } from '../lib/lock';
+import { renameSameFs } from '../lib/atomic';
 import { idmapMount, remappedRoot, type IdMap } from '../lib/idmap';
 
 export class ContainerFs {
@@ -124,6 +126,21 @@ export class ContainerFs {
       if (n > 0 && !force) { this.refs.set(id, n); return; }
       this.refs.delete(id);
       await unmountIfMounted(this.merged(id));
+    });
+  }
+
+  /**
+   * Moves the container's upper directory to `dest` (a build step's changes becoming a layer,
+   * LayerStore.fromDir) and leaves an empty one in its place. Only for a container that is done
+   * with it: refused (false) while the rootfs is mounted, for a remapped container (its upper holds
+   * host IDs, a layer its own) and across file systems; the caller then copies as before.
+   */
+  async takeUpper(id: string, dest: string): Promise<boolean> {
+    return this.lock.run(id, async () => {
+      if ((this.refs.get(id) ?? 0) > 0 || this.idmaps.has(id) || isMounted(this.merged(id))) return false;
+      if (!(await renameSameFs(this.upper(id), dest))) return false;
+      await fsp.mkdir(this.upper(id), { recursive: true });
+      return true;
     });
   }
 

@@ -1,6 +1,7 @@
 // Layer store: unpacked layers keyed by DiffID, each with the blob it came from.
 // Lifecycle: a blob already committed to the content store is unpacked into layers/.tmp-<random>/
-// (diff/ + layer.json), which is renamed to layers/<diffid hex>/ only when complete → read
+// (diff/ + layer.json; or a build step's upper directory, the blob's source, is moved there as
+// diff/), which is renamed to layers/<diffid hex>/ only when complete → read
 // (lowerdir paths, records) → delete (when no image references it). Concurrent unpacks of one blob
 // share a single flight; two blobs with the same content (say gzip and plain) end in one layer.
 // A deleted layer leaves its place by one rename into the store's trash/ and is emptied from there.
@@ -86,17 +87,7 @@ export class LayerStore {
           diffId: res.diffId, size: res.size,
           blob: { digest: blobDigest, size: await this.blobs.size(blobDigest), mediaType: MEDIA_TYPES[compression] },
         };
-        return await this.lock.run(rec.diffId, async () => {
-          const existing = this.records.get(rec.diffId);
-          if (existing) return existing;
-          await writeJsonAtomic(path.join(tmp, 'layer.json'), rec);
-          const dest = this.layout.layer(rec.diffId);
-          await fsp.rm(dest, { recursive: true, force: true });
-          await fsp.rename(tmp, dest);
-          await fsyncDir(this.layout.layersDir);
-          this.records.set(rec.diffId, rec);
-          return rec;
-        });
+        return await this.publish(tmp, rec);
       } finally {
         await fsp.rm(tmp, { recursive: true, force: true });
       }
@@ -118,20 +109,54 @@ export class LayerStore {
       if (res.diffId !== expectDiffId) throw new DiffIdMismatch(expectDiffId, res.diffId);
       await commitBlob();
       const rec: LayerRecord = { diffId: res.diffId, size: res.size, blob: { ...blob, mediaType: res.mediaType } };
-      return await this.lock.run(rec.diffId, async () => {
-        const existing = this.records.get(rec.diffId);
-        if (existing) return existing;
-        await writeJsonAtomic(path.join(tmp, 'layer.json'), rec);
-        const dest = this.layout.layer(rec.diffId);
-        await fsp.rm(dest, { recursive: true, force: true });
-        await fsp.rename(tmp, dest);
-        await fsyncDir(this.layout.layersDir);
-        this.records.set(rec.diffId, rec);
-        return rec;
-      });
+      return await this.publish(tmp, rec);
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * A layer whose diff is a directory already on disk (a build step's upper directory), with
+   * `blob` the plain tar just written from that same directory (so its digest is the DiffID) and
+   * already committed. The directory itself becomes diff/ by `move(dest)`, a rename within the
+   * data root, instead of the tar being unpacked again: one write of the content instead of two.
+   * An overlay upper is already in the store's on-disk format (whiteouts are 0:0 character devices,
+   * opaque directories carry trusted.overlay.opaque=y, as unpackLayer makes them); what a tar does
+   * not carry (other xattrs, sub-second times) stays, as containerd's overlay snapshotter keeps the
+   * active snapshot's upper as the committed one. `move` resolves false when it cannot move the
+   * directory (another file system, still mounted): the blob is then unpacked as usual. Nothing
+   * is moved when the layer exists already.
+   */
+  async fromDir(blob: { digest: string; size: number }, size: number, move: (dest: string) => Promise<boolean>): Promise<LayerRecord> {
+    const diffId = blob.digest;
+    const existing = this.records.get(diffId);
+    if (existing) return existing;
+    const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    await fsp.mkdir(tmp, { mode: 0o755 });
+    try {
+      const diff = path.join(tmp, 'diff');
+      if (!(await move(diff))) return await this.fromBlob(blob.digest, diffId);
+      // unpackLayer's diff/ is a fresh 0755 root-owned directory; the tar has no entry for the root.
+      await fsp.chmod(diff, 0o755);
+      return await this.publish(tmp, { diffId, size, blob: { ...blob, mediaType: MEDIA_TYPES.none } });
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Makes the complete layer directory `tmp` (diff/ filled) visible as `rec`, unless it is already. */
+  private publish(tmp: string, rec: LayerRecord): Promise<LayerRecord> {
+    return this.lock.run(rec.diffId, async () => {
+      const existing = this.records.get(rec.diffId);
+      if (existing) return existing;
+      await writeJsonAtomic(path.join(tmp, 'layer.json'), rec);
+      const dest = this.layout.layer(rec.diffId);
+      await fsp.rm(dest, { recursive: true, force: true });
+      await fsp.rename(tmp, dest);
+      await fsyncDir(this.layout.layersDir);
+      this.records.set(rec.diffId, rec);
+      return rec;
+    });
   }
 
   /**

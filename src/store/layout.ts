@@ -16,7 +16,8 @@
 //   │   │   │                      translated: .wh.x → char dev 0:0 x, .wh..wh..opq → xattr
 //   │   │   │                      trusted.overlay.opaque=y)
 //   │   │   └── layer.json         {diffId, size, blob: {digest, size, mediaType}}
-//   │   └── .tmp-<random>/         a layer being unpacked (diff/ + layer.json), renamed to
+//   │   └── .tmp-<random>/         a layer being unpacked (diff/ + layer.json), or a build
+//   │                              step's upper directory moved in as its diff/, renamed to
 //   │                              <diffid hex>/ only when complete
 //   ├── images/<id hex>.json       per-image metadata: {parent, lastTagTime}; the config itself is
 //   │                              blobs/sha256/<id hex>
