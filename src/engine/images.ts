@@ -312,10 +312,13 @@ export class ImageService {
         const owners = opts.containerId ? this.ownersOf?.(opts.containerId) : undefined;
         const pack = tarStream.pack();
         const ingest = this.blobs.ingest(pack as unknown as NodeJS.ReadableStream);
-        const [size, blob] = await Promise.all([writeDiffTar(opts.upperDir, pack, owners), ingest]);
-        // An uncompressed layer blob's digest is its DiffID.
-        const layer = opts.adoptUpper && !owners
-          ? await this.layers.fromDir(blob, size, opts.adoptUpper)
+        const adopt = opts.adoptUpper && !owners;
+        const [{ size, faithful }, blob] = await Promise.all([writeDiffTar(opts.upperDir, pack, owners, { faithfulness: !!adopt }), ingest]);
+        // An uncompressed layer blob's digest is its DiffID. The directory becomes the layer only
+        // when the blob says all it holds: a layer must read the same here as where it is pulled
+        // (the tar carries no file capability or other extended attribute).
+        const layer = adopt && faithful
+          ? await this.layers.fromDir(blob, size, opts.adoptUpper!)
           : await this.layers.fromBlob(blob.digest, blob.digest);
         diffIds.push(layer.diffId);
         unpins.push(this.pin([layer.diffId]));

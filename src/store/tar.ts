@@ -208,16 +208,24 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
   return { diffId: 'sha256:' + hash.digest('hex'), size };
 }
 
-/** Paths (absolute) of the directories under `root` that carry trusted.overlay.opaque=y. */
-export async function opaqueDirs(root: string): Promise<Set<string>> {
-  const r = await run('getfattr', ['-R', '--absolute-names', '-h', '-m', '^trusted.overlay.opaque$', '-d', root], { allowFailure: true });
-  const out = new Set<string>();
+/**
+ * What getfattr finds under `root`: the directories (absolute paths) that carry
+ * trusted.overlay.opaque=y, and whether any entry carries an extended attribute other than
+ * overlayfs' own (trusted.overlay.*), which the layer tar does not carry.
+ */
+export async function upperAttrs(root: string): Promise<{ opaque: Set<string>; foreign: boolean }> {
+  const r = await run('getfattr', ['-R', '--absolute-names', '-h', '-m', '.', '-d', root], { allowFailure: true });
+  const opaque = new Set<string>();
+  let foreign = false;
   let cur: string | undefined;
   for (const line of r.stdout.split('\n')) {
-    if (line.startsWith('# file: ')) cur = unescapeOctal(line.slice(8));
-    else if (cur && /^trusted\.overlay\.opaque="?y"?$/.test(line.trim())) out.add(path.resolve(cur));
+    if (line.startsWith('# file: ')) { cur = unescapeOctal(line.slice(8)); continue; }
+    const l = line.trim();
+    if (!cur || !l) continue;
+    if (/^trusted\.overlay\.opaque="?y"?$/.test(l)) opaque.add(path.resolve(cur));
+    else if (!l.startsWith('trusted.overlay.')) foreign = true;
   }
-  return out;
+  return { opaque, foreign };
 }
 
 function unescapeOctal(s: string): string {
@@ -249,13 +257,19 @@ async function sortedEntries(dir: string): Promise<{ name: string; st: Stats }[]
  * become `.wh.<name>`, opaque directories get a `.wh..wh..opq` entry; depth-first in byte order,
  * so the same tree always gives the same bytes. Ends the pack. `owners` translates the owner of
  * each entry (a remapped container's host IDs back to its own, lib/idmap.ts outOf). Resolves with
- * the bytes of file content written (a layer's size, counted as unpackLayer counts it).
+ * the bytes of file content written (a layer's size, counted as unpackLayer counts it) and whether
+ * the tar says all the directory holds (`faithful`: no extended attribute the tar leaves out, no
+ * file whose name reads as a whiteout; known only with `faithfulness` or when getfattr ran).
  */
-export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?: OwnerMap): Promise<number> {
+export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?: OwnerMap, o: { faithfulness?: boolean } = {}): Promise<{ size: number; faithful: boolean }> {
   // Only directories below the top carry the opaque mark: an upper with no directory (a COPY of
-  // files, a RUN that wrote one) spares the getfattr process (~3 ms a step).
+  // files, a RUN that wrote one) spares the getfattr process (~3 ms a step), unless the caller
+  // must know whether the tar is the whole of the directory.
   const top = await fsp.readdir(upper, { withFileTypes: true });
-  const opaque = top.some((d) => d.isDirectory()) ? await opaqueDirs(upper) : new Set<string>();
+  const attrs = o.faithfulness || top.some((d) => d.isDirectory()) ? await upperAttrs(upper) : { opaque: new Set<string>(), foreign: false };
+  const opaque = attrs.opaque;
+  // A file named .wh.* would be read back from the tar as a whiteout.
+  let whiteoutNamed = false;
   const links = new Map<string, string>();
   let size = 0;
   const entry = (h: Partial<tarStream.Header> & { name: string }, body?: Readable | Buffer) => new Promise<void>((resolve, reject) => {
@@ -278,6 +292,7 @@ export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?:
       } else if (st.isSymbolicLink()) {
         await entry({ ...base, name: r, type: 'symlink', linkname: await fsp.readlink(p) });
       } else if (st.isFile()) {
+        if (name.startsWith('.wh.')) whiteoutNamed = true;
         const key = `${st.dev}:${st.ino}`;
         if (st.nlink > 1 && links.has(key)) { await entry({ ...base, name: r, type: 'link', linkname: links.get(key)! }); continue; }
         if (st.nlink > 1) links.set(key, r);
@@ -296,7 +311,7 @@ export async function writeDiffTar(upper: string, pack: tarStream.Pack, owners?:
   try {
     await walk(upper, '');
     pack.finalize();
-    return size;
+    return { size, faithful: !attrs.foreign && !whiteoutNamed };
   } catch (e) {
     pack.destroy(e as Error);
     throw e;

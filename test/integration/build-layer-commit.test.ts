@@ -6,14 +6,14 @@
 // Where the upper must stay (a container kept with rm=0, `docker commit`), it does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 import { TestDaemon, demux } from '../helpers/daemon';
-import { unpackLayer } from '../../src/store/tar';
+import { unpackLayer, writeDiffTar } from '../../src/store/tar';
 
 const d = new TestDaemon();
 const work = mkdtempSync('/tmp/dray-layer-commit-');
@@ -170,6 +170,41 @@ test('RUN, COPY, WORKDIR, FROM scratch and COPY --link layers are their steps\' 
   assert.equal(logs, `hi\nb\nsmall\nsmall\ngone\n${big.length}\n`);
   assert.deepEqual(readdirSync(path.join(d.dataRoot, 'image', 'layers')).filter((n) => n.startsWith('.tmp-')), [], 'no half-made layer left');
   assert.deepEqual(await d.buildLeftovers(), []);
+});
+
+test('a step whose files the tar cannot say whole (a name that reads as a whiteout) gets its layer from the blob, as a pull would', async () => {
+  const r = await build({ Dockerfile: 'FROM busybox\nRUN mkdir /k && echo k > /k/kept && touch /.wh.literal\n' }, 't=adopt:wh');
+  assert.equal(r.error, undefined, r.text);
+  assert.equal(await checkLayers(r.id!, baseLayers), 0, 'unpacked from its blob, not moved');
+  const layer = await describe(path.join(layerDir((await d.api('GET', '/images/adopt:wh/json')).json.RootFS.Layers[baseLayers.length]), 'diff'));
+  assert.ok(layer.lines.some((l) => l.startsWith('literal 0 0:0 chr 0')), layer.lines.join('\n'));
+});
+
+test('writeDiffTar says when its tar is not the whole directory: an extended attribute it does not carry, a .wh. name; overlay\'s own marks are carried', async () => {
+  const up = mkdtempSync(path.join(work, 'upper-'));
+  mkdirSync(path.join(up, 'o'));
+  writeFileSync(path.join(up, 'o', 'f'), 'f\n');
+  assert.equal(spawnSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', path.join(up, 'o')]).status, 0);
+  assert.equal(spawnSync('setfattr', ['-n', 'trusted.overlay.impure', '-v', 'y', up]).status, 0);
+  const tarIt = async () => {
+    const pack = tarStream.pack();
+    const names: string[] = [];
+    const extract = tarStream.extract();
+    extract.on('entry', (h, stream, next) => { names.push(h.name); stream.on('end', next); stream.resume(); });
+    const read = new Promise<void>((r) => extract.on('finish', () => r()));
+    pack.pipe(extract);
+    const res = await writeDiffTar(up, pack, undefined, { faithfulness: true });
+    await read;
+    return { ...res, names };
+  };
+  const plain = await tarIt();
+  assert.equal(plain.faithful, true, 'overlay marks only');
+  assert.ok(plain.names.includes('o/.wh..wh..opq'), plain.names.join(' '));
+  assert.equal(spawnSync('setfattr', ['-n', 'user.dray', '-v', '1', path.join(up, 'o', 'f')]).status, 0);
+  assert.equal((await tarIt()).faithful, false, 'a user xattr the tar leaves out');
+  assert.equal(spawnSync('setfattr', ['-x', 'user.dray', path.join(up, 'o', 'f')]).status, 0);
+  writeFileSync(path.join(up, '.wh.named'), '');
+  assert.equal((await tarIt()).faithful, false, 'a file whose name reads as a whiteout');
 });
 
 test('a step container kept by rm=0 keeps its changes; its layer is a copy', async () => {
