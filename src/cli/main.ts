@@ -231,8 +231,10 @@ async function preload(host: string | undefined): Promise<void> {
   for (const words of [['run'], ['ps'], ['exec'], ['logs'], ['images'], ['build'], ['rm'], ['stop'], ['inspect'], ['volume', 'ls'], ['network', 'ls']]) lookupCommand(words);
   require('../client');
   require('../client/host');
-  // Loaded from node_modules when a build first needs it (build-context.ts): the spares have it ready.
-  (require('./build-context') as typeof import('./build-context')).tarStream();
+  // Loaded from node_modules when a build first needs it (build-context.ts): the spares have it
+  // ready. Only a warm-up: a bundle without node_modules beside it (a copy of dist/) still serves
+  // every other command, and a build says what is missing when it runs.
+  try { (require('./build-context') as typeof import('./build-context')).tarStream(); } catch { /* loaded by the build, or its error */ }
   if (!host) return;
   // Marked as the waiting process's own: it must not wake a pool that has just gone to sleep.
   const client = newClient(host, true);
