@@ -458,7 +458,8 @@ export class NetworkService {
         made[0].ep.PortMappings = await this.allocatePortsFor(c, made[0].ep);
         await Promise.all(made.map((m) => this.save(m.net)));
         await deleteNetns(netns);
-        onNetns?.(await createNetns(netns, c.usernsPath));
+        const nsPath = await createNetns(netns, c.usernsPath);
+        onNetns?.(nsPath);
         for (const m of made) {
           // Counted before the call: a failed setup may have half-built what teardown undoes.
           setUp.add(m.ep);
