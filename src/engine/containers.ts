@@ -451,9 +451,10 @@ export class ContainerService {
   /**
    * /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, made anew at every start as
    * Docker does (the host's resolv.conf or the network's may have changed since); a network
-   * attachment passes its own resolv.conf and host entries.
+   * attachment passes its own resolv.conf and host entries. `inPlace` rewrites the files a created
+   * container has bind-mounted already (a rename would leave it the old inode), before its start.
    */
-  private async writeHostFiles(c: ContainerRecord, net?: { resolvConf: string; hostsEntries: string }): Promise<void> {
+  private async writeHostFiles(c: ContainerRecord, net?: { resolvConf: string; hostsEntries: string }, inPlace = false): Promise<void> {
     const hostname = c.Config.Hostname || c.Id.slice(0, 12);
     let resolv = net?.resolvConf;
     if (resolv === undefined) {
@@ -464,9 +465,15 @@ export class ContainerService {
           ((c.HostConfig.DnsOptions ?? []).length ? `options ${c.HostConfig.DnsOptions!.join(' ')}\n` : '');
       }
     }
+    const hosts = (await this.baseHosts(c)) + (net?.hostsEntries ?? '');
+    if (inPlace) {
+      // The hostname is the same either way.
+      await Promise.all([fsp.writeFile(c.HostsPath, hosts), fsp.writeFile(c.ResolvConfPath, resolv)]);
+      return;
+    }
     await Promise.all([
       writeDerivedFile(c.HostnamePath, hostname + '\n'),
-      writeDerivedFile(c.HostsPath, (await this.baseHosts(c)) + (net?.hostsEntries ?? '')),
+      writeDerivedFile(c.HostsPath, hosts),
       writeDerivedFile(c.ResolvConfPath, resolv),
     ]);
     // As dockerd: a remapped container's root owns them (it may rewrite /etc/hosts).
@@ -642,11 +649,17 @@ export class ContainerService {
         input.usernsPath = this.usernsFile(id);
         await usernsAt(input.usernsPath, c.Dray.idmap);
       }
+      // A network's endpoints are set up (netavark, ~25-70 ms) while the runtime creates the
+      // container in the namespace (~20 ms): both only need the namespace to exist, and the
+      // container's process runs at the start, after both.
+      let attached: Promise<void> | undefined;
       if (c.HostConfig.NetworkMode!.startsWith('container:')) {
         this.joinNetworkOf(c, input);
       } else if (usesNetworkService(c.HostConfig.NetworkMode!)) {
         networked = true;
-        const net = await this.networks.attachContainer({
+        let netnsMade!: (p: string) => void;
+        const netns = new Promise<string>((resolve) => { netnsMade = resolve; });
+        const attaching = this.networks.attachContainer({
           usernsPath: input.usernsPath,
           id, name: c.Name.slice(1), hostname: c.Config.Hostname || id.slice(0, 12),
           networkMode: c.HostConfig.NetworkMode!,
@@ -655,10 +668,22 @@ export class ContainerService {
           publishAll: !!c.HostConfig.PublishAllPorts,
           exposedPorts: Object.keys(c.Config.ExposedPorts ?? {}),
           dns: c.HostConfig.Dns ?? undefined, dnsSearch: c.HostConfig.DnsSearch ?? undefined, dnsOptions: c.HostConfig.DnsOptions ?? undefined,
+        }, netnsMade);
+        // Set up in the runtime's shadow, unless a sysctl of the container's may name an
+        // interface netavark has yet to move in (net.ipv4.conf.eth0.*): the runtime writes those
+        // at create.
+        const overlap = !Object.keys(c.HostConfig.Sysctls ?? {}).some((k) => k.startsWith('net.'));
+        input.network = { mode: 'path', path: overlap ? await Promise.race([netns, attaching.then((n) => n.netnsPath)]) : (await attaching).netnsPath };
+        // The bind-mount sources must exist at create; their content is only read once the
+        // process runs, so the network's own is written into them (same inodes) when it is known.
+        if (overlap) await this.writeHostFiles(c);
+        attached = attaching.then(async (net) => {
+          lap('network set up');
+          c.NetworkSettings = net.settings;
+          await this.writeHostFiles(c, { ...net, hostsEntries: net.hostsEntries + linked.hosts }, overlap);
         });
-        input.network = { mode: 'path', path: net.netnsPath };
-        c.NetworkSettings = net.settings;
-        await this.writeHostFiles(c, { ...net, hostsEntries: net.hostsEntries + linked.hosts });
+        attached.catch(() => {}); // awaited below; a failure before then must not count as unhandled
+        if (!overlap) await attached;
       } else {
         await this.writeHostFiles(c);
       }
@@ -676,8 +701,16 @@ export class ContainerService {
       // done leaves a running record without a live conmon, which reconcile() ends as an exit.
       const startedAt = new Date().toISOString();
       const runningState = (pid: number): ContainerRecord['State'] => ({ ...c.State, Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt });
-      saving = this.save({ ...c, State: runningState(0), Dray: { ...c.Dray, hasBeenStarted: true, manuallyStopped: false } });
-      const pid = await conmon.go();
+      const runningRecord = () => this.save({ ...c, State: runningState(0), Dray: { ...c.Dray, hasBeenStarted: true, manuallyStopped: false } });
+      // With the network still being set up, the record waits for its settings.
+      saving = attached ? attached.then(runningRecord) : runningRecord();
+      saving.catch(() => {}); // awaited below, or in the failure path
+      const creating = conmon.go();
+      // Both settle before anything is undone: a failed setup must not race the runtime's create.
+      const [created, networkDone] = await Promise.allSettled([creating, attached]);
+      if (created.status === 'rejected') throw created.reason;
+      if (networkDone.status === 'rejected') throw networkDone.reason;
+      const pid = created.value;
       // Clients that attached before start connect now, so they miss no output.
       const pending = this.pendingAttach.get(id) ?? [];
       this.pendingAttach.delete(id);

@@ -435,8 +435,12 @@ export class NetworkService {
 
   // ---- containers ---------------------------------------------------------------------------
 
-  /** Called at container start, before the runtime creates the container. */
-  attachContainer(c: ContainerNetSpec): Promise<AttachResult> {
+  /**
+   * Called at container start, before the runtime starts the container. `onNetns` hears the
+   * namespace's path as soon as it exists, before the endpoints are set up in it: the runtime
+   * may create the container in it meanwhile, since nothing in it runs before the start.
+   */
+  attachContainer(c: ContainerNetSpec, onNetns?: (netnsPath: string) => void): Promise<AttachResult> {
     return this.ctrLock.run(c.id, async () => {
       // Endpoints left by a previous run that was never detached (a crash) go first.
       await this.detachLocked(c.id);
@@ -454,7 +458,8 @@ export class NetworkService {
         made[0].ep.PortMappings = await this.allocatePortsFor(c, made[0].ep);
         await Promise.all(made.map((m) => this.save(m.net)));
         await deleteNetns(netns);
-        await createNetns(netns, c.usernsPath);
+        const nsPath = await createNetns(netns, c.usernsPath);
+        onNetns?.(nsPath);
         for (const m of made) {
           // Counted before the call: a failed setup may have half-built what teardown undoes.
           setUp.add(m.ep);
