@@ -14,27 +14,18 @@ import * as path from 'node:path';
 import * as tarStream from 'tar-stream';
 import { TestDaemon, demux } from '../helpers/daemon';
 import { unpackLayer, writeDiffTar } from '../../src/store/tar';
+import { tarOf } from '../helpers/tar';
 
 const d = new TestDaemon();
 const work = mkdtempSync('/tmp/dray-layer-commit-');
 before(async () => { await d.start(); await d.bootstrapBusybox(); });
 after(async () => { rmSync(work, { recursive: true, force: true }); const leaks = await d.stop(); assert.deepEqual(leaks, []); });
 
-function tarOf(files: Record<string, string | Buffer>): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-  });
-  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644, mtime: new Date(1_700_000_000_000) }, body);
-  pack.finalize();
-  return done;
-}
+/** A build context of `files` (whole-second times, as a tar carries them). */
+const contextOf = (files: Record<string, string | Buffer>) => tarOf(Object.entries(files).map(([name, body]) => ({ name, body, mtime: new Date(1_700_000_000_000) })));
 
 async function build(files: Record<string, string | Buffer>, query = ''): Promise<{ text: string; error?: string; id?: string }> {
-  const r = await d.api('POST', `/build?networkmode=none&${query}`, await tarOf(files), { 'Content-Type': 'application/x-tar' });
+  const r = await d.api('POST', `/build?networkmode=none&${query}`, await contextOf(files), { 'Content-Type': 'application/x-tar' });
   assert.equal(r.status, 200, r.body.toString());
   const lines = r.body.toString().split(/\r?\n/).filter(Boolean).map((l) => JSON.parse(l));
   return { text: lines.map((l) => l.stream ?? '').join(''), error: lines.find((l) => l.error)?.error, id: lines.find((l) => l.aux?.ID)?.aux.ID };

@@ -110,7 +110,7 @@ test('a drayd killed mid-layer keeps what it received; the next pull fetches onl
     for (let i = 0; i < 50 && d.proc!.exitCode === null && !d.proc!.signalCode; i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(killed, 'drayd was killed at half the layer');
     // What the proxy sent less what sat in the sockets' buffers (a few MiB on loopback) and the
-    // last unwritten batch (≤ 256 KiB) is what drayd could keep.
+    // last unwritten batch (≤ 1 MiB) is what drayd could keep.
     const kept = statSync(store('partial', hex(l.digest))).size;
     assert.ok(kept >= l.size / 2 - 6 * 1024 * 1024, `kept ${kept} of ${l.size}`);
     await d.start();
@@ -134,7 +134,7 @@ test('a transfer that stalls has every byte it received written out, so a drayd 
   const l = man.layers[0];
   const proxy = await new Proxy(reg.port).start();
   try {
-    // At ~40% (not a multiple of the 256 KiB write batch, as a rule) the proxy goes silent, the connection held.
+    // At ~40% (not a multiple of the 1 MiB write batch, as a rule) the proxy goes silent, the connection held.
     let stalled = false;
     let sent = 0;
     proxy.rules.set(l.digest, { times: 1, onBytes: (n, size) => { sent = n; return (stalled ||= n >= size * 0.4); } });
