@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { spawnChild, Child } from '../lib/spawn';
 import { run, ExecError } from '../lib/exec';
+import { within } from '../lib/within';
 
 export interface PrivateAgent { pid: number; socket: string; stop(): Promise<void> }
 
@@ -31,7 +32,7 @@ export async function startAgent(socket: string, keys: string[]): Promise<Privat
   const stop = async () => {
     if (exited) return;
     child.kill('SIGTERM');
-    if (await Promise.race([gone.then(() => true), sleep(STOP_WAIT_MS).then(() => false)])) return;
+    if (await within(gone.then(() => true), STOP_WAIT_MS, false)) return;
     child.kill('SIGKILL');
     await gone;
   };

@@ -14,6 +14,7 @@ import type { Dialer } from './dial';
 import type { SshSpec } from './host';
 import { ConnectionError } from './errors';
 import { splitShellWords } from '../lib/shell-words';
+import { within } from '../lib/within';
 
 /** Extra ssh options (shell words, e.g. `-F ./ssh_config -i key`), put before dray's own. */
 export const SSH_OPTS_ENV = 'DRAY_SSH_OPTS';
@@ -135,9 +136,7 @@ export class SshDialer implements Dialer {
     if (!c) return e;
     if (!c.exit) {
       // A referenced timer: the wait must keep the process alive, the exit watch does not.
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([c.exited, new Promise<void>((r) => { t = setTimeout(r, EXIT_WAIT_MS); })]);
-      clearTimeout(t);
+      await within(c.exited, EXIT_WAIT_MS, undefined);
     }
     const x = c.exit;
     if (!x || c.killed) return e;

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSy
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { WARM_PARENT_ENV } from '../../src/lib/warm-cli';
+import { within } from '../../src/lib/within';
 
 const root = path.resolve(__dirname, '..', '..');
 export const drayJs = path.join(root, 'dist', 'dray.js');
@@ -272,19 +273,7 @@ export class TestDaemon {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * `p`, or `onTimeout` after `ms`, whichever comes first; the timer is cleared either way. (A bare
- * race with sleep() leaves its timer pending, and the test file's process lived on until it fired:
- * 10 s after the last test of every file that stopped a daemon.)
- */
-export async function within<T, U>(p: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<U>((r) => { timer = setTimeout(() => r(onTimeout), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export { within };
 
 /** Splits a Docker multiplexed stream into stdout and stderr. */
 export function demux(buf: Buffer): { stdout: string; stderr: string } {
