@@ -8,9 +8,9 @@
 // (a helper's Username "<token>"). Pull, push and build send what is found as X-Registry-Auth.
 import { readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { configDirOf } from '../client/context';
 
 export const DEFAULT_SERVER = 'https://index.docker.io/v1/';
 
@@ -26,7 +26,7 @@ interface ConfigFile {
 export class CredentialError extends Error {}
 
 export function configDir(globalFlag?: string): string {
-  return globalFlag || process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker');
+  return configDirOf(globalFlag, process.env);
 }
 
 const configPath = (dir: string) => path.join(dir, 'config.json');

@@ -5,10 +5,11 @@
 // unix://); a context's TLS files (contexts/tls/…) are not read.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { homedir } from 'node:os';
 
 /** The config directory: --config, then DOCKER_CONFIG, then ~/.docker. */
 export function configDirOf(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return flag || env.DOCKER_CONFIG || path.join(env.HOME || '/root', '.docker');
+  return flag || env.DOCKER_CONFIG || path.join(env.HOME || homedir(), '.docker');
 }
 
 /** config.json's currentContext, if any (a missing or unreadable file has none). */

@@ -78,7 +78,7 @@ export class LayerStore {
       if (expectDiffId && this.records.has(expectDiffId)) return this.records.get(expectDiffId)!;
       const blobPath = this.blobs.path(blobDigest);
       const compression = await fileCompression(blobPath);
-      const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+      const tmp = this.tmpDir();
       await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
       try {
         const res = await unpackLayer(await openDecompressed(blobPath), path.join(tmp, 'diff'));
@@ -102,7 +102,7 @@ export class LayerStore {
    */
   async fromUnpack(expectDiffId: string, blob: { digest: string; size: number }, commitBlob: () => Promise<void>,
     unpack: (diffDir: string) => Promise<UnpackResult & { mediaType: string }>): Promise<LayerRecord> {
-    const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = this.tmpDir();
     await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
     try {
       const res = await unpack(path.join(tmp, 'diff'));
@@ -121,9 +121,10 @@ export class LayerStore {
    * already committed. The directory itself becomes diff/ by `move(dest)`, a rename within the
    * data root, instead of the tar being unpacked again: one write of the content instead of two.
    * An overlay upper is already in the store's on-disk format (whiteouts are 0:0 character devices,
-   * opaque directories carry trusted.overlay.opaque=y, as unpackLayer makes them); what a tar does
-   * not carry (other xattrs, sub-second times) stays, as containerd's overlay snapshotter keeps the
-   * active snapshot's upper as the committed one. `move` resolves false when it cannot move the
+   * opaque directories carry trusted.overlay.opaque=y, as unpackLayer makes them). Sub-second
+   * times, which a tar does not carry, stay, as containerd's overlay snapshotter keeps the active
+   * snapshot's upper as the committed one; a directory the tar does not say whole (other xattrs, a
+   * .wh. name: writeDiffTar's `faithful`) is not given here (ImageService.commit). `move` resolves false when it cannot move the
    * directory (another file system, still mounted): the blob is then unpacked as usual. Nothing
    * is moved when the layer exists already.
    */
@@ -131,7 +132,7 @@ export class LayerStore {
     const diffId = blob.digest;
     const existing = this.records.get(diffId);
     if (existing) return existing;
-    const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = this.tmpDir();
     await fsp.mkdir(tmp, { mode: 0o755 });
     try {
       const diff = path.join(tmp, 'diff');
@@ -143,6 +144,9 @@ export class LayerStore {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
   }
+
+  /** A new name under layers/ for a directory being made: init sweeps what a crash leaves there. */
+  private tmpDir(): string { return path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`); }
 
   /** Makes the complete layer directory `tmp` (diff/ filled) visible as `rec`, unless it is already. */
   private publish(tmp: string, rec: LayerRecord): Promise<LayerRecord> {
@@ -174,11 +178,12 @@ export class LayerStore {
     if (!/^[a-f0-9]{64}$/.test(name) || lowerDir !== this.layout.layerDiff(diffId) || !rec) return lowerDir;
     const key = createHash('sha256').update(JSON.stringify(map)).digest('hex').slice(0, 16);
     const dest = path.join(this.layout.layer(diffId), `remap-${key}`);
-    if (await fsp.stat(dest).then((s) => s.isDirectory(), () => false)) return dest;
+    const made = () => fsp.stat(dest).then((s) => s.isDirectory(), () => false);
+    if (await made()) return dest;
     return this.flights.run(`${diffId}/${key}`, async () => {
-      if (await fsp.stat(dest).then((s) => s.isDirectory(), () => false)) return dest;
-      // Made under layers/.tmp-*, which init sweeps after a crash, and renamed in when whole.
-      const tmp = path.join(this.layout.layersDir, `.tmp-${randomBytes(8).toString('hex')}`);
+      if (await made()) return dest;
+      // Renamed in from layers/.tmp-* when whole.
+      const tmp = this.tmpDir();
       await fsp.mkdir(tmp, { mode: 0o755 });
       try {
         // The DiffID of the translated stream is not the layer's; the blob was verified when it was stored.
