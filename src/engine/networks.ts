@@ -32,6 +32,7 @@ import {
 } from './network-views';
 import { Netavark, NetavarkOptions, createNetns, deleteLink, deleteNetns, listNetns, netnsPath, removeEmptyPortChain } from '../runtime/netavark';
 import { addKeeper, keeperExists, plugVeth, removeKeeper } from './bridge-keeper';
+import { AardvarkEntries } from './aardvark-entries';
 import { byBytes } from '../lib/compare';
 import { AddressPool6, overlap6, parseCidr6, resolvePool6Config } from './ipam6';
 
@@ -139,12 +140,18 @@ export class NetworkService {
   private releasingNets = new Map<string, NetworkRecord>();
   private lookup?: ContainerLookup;
   private driver: Netavark;
+  /** aardvark-dns's files, for the endpoints plugged in without netavark. */
+  private aardvark: AardvarkEntries;
+  /** A DNS network's nameservers and search domains as netavark last answered them. */
+  private dnsSettings = new Map<string, { servers: string[]; search: string[] }>();
   private dir: string;
   private probe: Probe;
 
   constructor(private opts: NetworkServiceOptions) {
     this.dir = path.join(opts.dataRoot, 'networks');
-    this.driver = new Netavark({ configDir: path.join(opts.execRoot, 'netavark'), binary: opts.netavarkBinary, aardvarkBinary: opts.aardvarkBinary });
+    const configDir = path.join(opts.execRoot, 'netavark');
+    this.driver = new Netavark({ configDir, binary: opts.netavarkBinary, aardvarkBinary: opts.aardvarkBinary });
+    this.aardvark = new AardvarkEntries(configDir);
     this.probe = opts.probe ?? probeHostPort;
   }
 
@@ -401,6 +408,7 @@ export class NetworkService {
     this.nets.delete(n.Id);
     this.pools.delete(n.Id);
     this.pools6.delete(n.Id);
+    this.dnsSettings.delete(n.Id);
     await this.save(n);
     this.opts.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
     if (journal) {
@@ -636,33 +644,62 @@ export class NetworkService {
     };
   }
 
-  /** What netavark would only plug a veth for (see plugVeth and teardownEndpoint). */
-  private isPlain(net: NetworkRecord, ep: EndpointRecord): boolean {
-    return !net.DnsEnabled && !net.Internal && !net.EnableIPv6 && !ep.PortMappings.length && keeperExists(net.Id);
+  /**
+   * What netavark would only plug a veth for (see plugVeth and teardownEndpoint), with, on a
+   * network with DNS, a line in aardvark-dns's file for it (aardvark-entries.ts). The latter needs
+   * netavark to have made that file and started aardvark, and the DNS settings it answered then.
+   */
+  private plainNetwork(net: NetworkRecord, ep: EndpointRecord): boolean {
+    return !net.Internal && !net.EnableIPv6 && !ep.PortMappings.length && keeperExists(net.Id);
+  }
+
+  /** plugVeth gives the interface the default route: a container's first only (a connect's eth1 is netavark's). */
+  private pluggable(net: NetworkRecord, ep: EndpointRecord): boolean {
+    return this.plainNetwork(net, ep) && ep.Interface === 'eth0';
+  }
+
+  /** Under the network's lock: the endpoint plugged in without netavark, or false for netavark to do it. */
+  private async plugPlain(net: NetworkRecord, ep: EndpointRecord): Promise<boolean> {
+    if (!this.pluggable(net, ep)) return false;
+    const dns = net.DnsEnabled ? this.dnsSettings.get(net.Id) : undefined;
+    if (net.DnsEnabled && (!dns || ep.DnsServers?.length || !this.aardvark.livePid() || !(await this.aardvark.containers(netavarkName(net))))) return false;
+    const mtu = Number(net.Options[MTU_OPT]) || undefined;
+    ep.MacAddress = await plugVeth({
+      netns: ep.Netns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen,
+      gateway: ep.Gateway, mtu, mac: ep.StaticMac || undefined,
+    });
+    if (dns) {
+      const file = netavarkName(net);
+      try {
+        await this.aardvark.add(file, { containerId: ep.ContainerId, ipv4: ep.IPv4Address, names: [ep.Name, ...dnsAliases(ep)] });
+        // aardvark gone since the check: netavark starts another, with this endpoint in its file.
+        if (!this.aardvark.notify()) { await this.aardvark.remove(file, ep.ContainerId); throw new Error('aardvark-dns is not running'); }
+      } catch (e) {
+        log.debug('endpoint left to netavark', { network: net.Name, error: errorMessage(e) });
+        await deleteLink(ep.Netns, ep.Interface).catch(() => {});
+        return false;
+      }
+    }
+    ep.DnsServerIps = dns ? [...dns.servers] : [];
+    ep.DnsSearch = dns ? [...dns.search] : [];
+    return true;
   }
 
   private async setupEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-    if (this.isPlain(net, ep)) {
-      const mtu = Number(net.Options[MTU_OPT]) || undefined;
-      ep.MacAddress = await this.netLock.run(net.Id, () => plugVeth({
-        netns: ep.Netns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen,
-        gateway: ep.Gateway, mtu, mac: ep.StaticMac || undefined,
-      }));
-      ep.DnsServerIps = [];
-      ep.DnsSearch = [];
-      await addLinkLocal(ep);
-      return;
-    }
     const status = await this.netLock.run(net.Id, async () => {
+      if (await this.plugPlain(net, ep)) return undefined;
       const st = await this.driver.setup(netnsPath(ep.Netns), this.netavarkOptions(net, ep));
       await addKeeper(net.Id, net.BridgeName).catch((e) => log.warn('bridge keeper not added', { network: net.Name, error: errorMessage(e) }));
       return st;
     });
-    const st = status[net.Id];
-    const iface = st?.interfaces?.[ep.Interface];
-    ep.MacAddress = iface?.mac_address ?? '';
-    ep.DnsServerIps = st?.dns_server_ips ?? [];
-    ep.DnsSearch = st?.dns_search_domains ?? [];
+    if (status) {
+      const st = status[net.Id];
+      const iface = st?.interfaces?.[ep.Interface];
+      ep.MacAddress = iface?.mac_address ?? '';
+      ep.DnsServerIps = st?.dns_server_ips ?? [];
+      ep.DnsSearch = st?.dns_search_domains ?? [];
+      if (net.DnsEnabled && ep.DnsServerIps.length) this.dnsSettings.set(net.Id, { servers: ep.DnsServerIps, search: ep.DnsSearch });
+    }
     await addLinkLocal(ep);
   }
 
@@ -671,12 +708,23 @@ export class NetworkService {
     const nsPath = netnsPath(ep.Netns);
     // netavark needs the namespace to undo its firewall rules; a crash may have lost it.
     const recreated = !existsSync(nsPath);
-    if (!recreated && this.isPlain(net, ep)) {
-      // For such an endpoint netavark 1.4's teardown only deletes the veth: no rule is per
-      // container, and the keeper spares the network's (checked with iptables-save around it).
-      // Deleting the veth directly takes one `ip` instead of netavark's iptables round (~30 ms).
-      await deleteLink(ep.Netns, ep.Interface).catch((e) => log.warn('veth not deleted', { container: ep.ContainerId, error: errorMessage(e) }));
-      return;
+    // For such an endpoint netavark 1.4's teardown only deletes the veth, and its aardvark-dns
+    // line: no rule is per container, and the keeper spares the network's (checked with
+    // iptables-save around it). One `ip` instead of netavark's iptables round (~30 ms). The last
+    // line of a network's file is netavark's to take, with the file (and aardvark with the last one).
+    if (!recreated && this.plainNetwork(net, ep)) {
+      const unplug = () => deleteLink(ep.Netns, ep.Interface).catch((e) => log.warn('veth not deleted', { container: ep.ContainerId, error: errorMessage(e) }));
+      if (!net.DnsEnabled) { await unplug(); return; }
+      const done = await this.netLock.run(net.Id, async () => {
+        const file = netavarkName(net);
+        const listed = await this.aardvark.containers(file);
+        if (!listed?.some((id) => id !== ep.ContainerId)) return false;
+        await unplug();
+        await this.aardvark.remove(file, ep.ContainerId);
+        this.aardvark.notify();
+        return true;
+      }).catch((e) => { log.warn('aardvark-dns entry not removed', { container: ep.ContainerId, error: errorMessage(e) }); return false; });
+      if (done) return;
     }
     try {
       if (recreated) await createNetns(ep.Netns);

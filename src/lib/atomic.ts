@@ -32,8 +32,9 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
  * start). Readers still never see a torn file, and a killed daemon loses nothing (the page cache
  * outlives it); only a machine crash can lose the write, and the next start writes it anew.
  */
-export async function writeDerivedFile(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+export async function writeDerivedFile(file: string, data: string | Uint8Array, mode = 0o644, tmpDir = path.dirname(file)): Promise<void> {
+  // tmpDir (same file system) for a directory whose readers take every file in it for one of theirs.
+  const tmp = path.join(tmpDir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
   try {
     await fsp.rename(tmp, file);

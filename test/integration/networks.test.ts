@@ -29,8 +29,14 @@ const servers: ChildProcess[] = [];
 const events = new EventBus();
 let svc: NetworkService;
 
+// netavark through a script that notes each call, to tell endpoints it set up from those it did not.
+const netavarkCalls = path.join(tmp, 'netavark-calls');
+const netavarkWrapper = path.join(tmp, 'netavark');
+writeFileSync(netavarkWrapper, `#!/bin/sh\necho "$@" >> ${netavarkCalls}\nexec /usr/lib/podman/netavark "$@"\n`, { mode: 0o755 });
+const netavarkCallCount = () => (existsSync(netavarkCalls) ? readFileSync(netavarkCalls, 'utf8').split('\n').filter(Boolean).length : 0);
+
 function newService(): NetworkService {
-  const s = new NetworkService({ dataRoot, execRoot, events, defaultBridge: bridgeOf(0), defaultSubnet: `${sub(0)}.0/24` });
+  const s = new NetworkService({ dataRoot, execRoot, events, defaultBridge: bridgeOf(0), defaultSubnet: `${sub(0)}.0/24`, netavarkBinary: netavarkWrapper });
   s.setContainerLookup((id) => containers.get(id) ?? [...containers.entries()].find(([k]) => k.startsWith(id))?.[1]);
   return s;
 }
@@ -212,6 +218,36 @@ test('names and aliases resolve on a user network', async () => {
   const ping = await inNs(b, ['busybox', 'ping', '-c', '1', '-W', '2', ipOf(aSettings, `drt-${tag}-one`)]);
   assert.equal(ping.code, 0, 'same network: reachable');
   assert.deepEqual(bSettings.Networks[`drt-${tag}-one`].DNSNames, [`b${tag}`, b.id.slice(0, 12)]);
+});
+
+test('later endpoints on a user network are plugged in without netavark, with aardvark-dns lines as netavark writes them', async () => {
+  const file = path.join(execRoot, 'netavark', 'aardvark-dns', net1);
+  const lines = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const ipA = ipOf(aSettings, `drt-${tag}-one`);
+  // a's line, written by netavark's own setup (a has a published port), is the model.
+  assert.ok(lines().includes(`${a.id} ${ipA}  a${tag},web${tag},${a.id.slice(0, 12)}`), lines().join('\n'));
+  const calls = netavarkCallCount();
+  const k = spec(`k${tag}`, `drt-${tag}-one`, { endpoints: { [`drt-${tag}-one`]: { Aliases: [`kk${tag}`] } } });
+  const rk = await svc.attachContainer(k);
+  const ipK = ipOf(rk.settings, `drt-${tag}-one`);
+  assert.equal(netavarkCallCount(), calls, 'no netavark call for it');
+  assert.ok(lines().includes(`${k.id} ${ipK}  k${tag},kk${tag},${k.id.slice(0, 12)}`), lines().join('\n'));
+  assert.match(rk.resolvConf, new RegExp(`search dns.podman\\nnameserver ${sub(1)}\\.1\\n`));
+  const gw = `${sub(1)}.1`;
+  for (const name of [`k${tag}`, `kk${tag}`]) {
+    const r = await inNs(b, ['busybox', 'nslookup', name, gw]);
+    assert.ok(r.stdout.includes(ipK), `${name} resolves from b: ${r.stdout}${r.stderr}`);
+  }
+  const back = await inNs(k, ['busybox', 'nslookup', `web${tag}`, gw]);
+  assert.ok(back.stdout.includes(ipA), `web${tag} resolves from k: ${back.stdout}${back.stderr}`);
+  assert.equal((await inNs(k, ['busybox', 'ping', '-c1', '-W2', ipA])).code, 0, 'k reaches a');
+  await svc.detachContainer(k.id);
+  assert.equal(netavarkCallCount(), calls, 'nor for its detach');
+  assert.ok(!lines().some((l) => l.startsWith(k.id)), 'its line went');
+  assert.ok(lines().some((l) => l.startsWith(a.id)) && lines().some((l) => l.startsWith(b.id)), 'the others stay');
+  const gone = await inNs(b, ['timeout', '4', 'busybox', 'nslookup', `k${tag}`, gw]);
+  assert.ok(!gone.stdout.includes(ipK), `k${tag} resolves no more: ${gone.stdout}`);
+  assert.ok(!existsSync(`/run/netns/${ns(k)}`));
 });
 
 test('the default bridge does not resolve container names', async () => {
