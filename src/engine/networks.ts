@@ -142,6 +142,12 @@ export class NetworkService {
   private driver: Netavark;
   /** aardvark-dns's files, for the endpoints plugged in without netavark. */
   private aardvark: AardvarkEntries;
+  /**
+   * Containers' veths still being deleted after their exit was announced (detachLocked): deleting
+   * one takes the kernel 10-30 ms here. Their addresses stay booked, and their namespace stays,
+   * until it is done; a new attach of the container, a bridge's release and shutdown wait for it.
+   */
+  private unplugging = new Map<string, Promise<void>>();
   /** A DNS network's nameservers and search domains as netavark last answered them. */
   private dnsSettings = new Map<string, { servers: string[]; search: string[] }>();
   private dir: string;
@@ -227,6 +233,7 @@ export class NetworkService {
 
   /** At daemon stop: bridges no container uses go, as they came, with their rules. */
   async shutdown(): Promise<void> {
+    await this.unplugged();
     await this.releasesSettled();
     for (const n of this.nets.values()) {
       if (n.Driver === 'bridge' && !Object.keys(n.Endpoints).length) await this.releaseBridge(n);
@@ -450,6 +457,8 @@ export class NetworkService {
    */
   attachContainer(c: ContainerNetSpec, onNetns?: (netnsPath: string) => void): Promise<AttachResult> {
     return this.ctrLock.run(c.id, async () => {
+      // Its namespace's name is the one a pending unplug is about to delete.
+      await this.unplugging.get(c.id);
       // Endpoints left by a previous run that was never detached (a crash) go first.
       await this.detachLocked(c.id);
       const primary = this.resolveMode(c.networkMode);
@@ -462,7 +471,15 @@ export class NetworkService {
       const made: { net: NetworkRecord; ep: EndpointRecord }[] = [];
       const setUp = new Set<EndpointRecord>();
       try {
-        targets.forEach((t, i) => made.push({ net: t.net, ep: this.reserveEndpoint(t.net, c, t.cfg, `eth${i}`, netns) }));
+        const reserve = () => targets.forEach((t, i) => made.push({ net: t.net, ep: this.reserveEndpoint(t.net, c, t.cfg, `eth${i}`, netns) }));
+        try { reserve(); } catch (e) {
+          if (!this.unplugging.size) throw e;
+          // The address asked for (or a small pool's last) may be a gone container's whose veth
+          // is still going: free once it has.
+          for (const m of made.splice(0)) { delete m.net.Endpoints[c.id]; this.releaseAddresses(m.net, m.ep); }
+          await this.unplugged();
+          reserve();
+        }
         made[0].ep.PortMappings = await this.allocatePortsFor(c, made[0].ep);
         await Promise.all(made.map((m) => this.save(m.net)));
         await deleteNetns(netns);
@@ -703,8 +720,12 @@ export class NetworkService {
     await addLinkLocal(ep);
   }
 
-  /** Best effort: what netavark cannot undo is logged, the booking is released regardless. */
-  private async teardownEndpoint(net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  /**
+   * Best effort: what netavark cannot undo is logged, the booking is released regardless. With
+   * `deferVeth` (the namespace goes next) a veth of our own is left for the caller to delete:
+   * true then.
+   */
+  private async teardownEndpoint(net: NetworkRecord, ep: EndpointRecord, deferVeth = false): Promise<boolean> {
     const nsPath = netnsPath(ep.Netns);
     // netavark needs the namespace to undo its firewall rules; a crash may have lost it.
     const recreated = !existsSync(nsPath);
@@ -713,18 +734,22 @@ export class NetworkService {
     // iptables-save around it). One `ip` instead of netavark's iptables round (~30 ms). The last
     // line of a network's file is netavark's to take, with the file (and aardvark with the last one).
     if (!recreated && this.plainNetwork(net, ep)) {
-      const unplug = () => deleteLink(ep.Netns, ep.Interface).catch((e) => log.warn('veth not deleted', { container: ep.ContainerId, error: errorMessage(e) }));
-      if (!net.DnsEnabled) { await unplug(); return; }
+      const unplug = async () => {
+        if (deferVeth) return;
+        await deleteLink(ep.Netns, ep.Interface).catch((e) => log.warn('veth not deleted', { container: ep.ContainerId, error: errorMessage(e) }));
+      };
+      if (!net.DnsEnabled) { await unplug(); return deferVeth; }
       const done = await this.netLock.run(net.Id, async () => {
         const file = netavarkName(net);
         const listed = await this.aardvark.containers(file);
         if (!listed?.some((id) => id !== ep.ContainerId)) return false;
-        await unplug();
+        // The name goes before the exit is told: nothing resolves a container that is gone.
         await this.aardvark.remove(file, ep.ContainerId);
         this.aardvark.notify();
+        await unplug();
         return true;
       }).catch((e) => { log.warn('aardvark-dns entry not removed', { container: ep.ContainerId, error: errorMessage(e) }); return false; });
-      if (done) return;
+      if (done) return deferVeth;
     }
     try {
       if (recreated) await createNetns(ep.Netns);
@@ -734,6 +759,7 @@ export class NetworkService {
     } finally {
       if (recreated) await deleteNetns(ep.Netns).catch(() => {});
     }
+    return false;
   }
 
   /**
@@ -747,6 +773,8 @@ export class NetworkService {
   private releaseBridge(net: NetworkRecord, pool = this.pools.get(net.Id), interrupted = false): Promise<void> {
     return this.netLock.run(net.Id, async () => {
       if (Object.keys(net.Endpoints).length) return;
+      // netavark takes the bridge down only if it sees no port but the throwaway's on it.
+      await this.unplugged();
       // An interrupted release may have removed the keeper already; the bridge and rules remain.
       if (!keeperExists(net.Id) && !(interrupted && existsSync(`/sys/class/net/${net.BridgeName}`))) return;
       if (!existsSync(`/sys/class/net/${net.BridgeName}`) || !pool) { await removeKeeper(net.Id); return; }
@@ -781,23 +809,46 @@ export class NetworkService {
     });
   }
 
-  private async removeEndpoint(net: NetworkRecord, ep: EndpointRecord, announce: boolean, teardown = true): Promise<void> {
-    if (teardown) await this.teardownEndpoint(net, ep);
+  /** `deferred`: where an endpoint whose veth is left to the caller goes, its addresses still booked. */
+  private async removeEndpoint(net: NetworkRecord, ep: EndpointRecord, announce: boolean, teardown = true, deferred?: { net: NetworkRecord; ep: EndpointRecord }[]): Promise<void> {
+    const left = teardown ? await this.teardownEndpoint(net, ep, !!deferred) : false;
     if (net.Endpoints[ep.ContainerId] === ep) delete net.Endpoints[ep.ContainerId];
-    this.pools.get(net.Id)?.release(ep.IPv4Address);
-    this.pools6.get(net.Id)?.release(ep.IPv6Address);
+    if (left) deferred!.push({ net, ep });
+    else this.releaseAddresses(net, ep);
     for (const m of ep.PortMappings) this.ports.drop(ep.ContainerId, m);
     if (this.nets.get(net.Id) === net) await this.save(net);
     if (announce) this.publish('disconnect', net, ep.ContainerId);
   }
 
+  private releaseAddresses(net: NetworkRecord, ep: EndpointRecord): void {
+    this.pools.get(net.Id)?.release(ep.IPv4Address);
+    this.pools6.get(net.Id)?.release(ep.IPv6Address);
+  }
+
   private async detachLocked(containerId: string, announce = true): Promise<void> {
     const entries = this.endpointsOf(containerId);
+    const deferred: { net: NetworkRecord; ep: EndpointRecord }[] = [];
     // Reverse order: the first network carries the published ports and the default route.
-    for (const { net, ep } of entries.reverse()) await this.removeEndpoint(net, ep, announce);
+    for (const { net, ep } of entries.reverse()) await this.removeEndpoint(net, ep, announce, true, deferred);
     this.ports.releaseOwner(containerId);
     const netns = NETNS_PREFIX + containerId.slice(0, 12);
-    await deleteNetns(netns);
+    if (!deferred.length) { await deleteNetns(netns); return; }
+    // The veth is deleted (and then the namespace) after the exit is told, the addresses booked
+    // until then: the kernel's 10-30 ms per veth were most of a container's stop. Deleting only
+    // the namespace would leave the veth to the kernel's own pace, its address answering ARP
+    // meanwhile for a container that may already have it again.
+    const job = (async () => {
+      for (const d of deferred) await deleteLink(netns, d.ep.Interface).catch((e) => log.warn('veth not deleted', { container: containerId, error: errorMessage(e) }));
+      await deleteNetns(netns).catch((e) => log.warn('network namespace not deleted', { container: containerId, error: errorMessage(e) }));
+      for (const d of deferred) this.releaseAddresses(d.net, d.ep);
+    })();
+    this.unplugging.set(containerId, job);
+    void job.finally(() => { if (this.unplugging.get(containerId) === job) this.unplugging.delete(containerId); });
+  }
+
+  /** Settles when no veth of a gone container is still being deleted. */
+  async unplugged(): Promise<void> {
+    while (this.unplugging.size) await Promise.all([...this.unplugging.values()]);
   }
 
   private attachResult(c: ContainerNetSpec, made: { net: NetworkRecord; ep: EndpointRecord }[]): AttachResult {
