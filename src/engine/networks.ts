@@ -731,8 +731,10 @@ export class NetworkService {
     const recreated = !existsSync(nsPath);
     // For such an endpoint netavark 1.4's teardown only deletes the veth, and its aardvark-dns
     // line: no rule is per container, and the keeper spares the network's (checked with
-    // iptables-save around it). One `ip` instead of netavark's iptables round (~30 ms). The last
-    // line of a network's file is netavark's to take, with the file (and aardvark with the last one).
+    // iptables-save around it). One `ip` instead of netavark's iptables round (~30 ms). A file
+    // left with its first line only stays, and aardvark with it, until the bridge's release,
+    // whose throwaway endpoint netavark sets up and tears down: then netavark deletes the file
+    // (and stops aardvark after the last one).
     if (!recreated && this.plainNetwork(net, ep)) {
       const unplug = async () => {
         if (deferVeth) return;
@@ -741,11 +743,11 @@ export class NetworkService {
       if (!net.DnsEnabled) { await unplug(); return deferVeth; }
       const done = await this.netLock.run(net.Id, async () => {
         const file = netavarkName(net);
-        const listed = await this.aardvark.containers(file);
-        if (!listed?.some((id) => id !== ep.ContainerId)) return false;
         // The name goes before the exit is told: nothing resolves a container that is gone.
-        await this.aardvark.remove(file, ep.ContainerId);
-        this.aardvark.notify();
+        if ((await this.aardvark.containers(file))?.includes(ep.ContainerId)) {
+          await this.aardvark.remove(file, ep.ContainerId);
+          this.aardvark.notify();
+        }
         await unplug();
         return true;
       }).catch((e) => { log.warn('aardvark-dns entry not removed', { container: ep.ContainerId, error: errorMessage(e) }); return false; });
