@@ -8,6 +8,7 @@ import { runDetachedSerial, runDetachedParallel } from './bulk';
 import { logs100mb } from './logs';
 import { scaling } from './scaling';
 import { buildScenario } from './build';
+import { buildRegistryCache } from './build-registry-cache';
 import { publishedPorts } from './ports';
 import { registryScenario } from './registry';
 import { registryServer } from './registry-server';
@@ -31,6 +32,7 @@ export const scenarios: Scenario[] = [
   composeScenario,
   scaling,
   buildScenario,
+  buildRegistryCache,
   registryScenario,
   registryServer,
   publishedPorts,
