@@ -74,7 +74,7 @@ export const healthScenario: Scenario = {
     probed.note = '10 ms/s = 1% of one core; Dray: drayd; Docker: dockerd + containerd';
     const idle = newRow('health-cpu-50-none', `  (info) the same ${N} without a healthcheck`, 'ms');
     const engine = newRow('health-cpu-50-engine', '  (info) the whole engine with the probes, incl. the runtime processes', 'ms');
-    engine.note = 'Dray: drayd + conmon + the `crun exec` of each probe; Docker: dockerd + containerd + shims + their `runc exec`';
+    engine.note = 'Dray: drayd + conmon + the `tini -s crun exec` of each probe; Docker: dockerd + containerd + shims + their `runc exec`';
     const rate = newRow('health-probes-per-s', '  (info) probes completed per second', 'req/s');
     await abRounds(ctx, [probed, idle, engine, rate], rounds, async (e, i) => {
       const out: Record<string, number> = {};
