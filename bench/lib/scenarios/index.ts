@@ -4,6 +4,7 @@ import { idleRss } from './memory';
 import { runRm, runRmDockerCli, runRmBridge } from './latency';
 import { runPhases } from './phases';
 import { cliStartup, cliRoundtrip } from './cli';
+import { sshHosts } from './ssh';
 import { runDetachedSerial, runDetachedParallel } from './bulk';
 import { logs100mb } from './logs';
 import { scaling } from './scaling';
@@ -24,6 +25,7 @@ export const scenarios: Scenario[] = [
   runPhases,
   cliStartup,
   cliRoundtrip,
+  sshHosts,
   runDetachedSerial,
   runDetachedParallel,
   logs100mb,
