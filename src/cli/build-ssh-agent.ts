@@ -5,6 +5,7 @@
 // as a user's agent socket is. stop() ends the agent by its PID (SIGTERM, then SIGKILL) and waits
 // for it; the agent removes its socket as it goes.
 import { statSync } from 'node:fs';
+import * as net from 'node:net';
 import { spawnChild, Child } from '../lib/spawn';
 import { run, ExecError } from '../lib/exec';
 import { within } from '../lib/within';
@@ -15,6 +16,12 @@ const START_POLLS = 200; // × 10 ms: the agent's socket appears within a few ms
 const STOP_WAIT_MS = 2000;
 
 const isSocket = (p: string) => { try { return statSync(p).isSocket(); } catch { return false; } };
+/** The socket file is there from the agent's bind(), before its listen(): only a connect tells it serves. */
+const serves = (p: string) => new Promise<boolean>((resolve) => {
+  if (!isSocket(p)) { resolve(false); return; }
+  const s = net.connect(p, () => { s.destroy(); resolve(true); });
+  s.once('error', () => resolve(false));
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts an agent on `socket` holding `keys`; nothing is left running when it fails. */
@@ -36,8 +43,9 @@ export async function startAgent(socket: string, keys: string[]): Promise<Privat
     child.kill('SIGKILL');
     await gone;
   };
-  for (let i = 0; i < START_POLLS && !exited && !isSocket(socket); i++) await sleep(10);
-  if (!isSocket(socket)) {
+  let up = false;
+  for (let i = 0; i < START_POLLS && !exited && !(up = await serves(socket)); i++) await sleep(10);
+  if (!up) {
     await stop();
     if (spawnError) throw agentMissing(spawnError);
     throw new Error(`ssh-agent did not start: ${stderr.trim() || (exited ? 'it exited' : `no socket at ${socket}`)}`);
