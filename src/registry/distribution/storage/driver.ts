@@ -71,6 +71,11 @@ export interface StorageDriver {
   openRandomAccess?(path: string): Promise<RandomAccessFile>;
   /** Sets the file's modification time to now, where the store can do that in place. */
   touch?(path: string): Promise<void>;
+  /**
+   * Makes durable what writers closed (not committed) left in the file, so a blob can be made of
+   * it without a writer. Drivers whose close() is durable already (S3) do not have it.
+   */
+  sync?(path: string): Promise<void>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
 }
@@ -143,6 +148,7 @@ export function checked(d: StorageDriver): StorageDriver {
   };
   if (d.redirectURL) wrapped.redirectURL = async (p, o) => { need(p); return d.redirectURL!(p, o); };
   if (d.touch) wrapped.touch = async (p) => { need(p); return d.touch!(p); };
+  if (d.sync) wrapped.sync = async (p) => { need(p); return d.sync!(p); };
   if (d.openRandomAccess) wrapped.openRandomAccess = async (p) => { need(p); return d.openRandomAccess!(p); };
   if (d.close) wrapped.close = () => d.close!();
   return wrapped;

@@ -5,6 +5,11 @@
 // (a client killed mid-PATCH) keeps what arrived, for a resume; one that nobody touches for the
 // timeout is purged.
 //
+// A chunk (PATCH) is written and closed, not synced: the data must be durable before it becomes a
+// blob, not before the next chunk, so the one sync happens at the commit (a chunked upload's final
+// PUT then waits for one flush, not for one per chunk). A crash in between loses at most the tail
+// of an upload, which the next request finds by the stored size and the re-read hash.
+//
 // Each upload's hash lives in memory between requests. A request for an upload whose hash this
 // process does not have (it restarted, or another registry process shares the storage) re-reads
 // what is stored, so the digest is always of the bytes actually kept.
@@ -21,7 +26,12 @@ import type { Repositories } from './repositories';
 export interface UploadInfo { id: string; repository: string; started: string }
 export interface UploadStatus extends UploadInfo { size: number }
 
-interface HashState { hash: Hash; size: number }
+interface HashState {
+  hash: Hash;
+  size: number;
+  /** the bytes stored were synced by this process (their last writer committed) */
+  durable: boolean;
+}
 
 const ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
 const unknownUpload = (id: string) => regError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
@@ -71,7 +81,7 @@ export class Uploads {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }, { message: `chunk starts at ${start}, the upload has ${st.size} bytes` })
           .withHeader('Range', rangeHeader(st.size));
       }
-      return { ...st, size: await this.write(id, body) };
+      return { ...st, size: await this.write(id, body, true, false) };
     });
   }
 
@@ -82,7 +92,7 @@ export class Uploads {
       if (start !== undefined && start !== st.size) {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }).withHeader('Range', rangeHeader(st.size));
       }
-      if (body) await this.write(id, body);
+      if (body) await this.write(id, body, true, true);
       // Done or failed, the upload is over (distribution's behaviour: one that failed verification
       // is gone, and the client starts again).
       try {
@@ -98,7 +108,7 @@ export class Uploads {
     const id = randomUUID();
     return this.locked(id, async () => {
       try {
-        await this.write(id, body, false);
+        await this.write(id, body, false, true);
         return await this.commit(repository, id, digest);
       } finally {
         await this.remove(id);
@@ -145,13 +155,16 @@ export class Uploads {
     });
   }
 
-  /** Streams `body` onto the upload's data, hashing as it goes; returns the new size. */
-  private async write(id: string, body: AsyncIterable<Buffer>, append = true): Promise<number> {
+  /**
+   * Streams `body` onto the upload's data, hashing as it goes; returns the new size. `durable`:
+   * the data is synced before this returns (the last write before a commit), else only closed.
+   */
+  private async write(id: string, body: AsyncIterable<Buffer>, append: boolean, durable: boolean): Promise<number> {
     const w = await this.driver.writer(layout.uploadData(id), append);
     let st = this.states.get(id);
     if (!st || st.size !== w.size) {
       this.states.delete(id);
-      st = { hash: await this.hashStored(id, 'sha256', w.size), size: w.size };
+      st = { hash: await this.hashStored(id, 'sha256', w.size), size: w.size, durable: false };
     }
     let ok = false;
     let writeFailed = false;
@@ -163,8 +176,11 @@ export class Uploads {
       }
       ok = true;
     } finally {
-      // Committed even when the client went away: what arrived is kept, durable, for a resume.
-      try { await w.commit(); } catch (e) {
+      // Kept even when the client went away: what arrived stays for a resume.
+      try {
+        if (durable && ok) await w.commit(); else await w.close();
+        st.durable = durable && ok;
+      } catch (e) {
         writeFailed = true;
         if (ok) throw e;
       }
@@ -203,6 +219,9 @@ export class Uploads {
     if (actual !== digest.hex) {
       throw regError('DIGEST_INVALID', { expected: digest.text, actual: `${digest.algorithm}:${actual}`, size });
     }
+    // What chunks left closed but not synced (or another process wrote) is made durable before
+    // it becomes the blob.
+    if (!(st && st.size === size && st.durable) && this.driver.sync) await this.driver.sync(data);
     const stored = await this.blobs.commitFrom(data, digest);
     await this.repos.linkLayer(repository, digest);
     return { digest, size, deduplicated: !stored };
