@@ -6,9 +6,11 @@
 // timeout is purged.
 //
 // A chunk (PATCH) is written and closed, not synced: the data must be durable before it becomes a
-// blob, not before the next chunk, so the one sync happens at the commit (a chunked upload's final
-// PUT then waits for one flush, not for one per chunk). A crash in between loses at most the tail
-// of an upload, which the next request finds by the stored size and the re-read hash.
+// blob, not before the next chunk. Its answer does not wait for the disk; a sync started behind it
+// lets the disk catch up while the next chunk arrives, and the commit waits for those and syncs
+// once more before the move (so a chunked upload waits for one flush of its tail, not one per
+// chunk). A crash in between loses at most the tail of an upload, which the next request finds by
+// the stored size and the re-read hash.
 //
 // Each upload's hash lives in memory between requests. A request for an upload whose hash this
 // process does not have (it restarted, or another registry process shares the storage) re-reads
@@ -43,6 +45,13 @@ export class Uploads {
   /** Uploads with a request in flight here: never purged under it. */
   private active = new Set<string>();
   private lock = new KeyedMutex();
+  /**
+   * Per upload, the sync started after its last chunk, one after another: the disk catches up
+   * while the next chunk arrives, and the commit's own sync has little left to wait for. A
+   * failure is kept for the commit to report (a later sync, on a descriptor opened after the
+   * failed write-back, would not see it).
+   */
+  private syncsAhead = new Map<string, { done: Promise<void>; failed?: unknown }>();
 
   constructor(private driver: StorageDriver, private blobs: BlobStore, private repos: Repositories) {}
 
@@ -81,7 +90,9 @@ export class Uploads {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }, { message: `chunk starts at ${start}, the upload has ${st.size} bytes` })
           .withHeader('Range', rangeHeader(st.size));
       }
-      return { ...st, size: await this.write(id, body, true, false) };
+      const size = await this.write(id, body, true, false);
+      this.syncAhead(id);
+      return { ...st, size };
     });
   }
 
@@ -221,14 +232,29 @@ export class Uploads {
     }
     // What chunks left closed but not synced (or another process wrote) is made durable before
     // it becomes the blob.
+    const ahead = this.syncsAhead.get(id);
+    if (ahead) {
+      await ahead.done;
+      if (ahead.failed) throw ahead.failed;
+    }
     if (!(st && st.size === size && st.durable) && this.driver.sync) await this.driver.sync(data);
     const stored = await this.blobs.commitFrom(data, digest);
     await this.repos.linkLayer(repository, digest);
     return { digest, size, deduplicated: !stored };
   }
 
+  private syncAhead(id: string): void {
+    if (!this.driver.sync) return;
+    const prev = this.syncsAhead.get(id);
+    const entry: { done: Promise<void>; failed?: unknown } = { done: Promise.resolve(), failed: prev?.failed };
+    const data = layout.uploadData(id);
+    entry.done = (prev?.done ?? Promise.resolve()).then(() => this.driver.sync!(data)).catch((e) => { entry.failed ??= e; });
+    this.syncsAhead.set(id, entry);
+  }
+
   private async remove(id: string): Promise<void> {
     this.states.delete(id);
+    this.syncsAhead.delete(id);
     try { await this.driver.delete(layout.uploadDir(id)); } catch (e) {
       if (!isNotFound(e)) throw e;
     }
