@@ -16,9 +16,9 @@
 // process does not have (it restarted, or another registry process shares the storage) re-reads
 // what is stored, so the digest is always of the bytes actually kept.
 import { randomUUID } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { StorageDriver, baseName, isNotFound } from '../storage/driver';
-import { Digest, newHash } from '../names';
+import { Digest } from '../names';
+import { StreamHash, streamHash } from '../../../lib/stream-hash';
 import { regError } from '../errors';
 import { KeyedMutex } from '../../../lib/lock';
 import { UPLOADS, layout } from './layout';
@@ -29,7 +29,7 @@ export interface UploadInfo { id: string; repository: string; started: string }
 export interface UploadStatus extends UploadInfo { size: number }
 
 interface HashState {
-  hash: Hash;
+  hash: StreamHash;
   size: number;
   /** the bytes stored were synced by this process (their last writer committed) */
   durable: boolean;
@@ -184,6 +184,8 @@ export class Uploads {
         try { await w.write(chunk); } catch (e) { writeFailed = true; throw e; }
         st.hash.update(chunk);
         st.size += chunk.length;
+        const r = st.hash.ready();
+        if (r) await r;
       }
       ok = true;
     } finally {
@@ -196,21 +198,23 @@ export class Uploads {
         if (ok) throw e;
       }
       // After a failed write the hash may cover bytes the file lacks: the next request re-reads.
-      if (writeFailed) this.states.delete(id);
+      if (writeFailed || st.hash.failed) this.states.delete(id);
       else this.states.set(id, st);
     }
     return st.size;
   }
 
   /** A hash of the first `size` bytes stored for the upload. */
-  private async hashStored(id: string, algorithm: string, size: number): Promise<Hash> {
-    const h = newHash(algorithm);
+  private async hashStored(id: string, algorithm: string, size: number): Promise<StreamHash> {
+    const h = streamHash(algorithm);
     if (size === 0) return h;
     let left = size;
     for await (const c of await this.driver.reader(layout.uploadData(id), 0)) {
       const b = c as Buffer;
       h.update(left < b.length ? b.subarray(0, left) : b);
       left -= b.length;
+      const r = h.ready();
+      if (r) await r;
       if (left <= 0) break;
     }
     return h;
@@ -225,8 +229,8 @@ export class Uploads {
     }
     const st = this.states.get(id);
     const actual = digest.algorithm === 'sha256' && st && st.size === size
-      ? st.hash.copy().digest('hex')
-      : (await this.hashStored(id, digest.algorithm, size)).digest('hex');
+      ? await st.hash.hex()
+      : await (await this.hashStored(id, digest.algorithm, size)).hex();
     if (actual !== digest.hex) {
       throw regError('DIGEST_INVALID', { expected: digest.text, actual: `${digest.algorithm}:${actual}`, size });
     }
