@@ -8,7 +8,8 @@
 //
 // Lifecycle of a file written in pieces (an upload): writer(path, false) → write… → close() keeps
 // what was written so that a later writer(path, true) appends to it; commit() does the same and
-// makes the data durable first; cancel() removes it. Until a writer commits or closes, nothing it
+// makes the data durable first; cancel() removes it; sync(path), on drivers whose close() is not
+// durable, makes what closed writers left durable. Until a writer commits or closes, nothing it
 // wrote is guaranteed to be visible at `path`, and a reader may see the earlier content; callers
 // therefore write into a private path and move() the result into place.
 import type { Readable } from 'node:stream';
