@@ -41,6 +41,12 @@ export interface SysAddon {
   blake3Update(hasher: unknown, data: Buffer): void;
   /** The hash as hex; the hasher is spent. */
   blake3Digest(hasher: unknown): string;
+  /** A SHA-256 hasher whose updates run on libuv's thread pool (native/sha256.c; src/lib/stream-hash.ts). */
+  sha256New(): unknown;
+  /** Hashes the buffers in order on the pool, then calls cb; one call in flight per hasher. */
+  sha256Update(hasher: unknown, bufs: Buffer[], cb: (err?: Error) => void): void;
+  /** The hash so far as hex; the hasher goes on. */
+  sha256Hex(hasher: unknown): string;
   /** A sealed memfd copy of the executable at path: its fd, close-on-exec. */
   sealedCopy(path: string, name: string): number;
   // The warm CLI (native/warm.c): drayd's side, then the waiting CLI process's.

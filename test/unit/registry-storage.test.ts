@@ -148,6 +148,21 @@ for (const b of backends) {
       assert.ok(got.equals(Buffer.concat([first, more])));
     });
 
+    test('writer: many small writes arrive whole and in order; sync (where a driver has it) keeps a closed file', async () => {
+      const d = b.driver();
+      // odd sizes across the filesystem writer's 1 MiB batches, one batch being written while the next gathers
+      const data = randomBytes(3 * (1 << 20) + 77_777);
+      const w = await d.writer('/many', false);
+      for (let i = 0, n = 1; i < data.length; i += n, n = (n * 7 + 13) % 150_000 + 1) await w.write(data.subarray(i, i + n));
+      assert.equal(w.size, data.length);
+      await w.close();
+      if (d.sync) {
+        await d.sync('/many');
+        await expectNotFound(d.sync('/none'));
+      }
+      assert.ok((await d.getContent('/many')).equals(data));
+    });
+
     test('move replaces the destination and removes the source', async () => {
       const d = b.driver();
       await d.putContent('/m/src', 'source');
@@ -232,6 +247,60 @@ for (const b of backends) {
       assert.ok((await readAll(await reg.blobs.reader(d, 0))).equals(data));
       await assert.rejects(reg.uploads.status('lib/app', st.id), (e) => isRegistryError(e, 'BLOB_UPLOAD_UNKNOWN'));
     });
+
+    test('uploads: chunks are closed, not synced; the data is made durable once, before it becomes the blob', async () => {
+      const calls: string[] = [];
+      const inner = b.driver();
+      const driver: StorageDriver = {
+        ...inner,
+        async writer(p, append) {
+          const w = await inner.writer(p, append);
+          return {
+            get size() { return w.size; },
+            write: (c) => w.write(c),
+            close: () => { calls.push('close'); return w.close(); },
+            commit: () => { calls.push('commit'); return w.commit(); },
+            cancel: () => w.cancel(),
+          };
+        },
+        move: (src, dst) => { calls.push(dst.startsWith('/blobs/') ? 'move-to-blob' : 'move'); return inner.move(src, dst); },
+      };
+      if (inner.sync) driver.sync = (p) => { calls.push('sync'); return inner.sync!(p); };
+      const reg = new Registry(driver, { deleteEnabled: true });
+      const data = randomBytes(900_000);
+      const st = await reg.uploads.start('c');
+      for (let i = 0; i < 3; i++) await reg.uploads.append('c', st.id, chunks(data.subarray(i * 300_000, (i + 1) * 300_000)), i * 300_000);
+      // (syncs may start behind the chunks, so the disk catches up early; none is waited for)
+      assert.deepEqual(calls.filter((c) => c !== 'sync'), ['close', 'close', 'close']);
+      await reg.uploads.complete('c', st.id, sha(data));
+      const moved = calls.indexOf('move-to-blob');
+      assert.deepEqual(calls.filter((c) => c !== 'sync'), ['close', 'close', 'close', 'move-to-blob']);
+      if (inner.sync) assert.equal(calls[moved - 1], 'sync', calls.join(' '));
+      assert.ok((await readAll(await reg.blobs.reader(sha(data), 0))).equals(data));
+      // a final PUT with a body: that body's writer commits, and no sync is needed after it
+      calls.length = 0;
+      const more = randomBytes(50_000);
+      const st2 = await reg.uploads.start('c');
+      await reg.uploads.append('c', st2.id, chunks(more.subarray(0, 20_000)));
+      await reg.uploads.complete('c', st2.id, sha(more), chunks(more.subarray(20_000)), 20_000);
+      assert.deepEqual(calls.filter((c) => c !== 'sync'), ['close', 'commit', 'move-to-blob']);
+      assert.equal(calls[calls.indexOf('move-to-blob') - 1], 'commit');
+    });
+
+    if (b.name === 'filesystem') {
+      test('uploads: a sync that failed behind a chunk fails the commit; nothing becomes a blob', async () => {
+        const inner = b.driver();
+        let fail = true;
+        const driver: StorageDriver = { ...inner, sync: async (p) => { if (fail) { fail = false; throw new Error('EIO: write-back failed'); } return inner.sync!(p); } };
+        const reg = new Registry(driver, { deleteEnabled: true });
+        const data = randomBytes(100_000);
+        const st = await reg.uploads.start('e');
+        await reg.uploads.append('e', st.id, chunks(data));
+        await assert.rejects(reg.uploads.complete('e', st.id, sha(data)), /EIO/);
+        assert.equal(await reg.blobs.stat(sha(data)), undefined);
+        await assert.rejects(reg.uploads.status('e', st.id), (e) => isRegistryError(e, 'BLOB_UPLOAD_UNKNOWN'));
+      });
+    }
 
     test('uploads: a wrong digest is DIGEST_INVALID, stores nothing and ends the upload', async () => {
       const reg = new Registry(b.driver(), { deleteEnabled: true });

@@ -8,8 +8,13 @@
 // which each server's RSS is sampled every 50 ms (peak). RSS idle is read 32 s after the last
 // request, past the quiet time after which dray gives a burst's memory back.
 //
-// No engine is involved: both servers run here on 127.0.0.1 with free ports over directories
-// under /tmp/bench-registry-server, which is removed at the end; the servers are stopped by PID.
+// The same image pushed and pulled by drayd (the docker CLI 28 against a private drayd: its own
+// data root, exec root, socket, bridge and subnet under /tmp/bench-registry-server/drayd, started
+// and stopped here by PID; the suite's engines are not involved): each push sends both layers,
+// each pull fetches, verifies and unpacks both (the image is removed from drayd before it).
+//
+// Both servers run here on 127.0.0.1 with free ports over directories under
+// /tmp/bench-registry-server, which is removed at the end; the servers are stopped by PID.
 // Each push goes into an emptied store: skopeo remembers where it saw each blob (as root, in
 // /var/lib/containers/cache, which this leaves alone) and would otherwise mount instead of upload.
 import { spawn } from 'node:child_process';
@@ -22,7 +27,9 @@ import { gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { newRow, Row } from '../model';
 import { Scenario, reps, setError, sleep } from '../scenario';
-import { DIST, nodeEnv } from '../engines';
+import { DIST, DOCKER_CLI, dockerEnv, nodeEnv } from '../engines';
+import { api, apiOk } from '../api';
+import { PrivateDrayd } from '../private-drayd';
 import { run } from '../proc';
 import { alive, procInfo } from '../procfs';
 import { IDLE_GC_QUIET_MS } from '../../../src/lib/idle-gc';
@@ -55,7 +62,7 @@ async function tarOf(size: number, name: string): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-interface Image { layers: { digest: string; size: number; file: string }[]; bytes: number; dir: string }
+interface Image { layers: { digest: string; size: number; file: string }[]; config: string; bytes: number; dir: string }
 
 /** An OCI layout of two random gzip layers, tag v1. */
 async function makeImage(dir: string): Promise<Image> {
@@ -81,7 +88,7 @@ async function makeImage(dir: string): Promise<Image> {
   const md = put(manifest);
   writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }));
-  return { layers, bytes: layers.reduce((n, l) => n + l.size, 0) + config.length + manifest.length, dir };
+  return { layers, config: cd, bytes: layers.reduce((n, l) => n + l.size, 0) + config.length + manifest.length, dir };
 }
 
 interface RegServer { name: string; url: string; port: number; pid: number; log: string }
@@ -175,9 +182,72 @@ async function pull16(s: RegServer, repo: string, img: Image): Promise<{ mbps: n
   return { mbps: (16 * img.layers.reduce((n, l) => n + l.size, 0)) / MB / (ms / 1000), peak };
 }
 
+/**
+ * The image as drayd loads it: the OCI layout with a docker-archive manifest.json beside it (the
+ * layers stay the gzip blobs skopeo pushes, so drayd pushes the same bytes).
+ */
+async function imageArchive(img: Image, file: string): Promise<void> {
+  const rel = (d: string) => `blobs/sha256/${d.slice(7)}`;
+  writeFileSync(path.join(img.dir, 'manifest.json'), JSON.stringify([{ Config: rel(img.config), RepoTags: [`${DRAYD_TAG}`], Layers: img.layers.map((l) => rel(l.digest)) }]));
+  const r = await run('tar', ['-c', '-f', file, '-C', img.dir, '.'], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`tar of the image: exit ${r.code}: ${r.stderr.trim().slice(0, 200)}`);
+}
+
+const DRAYD_TAG = 'bench/regsrv:v1';
+
+/** The docker CLI's output, or an error naming the command. */
+async function dockerOk(d: PrivateDrayd, args: string[], timeoutMs = 300_000): Promise<{ ms: number; out: string }> {
+  const r = await run(DOCKER_CLI, args, { env: dockerEnv(d.host), timeoutMs });
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} (drayd): exit ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' | ').slice(0, 300)}`);
+  return { ms: r.ms, out: r.stdout };
+}
+
+/**
+ * drayd as the client, through the docker CLI: per round and server, the image tagged for it,
+ * pushed (timed), removed from drayd (rmi -f of its ID: every tag, its layers), pulled back
+ * (timed: fetched, verified, unpacked), then the server's store emptied. A round where drayd
+ * skipped or mounted a layer, or found one already there, is an error, not a sample.
+ */
+async function draydRounds(ctx: Parameters<Scenario['run']>[0], img: Image, sides: [RegServer, 'dray' | 'floor'][], n: number, push: Row, pull: Row): Promise<void> {
+  const d = new PrivateDrayd({ dir: path.join(ROOT, 'drayd'), bridge: 'drbenchs0', bip: '10.215.0.1/24' });
+  const archive = path.join(ROOT, 'image.tar');
+  await imageArchive(img, archive);
+  try {
+    await d.start();
+    ctx.log(`  drayd (pid ${d.pid}) on ${d.host}: loading the image…`);
+    await dockerOk(d, ['load', '-i', archive]);
+    rmSync(archive, { force: true });
+    const id = img.config;
+    for (let i = -1; i < n; i++) {
+      const order = i % 2 ? sides : [...sides].reverse();
+      for (const [s, side] of order) {
+        const repo = `127.0.0.1:${s.port}/bench/d${i + 1}`;
+        const ref = `${repo}:v1`;
+        await apiOk(d.socket, 'POST', `/images/${id}/tag?repo=${encodeURIComponent(repo)}&tag=v1`);
+        const p = await dockerOk(d, ['push', ref]);
+        if (/already exists|Mounted from/.test(p.out)) throw new Error(`drayd's push to ${s.name} skipped a layer: ${p.out.trim().split('\n').slice(-4).join(' | ')}`);
+        const rm = await api(d.socket, 'DELETE', `/images/${id}?force=1`, undefined, 120_000);
+        if (rm.status !== 200) throw new Error(`rmi -f ${id.slice(7, 19)}: HTTP ${rm.status} ${rm.body.slice(0, 200)}`);
+        const q = await dockerOk(d, ['pull', ref]);
+        if (/Already exists/.test(q.out)) throw new Error(`drayd's pull from ${s.name} found a layer already there: ${q.out.trim().split('\n').slice(-4).join(' | ')}`);
+        rmSync(path.join(ROOT, side === 'dray' ? 'dray' : 'reference'), { recursive: true, force: true });
+        if (i < 0) continue;
+        (push.samples[side] ??= []).push(img.bytes / MB / (p.ms / 1000));
+        (pull.samples[side] ??= []).push(img.bytes / MB / (q.ms / 1000));
+        ctx.log(`  ${s.name}, drayd as the client: push ${(img.bytes / MB / (p.ms / 1000)).toFixed(0)} MB/s, pull ${(img.bytes / MB / (q.ms / 1000)).toFixed(0)} MB/s`);
+      }
+    }
+    await api(d.socket, 'DELETE', `/images/${id}?force=1`, undefined, 120_000);
+  } finally {
+    await d.stop();
+    const left = d.leaks();
+    if (left.length) ctx.log(`  the private drayd left: ${left.join(', ')}`);
+  }
+}
+
 export const registryServer: Scenario = {
   id: 'registry-server',
-  title: 'dray registry serve vs docker-registry (distribution 2.8), skopeo as the client',
+  title: 'dray registry serve vs docker-registry (distribution 2.8), skopeo and drayd as the clients',
   async run(ctx) {
     const n = reps(ctx, 5, 2);
     const note = 'Dray = dray registry serve, floor = Debian\'s docker-registry (distribution 2.8), both on 127.0.0.1 over a local directory';
@@ -188,7 +258,9 @@ export const registryServer: Scenario = {
     const p16 = { ...newRow('regsrv-pull16', '(info) 16 curls pulling both layers at once (total MB/s)', 'MB/s'), pairedFloor: true } as Row;
     const rssIdle = newRow('regsrv-rss-idle', 'registry server RSS, idle (32 s) after the pushes and pulls (MiB; floor: docker-registry)', 'MiB');
     const rss16 = newRow('regsrv-rss-16', 'registry server RSS, peak during the 16-client pull (MiB)', 'MiB');
-    const rows = [push, pull, rawPushRow, rawPullRow, p16, rssIdle, rss16];
+    const pushD = { ...newRow('regsrv-push-drayd', 'registry server: docker push through drayd (docker CLI 28), the same image (MB/s; floor: docker-registry)', 'MB/s', [{ kind: 'floor-min', min: 1.5 }]), pairedFloor: true } as Row;
+    const pullD = { ...newRow('regsrv-pull-drayd', 'registry server: docker pull through drayd of the same, unpacked (MB/s; floor: docker-registry)', 'MB/s', [{ kind: 'floor-min', min: 1.5 }]), pairedFloor: true } as Row;
+    const rows = [push, pull, pushD, pullD, rawPushRow, rawPullRow, p16, rssIdle, rss16];
     const drayJs = path.join(DIST, 'dray.js');
     const nodeBin = path.join(DIST, 'node');
     const fail = (e: unknown) => { for (const r of rows) setError(r, 'dray', e); return rows; };
@@ -227,6 +299,10 @@ export const registryServer: Scenario = {
           add(pull, side, img.bytes / MB / (pullMs / 1000));
           ctx.log(`  ${s.name}: push ${(img.bytes / MB / (pushMs / 1000)).toFixed(0)} MB/s, pull ${(img.bytes / MB / (pullMs / 1000)).toFixed(0)} MB/s`);
         }
+      }
+      try { await draydRounds(ctx, img, sides, n, pushD, pullD); } catch (e) {
+        for (const r of [pushD, pullD]) { setError(r, 'dray', e); delete r.samples.dray; delete r.samples.floor; }
+        ctx.log(`  registry-server, drayd as the client: ${(e as Error).message}`);
       }
       // once more into each (unmeasured), for the rows below to pull
       for (const [s] of sides) await skopeoCopy(`oci:${img.dir}:v1`, `docker://127.0.0.1:${s.port}/bench/final:v1`);

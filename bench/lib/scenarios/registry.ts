@@ -26,8 +26,8 @@ import { Readable, PassThrough } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { newRow, Row } from '../model';
 import { Scenario, abRounds, cliOk, reps, setError, sleep, timed } from '../scenario';
-import { CLI_DIR, DRAYD_JS, Engine, nodeEnv } from '../engines';
-import { ping } from '../api';
+import { CLI_DIR, Engine } from '../engines';
+import { PrivateDrayd } from '../private-drayd';
 import { run } from '../proc';
 import { spawnChild } from '../../../src/lib/spawn';
 
@@ -234,41 +234,6 @@ export const registryScenario: Scenario = {
   },
 };
 
-/** A drayd of the scenario's own (its own roots, socket and bridge name), which it may kill and restart. */
-class PrivateDrayd {
-  pid = 0;
-  readonly dir = path.join(WORK, 'drayd');
-  get socket() { return path.join(this.dir, 'd.sock'); }
-  async start(): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    writeFileSync(path.join(this.dir, 'daemon.json'), '{}\n');
-    const child = spawnChild(DRAYD_JS, ['-H', `unix://${this.socket}`, '--data-root', path.join(this.dir, 'data'), '--exec-root', path.join(this.dir, 'run'),
-      '--config-file', path.join(this.dir, 'daemon.json'), '--bridge', 'drbenchr0', '--bip', '10.214.0.1/24', '--cli-workers', '0'], { stdio: ['ignore', 'ignore', 'ignore'], env: nodeEnv() });
-    this.pid = child.pid!;
-    for (let i = 0; i < 150; i++) { if (await ping(this.socket)) return; await sleep(100); }
-    throw new Error('the private drayd did not answer');
-  }
-  kill(): void { try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ } }
-  async stop(): Promise<void> {
-    try { process.kill(this.pid, 'SIGTERM'); } catch { return; }
-    for (let i = 0; i < 100; i++) { try { process.kill(this.pid, 0); } catch { return; } await sleep(100); }
-    this.kill();
-  }
-  /** POST /images/create through to the end of its stream, or to the connection's end (a killed drayd). */
-  pull(ref: string): Promise<string> {
-    return new Promise((resolve) => {
-      let body = '';
-      const req = http.request({ socketPath: this.socket, method: 'POST', path: `/images/create?fromImage=${encodeURIComponent(ref.slice(0, ref.lastIndexOf(':')))}&tag=${ref.slice(ref.lastIndexOf(':') + 1)}` }, (res) => {
-        res.on('data', (c) => { body += c; });
-        res.on('error', () => {});
-        res.on('close', () => resolve(body));
-      });
-      req.on('error', () => resolve(body));
-      req.end();
-    });
-  }
-}
-
 /**
  * Pushes the image with the bench's drayd, then pulls it with a private one through a counting
  * proxy, SIGKILLs that drayd once every layer passed half its bytes, starts it again on the same
@@ -277,7 +242,7 @@ class PrivateDrayd {
 async function resumeRound(row: Row): Promise<void> {
   const reg = await startRegistry(path.join(WORK, 'reg-resume'));
   const proxy = await new CountingProxy(reg.port).start();
-  const d = new PrivateDrayd();
+  const d = new PrivateDrayd({ dir: path.join(WORK, 'drayd'), bridge: 'drbenchr0', bip: '10.214.0.1/24' });
   const ref = `${proxy.host}/bench/img:1`;
   try {
     // The image goes up with skopeo from the archive: the same blobs, no engine involved.

@@ -8,7 +8,8 @@
 //
 // Lifecycle of a file written in pieces (an upload): writer(path, false) → write… → close() keeps
 // what was written so that a later writer(path, true) appends to it; commit() does the same and
-// makes the data durable first; cancel() removes it. Until a writer commits or closes, nothing it
+// makes the data durable first; cancel() removes it; sync(path), on drivers whose close() is not
+// durable, makes what closed writers left durable. Until a writer commits or closes, nothing it
 // wrote is guaranteed to be visible at `path`, and a reader may see the earlier content; callers
 // therefore write into a private path and move() the result into place.
 import type { Readable } from 'node:stream';
@@ -71,6 +72,11 @@ export interface StorageDriver {
   openRandomAccess?(path: string): Promise<RandomAccessFile>;
   /** Sets the file's modification time to now, where the store can do that in place. */
   touch?(path: string): Promise<void>;
+  /**
+   * Makes durable what writers closed (not committed) left in the file, so a blob can be made of
+   * it without a writer. Drivers whose close() is durable already (S3) do not have it.
+   */
+  sync?(path: string): Promise<void>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
 }
@@ -143,6 +149,7 @@ export function checked(d: StorageDriver): StorageDriver {
   };
   if (d.redirectURL) wrapped.redirectURL = async (p, o) => { need(p); return d.redirectURL!(p, o); };
   if (d.touch) wrapped.touch = async (p) => { need(p); return d.touch!(p); };
+  if (d.sync) wrapped.sync = async (p) => { need(p); return d.sync!(p); };
   if (d.openRandomAccess) wrapped.openRandomAccess = async (p) => { need(p); return d.openRandomAccess!(p); };
   if (d.close) wrapped.close = () => d.close!();
   return wrapped;

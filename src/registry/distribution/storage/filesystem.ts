@@ -1,7 +1,8 @@
 // The filesystem driver: driver paths map onto files under one root directory. Small files are
 // replaced atomically (temp, fsync, rename, fsync of the directory); a writer appends to its file
-// through one open descriptor, gathering chunks into ~1 MiB writes; move is a rename, so the
-// content store's commit of an upload is atomic and needs no copy.
+// through one open descriptor, gathering chunks into ~1 MiB writes, one of them on its way to the
+// file while the next gathers (so a request's body keeps arriving while the disk write runs);
+// move is a rename, so the content store's commit of an upload is atomic and needs no copy.
 import { promises as fsp, constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as nodePath from 'node:path';
@@ -130,6 +131,15 @@ export class FilesystemDriver implements StorageDriver {
     };
   }
 
+  async sync(p: string): Promise<void> {
+    let fh: FileHandle;
+    try { fh = await fsp.open(this.full(p), 'r'); } catch (e) {
+      if (missing(e)) throw new PathNotFoundError(NAME, p);
+      throw e;
+    }
+    try { await fh.sync(); } finally { await fh.close(); }
+  }
+
   async touch(p: string): Promise<void> {
     const now = new Date();
     try { await fsp.utimes(this.full(p), now, now); } catch (e) {
@@ -142,17 +152,36 @@ export class FilesystemDriver implements StorageDriver {
 class FsWriter implements FileWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The batch being written, at most one: the file gets the batches in order. */
+  private inFlight?: Promise<void>;
   private done = false;
 
   constructor(private fh: FileHandle, private file: string, public size: number) {}
 
+  /**
+   * Resolves once the chunk is taken: at once while a batch gathers, after the previous batch's
+   * write when a full one is handed on (so at most two batches are held). A failed batch write
+   * rejects the next write, close or commit.
+   */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.done) throw new StorageError(NAME, `write to a closed writer: ${this.file}`);
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.pending.push(b);
     this.pendingBytes += b.length;
     this.size += b.length;
-    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
+    if (this.pendingBytes >= WRITE_BATCH) {
+      await this.settle();
+      this.inFlight = this.flush();
+      // (its failure is reported by the next call; until then it must not count as unhandled)
+      this.inFlight.catch(() => {});
+    }
+  }
+
+  /** Waits for the batch in flight; rethrows its failure. */
+  private async settle(): Promise<void> {
+    const p = this.inFlight;
+    this.inFlight = undefined;
+    if (p) await p;
   }
 
   private async flush(): Promise<void> {
@@ -174,6 +203,7 @@ class FsWriter implements FileWriter {
     if (this.done) return;
     this.done = true;
     try {
+      await this.settle();
       await this.flush();
       if (sync) await this.fh.sync();
     } finally {
@@ -188,6 +218,7 @@ class FsWriter implements FileWriter {
     if (!this.done) {
       this.done = true;
       this.pending = [];
+      await this.settle().catch(() => {});
       await this.fh.close().catch(() => {});
     }
     await fsp.rm(this.file, { force: true });

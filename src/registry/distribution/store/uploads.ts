@@ -5,13 +5,20 @@
 // (a client killed mid-PATCH) keeps what arrived, for a resume; one that nobody touches for the
 // timeout is purged.
 //
+// A chunk (PATCH) is written and closed, not synced: the data must be durable before it becomes a
+// blob, not before the next chunk. Its answer does not wait for the disk; a sync started behind it
+// lets the disk catch up while the next chunk arrives, and the commit waits for those and syncs
+// once more before the move (so a chunked upload waits for one flush of its tail, not one per
+// chunk). A crash in between loses at most the tail of an upload, which the next request finds by
+// the stored size and the re-read hash.
+//
 // Each upload's hash lives in memory between requests. A request for an upload whose hash this
 // process does not have (it restarted, or another registry process shares the storage) re-reads
 // what is stored, so the digest is always of the bytes actually kept.
 import { randomUUID } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { StorageDriver, baseName, isNotFound } from '../storage/driver';
-import { Digest, newHash } from '../names';
+import { Digest } from '../names';
+import { StreamHash, streamHash } from '../../../lib/stream-hash';
 import { regError } from '../errors';
 import { KeyedMutex } from '../../../lib/lock';
 import { UPLOADS, layout } from './layout';
@@ -21,7 +28,12 @@ import type { Repositories } from './repositories';
 export interface UploadInfo { id: string; repository: string; started: string }
 export interface UploadStatus extends UploadInfo { size: number }
 
-interface HashState { hash: Hash; size: number }
+interface HashState {
+  hash: StreamHash;
+  size: number;
+  /** the bytes stored were synced by this process (their last writer committed) */
+  durable: boolean;
+}
 
 const ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/;
 const unknownUpload = (id: string) => regError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
@@ -33,6 +45,13 @@ export class Uploads {
   /** Uploads with a request in flight here: never purged under it. */
   private active = new Set<string>();
   private lock = new KeyedMutex();
+  /**
+   * Per upload, the sync started after its last chunk, one after another: the disk catches up
+   * while the next chunk arrives, and the commit's own sync has little left to wait for. A
+   * failure is kept for the commit to report (a later sync, on a descriptor opened after the
+   * failed write-back, would not see it).
+   */
+  private syncsAhead = new Map<string, { done: Promise<void>; failed?: unknown }>();
 
   constructor(private driver: StorageDriver, private blobs: BlobStore, private repos: Repositories) {}
 
@@ -71,7 +90,9 @@ export class Uploads {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }, { message: `chunk starts at ${start}, the upload has ${st.size} bytes` })
           .withHeader('Range', rangeHeader(st.size));
       }
-      return { ...st, size: await this.write(id, body) };
+      const size = await this.write(id, body, true, false);
+      this.syncAhead(id);
+      return { ...st, size };
     });
   }
 
@@ -82,7 +103,7 @@ export class Uploads {
       if (start !== undefined && start !== st.size) {
         throw regError('RANGE_INVALID', { uploaded: st.size, start }).withHeader('Range', rangeHeader(st.size));
       }
-      if (body) await this.write(id, body);
+      if (body) await this.write(id, body, true, true);
       // Done or failed, the upload is over (distribution's behaviour: one that failed verification
       // is gone, and the client starts again).
       try {
@@ -98,7 +119,7 @@ export class Uploads {
     const id = randomUUID();
     return this.locked(id, async () => {
       try {
-        await this.write(id, body, false);
+        await this.write(id, body, false, true);
         return await this.commit(repository, id, digest);
       } finally {
         await this.remove(id);
@@ -145,13 +166,16 @@ export class Uploads {
     });
   }
 
-  /** Streams `body` onto the upload's data, hashing as it goes; returns the new size. */
-  private async write(id: string, body: AsyncIterable<Buffer>, append = true): Promise<number> {
+  /**
+   * Streams `body` onto the upload's data, hashing as it goes; returns the new size. `durable`:
+   * the data is synced before this returns (the last write before a commit), else only closed.
+   */
+  private async write(id: string, body: AsyncIterable<Buffer>, append: boolean, durable: boolean): Promise<number> {
     const w = await this.driver.writer(layout.uploadData(id), append);
     let st = this.states.get(id);
     if (!st || st.size !== w.size) {
       this.states.delete(id);
-      st = { hash: await this.hashStored(id, 'sha256', w.size), size: w.size };
+      st = { hash: await this.hashStored(id, 'sha256', w.size), size: w.size, durable: false };
     }
     let ok = false;
     let writeFailed = false;
@@ -160,30 +184,37 @@ export class Uploads {
         try { await w.write(chunk); } catch (e) { writeFailed = true; throw e; }
         st.hash.update(chunk);
         st.size += chunk.length;
+        const r = st.hash.ready();
+        if (r) await r;
       }
       ok = true;
     } finally {
-      // Committed even when the client went away: what arrived is kept, durable, for a resume.
-      try { await w.commit(); } catch (e) {
+      // Kept even when the client went away: what arrived stays for a resume.
+      try {
+        if (durable && ok) await w.commit(); else await w.close();
+        st.durable = durable && ok;
+      } catch (e) {
         writeFailed = true;
         if (ok) throw e;
       }
       // After a failed write the hash may cover bytes the file lacks: the next request re-reads.
-      if (writeFailed) this.states.delete(id);
+      if (writeFailed || st.hash.failed) this.states.delete(id);
       else this.states.set(id, st);
     }
     return st.size;
   }
 
   /** A hash of the first `size` bytes stored for the upload. */
-  private async hashStored(id: string, algorithm: string, size: number): Promise<Hash> {
-    const h = newHash(algorithm);
+  private async hashStored(id: string, algorithm: string, size: number): Promise<StreamHash> {
+    const h = streamHash(algorithm);
     if (size === 0) return h;
     let left = size;
     for await (const c of await this.driver.reader(layout.uploadData(id), 0)) {
       const b = c as Buffer;
       h.update(left < b.length ? b.subarray(0, left) : b);
       left -= b.length;
+      const r = h.ready();
+      if (r) await r;
       if (left <= 0) break;
     }
     return h;
@@ -198,18 +229,36 @@ export class Uploads {
     }
     const st = this.states.get(id);
     const actual = digest.algorithm === 'sha256' && st && st.size === size
-      ? st.hash.copy().digest('hex')
-      : (await this.hashStored(id, digest.algorithm, size)).digest('hex');
+      ? await st.hash.hex()
+      : await (await this.hashStored(id, digest.algorithm, size)).hex();
     if (actual !== digest.hex) {
       throw regError('DIGEST_INVALID', { expected: digest.text, actual: `${digest.algorithm}:${actual}`, size });
     }
+    // What chunks left closed but not synced (or another process wrote) is made durable before
+    // it becomes the blob.
+    const ahead = this.syncsAhead.get(id);
+    if (ahead) {
+      await ahead.done;
+      if (ahead.failed) throw ahead.failed;
+    }
+    if (!(st && st.size === size && st.durable) && this.driver.sync) await this.driver.sync(data);
     const stored = await this.blobs.commitFrom(data, digest);
     await this.repos.linkLayer(repository, digest);
     return { digest, size, deduplicated: !stored };
   }
 
+  private syncAhead(id: string): void {
+    if (!this.driver.sync) return;
+    const prev = this.syncsAhead.get(id);
+    const entry: { done: Promise<void>; failed?: unknown } = { done: Promise.resolve(), failed: prev?.failed };
+    const data = layout.uploadData(id);
+    entry.done = (prev?.done ?? Promise.resolve()).then(() => this.driver.sync!(data)).catch((e) => { entry.failed ??= e; });
+    this.syncsAhead.set(id, entry);
+  }
+
   private async remove(id: string): Promise<void> {
     this.states.delete(id);
+    this.syncsAhead.delete(id);
     try { await this.driver.delete(layout.uploadDir(id)); } catch (e) {
       if (!isNotFound(e)) throw e;
     }
