@@ -36,6 +36,7 @@ import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
 import { monotonicMs } from '../lib/clock';
+import { log } from '../lib/log';
 
 export interface BuildOptions {
   tags: string[];
@@ -132,7 +133,30 @@ export class Builder {
   private firstStep = new Map<number, number>();
   private plain?: PlainCounter;
 
+  /**
+   * Builds, and ends with nothing of the build's still in flight: the step containers being
+   * removed are waited for, and the cache entries it stored are written (once, not per step).
+   */
   async build(): Promise<Image> {
+    let built = false;
+    try {
+      const img = await this.buildStages();
+      built = true;
+      return img;
+    } finally {
+      await Promise.all(this.removals);
+      // A cache that cannot be written fails a build that worked, as a step's store did; after a
+      // failure the build's own error is the one to report.
+      if (built) await this.cache.flush();
+      else await this.cache.flush().catch((e) => log.warn('build cache not written', { error: errorMessage(e) }));
+    }
+  }
+
+  /** Step containers being removed: a step's next step need not wait for it (build() does). */
+  private removals: Promise<void>[] = [];
+  private removeLater(id: string): void { this.removals.push(removeContainer(this.be, id)); }
+
+  private async buildStages(): Promise<Image> {
     if (this.o.progress === 'plain') {
       this.plain = new PlainCounter();
       this.out.stream(plainVertex(this.plain, `[internal] load build definition from ${this.ctx.dockerfileName}`, [`transferring dockerfile: ${Buffer.byteLength(this.ctx.dockerfile)}B done`]));
@@ -579,7 +603,7 @@ export class Builder {
         adoptUpper: this.o.rm || acquired?.secret ? this.adoptStepUpper(id) : undefined });
       ok = true;
       // A step that saw a secret never stays behind: its in-memory environment would be lost anyway.
-      if (this.o.rm || acquired?.secret) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
+      if (this.o.rm || acquired?.secret) { this.removeLater(id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
       await this.committed(st, probe, img);
     } finally {
       // Dray removes a failed step's container unless rm=0 (Docker keeps it without --force-rm):
@@ -642,7 +666,7 @@ export class Builder {
       const wrote = await withRootfs(this.be, id, image, fn);
       return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author, adoptUpper: this.adoptStepUpper(id) });
     } finally {
-      await removeContainer(this.be, id);
+      this.removeLater(id);
     }
   }
 
