@@ -12,7 +12,7 @@ import type { ContainerConfig, Image } from '../engine/types';
 import type { HostMount } from '../engine/container-record';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
-import { run } from '../lib/exec';
+import { upperAttrs } from '../store/tar';
 
 export interface BuilderBackend {
   images: ImageService;
@@ -166,8 +166,7 @@ export async function pruneMountTargets(be: BuilderBackend, id: string, image: I
     // In the image: a directory copied up only because a mount point was made in it goes again.
     if (!st.isDirectory() || !lower.isDirectory() || (await fsp.readdir(p)).length) continue;
     if (lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) continue;
-    const opaque = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', p], { allowFailure: true });
-    if (opaque.code === 0 && opaque.stdout.trim() === 'y') continue;
+    if ((await upperAttrs(p)).opaque.size) continue;
     await fsp.rmdir(p).catch(() => {});
   }
 }
