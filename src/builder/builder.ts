@@ -191,7 +191,8 @@ export class Builder {
 
   /**
    * Runs the stages, independent ones side by side (as many as the host has cores): a stage
-   * starts once the stages it names (FROM, COPY --from, RUN --mount from) are built. The output
+   * starts once the stage it is FROM (if any) is built; one it copies or mounts from is waited
+   * for at that step (waitForStage), so its steps before that run beside it. The output
    * is what a one-at-a-time build prints: each stage's text is held until the stages listed
    * before it are done, then the stage at the head streams live. A failure is reported as a
    * one-at-a-time build would report it: the stages listed before the failed one finish, the
@@ -254,8 +255,9 @@ export class Builder {
     for (const s of this.needed) {
       if (this.running >= this.limit) return;
       if (this.stageTasks.has(s.index)) continue;
-      const deps = stageDeps(this.df!, s).filter((i) => this.needed.some((x) => x.index === i));
-      const ready = deps.every((i) => { const t = this.stageTasks.get(i); return t?.finished && this.stageImages.has(i); });
+      const base = baseStage(this.df!, s);
+      const t = base === undefined ? undefined : this.stageTasks.get(base);
+      const ready = base === undefined || (!!t?.finished && this.stageImages.has(base));
       if (ready && !this.out.signal.aborted && ![...this.stageTasks.values()].some((t) => t.abort.signal.aborted)) this.startStage(s);
     }
   }
@@ -862,10 +864,22 @@ export class Builder {
     const cur = stageRun.getStore()?.stage;
     if (!this.stageImages.has(ref) && cur !== undefined && ref < cur) {
       const s = this.needed.find((x) => x.index === ref);
-      if (s) await this.startStage(s).done;
+      if (s) await this.waitForStage(s);
     }
     if (!this.stageImages.has(ref)) throw invalid(`${name}: --from names a stage that was not built (stage references through ARGs are not followed)`);
     return this.stageImages.get(ref);
+  }
+
+  /**
+   * Waits for stage `s` (started now if it was not): the waiting stage gives its core up
+   * meanwhile, so a stage that copies from one still running does not keep a third from starting.
+   */
+  private async waitForStage(s: Stage): Promise<void> {
+    const t = this.startStage(s);
+    if (t.finished) { await t.done; return; }
+    this.running--;
+    this.pump();
+    try { await t.done; } finally { this.running++; }
   }
 
   /** The index of an earlier stage named (or numbered) `name`. */
@@ -897,10 +911,7 @@ class StageSink {
 
 /** The stages `s` names directly: its base, COPY --from and RUN --mount from (before substitution). */
 export function stageDeps(df: Dockerfile, s: Stage): number[] {
-  const byName = (ref: string): number | undefined => {
-    const l = ref.toLowerCase();
-    return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
-  };
+  const byName = (ref: string) => earlierStage(df, s, ref);
   const out = new Set<number>();
   const b = byName(s.base);
   if (b !== undefined) out.add(b);
@@ -916,6 +927,17 @@ export function stageDeps(df: Dockerfile, s: Stage): number[] {
     for (const r of refs) { const d = byName(r); if (d !== undefined) out.add(d); }
   }
   return [...out];
+}
+
+/** The earlier stage `ref` names (or numbers), as `s` sees it (before substitution). */
+function earlierStage(df: Dockerfile, s: Stage, ref: string): number | undefined {
+  const l = ref.toLowerCase();
+  return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
+}
+
+/** The stage `s` is FROM, if it is FROM a stage. */
+export function baseStage(df: Dockerfile, s: Stage): number | undefined {
+  return earlierStage(df, s, s.base);
 }
 
 /** A RUN that exited non-zero: the message is the whole error, as Docker prints it. */
