@@ -26,7 +26,9 @@ const cacheEntries = () => Object.keys(JSON.parse(readFileSync(path.join(d.dataR
 test('a build\'s steps are cached on disk when it answers: after a SIGKILL the same build is fully cached', async () => {
   const ctx = mkdtempSync(path.join(work, 'ok-'));
   writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox\nRUN echo ${Date.now()} > /a\nCOPY Dockerfile /d\nRUN cat /a > /b\nCMD ["sh"]\n`);
-  const first = d.dray(['build', '--network', 'none', '-t', 'durable', ctx]);
+  // On the default bridge: the steps' endpoints, which go after their exits are told, are gone
+  // too when the build answers (the leak check at the end looks for their namespaces and veths).
+  const first = d.dray(['build', '-t', 'durable', ctx]);
   assert.equal(first.code, 0, first.stderr + first.stdout);
   const id = /Successfully built ([0-9a-f]{12})/.exec(first.stdout)?.[1];
   assert.ok(id, first.stdout);
@@ -34,7 +36,7 @@ test('a build\'s steps are cached on disk when it answers: after a SIGKILL the s
   assert.equal(cacheEntries(), 4, 'one entry per step, in the file the build answered after');
   await d.killDaemon();
   await d.start();
-  const again = d.dray(['build', '--network', 'none', '-t', 'durable', ctx]);
+  const again = d.dray(['build', '-t', 'durable', ctx]);
   assert.equal(again.code, 0, again.stderr + again.stdout);
   assert.equal(again.stdout.match(/ ---> Using cache/g)?.length, 4, again.stdout);
   assert.match(again.stdout, new RegExp(`Successfully built ${id}`));
