@@ -750,7 +750,7 @@ export class Builder {
         // --link copies into an empty directory: names are looked up in the image below.
         if (/^\d+(:\d+)?$/.test(chown) || !st.image) return chownIds(this.ctx.scratch, chown);
         this.ctx.beforeMount();
-        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown));
+        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown), (id) => this.removeLater(id));
       };
       /**
        * `load` gathers the sources (downloads included); `pre` is a key known without them (ADD
@@ -818,7 +818,7 @@ export class Builder {
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
       this.ctx.beforeMount();
-      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `), (id) => this.removeLater(id));
     } finally {
       if (tmpDir) await fsp.rm(tmpDir, { recursive: true, force: true });
     }

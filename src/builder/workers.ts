@@ -122,13 +122,18 @@ export async function openImageRootfs(be: BuilderBackend, image: Image): Promise
   };
 }
 
-/** A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). */
-export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
+/**
+ * A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). Its rootfs is
+ * unmounted when `fn` is done; the container is removed then, or handed to `remove` (a builder
+ * removes it while its next step runs).
+ */
+export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>, remove?: (id: string) => void): Promise<T> {
   const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) COPY --from source'], 'none');
   try {
     return await withRootfs(be, id, image, fn);
   } finally {
-    await removeContainer(be, id);
+    if (remove) remove(id);
+    else await removeContainer(be, id);
   }
 }
 
