@@ -238,6 +238,7 @@ void blake3_register(napi_env env, napi_value exports);
 void inroot_register(napi_env env, napi_value exports);
 void idmap_register(napi_env env, napi_value exports);
 void sha256_register(napi_env env, napi_value exports);
+void xattrs_register(napi_env env, napi_value exports);
 
 // malloc_trim(0): gives the allocator's free pages back to the system, also those between live
 // chunks, which glibc's automatic trimming (top of the heap only) never returns. Returns whether
@@ -279,6 +280,7 @@ static napi_value init(napi_env env, napi_value exports) {
   inroot_register(env, exports);
   idmap_register(env, exports);
   sha256_register(env, exports);
+  xattrs_register(env, exports);
   return exports;
 }
 

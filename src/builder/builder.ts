@@ -36,6 +36,7 @@ import { DistributionService } from '../engine/distribution';
 import { resolveReference } from '../registry/remote/resolve';
 import type { AuthConfig } from '../registry/remote/credentials';
 import { monotonicMs } from '../lib/clock';
+import { log } from '../lib/log';
 
 export interface BuildOptions {
   tags: string[];
@@ -132,7 +133,30 @@ export class Builder {
   private firstStep = new Map<number, number>();
   private plain?: PlainCounter;
 
+  /**
+   * Builds, and ends with nothing of the build's still in flight: the step containers being
+   * removed are waited for, and the cache entries it stored are written (once, not per step).
+   */
   async build(): Promise<Image> {
+    let built = false;
+    try {
+      const img = await this.buildStages();
+      built = true;
+      return img;
+    } finally {
+      await Promise.all(this.removals);
+      // A cache that cannot be written fails a build that worked, as a step's store did; after a
+      // failure the build's own error is the one to report.
+      if (built) await this.cache.flush();
+      else await this.cache.flush().catch((e) => log.warn('build cache not written', { error: errorMessage(e) }));
+    }
+  }
+
+  /** Step containers being removed: a step's next step need not wait for it (build() does). */
+  private removals: Promise<void>[] = [];
+  private removeLater(id: string): void { this.removals.push(removeContainer(this.be, id)); }
+
+  private async buildStages(): Promise<Image> {
     if (this.o.progress === 'plain') {
       this.plain = new PlainCounter();
       this.out.stream(plainVertex(this.plain, `[internal] load build definition from ${this.ctx.dockerfileName}`, [`transferring dockerfile: ${Buffer.byteLength(this.ctx.dockerfile)}B done`]));
@@ -167,7 +191,8 @@ export class Builder {
 
   /**
    * Runs the stages, independent ones side by side (as many as the host has cores): a stage
-   * starts once the stages it names (FROM, COPY --from, RUN --mount from) are built. The output
+   * starts once the stage it is FROM (if any) is built; one it copies or mounts from is waited
+   * for at that step (waitForStage), so its steps before that run beside it. The output
    * is what a one-at-a-time build prints: each stage's text is held until the stages listed
    * before it are done, then the stage at the head streams live. A failure is reported as a
    * one-at-a-time build would report it: the stages listed before the failed one finish, the
@@ -230,8 +255,9 @@ export class Builder {
     for (const s of this.needed) {
       if (this.running >= this.limit) return;
       if (this.stageTasks.has(s.index)) continue;
-      const deps = stageDeps(this.df!, s).filter((i) => this.needed.some((x) => x.index === i));
-      const ready = deps.every((i) => { const t = this.stageTasks.get(i); return t?.finished && this.stageImages.has(i); });
+      const base = baseStage(this.df!, s);
+      const t = base === undefined ? undefined : this.stageTasks.get(base);
+      const ready = base === undefined || (!!t?.finished && this.stageImages.has(base));
       if (ready && !this.out.signal.aborted && ![...this.stageTasks.values()].some((t) => t.abort.signal.aborted)) this.startStage(s);
     }
   }
@@ -579,7 +605,7 @@ export class Builder {
         adoptUpper: this.o.rm || acquired?.secret ? this.adoptStepUpper(id) : undefined });
       ok = true;
       // A step that saw a secret never stays behind: its in-memory environment would be lost anyway.
-      if (this.o.rm || acquired?.secret) { await removeContainer(this.be, id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
+      if (this.o.rm || acquired?.secret) { this.removeLater(id); this.say(`Removing intermediate container ${shortId(id)}\n`); }
       await this.committed(st, probe, img);
     } finally {
       // Dray removes a failed step's container unless rm=0 (Docker keeps it without --force-rm):
@@ -642,7 +668,7 @@ export class Builder {
       const wrote = await withRootfs(this.be, id, image, fn);
       return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author, adoptUpper: this.adoptStepUpper(id) });
     } finally {
-      await removeContainer(this.be, id);
+      this.removeLater(id);
     }
   }
 
@@ -724,7 +750,7 @@ export class Builder {
         // --link copies into an empty directory: names are looked up in the image below.
         if (/^\d+(:\d+)?$/.test(chown) || !st.image) return chownIds(this.ctx.scratch, chown);
         this.ctx.beforeMount();
-        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown));
+        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown), (id) => this.removeLater(id));
       };
       /**
        * `load` gathers the sources (downloads included); `pre` is a key known without them (ADD
@@ -792,7 +818,7 @@ export class Builder {
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
       this.ctx.beforeMount();
-      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `), (id) => this.removeLater(id));
     } finally {
       if (tmpDir) await fsp.rm(tmpDir, { recursive: true, force: true });
     }
@@ -838,10 +864,22 @@ export class Builder {
     const cur = stageRun.getStore()?.stage;
     if (!this.stageImages.has(ref) && cur !== undefined && ref < cur) {
       const s = this.needed.find((x) => x.index === ref);
-      if (s) await this.startStage(s).done;
+      if (s) await this.waitForStage(s);
     }
     if (!this.stageImages.has(ref)) throw invalid(`${name}: --from names a stage that was not built (stage references through ARGs are not followed)`);
     return this.stageImages.get(ref);
+  }
+
+  /**
+   * Waits for stage `s` (started now if it was not): the waiting stage gives its core up
+   * meanwhile, so a stage that copies from one still running does not keep a third from starting.
+   */
+  private async waitForStage(s: Stage): Promise<void> {
+    const t = this.startStage(s);
+    if (t.finished) { await t.done; return; }
+    this.running--;
+    this.pump();
+    try { await t.done; } finally { this.running++; }
   }
 
   /** The index of an earlier stage named (or numbered) `name`. */
@@ -873,10 +911,7 @@ class StageSink {
 
 /** The stages `s` names directly: its base, COPY --from and RUN --mount from (before substitution). */
 export function stageDeps(df: Dockerfile, s: Stage): number[] {
-  const byName = (ref: string): number | undefined => {
-    const l = ref.toLowerCase();
-    return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
-  };
+  const byName = (ref: string) => earlierStage(df, s, ref);
   const out = new Set<number>();
   const b = byName(s.base);
   if (b !== undefined) out.add(b);
@@ -892,6 +927,17 @@ export function stageDeps(df: Dockerfile, s: Stage): number[] {
     for (const r of refs) { const d = byName(r); if (d !== undefined) out.add(d); }
   }
   return [...out];
+}
+
+/** The earlier stage `ref` names (or numbers), as `s` sees it (before substitution). */
+function earlierStage(df: Dockerfile, s: Stage, ref: string): number | undefined {
+  const l = ref.toLowerCase();
+  return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
+}
+
+/** The stage `s` is FROM, if it is FROM a stage. */
+export function baseStage(df: Dockerfile, s: Stage): number | undefined {
+  return earlierStage(df, s, s.base);
 }
 
 /** A RUN that exited non-zero: the message is the whole error, as Docker prints it. */

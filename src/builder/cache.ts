@@ -1,5 +1,5 @@
 // The build cache: which image a step produced from a given parent. One JSON index under the data
-// root, written atomically, read once per daemon:
+// root, written atomically once per build (BuildCache.flush), read once per daemon:
 //
 //   <dataRoot>/builder/cache.json   {"version": 1, "entries": {"<key>": {parent, text, sources?, image, at}}}
 //
@@ -47,6 +47,8 @@ export class BuildCache {
   private readonly file: string;
   private readonly lock = new KeyedMutex();
   private flushTimer?: NodeJS.Timeout;
+  /** Entries stored in memory that the file does not have yet (flush writes them). */
+  private dirty = false;
 
   constructor(dataRoot: string, private exists: (imageId: string) => Promise<boolean>) {
     this.file = path.join(dataRoot, 'builder', 'cache.json');
@@ -83,8 +85,26 @@ export class BuildCache {
 
   private async save(): Promise<void> {
     const idx = await this.load();
-    await fsp.mkdir(path.dirname(this.file), { recursive: true });
-    await writeJsonAtomic(this.file, idx);
+    const was = this.dirty;
+    this.dirty = false;
+    try {
+      await fsp.mkdir(path.dirname(this.file), { recursive: true });
+      await writeJsonAtomic(this.file, idx);
+    } catch (e) {
+      this.dirty ||= was;
+      throw e;
+    }
+  }
+
+  /**
+   * Writes the entries store() added since the file was last written. A build calls it once, at
+   * its end, instead of the index being written (and fsynced) at every step it ran: the entries
+   * of a build that a crash interrupts are lost, which only costs a rebuild of those steps, and
+   * the file is always a whole index (written atomically) whose entries name images already saved.
+   */
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    await this.lock.run('index', async () => { if (this.dirty) await this.save(); });
   }
 
   /** Every entry (for system df and builder prune). */
@@ -161,6 +181,7 @@ export class BuildCache {
     return ok.length;
   }
 
+  /** Adds an entry, seen by every lookup at once; on disk at the next flush() (or other write). */
   async store(p: CacheProbe, image: string): Promise<void> {
     await this.lock.run('index', async () => {
       const idx = await this.load();
@@ -174,7 +195,7 @@ export class BuildCache {
         const rest = Object.entries(idx.entries).sort((a, b) => a[1].at - b[1].at);
         for (let i = 0; i < rest.length - MAX_ENTRIES; i++) delete idx.entries[rest[i][0]];
       }
-      await this.save();
+      this.dirty = true;
     });
   }
 }

@@ -12,7 +12,7 @@ import type { ContainerConfig, Image } from '../engine/types';
 import type { HostMount } from '../engine/container-record';
 import { errorMessage } from '../lib/errors';
 import { log } from '../lib/log';
-import { run } from '../lib/exec';
+import { upperAttrs } from '../store/tar';
 
 export interface BuilderBackend {
   images: ImageService;
@@ -122,13 +122,18 @@ export async function openImageRootfs(be: BuilderBackend, image: Image): Promise
   };
 }
 
-/** A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). */
-export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
+/**
+ * A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). Its rootfs is
+ * unmounted when `fn` is done; the container is removed then, or handed to `remove` (a builder
+ * removes it while its next step runs).
+ */
+export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>, remove?: (id: string) => void): Promise<T> {
   const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) COPY --from source'], 'none');
   try {
     return await withRootfs(be, id, image, fn);
   } finally {
-    await removeContainer(be, id);
+    if (remove) remove(id);
+    else await removeContainer(be, id);
   }
 }
 
@@ -166,8 +171,7 @@ export async function pruneMountTargets(be: BuilderBackend, id: string, image: I
     // In the image: a directory copied up only because a mount point was made in it goes again.
     if (!st.isDirectory() || !lower.isDirectory() || (await fsp.readdir(p)).length) continue;
     if (lower.mode !== st.mode || lower.uid !== st.uid || lower.gid !== st.gid) continue;
-    const opaque = await run('getfattr', ['-h', '--only-values', '-n', 'trusted.overlay.opaque', p], { allowFailure: true });
-    if (opaque.code === 0 && opaque.stdout.trim() === 'y') continue;
+    if ((await upperAttrs(p)).opaque.size) continue;
     await fsp.rmdir(p).catch(() => {});
   }
 }

@@ -160,11 +160,7 @@ export class ContainerService {
     this.volumes.setUsage((n) => this.list().filter((c) => c.Mounts.some((m) => m.Type === 'volume' && m.Name === n)).map((c) => c.Id));
     this.exitWatcher = watch(this.exitDir, (_ev, name) => {
       if (!name) return;
-      // Tracked, so a shutdown lets an exit's clean-up (network, mounts) finish first.
-      const p: Promise<void> = this.onExitFile(String(name))
-        .catch((e) => log.error('handling an exit failed', { id: String(name), error: errorMessage(e) }))
-        .finally(() => this.exiting.delete(p));
-      this.exiting.add(p);
+      this.trackExit(this.onExitFile(String(name)).catch((e) => log.error('handling an exit failed', { id: String(name), error: errorMessage(e) })));
     });
     await Promise.all(this.list().map((c) => this.reconcile(c).catch((e) => log.error('reconcile failed', { id: c.Id, error: errorMessage(e) }))));
     this.rotateTimer = setInterval(() => void this.rotateLogs(), 2000);
@@ -828,6 +824,12 @@ export class ContainerService {
 
   // ---- exit ---------------------------------------------------------------------------------
 
+  /** Tracked, so a shutdown lets an exit's clean-up (network, mounts) finish first. */
+  private trackExit(p: Promise<void>): void {
+    const t: Promise<void> = p.finally(() => this.exiting.delete(t));
+    this.exiting.add(t);
+  }
+
   private async onExitFile(name: string): Promise<void> {
     if (!this.byId.has(name)) return;
     const file = path.join(this.exitDir, name);
@@ -858,6 +860,8 @@ export class ContainerService {
       // it) and exit file go in this same round.
       const autoRemove = !!c.HostConfig.AutoRemove;
       const dropBundle = () => autoRemove ? fsp.rm(path.join(this.bundlesDir, id), { recursive: true, force: true }) : undefined;
+      // The network's veth and namespace (~10-30 ms of the kernel's) go after the exit is told
+      // (networks.ts detachLocked); the endpoint itself goes before.
       await Promise.all([
         this.networks.detachContainer(id).catch((e) => log.warn('network detach failed', { id, error: errorMessage(e) })),
         rt.delete(id, true).catch((e) => log.warn('runtime delete failed', { id, error: errorMessage(e) })).then(dropBundle),

@@ -260,13 +260,11 @@ export class ImageService {
       this.meta.refs.set(key, id);
       changed = true;
     }
-    // Tagging again what a tag already names (every cached rebuild) changes no reference.
-    if (changed) await this.meta.saveRefs();
+    // Tagging again what a tag already names (every cached rebuild) changes no reference. The
+    // references and the image's own record are files of their own: written side by side.
     const m = this.metas.get(id);
-    if (m) {
-      m.lastTagTime = new Date().toISOString();
-      await this.meta.writeMeta(id, m);
-    }
+    if (m) m.lastTagTime = new Date().toISOString();
+    await Promise.all([changed ? this.meta.saveRefs() : undefined, m ? this.meta.writeMeta(id, m) : undefined]);
     for (const t of touched) this.refreshTags(t);
     return moved;
   }

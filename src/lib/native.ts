@@ -23,6 +23,8 @@ export interface SysAddon {
   openInRoot(rootFd: number, path: string, flags: number, mode: number, beneath?: boolean): number;
   mknodAt(dirFd: number, name: string, mode: number, major: number, minor: number): void;
   setxattr(path: string, name: string, value: Buffer): void;
+  /** Every extended attribute under root, root included, links not followed: [path, name, value] (native/xattrs.c). */
+  xattrTree(root: string): Promise<[string, string, Buffer][]>;
   /** A user namespace with these uid_map/gid_map texts, as an fd (native/idmap.c). */
   idmapUserns(uidMap: string, gidMap: string): number;
   /** An idmapped bind of source on target, the mapping the user namespace usernsFd carries. */

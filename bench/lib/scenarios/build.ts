@@ -15,14 +15,16 @@
 // late.txt changed (only the last COPY and CMD miss). Then, images removed again, an info build:
 // cold with --network none (Docker runs here with --bridge none, so its RUN steps get no network
 // either way; Dray's join the default bridge unless told otherwise). Rounds interleave A B A B.
-import { createWriteStream, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+// The two-stage build has an info row beside it with its floor: the stages' RUN command twice at
+// once, in containers (run --rm) and as plain processes on the host.
+import { createWriteStream, mkdirSync, writeFileSync, existsSync, rmSync, symlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { newRow } from '../model';
 import { Scenario, abRounds, reps, timed, sleep, setError } from '../scenario';
 import { CLI_DIR, dockerEnv, Engine } from '../engines';
-import { run } from '../proc';
+import { run, Spawned } from '../proc';
 
 export const BUILD_CTX = path.join(CLI_DIR, 'build-ctx');
 export const BUILD_TAG = 'bench-build';
@@ -142,30 +144,68 @@ async function cacheMountRows(ctx: Parameters<Scenario['run']>[0]): Promise<Retu
 // side, and so does Dray's builder (parallel stages). Each stage makes 24 MB of random bytes and
 // checksums them twice: CPU and disk, no network. Cold (--no-cache) on both sides.
 const MS_CTX = path.join(CLI_DIR, 'build-multistage-ctx');
+const MS_RUN = 'head -c 24000000 /dev/urandom > /blob && md5sum /blob > /sum && sha256sum /blob >> /sum && rm /blob';
 const MS_DOCKERFILE = `FROM busybox AS one
-RUN head -c 24000000 /dev/urandom > /blob && md5sum /blob > /sum && sha256sum /blob >> /sum && rm /blob
+RUN ${MS_RUN}
 FROM busybox AS two
-RUN head -c 24000000 /dev/urandom > /blob && md5sum /blob > /sum && sha256sum /blob >> /sum && rm /blob
+RUN ${MS_RUN}
 FROM busybox
 COPY --from=one /sum /one.sum
 COPY --from=two /sum /two.sum
 `;
+// The floor under the two stages: their RUN command twice at once, no builder. Each engine runs
+// it in two `run --rm busybox sh -c` side by side (Docker's with --network none, as its build
+// steps); the floor is the same two commands as busybox sh processes on the host, its applets
+// first in PATH (the host's head and md5sum are GNU's), each in a directory of its own.
+const MS_FLOOR_DIR = path.join(CLI_DIR, 'build-multistage-floor');
 
-async function multiStageRow(ctx: Parameters<Scenario['run']>[0]): Promise<ReturnType<typeof newRow>> {
+async function twoAtOnce(one: (i: number) => Promise<Spawned>, what: string): Promise<number> {
+  const t0 = performance.now();
+  const rs = await Promise.all([0, 1].map(one));
+  for (const r of rs) if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
+  return performance.now() - t0;
+}
+
+function hostTwice(): Promise<number> {
+  return twoAtOnce((i) => {
+    const dir = path.join(MS_FLOOR_DIR, `job${i}`);
+    mkdirSync(dir, { recursive: true });
+    const cmd = MS_RUN.replaceAll('/blob', `${dir}/blob`).replaceAll('/sum', `${dir}/sum`);
+    return run(path.join(MS_FLOOR_DIR, 'bin', 'sh'), ['-c', cmd], { env: { PATH: path.join(MS_FLOOR_DIR, 'bin') }, timeoutMs: 120_000 });
+  }, 'busybox sh on the host');
+}
+
+async function multiStageRows(ctx: Parameters<Scenario['run']>[0]): Promise<ReturnType<typeof newRow>[]> {
   const row = newRow('build-bk-multistage', 'build, two independent stages, cold (vs BuildKit)', 'ms', [{ kind: 'ratio', max: 0.7 }]);
   row.note = `FROM busybox ×2 stages (24 MB urandom, md5sum + sha256sum each), a final stage COPY --from both; --no-cache. Dray through the docker CLI (legacy API); Docker's side is BuildKit (${BUILDKIT_CLI}, DOCKER_BUILDKIT=1)`;
+  const floor = newRow('build-bk-multistage-floor', '  (info) the two stages\' RUN side by side: run --rm ×2 | floor: busybox sh ×2 on the host', 'ms');
+  floor.note = `the multistage row's RUN command twice at once, in the same rounds: Dray \`dray run --rm busybox sh -c …\` ×2, Docker \`docker run --rm --network none busybox sh -c …\` ×2; floor: the two commands as busybox sh processes on the host (no container, no builder)`;
   mkdirSync(MS_CTX, { recursive: true });
   writeFileSync(path.join(MS_CTX, 'Dockerfile'), MS_DOCKERFILE);
+  let hostOk = true;
   try {
-    await abRounds(ctx, [row], reps(ctx, 3, 1), async (e) => {
+    const bb = ['/bin/busybox', '/usr/bin/busybox'].find(existsSync);
+    if (!bb) throw new Error('no /bin/busybox (apt-get install busybox-static)');
+    mkdirSync(path.join(MS_FLOOR_DIR, 'bin'), { recursive: true });
+    for (const a of ['sh', 'head', 'md5sum', 'sha256sum', 'rm']) symlinkSync(bb, path.join(MS_FLOOR_DIR, 'bin', a));
+  } catch (e) { hostOk = false; setError(floor, 'floor', e); }
+  try {
+    await abRounds(ctx, [row, floor], reps(ctx, 3, 1), async (e) => {
       await removeAllButBusybox(e);
-      return { [row.id]: (await build(e, ['--no-cache'], MS_CTX, e.side === 'docker')).ms };
-    }, 1);
+      const b = (await build(e, ['--no-cache'], MS_CTX, e.side === 'docker')).ms;
+      const runArgs = ['run', '--rm', ...(e.side === 'docker' ? ['--network', 'none'] : []), 'busybox', 'sh', '-c', MS_RUN];
+      const r = await twoAtOnce(() => (e.side === 'dray' ? e.cli(runArgs, { timeoutMs: 120_000 }) : e.docker(runArgs, { timeoutMs: 120_000 })), `${e.side}: run --rm`);
+      return { [row.id]: b, [floor.id]: r };
+    }, 1, async () => {
+      if (!hostOk) return;
+      try { (floor.samples.floor ??= []).push(await hostTwice()); } catch (e) { hostOk = false; setError(floor, 'floor', e); }
+    });
   } finally {
     for (const e of ctx.engines) await removeAllButBusybox(e).catch(() => {});
     rmSync(MS_CTX, { recursive: true, force: true });
+    rmSync(MS_FLOOR_DIR, { recursive: true, force: true });
   }
-  return row;
+  return [row, floor];
 }
 
 export const buildScenario: Scenario = {
@@ -247,6 +287,6 @@ export const buildScenario: Scenario = {
       for (const e of ctx.engines) await removeAllButBusybox(e).catch((err) => ctx.log(`  ${e.title}: clean-up of build images: ${(err as Error).message}`));
       rmSync(BUILD_CTX, { recursive: true, force: true });
     }
-    return [cold, cached, incr, nonet, bkCold, bkCached, bkIncr, await multiStageRow(ctx), ...await cacheMountRows(ctx)];
+    return [cold, cached, incr, nonet, bkCold, bkCached, bkIncr, ...await multiStageRows(ctx), ...await cacheMountRows(ctx)];
   },
 };
