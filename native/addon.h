@@ -12,6 +12,8 @@ int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, 
 /** get_args, then the first nints of them as int32s into ints; a TypeError naming `usage` (returns
  * 0) when one is missing or not a number. */
 int get_int_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, int32_t *ints, size_t nints, const char *usage);
+/** n bytes as a JS string of 2n lowercase hex digits (a digest's usual form). */
+napi_value hex_string(napi_env env, const unsigned char *bytes, size_t n);
 /** A malloc'd copy of a JS string; NULL if v is not one. */
 char *dup_string(napi_env env, napi_value v);
 /**

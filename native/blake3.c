@@ -54,12 +54,7 @@ static napi_value js_digest(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   uint8_t out[BLAKE3_OUT_LEN];
   blake3_hasher_finalize(h, out, sizeof out);
-  static const char hex[] = "0123456789abcdef";
-  char s[2 * BLAKE3_OUT_LEN];
-  for (size_t i = 0; i < sizeof out; i++) { s[2 * i] = hex[out[i] >> 4]; s[2 * i + 1] = hex[out[i] & 15]; }
-  napi_value v;
-  napi_create_string_latin1(env, s, sizeof s, &v);
-  return v;
+  return hex_string(env, out, sizeof out);
 }
 
 void blake3_register(napi_env env, napi_value exports) {

@@ -163,12 +163,7 @@ static napi_value js_hex(napi_env env, napi_callback_info info) {
     return NULL;
   }
   EVP_MD_CTX_free(ctx);
-  static const char hex[] = "0123456789abcdef";
-  char s[64];
-  for (unsigned int i = 0; i < 32; i++) { s[2 * i] = hex[out[i] >> 4]; s[2 * i + 1] = hex[out[i] & 15]; }
-  napi_value v;
-  napi_create_string_latin1(env, s, sizeof s, &v);
-  return v;
+  return hex_string(env, out, 32);
 }
 
 void sha256_register(napi_env env, napi_value exports) {

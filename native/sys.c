@@ -128,6 +128,16 @@ int get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, 
   return 0;
 }
 
+napi_value hex_string(napi_env env, const unsigned char *bytes, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  char s[128];
+  if (n > sizeof s / 2) n = sizeof s / 2;
+  for (size_t i = 0; i < n; i++) { s[2 * i] = hex[bytes[i] >> 4]; s[2 * i + 1] = hex[bytes[i] & 15]; }
+  napi_value v;
+  napi_create_string_latin1(env, s, 2 * n, &v);
+  return v;
+}
+
 int get_int_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, int32_t *ints, size_t nints, const char *usage) {
   if (!get_args(env, info, n, argv, usage)) return 0;
   for (size_t i = 0; i < nints; i++) {
