@@ -8,7 +8,7 @@
 //
 // Only the network's own lock orders writers: its file is written by this module or by netavark
 // for that network, both under it; other networks' files are other files.
-import { promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { writeDerivedFile } from '../lib/atomic';
 
@@ -33,12 +33,8 @@ export class AardvarkEntries {
     try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'aardvark-dns' ? pid : undefined; } catch { return undefined; }
   }
 
-  /** The container IDs with a line in the network's file; undefined when it has no file. */
-  async containers(network: string): Promise<string[] | undefined> {
-    let text: string;
-    try { text = await fsp.readFile(this.file(network), 'utf8'); } catch { return undefined; }
-    return text.split('\n').slice(1).filter((l) => l.trim()).map((l) => l.split(' ')[0]);
-  }
+  /** Whether netavark made the network's file (its first endpoint's setup does). */
+  has(network: string): boolean { return existsSync(this.file(network)); }
 
   /** One write with O_APPEND: a reader sees the line whole or not at all. */
   async add(network: string, e: AardvarkEntry): Promise<void> {
@@ -46,11 +42,20 @@ export class AardvarkEntries {
     try { await fh.write(entryLine(e)); } finally { await fh.close(); }
   }
 
-  /** The network's file without the container's lines, replaced whole (its temp file outside: aardvark reads every file of its directory). */
-  async remove(network: string, containerId: string): Promise<void> {
-    const lines = (await fsp.readFile(this.file(network), 'utf8')).split('\n');
-    const kept = [lines[0], ...lines.slice(1).filter((l) => l.trim() && l.split(' ')[0] !== containerId)];
-    await writeDerivedFile(this.file(network), kept.join('\n') + '\n', 0o644, this.configDir);
+  /**
+   * The network's file without the container's lines, replaced whole (its temp file outside:
+   * aardvark reads every file of its directory). False, and nothing written, when the file has
+   * none (or there is no file).
+   */
+  async remove(network: string, containerId: string): Promise<boolean> {
+    let text: string;
+    try { text = await fsp.readFile(this.file(network), 'utf8'); } catch { return false; }
+    const lines = text.split('\n');
+    const entries = lines.slice(1).filter((l) => l.trim());
+    const kept = entries.filter((l) => l.split(' ')[0] !== containerId);
+    if (kept.length === entries.length) return false;
+    await writeDerivedFile(this.file(network), [lines[0], ...kept].join('\n') + '\n', 0o644, this.configDir);
+    return true;
   }
 
   /** Makes aardvark-dns read its files again; false when none runs. */

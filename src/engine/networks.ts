@@ -679,7 +679,7 @@ export class NetworkService {
   private async plugPlain(net: NetworkRecord, ep: EndpointRecord): Promise<boolean> {
     if (!this.pluggable(net, ep)) return false;
     const dns = net.DnsEnabled ? this.dnsSettings.get(net.Id) : undefined;
-    if (net.DnsEnabled && (!dns || ep.DnsServers?.length || !this.aardvark.livePid() || !(await this.aardvark.containers(netavarkName(net))))) return false;
+    if (net.DnsEnabled && (!dns || ep.DnsServers?.length || !this.aardvark.livePid() || !this.aardvark.has(netavarkName(net)))) return false;
     const mtu = Number(net.Options[MTU_OPT]) || undefined;
     ep.MacAddress = await plugVeth({
       netns: ep.Netns, iface: ep.Interface, bridge: net.BridgeName, address: ep.IPv4Address, prefixLen: ep.PrefixLen,
@@ -742,12 +742,8 @@ export class NetworkService {
       };
       if (!net.DnsEnabled) { await unplug(); return deferVeth; }
       const done = await this.netLock.run(net.Id, async () => {
-        const file = netavarkName(net);
         // The name goes before the exit is told: nothing resolves a container that is gone.
-        if ((await this.aardvark.containers(file))?.includes(ep.ContainerId)) {
-          await this.aardvark.remove(file, ep.ContainerId);
-          this.aardvark.notify();
-        }
+        if (await this.aardvark.remove(netavarkName(net), ep.ContainerId)) this.aardvark.notify();
         await unplug();
         return true;
       }).catch((e) => { log.warn('aardvark-dns entry not removed', { container: ep.ContainerId, error: errorMessage(e) }); return false; });

@@ -29,7 +29,6 @@
 import { mkdirSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { newRow, Row } from '../model';
 import { Scenario, cliOk, reps, setError, sleep } from '../scenario';
@@ -37,23 +36,13 @@ import { CLI_DIR, Engine } from '../engines';
 import { median } from '../stats';
 import { run } from '../proc';
 import { HTTPD_NODE_TAG, buildNodeHttpd, removeNodeHttpd } from '../httpd-image';
+import { freePort } from '../net';
 
 const WWW = path.join(CLI_DIR, 'www');
 const NAME = 'bench-httpd';
 const FILES: [string, number, string][] = [['f1k', 1024, '1 KiB'], ['f1m', 1024 * 1024, '1 MiB']];
 const WRK_ARGS = ['-t2', '-c16', '-d2s'];
 const NODE_LOOP = { f1k: 20_000, f1m: 2_000 } as Record<string, number>;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function which(cmd: string): string | undefined {
   for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {

@@ -21,7 +21,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
@@ -33,23 +32,13 @@ import { PrivateDrayd } from '../private-drayd';
 import { run } from '../proc';
 import { alive, procInfo } from '../procfs';
 import { IDLE_GC_QUIET_MS } from '../../../src/lib/idle-gc';
+import { freePort } from '../net';
 
 const ROOT = '/tmp/bench-registry-server';
 const LAYER = 100_000_000;
 const MB = 1e6;
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function tarOf(size: number, name: string): Promise<Buffer> {
   const pack = tarStream.pack();

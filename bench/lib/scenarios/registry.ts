@@ -28,6 +28,7 @@ import { newRow, Row } from '../model';
 import { Scenario, abRounds, cliOk, reps, setError, sleep, timed } from '../scenario';
 import { CLI_DIR, Engine } from '../engines';
 import { PrivateDrayd } from '../private-drayd';
+import { accepts, freePort } from '../net';
 import { run } from '../proc';
 import { spawnChild } from '../../../src/lib/spawn';
 
@@ -103,14 +104,6 @@ export async function makeImageArchive(file = ARCHIVE): Promise<string> {
 
 // ---- the registry -----------------------------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
-
 export interface LocalRegistry { port: number; host: string; stop(): Promise<void> }
 
 /** Debian's docker-registry on a free 127.0.0.1 port with empty storage under `dir`. */
@@ -123,8 +116,7 @@ export async function startRegistry(dir: string): Promise<LocalRegistry> {
   const child = spawnChild('/usr/bin/docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'ignore'] });
   const exited = new Promise<void>((r) => child.on('close', () => r()));
   for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1'); s.on('connect', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
-    if (ok) break;
+    if (await accepts(port)) break;
     if (i > 100) { child.kill('SIGKILL'); throw new Error('docker-registry did not start'); }
     await sleep(50);
   }

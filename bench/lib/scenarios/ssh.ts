@@ -9,22 +9,14 @@
 // PATH that adds them (one `sh` more on Docker's side).
 import { spawn, ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { newRow } from '../model';
 import { Scenario, ab, reps, setError, sleep, timed } from '../scenario';
 import { DOCKER_CLI, DRAY_CLI, dockerEnv, nodeEnv } from '../engines';
 import { run } from '../proc';
+import { accepts, freePort } from '../net';
 
 const DIR = '/tmp/bench-ssh';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
 
 async function keygen(name: string): Promise<void> {
   const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(DIR, name)]);
@@ -68,8 +60,7 @@ export const sshHosts: Scenario = {
       sshd.stderr!.on('data', (b) => { log += b; });
       for (let i = 0; ; i++) {
         if (sshd.exitCode !== null) throw new Error(`sshd exited: ${log.trim().slice(0, 300)}`);
-        const up = await new Promise<boolean>((r) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); }); s.on('error', () => r(false)); });
-        if (up) break;
+        if (await accepts(port)) break;
         if (i > 100) throw new Error('sshd did not listen');
         await sleep(50);
       }
