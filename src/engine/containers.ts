@@ -317,12 +317,14 @@ export class ContainerService {
     const config = mergeConfig(req, image, req.Image);
     const { path: cmdPath, args } = commandOf(config);
     const id = newId();
+    const lowerDirs = await this.images.lowerDirs(image);
+    // From the pick of a free random name to its claim below nothing awaits: two concurrent
+    // creates cannot pick the same one.
     const cname = name ? name.replace(/^\//, '') : randomName((n) => this.byName.has(n));
     const links = this.planLinks(hostConfig, netMode, cname, endpoints);
     if (links.length) this.anyLinks = true;
     if (netOwner) { config.Hostname = netOwner.Config.Hostname; config.Domainname = netOwner.Config.Domainname; }
     if (!config.Hostname) config.Hostname = hostConfig.NetworkMode === 'host' ? os.hostname() : id.slice(0, 12);
-    const lowerDirs = await this.images.lowerDirs(image);
     const dir = path.join(this.containersDir, id);
     const rec: ContainerRecord = {
       Id: id,
