@@ -749,8 +749,7 @@ export class Builder {
         if (rootfs) return chownIds(rootfs, chown);
         // --link copies into an empty directory: names are looked up in the image below.
         if (/^\d+(:\d+)?$/.test(chown) || !st.image) return chownIds(this.ctx.scratch, chown);
-        this.ctx.beforeMount();
-        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown), (id) => this.removeLater(id));
+        return withImageRootfs(this.be, st.image, (r) => chownIds(r, chown));
       };
       /**
        * `load` gathers the sources (downloads included); `pre` is a key known without them (ADD
@@ -817,8 +816,8 @@ export class Builder {
       }
       const src = await this.copySourceImage(fromName);
       if (!src) throw invalid(`${what} --from=${fromName}: the stage is empty (FROM scratch with no steps)`);
-      this.ctx.beforeMount();
-      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `), (id) => this.removeLater(id));
+      // A read-only view (no upper to sync at its unmount): the spool's writeback can wait for inLayer.
+      await withImageRootfs(this.be, src, async (rootfs) => doCopy(() => gather(new DiskTree(rootfs), false), `from ${shortId(src.id)} `));
     } finally {
       if (tmpDir) await fsp.rm(tmpDir, { recursive: true, force: true });
     }

@@ -23,7 +23,7 @@ import { resolveSources, hashSources, SourceItem } from './copy';
 import { RunMount, mountTarget, mountKeyText } from './run-options';
 import { CacheMounts, HeldCache } from './cache-mounts';
 import type { BuildSecrets } from './secrets';
-import { BuilderBackend, openImageRootfs } from './workers';
+import { BuilderBackend } from './workers';
 import { cleanPath } from './dockerignore';
 
 export interface MountDeps {
@@ -132,7 +132,7 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
         case 'bind': {
           let source: string;
           if (p.image) {
-            const opened = await openImageRootfs(d.be, p.image);
+            const opened = await d.be.images.openView(p.image);
             undo.push(opened.close);
             source = await resolveInRoot(opened.rootfs, m.source || '/');
             if (!(await exists(source))) throw invalid(`from=${m.from}: source ${m.source || '/'} not found in ${shortId(p.image.id)}`);
@@ -160,7 +160,7 @@ export async function acquireMounts(plan: MountPlan, d: MountDeps, describe: str
             base = `from=${p.image.id}:${cleanPath('/' + m.source)}`;
             const image = p.image;
             init = async (dir) => {
-              const opened = await openImageRootfs(d.be, image);
+              const opened = await d.be.images.openView(image);
               try {
                 const src = await resolveInRoot(opened.rootfs, m.source || '/');
                 const st = await fsp.stat(src).catch(() => undefined);

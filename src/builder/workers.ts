@@ -1,7 +1,9 @@
 // The builder's use of containers: a RUN step runs in a real container (create, attach, start,
 // wait) and COPY/ADD/WORKDIR write into the mounted rootfs of a container that never starts. The
-// container's upper directory then becomes the step's layer. Containers are removed here in every
-// outcome the caller asks for, and a mount never outlives the call that made it.
+// container's upper directory then becomes the step's layer. What only reads an image (COPY --from,
+// RUN --mount from a stage) reads a read-only view of it, no container (ImageService.openView).
+// Containers are removed here in every outcome the caller asks for, and a mount never outlives the
+// call that made it.
 import { StringDecoder } from 'node:string_decoder';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -97,43 +99,13 @@ export async function withRootfs<T>(be: BuilderBackend, id: string, image: Image
   }
 }
 
-/**
- * A throw-away container over `image` with its rootfs mounted, for as long as the caller needs it
- * (RUN --mount from a stage); `close` unmounts and removes it.
- */
-export async function openImageRootfs(be: BuilderBackend, image: Image): Promise<{ rootfs: string; close(): Promise<void> }> {
-  const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) RUN --mount source'], 'none');
-  let rootfs: string;
+/** `image`'s file system, read-only, while `fn` reads it (COPY --from, a --chown name's lookup). */
+export async function withImageRootfs<T>(be: Pick<BuilderBackend, 'images'>, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  const view = await be.images.openView(image);
   try {
-    rootfs = await be.containers.fs.mount(id, await be.images.lowerDirs(image), { volatile: true });
-  } catch (e) {
-    await removeContainer(be, id);
-    throw e;
-  }
-  let closed = false;
-  return {
-    rootfs,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await be.containers.fs.unmount(id).catch(() => {});
-      await removeContainer(be, id);
-    },
-  };
-}
-
-/**
- * A throw-away container over `image` whose mounted rootfs `fn` reads (COPY --from). Its rootfs is
- * unmounted when `fn` is done; the container is removed then, or handed to `remove` (a builder
- * removes it while its next step runs).
- */
-export async function withImageRootfs<T>(be: BuilderBackend, image: Image, fn: (rootfs: string) => Promise<T>, remove?: (id: string) => void): Promise<T> {
-  const id = await createStepContainer(be, image, {}, ['/bin/sh', '-c', '#(nop) COPY --from source'], 'none');
-  try {
-    return await withRootfs(be, id, image, fn);
+    return await fn(view.rootfs);
   } finally {
-    if (remove) remove(id);
-    else await removeContainer(be, id);
+    await view.close();
   }
 }
 

@@ -244,6 +244,16 @@ export class ContainerService {
     await fsp.rm(path.join(this.bundlesDir, c.Id), { recursive: true, force: true });
   }
 
+  /**
+   * Build step containers (scratch) found at start belong to builds that died with the daemon:
+   * nothing will commit or remove them now, so they go, running or not.
+   */
+  async removeOrphanedSteps(): Promise<void> {
+    for (const c of this.list().filter((r) => r.Dray.scratch)) {
+      await this.remove(c.Id, { force: true, volumes: true }).catch((e) => log.warn('removing a dead build\'s step container failed', { id: c.Id, error: errorMessage(e) }));
+    }
+  }
+
   /** Docker restarts `always`/`unless-stopped` containers found stopped at daemon start (host reboot). */
   async startOnBoot(): Promise<void> {
     for (const c of this.list()) {

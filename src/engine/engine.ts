@@ -56,6 +56,7 @@ export class Engine {
     await this.networks.init();
     await this.settleConnects();
     await this.execs.init();
+    await this.containers.removeOrphanedSteps();
     await this.containers.startOnBoot();
   }
 

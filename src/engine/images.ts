@@ -15,6 +15,7 @@ import { applyChanges } from './changes';
 import { StoreLayout, chainIds } from '../store/layout';
 import { BlobStore } from '../store/blobs';
 import { LayerStore } from '../store/layers';
+import { mountView, sweepViews, type ImageView } from '../store/image-views';
 import type { IdMap } from '../lib/idmap';
 import { MetadataStore, ImageMeta } from '../store/metadata';
 import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage, type OwnerMap } from '../store/tar';
@@ -80,6 +81,7 @@ export class ImageService {
     await fsp.mkdir(this.layout.root, { recursive: true, mode: 0o700 });
     await fsp.rm(this.layout.tmpDir, { recursive: true, force: true });
     await fsp.mkdir(this.layout.tmpDir, { recursive: true });
+    await sweepViews(this.layout.viewsDir);
     await this.blobs.init();
     await this.layers.init();
     await this.meta.init();
@@ -177,6 +179,24 @@ export class ImageService {
     return [...ids].reverse().filter((d) => !seen.has(d) && !!seen.add(d)).map((d) => this.layers.diffDir(d));
   }
 
+  /**
+   * The image's file system, read-only, for a reader that writes nothing (store/image-views.ts):
+   * its layers stay while the view is open, even if the image is removed meanwhile. The layers
+   * are seen as stored, without any userns-remap shift.
+   */
+  async openView(image: Image): Promise<ImageView> {
+    const diffIds = image.config.rootfs?.diff_ids ?? [];
+    const unpin = this.pin(diffIds);
+    try {
+      const view = await mountView(this.layout.viewsDir, await this.lowerDirs(image));
+      let closed: Promise<void> | undefined;
+      return { rootfs: view.rootfs, close: () => (closed ??= view.close().finally(unpin)) };
+    } catch (e) {
+      unpin();
+      throw e;
+    }
+  }
+
   /** A lowerdir as a copy owned by the host IDs of `map` (userns-remap without idmapped mounts; LayerStore.remapped). */
   remappedLower(dir: string, map: IdMap): Promise<string> { return this.layers.remapped(dir, map); }
 
@@ -229,13 +249,14 @@ export class ImageService {
       const config = JSON.parse(configBytes.toString('utf8')) as ImageConfigFile;
       if (!config.rootfs || !Array.isArray(config.rootfs.diff_ids)) throw invalid('invalid image config: no rootfs');
       for (const d of config.rootfs.diff_ids) if (!this.layers.has(d)) throw systemError(`layer ${d} is missing`);
-      const { digest: id } = await this.blobs.putBytes(configBytes);
+      // The config blob and the image's record are written side by side: init() drops a record
+      // whose config is not there, so a crash between the two leaves no image.
+      const id = sha(configBytes);
       let m = this.metas.get(id);
-      if (!m) {
-        m = { parent };
-        await this.meta.writeMeta(id, m);
-        this.metas.set(id, m);
-      }
+      const fresh = !m;
+      m ??= { parent };
+      await Promise.all([this.blobs.putBytes(configBytes), fresh ? this.meta.writeMeta(id, m) : undefined]);
+      if (fresh) this.metas.set(id, m);
       let image = this.images.get(id);
       if (!image) {
         image = { id, config, repoTags: [], repoDigests: [], size: this.sizeOf(config), parent: m.parent ?? '' };

@@ -28,6 +28,8 @@
 //   ├── distribution/<hex>.json    where a blob came from: [{registry, repository}], so a push to
 //   │                              another repository of that registry mounts it instead of uploading
 //   ├── tmp/<random>/              scratch for load/save/commit (whole dir emptied by init())
+//   ├── views/<random>/merged/     a read-only overlay of an image's layers, mounted while a build
+//   │                              reads it (store/image-views.ts; init() detaches what a crash left)
 //   └── trash/                     deleted layers, renamed here at once and emptied in the background
 //
 // Layers are keyed by DiffID, not ChainID: with overlayfs a layer's directory holds only its own
@@ -44,6 +46,7 @@ export class StoreLayout {
   get layersDir() { return path.join(this.root, 'layers'); }
   get imagesDir() { return path.join(this.root, 'images'); }
   get tmpDir() { return path.join(this.root, 'tmp'); }
+  get viewsDir() { return path.join(this.root, 'views'); }
   get trashDir() { return path.join(this.root, 'trash'); }
   get repositoriesFile() { return path.join(this.root, 'repositories.json'); }
   get partialDir() { return path.join(this.root, 'partial'); }

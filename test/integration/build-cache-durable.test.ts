@@ -4,10 +4,11 @@
 // build finished before its failing one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TestDaemon } from '../helpers/daemon';
+import { TestDaemon, drayLauncher, sleep } from '../helpers/daemon';
 
 const d = new TestDaemon();
 const work = mkdtempSync(path.join(os.tmpdir(), 'dray-bcd-'));
@@ -57,5 +58,28 @@ test('a failed build keeps the steps it finished: after a SIGKILL they are cache
   const fixed = d.dray(['build', '--network', 'none', ctx]);
   assert.equal(fixed.code, 0, fixed.stderr + fixed.stdout);
   assert.equal(fixed.stdout.match(/ ---> Using cache/g)?.length, 2, fixed.stdout);
+  assert.deepEqual(await d.buildLeftovers(), []);
+});
+
+test('a daemon killed while a step reads another stage starts with that stage\'s read-only view unmounted', async () => {
+  const ctx = mkdtempSync(path.join(work, 'view-'));
+  // The bind from the stage is a view of its image (store/image-views.ts), mounted on the host for
+  // as long as the step runs; the step sleeps so that the kill finds it mounted.
+  writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox AS src\nRUN echo ${Date.now()} > /f\nFROM busybox\nRUN --mount=type=bind,from=src,target=/m cat /m/f && sleep 30\n`);
+  const views = () => d.mounts().filter((m) => m.includes(path.join(d.dataRoot, 'image', 'views') + '/'));
+  const client = spawn(drayLauncher, ['build', '--network', 'none', ctx], { env: d.env, stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 300 && !views().length; i++) await sleep(100);
+    assert.equal(views().length, 1, 'the stage is mounted while the step runs');
+    await d.killDaemon();
+    assert.equal(views().length, 1, 'a crash leaves the view mounted');
+    await d.start();
+    assert.deepEqual(views(), []);
+    assert.deepEqual(readdirSync(path.join(d.dataRoot, 'image', 'views')), []);
+  } finally {
+    client.kill('SIGKILL');
+  }
+  // The step's container, found running at the start, is ended and removed as any build's is.
+  for (let i = 0; i < 100 && (await d.buildLeftovers()).length; i++) await sleep(100);
   assert.deepEqual(await d.buildLeftovers(), []);
 });
