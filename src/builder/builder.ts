@@ -25,7 +25,7 @@ import { resolveSources, hashSources, copyInto, SourceItem, SourceTree, DiskTree
 import { download, parseChecksum, urlFileName } from './remote';
 import { isGitUrl, parseGitUrl, resolveCommit, fetchCommit } from './git-source';
 import { IgnoreMatcher } from './dockerignore';
-import { BuilderBackend, createStepContainer, removeContainer, runToExit, withRootfs, withImageRootfs, pruneMountTargets } from './workers';
+import { BuilderBackend, createStepContainer, removeContainer, runToExit, withImageRootfs, pruneMountTargets } from './workers';
 import { cleanPath } from './dockerignore';
 import { RunMount, parseRunMount, parseRunNetwork } from './run-options';
 import { MountPlan, MountDeps, planMounts, acquireMounts, lineError } from './run-mounts';
@@ -663,12 +663,15 @@ export class Builder {
     }
     const image = st.image;
     this.ctx.beforeMount();
-    const id = await createStepContainer(this.be, image, st.config, [...this.shell(st), createdBy.replace(/^.*? #\(nop\) /, '#(nop) ')], 'none');
+    // Nothing runs: a writable view of the image, no container. Its owners are the layer's own
+    // (no userns-remap shift), so its upper is the layer as it is.
+    const view = await this.be.images.openScratch(image);
     try {
-      const wrote = await withRootfs(this.be, id, image, fn);
-      return await this.be.images.commit({ upperDir: this.be.containers.fs.upper(id), emptyLayer: !wrote, parent: image, config, containerId: id, createdBy, author: st.author, adoptUpper: this.adoptStepUpper(id) });
+      let wrote: boolean;
+      try { wrote = await fn(view.rootfs); } finally { await view.unmount(); }
+      return await this.be.images.commit({ upperDir: view.upper, emptyLayer: !wrote, parent: image, config, createdBy, author: st.author, adoptUpper: (dest) => renameSameFs(view.upper, dest) });
     } finally {
-      this.removeLater(id);
+      await view.close();
     }
   }
 

@@ -1,7 +1,7 @@
 // The builder's use of containers: a RUN step runs in a real container (create, attach, start,
-// wait) and COPY/ADD/WORKDIR write into the mounted rootfs of a container that never starts. The
-// container's upper directory then becomes the step's layer. What only reads an image (COPY --from,
-// RUN --mount from a stage) reads a read-only view of it, no container (ImageService.openView).
+// wait), whose upper directory then becomes the step's layer. What runs nothing needs no
+// container: COPY/ADD/WORKDIR write into a writable view of the image (ImageService.openScratch),
+// and what only reads an image (COPY --from, RUN --mount from a stage) a read-only one (openView).
 // Containers are removed here in every outcome the caller asks for, and a mount never outlives the
 // call that made it.
 import { StringDecoder } from 'node:string_decoder';
@@ -86,16 +86,6 @@ export async function runToExit(be: BuilderBackend, id: string, output: (text: s
     return StatusCode;
   } finally {
     abort.removeEventListener('abort', onAbort);
-  }
-}
-
-/** Mounts the container's rootfs for `fn` and unmounts it whatever happens. */
-export async function withRootfs<T>(be: BuilderBackend, id: string, image: Image, fn: (rootfs: string) => Promise<T>): Promise<T> {
-  const rootfs = await be.containers.fs.mount(id, await be.images.lowerDirs(image), { volatile: true });
-  try {
-    return await fn(rootfs);
-  } finally {
-    await be.containers.fs.unmount(id);
   }
 }
 

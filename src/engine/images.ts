@@ -15,7 +15,7 @@ import { applyChanges } from './changes';
 import { StoreLayout, chainIds } from '../store/layout';
 import { BlobStore } from '../store/blobs';
 import { LayerStore } from '../store/layers';
-import { mountView, sweepViews, type ImageView } from '../store/image-views';
+import { mountView, mountScratch, sweepViews, type ImageView, type ScratchView } from '../store/image-views';
 import type { IdMap } from '../lib/idmap';
 import { MetadataStore, ImageMeta } from '../store/metadata';
 import { writeDiffTar, openDecompressed, isWhiteoutDevice, fileCompression, tarMessage, type OwnerMap } from '../store/tar';
@@ -191,6 +191,22 @@ export class ImageService {
       const view = await mountView(this.layout.viewsDir, await this.lowerDirs(image));
       let closed: Promise<void> | undefined;
       return { rootfs: view.rootfs, close: () => (closed ??= view.close().finally(unpin)) };
+    } catch (e) {
+      unpin();
+      throw e;
+    }
+  }
+
+  /**
+   * A writable view of the image (store/image-views.ts) for a build step that writes files and
+   * runs nothing: commit its `upper` once it is unmounted. Its layers stay while it is open.
+   */
+  async openScratch(image: Image): Promise<ScratchView> {
+    const unpin = this.pin(image.config.rootfs?.diff_ids ?? []);
+    try {
+      const view = await mountScratch(this.layout.viewsDir, await this.lowerDirs(image));
+      let closed: Promise<void> | undefined;
+      return { ...view, close: () => (closed ??= view.close().finally(unpin)) };
     } catch (e) {
       unpin();
       throw e;
