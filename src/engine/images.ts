@@ -180,31 +180,23 @@ export class ImageService {
   }
 
   /**
-   * The image's file system, read-only, for a reader that writes nothing (store/image-views.ts):
-   * its layers stay while the view is open, even if the image is removed meanwhile. The layers
-   * are seen as stored, without any userns-remap shift.
+   * The image's file system, read-only, for a reader that writes nothing (store/image-views.ts).
+   * The layers are seen as stored, without any userns-remap shift.
    */
-  async openView(image: Image): Promise<ImageView> {
-    const diffIds = image.config.rootfs?.diff_ids ?? [];
-    const unpin = this.pin(diffIds);
-    try {
-      const view = await mountView(this.layout.viewsDir, await this.lowerDirs(image));
-      let closed: Promise<void> | undefined;
-      return { rootfs: view.rootfs, close: () => (closed ??= view.close().finally(unpin)) };
-    } catch (e) {
-      unpin();
-      throw e;
-    }
+  openView(image: Image): Promise<ImageView> {
+    return this.pinnedWhileOpen(image, (lowers) => mountView(this.layout.viewsDir, lowers));
   }
 
-  /**
-   * A writable view of the image (store/image-views.ts) for a build step that writes files and
-   * runs nothing: commit its `upper` once it is unmounted. Its layers stay while it is open.
-   */
-  async openScratch(image: Image): Promise<ScratchView> {
+  /** A writable view of the image for a build step that writes files and runs nothing: commit its `upper` once unmounted. */
+  openScratch(image: Image): Promise<ScratchView> {
+    return this.pinnedWhileOpen(image, (lowers) => mountScratch(this.layout.viewsDir, lowers));
+  }
+
+  /** A view's layers stay while it is open, even if the image is removed meanwhile. */
+  private async pinnedWhileOpen<V extends ImageView>(image: Image, mount: (lowerDirs: string[]) => Promise<V>): Promise<V> {
     const unpin = this.pin(image.config.rootfs?.diff_ids ?? []);
     try {
-      const view = await mountScratch(this.layout.viewsDir, await this.lowerDirs(image));
+      const view = await mount(await this.lowerDirs(image));
       let closed: Promise<void> | undefined;
       return { ...view, close: () => (closed ??= view.close().finally(unpin)) };
     } catch (e) {
