@@ -43,7 +43,13 @@ export interface ExecSessionRecord {
   started: boolean;
   dir: string;
   finished?: Promise<number>;
+  /** Settles when the process runs (true) or the session ends without running (false). */
+  whenRunning: Promise<boolean>;
+  settleRunning: (running: boolean) => void;
 }
+
+/** How long a resize that came before the process runs waits for it (dockerd's). */
+const RESIZE_WAIT_MS = 10_000;
 
 const FORGET_AFTER_MS = 5 * 60_000;
 
@@ -68,7 +74,9 @@ export class ExecService {
     if (c.State.Paused) throw conflict(`Container ${c.Id} is paused, unpause the container before exec`);
     if (c.State.Restarting) throw conflict(`Container ${c.Id} is restarting, wait until the container is running`);
     const id = newId();
-    this.sessions.set(id, { id, containerId: c.Id, config, running: false, exitCode: null, pid: 0, started: false, dir: path.join(this.execDir, id) });
+    let settleRunning!: (running: boolean) => void;
+    const whenRunning = new Promise<boolean>((r) => { settleRunning = r; });
+    this.sessions.set(id, { id, containerId: c.Id, config, running: false, exitCode: null, pid: 0, started: false, dir: path.join(this.execDir, id), whenRunning, settleRunning });
     c.ExecIDs = [...(c.ExecIDs ?? []), id];
     this.events.publish('container', `exec_create: ${config.Cmd.join(' ')}`, c.Id, { execID: id, name: c.Name.slice(1), image: c.Config.Image ?? '' });
     return id;
@@ -173,6 +181,7 @@ export class ExecService {
       }
     }
     s.running = true;
+    s.settleRunning(true);
     const finished = session.started.then(async (pid) => {
       s.pid = pid;
       return session.exited;
@@ -191,6 +200,14 @@ export class ExecService {
 
   async resize(id: string, h: number, w: number): Promise<void> {
     const s = this.get(id);
+    // The docker CLI sends its first resize right after the start, often before the process
+    // runs: as dockerd, that one waits for it (bounded) instead of failing.
+    if (!s.running && s.exitCode === null) {
+      let timer: NodeJS.Timeout | undefined;
+      const ran = await Promise.race([s.whenRunning, new Promise<boolean>((r) => { timer = setTimeout(() => r(false), RESIZE_WAIT_MS); })]);
+      clearTimeout(timer);
+      if (!ran && s.exitCode === null) throw conflict(`timeout waiting for exec session ready: ${id}`);
+    }
     if (!s.running) throw conflict(`Exec ${id} is not running`);
     await writeCtl(path.join(s.dir, 'ctl'), `1 ${h} ${w}\n`);
   }
@@ -198,6 +215,7 @@ export class ExecService {
   private finish(s: ExecSessionRecord, code: number): void {
     s.running = false;
     s.exitCode = code;
+    s.settleRunning(false);
     const c = this.containers.find(s.containerId);
     this.events.publish('container', 'exec_die', s.containerId, { execID: s.id, exitCode: String(code), name: c?.Name.slice(1) ?? '', image: c?.Config.Image ?? '' });
     void fsp.rm(s.dir, { recursive: true, force: true }).catch(() => {});

@@ -263,6 +263,23 @@ test('exec runs in the container with its exit code; a missing command is 127', 
   await d.api('DELETE', `/containers/${id}?force=1`);
 });
 
+test('an exec resize sent before the process runs waits for it, as dockerd\'s does; after its exit it is refused', async () => {
+  const id = await d.runDetached(['sleep', '60']);
+  const e = await d.api('POST', `/containers/${id}/exec`, { Cmd: ['sh', '-c', 'sleep 1; stty size'], Tty: true, AttachStdout: true });
+  assert.equal(e.status, 201);
+  // The docker CLI's first resize can come before the session runs: it must not fail then.
+  let settled = false;
+  const rz = d.api('POST', `/exec/${e.json.Id}/resize?h=21&w=77`).finally(() => { settled = true; });
+  await sleep(300);
+  assert.equal(settled, false, 'the resize waits for the start');
+  const h = hijack(`/exec/${e.json.Id}/start`);
+  assert.equal((await rz).status, 200);
+  assert.match((await h.done).toString(), /^21 77\r?$/m, 'the size it asked for reached the terminal');
+  const late = await d.api('POST', `/exec/${e.json.Id}/resize?h=30&w=90`);
+  assert.equal(late.status, 409);
+  await d.api('DELETE', `/containers/${id}?force=1`);
+});
+
 test('containers and their logs survive a daemon restart; an exit while it was down is recorded', async () => {
   const id = await d.runDetached(['sh', '-c', 'echo before; sleep 2; echo after; exit 7']);
   await sleep(300);
