@@ -176,7 +176,7 @@ async function main(): Promise<number> {
   }
 }
 
-function writeResults(r: { opts: Opts; facts: unknown; git: { sha: string; dirty: boolean }; setup: unknown; notes: string[]; timings: unknown; rows: Row[]; leaks: string[] }): string {
+function writeResults(r: { opts: Opts; facts: unknown; git: { sha: string; dirty: boolean; dist?: string }; setup: unknown; notes: string[]; timings: unknown; rows: Row[]; leaks: string[] }): string {
   const dir = path.join(REPO, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/:/g, '').replace(/\.\d+Z$/, 'Z');

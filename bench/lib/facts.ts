@@ -2,7 +2,8 @@
 import * as os from 'node:os';
 import { readFileSync, existsSync } from 'node:fs';
 import { firstLine } from './proc';
-import { DOCKER_CLI, DRAY_JS, REPO, STRIPPED_NODE_ENV } from './engines';
+import * as path from 'node:path';
+import { DIST, DOCKER_CLI, DRAY_JS, REPO, STRIPPED_NODE_ENV } from './engines';
 
 export interface Facts { [k: string]: unknown }
 
@@ -32,8 +33,10 @@ export async function machineFacts(): Promise<Facts> {
   };
 }
 
-export async function gitSha(): Promise<{ sha: string; dirty: boolean }> {
-  const sha = (await firstLine('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])) ?? 'nogit';
-  const st = await firstLine('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no']);
-  return { sha, dirty: !!st };
+/** The commit of the Dray measured: with BENCH_DIST, the checkout that build belongs to (named in `dist`). */
+export async function gitSha(): Promise<{ sha: string; dirty: boolean; dist?: string }> {
+  const repo = process.env.BENCH_DIST ? path.dirname(DIST) : REPO;
+  const sha = (await firstLine('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'])) ?? 'nogit';
+  const st = await firstLine('git', ['-C', repo, 'status', '--porcelain', '--untracked-files=no']);
+  return { sha, dirty: !!st, ...(process.env.BENCH_DIST ? { dist: DIST } : {}) };
 }
