@@ -177,7 +177,7 @@ export class Builder {
       const text = 'LABEL ' + Object.entries(this.o.labels).sort().map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
       target.instructions = [...target.instructions, { cmd: 'label', original: text, line: 0, flags: [], args: text.slice(6), heredocs: [] }];
     }
-    const needed = neededStages(df, target);
+    const needed = neededStages(df, target, this.argEnv(this.globalArgs));
     this.needed = needed;
     let n = 0;
     for (const s of needed) { this.firstStep.set(s.index, n); n += 1 + s.instructions.length; }
@@ -255,7 +255,7 @@ export class Builder {
     for (const s of this.needed) {
       if (this.running >= this.limit) return;
       if (this.stageTasks.has(s.index)) continue;
-      const base = baseStage(this.df!, s);
+      const base = baseStage(this.df!, s, this.argEnv(this.globalArgs));
       const t = base === undefined ? undefined : this.stageTasks.get(base);
       const ready = base === undefined || (!!t?.finished && this.stageImages.has(base));
       if (ready && !this.out.signal.aborted && ![...this.stageTasks.values()].some((t) => t.abort.signal.aborted)) this.startStage(s);
@@ -911,9 +911,12 @@ class StageSink {
   }
 }
 
-/** The stages `s` names directly: its base, COPY --from and RUN --mount from (before substitution). */
-export function stageDeps(df: Dockerfile, s: Stage): number[] {
-  const byName = (ref: string) => earlierStage(df, s, ref);
+/**
+ * The stages `s` names directly: its base, COPY --from and RUN --mount from. A name with a
+ * variable is looked up as the global ARGs (`globalEnv`) make it: `FROM ${BASE}` may name a stage.
+ */
+export function stageDeps(df: Dockerfile, s: Stage, globalEnv: string[] = []): number[] {
+  const byName = (ref: string) => earlierStage(df, s, ref.includes('$') ? expand(ref, globalEnv) : ref);
   const out = new Set<number>();
   const b = byName(s.base);
   if (b !== undefined) out.add(b);
@@ -937,9 +940,9 @@ function earlierStage(df: Dockerfile, s: Stage, ref: string): number | undefined
   return df.stages.find((x) => x.index < s.index && (x.name === l || String(x.index) === ref))?.index;
 }
 
-/** The stage `s` is FROM, if it is FROM a stage. */
-export function baseStage(df: Dockerfile, s: Stage): number | undefined {
-  return earlierStage(df, s, s.base);
+/** The stage `s` is FROM, if it is FROM a stage (its name as the global ARGs make it). */
+export function baseStage(df: Dockerfile, s: Stage, globalEnv: string[] = []): number | undefined {
+  return earlierStage(df, s, s.base.includes('$') ? expand(s.base, globalEnv) : s.base);
 }
 
 /** A RUN that exited non-zero: the message is the whole error, as Docker prints it. */
@@ -993,12 +996,12 @@ function checkPlatform(p: string | undefined): void {
 }
 
 /** The stages `target` depends on (FROM <stage>, COPY --from, RUN --mount from), in file order, and itself. */
-export function neededStages(df: Dockerfile, target: Stage): Stage[] {
+export function neededStages(df: Dockerfile, target: Stage, globalEnv: string[] = []): Stage[] {
   const need = new Set<number>();
   const visit = (s: Stage, depth: number) => {
     if (need.has(s.index) || depth > df.stages.length) return;
     need.add(s.index);
-    for (const d of stageDeps(df, s)) visit(df.stages[d], depth + 1);
+    for (const d of stageDeps(df, s, globalEnv)) visit(df.stages[d], depth + 1);
   };
   visit(target, 0);
   return df.stages.filter((s) => need.has(s.index));

@@ -401,6 +401,18 @@ test('ADD <http url> from a server on 127.0.0.1; --checksum skips the download w
   await noLeftovers();
 });
 
+test('FROM ${ARG} naming a stage builds that stage first, whichever stage the build-arg picks', async () => {
+  const df = 'ARG BASE=one\nFROM busybox AS one\nRUN echo one > /marker\nFROM busybox AS two\nRUN echo two > /marker\nFROM ${BASE}\nRUN cat /marker\n';
+  const a = await build({ Dockerfile: df });
+  assert.equal(a.error, undefined, a.text);
+  assert.match(a.text, /Step 1\/4 : FROM busybox AS one\n[^]*Step 3\/4 : FROM \$\{BASE\}\n/, "stage two, not needed, is skipped");
+  assert.equal(await runImage(a.id!, ['cat', '/marker']), 'one\n');
+  const b = await build({ Dockerfile: df }, `networkmode=none&buildargs=${encodeURIComponent(JSON.stringify({ BASE: 'two' }))}`);
+  assert.equal(b.error, undefined, b.text);
+  assert.equal(await runImage(b.id!, ['cat', '/marker']), 'two\n');
+  await noLeftovers();
+});
+
 test('independent stages run side by side; the output reads as one stage after another; the first failure in file order is the error', async () => {
   const stage = (n: string) => [`FROM busybox AS ${n}`, `RUN cut -d" " -f1 /proc/uptime > /start && sleep 1 && cut -d" " -f1 /proc/uptime > /end && echo "${n} done"`];
   const df = [

@@ -110,4 +110,8 @@ test('stages a target needs: FROM <stage> and COPY --from, others skipped', () =
   const df = parseDockerfile('FROM busybox AS a\nFROM busybox AS b\nFROM a AS c\nCOPY --from=0 /x /x\nFROM busybox AS d\nCOPY --from=c /x /x\n');
   assert.deepEqual(neededStages(df, df.stages[3]).map((s) => s.name), ['a', 'c', 'd']);
   assert.deepEqual(neededStages(df, df.stages[1]).map((s) => s.name), ['b']);
+  // A name with a variable is the stage the global ARGs make it.
+  const byArg = parseDockerfile('ARG BASE=a\nARG SRC\nFROM busybox AS a\nFROM busybox AS b\nFROM ${BASE}\nCOPY --from=$SRC /x /x\n');
+  assert.deepEqual(neededStages(byArg, byArg.stages[2], ['BASE=a', 'SRC=b']).map((s) => s.name ?? '(last)'), ['a', 'b', '(last)']);
+  assert.deepEqual(neededStages(byArg, byArg.stages[2], ['BASE=busybox']).map((s) => s.name ?? '(last)'), ['(last)']);
 });
