@@ -17,7 +17,7 @@ import { mountOverlay, unmount } from '../lib/mount';
 import { systemError } from '../lib/errors';
 
 export interface ImageView {
-  /** The image's root file system, read-only. */
+  /** The image's root file system: read-only, but for a ScratchView. */
   readonly rootfs: string;
   /** Unmounts the view; a second call does nothing. */
   close(): Promise<void>;
