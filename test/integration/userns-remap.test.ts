@@ -181,6 +181,23 @@ test('commit, cp and export carry the IDs the container sees, not the host\'s', 
   ok(d.docker(['rmi', 'remapped-commit']));
 });
 
+test('a build\'s COPY, COPY --chown, COPY --from and WORKDIR layers hold the IDs the image names, not the mapping\'s', () => {
+  const ctx = path.join(d.dir, 'copy-ctx');
+  mkdirSync(ctx);
+  writeFileSync(path.join(ctx, 'f'), 'f\n');
+  writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox AS src\nRUN mkdir /s && echo s > /s/x && chown -R 1000:1000 /s\nFROM busybox\nCOPY f /f\nCOPY --chown=1000:1001 f /g\nCOPY --from=src /s /s\nWORKDIR /w/deep\n');
+  const id = ok(d.dray(['build', '-q', ctx])).trim();
+  const seen = ok(d.docker(['run', '--rm', id, 'stat', '-c', '%u %g %n', '/f', '/g', '/s/x', '/w/deep'])).trim().split('\n');
+  assert.deepEqual(seen, ['0 0 /f', '1000 1001 /g', '0 0 /s/x', '0 0 /w/deep']);
+  // On the host, the stored layers carry those IDs as they are (a container sees them shifted).
+  const layers = path.join(d.dataRoot, 'image', 'layers');
+  const stored = (p: string) => spawnSync('find', [layers, '-path', `*/diff${p}`, '-printf', '%U %G\n'], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(stored('/f'), '0 0');
+  assert.equal(stored('/g'), '1000 1001');
+  assert.equal(stored('/w/deep'), '0 0');
+  ok(d.docker(['rmi', id]));
+});
+
 // Where idmapped mounts are missing, dockerd's way: a copy of each layer with shifted owners.
 // DRAY_USERNS_LAYERS=copy asks drayd for it on this host, which has idmapped mounts.
 test('without idmapped mounts: each layer a remapped container uses is copied once with shifted owners, and goes with its image', async () => {
