@@ -200,6 +200,11 @@ export interface ProxyRule {
   times?: number;
   /** Called with the bytes relayed so far; true stops relaying (the connection is held, silent). */
   onBytes?: (sent: number, size: number) => boolean | void;
+  /**
+   * From this many body bytes on, relay 32 KiB every 5 ms: the client catches up with what piled up
+   * in socket buffers and its own queue, so what it holds at a given `sent` is known.
+   */
+  paceFrom?: number;
 }
 
 export class Proxy {
@@ -261,9 +266,17 @@ export class Proxy {
           this.blobBytes += c.length;
           if (active && rule!.onBytes?.(sent, size)) { res.write(c); ur.pause(); ur.removeAllListeners('data'); return; }
         }
+        if (active && rule!.paceFrom !== undefined && sent >= rule!.paceFrom) { ur.pause(); void paced(c); return; }
         // Relayed at the client's pace: what was sent is what it took, not what piles up here.
         if (!res.write(c)) { ur.pause(); res.once('drain', () => ur.resume()); }
       });
+      const paced = async (c: Buffer) => {
+        for (let o = 0; o < c.length && !res.destroyed; o += 32 * 1024) {
+          if (!res.write(c.subarray(o, o + 32 * 1024))) await new Promise((r) => res.once('drain', r));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        ur.resume();
+      };
       ur.on('end', () => res.end());
       ur.on('error', () => res.destroy());
     });

@@ -98,6 +98,7 @@ test('a drayd killed mid-layer keeps what it received; the next pull fetches onl
     let killed = false;
     proxy.rules.set(l.digest, {
       times: 1,
+      paceFrom: l.size * 0.4,
       onBytes: (sent, size) => {
         if (killed || sent < size / 2) return false;
         killed = true;
@@ -109,10 +110,11 @@ test('a drayd killed mid-layer keeps what it received; the next pull fetches onl
     void first;
     for (let i = 0; i < 50 && d.proc!.exitCode === null && !d.proc!.signalCode; i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(killed, 'drayd was killed at half the layer');
-    // What the proxy sent less what sat in the sockets' buffers (a few MiB on loopback) and the
-    // last unwritten batch (≤ 1 MiB) is what drayd could keep.
+    // The last tenth before the kill came slowly, so drayd had read what sat in the sockets'
+    // buffers (up to tcp_rmem's 32 MiB here, on a busy host) and written its queue: it keeps all
+    // but its last unwritten batch (≤ 1 MiB) and what was in flight then.
     const kept = statSync(store('partial', hex(l.digest))).size;
-    assert.ok(kept >= l.size / 2 - 6 * 1024 * 1024, `kept ${kept} of ${l.size}`);
+    assert.ok(kept >= l.size / 2 - 2 * 1024 * 1024, `kept ${kept} of ${l.size}`);
     await d.start();
     // Restarted: no image, no half layer; the partial download is still there.
     assertNothingOf(man);
