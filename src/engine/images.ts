@@ -13,8 +13,8 @@ import type { Image, ContainerConfig, ImageConfigFile } from './types';
 import type { EventBus } from './events';
 import { applyChanges } from './changes';
 import { StoreLayout, chainIds } from '../store/layout';
-import { BlobStore } from '../store/blobs';
-import { LayerStore } from '../store/layers';
+import { BlobStore, type BlobInfo } from '../store/blobs';
+import { LayerStore, type LayerRecord } from '../store/layers';
 import { mountView, mountScratch, sweepViews, type ImageView, type ScratchView } from '../store/image-views';
 import type { IdMap } from '../lib/idmap';
 import { MetadataStore, ImageMeta } from '../store/metadata';
@@ -344,9 +344,9 @@ export class ImageService {
         // An uncompressed layer blob's digest is its DiffID. The directory becomes the layer only
         // when the blob says all it holds: a layer must read the same here as where it is pulled
         // (the tar carries no file capability or other extended attribute).
-        const layer = adopt && faithful
-          ? await this.layers.fromDir(blob, size, opts.adoptUpper!)
-          : await this.layers.fromBlob(blob.digest, blob.digest);
+        const layer = await this.layerOf(blob, () => adopt && faithful
+          ? this.layers.fromDir(blob, size, opts.adoptUpper!)
+          : this.layers.fromBlob(blob.digest, blob.digest));
         diffIds.push(layer.diffId);
         unpins.push(this.pin([layer.diffId]));
       }
@@ -387,7 +387,7 @@ export class ImageService {
     for (const l of opts.layers) {
       const blob = await this.blobs.ingest(l);
       const plain = (await fileCompression(this.blobs.path(blob.digest))) === 'none';
-      diffIds.push((await this.layers.fromBlob(blob.digest, plain ? blob.digest : undefined)).diffId);
+      diffIds.push((await this.layerOf(blob, () => this.layers.fromBlob(blob.digest, plain ? blob.digest : undefined))).diffId);
     }
     const unpin = this.pin(diffIds);
     try {
@@ -398,11 +398,25 @@ export class ImageService {
     } finally { unpin(); }
   }
 
+  /**
+   * The layer of a blob that `blob`'s caller has just stored. Should unpacking it fail (a full
+   * disk, most often), a blob that came with this call and that no layer holds goes with the
+   * error, so the space is back at once rather than at drayd's next start.
+   */
+  private async layerOf(blob: BlobInfo, unpack: () => Promise<LayerRecord>): Promise<LayerRecord> {
+    try {
+      return await unpack();
+    } catch (e) {
+      if (blob.fresh && !this.layers.all().some((l) => l.blob.digest === blob.digest)) await this.blobs.delete(blob.digest).catch(() => {});
+      throw e;
+    }
+  }
+
   async importRootfs(tar: NodeJS.ReadableStream, opts: { ref?: string; changes?: string[]; message?: string }): Promise<Image> {
     const tags = opts.ref ? [this.tagRef(opts.ref)] : [];
     const config = applyChanges({}, opts.changes ?? []);
     const blob = await this.blobs.ingest(tar);
-    const layer = await this.layers.fromBlob(blob.digest);
+    const layer = await this.layerOf(blob, () => this.layers.fromBlob(blob.digest));
     const unpin = this.pin([layer.diffId]);
     try {
       const created = new Date().toISOString();
@@ -434,7 +448,7 @@ export class ImageService {
       await fsp.rm(archive, { force: true });
       const entries = await readArchiveDir(path.join(work, 'x'), hostArch());
       if (entries.length === 0) throw invalid('no images found in the archive');
-      const adopted = new Map<string, string>();
+      const adopted = new Map<string, BlobInfo>();
       const out: Image[] = [];
       for (const e of entries) {
         let cfg: ImageConfigFile;
@@ -446,12 +460,13 @@ export class ImageService {
         try {
           for (let i = 0; i < diffIds.length; i++) {
             if (this.layers.has(diffIds[i])) continue;
-            let digest = adopted.get(e.layers[i]);
-            if (!digest) {
-              digest = (await this.blobs.adoptFile(e.layers[i])).digest;
-              adopted.set(e.layers[i], digest);
+            let blob = adopted.get(e.layers[i]);
+            if (!blob) {
+              blob = await this.blobs.adoptFile(e.layers[i]);
+              adopted.set(e.layers[i], blob);
             }
-            await this.layers.fromBlob(digest, diffIds[i]);
+            const digest = blob.digest;
+            await this.layerOf(blob, () => this.layers.fromBlob(digest, diffIds[i]));
           }
           const { image, moved } = await this.addImage(e.config, '', tags);
           for (const mv of moved) {

@@ -11,7 +11,12 @@ import { Transform } from 'node:stream';
 import { StoreLayout, hex } from './layout';
 import { writeFileAtomic, fsyncDir, sweepTempFiles } from '../lib/atomic';
 
-export interface BlobInfo { digest: string; size: number }
+export interface BlobInfo {
+  digest: string;
+  size: number;
+  /** This call put it in the store (it was not there before): the caller may take it out again. */
+  fresh?: boolean;
+}
 
 const WRITEBACK_STEP = 8 * 1024 * 1024;
 /**
@@ -82,8 +87,7 @@ export class BlobStore {
       const fh = await fsp.open(tmp, 'r');
       try { await fh.sync(); } finally { await fh.close(); }
       const digest = 'sha256:' + hash.digest('hex');
-      await this.commitFile(tmp, digest);
-      return { digest, size };
+      return { digest, size, fresh: await this.commitFile(tmp, digest) };
     } finally {
       await fsp.rm(tmp, { force: true });
     }
@@ -97,8 +101,7 @@ export class BlobStore {
     const digest = 'sha256:' + hash.digest('hex');
     const fh = await fsp.open(file, 'r');
     try { await fh.sync(); } finally { await fh.close(); }
-    await this.commitFile(file, digest);
-    return { digest, size };
+    return { digest, size, fresh: await this.commitFile(file, digest) };
   }
 
   /**
@@ -109,15 +112,16 @@ export class BlobStore {
     const fh = await fsp.open(file, 'r');
     let size: number;
     try { if (!o.synced) await fh.sync(); size = (await fh.stat()).size; } finally { await fh.close(); }
-    await this.commitFile(file, digest);
-    return { digest, size };
+    return { digest, size, fresh: await this.commitFile(file, digest) };
   }
 
-  private async commitFile(file: string, digest: string): Promise<void> {
+  /** False: the store had the blob already, and `file` is dropped. */
+  private async commitFile(file: string, digest: string): Promise<boolean> {
     hex(digest);
-    if (await this.has(digest)) { await fsp.rm(file, { force: true }); return; }
+    if (await this.has(digest)) { await fsp.rm(file, { force: true }); return false; }
     await fsp.rename(file, this.path(digest));
     await fsyncDir(this.layout.blobsDir);
+    return true;
   }
 
   async delete(digest: string): Promise<void> {

@@ -18,6 +18,17 @@ export function tarMessage(stderr: string): string {
     .filter((l) => l && !/^Exiting with failure status/.test(l)).join('; ');
 }
 
+/**
+ * Why tar stopped, as the engine's error: the host's (a full or read-only disk: 500) or the
+ * layer's (400). On a full tmpfs, write() first returns short and tar reports only "Wrote only N
+ * of M bytes", without the errno that the next write would have given.
+ */
+function tarFailure(stderr: string, code: number | null): Error {
+  const msg = tarMessage(stderr) || `tar exit status ${code}`;
+  if (/Wrote only \d+ of \d+ bytes/.test(stderr) && !/No space left/.test(stderr)) return systemError(`failed to register layer: ${msg}: no space left on device`);
+  return (/No space left|Read-only file system|Disk quota/.test(stderr) ? systemError : invalid)(`invalid layer: ${msg}`);
+}
+
 export type Compression = 'none' | 'gzip' | 'zstd';
 
 export const MEDIA_TYPES: Record<Compression, string> = {
@@ -136,7 +147,7 @@ export async function unpackLayer(src: Readable, dir: string): Promise<UnpackRes
   tar.stderr!.on('data', (b) => { tarErr += b; });
   const tarDone = new Promise<void>((resolve, reject) => {
     tar.on('error', reject);
-    tar.on('close', (code) => (code === 0 ? resolve() : reject((/No space left|Read-only file system|Disk quota/.test(tarErr) ? systemError : invalid)(`invalid layer: ${tarMessage(tarErr) || `tar exit status ${code}`}`))));
+    tar.on('close', (code) => (code === 0 ? resolve() : reject(tarFailure(tarErr, code))));
   });
   tar.stdin!.on('error', () => { /* reported by tarDone */ });
 

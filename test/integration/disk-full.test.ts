@@ -93,6 +93,18 @@ test('an import larger than the disk: a clear error, nothing kept', { timeout: 9
   await assertNothingHalfMade('import', images);
 });
 
+test('an import whose blob fits but whose layer does not: the disk\'s error, and the blob goes with it', { timeout: 90_000 }, async () => {
+  const images = (await d.api('GET', '/images/json?all=1')).json.length;
+  const before = freeMB();
+  // Stored once as the blob, once more unpacked: three quarters of the free space fit only once.
+  const big = await tarOf([{ name: 'blob', body: randomBytes(Math.floor(before * 0.75) * 2 ** 20) }]);
+  const imp = await d.api('POST', '/images/create?fromSrc=-&repo=imported&tag=2', big, { 'Content-Type': 'application/x-tar' });
+  assert.equal(imp.status, 500, imp.body.toString());
+  assert.match(imp.json?.message ?? '', /no space left on device/i);
+  await assertNothingHalfMade('import', images);
+  assert.ok(freeMB() > before - 2, `the blob was not kept (${freeMB().toFixed(1)} of ${before.toFixed(1)} MiB free)`);
+});
+
 test('a pull whose layers do not fit fails naming the cause, stores no image, keeps no partial blob; drayd carries on', { timeout: 90_000 }, async () => {
   const images = (await d.api('GET', '/images/json?all=1')).json.length;
   // A one-layer image bigger than the data root, put into the registry by skopeo from a layer tar on the host's disk.
