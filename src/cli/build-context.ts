@@ -3,7 +3,7 @@
 // as link entries, sockets skipped) with .dockerignore applied client-side — the Dockerfile and
 // .dockerignore are always sent — plus the helpers for a Dockerfile outside the context and for a
 // context read from stdin.
-import { promises as fsp, createReadStream, Stats } from 'node:fs';
+import { promises as fsp, Stats } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import type * as TarStream from 'tar-stream';
 import { IgnoreMatcher, cleanPath } from '../builder/dockerignore';
 import { frame } from '../builder/named-contexts';
+import { recycledFileStream } from '../lib/recycled-buffers';
 import type { Manifest, ManifestEntry } from '../builder/context-snapshots';
 
 export class ContextError extends Error {}
@@ -182,15 +183,17 @@ async function addFile(pack: TarStream.Pack, h: Header, abs: string, st: Stats):
     const data = await readOrFail(abs);
     return addEntry(pack, { ...h, size: data.length }, data);
   }
-  // 1 MiB reads: each chunk crosses tar-stream, the upload counter and the socket (64 KiB: 16× the hops).
-  return addEntry(pack, h, createReadStream(abs, { highWaterMark: 1 << 20 }));
+  // 1 MiB reads: each chunk crosses tar-stream, the upload counter and the socket (64 KiB: 16× the
+  // hops), into buffers the HTTP client gives back once written (lib/recycled-buffers.ts).
+  return addEntry(pack, h, recycledFileStream(abs, st.size, 1 << 20, noPermission(abs)));
 }
 
+/** docker's message for a context file it may not read; other errors as they are. */
+const noPermission = (abs: string) => (e: NodeJS.ErrnoException): Error =>
+  e?.code === 'EACCES' ? new ContextError(`error checking context: no permission to read from '${abs}'`) : e;
+
 async function readOrFail(abs: string): Promise<Buffer> {
-  try { return await fsp.readFile(abs); } catch (e: any) {
-    if (e?.code === 'EACCES') throw new ContextError(`error checking context: no permission to read from '${abs}'`);
-    throw e;
-  }
+  try { return await fsp.readFile(abs); } catch (e: any) { throw noPermission(abs)(e); }
 }
 
 /** A tar containing only "Dockerfile" (docker's GetContextFromReader for a bare Dockerfile on stdin). */

@@ -6,6 +6,7 @@
 // reuse, and the 101 upgrade that attach and exec hijack.
 import * as net from 'node:net';
 import { Readable } from 'node:stream';
+import { recycleAfterWrite } from '../lib/recycled-buffers';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dialer } from './dial';
 
@@ -53,6 +54,8 @@ function connReset(message: string): Error {
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+/** The bytes of a streamed request body the socket may hold before the source is paused. */
+const BODY_AHEAD = 4 << 20;
 
 /** Keep-alive connections to one daemon address. */
 export class HttpClient {
@@ -309,7 +312,17 @@ export class HttpClient {
       stream.on('data', (c: Buffer | string) => {
         const d = typeof c === 'string' ? Buffer.from(c) : c;
         if (!d.length || socket.destroyed) return;
-        if (!socket.write(Buffer.concat([Buffer.from(`${d.length.toString(16)}\r\n`, 'latin1'), d, Buffer.from('\r\n')]))) {
+        // Three writes in one cork, not one concatenated buffer: a build context's 1 MiB chunks
+        // are not copied again on their way to the socket.
+        socket.cork();
+        socket.write(`${d.length.toString(16)}\r\n`, 'latin1');
+        socket.write(d, () => recycleAfterWrite(d));
+        socket.write('\r\n', 'latin1');
+        socket.uncork();
+        // A socket signals backpressure past 16 KiB, less than one chunk: the source then reads
+        // its next chunk only once the last has left, and the two sides take turns. Some MiB
+        // queued here let it read ahead while the daemon takes them in.
+        if (socket.writableLength > BODY_AHEAD) {
           stream.pause();
           socket.once('drain', () => stream.resume());
         }
