@@ -3,12 +3,12 @@
 // touched for the first time faults, ~10 µs in a VM) and 11 ms through one reused buffer. A
 // recycled reader reads into a few buffers that come back once the socket has written them.
 //
-// The hand-back is by identity: a consumer that writes a chunk to a socket calls
-// `recycleAfterWrite(chunk)` as its write's callback. Only a buffer this module lent, written
+// The hand-back is by identity: a consumer that writes a chunk to a socket or a file calls
+// `recycleAfterWrite(chunk)` as its write's callback (recyclingWriteStream does it for a file). Only a buffer this module lent, written
 // whole, comes back; one that was copied or sliced on its way is simply never returned (it is
 // garbage-collected as any buffer), so no buffer is reused while anything may still read it.
 import { Readable } from 'node:stream';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, WriteStream } from 'node:fs';
 
 const lent = new WeakMap<Buffer, Buffer[]>();
 
@@ -63,4 +63,20 @@ export function recycledFileStream(file: string, size: number, chunkBytes = 1 <<
       h.close().then(() => cb(err), () => cb(err));
     },
   });
+}
+
+/** fs.WriteStream that hands each chunk back (recycleAfterWrite) once it is in the file. */
+class RecyclingWriteStream extends WriteStream {
+  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (e?: Error | null) => void): void {
+    super._write(chunk, encoding, (e?: Error | null) => { recycleAfterWrite(chunk); cb(e); });
+  }
+
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (e?: Error | null) => void): void {
+    super._writev!(chunks, (e?: Error | null) => { for (const c of chunks) recycleAfterWrite(c.chunk); cb(e); });
+  }
+}
+
+/** createWriteStream, for a writer whose chunks may come from recycledFileStream. */
+export function recyclingWriteStream(file: string, opts: { flags?: string; highWaterMark?: number }): WriteStream {
+  return new (RecyclingWriteStream as unknown as new (f: string, o: object) => WriteStream)(file, opts);
 }

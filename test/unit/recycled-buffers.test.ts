@@ -9,7 +9,9 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DockerClient } from '../../src/client';
-import { recycledFileStream } from '../../src/lib/recycled-buffers';
+import { pipeline } from 'node:stream/promises';
+import { readFileSync } from 'node:fs';
+import { recycledFileStream, recyclingWriteStream } from '../../src/lib/recycled-buffers';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dray-recycled-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,6 +45,19 @@ test('a file streamed through the HTTP client into recycled buffers arrives whol
   } finally {
     await new Promise((r) => server.close(r));
   }
+});
+
+test('a file copied through a recycling write stream (a layer\'s tar into its blob) arrives whole, in few buffers', async () => {
+  const src = path.join(dir, 'layer-src');
+  const dest = path.join(dir, 'layer-blob');
+  const data = randomBytes(20 * (1 << 20) + 777);
+  writeFileSync(src, data);
+  const buffers = new Set<ArrayBufferLike>();
+  // A slow writer's queue holds several chunks at once: none may be reused while queued.
+  const counted = new Transform({ transform(c: Buffer, _e, cb) { buffers.add(c.buffer); setTimeout(() => cb(null, c), 1); } });
+  await pipeline(recycledFileStream(src, data.length), counted, recyclingWriteStream(dest, { flags: 'wx', highWaterMark: 4 << 20 }));
+  assert.ok(readFileSync(dest).equals(data), 'the copy differs from the file');
+  assert.ok(buffers.size < 12, `${buffers.size} buffers for 21 chunks: they were not reused`);
 });
 
 test('a file that grows while it is read is an error, not a silently cut upload', async () => {
