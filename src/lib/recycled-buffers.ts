@@ -4,11 +4,12 @@
 // recycled reader reads into a few buffers that come back once the socket has written them.
 //
 // The hand-back is by identity: a consumer that writes a chunk to a socket or a file calls
-// `recycleAfterWrite(chunk)` as its write's callback (recyclingWriteStream does it for a file). Only a buffer this module lent, written
-// whole, comes back; one that was copied or sliced on its way is simply never returned (it is
-// garbage-collected as any buffer), so no buffer is reused while anything may still read it.
+// `recycleAfterWrite(chunk)` as its write's callback (recyclingWriteStream does it for a file).
+// Only a buffer this module lent, written whole, comes back; one that was copied or sliced on its
+// way is never returned (it is garbage-collected as any buffer), so no buffer is reused while
+// anything may still read it.
 import { Readable } from 'node:stream';
-import { promises as fsp, WriteStream } from 'node:fs';
+import { constants, promises as fsp, WriteStream } from 'node:fs';
 
 const lent = new WeakMap<Buffer, Buffer[]>();
 
@@ -21,9 +22,10 @@ export function recycleAfterWrite(chunk: Buffer): void {
 }
 
 /**
- * `size` bytes of the file at `file`, as chunks of `chunkBytes` (the last one shorter: a copy, so
- * every lent buffer stays whole). A file that changed size while read is an error, as tar's
- * "file changed as we read it".
+ * `size` bytes of the regular file at `file`, as chunks of `chunkBytes` (the last one shorter, in
+ * a buffer of its own that is never lent). The caller found it a regular file by lstat: a symlink
+ * in its place by the time it is opened is not followed (ELOOP), and a file that changed size
+ * while read is an error, as tar's "file changed as we read it".
  */
 export function recycledFileStream(file: string, size: number, chunkBytes = 1 << 20, onOpenError?: (e: NodeJS.ErrnoException) => Error): Readable {
   const free: Buffer[] = [];
@@ -34,7 +36,7 @@ export function recycledFileStream(file: string, size: number, chunkBytes = 1 <<
     objectMode: true,
     async read() {
       try {
-        fh ??= await fsp.open(file, 'r').catch((e) => { throw onOpenError ? onOpenError(e) : e; });
+        fh ??= await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e) => { throw onOpenError ? onOpenError(e) : e; });
         if (pos >= size) {
           const { bytesRead } = await fh.read(Buffer.allocUnsafe(1), 0, 1, pos);
           if (bytesRead) throw new Error(`${file}: file changed as we read it`);

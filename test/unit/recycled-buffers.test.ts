@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { Transform } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DockerClient } from '../../src/client';
@@ -73,4 +73,12 @@ test('a file that shrinks while it is read is an error', async () => {
   writeFileSync(file, randomBytes(1 << 20));
   const s = recycledFileStream(file, 3 << 20);
   await assert.rejects(async () => { for await (const _ of s) { /* read */ } }, /file changed as we read it/);
+});
+
+test('a symlink put where the file was is not followed', async () => {
+  const target = path.join(dir, 'secret');
+  writeFileSync(target, 'not for the layer');
+  const file = path.join(dir, 'swapped');
+  symlinkSync(target, file);
+  await assert.rejects(async () => { for await (const _ of recycledFileStream(file, 17)) { /* read */ } }, /ELOOP/);
 });
